@@ -1,0 +1,40 @@
+# Two commands for a fresh machine:
+#   make run   - set up and run the portal, API and a Celery worker on the embedded default
+#   make test  - set up and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup run test lint cometbft proto clean
+
+$(STAMP): requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -r requirements.txt
+	touch $(STAMP)
+
+setup: $(STAMP) cometbft proto
+	$(PY) manage.py migrate --noinput
+
+cometbft:
+	bash scripts/install-cometbft.sh
+
+proto: $(STAMP)
+	$(PY) -m ledger.proto.build
+
+run: setup
+	$(PY) manage.py demo_setup
+	bash scripts/run-embedded.sh
+
+test: $(STAMP) cometbft proto
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) manage.py check
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) var
