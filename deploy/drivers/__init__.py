@@ -1,0 +1,23 @@
+"""Node runtimes behind one interface: see ``base.py``."""
+
+from deploy.drivers.base import (
+    Driver,
+    DriverError,
+    NodeAddress,
+    NodeSpec,
+    NodeState,
+    OwnedResource,
+    get_driver,
+)
+from deploy.drivers.registry import AVAILABLE_DRIVERS
+
+__all__ = [
+    "AVAILABLE_DRIVERS",
+    "Driver",
+    "DriverError",
+    "NodeAddress",
+    "NodeSpec",
+    "NodeState",
+    "OwnedResource",
+    "get_driver",
+]

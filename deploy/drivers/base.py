@@ -1,0 +1,129 @@
+"""The one interface every node runtime implements (local processes, Docker, Kubernetes).
+
+The control plane (``deploy/services.py``, ``deploy/tasks.py``) only ever talks to a
+``Driver``: it plans addresses, hands over a ``NodeSpec`` with the node's home files and asks
+for actual state back. Drivers are idempotent (a Celery task may run twice), label or record
+everything they create with the platform install id so ``list_owned`` can find orphans, put
+a timeout on every external call, and wrap every SDK or OS error in ``DriverError`` with a
+stable ``code`` that the API and the portal can show.
+
+This module must not import Django: drivers are also used by scripts and benchmarks.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class NodeAddress:
+    """Where a node listens, as its peers and the platform reach it."""
+
+    host: str  # local: "127.0.0.1"; docker: the container's DNS name on the network's bridge
+    p2p_port: int
+    rpc_port: int
+    abci_port: int
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    install_id: str  # platform install id (settings.BAAS_INSTALL_ID), for ownership labels
+    tenant_id: str
+    network_id: str  # UUID string
+    node_id: str  # UUID string
+    index: int
+    moniker: str
+    address: NodeAddress
+    # relative path -> content: the node home made by ledger.network.generate_network
+    # (node.json, cometbft/config/*, keys). Written only when the node is first created.
+    home_files: dict[str, bytes] = field(repr=False)
+    cpu_limit: float = 1.0
+    memory_mb: int = 512
+
+
+@dataclass(frozen=True)
+class NodeState:
+    node_id: str
+    exists: bool
+    running: bool
+    rpc_url: str | None  # reachable FROM THE CONTROL PLANE (host): e.g. http://127.0.0.1:PORT
+    detail: str = ""  # pid / container id / exit code, human readable
+    restart_count: int = 0
+
+
+@dataclass(frozen=True)
+class OwnedResource:
+    kind: str  # "process" | "container" | "network" | "volume" | "dir"
+    name: str
+    network_id: str | None
+    node_id: str | None
+
+
+class DriverError(Exception):
+    """Every SDK / OS error leaves a driver as this, with a stable machine-readable code.
+
+    Codes in use: ``driver_unknown``, ``driver_not_implemented``, ``driver_unavailable``
+    (engine down or unreachable), ``driver_timeout``, ``image_missing``, ``ports_exhausted``,
+    ``port_in_use``, ``node_not_found``, ``node_start_failed``, ``invalid_spec``,
+    ``driver_error`` (anything else).
+    """
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Driver(abc.ABC):
+    name: str
+
+    @abc.abstractmethod
+    def plan_network(self, *, network_id: str, validators: int) -> list[NodeAddress]:
+        """Addresses for ``validators`` nodes: collision-free ports (local) / names (docker)."""
+
+    @abc.abstractmethod
+    def plan_node(self, *, network_id: str, index: int) -> NodeAddress:
+        """The address for one more validator added to an existing network."""
+
+    @abc.abstractmethod
+    def prepare_network(self, *, install_id: str, tenant_id: str, network_id: str) -> None:
+        """Idempotent: shared resources of a network (docker: the bridge network)."""
+
+    @abc.abstractmethod
+    def apply_node(self, spec: NodeSpec) -> NodeState:
+        """Idempotent create-or-start; writes ``home_files`` only on first create."""
+
+    @abc.abstractmethod
+    def stop_node(self, *, network_id: str, node_id: str) -> None: ...
+
+    @abc.abstractmethod
+    def start_node(self, *, network_id: str, node_id: str) -> NodeState: ...
+
+    @abc.abstractmethod
+    def delete_node(self, *, network_id: str, node_id: str) -> None:
+        """Idempotent; removes the node's data too."""
+
+    @abc.abstractmethod
+    def inspect_node(self, *, network_id: str, node_id: str) -> NodeState: ...
+
+    @abc.abstractmethod
+    def delete_network(self, *, network_id: str) -> None:
+        """Idempotent; removes everything this driver made for the network, and only that."""
+
+    @abc.abstractmethod
+    def list_owned(self, *, install_id: str) -> list[OwnedResource]: ...
+
+    @abc.abstractmethod
+    def logs(self, *, network_id: str, node_id: str, tail: int = 200) -> str: ...
+
+    @abc.abstractmethod
+    def check(self) -> None:
+        """Raises ``DriverError("driver_unavailable", ...)`` if the runtime cannot be used."""
+
+
+def get_driver(name: str, **options: object) -> Driver:
+    """Registry look-up by name; see ``deploy.drivers.registry``."""
+    from deploy.drivers.registry import get_driver as _get_driver
+
+    return _get_driver(name, **options)
