@@ -1,0 +1,74 @@
+"""Asyncio ABCI socket server.
+
+CometBFT opens four connections (consensus, mempool, query, snapshot). Every request is
+answered in order on its connection. All app calls run on the event loop thread, so the app
+sees one call at a time across connections without extra locking; that matches CometBFT's
+own guarantee that the mempool is locked while a block is committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ledger.abci.handler import FatalAppError, Handler
+from ledger.abci.wire import FramingError, frame, read_frame
+from ledger.proto.gen.tendermint.abci import types_pb2 as abci
+
+log = logging.getLogger("ledger.abci")
+
+
+class AbciServer:
+    def __init__(self, handler: Handler, *, host: str = "127.0.0.1", port: int = 26658) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self.fatal: BaseException | None = None
+        self._server: asyncio.base_events.Server | None = None
+        self._stopped = asyncio.Event()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        log.info("ABCI server listening on %s:%s", self.host, self.port)
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def stop(self, fatal: BaseException | None = None) -> None:
+        if fatal is not None and self.fatal is None:
+            self.fatal = fatal
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        self._stopped.set()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        peer = writer.get_extra_info("peername")
+        log.debug("ABCI connection from %s", peer)
+        try:
+            while not self._stopped.is_set():
+                payload = await read_frame(reader)
+                if payload is None:
+                    break
+                request = abci.Request()
+                request.ParseFromString(payload)
+                response = self.handler.handle(request)
+                writer.write(frame(response.SerializeToString()))
+                if request.WhichOneof("value") == "flush":
+                    await writer.drain()
+        except FatalAppError as exc:
+            # Never answer: CometBFT sees the connection drop and halts this node.
+            self.stop(fatal=exc)
+        except (FramingError, ConnectionError) as exc:
+            log.warning("ABCI connection %s closed: %s", peer, exc)
+        except Exception as exc:  # a protobuf decode error or a bug in the handler
+            log.exception("ABCI connection %s failed", peer)
+            self.stop(fatal=exc)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
