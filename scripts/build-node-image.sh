@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Builds the ledger node image (deploy/images/node/Dockerfile) without any container registry.
+#
+#   scripts/build-node-image.sh            # Debian base made with mmdebstrap, imported locally
+#   NODE_BASE=python:3.11-slim-bookworm scripts/build-node-image.sh   # a public base instead
+#
+# Steps: wheels for the runtime deps are downloaded on the HOST (pip talks to PyPI; the build
+# itself needs no network), the host's `cometbft` binary and the `ledger/` package are copied
+# into a build context, and the image is tagged with a hash of that context and the base, so
+# an unchanged tree skips the build entirely. Prints the image tag on its last line.
+#
+# Environment: NODE_IMAGE_REPO (default baas/node), NODE_BASE (skip mmdebstrap and use this
+# base), DEBIAN_MIRROR (default http://deb.debian.org/debian), BAAS_IMAGE_CACHE (wheel and
+# rootfs cache, default var/image-cache), PYTHON (default .venv/bin/python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+
+IMAGE_REPO="${NODE_IMAGE_REPO:-baas/node}"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+CACHE="${BAAS_IMAGE_CACHE:-var/image-cache}"
+PY="${PYTHON:-.venv/bin/python}"
+[ -x "$PY" ] || PY=python3
+SRC=deploy/images/node
+# Debian packages of the imported base. Bookworm's python3 is 3.11, the same ABI as the
+# wheels below; pip installs them at build time from the local wheel directory.
+DEBIAN_PACKAGES="python3,python3-pip,ca-certificates"
+
+log() { echo "build-node-image: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+command -v docker >/dev/null || die "docker CLI not found"
+docker info >/dev/null 2>&1 || die "Docker engine not reachable (is dockerd running?)"
+cometbft_bin="$(command -v cometbft)" || die "cometbft not found on PATH (run scripts/install-cometbft.sh)"
+mkdir -p "$CACHE/wheels"
+
+# --- 1. the base image ---------------------------------------------------------------------
+if [ -n "${NODE_BASE:-}" ]; then
+  base="$NODE_BASE"
+  docker image inspect "$base" >/dev/null 2>&1 || docker pull "$base" >&2 \
+    || die "base image $base is neither local nor pullable"
+else
+  recipe_hash="$(printf '%s\n' bookworm minbase "$DEBIAN_PACKAGES" | sha256sum | cut -c1-12)"
+  base="baas/debian-base:bookworm-$recipe_hash"
+  if docker image inspect "$base" >/dev/null 2>&1; then
+    log "base $base exists, skipping mmdebstrap"
+  else
+    command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
+    log "making a Debian bookworm root fs with mmdebstrap ($DEBIAN_PACKAGES)"
+    rootfs="$CACHE/debian-bookworm-$recipe_hash.tar"
+    # minbase: Essential packages + apt; docs and apt lists dropped to keep the image small.
+    mmdebstrap --quiet --variant=minbase --include="$DEBIAN_PACKAGES" \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --dpkgopt='path-exclude=/usr/share/locale/*' \
+      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
+      bookworm "$rootfs" "$MIRROR" >&2 || die "mmdebstrap failed"
+    docker import --change 'CMD ["/bin/bash"]' "$rootfs" "$base" >/dev/null
+    docker tag "$base" baas/debian-base:bookworm
+    rm -f "$rootfs"
+    log "imported $base"
+  fi
+fi
+base_id="$(docker image inspect --format '{{.Id}}' "$base")"
+
+# --- 2. the build context ------------------------------------------------------------------
+ctx="$(mktemp -d)"
+trap 'rm -rf "$ctx"' EXIT
+if [ ! -d ledger/proto/gen ] && "$PY" -c 'import ledger.proto.build' 2>/dev/null; then
+  log "generating ledger protobuf code"
+  "$PY" -m ledger.proto.build >&2
+fi
+# Exact pins from the repository's requirements.txt for the names in packages.txt.
+: >"$ctx/requirements.txt"
+while read -r name; do
+  case "$name" in ''|'#'*) continue ;; esac
+  pin="$(grep -iE "^${name}(\[[^]]*\])?==" requirements.txt || true)"
+  [ -n "$pin" ] || die "$name (from $SRC/packages.txt) has no '==' pin in requirements.txt"
+  echo "$pin" >>"$ctx/requirements.txt"
+done <"$SRC/packages.txt"
+log "downloading wheels on the host: $(tr '\n' ' ' <"$ctx/requirements.txt")"
+"$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+  --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
+  -r "$ctx/requirements.txt" -d "$CACHE/wheels" >&2 || die "pip download failed"
+mkdir "$ctx/wheels"
+# Only the wheels this requirement set resolves to, so stale cache entries do not change
+# the content hash.
+"$PY" -m pip download --quiet --disable-pip-version-check --no-index --find-links "$CACHE/wheels" \
+  --only-binary=:all: --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
+  -r "$ctx/requirements.txt" -d "$ctx/wheels" >&2
+cp "$SRC/Dockerfile" "$SRC/.dockerignore" "$ctx/"
+cp "$cometbft_bin" "$ctx/cometbft"
+tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude=tests ledger | tar -x -C "$ctx"
+
+# --- 3. content hash and build -------------------------------------------------------------
+content_hash="$( (cd "$ctx" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
+  echo "$base_id") | sha256sum | cut -c1-16)"
+tag="$IMAGE_REPO:$content_hash"
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  log "$tag exists (same content), skipping build"
+else
+  log "building $tag on $base"
+  docker build --build-arg BASE="$base" \
+    --label baas.component=node-image --label baas.content-hash="$content_hash" \
+    -t "$tag" "$ctx" >&2 || die "docker build failed"
+fi
+docker tag "$tag" "$IMAGE_REPO:latest"
+log "done in $(( $(date +%s) - start ))s"
+echo "$tag"
