@@ -62,7 +62,9 @@ if not SECRET_KEY:
     SECRET_KEY = development_secret_key()
 
 DEBUG = env_bool("BAAS_DEBUG", not PRODUCTION)
-ALLOWED_HOSTS = env_list("BAAS_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver")
+ALLOWED_HOSTS = env_list(
+    "BAAS_ALLOWED_HOSTS", "" if PRODUCTION else "localhost,127.0.0.1,[::1],testserver"
+)
 if PRODUCTION and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("BAAS_ALLOWED_HOSTS is required in production")
 
@@ -84,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "baas.middleware.RequestContextMiddleware",
+    "baas.middleware.ApiBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -129,8 +133,92 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file (not :memory:) test database, so a real Celery worker process started by a
+    # test can open the same database as the test itself.
+    DATABASES["default"]["TEST"] = {
+        "NAME": os.environ.get("BAAS_TEST_DB_NAME", str(VAR_DIR / "test-baas.sqlite3"))
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Accounts --------------------------------------------------------------------------------
+AUTH_USER_MODEL = "tenants.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": int(os.environ.get("BAAS_PASSWORD_MIN_LENGTH", "10"))},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+# Links in emails (verification, password reset, invitations) start with this.
+BAAS_PUBLIC_URL = os.environ.get("BAAS_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Seconds a verification or password-reset link stays valid.
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("BAAS_PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
+BAAS_INVITATION_TTL_HOURS = int(os.environ.get("BAAS_INVITATION_TTL_HOURS", "168"))
+BAAS_TRUST_X_FORWARDED_FOR = env_bool("BAAS_TRUST_X_FORWARDED_FOR", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BAAS_SECURE_COOKIES", PRODUCTION)
+
+# --- Email: console in development, SMTP when BAAS_EMAIL_HOST is set ------------------------
+DEFAULT_FROM_EMAIL = os.environ.get("BAAS_DEFAULT_FROM_EMAIL", "BaaS <no-reply@localhost>")
+EMAIL_HOST = os.environ.get("BAAS_EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("BAAS_EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("BAAS_EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = read_secret("BAAS_EMAIL_HOST_PASSWORD") or ""
+    EMAIL_USE_TLS = env_bool("BAAS_EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = int(os.environ.get("BAAS_EMAIL_TIMEOUT", "10"))
+else:
+    if PRODUCTION:
+        raise ImproperlyConfigured("BAAS_EMAIL_HOST is required in production")
+    EMAIL_BACKEND = os.environ.get(
+        "BAAS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    )
+
+# --- REST API --------------------------------------------------------------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("BAAS_MAX_BODY_BYTES", str(1024 * 1024)))
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenants.permissions.TokenScopePermission",
+    ],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "baas.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "baas.errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": os.environ.get("BAAS_AUTH_THROTTLE_RATE", "20/minute"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BaaS control plane API",
+    "DESCRIPTION": "Tenants, members, API tokens, operations, audit and ledger networks.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["REDIS_URL"],
+    }
+    if os.environ.get("REDIS_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
@@ -167,3 +255,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "operations-reap": {"task": "baas.tasks.operations_reap_task", "schedule": 60.0},
+}
+# Seconds the readiness probe waits for the broker.
+BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("BAAS_LOG_LEVEL", "INFO")},
+}

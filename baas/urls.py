@@ -2,12 +2,18 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularSwaggerView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("baas.api_urls")),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("baas.health_urls")),
     path("", include("tenants.urls")),
     path("", include("deploy.urls")),
 ]
+
+handler400 = "baas.views.handler400"
+handler404 = "baas.views.handler404"
+handler500 = "baas.views.handler500"

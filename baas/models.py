@@ -1,0 +1,53 @@
+"""Shared models: ``Operation``, the record of one piece of asynchronous work."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from baas.choices import OperationState
+from baas.tenancy import TenantScopedQuerySet
+
+
+class Operation(models.Model):
+    """Asynchronous work a tenant asked for (send an email, create a network, ...).
+
+    Only ``baas.operations`` changes ``state``, ``progress`` and ``steps``.
+    """
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=64, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(
+        max_length=16, choices=OperationState.choices, default=OperationState.QUEUED
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    # [{"time": iso8601, "message": str}, ...] in order.
+    steps = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+    # NULL, not "", so operations without a key never collide in the unique constraint.
+    idempotency_key = models.CharField(max_length=128, null=True, blank=True)  # noqa: DJ001
+    deadline = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"], name="operation_idempotency_per_tenant"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.state})"

@@ -1,0 +1,170 @@
+"""Services for ``Operation``: create, move between states, report progress, enqueue.
+
+Tasks call ``operation_transition`` to move RUNNING/SUCCEEDED/FAILED; the API calls it to
+cancel. Every move is checked against ``baas.choices.OPERATION_TRANSITIONS`` under a row
+lock, so two workers (or a worker and a cancel) can never both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+
+from baas.choices import TERMINAL, OperationState, can_transition
+from baas.errors import Conflict, InvalidTransition, NotFound
+from baas.models import Operation
+
+DEFAULT_DEADLINE = timedelta(hours=1)
+_STEP_LOG_LIMIT = 500  # keep the JSON column bounded for chatty tasks
+
+
+def _target_ref(target: Any) -> tuple[str, str]:
+    """A model instance, a ``(type, id)`` pair or ``None`` -> stored type and id."""
+    if target is None:
+        return "", ""
+    if isinstance(target, models.Model):
+        return target._meta.label_lower, str(target.pk)
+    kind, ident = target
+    return str(kind), str(ident)
+
+
+def _step(message: str) -> dict[str, str]:
+    return {"time": timezone.now().isoformat(), "message": message}
+
+
+def operation_create(
+    *,
+    tenant: Any,
+    actor: Any,
+    kind: str,
+    target: Any = None,
+    idempotency_key: str | None = None,
+    deadline: datetime | timedelta | None = DEFAULT_DEADLINE,
+) -> Operation:
+    """Record queued work. With an ``idempotency_key`` already used by this tenant for the
+    same kind, returns that operation instead (``op.created`` tells which happened)."""
+    target_type, target_id = _target_ref(target)
+    if isinstance(deadline, timedelta):
+        deadline = timezone.now() + deadline
+    key = idempotency_key or None
+    if key:
+        existing = Operation.objects.filter(tenant=tenant, idempotency_key=key).first()
+        if existing is not None:
+            return _replayed(existing, kind)
+    try:
+        with transaction.atomic():
+            op = Operation.objects.create(
+                tenant=tenant,
+                actor=actor if getattr(actor, "pk", None) else None,
+                kind=kind,
+                target_type=target_type,
+                target_id=target_id,
+                idempotency_key=key,
+                deadline=deadline,
+                steps=[_step("queued")],
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the race.
+        existing = Operation.objects.get(tenant=tenant, idempotency_key=key)
+        return _replayed(existing, kind)
+    op.created = True  # type: ignore[attr-defined]
+    return op
+
+
+def _replayed(existing: Operation, kind: str) -> Operation:
+    if existing.kind != kind:
+        raise Conflict(
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different kind of request.",
+        )
+    existing.created = False  # type: ignore[attr-defined]
+    return existing
+
+
+def operation_transition(
+    *,
+    operation_id: int,
+    to: str,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    message: str | None = None,
+) -> Operation:
+    """Move an operation to ``to`` or raise ``InvalidTransition`` (409)."""
+    with transaction.atomic():
+        try:
+            op = Operation.objects.select_for_update().get(pk=operation_id)
+        except Operation.DoesNotExist:
+            raise NotFound("not_found", "Operation not found.") from None
+        if not can_transition(op.state, to):
+            raise InvalidTransition(
+                "invalid_transition",
+                f"An operation that is {op.state} cannot become {to}.",
+                details={"state": op.state, "to": to},
+            )
+        now = timezone.now()
+        op.state = to
+        if to == OperationState.RUNNING and op.started_at is None:
+            op.started_at = now
+        if to in TERMINAL:
+            op.finished_at = now
+        if to == OperationState.SUCCEEDED:
+            op.progress = 100
+        if error_code:
+            op.error_code = error_code
+            op.error_message = error_message or ""
+        op.steps = (op.steps + [_step(message or to)])[-_STEP_LOG_LIMIT:]
+        op.save()
+    return op
+
+
+def operation_progress(*, operation_id: int, percent: int, message: str) -> Operation:
+    """Record a step; progress never goes backwards and is clamped to 0..100."""
+    with transaction.atomic():
+        op = Operation.objects.select_for_update().get(pk=operation_id)
+        if op.state in TERMINAL:
+            return op  # a late report after cancel/fail changes nothing
+        op.progress = max(op.progress, min(100, max(0, int(percent))))
+        op.steps = (op.steps + [_step(message)])[-_STEP_LOG_LIMIT:]
+        op.save(update_fields=["progress", "steps", "updated_at"])
+    return op
+
+
+def operation_cancel(*, operation_id: int, actor: Any = None) -> Operation:
+    by = getattr(actor, "email", "") or "system"
+    return operation_transition(
+        operation_id=operation_id,
+        to=OperationState.CANCELLED,
+        message=f"cancelled by {by}",
+    )
+
+
+def operations_reap(*, now: datetime | None = None) -> list[int]:
+    """Fail active operations past their deadline, saying why. Returns their ids."""
+    now = now or timezone.now()
+    reaped = []
+    stale = Operation.objects.filter(
+        state__in=[OperationState.QUEUED, OperationState.RUNNING], deadline__lt=now
+    ).values_list("id", flat=True)
+    for op_id in list(stale):
+        try:
+            operation_transition(
+                operation_id=op_id,
+                to=OperationState.FAILED,
+                error_code="deadline_exceeded",
+                error_message="The operation did not finish before its deadline.",
+            )
+            reaped.append(op_id)
+        except InvalidTransition:
+            continue  # finished meanwhile
+    return reaped
+
+
+def enqueue_after_commit(task: Any, *args: Any, **kwargs: Any) -> None:
+    """Queue a Celery task once the surrounding transaction commits (never before:
+    the worker must see the rows the task is about)."""
+    send: Callable[[], Any] = lambda: task.delay(*args, **kwargs)  # noqa: E731
+    transaction.on_commit(send)
