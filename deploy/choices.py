@@ -1,0 +1,109 @@
+"""States of networks and nodes, and the only moves between them.
+
+Nothing outside :mod:`deploy.services` (``network_transition`` / ``node_transition``) writes
+a ``status`` field; those functions consult the tables here and refuse any other move.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class NetworkStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    PROVISIONING = "provisioning", "Provisioning"
+    RUNNING = "running", "Running"
+    DEGRADED = "degraded", "Degraded"
+    STOPPING = "stopping", "Stopping"
+    STOPPED = "stopped", "Stopped"
+    STARTING = "starting", "Starting"
+    DELETING = "deleting", "Deleting"
+    DELETED = "deleted", "Deleted"
+    FAILED = "failed", "Failed"
+
+
+S = NetworkStatus
+
+# from -> allowed targets. "failed" is reachable from every non-terminal state because any
+# step can fail; a failed network can be retried (provisioning/starting) or deleted.
+NETWORK_TRANSITIONS: dict[str, frozenset[str]] = {
+    S.REQUESTED: frozenset({S.PROVISIONING, S.FAILED, S.DELETING}),
+    S.PROVISIONING: frozenset({S.RUNNING, S.DEGRADED, S.FAILED, S.DELETING}),
+    S.RUNNING: frozenset({S.DEGRADED, S.STOPPING, S.DELETING, S.FAILED}),
+    S.DEGRADED: frozenset({S.RUNNING, S.STOPPING, S.DELETING, S.FAILED}),
+    S.STOPPING: frozenset({S.STOPPED, S.FAILED, S.DELETING}),
+    S.STOPPED: frozenset({S.STARTING, S.DELETING}),
+    S.STARTING: frozenset({S.RUNNING, S.DEGRADED, S.FAILED, S.STOPPING, S.DELETING}),
+    S.FAILED: frozenset({S.PROVISIONING, S.STARTING, S.DELETING}),
+    S.DELETING: frozenset({S.DELETED, S.FAILED}),
+    S.DELETED: frozenset(),
+}
+
+# Named groups, so callers never spell out lists of strings.
+NETWORK_LIVE = frozenset({S.RUNNING, S.DEGRADED})  # nodes should be up and serving
+NETWORK_BUSY = frozenset({S.REQUESTED, S.PROVISIONING, S.STOPPING, S.STARTING, S.DELETING})
+NETWORK_TERMINAL = frozenset({S.DELETED})
+NETWORK_STARTABLE = frozenset({S.STOPPED, S.FAILED})
+NETWORK_STOPPABLE = frozenset({S.RUNNING, S.DEGRADED, S.STARTING})
+# Everything that still counts against a tenant's quota.
+NETWORK_COUNTED = frozenset(set(S.values) - {S.DELETED})
+
+
+class DesiredState(models.TextChoices):
+    RUNNING = "running", "Running"
+    STOPPED = "stopped", "Stopped"
+    DELETED = "deleted", "Deleted"
+
+
+class NodeStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STARTING = "starting", "Starting"
+    RUNNING = "running", "Running"
+    CRASHED = "crashed", "Crashed"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"
+    DELETED = "deleted", "Deleted"
+
+
+N = NodeStatus
+
+NODE_TRANSITIONS: dict[str, frozenset[str]] = {
+    N.PENDING: frozenset({N.STARTING, N.RUNNING, N.FAILED, N.DELETED, N.STOPPED}),
+    N.STARTING: frozenset({N.RUNNING, N.CRASHED, N.FAILED, N.STOPPED, N.DELETED}),
+    N.RUNNING: frozenset({N.CRASHED, N.STOPPED, N.FAILED, N.DELETED, N.STARTING}),
+    N.CRASHED: frozenset({N.STARTING, N.RUNNING, N.STOPPED, N.FAILED, N.DELETED}),
+    N.STOPPED: frozenset({N.STARTING, N.RUNNING, N.DELETED, N.FAILED}),
+    N.FAILED: frozenset({N.STARTING, N.RUNNING, N.STOPPED, N.DELETED}),
+    N.DELETED: frozenset(),
+}
+NODE_UP = frozenset({N.RUNNING})
+NODE_TERMINAL = frozenset({N.DELETED})
+
+
+class NodeHealth(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    HEALTHY = "healthy", "Healthy"
+    UNHEALTHY = "unhealthy", "Unhealthy"
+
+
+class DriverName(models.TextChoices):
+    LOCAL = "local", "Local processes"
+    DOCKER = "docker", "Docker Engine"
+
+
+class OperationKind(models.TextChoices):
+    """Operation ``kind`` values this app records (the Operation model is the backend's)."""
+
+    NETWORK_CREATE = "network.create", "Create network"
+    NETWORK_START = "network.start", "Start network"
+    NETWORK_STOP = "network.stop", "Stop network"
+    NETWORK_DELETE = "network.delete", "Delete network"
+    NODE_RESTART = "node.restart", "Restart node"
+
+
+def network_can_move(current: str, target: str) -> bool:
+    return target in NETWORK_TRANSITIONS.get(current, frozenset())
+
+
+def node_can_move(current: str, target: str) -> bool:
+    return target in NODE_TRANSITIONS.get(current, frozenset())

@@ -1,0 +1,180 @@
+"""Node homes: generate them with the ledger runtime, store them (keys sealed), rebuild them.
+
+A home is what ``ledger.network.generate_network`` writes for one validator (node.json,
+``cometbft/config/*`` with genesis and keys, ``app/``). We keep every file of it in the
+database so a task that runs again -- after a worker crash, or to recreate a node a driver
+lost -- hands the driver byte-identical files: the same genesis and the same validator key.
+Files holding private keys go to ``NodeKey`` sealed with ``deploy.crypto``; everything else
+to ``Node.home_config``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from deploy import crypto
+from deploy.drivers import NodeAddress, NodeSpec
+from deploy.models import Network, NetworkIdentity, Node, NodeKey
+
+
+def is_secret(path: str) -> bool:
+    """Private key files: CometBFT's node_key.json / priv_validator_key.json and any
+    operator key the generator drops in a home. Their content is never stored in clear."""
+    name = PurePosixPath(path).name.lower()
+    return "key" in name and not name.endswith(".pub")
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for item in sorted(root.rglob("*")):
+        if item.is_file():
+            files[item.relative_to(root).as_posix()] = item.read_bytes()
+    return files
+
+
+def install_id() -> str:
+    # The same value the drivers label resources with, so orphan detection agrees.
+    from deploy.drivers.config import install_id as driver_install_id
+
+    return driver_install_id()
+
+
+def managed_identity(network: Network) -> tuple[NetworkIdentity, Any]:
+    """The owner tenant's managed signer for this network (created once, stored sealed)."""
+    from ledger.tx import Signer
+
+    identity = NetworkIdentity.objects.filter(network=network, tenant=network.tenant).first()
+    if identity is not None:
+        return identity, Signer.from_private_bytes(crypto.unseal(identity.sealed_private_key))
+    signer = Signer.generate()
+    identity = NetworkIdentity.objects.create(
+        network=network,
+        tenant=network.tenant,
+        organisation_id=_org_id(network),
+        member_id="platform",
+        public_key=signer.public_key_hex,
+        sealed_private_key=crypto.seal(signer.private_bytes()),
+    )
+    return identity, signer
+
+
+def _org_id(network: Network) -> str:
+    return getattr(network.tenant, "slug", None) or f"org-{network.tenant_id}"
+
+
+def app_state_for(network: Network, identity: NetworkIdentity) -> bytes:
+    """Genesis app_state: the owner organisation with its managed identity as admin, and
+    the example ``kv`` chaincode so a fresh network can take transactions at once."""
+    org = {
+        "id": identity.organisation_id,
+        "name": getattr(network.tenant, "name", identity.organisation_id),
+        "members": [
+            {"id": identity.member_id, "public_key": identity.public_key, "roles": ["admin"]}
+        ],
+    }
+    try:
+        from ledger.genesis import make_app_state
+    except ImportError:  # the ledger's genesis helper has not landed: the documented shape
+        return json.dumps(
+            {"organisations": [org], "chaincodes": [], "upgrade_policy": {"min_organisations": 1}}
+        ).encode()
+    state = make_app_state(organisations=[org])
+    return state if isinstance(state, bytes) else json.dumps(state).encode()
+
+
+def generate_and_store(network: Network, nodes: list[Node]) -> None:
+    """Generate every home of ``network`` in a temporary dir and store them atomically.
+
+    Either all homes are stored or none, so a crash here just means a re-run regenerates.
+    """
+    from ledger.network import NodeConfig, generate_network
+
+    with transaction.atomic():
+        identity, _signer = managed_identity(network)
+        app_state = app_state_for(network, identity)
+        configs = [
+            NodeConfig(
+                index=node.index, moniker=node.moniker, host=node.host,
+                p2p_port=node.p2p_port, rpc_port=node.rpc_port, abci_port=node.abci_port,
+            )
+            for node in nodes
+        ]
+        with tempfile.TemporaryDirectory(prefix="baas-homes-") as tmp:
+            homes = generate_network(
+                chain_id=network.chain_id, nodes=configs, out_dir=Path(tmp), app_state=app_state
+            )
+            for node, home in zip(nodes, homes, strict=True):
+                files = _read_tree(Path(home))
+                NodeKey.objects.filter(node=node).delete()
+                config: dict[str, str] = {}
+                for path, content in files.items():
+                    if is_secret(path):
+                        NodeKey.objects.create(node=node, path=path, sealed=crypto.seal(content))
+                    else:
+                        config[path] = base64.b64encode(content).decode()
+                node.home_config = config
+                node.validator_pub_key = _validator_pub_key(files)
+                node.save(update_fields=["home_config", "validator_pub_key", "updated_at"])
+            genesis_doc = _genesis_from(nodes[0].home_config) if nodes else None
+            if genesis_doc is not None:
+                network.genesis = genesis_doc
+                network.save(update_fields=["genesis", "updated_at"])
+
+
+def _validator_pub_key(files: dict[str, bytes]) -> str:
+    for path, content in files.items():
+        if path.endswith("priv_validator_key.json"):
+            try:
+                return json.loads(content)["pub_key"]["value"]
+            except (ValueError, KeyError, TypeError):
+                return ""
+    return ""
+
+
+def _genesis_from(config: dict[str, str]) -> dict | None:
+    for path, encoded in config.items():
+        if path.endswith("genesis.json"):
+            try:
+                return json.loads(base64.b64decode(encoded))
+            except ValueError:
+                return None
+    return None
+
+
+def homes_stored(nodes: list[Node]) -> bool:
+    return bool(nodes) and all(node.home_config for node in nodes) and (
+        NodeKey.objects.filter(node__in=nodes).values("node").distinct().count() == len(nodes)
+    )
+
+
+def home_files(node: Node) -> dict[str, bytes]:
+    files = {path: base64.b64decode(encoded) for path, encoded in node.home_config.items()}
+    for key in node.keys.all():
+        files[key.path] = crypto.unseal(key.sealed)
+    return files
+
+
+def node_spec(node: Node) -> NodeSpec:
+    network = node.network
+    return NodeSpec(
+        install_id=install_id(),
+        tenant_id=str(network.tenant_id),
+        network_id=str(network.pk),
+        node_id=str(node.pk),
+        index=node.index,
+        moniker=node.moniker,
+        address=NodeAddress(
+            host=node.host, p2p_port=node.p2p_port or 0, rpc_port=node.rpc_port or 0,
+            abci_port=node.abci_port or 0,
+        ),
+        home_files=home_files(node),
+        cpu_limit=float(getattr(settings, "DEPLOY_NODE_CPU_LIMIT", 1.0)),
+        memory_mb=int(getattr(settings, "DEPLOY_NODE_MEMORY_MB", 512)),
+    )

@@ -1,0 +1,152 @@
+"""Ledger networks, their validator nodes, and the secrets those nodes need.
+
+Status fields are written only by ``deploy.services.network_transition`` and
+``deploy.services.node_transition`` (see ``deploy/choices.py`` for the allowed moves).
+Private keys live only in ``NodeKey`` / ``NetworkIdentity``, sealed with ``deploy.crypto``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from baas.tenancy import TenantScopedQuerySet
+from deploy.choices import DesiredState, DriverName, NetworkStatus, NodeHealth, NodeStatus
+
+
+class NetworkQuerySet(TenantScopedQuerySet):
+    def visible(self):
+        return self.exclude(status=NetworkStatus.DELETED)
+
+
+class Network(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="networks")
+    name = models.CharField(max_length=63)
+    chain_id = models.CharField(max_length=50, unique=True)
+    engine_version = models.CharField(max_length=20, default="0.38.26")
+    validator_count = models.PositiveSmallIntegerField()
+    driver = models.CharField(max_length=20, choices=DriverName.choices, default=DriverName.LOCAL)
+    desired_state = models.CharField(
+        max_length=20, choices=DesiredState.choices, default=DesiredState.RUNNING
+    )
+    status = models.CharField(
+        max_length=20, choices=NetworkStatus.choices, default=NetworkStatus.REQUESTED
+    )
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    error_message = models.TextField(blank=True, default="")
+    # Non-secret genesis document, kept so validators can be added and homes regenerated.
+    genesis = models.JSONField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+
+    objects = NetworkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # A name is free again once its network is deleted.
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=~Q(status=NetworkStatus.DELETED),
+                name="deploy_network_name_unique_per_tenant",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class NodeQuerySet(TenantScopedQuerySet):
+    def for_tenant(self, tenant):
+        # A node is visible to the network's owner and to the organisation running it.
+        return self.filter(Q(network__tenant=tenant) | Q(tenant=tenant))
+
+
+class Node(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="nodes")
+    # The organisation that runs this validator (the owner, or a consortium member later).
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    index = models.PositiveSmallIntegerField()
+    moniker = models.CharField(max_length=64)
+    host = models.CharField(max_length=255, blank=True, default="")
+    p2p_port = models.PositiveIntegerField(null=True, blank=True)
+    rpc_port = models.PositiveIntegerField(null=True, blank=True)
+    abci_port = models.PositiveIntegerField(null=True, blank=True)
+    rpc_url = models.CharField(max_length=255, blank=True, default="")  # as the platform sees it
+    validator_pub_key = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=20, choices=NodeStatus.choices, default=NodeStatus.PENDING)
+    health = models.CharField(max_length=20, choices=NodeHealth.choices, default=NodeHealth.UNKNOWN)
+    height = models.BigIntegerField(default=0)
+    restart_count = models.PositiveIntegerField(default=0)
+    detail = models.CharField(max_length=255, blank=True, default="")
+    # Non-secret home files (path -> text): config, genesis, node.json. Keys are in NodeKey.
+    home_config = models.JSONField(default=dict, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = NodeQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["network", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["network", "index"], name="deploy_node_index_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.moniker
+
+
+class NodeKey(models.Model):
+    """One secret home file of a node (CometBFT node key, validator key), sealed."""
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="keys")
+    path = models.CharField(max_length=255)  # relative to the node home
+    sealed = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["node", "path"], name="deploy_nodekey_path_unique"),
+        ]
+
+    def __str__(self) -> str:  # never the content
+        return f"{self.node_id}:{self.path}"
+
+
+class NetworkIdentity(models.Model):
+    """A tenant's managed ed25519 identity on a network, registered in genesis.
+
+    The gateway signs ``{"chaincode","function","args"}`` requests with it on the tenant's
+    behalf. The private key is sealed; only the public key is ever shown.
+    """
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="identities")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.PROTECT, related_name="+")
+    organisation_id = models.CharField(max_length=64)
+    member_id = models.CharField(max_length=64)
+    public_key = models.CharField(max_length=64)
+    sealed_private_key = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "tenant"], name="deploy_identity_one_per_tenant"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}/{self.member_id}@{self.network_id}"

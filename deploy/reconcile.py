@@ -1,0 +1,176 @@
+"""The periodic reconciler and reaper (run by celery beat; see ``docs/operations.md``).
+
+``reconcile`` compares what the database wants with what each driver reports:
+
+- a node of a running/degraded network that is not running is started again (its restart
+  count goes up); heights and health are refreshed from RPC; the network becomes
+  ``degraded`` while any validator is down and ``running`` again once all are back;
+- a node of a stopped network that runs anyway is stopped;
+- resources labelled with this install's id whose network or node the database does not
+  know (or knows as deleted) are removed -- and only those: ownership comes from the
+  driver's labels / records, never from names alone.
+
+``reap`` fails operations stuck past their deadline and marks their network failed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from django.utils import timezone
+
+from baas.models import Operation
+from baas.operations import operations_reap
+from deploy import homes, rpc
+from deploy.choices import NETWORK_BUSY, NETWORK_LIVE, NetworkStatus, NodeHealth, NodeStatus
+from deploy.drivers import AVAILABLE_DRIVERS, Driver, DriverError, get_driver
+from deploy.models import Network, Node
+from deploy.services import network_fail, network_transition, node_transition
+
+logger = logging.getLogger(__name__)
+
+
+def reconcile() -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    drivers: dict[str, Driver] = {}
+    for network in Network.objects.filter(
+        status__in=NETWORK_LIVE | {NetworkStatus.STOPPED}
+    ).select_related("tenant"):
+        try:
+            driver = drivers.get(network.driver) or get_driver(network.driver)
+            drivers[network.driver] = driver
+            if network.status == NetworkStatus.STOPPED:
+                counts["stopped_strays"] += _stop_strays(network, driver)
+            else:
+                _reconcile_live(network, driver, counts)
+        except DriverError as exc:
+            logger.warning("reconcile %s: %s", network.pk, exc)
+            counts["driver_errors"] += 1
+    counts["orphans_removed"] += remove_orphans()
+    return dict(counts)
+
+
+def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> None:
+    nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))
+    healthy = 0
+    now = timezone.now()
+    for node in nodes:
+        state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
+        if not state.running:
+            # Crashed (or lost by the runtime): record it, then bring it back.
+            node_transition(
+                node_id=node.pk, to=NodeStatus.CRASHED, health=NodeHealth.UNHEALTHY,
+                detail=state.detail or "not running",
+            )
+            started = driver.apply_node(homes.node_spec(node))
+            node_transition(
+                node_id=node.pk, to=NodeStatus.STARTING, rpc_url=started.rpc_url or node.rpc_url,
+                restart_count=node.restart_count + 1, detail=started.detail,
+            )
+            counts["nodes_restarted"] += 1
+            continue
+        rpc_url = state.rpc_url or node.rpc_url
+        try:
+            info = rpc.status(rpc_url, timeout=2.0)
+        except rpc.RpcError as exc:
+            node_transition(
+                node_id=node.pk, to=node.status, health=NodeHealth.UNHEALTHY,
+                detail=str(exc)[:255], rpc_url=rpc_url,
+            )
+            continue
+        node_transition(
+            node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY,
+            height=info.height, last_seen_at=now, rpc_url=rpc_url,
+            restart_count=max(node.restart_count, state.restart_count),
+        )
+        healthy += 1
+    if nodes and healthy < len(nodes) and network.status == NetworkStatus.RUNNING:
+        network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)
+        counts["networks_degraded"] += 1
+    elif nodes and healthy == len(nodes) and network.status == NetworkStatus.DEGRADED:
+        network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
+        counts["networks_recovered"] += 1
+
+
+def _stop_strays(network: Network, driver: Driver) -> int:
+    stopped = 0
+    for node in network.nodes.exclude(status=NodeStatus.DELETED):
+        state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
+        if state.running:
+            driver.stop_node(network_id=str(network.pk), node_id=str(node.pk))
+            stopped += 1
+    return stopped
+
+
+def remove_orphans() -> int:
+    """Delete driver resources of this install that the database does not account for."""
+    removed = 0
+    install = homes.install_id()
+    for name in AVAILABLE_DRIVERS:
+        try:
+            driver = get_driver(name)
+            driver.check()
+            owned = driver.list_owned(install_id=install)
+        except DriverError:
+            continue  # e.g. Docker not running here: nothing of ours can run there either
+        network_ids = {r.network_id for r in owned if r.network_id}
+        known = {
+            str(pk): status
+            for pk, status in Network.objects.filter(pk__in=_valid_uuids(network_ids))
+            .values_list("pk", "status")
+        }
+        for network_id in sorted(network_ids):
+            status = known.get(network_id)
+            if status is None or status == NetworkStatus.DELETED:
+                logger.info("removing orphaned %s resources of network %s", name, network_id)
+                _quietly(driver.delete_network, network_id=network_id)
+                removed += 1
+                continue
+            if status in NETWORK_BUSY:
+                continue  # a task is working on it; its nodes may not be recorded yet
+            live_nodes = {
+                str(pk) for pk in Node.objects.filter(network_id=network_id)
+                .exclude(status=NodeStatus.DELETED).values_list("pk", flat=True)
+            }
+            for res in owned:
+                if res.network_id == network_id and res.node_id and res.node_id not in live_nodes:
+                    _quietly(driver.delete_node, network_id=network_id, node_id=res.node_id)
+                    removed += 1
+    return removed
+
+
+def _valid_uuids(values: set[str]) -> list[str]:
+    import uuid
+
+    valid = []
+    for value in values:
+        try:
+            valid.append(str(uuid.UUID(value)))
+        except ValueError:
+            continue
+    return valid
+
+
+def _quietly(fn: Any, **kwargs: Any) -> None:
+    try:
+        fn(**kwargs)
+    except DriverError as exc:
+        logger.warning("orphan clean-up failed: %s", exc)
+
+
+def reap() -> list[int]:
+    """Fail operations past their deadline; a network stuck in a busy state goes failed."""
+    reaped = operations_reap()
+    for op in Operation.objects.filter(pk__in=reaped, target_type="deploy.network"):
+        network = Network.objects.filter(pk=op.target_id).first()
+        if network is not None and network.status in NETWORK_BUSY:
+            network_fail(
+                network_id=network.pk,
+                error=DriverError(
+                    "deadline_exceeded",
+                    f"{op.kind} did not finish before its deadline ({op.deadline:%H:%M:%S} UTC).",
+                ),
+            )
+    return reaped

@@ -1,0 +1,47 @@
+"""Minimal CometBFT RPC reads the control plane needs for health (always with a timeout).
+
+The gateway uses ``ledger.client`` for the full client; health checks only need ``/status``
+and must stay cheap, so they use the standard library directly.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class NodeStatusInfo:
+    height: int
+    catching_up: bool
+    node_id: str
+
+
+class RpcError(Exception):
+    pass
+
+
+def get_json(url: str, *, timeout: float = 2.0) -> dict:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our nodes)
+            body = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise RpcError(f"{url}: {exc}") from exc
+    if isinstance(body, dict) and body.get("error"):
+        raise RpcError(f"{url}: {body['error']}")
+    return body.get("result", body) if isinstance(body, dict) else {}
+
+
+def status(rpc_url: str, *, timeout: float = 2.0) -> NodeStatusInfo:
+    result = get_json(rpc_url.rstrip("/") + "/status", timeout=timeout)
+    try:
+        sync = result["sync_info"]
+        return NodeStatusInfo(
+            height=int(sync["latest_block_height"]),
+            catching_up=bool(sync.get("catching_up", False)),
+            node_id=str(result.get("node_info", {}).get("id", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RpcError(f"{rpc_url}: unexpected /status answer") from exc

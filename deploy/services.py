@@ -1,0 +1,351 @@
+"""Writes for networks and nodes: each service checks role and quota, records an
+Operation, writes an audit record and queues its Celery task after commit.
+
+Nothing here talks to a driver or waits on infrastructure; that is ``deploy.tasks``.
+State moves go through ``network_transition`` / ``node_transition`` only.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from baas.errors import (
+    AppError,
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    QuotaExceeded,
+    ValidationFailed,
+)
+from baas.models import Operation
+from baas.operations import enqueue_after_commit, operation_create
+from deploy import platform
+from deploy.choices import (
+    NETWORK_COUNTED,
+    NETWORK_STARTABLE,
+    NETWORK_STOPPABLE,
+    DesiredState,
+    NetworkStatus,
+    NodeStatus,
+    OperationKind,
+    network_can_move,
+    node_can_move,
+)
+from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.models import Network, Node
+
+NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def _deadline(name: str, default_s: int) -> timedelta:
+    return timedelta(seconds=int(getattr(settings, name, default_s)))
+
+
+def max_validators() -> int:
+    return int(getattr(settings, "DEPLOY_MAX_VALIDATORS", 7))
+
+
+# --- state machines ------------------------------------------------------------------------
+
+
+def network_transition(
+    *,
+    network_id: Any,
+    to: str,
+    error_code: str = "",
+    error_message: str = "",
+    allow_same: bool = False,
+) -> Network:
+    """Move a network to ``to`` under a row lock, or raise ``InvalidTransition`` (409)."""
+    with transaction.atomic():
+        network = Network.objects.select_for_update().get(pk=network_id)
+        if network.status == to and allow_same:
+            return network
+        if not network_can_move(network.status, to):
+            raise InvalidTransition(
+                "invalid_transition",
+                f"A network that is {network.status} cannot become {to}.",
+                details={"status": network.status, "to": to},
+            )
+        now = timezone.now()
+        network.status = to
+        network.status_changed_at = now
+        if to == NetworkStatus.FAILED:
+            network.error_code = error_code or "failed"
+            network.error_message = error_message
+        elif to in (NetworkStatus.RUNNING, NetworkStatus.PROVISIONING, NetworkStatus.STARTING):
+            network.error_code, network.error_message = "", ""
+        if to == NetworkStatus.RUNNING and network.running_since is None:
+            network.running_since = now
+        if to in (NetworkStatus.STOPPED, NetworkStatus.DELETED):
+            network.running_since = None
+        network.save()
+    return network
+
+
+def node_transition(*, node_id: Any, to: str, detail: str | None = None, **fields: Any) -> Node:
+    """Move a node to ``to`` (same-state moves only update the extra fields)."""
+    with transaction.atomic():
+        node = Node.objects.select_for_update().get(pk=node_id)
+        if node.status != to and not node_can_move(node.status, to):
+            raise InvalidTransition(
+                "invalid_transition",
+                f"A node that is {node.status} cannot become {to}.",
+                details={"status": node.status, "to": to},
+            )
+        node.status = to
+        if detail is not None:
+            node.detail = detail[:255]
+        for key, value in fields.items():
+            setattr(node, key, value)
+        node.save()
+    return node
+
+
+# --- lifecycle services -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    validators: int = 4
+    driver: str = "local"
+
+
+def _validate_spec(spec: NetworkSpec) -> None:
+    if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
+        raise ValidationFailed(
+            "invalid_name",
+            "A network name is 1-63 lowercase letters, digits or hyphens, "
+            "starting and ending with a letter or digit.",
+            details={"name": spec.name},
+        )
+    if not isinstance(spec.validators, int) or isinstance(spec.validators, bool):
+        raise ValidationFailed("invalid_size", "validators must be a whole number.")
+    if not 1 <= spec.validators <= max_validators():
+        raise ValidationFailed(
+            "invalid_size",
+            f"A network has between 1 and {max_validators()} validators.",
+            details={"validators": spec.validators},
+        )
+    if spec.driver not in AVAILABLE_DRIVERS:
+        raise ValidationFailed(
+            "driver_unknown",
+            f"Unknown driver {spec.driver!r}; choose one of {', '.join(AVAILABLE_DRIVERS)}.",
+            details={"driver": spec.driver},
+        )
+
+
+def _check_quota(*, tenant: Any, spec: NetworkSpec) -> None:
+    limits = platform.network_quota(tenant)
+    if limits.max_validators is not None and spec.validators > limits.max_validators:
+        raise QuotaExceeded(
+            "quota_exceeded",
+            f"Your plan allows at most {limits.max_validators} validators per network.",
+            details={"quota": "max_validators_per_network", "limit": limits.max_validators},
+        )
+    if limits.max_networks is not None:
+        used = Network.objects.filter(tenant=tenant, status__in=NETWORK_COUNTED).count()
+        if used >= limits.max_networks:
+            raise QuotaExceeded(
+                "quota_exceeded",
+                f"Your plan allows at most {limits.max_networks} networks.",
+                details={"quota": "max_networks", "limit": limits.max_networks, "used": used},
+            )
+
+
+def _chain_id(name: str) -> str:
+    return f"{name[:30]}-{secrets.token_hex(4)}"
+
+
+def network_create(
+    *,
+    tenant: Any,
+    actor: Any,
+    spec: NetworkSpec,
+    idempotency_key: str | None = None,
+    request: Any = None,
+) -> tuple[Network, Operation]:
+    """Record a network and queue its provisioning. Same ``idempotency_key`` -> same result."""
+    from deploy.tasks import network_provision_task
+
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    if idempotency_key:
+        replay = Operation.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+        if replay is not None:
+            if replay.kind != OperationKind.NETWORK_CREATE:
+                raise Conflict(
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was already used for a different kind of request.",
+                )
+            return Network.objects.get(pk=replay.target_id), replay
+    _validate_spec(spec)
+    try:
+        with transaction.atomic():
+            # Lock the tenant's networks so two concurrent creates cannot both pass the quota.
+            list(Network.objects.select_for_update().filter(tenant=tenant).values_list("pk"))
+            _check_quota(tenant=tenant, spec=spec)
+            if Network.objects.filter(tenant=tenant, name=spec.name).visible().exists():
+                raise Conflict(
+                    "network_name_taken",
+                    f"You already have a network called {spec.name!r}.",
+                    details={"name": spec.name},
+                )
+            network = Network.objects.create(
+                tenant=tenant,
+                name=spec.name,
+                chain_id=_chain_id(spec.name),
+                validator_count=spec.validators,
+                driver=spec.driver,
+                desired_state=DesiredState.RUNNING,
+                created_by=actor if getattr(actor, "pk", None) else None,
+                engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
+            )
+            op = operation_create(
+                tenant=tenant,
+                actor=actor,
+                kind=OperationKind.NETWORK_CREATE,
+                target=("deploy.network", network.pk),
+                idempotency_key=idempotency_key,
+                deadline=_deadline("DEPLOY_PROVISION_DEADLINE_S", 600),
+            )
+            platform.audit(
+                tenant=tenant, actor=actor, action="network.create", target=network,
+                request=request,
+                metadata={"validators": spec.validators, "driver": spec.driver},
+            )
+            enqueue_after_commit(network_provision_task, str(network.pk), op.pk)
+    except IntegrityError:
+        # Lost a race: another request with the same key or name committed first.
+        if idempotency_key:
+            replay = Operation.objects.filter(
+                tenant=tenant, idempotency_key=idempotency_key
+            ).first()
+            if replay is not None:
+                return Network.objects.get(pk=replay.target_id), replay
+        raise Conflict(
+            "network_name_taken", f"You already have a network called {spec.name!r}."
+        ) from None
+    return network, op
+
+
+def _lifecycle(
+    *,
+    tenant: Any,
+    actor: Any,
+    network: Network,
+    kind: str,
+    allowed_from: frozenset[str],
+    to: str,
+    desired: str,
+    task: Any,
+    minimum_role: str,
+    deadline_setting: str,
+    request: Any = None,
+) -> Operation:
+    platform.require_role(tenant=tenant, actor=actor, minimum=minimum_role)
+    with transaction.atomic():
+        locked = Network.objects.select_for_update().get(pk=network.pk)
+        if locked.status not in allowed_from:
+            raise Conflict(
+                "invalid_transition",
+                f"A network that is {locked.status} cannot be asked to {kind.split('.')[-1]}.",
+                details={"status": locked.status},
+            )
+        locked.desired_state = desired
+        locked.save(update_fields=["desired_state", "updated_at"])
+        network_transition(network_id=locked.pk, to=to)
+        op = operation_create(
+            tenant=tenant, actor=actor, kind=kind, target=("deploy.network", locked.pk),
+            deadline=_deadline(deadline_setting, 300),
+        )
+        platform.audit(tenant=tenant, actor=actor, action=kind, target=locked, request=request)
+        enqueue_after_commit(task, str(locked.pk), op.pk)
+    return op
+
+
+def network_start(*, tenant: Any, actor: Any, network: Network, request: Any = None) -> Operation:
+    from deploy.tasks import network_start_task
+
+    return _lifecycle(
+        tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_START,
+        allowed_from=NETWORK_STARTABLE, to=NetworkStatus.STARTING, desired=DesiredState.RUNNING,
+        task=network_start_task, minimum_role="developer",
+        deadline_setting="DEPLOY_START_DEADLINE_S", request=request,
+    )
+
+
+def network_stop(*, tenant: Any, actor: Any, network: Network, request: Any = None) -> Operation:
+    from deploy.tasks import network_stop_task
+
+    return _lifecycle(
+        tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_STOP,
+        allowed_from=NETWORK_STOPPABLE, to=NetworkStatus.STOPPING, desired=DesiredState.STOPPED,
+        task=network_stop_task, minimum_role="developer",
+        deadline_setting="DEPLOY_STOP_DEADLINE_S", request=request,
+    )
+
+
+def network_delete(
+    *, tenant: Any, actor: Any, network: Network, request: Any = None
+) -> Operation:
+    """Delete from any state but ``deleted``: a failed or half-made network is cleanable."""
+    from deploy.tasks import network_delete_task
+
+    deletable = frozenset(
+        s for s in NetworkStatus.values if network_can_move(s, NetworkStatus.DELETING)
+    )
+    return _lifecycle(
+        tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_DELETE,
+        allowed_from=deletable, to=NetworkStatus.DELETING, desired=DesiredState.DELETED,
+        task=network_delete_task, minimum_role="admin",
+        deadline_setting="DEPLOY_DELETE_DEADLINE_S", request=request,
+    )
+
+
+def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
+    from deploy.tasks import node_restart_task
+
+    platform.require_role(tenant=tenant, actor=actor, minimum="developer")
+    network = node.network
+    if network.status not in (NetworkStatus.RUNNING, NetworkStatus.DEGRADED):
+        raise Conflict(
+            "invalid_transition",
+            f"Nodes can be restarted only while the network runs (it is {network.status}).",
+            details={"status": network.status},
+        )
+    if node.status == NodeStatus.DELETED:
+        raise NotFound("not_found", "Node not found.")
+    with transaction.atomic():
+        op = operation_create(
+            tenant=tenant, actor=actor, kind=OperationKind.NODE_RESTART,
+            target=("deploy.node", node.pk), deadline=_deadline("DEPLOY_START_DEADLINE_S", 300),
+        )
+        platform.audit(
+            tenant=tenant, actor=actor, action="node.restart", target=node, request=request
+        )
+        enqueue_after_commit(node_restart_task, str(node.pk), op.pk)
+    return op
+
+
+def network_fail(*, network_id: Any, error: AppError | Exception, code: str = "") -> Network:
+    """Mark a network failed with a readable reason (used by tasks and the reaper)."""
+    error_code = code or getattr(error, "code", "") or "provisioning_failed"
+    message = getattr(error, "message", "") or str(error) or error.__class__.__name__
+    network = Network.objects.get(pk=network_id)
+    if network.status == NetworkStatus.FAILED or not network_can_move(
+        network.status, NetworkStatus.FAILED
+    ):
+        return network
+    return network_transition(
+        network_id=network_id, to=NetworkStatus.FAILED, error_code=error_code,
+        error_message=message[:2000],
+    )

@@ -1,0 +1,406 @@
+"""Celery tasks that move networks from desired to actual state through a driver.
+
+Every task takes ids, reloads its rows, exits quietly when the work is done or no longer
+wanted, and can run twice without harm (``acks_late``: a task whose worker died is
+delivered again and resumes: node rows, stored homes and driver resources are all reused).
+Any failure ends in a network ``failed`` with an error code and message, and the operation
+failed with the same reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from baas.choices import TERMINAL, OperationState
+from baas.errors import AppError
+from baas.models import Operation
+from baas.operations import operation_progress, operation_transition
+from deploy import homes, rpc
+from deploy.choices import NETWORK_LIVE, DesiredState, NetworkStatus, NodeHealth, NodeStatus
+from deploy.drivers import Driver, DriverError, get_driver
+from deploy.models import Network, NetworkIdentity, Node, NodeKey
+from deploy.services import network_fail, network_transition, node_transition
+
+logger = logging.getLogger(__name__)
+
+TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
+
+
+class StepFailed(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def driver_for(network: Network) -> Driver:
+    return get_driver(network.driver)
+
+
+# --- operation helpers ----------------------------------------------------------------------
+
+
+def _begin(operation_id: int | None) -> bool:
+    """Mark the operation running; False if it already ended (reaped, cancelled, done)."""
+    if operation_id is None:
+        return True
+    op = Operation.objects.filter(pk=operation_id).first()
+    if op is None or op.state in TERMINAL:
+        return False
+    if op.state == OperationState.QUEUED:
+        operation_transition(operation_id=operation_id, to=OperationState.RUNNING)
+    return True
+
+
+def _progress(operation_id: int | None, percent: int, message: str) -> None:
+    if operation_id is not None:
+        operation_progress(operation_id=operation_id, percent=percent, message=message)
+
+
+def _finish(operation_id: int | None, message: str = "done") -> None:
+    if operation_id is None:
+        return
+    op = Operation.objects.get(pk=operation_id)
+    if op.state not in TERMINAL:
+        operation_transition(
+            operation_id=operation_id, to=OperationState.SUCCEEDED, message=message
+        )
+
+
+def _fail_operation(operation_id: int | None, code: str, message: str) -> None:
+    if operation_id is None:
+        return
+    op = Operation.objects.get(pk=operation_id)
+    if op.state not in TERMINAL:
+        operation_transition(
+            operation_id=operation_id, to=OperationState.FAILED, error_code=code,
+            error_message=message, message=f"failed: {message}",
+        )
+
+
+def _run_guarded(
+    network_id: str, operation_id: int | None, body: Callable[[], None], *, fail_network: bool
+) -> None:
+    """Run ``body``; any error becomes a failed operation (and network) with a clear reason."""
+    try:
+        body()
+    except (DriverError, StepFailed, AppError) as exc:
+        code, message = exc.code, getattr(exc, "message", str(exc))
+        logger.warning("network %s: %s: %s", network_id, code, message)
+        _fail(network_id, operation_id, code, message, fail_network=fail_network)
+    except Exception as exc:  # noqa: BLE001 -- never leave an operation hanging
+        logger.exception("network %s: unexpected error", network_id)
+        _fail(
+            network_id, operation_id, "internal_error",
+            f"{exc.__class__.__name__}: {exc}", fail_network=fail_network,
+        )
+
+
+def _fail(
+    network_id: str, operation_id: int | None, code: str, message: str, *, fail_network: bool
+) -> None:
+    if fail_network:
+        network_fail(network_id=network_id, error=StepFailed(code, message), code=code)
+        _stop_everything(network_id)
+    _fail_operation(operation_id, code, message)
+
+
+def _stop_everything(network_id: str) -> None:
+    """After a failure, stop what was started so nothing runs unsupervised. Best effort:
+    the network's ``delete`` removes everything anyway."""
+    network = Network.objects.get(pk=network_id)
+    try:
+        driver = driver_for(network)
+        for node in network.nodes.exclude(status=NodeStatus.DELETED):
+            try:
+                driver.stop_node(network_id=str(network.pk), node_id=str(node.pk))
+            except DriverError:
+                pass
+            if node.status != NodeStatus.FAILED:
+                node_transition(node_id=node.pk, to=NodeStatus.FAILED, health=NodeHealth.UNKNOWN)
+    except DriverError:
+        pass
+
+
+# --- steps ----------------------------------------------------------------------------------
+
+
+def plan_nodes(network: Network, driver: Driver) -> list[Node]:
+    """Node rows with addresses; created once, reused on every re-run."""
+    nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))
+    if len(nodes) == network.validator_count and all(n.rpc_port for n in nodes):
+        return nodes
+    addresses = driver.plan_network(
+        network_id=str(network.pk), validators=network.validator_count
+    )
+    network.nodes.all().delete()
+    return [
+        Node.objects.create(
+            network=network, tenant=network.tenant, index=index,
+            moniker=f"{network.name}-{index}", host=address.host,
+            p2p_port=address.p2p_port, rpc_port=address.rpc_port, abci_port=address.abci_port,
+        )
+        for index, address in enumerate(addresses)
+    ]
+
+
+def _still_wanted(network_id: str, desired: str) -> bool:
+    network = Network.objects.get(pk=network_id)
+    return network.desired_state == desired and network.status != NetworkStatus.DELETING
+
+
+def apply_nodes(
+    network: Network, driver: Driver, nodes: list[Node], operation_id: int | None,
+    *, start: int, end: int,
+) -> None:
+    driver.prepare_network(
+        install_id=homes.install_id(), tenant_id=str(network.tenant_id), network_id=str(network.pk)
+    )
+    for i, node in enumerate(nodes):
+        if not _still_wanted(str(network.pk), DesiredState.RUNNING):
+            raise StepFailed("superseded", "The network was asked to stop or be deleted.")
+        state = driver.apply_node(homes.node_spec(node))
+        node_transition(
+            node_id=node.pk, to=NodeStatus.STARTING, detail=state.detail,
+            rpc_url=state.rpc_url or "", restart_count=state.restart_count,
+        )
+        _progress(
+            operation_id, start + (end - start) * (i + 1) // len(nodes),
+            f"started {node.moniker}",
+        )
+
+
+def wait_for_blocks(network_id: str, *, above: int = 0) -> dict[Any, int]:
+    """Wait until every node answers RPC with a committed height > ``above``.
+
+    Raises ``StepFailed("node_unhealthy")`` naming the nodes that never got there.
+    """
+    timeout = float(getattr(settings, "DEPLOY_FIRST_BLOCK_TIMEOUT_S", 60))
+    deadline = time.monotonic() + timeout
+    heights: dict[Any, int] = {}
+    problems: dict[str, str] = {}
+    while True:
+        nodes = list(Node.objects.filter(network_id=network_id).exclude(status=NodeStatus.DELETED))
+        for node in nodes:
+            if heights.get(node.pk, 0) > above:
+                continue
+            if not node.rpc_url:
+                problems[node.moniker] = "no RPC address"
+                continue
+            try:
+                info = rpc.status(node.rpc_url, timeout=2.0)
+            except rpc.RpcError as exc:
+                problems[node.moniker] = str(exc)
+                continue
+            heights[node.pk] = info.height
+            if info.height > above:
+                problems.pop(node.moniker, None)
+        if nodes and all(heights.get(n.pk, 0) > above for n in nodes):
+            return heights
+        if time.monotonic() > deadline:
+            waiting = sorted(n.moniker for n in nodes if heights.get(n.pk, 0) <= above)
+            reasons = "; ".join(f"{m}: {problems.get(m, 'no new block')}" for m in waiting)
+            raise StepFailed(
+                "node_unhealthy",
+                f"{len(waiting)} node(s) did not commit a block within {timeout:.0f}s: {reasons}",
+            )
+        time.sleep(0.25)
+
+
+def _mark_running(network_id: str, heights: dict[Any, int]) -> None:
+    from django.utils import timezone
+
+    now = timezone.now()
+    for node_pk, height in heights.items():
+        node_transition(
+            node_id=node_pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY, height=height,
+            last_seen_at=now,
+        )
+    network_transition(network_id=network_id, to=NetworkStatus.RUNNING)
+
+
+# --- tasks ----------------------------------------------------------------------------------
+
+
+@shared_task(name="deploy.network_provision", **TASK_OPTIONS)
+def network_provision_task(network_id: str, operation_id: int | None = None) -> None:
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not _begin(operation_id):
+        return
+    if network.status in NETWORK_LIVE:
+        _finish(operation_id, "already running")
+        return
+    if network.desired_state != DesiredState.RUNNING or network.status not in (
+        NetworkStatus.REQUESTED, NetworkStatus.PROVISIONING, NetworkStatus.FAILED,
+    ):
+        _fail_operation(
+            operation_id, "superseded", f"The network is {network.status}; nothing to provision."
+        )
+        return
+
+    def body() -> None:
+        network_transition(network_id=network_id, to=NetworkStatus.PROVISIONING, allow_same=True)
+        driver = driver_for(network)
+        driver.check()
+        _progress(operation_id, 5, f"{driver.name} driver is available")
+        nodes = plan_nodes(network, driver)
+        _progress(operation_id, 15, f"planned {len(nodes)} validator addresses")
+        if not homes.homes_stored(nodes):
+            homes.generate_and_store(network, nodes)
+            _progress(operation_id, 30, "generated keys and genesis (keys stored encrypted)")
+        apply_nodes(network, driver, nodes, operation_id, start=30, end=70)
+        _progress(operation_id, 75, "waiting for the first committed block")
+        heights = wait_for_blocks(network_id)
+        _mark_running(network_id, heights)
+        _finish(operation_id, f"running: block {max(heights.values())} committed")
+
+    _run_guarded(network_id, operation_id, body, fail_network=True)
+
+
+@shared_task(name="deploy.network_start", **TASK_OPTIONS)
+def network_start_task(network_id: str, operation_id: int | None = None) -> None:
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not _begin(operation_id):
+        return
+    if network.status in NETWORK_LIVE:
+        _finish(operation_id, "already running")
+        return
+    if network.status != NetworkStatus.STARTING:
+        _fail_operation(operation_id, "superseded", f"The network is {network.status}.")
+        return
+
+    def body() -> None:
+        driver = driver_for(network)
+        driver.check()
+        nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))
+        if not homes.homes_stored(nodes):
+            raise StepFailed(
+                "network_incomplete",
+                "This network was never fully provisioned; delete it and create it again.",
+            )
+        before = max((n.height for n in nodes), default=0)
+        apply_nodes(network, driver, nodes, operation_id, start=10, end=60)
+        _progress(operation_id, 70, f"waiting for a block above height {before}")
+        heights = wait_for_blocks(network_id, above=before)
+        _mark_running(network_id, heights)
+        _finish(operation_id, f"running: block {max(heights.values())} committed")
+
+    _run_guarded(network_id, operation_id, body, fail_network=True)
+
+
+@shared_task(name="deploy.network_stop", **TASK_OPTIONS)
+def network_stop_task(network_id: str, operation_id: int | None = None) -> None:
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not _begin(operation_id):
+        return
+    if network.status == NetworkStatus.STOPPED:
+        _finish(operation_id, "already stopped")
+        return
+    if network.status != NetworkStatus.STOPPING:
+        _fail_operation(operation_id, "superseded", f"The network is {network.status}.")
+        return
+
+    def body() -> None:
+        driver = driver_for(network)
+        nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))
+        for i, node in enumerate(nodes):
+            driver.stop_node(network_id=network_id, node_id=str(node.pk))
+            node_transition(node_id=node.pk, to=NodeStatus.STOPPED, health=NodeHealth.UNKNOWN)
+            _progress(operation_id, 10 + 80 * (i + 1) // max(1, len(nodes)),
+                      f"stopped {node.moniker}")
+        network_transition(network_id=network_id, to=NetworkStatus.STOPPED)
+        _finish(operation_id, "stopped")
+
+    _run_guarded(network_id, operation_id, body, fail_network=True)
+
+
+@shared_task(name="deploy.network_delete", **TASK_OPTIONS)
+def network_delete_task(network_id: str, operation_id: int | None = None) -> None:
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not _begin(operation_id):
+        return
+    if network.status == NetworkStatus.DELETED:
+        _finish(operation_id, "already deleted")
+        return
+    if network.status != NetworkStatus.DELETING:
+        _fail_operation(operation_id, "superseded", f"The network is {network.status}.")
+        return
+
+    def body() -> None:
+        driver = driver_for(network)
+        nodes = list(network.nodes.exclude(status=NodeStatus.DELETED))
+        for i, node in enumerate(nodes):
+            driver.delete_node(network_id=network_id, node_id=str(node.pk))
+            node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
+            _progress(operation_id, 10 + 60 * (i + 1) // max(1, len(nodes)),
+                      f"removed {node.moniker}")
+        driver.delete_network(network_id=network_id)
+        _progress(operation_id, 85, "removed the network's shared resources")
+        # The secrets are useless once the chain is gone; do not keep them around.
+        NodeKey.objects.filter(node__network_id=network_id).delete()
+        NetworkIdentity.objects.filter(network_id=network_id).delete()
+        network_transition(network_id=network_id, to=NetworkStatus.DELETED)
+        _finish(operation_id, "deleted")
+
+    _run_guarded(network_id, operation_id, body, fail_network=True)
+
+
+@shared_task(name="deploy.node_restart", **TASK_OPTIONS)
+def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
+    node = Node.objects.select_related("network").filter(pk=node_id).first()
+    if node is None or not _begin(operation_id):
+        return
+    network_id = str(node.network_id)
+
+    def body() -> None:
+        driver = driver_for(node.network)
+        driver.stop_node(network_id=network_id, node_id=node_id)
+        node_transition(node_id=node.pk, to=NodeStatus.STOPPED, health=NodeHealth.UNKNOWN)
+        _progress(operation_id, 40, f"stopped {node.moniker}")
+        state = driver.apply_node(homes.node_spec(node))
+        node_transition(
+            node_id=node.pk, to=NodeStatus.STARTING, rpc_url=state.rpc_url or node.rpc_url,
+            detail=state.detail, restart_count=node.restart_count + 1,
+        )
+        _progress(operation_id, 70, f"started {node.moniker}")
+        info = _wait_node(node.pk)
+        node_transition(
+            node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY, height=info.height
+        )
+        _finish(operation_id, f"{node.moniker} is back at height {info.height}")
+
+    _run_guarded(network_id, operation_id, body, fail_network=False)
+
+
+def _wait_node(node_pk: Any) -> rpc.NodeStatusInfo:
+    timeout = float(getattr(settings, "DEPLOY_FIRST_BLOCK_TIMEOUT_S", 60))
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        node = Node.objects.get(pk=node_pk)
+        try:
+            return rpc.status(node.rpc_url)
+        except rpc.RpcError as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    raise StepFailed("node_unhealthy", f"node did not answer within {timeout:.0f}s: {last}")
+
+
+@shared_task(name="deploy.reconcile")
+def reconcile_task() -> dict[str, int]:
+    from deploy.reconcile import reconcile
+
+    return reconcile()
+
+
+@shared_task(name="deploy.reap")
+def reap_task() -> list[int]:
+    from deploy.reconcile import reap
+
+    return reap()
