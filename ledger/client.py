@@ -1,0 +1,259 @@
+"""Python client for a ledger network over CometBFT's RPC (JSON-RPC over HTTP, websocket).
+
+    client = LedgerClient("http://127.0.0.1:26657", signer=Signer.generate())
+    client.submit("kv", "put", ["greeting", "hello"], wait="commit")
+    client.call("kv", "get", ["greeting"])
+
+Every call has a timeout. Failures raise ``LedgerClientError`` subclasses: ``ConnectionFailed``
+(node unreachable), ``RpcError`` (CometBFT refused the request), ``TxRejected`` (CheckTx or
+execution returned a non-zero code), ``QueryFailed`` and ``ClientTimeout``.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from ledger.tx import Signer, build_tx, tx_hash
+
+DEFAULT_TIMEOUT = 10.0
+# broadcast_tx_commit waits for the block inside CometBFT (timeout_broadcast_tx_commit = 10s).
+COMMIT_TIMEOUT = 15.0
+
+
+class LedgerClientError(Exception):
+    pass
+
+
+class ConnectionFailed(LedgerClientError):
+    pass
+
+
+class ClientTimeout(LedgerClientError):
+    pass
+
+
+class RpcError(LedgerClientError):
+    def __init__(self, code: int, message: str, data: str = "") -> None:
+        super().__init__(f"RPC error {code}: {message}{': ' + data if data else ''}")
+        self.code, self.message, self.data = code, message, data
+
+
+class TxRejected(LedgerClientError):
+    def __init__(self, stage: str, tx_hash: str, code: int, log: str, codespace: str) -> None:
+        super().__init__(f"tx {tx_hash} rejected in {stage}: code {code} ({codespace}): {log}")
+        self.stage, self.tx_hash, self.code, self.log, self.codespace = (
+            stage, tx_hash, code, log, codespace,
+        )
+
+
+class QueryFailed(LedgerClientError):
+    def __init__(self, path: str, code: int, log: str) -> None:
+        super().__init__(f"query {path} failed: code {code}: {log}")
+        self.path, self.code, self.log = path, code, log
+
+
+@dataclass(frozen=True)
+class BroadcastResult:
+    hash: str
+    code: int = 0
+    log: str = ""
+    codespace: str = ""
+    data: bytes = b""
+    height: int = 0  # 0 until committed (wait="sync")
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def json(self) -> Any:
+        """The tx's return value (JSON bytes on success), decoded."""
+        return json.loads(self.data) if self.data else None
+
+
+@dataclass(frozen=True)
+class QueryResponse:
+    code: int
+    log: str
+    key: bytes
+    value: bytes
+    height: int
+    codespace: str = ""
+    proof: bytes = b""
+
+
+def _b64(data: str | None) -> bytes:
+    return base64.b64decode(data) if data else b""
+
+
+class LedgerClient:
+    def __init__(
+        self, url: str = "http://127.0.0.1:26657", *, signer: Signer | None = None,
+        chain_id: str | None = None, timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"node URL must start with http:// or https://, got {url!r}")
+        self.url = url.rstrip("/")
+        self.signer = signer
+        self.timeout = timeout
+        self._chain_id = chain_id
+        self._ids = itertools.count(1)
+        self._http = httpx.Client(timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LedgerClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- JSON-RPC ------------------------------------------------------------------------
+    def rpc(self, method: str, params: dict[str, Any] | None = None,
+            *, timeout: float | None = None) -> Any:
+        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method,
+                "params": params or {}}
+        try:
+            resp = self._http.post(self.url, json=body, timeout=timeout or self.timeout)
+        except httpx.TimeoutException as exc:
+            raise ClientTimeout(f"{method} on {self.url} timed out") from exc
+        except httpx.HTTPError as exc:
+            raise ConnectionFailed(f"cannot reach {self.url}: {exc}") from exc
+        try:
+            payload = resp.json()
+        except ValueError:
+            raise RpcError(resp.status_code, f"non-JSON answer to {method}") from None
+        if payload.get("error"):
+            err = payload["error"]
+            raise RpcError(int(err.get("code", 0)), str(err.get("message", "")),
+                           str(err.get("data", "")))
+        return payload.get("result")
+
+    # --- chain info ----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return self.rpc("status")
+
+    def chain_id(self) -> str:
+        if self._chain_id is None:
+            self._chain_id = self.status()["node_info"]["network"]
+        return self._chain_id
+
+    def height(self) -> int:
+        return int(self.status()["sync_info"]["latest_block_height"])
+
+    def block(self, height: int | None = None) -> dict[str, Any]:
+        return self.rpc("block", {"height": str(height)} if height else {})
+
+    def block_results(self, height: int | None = None) -> dict[str, Any]:
+        return self.rpc("block_results", {"height": str(height)} if height else {})
+
+    def app_hash_at(self, height: int) -> str:
+        """App hash after executing block ``height`` (stored in the header of height+1)."""
+        return self.block(height + 1)["block"]["header"]["app_hash"]
+
+    def tx(self, hash_hex: str) -> dict[str, Any]:
+        return self.rpc("tx", {"hash": base64.b64encode(bytes.fromhex(hash_hex)).decode()})
+
+    # --- transactions --------------------------------------------------------------------
+    def build(self, chaincode: str, function: str, args: Any = None) -> bytes:
+        if self.signer is None:
+            raise LedgerClientError("this client has no signer: pass signer=Signer(...)")
+        return build_tx(signer=self.signer, chain_id=self.chain_id(), chaincode=chaincode,
+                        function=function, args=args)
+
+    def broadcast(self, tx: bytes, *, wait: Literal["async", "sync", "commit"] = "sync",
+                  check: bool = True) -> BroadcastResult:
+        """Send an encoded tx. ``wait="commit"`` returns after the block that holds it.
+
+        With ``check`` a non-zero code raises ``TxRejected``.
+        """
+        if wait not in ("async", "sync", "commit"):
+            raise ValueError(f"wait must be 'async', 'sync' or 'commit', not {wait!r}")
+        params = {"tx": base64.b64encode(tx).decode()}
+        digest = tx_hash(tx)
+        if wait == "commit":
+            res = self.rpc("broadcast_tx_commit", params, timeout=COMMIT_TIMEOUT)
+            checked, executed = res["check_tx"], res["tx_result"]
+            if int(checked.get("code", 0)):
+                return self._result("CheckTx", digest, checked, 0, check)
+            return self._result("FinalizeBlock", digest, executed, int(res["height"]), check)
+        res = self.rpc(f"broadcast_tx_{wait}", params)
+        return self._result("CheckTx", digest, res, 0, check)
+
+    @staticmethod
+    def _result(stage: str, digest: str, res: dict[str, Any], height: int,
+                check: bool) -> BroadcastResult:
+        result = BroadcastResult(
+            hash=digest, code=int(res.get("code", 0)), log=res.get("log", ""),
+            codespace=res.get("codespace", ""), data=_b64(res.get("data")), height=height,
+            events=res.get("events") or [],
+        )
+        if check and result.code:
+            raise TxRejected(stage, digest, result.code, result.log, result.codespace)
+        return result
+
+    def submit(self, chaincode: str, function: str, args: Any = None, *,
+               wait: Literal["async", "sync", "commit"] = "commit") -> BroadcastResult:
+        """Build, sign and broadcast one chaincode call."""
+        return self.broadcast(self.build(chaincode, function, args), wait=wait)
+
+    # --- queries -------------------------------------------------------------------------
+    def query(self, path: str, data: bytes | str = b"", *, height: int = 0,
+              prove: bool = False, check: bool = True) -> QueryResponse:
+        raw = data.encode() if isinstance(data, str) else data
+        params: dict[str, Any] = {"path": path, "data": raw.hex(), "prove": prove}
+        if height:
+            params["height"] = str(height)
+        r = self.rpc("abci_query", params)["response"]
+        ops = (r.get("proofOps") or r.get("proof_ops") or {}).get("ops") or []
+        out = QueryResponse(
+            code=int(r.get("code", 0)), log=r.get("log", ""), key=_b64(r.get("key")),
+            value=_b64(r.get("value")), height=int(r.get("height", 0)),
+            codespace=r.get("codespace", ""), proof=_b64(ops[0].get("data")) if ops else b"",
+        )
+        if check and out.code:
+            raise QueryFailed(path, out.code, out.log)
+        return out
+
+    def call(self, chaincode: str, function: str, args: Any = None, *, height: int = 0) -> Any:
+        """Run a read-only chaincode function; returns its decoded JSON result."""
+        data = json.dumps({"chaincode": chaincode, "function": function,
+                           "args": [] if args is None else args}).encode()
+        value = self.query("/call", data, height=height).value
+        return json.loads(value) if value else None
+
+    # --- events --------------------------------------------------------------------------
+    def subscribe(self, query: str, *, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+        """Yield events matching a CometBFT query (e.g. ``tm.event='Tx'``) as they happen.
+
+        ``timeout`` bounds the wait for each event (``ClientTimeout`` when it passes).
+        """
+        from websockets.exceptions import WebSocketException
+        from websockets.sync.client import connect
+
+        ws_url = "ws" + self.url[len("http"):] + "/websocket"
+        try:
+            ws = connect(ws_url, open_timeout=self.timeout, max_size=2**24)
+        except (OSError, WebSocketException) as exc:
+            raise ConnectionFailed(f"cannot open {ws_url}: {exc}") from exc
+        with ws:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "subscribe",
+                                "params": {"query": query}}))
+            while True:
+                try:
+                    message = json.loads(ws.recv(timeout=timeout or self.timeout * 6))
+                except TimeoutError:
+                    raise ClientTimeout(f"no event for {query!r}") from None
+                except WebSocketException as exc:
+                    raise ConnectionFailed(f"subscription to {ws_url} lost: {exc}") from exc
+                if message.get("error"):
+                    err = message["error"]
+                    raise RpcError(int(err.get("code", 0)), str(err.get("message", "")),
+                                   str(err.get("data", "")))
+                result = message.get("result") or {}
+                if result.get("data"):  # the first answer only confirms the subscription
+                    yield result
