@@ -211,6 +211,9 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Server-sent events of operations: database poll interval and stream length (seconds).
+BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
+BAAS_SSE_MAX_SECONDS = float(os.environ.get("BAAS_SSE_MAX_SECONDS", "300"))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from baas.api.views import OperationViewSet
+
+router = SimpleRouter()
+router.register("operations", OperationViewSet, basename="operation")
+urlpatterns = router.urls

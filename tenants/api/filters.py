@@ -1,0 +1,18 @@
+"""django-filter filter sets for list endpoints (``?action=...&since=...``)."""
+
+import django_filters
+
+from tenants.models import AuditEvent
+
+
+class AuditEventFilter(django_filters.FilterSet):
+    action = django_filters.CharFilter()
+    actor = django_filters.CharFilter(field_name="actor_email", lookup_expr="iexact")
+    target_type = django_filters.CharFilter()
+    target_id = django_filters.CharFilter()
+    since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["action", "actor", "target_type", "target_id", "since", "until"]
