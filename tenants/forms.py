@@ -95,6 +95,47 @@ class SignupForm(PasswordMixin, forms.Form):
         return self.cleaned_data["slug"].strip().lower()
 
 
+class LoginForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    password = forms.CharField(
+        label=_("Password"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(label=_("Email"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+
+
+class PasswordResetConfirmForm(forms.Form):
+    password = forms.CharField(
+        label=_("New password"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("Use a long password that is not a common word and not only digits."),
+    )
+    password_again = forms.CharField(
+        label=_("New password again"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("password") and data.get("password") != data.get("password_again"):
+            self.add_error("password_again", _("The two passwords differ."))
+        return data
+
+
+class AcceptExistingForm(forms.Form):
+    """The invited email already has an account: its password proves who accepts."""
+
+    password = forms.CharField(
+        label=_("Password"), strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 class AcceptSignupForm(PasswordMixin, forms.Form):
     """A person invited by email who has no account yet: the email comes from the invitation."""
 
@@ -161,26 +202,30 @@ class AuditFilterForm(forms.Form):
 ERROR_TEXT = {
     "email_taken": _("An account with this email address already exists. Log in instead."),
     "slug_taken": _("This organisation address is already taken. Choose another one."),
+    "email_or_slug_taken": _("This email address or organisation address was just taken."),
+    "invalid_slug": _("The organisation needs a name or address with letters or digits."),
     "weak_password": _("This password is too weak. Choose a longer, less common one."),
+    "invalid_credentials": _("Wrong email address or password."),
     "validation_failed": _("Some of the values are not valid."),
     "permission_denied": _("Your role in this organisation does not allow this."),
     "not_found": _("This item does not exist or is not visible to you."),
     "quota_exceeded": _("Your organisation has reached its plan limit for this."),
-    "invitation_expired": _("This invitation has expired. Ask for a new one."),
-    "invitation_used": _("This invitation was already used."),
-    "invitation_revoked": _("This invitation was withdrawn."),
+    "token_invalid": _("This link is not valid: it has expired or was already used."),
     "invitation_invalid": _("This invitation link is not valid."),
+    "invitation_expired": _("This invitation has expired. Ask for a new one."),
+    "invitation_accepted": _("This invitation was already used."),
+    "invitation_revoked": _("This invitation was withdrawn."),
+    "invitation_not_pending": _("This invitation is no longer pending."),
     "invitation_email_mismatch": _(
         "This invitation was sent to a different email address than the one you are signed in "
         "with."
     ),
     "already_member": _("This person is already a member of the organisation."),
     "invitation_pending": _("An invitation for this email address is already pending."),
-    "verification_expired": _("This verification link has expired. Log in to get a new one."),
-    "verification_used": _("This verification link was already used."),
-    "verification_invalid": _("This verification link is not valid."),
+    "invalid_role": _("Choose a valid role."),
+    "invalid_scope": _("Choose at least one valid scope."),
+    "invalid_expiry": _("The expiry must be in the future."),
     "last_owner": _("An organisation needs at least one owner."),
-    "token_revoked": _("This token is already revoked."),
     "conflict": _("This conflicts with the current state. Reload the page and try again."),
     "throttled": _("Too many attempts. Wait a moment and try again."),
 }
@@ -188,6 +233,9 @@ ERROR_TEXT = {
 # A service error code that belongs to one form field.
 ERROR_FIELD = {
     "email_taken": "email",
+    "invalid_slug": "slug",
+    "invalid_scope": "scopes",
+    "invalid_credentials": "password",
     "slug_taken": "slug",
     "weak_password": "password",
     "already_member": "email",

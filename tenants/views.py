@@ -7,17 +7,20 @@ An ``AppError`` from a service is shown in words next to the form (see ``show_ap
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
-from django.contrib.auth import views as auth_views
+from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required as _login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse, reverse_lazy
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -137,14 +140,13 @@ def signup(request: HttpRequest) -> HttpResponse:
                 email=data["email"],
                 password=data["password"],
                 full_name=data["full_name"],
-                tenant_name=data["organisation"],
-                tenant_slug=data["slug"],
+                organisation_name=data["organisation"],
+                organisation_slug=data["slug"],
             )
         except AppError as exc:
             show_app_error(form, exc)
         else:
-            auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            request.session[SESSION_TENANT] = tenant.slug
+            sign_in(request, user, tenant.slug)
             messages.success(
                 request,
                 _("Welcome! We sent a verification link to %(email)s.") % {"email": user.email},
@@ -153,56 +155,89 @@ def signup(request: HttpRequest) -> HttpResponse:
     return page(request, "tenants/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
-def verify_email(request: HttpRequest, token: str) -> HttpResponse:
-    """GET shows a confirm button (mail scanners follow links); POST verifies once."""
+def sign_in(request: HttpRequest, user: Any, tenant_slug: str | None = None) -> None:
+    auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    if tenant_slug:
+        request.session[SESSION_TENANT] = tenant_slug
+
+
+def verify_email(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+    """GET shows a confirm button (mail scanners prefetch links); POST verifies once."""
     from tenants import services
 
     if request.method != "POST":
-        return page(request, "tenants/verify_email.html", {"token": token})
+        return page(request, "tenants/verify_email.html")
     try:
-        services.email_verify(token=token)
+        services.email_verify(uid=uid, token=token)
     except AppError as exc:
-        return page(request, "tenants/verify_email.html",
-                    {"error": app_error_text(exc), "token": None}, status=exc.status)
+        return page(request, "tenants/verify_email.html", {"error": app_error_text(exc)},
+                    status=exc.status)
     messages.success(request, _("Your email address is verified."))
     return redirect("portal:dashboard" if request.user.is_authenticated else "portal:login")
 
 
-class LoginView(auth_views.LoginView):
-    template_name = "tenants/registration/login.html"
-    redirect_authenticated_user = True
-    next_page = reverse_lazy("portal:dashboard")
+def login_view(request: HttpRequest) -> HttpResponse:
+    from tenants import services
 
-    def get_context_data(self, **kwargs: Any) -> dict:
-        ctx = super().get_context_data(**kwargs)
-        portal = PortalContext(self.request)
-        ctx.update(portal=portal, portal_tenant=portal.tenant,
-                   portal_memberships=portal.memberships)
-        return ctx
-
-
-class LogoutView(auth_views.LogoutView):
-    next_page = reverse_lazy("portal:landing")
-
-
-class PasswordResetView(auth_views.PasswordResetView):
-    template_name = "tenants/registration/password_reset_form.html"
-    email_template_name = "tenants/registration/password_reset_email.txt"
-    subject_template_name = "tenants/registration/password_reset_subject.txt"
-    success_url = reverse_lazy("portal:password-reset-done")
-
-
-class PasswordResetDoneView(auth_views.PasswordResetDoneView):
-    template_name = "tenants/registration/password_reset_done.html"
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = ""
+    if request.user.is_authenticated:
+        return redirect(next_url or "portal:dashboard")
+    form = forms.LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.login_check(email=form.cleaned_data["email"],
+                                        password=form.cleaned_data["password"], request=request)
+        except AppError as exc:
+            form.add_error(None, app_error_text(exc))
+        else:
+            sign_in(request, user)
+            return redirect(next_url or "portal:dashboard")
+    return page(request, "tenants/registration/login.html", {"form": form, "next": next_url},
+                status=400 if form.errors else 200)
 
 
-class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
-    template_name = "tenants/registration/password_reset_confirm.html"
-    success_url = reverse_lazy("portal:password-reset-complete")
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    auth_logout(request)
+    messages.info(request, _("You are logged out."))
+    return redirect("portal:landing")
 
 
-class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
-    template_name = "tenants/registration/password_reset_complete.html"
+def password_reset(request: HttpRequest) -> HttpResponse:
+    from tenants import services
+
+    form = forms.PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.password_reset_request(email=form.cleaned_data["email"])
+        # The same answer whether or not the account exists.
+        return page(request, "tenants/registration/password_reset_done.html")
+    return page(request, "tenants/registration/password_reset_form.html", {"form": form},
+                status=400 if form.errors else 200)
+
+
+def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpResponse:
+    from tenants import services
+    from tenants import tokens as signed
+    from tenants.models import User
+
+    user_id = signed.decode_uid(uid)
+    user = User.objects.filter(pk=user_id).first() if user_id else None
+    valid = user is not None and signed.password_reset_tokens.check_token(user, token)
+    form = forms.PasswordResetConfirmForm(request.POST or None)
+    if valid and request.method == "POST" and form.is_valid():
+        try:
+            services.password_reset_confirm(uid=uid, token=token,
+                                            new_password=form.cleaned_data["password"])
+        except AppError as exc:
+            show_app_error(form, exc)
+        else:
+            return page(request, "tenants/registration/password_reset_complete.html")
+    return page(request, "tenants/registration/password_reset_confirm.html",
+                {"form": form, "validlink": valid},
+                status=400 if (form.errors or not valid) else 200)
 
 
 # --- dashboard ------------------------------------------------------------------------------
@@ -256,32 +291,32 @@ def members(request: HttpRequest) -> HttpResponse:
 
     portal = request.portal  # type: ignore[attr-defined]
     form = forms.InviteForm(request.POST or None)
-    if request.method == "POST":
-        if not portal.can("admin"):
-            raise Http404
-        if form.is_valid():
-            try:
-                services.invitation_create(
-                    tenant=portal.tenant, actor=request.user,
-                    email=form.cleaned_data["email"], role=form.cleaned_data["role"],
-                )
-            except AppError as exc:
-                show_app_error(form, exc)
-            else:
-                messages.success(request, _("Invitation sent to %(email)s.")
-                                 % {"email": form.cleaned_data["email"]})
-                return redirect("portal:members")
+    if request.method == "POST" and form.is_valid():
+        try:
+            _invitation, op = services.invitation_create(
+                tenant=portal.tenant, actor=request.user, membership=portal.membership,
+                email=form.cleaned_data["email"], role=form.cleaned_data["role"],
+            )
+        except AppError as exc:
+            show_app_error(form, exc)
+        else:
+            messages.success(request, format_html(
+                _("Invitation for {email} is being sent. <a href=\"{url}\">Follow it live</a>."),
+                email=form.cleaned_data["email"],
+                url=reverse("portal:operation-detail", args=[op.pk]),
+            ))
+            return redirect("portal:members")
     return page(request, "tenants/members.html", {
         "form": form,
         "members": selectors.membership_list(tenant=portal.tenant),
         "invitations": selectors.invitation_list(tenant=portal.tenant, status="pending"),
-        "role_form": forms.RoleForm(),
         "can_manage": portal.can("admin"),
     }, status=400 if form.errors else 200)
 
 
-def _one_service_call(request: HttpRequest, call, ok_message: str,  # type: ignore[no-untyped-def]
+def _one_service_call(request: HttpRequest, call: Callable[[], Any], ok_message: str,
                       back: str) -> HttpResponse:
+    """Run one service; its ``AppError`` becomes an error message in words."""
     try:
         call()
     except AppError as exc:
@@ -291,109 +326,118 @@ def _one_service_call(request: HttpRequest, call, ok_message: str,  # type: igno
     return redirect(back)
 
 
+def _tenant_object(queryset: Any, pk: int) -> Any:
+    """An object of the current tenant or 404 (another tenant's id looks the same)."""
+    obj = queryset.filter(pk=pk).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
 @require_POST
 @tenant_required
 def member_role(request: HttpRequest, membership_id: int) -> HttpResponse:
-    from tenants import services
+    from tenants import selectors, services
 
+    portal = request.portal  # type: ignore[attr-defined]
+    target = _tenant_object(selectors.membership_list(tenant=portal.tenant), membership_id)
     form = forms.RoleForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose a valid role."))
         return redirect("portal:members")
     return _one_service_call(
         request,
-        lambda: services.membership_role_change(
-            tenant=request.portal.tenant, actor=request.user,  # type: ignore[attr-defined]
-            membership_id=membership_id, role=form.cleaned_data["role"],
+        lambda: services.membership_set_role(
+            target=target, actor=request.user, membership=portal.membership,
+            role=form.cleaned_data["role"],
         ),
-        _("Role changed."), "portal:members",
+        _("Role of %(email)s changed.") % {"email": target.user.email}, "portal:members",
     )
 
 
 @require_POST
 @tenant_required
 def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
-    from tenants import services
+    from tenants import selectors, services
 
+    portal = request.portal  # type: ignore[attr-defined]
+    target = _tenant_object(selectors.membership_list(tenant=portal.tenant), membership_id)
     return _one_service_call(
         request,
         lambda: services.membership_remove(
-            tenant=request.portal.tenant, actor=request.user,  # type: ignore[attr-defined]
-            membership_id=membership_id,
+            target=target, actor=request.user, membership=portal.membership,
         ),
-        _("Member removed."), "portal:members",
+        _("%(email)s was removed from the organisation.") % {"email": target.user.email},
+        "portal:members",
     )
 
 
 @require_POST
 @tenant_required
 def invitation_revoke(request: HttpRequest, invitation_id: int) -> HttpResponse:
-    from tenants import services
+    from tenants import selectors, services
 
+    portal = request.portal  # type: ignore[attr-defined]
+    invitation = _tenant_object(selectors.invitation_list(tenant=portal.tenant), invitation_id)
     return _one_service_call(
         request,
         lambda: services.invitation_revoke(
-            tenant=request.portal.tenant, actor=request.user,  # type: ignore[attr-defined]
-            invitation_id=invitation_id,
+            invitation=invitation, actor=request.user, membership=portal.membership,
         ),
-        _("Invitation revoked."), "portal:members",
+        _("Invitation withdrawn."), "portal:members",
     )
 
 
 def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     """The link in an invitation email.
 
-    Signed in: one button joins the organisation. Not signed in and the email has no
-    account: a short sign-up form (name + password). Has an account: log in first.
+    Signed in as the invited address: one button joins. Not signed in: the invited address
+    either has an account (its password accepts) or gets one (name + password).
     """
-    from tenants import selectors, services
+    from tenants import services
 
     try:
-        invitation = selectors.invitation_get_by_token(token=token)
+        invitation = services.invitation_from_token(token)  # a read: validates the link
     except AppError as exc:
         return page(request, "tenants/invitation_accept.html",
                     {"error": app_error_text(exc)}, status=exc.status)
 
-    ctx: dict[str, Any] = {"invitation": invitation, "token": token}
+    ctx: dict[str, Any] = {"invitation": invitation}
     user = request.user
     if user.is_authenticated:
-        if request.method == "POST":
-            try:
-                membership = services.invitation_accept(token=token, user=user)
-            except AppError as exc:
-                ctx["error"] = app_error_text(exc)
-                return page(request, "tenants/invitation_accept.html", ctx, status=exc.status)
-            request.session[SESSION_TENANT] = membership.tenant.slug
-            messages.success(request, _("You joined %(name)s.") % {"name": membership.tenant.name})
-            return redirect("portal:dashboard")
         ctx["mismatch"] = user.email.lower() != invitation.email.lower()
-        return page(request, "tenants/invitation_accept.html", ctx)
-
-    if selectors.user_exists(email=invitation.email):
-        ctx["login_url"] = f"{reverse('portal:login')}?next={request.path}"
-        return page(request, "tenants/invitation_accept.html", ctx)
-
-    form = forms.AcceptSignupForm(request.POST or None, initial={"email": invitation.email})
-    form.data = form.data.copy() if form.is_bound else form.data
-    if form.is_bound:
-        form.data["email"] = invitation.email
-    if request.method == "POST" and form.is_valid():
+        form = None
+    else:
         try:
-            membership = services.invitation_accept_signup(
-                token=token, full_name=form.cleaned_data["full_name"],
-                password=form.cleaned_data["password"],
+            services.user_get_by_email(invitation.email)
+            ctx["has_account"] = True
+            form_class: type = forms.AcceptExistingForm
+        except AppError:
+            form_class = forms.AcceptSignupForm
+        data = request.POST.copy() if request.method == "POST" else None
+        if data is not None:
+            data["email"] = invitation.email
+        form = form_class(data, initial={"email": invitation.email})
+        ctx["form"] = form
+
+    if request.method == "POST" and (form is None or form.is_valid()):
+        fields = form.cleaned_data if form is not None else {}
+        try:
+            membership = services.invitation_accept(
+                token=token, user=user if user.is_authenticated else None,
+                password=fields.get("password", ""), full_name=fields.get("full_name", ""),
             )
         except AppError as exc:
-            show_app_error(form, exc)
+            if form is None:
+                ctx["error_inline"] = app_error_text(exc)
+            else:
+                show_app_error(form, exc)
         else:
-            auth_login(request, membership.user,
-                       backend="django.contrib.auth.backends.ModelBackend")
-            request.session[SESSION_TENANT] = membership.tenant.slug
+            sign_in(request, membership.user, membership.tenant.slug)
             messages.success(request, _("You joined %(name)s.") % {"name": membership.tenant.name})
             return redirect("portal:dashboard")
-    ctx["form"] = form
-    return page(request, "tenants/invitation_accept.html", ctx,
-                status=400 if form.errors else 200)
+    failed = bool(ctx.get("error_inline") or (form is not None and form.errors))
+    return page(request, "tenants/invitation_accept.html", ctx, status=400 if failed else 200)
 
 
 # --- API tokens -----------------------------------------------------------------------------
@@ -405,45 +449,41 @@ def tokens(request: HttpRequest) -> HttpResponse:
     portal = request.portal  # type: ignore[attr-defined]
     form = forms.TokenCreateForm(request.POST or None)
     created_plaintext = None
-    if request.method == "POST":
-        if not portal.can("developer"):
-            raise Http404
-        if form.is_valid():
-            days = form.cleaned_data["expires_in_days"]
-            try:
-                _token, created_plaintext = services.api_token_create(
-                    tenant=portal.tenant, actor=request.user,
-                    name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
-                    expires_at=timezone.now() + timedelta(days=days) if days else None,
-                )
-            except AppError as exc:
-                show_app_error(form, exc)
-            else:
-                form = forms.TokenCreateForm()
-    # The plaintext is rendered in this one response and never stored or shown again.
+    if request.method == "POST" and form.is_valid():
+        days = form.cleaned_data["expires_in_days"]
+        try:
+            _token, created_plaintext = services.token_create(
+                tenant=portal.tenant, actor=request.user, membership=portal.membership,
+                name=form.cleaned_data["name"], scopes=form.cleaned_data["scopes"],
+                expires_at=timezone.now() + timedelta(days=days) if days else None,
+            )
+        except AppError as exc:
+            show_app_error(form, exc)
+        else:
+            form = forms.TokenCreateForm()
+    # The plaintext is rendered in this one response only; it is never stored or shown again.
     response = page(request, "tenants/tokens.html", {
         "form": form,
         "tokens": selectors.token_list(tenant=portal.tenant),
         "created_plaintext": created_plaintext,
         "can_create": portal.can("developer"),
-        "now": timezone.now(),
+        "can_revoke_any": portal.can("admin"),
     }, status=400 if form.errors else 200)
-    if created_plaintext:
-        response["Cache-Control"] = "no-store"
+    response["Cache-Control"] = "no-store"
     return response
 
 
 @require_POST
 @tenant_required
 def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    from tenants import services
+    from tenants import selectors, services
 
+    portal = request.portal  # type: ignore[attr-defined]
+    token = _tenant_object(selectors.token_list(tenant=portal.tenant), token_id)
     return _one_service_call(
         request,
-        lambda: services.api_token_revoke(
-            tenant=request.portal.tenant, actor=request.user,  # type: ignore[attr-defined]
-            token_id=token_id,
-        ),
+        lambda: services.token_revoke(token=token, actor=request.user,
+                                      membership=portal.membership),
         _("Token revoked. Programs using it can no longer call the API."), "portal:tokens",
     )
 
