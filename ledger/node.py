@@ -94,7 +94,18 @@ def main(home: str) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    return asyncio.run(run_node(Path(home).resolve()))
+    profile_path = os.environ.get("LEDGER_PROFILE")  # set by bench/ledger_throughput.py
+    if not profile_path:
+        return asyncio.run(run_node(Path(home).resolve()))
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return asyncio.run(run_node(Path(home).resolve()))
+    finally:
+        profiler.disable()
+        profiler.dump_stats(profile_path)
 
 
 # --- background processes for a local network (``python -m ledger up/down``) ---------------
