@@ -349,3 +349,9 @@ def network_fail(*, network_id: Any, error: AppError | Exception, code: str = ""
         network_id=network_id, to=NetworkStatus.FAILED, error_code=error_code,
         error_message=message[:2000],
     )
+
+
+def driver_app_error(exc: Any) -> AppError:
+    """A ``DriverError`` as an API error: unavailable runtimes are 503, the rest 502."""
+    status = 503 if exc.code in ("driver_unavailable", "driver_timeout") else 502
+    return AppError(exc.code, exc.message, status=status)

@@ -1,0 +1,115 @@
+"""Gateway endpoints under ``/api/v1/networks/{id}/gateway/`` (logic in ``deploy.gateway``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from django.http import StreamingHttpResponse
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from baas.errors import ValidationFailed
+from baas.tenancy import TenantScopedMixin
+from deploy import gateway, selectors
+from deploy.models import Network
+
+MAX_EVENT_WAIT_S = 300
+
+
+class GatewayView(TenantScopedMixin, APIView):
+    read_role = "viewer"
+    write_role = "developer"
+
+    def network(self) -> Network:
+        return selectors.network_get(tenant=self.tenant, network_id=self.kwargs["network_pk"])
+
+
+def _body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise ValidationFailed("invalid_body", "The body must be a JSON object.")
+    return dict(request.data)
+
+
+class TxView(GatewayView):
+    def post(self, request: Request, network_pk: Any) -> Response:
+        result = gateway.submit_tx(network=self.network(), tenant=self.tenant,
+                                   body=_body(request))
+        return Response(result, status=200 if result.get("height") else 202)
+
+
+class QueryView(GatewayView):
+    def post(self, request: Request, network_pk: Any) -> Response:
+        return Response(gateway.query(network=self.network(), body=_body(request)))
+
+
+def _int_param(request: Request, name: str, default: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationFailed(f"invalid_{name}", f"{name} is a whole number.") from None
+    if value < 0:
+        raise ValidationFailed(f"invalid_{name}", f"{name} cannot be negative.")
+    return value
+
+
+class BlocksView(GatewayView):
+    def get(self, request: Request, network_pk: Any) -> Response:
+        return Response(gateway.blocks(
+            network=self.network(), before=_int_param(request, "before", None),
+            limit=_int_param(request, "limit", 10) or 10,
+        ))
+
+
+class BlockView(GatewayView):
+    def get(self, request: Request, network_pk: Any, height: int) -> Response:
+        if height < 1:
+            raise ValidationFailed("invalid_height", "Block heights start at 1.")
+        return Response(gateway.block(network=self.network(), height=height))
+
+
+class TxDetailView(GatewayView):
+    def get(self, request: Request, network_pk: Any, tx_hash: str) -> Response:
+        return Response(gateway.transaction(network=self.network(), tx_hash=tx_hash))
+
+
+class EventStreamRenderer(BaseRenderer):
+    media_type = "text/event-stream"
+    format = "sse"
+
+    def render(self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None):
+        return json.dumps(data).encode()
+
+
+class EventsView(GatewayView):
+    """Server-sent events: one ``event: ledger`` per matching ledger event, until the
+    stream has been quiet for ``timeout`` seconds (default 30, at most 300)."""
+
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    def get(self, request: Request, network_pk: Any) -> StreamingHttpResponse:
+        network = self.network()
+        gateway.candidate_nodes(network)  # fail before streaming if the network is down
+        query_text = request.query_params.get("query", "tm.event='Tx'")
+        if len(query_text) > 512 or "\n" in query_text:
+            raise ValidationFailed("invalid_query", "query is one CometBFT query line.")
+        timeout = min(MAX_EVENT_WAIT_S, _int_param(request, "timeout", 30) or 30)
+
+        def stream() -> Iterator[bytes]:
+            yield b": subscribed\n\n"
+            for event in gateway.events(network=network, query_text=query_text,
+                                        timeout=float(timeout)):
+                kind = "error" if "error" in event else "ledger"
+                yield f"event: {kind}\ndata: {json.dumps(event, default=str)}\n\n".encode()
+            yield b"event: end\ndata: {}\n\n"
+
+        response = StreamingHttpResponse(stream(), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"
+        return response

@@ -1,0 +1,80 @@
+"""API shapes of networks, nodes and the operations their lifecycle calls return."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from baas.models import Operation
+from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.models import Network, Node
+
+
+class OperationSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Operation
+        fields = [
+            "id", "kind", "state", "progress", "steps", "error_code", "error_message",
+            "target_type", "target_id", "created_at", "started_at", "finished_at", "deadline",
+            "url",
+        ]
+        read_only_fields = fields
+
+    def get_url(self, op: Operation) -> str:
+        return f"/api/v1/operations/{op.pk}/"
+
+
+class NetworkSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+    nodes_url = serializers.SerializerMethodField()
+    gateway_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Network
+        fields = [
+            "id", "name", "chain_id", "engine_version", "validator_count", "driver",
+            "desired_state", "status", "error", "created_at", "updated_at",
+            "status_changed_at", "running_since", "nodes_url", "gateway_url",
+        ]
+        read_only_fields = fields
+
+    def get_error(self, network: Network) -> dict | None:
+        if not network.error_code:
+            return None
+        return {"code": network.error_code, "message": network.error_message}
+
+    def get_nodes_url(self, network: Network) -> str:
+        return f"/api/v1/networks/{network.pk}/nodes/"
+
+    def get_gateway_url(self, network: Network) -> str:
+        return f"/api/v1/networks/{network.pk}/gateway/"
+
+
+class NetworkCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=63)
+    validators = serializers.IntegerField(default=4)
+    # Checked by the service, which answers ``driver_unknown`` naming the valid choices.
+    driver = serializers.CharField(max_length=32, default="local",
+                                   help_text=f"one of: {', '.join(AVAILABLE_DRIVERS)}")
+
+
+class NodeSerializer(serializers.ModelSerializer):
+    endpoints = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Node
+        fields = [
+            "id", "index", "moniker", "status", "health", "height", "restart_count",
+            "validator_pub_key", "endpoints", "detail", "last_seen_at", "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_endpoints(self, node: Node) -> dict:
+        return {"host": node.host, "p2p_port": node.p2p_port, "rpc_port": node.rpc_port,
+                "rpc_url": node.rpc_url or None}
+
+
+class LifecycleResponseSerializer(serializers.Serializer):
+    network = NetworkSerializer()
+    operation = OperationSerializer()

@@ -1,0 +1,32 @@
+"""``/api/v1/networks/...``: networks, their nodes and the gateway."""
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from deploy.api import gateway_views
+from deploy.api.views import NetworkViewSet, NodeViewSet
+
+router = SimpleRouter()
+router.register("networks", NetworkViewSet, basename="network")
+
+node_list = NodeViewSet.as_view({"get": "list"})
+node_detail = NodeViewSet.as_view({"get": "retrieve"})
+node_logs = NodeViewSet.as_view({"get": "logs"})
+node_restart = NodeViewSet.as_view({"post": "restart"})
+
+NET = "networks/<uuid:network_pk>/"
+urlpatterns = [
+    *router.urls,
+    path(NET + "nodes/", node_list, name="network-node-list"),
+    path(NET + "nodes/<uuid:pk>/", node_detail, name="network-node-detail"),
+    path(NET + "nodes/<uuid:pk>/logs/", node_logs, name="network-node-logs"),
+    path(NET + "nodes/<uuid:pk>/restart/", node_restart, name="network-node-restart"),
+    path(NET + "gateway/tx/", gateway_views.TxView.as_view(), name="gateway-tx"),
+    path(NET + "gateway/query/", gateway_views.QueryView.as_view(), name="gateway-query"),
+    path(NET + "gateway/blocks/", gateway_views.BlocksView.as_view(), name="gateway-blocks"),
+    path(NET + "gateway/blocks/<int:height>/", gateway_views.BlockView.as_view(),
+         name="gateway-block"),
+    path(NET + "gateway/txs/<str:tx_hash>/", gateway_views.TxDetailView.as_view(),
+         name="gateway-tx-detail"),
+    path(NET + "gateway/events/", gateway_views.EventsView.as_view(), name="gateway-events"),
+]

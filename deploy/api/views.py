@@ -1,0 +1,123 @@
+"""Networks and nodes API: reads from selectors, writes through one service each.
+
+Lifecycle calls answer 202 with the operation to poll (``/api/v1/operations/{id}/``) or to
+stream (``.../events/``). Everything is scoped to the request's tenant: another tenant's
+network, node, logs or gateway answers 404.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from baas.errors import ValidationFailed
+from baas.tenancy import TenantScopedViewSet
+from deploy import selectors, services
+from deploy.api.serializers import (
+    NetworkCreateSerializer,
+    NetworkSerializer,
+    NodeSerializer,
+    OperationSerializer,
+)
+from deploy.drivers import DriverError, get_driver
+from deploy.models import Network, Node
+
+MAX_LOG_TAIL = 2000
+
+
+def _accepted(network: Network, op: Any) -> Response:
+    network.refresh_from_db()
+    return Response(
+        {"network": NetworkSerializer(network).data, "operation": OperationSerializer(op).data},
+        status=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/v1/operations/{op.pk}/"},
+    )
+
+
+class NetworkViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
+):
+    serializer_class = NetworkSerializer
+    queryset = Network.objects.all()
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+    action_roles = {"create": "admin", "destroy": "admin", "start": "developer",
+                    "stop": "developer"}
+
+    def get_queryset(self):
+        return selectors.network_list(
+            tenant=self.tenant, filters={"status": self.request.query_params.get("status")}
+        ) if self.action == "list" else selectors.network_queryset(tenant=self.tenant)
+
+    def create(self, request: Request) -> Response:
+        data = NetworkCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        network, op = services.network_create(
+            tenant=self.tenant, actor=request.user,
+            spec=services.NetworkSpec(
+                name=data.validated_data["name"], validators=data.validated_data["validators"],
+                driver=data.validated_data["driver"],
+            ),
+            idempotency_key=request.headers.get("Idempotency-Key") or None,
+            request=request,
+        )
+        return _accepted(network, op)
+
+    def destroy(self, request: Request, pk: str | None = None) -> Response:
+        network = self.get_object()
+        return _accepted(network, services.network_delete(
+            tenant=self.tenant, actor=request.user, network=network, request=request))
+
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: str | None = None) -> Response:
+        network = self.get_object()
+        return _accepted(network, services.network_start(
+            tenant=self.tenant, actor=request.user, network=network, request=request))
+
+    @action(detail=True, methods=["post"])
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        network = self.get_object()
+        return _accepted(network, services.network_stop(
+            tenant=self.tenant, actor=request.user, network=network, request=request))
+
+
+class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    serializer_class = NodeSerializer
+    queryset = Node.objects.all()
+    lookup_value_regex = "[0-9a-fA-F-]{36}"
+    action_roles = {"logs": "developer", "restart": "developer"}
+
+    def get_queryset(self):
+        network = selectors.network_get(tenant=self.tenant, network_id=self.kwargs["network_pk"])
+        return selectors.node_list(tenant=self.tenant, network=network)
+
+    @action(detail=True, methods=["get"])
+    def logs(self, request: Request, network_pk: str, pk: str | None = None) -> Response:
+        node = self.get_object()
+        try:
+            tail = int(request.query_params.get("tail", 200))
+        except ValueError:
+            raise ValidationFailed("invalid_tail", "tail is a whole number of lines.") from None
+        tail = max(1, min(MAX_LOG_TAIL, tail))
+        try:
+            text = get_driver(node.network.driver).logs(
+                network_id=str(node.network_id), node_id=str(node.pk), tail=tail
+            )
+        except DriverError as exc:
+            if exc.code != "node_not_found":
+                raise services.driver_app_error(exc) from None
+            text = ""
+        return Response({"node": str(node.pk), "tail": tail, "lines": text.splitlines()})
+
+    @action(detail=True, methods=["post"])
+    def restart(self, request: Request, network_pk: str, pk: str | None = None) -> Response:
+        node = self.get_object()
+        op = services.node_restart(tenant=self.tenant, actor=request.user, node=node,
+                                   request=request)
+        return Response({"node": NodeSerializer(node).data,
+                         "operation": OperationSerializer(op).data},
+                        status=status.HTTP_202_ACCEPTED,
+                        headers={"Location": f"/api/v1/operations/{op.pk}/"})

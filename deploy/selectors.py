@@ -1,0 +1,58 @@
+"""Reads of networks and nodes, always scoped to a tenant."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from baas.errors import NotFound
+from deploy.choices import NetworkStatus, NodeStatus
+from deploy.models import Network, Node
+
+
+def network_queryset(*, tenant: Any) -> QuerySet[Network]:
+    return Network.objects.for_tenant(tenant)
+
+
+def network_list(*, tenant: Any, filters: dict[str, Any] | None = None) -> QuerySet[Network]:
+    """The tenant's networks, newest first; deleted ones only when asked for by status."""
+    filters = filters or {}
+    qs = network_queryset(tenant=tenant)
+    wanted = filters.get("status")
+    if wanted:
+        return qs.filter(status=wanted)
+    return qs.exclude(status=NetworkStatus.DELETED)
+
+
+def network_get(*, tenant: Any, network_id: Any) -> Network:
+    """One network of ``tenant``; anything else (other tenant, bad id) is 404."""
+    try:
+        uuid.UUID(str(network_id))
+    except ValueError:
+        raise NotFound("not_found", "Network not found.") from None
+    network = network_queryset(tenant=tenant).filter(pk=network_id).first()
+    if network is None:
+        raise NotFound("not_found", "Network not found.")
+    return network
+
+
+def node_list(*, tenant: Any, network: Network) -> QuerySet[Node]:
+    return (
+        Node.objects.filter(network=network, network__tenant=tenant)
+        .exclude(status=NodeStatus.DELETED)
+        .select_related("network")
+        .order_by("index")
+    )
+
+
+def node_get(*, tenant: Any, network: Network, node_id: Any) -> Node:
+    try:
+        uuid.UUID(str(node_id))
+    except ValueError:
+        raise NotFound("not_found", "Node not found.") from None
+    node = node_list(tenant=tenant, network=network).filter(pk=node_id).first()
+    if node is None:
+        raise NotFound("not_found", "Node not found.")
+    return node

@@ -1,0 +1,58 @@
+"""Factories for deploy tests (users, tenants and memberships kept minimal on purpose)."""
+
+from __future__ import annotations
+
+import factory
+
+from deploy.choices import NetworkStatus, NodeStatus
+from deploy.models import Network, Node
+from tenants.models import Membership, Tenant, User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = factory.django.Password("correct horse battery")
+
+
+class TenantFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tenant
+
+    name = factory.Sequence(lambda n: f"Org {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.SubFactory(TenantFactory)
+    role = "owner"
+
+
+class NetworkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Network
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"net-{n}")
+    chain_id = factory.Sequence(lambda n: f"chain-{n}")
+    validator_count = 1
+    driver = "local"
+    status = NetworkStatus.RUNNING
+
+
+class NodeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Node
+
+    network = factory.SubFactory(NetworkFactory)
+    tenant = factory.SelfAttribute("network.tenant")
+    index = factory.Sequence(lambda n: n)
+    moniker = factory.LazyAttribute(lambda o: f"{o.network.name}-{o.index}")
+    host = "127.0.0.1"
+    status = NodeStatus.RUNNING
