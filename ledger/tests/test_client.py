@@ -1,0 +1,147 @@
+"""``ledger.client`` against a real 1-validator network, plus its error paths."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import require_service
+from ledger.client import (
+    ClientTimeout,
+    ConnectionFailed,
+    LedgerClient,
+    LedgerClientError,
+    QueryFailed,
+    RpcError,
+    TxRejected,
+)
+from ledger.network import create_operator_key, generate_network, local_nodes
+from ledger.node import node_pid, start_background, stop_background, wait_ready
+from ledger.tx import Signer, tx_hash
+
+
+def test_unreachable_node_raises_connection_failed():
+    with LedgerClient("http://127.0.0.1:9", timeout=2) as client, \
+            pytest.raises(ConnectionFailed, match="cannot reach"):
+        client.status()
+
+
+def test_silent_node_raises_client_timeout():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()  # accepts connections, never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with LedgerClient(url, timeout=0.5) as client, pytest.raises(ClientTimeout):
+            client.status()
+    finally:
+        listener.close()
+
+
+def test_bad_url_and_wait_mode_are_refused():
+    with pytest.raises(ValueError, match="http://"):
+        LedgerClient("127.0.0.1:26657")
+    with LedgerClient("http://127.0.0.1:9") as client, pytest.raises(ValueError, match="wait"):
+        client.broadcast(b"x", wait="later")
+
+
+def test_submit_without_signer_is_refused():
+    with LedgerClient("http://127.0.0.1:9", chain_id="c") as client, \
+            pytest.raises(LedgerClientError, match="no signer"):
+        client.submit("kv", "put", ["a", "b"])
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    require_service("cometbft", shutil.which("cometbft") is not None,
+                    "run scripts/install-cometbft.sh")
+    from ledger.cli import build_app_state
+
+    root = tmp_path_factory.mktemp("net1")
+    key, public_hex = create_operator_key(root)
+    nodes = local_nodes(1)
+    (home,) = generate_network(chain_id="client-test", nodes=nodes, out_dir=root,
+                               app_state=build_app_state(public_hex))
+    start_background(home)
+    url = f"http://127.0.0.1:{nodes[0].rpc_port}"
+    try:
+        wait_ready(url, timeout=60, pid=node_pid(home))
+        with LedgerClient(url, signer=Signer.from_private_bytes(key)) as client:
+            yield client
+    finally:
+        stop_background(home)
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_commit_query_block_and_tx_lookup(node):
+    assert node.chain_id() == "client-test"
+    res = node.submit("kv", "put", ["fruit", "apple"], wait="commit")
+    assert res.code == 0 and res.height > 0
+    assert node.call("kv", "get", ["fruit"]) == "apple"
+
+    found = node.tx(res.hash)
+    assert int(found["height"]) == res.height
+    block = node.block(res.height)
+    assert block["block"]["header"]["height"] == str(res.height)
+    assert len(block["block"]["data"]["txs"]) >= 1
+
+    state = node.query("/state", b"kv/fruit")
+    assert state.value  # raw stored bytes of the key
+    assert state.height >= res.height
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_sync_broadcast_then_commit(node):
+    tx = node.build("kv", "put", ["veg", "leek"])
+    res = node.broadcast(tx, wait="sync")
+    assert res.hash == tx_hash(tx) and res.height == 0
+    deadline = time.monotonic() + 60
+    found = None
+    while found is None and time.monotonic() < deadline:
+        try:
+            found = node.tx(res.hash)  # the tx index answers once the block is committed
+        except RpcError:
+            time.sleep(0.2)
+    assert found is not None and int(found["height"]) > 0
+    assert node.call("kv", "get", ["veg"]) == "leek"
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_subscribe_receives_committed_tx_events(node):
+    events = node.subscribe("tm.event='Tx'", timeout=30)
+    received: list[dict] = []
+
+    def listen():
+        received.append(next(events))
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    # The subscription is registered before next() returns its first event; submit until
+    # the listener has one so a race with subscription set-up cannot hang the test.
+    for n in range(20):
+        node.submit("kv", "put", [f"evt{n}", "x"], wait="commit")
+        listener.join(1.0)
+        if received:
+            break
+    assert received, "no Tx event arrived"
+    assert received[0]["data"]["type"] == "tendermint/event/Tx"
+    assert "tx.hash" in received[0]["events"]
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_rejections_raise_with_code_and_log(node):
+    with pytest.raises(TxRejected) as err:
+        node.submit("nochaincode", "put", ["a", "b"], wait="commit")
+    assert err.value.code != 0 and err.value.codespace == "ledger"
+    with pytest.raises(TxRejected):
+        node.broadcast(b"not a transaction", wait="sync")
+    with pytest.raises(QueryFailed):
+        node.query("/no-such-path", b"")
