@@ -89,7 +89,7 @@ mkdir "$ctx/wheels"
   --only-binary=:all: --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
   --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
   -r "$ctx/requirements.txt" -d "$ctx/wheels" >&2
-cp "$SRC/Dockerfile" "$SRC/.dockerignore" "$ctx/"
+cp "$SRC/Dockerfile" "$SRC/.dockerignore" "$SRC/entrypoint.py" "$ctx/"
 cp "$cometbft_bin" "$ctx/cometbft"
 tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude=tests ledger | tar -x -C "$ctx"
 

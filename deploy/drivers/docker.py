@@ -1,0 +1,446 @@
+"""The Docker driver: one container per node on one user-defined bridge per ledger network.
+
+What it creates, all labelled ``baas.install``, ``baas.tenant``, ``baas.network`` (and
+``baas.node`` for per-node things) so ``list_owned`` and ``delete_network`` find exactly
+what this platform install made and nothing else:
+
+* bridge network ``baas-net-<network_id>``; each node is reachable on it under its planned
+  DNS name (``node<index>``), which is what the other validators dial;
+* volume ``baas-node-<node_id>`` mounted at ``/node``: the node home and chain data. The
+  home files are copied in with ``put_archive`` before the first start;
+* container ``baas-node-<node_id>`` from the node image (``scripts/build-node-image.sh``),
+  with CPU and memory limits, restart policy ``unless-stopped``, and CometBFT's RPC
+  published on ``127.0.0.1:<random>`` so the control plane on the host can reach it.
+
+Every Docker call has a timeout (the client's HTTP timeout); every SDK or engine error is
+turned into ``DriverError`` with a stable code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tarfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from deploy.drivers import config
+from deploy.drivers._files import check_id, home_path
+from deploy.drivers.base import (
+    Driver,
+    DriverError,
+    NodeAddress,
+    NodeSpec,
+    NodeState,
+    OwnedResource,
+)
+
+P2P_PORT, RPC_PORT, ABCI_PORT = 26656, 26657, 26658
+HOME = "/node"
+NODE_UID = 10001  # the image's unprivileged user; home files are owned by it
+HOME_MARKER = ".baas-home-written"  # last member of the home archive: "the copy finished"
+DEFAULT_IMAGE = "baas/node:latest"
+
+# Labels: the ownership contract with list_owned / delete_network / the reconciler.
+L_INSTALL, L_TENANT, L_NETWORK, L_NODE = "baas.install", "baas.tenant", "baas.network", "baas.node"
+
+
+def network_name(network_id: str) -> str:
+    return f"baas-net-{check_id('network id', network_id)}"
+
+
+def node_name(node_id: str) -> str:
+    return f"baas-node-{check_id('node id', node_id)}"
+
+
+class DockerDriver(Driver):
+    name = "docker"
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        image: str | None = None,
+        install_id: str | None = None,
+        timeout: float = 30.0,
+        stop_timeout: int = 15,
+    ):
+        self.base_url = (
+            base_url
+            or config.setting("BAAS_DOCKER_HOST")
+            or config.setting("DOCKER_HOST")
+            or "unix:///var/run/docker.sock"
+        )
+        self.image = image or config.setting("BAAS_NODE_IMAGE") or DEFAULT_IMAGE
+        self.install_id = install_id or config.install_id()
+        self.timeout = timeout
+        self.stop_timeout = stop_timeout
+        self._client: Any = None
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The SDK client, made on first use: making it already talks to the engine."""
+        if self._client is None:
+            import docker
+
+            with self._errors("connect to the Docker engine"):
+                self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
+        return self._client
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Wrap every SDK / HTTP / OS error of ``action`` in a DriverError with a code."""
+        import docker.errors
+        import requests.exceptions
+
+        try:
+            yield
+        except DriverError:
+            raise
+        except docker.errors.ImageNotFound as exc:
+            raise DriverError(
+                "image_missing",
+                f"{action}: node image {self.image!r} is not "
+                "present; build it with scripts/build-node-image.sh",
+            ) from exc
+        except docker.errors.NotFound as exc:
+            raise DriverError("not_found", f"{action}: {_explain(exc)}") from exc
+        except (requests.exceptions.Timeout, TimeoutError) as exc:
+            raise DriverError(
+                "driver_timeout",
+                f"{action}: the Docker engine did not answer within {self.timeout:g}s",
+            ) from exc
+        except (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError) as exc:
+            raise DriverError(
+                "driver_unavailable", f"{action}: cannot reach the Docker engine at {self.base_url}"
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise DriverError("driver_error", f"{action}: {_explain(exc)}") from exc
+        except docker.errors.DockerException as exc:
+            # Raised by the client constructor when the socket is missing or refuses.
+            text = str(exc)
+            code = (
+                "driver_unavailable"
+                if "connect" in text.lower() or "Error while fetching server API version" in text
+                else "driver_error"
+            )
+            raise DriverError(code, f"{action}: {text}") from exc
+
+    def _labels(
+        self, *, install_id: str, tenant_id: str, network_id: str, node_id: str | None = None
+    ) -> dict[str, str]:
+        labels = {L_INSTALL: install_id, L_TENANT: tenant_id, L_NETWORK: network_id}
+        if node_id is not None:
+            labels[L_NODE] = node_id
+        return labels
+
+    def _get(self, collection: Any, name: str) -> Any | None:
+        import docker.errors
+
+        with self._errors(f"look up {name}"):
+            try:
+                return collection.get(name)
+            except docker.errors.NotFound:
+                return None
+
+    def _owned(self, obj: Any, network_id: str) -> bool:
+        """Only touch objects that carry our install and network labels, whatever the name."""
+        labels = obj.attrs.get("Labels") or obj.attrs.get("Config", {}).get("Labels") or {}
+        return labels.get(L_INSTALL) == self.install_id and labels.get(L_NETWORK) == network_id
+
+    # --- planning ------------------------------------------------------------------------
+
+    def plan_node(self, *, network_id: str, index: int) -> NodeAddress:
+        check_id("network id", network_id)
+        if index < 0:
+            raise DriverError("invalid_spec", f"node index {index} must be >= 0")
+        # Every container has its own network namespace, so all nodes use the same ports and
+        # differ by DNS name on their network's own bridge.
+        return NodeAddress(
+            host=f"node{index}", p2p_port=P2P_PORT, rpc_port=RPC_PORT, abci_port=ABCI_PORT
+        )
+
+    def plan_network(self, *, network_id: str, validators: int) -> list[NodeAddress]:
+        if validators < 1:
+            raise DriverError("invalid_spec", "a network needs at least one validator")
+        return [self.plan_node(network_id=network_id, index=i) for i in range(validators)]
+
+    def prepare_network(self, *, install_id: str, tenant_id: str, network_id: str) -> None:
+        name = network_name(network_id)
+        existing = self._get(self.client.networks, name)
+        if existing is not None:
+            return
+        import docker.errors
+
+        with self._errors(f"create network {name}"):
+            try:
+                self.client.networks.create(
+                    name,
+                    driver="bridge",
+                    check_duplicate=True,
+                    labels=self._labels(
+                        install_id=install_id, tenant_id=tenant_id, network_id=network_id
+                    ),
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: a concurrent task made it first
+                    raise
+
+    # --- node lifecycle ------------------------------------------------------------------
+
+    def apply_node(self, spec: NodeSpec) -> NodeState:
+        name = node_name(spec.node_id)
+        archive = _home_archive(spec.home_files)  # validates paths before touching Docker
+        container = self._get(self.client.containers, name)
+        if container is None:
+            self._require_image()
+            self.prepare_network(
+                install_id=spec.install_id, tenant_id=spec.tenant_id, network_id=spec.network_id
+            )
+            container = self._create(spec, name)
+            if not self._home_written(container):
+                with self._errors(f"copy the home files into {name}"):
+                    container.put_archive(HOME, archive)
+        state = self._state(container, spec.node_id)
+        if state.running:
+            return state
+        return self._start(container, spec.node_id)
+
+    def _require_image(self) -> None:
+        with self._errors("look up the node image"):
+            self.client.images.get(self.image)
+
+    def _create(self, spec: NodeSpec, name: str) -> Any:
+        import docker.errors
+        from docker.types import LogConfig
+
+        labels = self._labels(
+            install_id=spec.install_id,
+            tenant_id=spec.tenant_id,
+            network_id=spec.network_id,
+            node_id=spec.node_id,
+        )
+        net = network_name(spec.network_id)
+        volume = name  # one volume per node, named like its container
+        with self._errors(f"create volume {volume}"):
+            if self._get(self.client.volumes, volume) is None:
+                self.client.volumes.create(name=volume, driver="local", labels=labels)
+        with self._errors(f"create container {name}"):
+            try:
+                return self.client.containers.create(
+                    self.image,
+                    name=name,
+                    hostname=spec.address.host,
+                    labels=labels,
+                    volumes={volume: {"bind": HOME, "mode": "rw"}},
+                    network=net,
+                    networking_config={
+                        net: self.client.api.create_endpoint_config(aliases=[spec.address.host])
+                    },
+                    ports={f"{RPC_PORT}/tcp": ("127.0.0.1", None)},
+                    nano_cpus=int(spec.cpu_limit * 1e9),
+                    mem_limit=f"{spec.memory_mb}m",
+                    restart_policy={"Name": "unless-stopped"},
+                    log_config=LogConfig(
+                        type="json-file", config={"max-size": "10m", "max-file": "3"}
+                    ),
+                    environment={"LEDGER_LOG_LEVEL": "INFO"},
+                )
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # a concurrent apply created it first
+                    raise
+                return self.client.containers.get(name)
+
+    def _home_written(self, container: Any) -> bool:
+        """True when the volume already holds a complete home (e.g. the container was
+        recreated over a kept volume): never overwrite keys or the validator's sign state."""
+        import docker.errors
+
+        with self._errors("inspect the node home"):
+            try:
+                container.get_archive(f"{HOME}/{HOME_MARKER}")
+            except docker.errors.NotFound:
+                return False
+        return True
+
+    def _start(self, container: Any, node_id: str) -> NodeState:
+        with self._errors(f"start container {container.name}"):
+            try:
+                container.start()
+            except Exception as exc:  # the engine explains port or resource conflicts
+                import docker.errors
+
+                if isinstance(exc, docker.errors.APIError):
+                    raise DriverError(
+                        "node_start_failed",
+                        f"container {container.name} did not start: {_explain(exc)}",
+                    ) from exc
+                raise
+            container.reload()
+        return self._state(container, node_id)
+
+    def start_node(self, *, network_id: str, node_id: str) -> NodeState:
+        container = self._node_container(network_id, node_id)
+        if container is None:
+            raise DriverError(
+                "node_not_found", f"node {node_id} of network {network_id} has no container"
+            )
+        state = self._state(container, node_id)
+        return state if state.running else self._start(container, node_id)
+
+    def stop_node(self, *, network_id: str, node_id: str) -> None:
+        container = self._node_container(network_id, node_id)
+        if container is not None:
+            # SIGTERM, then SIGKILL after stop_timeout; an explicit stop also keeps Docker's
+            # restart policy from bringing it back.
+            with self._errors(f"stop container {container.name}"):
+                container.stop(timeout=self.stop_timeout)
+
+    def _node_container(self, network_id: str, node_id: str) -> Any | None:
+        container = self._get(self.client.containers, node_name(node_id))
+        if container is not None and not self._owned(container, network_id):
+            return None  # same name, not ours (other install or network): leave it alone
+        return container
+
+    def delete_node(self, *, network_id: str, node_id: str) -> None:
+        container = self._node_container(network_id, node_id)
+        if container is not None:
+            self._remove(container, f"remove container {container.name}", force=True)
+        volume = self._get(self.client.volumes, node_name(node_id))
+        if volume is not None and self._owned(volume, network_id):
+            self._remove(volume, f"remove volume {volume.name}", force=True)
+
+    def delete_network(self, *, network_id: str) -> None:
+        check_id("network id", network_id)
+        filters = {"label": [f"{L_INSTALL}={self.install_id}", f"{L_NETWORK}={network_id}"]}
+        with self._errors(f"list the containers of network {network_id}"):
+            containers = self.client.containers.list(all=True, filters=filters)
+        for container in containers:
+            self._remove(container, f"remove container {container.name}", force=True)
+        with self._errors(f"list the volumes of network {network_id}"):
+            volumes = self.client.volumes.list(filters=filters)
+        for volume in volumes:
+            self._remove(volume, f"remove volume {volume.name}", force=True)
+        with self._errors(f"list the networks of network {network_id}"):
+            networks = self.client.networks.list(filters=filters)
+        for net in networks:
+            self._remove(net, f"remove network {net.name}")
+
+    def _remove(self, obj: Any, action: str, **kwargs: Any) -> None:
+        import docker.errors
+
+        with self._errors(action):
+            for attempt in range(5):
+                try:
+                    obj.remove(**kwargs)
+                    return
+                except docker.errors.NotFound:
+                    return  # already gone: delete is idempotent
+                except docker.errors.APIError as exc:
+                    # A volume or network can be "in use" for a moment after its container
+                    # was removed; anything else, or a lasting conflict, is an error.
+                    if exc.status_code != 409 or attempt == 4:
+                        raise
+                    time.sleep(0.5)
+
+    # --- observation ---------------------------------------------------------------------
+
+    def _state(self, container: Any, node_id: str) -> NodeState:
+        attrs = container.attrs
+        state = attrs.get("State", {})
+        running = bool(state.get("Running")) and not state.get("Restarting")
+        rpc_url = None
+        bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{RPC_PORT}/tcp")
+        if bindings:
+            rpc_url = f"http://{bindings[0]['HostIp']}:{bindings[0]['HostPort']}"
+        detail = f"container {container.short_id} {state.get('Status', 'unknown')}"
+        if not running:
+            detail += f", exit code {state.get('ExitCode')}"
+            if state.get("OOMKilled"):
+                detail += ", killed for exceeding its memory limit"
+            if state.get("Error"):
+                detail += f": {state['Error']}"
+        return NodeState(
+            node_id=node_id,
+            exists=True,
+            running=running,
+            rpc_url=rpc_url,
+            detail=detail,
+            restart_count=int(attrs.get("RestartCount", 0)),
+        )
+
+    def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
+        container = self._node_container(network_id, node_id)
+        if container is None:
+            return NodeState(
+                node_id=node_id, exists=False, running=False, rpc_url=None, detail="no container"
+            )
+        return self._state(container, node_id)
+
+    def logs(self, *, network_id: str, node_id: str, tail: int = 200) -> str:
+        container = self._node_container(network_id, node_id)
+        if container is None:
+            raise DriverError(
+                "node_not_found", f"node {node_id} of network {network_id} has no container"
+            )
+        with self._errors(f"read the logs of {container.name}"):
+            raw = container.logs(stdout=True, stderr=True, tail=max(0, int(tail)))
+        return raw.decode(errors="replace")
+
+    def list_owned(self, *, install_id: str) -> list[OwnedResource]:
+        filters = {"label": [f"{L_INSTALL}={install_id}"]}
+        owned: list[OwnedResource] = []
+        with self._errors("list owned resources"):
+            for kind, items in (
+                ("network", self.client.networks.list(filters=filters)),
+                ("volume", self.client.volumes.list(filters=filters)),
+                ("container", self.client.containers.list(all=True, filters=filters)),
+            ):
+                for item in items:
+                    labels = (
+                        item.attrs.get("Labels") or item.attrs.get("Config", {}).get("Labels") or {}
+                    )
+                    owned.append(
+                        OwnedResource(kind, item.name, labels.get(L_NETWORK), labels.get(L_NODE))
+                    )
+        return owned
+
+    def check(self) -> None:
+        with self._errors("ping the Docker engine"):
+            self.client.ping()
+        self._require_image()
+
+
+def _explain(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)
+
+
+def _home_archive(files: dict[str, bytes]) -> bytes:
+    """A tar of the home files owned by the node user, keys unreadable to others, with a
+    marker as the last member so a half-copied home is recognisable."""
+    if not files:
+        raise DriverError("invalid_spec", "home_files is empty")
+    buf = io.BytesIO()
+    now = int(time.time())
+    dirs: set[str] = set()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        entries = sorted((str(home_path(rel)), content) for rel, content in files.items())
+        for rel, content in entries + [(HOME_MARKER, b"")]:
+            parts = rel.split("/")
+            for depth in range(1, len(parts)):
+                d = "/".join(parts[:depth])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, now
+                    info.uid = info.gid = NODE_UID
+                    tar.addfile(info)
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode, info.mtime = len(content), 0o600, now
+            info.uid = info.gid = NODE_UID
+            tar.addfile(info, io.BytesIO(content))
+    return buf.getvalue()

@@ -1,0 +1,425 @@
+"""The local driver: each node is a local process (``python -m ledger node --home HOME``).
+
+Layout under the nodes dir (``settings.BAAS_NODES_DIR``, default ``var/nodes``)::
+
+    <network_id>/plan.json            ports planned for the network (the port registry)
+    <network_id>/network.json         owner: install id and tenant id (prepare_network)
+    <network_id>/<node_id>/node.json  driver metadata: owner, index, address, start count
+    <network_id>/<node_id>/home/      the node home (home_files from the spec)
+    <network_id>/<node_id>/node.log   stdout + stderr of the node
+    <network_id>/<node_id>/node.pid   pid, kernel start time, command line of the node
+
+Every fact lives on disk, so a new driver instance (after a control-plane restart) reattaches
+to running nodes by reading the pid files and checking ``/proc``. Crashed nodes are restarted
+by the control plane's reconciler (``inspect_node`` says not running, ``start_node`` starts).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from deploy.drivers import _procs, config
+from deploy.drivers._files import (
+    check_id,
+    home_path,
+    locked,
+    read_json,
+    tail_lines,
+    write_json,
+)
+from deploy.drivers._ports import DEFAULT_RANGE, pick_ports, port_is_free
+from deploy.drivers.base import (
+    Driver,
+    DriverError,
+    NodeAddress,
+    NodeSpec,
+    NodeState,
+    OwnedResource,
+)
+
+HOST = "127.0.0.1"
+LOG_ROTATE_BYTES = 20 * 1024 * 1024
+# Environment a node process gets: nothing from the control plane beyond what it needs, so
+# control-plane secrets (database URL, secret key) never reach node processes.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "COMETBFT_BIN", "TMPDIR")
+
+
+class LocalDriver(Driver):
+    name = "local"
+
+    def __init__(
+        self,
+        *,
+        nodes_dir: str | Path | None = None,
+        install_id: str | None = None,
+        command: list[str] | None = None,
+        port_range: tuple[int, int] | None = None,
+        stop_timeout: float = 10.0,
+    ):
+        self.nodes_dir = Path(nodes_dir) if nodes_dir else config.nodes_dir()
+        self.install_id = install_id or config.install_id()
+        # The node command without "--home HOME"; tests may swap in a stand-in process.
+        self.command = list(command) if command else [sys.executable, "-m", "ledger", "node"]
+        self.port_range = port_range or _port_range_from_env()
+        self.stop_timeout = stop_timeout
+        # Popen objects of nodes this process started, kept so exit codes can be reported
+        # and so the objects are not garbage-collected while their process runs.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    # --- paths ---------------------------------------------------------------------------
+
+    def _net_dir(self, network_id: str) -> Path:
+        return self.nodes_dir / check_id("network id", network_id)
+
+    def _node_dir(self, network_id: str, node_id: str) -> Path:
+        return self._net_dir(network_id) / check_id("node id", node_id)
+
+    def _lock(self, network_id: str) -> AbstractContextManager[None]:
+        return locked(self.nodes_dir / ".locks" / f"{check_id('network id', network_id)}.lock")
+
+    def _home_args(self, node_dir: Path) -> list[str]:
+        return ["--home", str((node_dir / "home").resolve())]
+
+    # --- planning ------------------------------------------------------------------------
+
+    def _reserved_ports(self) -> set[int]:
+        reserved: set[int] = set()
+        if not self.nodes_dir.is_dir():
+            return reserved
+        for plan_file in self.nodes_dir.glob("*/plan.json"):
+            plan = read_json(plan_file) or {}
+            for entry in plan.get("nodes", {}).values():
+                reserved.update(int(entry[k]) for k in ("p2p_port", "rpc_port", "abci_port"))
+        return reserved
+
+    def _plan(self, network_id: str, indexes: list[int]) -> list[NodeAddress]:
+        net_dir = self._net_dir(network_id)
+        with locked(self.nodes_dir / ".locks" / "ports.lock"):
+            plan = read_json(net_dir / "plan.json") or {"install_id": self.install_id, "nodes": {}}
+            missing = [i for i in indexes if str(i) not in plan["nodes"]]
+            if missing:
+                ports = pick_ports(
+                    3 * len(missing),
+                    reserved=self._reserved_ports(),
+                    port_range=self.port_range,
+                    host=HOST,
+                )
+                if ports is None:
+                    raise DriverError(
+                        "ports_exhausted",
+                        f"no free loopback ports left in {self.port_range[0]}-{self.port_range[1]}",
+                    )
+                for n, index in enumerate(missing):
+                    p2p, rpc, abci = ports[3 * n : 3 * n + 3]
+                    plan["nodes"][str(index)] = {
+                        "host": HOST,
+                        "p2p_port": p2p,
+                        "rpc_port": rpc,
+                        "abci_port": abci,
+                    }
+                net_dir.mkdir(parents=True, exist_ok=True)
+                write_json(net_dir / "plan.json", plan)
+        return [NodeAddress(**plan["nodes"][str(i)]) for i in indexes]
+
+    def plan_network(self, *, network_id: str, validators: int) -> list[NodeAddress]:
+        if validators < 1:
+            raise DriverError("invalid_spec", "a network needs at least one validator")
+        # Idempotent: planning the same network again returns the same ports.
+        return self._plan(network_id, list(range(validators)))
+
+    def plan_node(self, *, network_id: str, index: int) -> NodeAddress:
+        if index < 0:
+            raise DriverError("invalid_spec", f"node index {index} must be >= 0")
+        return self._plan(network_id, [index])[0]
+
+    def prepare_network(self, *, install_id: str, tenant_id: str, network_id: str) -> None:
+        net_dir = self._net_dir(network_id)
+        with self._lock(network_id):
+            net_dir.mkdir(parents=True, exist_ok=True)
+            if read_json(net_dir / "network.json") is None:
+                write_json(
+                    net_dir / "network.json",
+                    {
+                        "install_id": install_id,
+                        "tenant_id": tenant_id,
+                        "network_id": network_id,
+                    },
+                )
+
+    # --- node lifecycle ------------------------------------------------------------------
+
+    def apply_node(self, spec: NodeSpec) -> NodeState:
+        node_dir = self._node_dir(spec.network_id, spec.node_id)
+        paths = {home_path(rel): content for rel, content in spec.home_files.items()}
+        with self._lock(spec.network_id):
+            if read_json(node_dir / "node.json") is None:
+                self._create(node_dir, spec, paths)
+            state = self._state(spec.network_id, spec.node_id)
+            if state.running:
+                return state
+            return self._start(spec.network_id, spec.node_id)
+
+    def _create(self, node_dir: Path, spec: NodeSpec, paths: dict[Any, bytes]) -> None:
+        """Build the node dir aside and rename it into place, so a crash mid-write never
+        leaves a half-written home that a retry would then refuse to overwrite."""
+        if not paths:
+            raise DriverError("invalid_spec", "home_files is empty")
+        tmp = node_dir.parent / f".tmp-{node_dir.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            (tmp / "home").mkdir(parents=True, mode=0o700)
+            for rel, content in paths.items():
+                target = tmp / "home" / rel
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(content)
+            write_json(
+                tmp / "node.json",
+                {
+                    "install_id": spec.install_id,
+                    "tenant_id": spec.tenant_id,
+                    "network_id": spec.network_id,
+                    "node_id": spec.node_id,
+                    "index": spec.index,
+                    "moniker": spec.moniker,
+                    "host": spec.address.host,
+                    "p2p_port": spec.address.p2p_port,
+                    "rpc_port": spec.address.rpc_port,
+                    "abci_port": spec.address.abci_port,
+                    "starts": 0,
+                },
+            )
+            if node_dir.exists():  # an empty dir left by an older crash
+                shutil.rmtree(node_dir)
+            os.rename(tmp, node_dir)
+        except OSError as exc:
+            raise DriverError("driver_error", f"cannot create node dir {node_dir}: {exc}") from exc
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _start(self, network_id: str, node_id: str) -> NodeState:
+        node_dir = self._node_dir(network_id, node_id)
+        meta = read_json(node_dir / "node.json")
+        if meta is None:
+            raise DriverError(
+                "node_not_found", f"node {node_id} of network {network_id} does not exist"
+            )
+        # Leftovers of a node whose main process died (e.g. its CometBFT child) hold ports.
+        old = read_json(node_dir / "node.pid")
+        if old:
+            _procs.terminate_sessions([int(old["pid"])], timeout=self.stop_timeout)
+        for key in ("p2p_port", "rpc_port", "abci_port"):
+            if not port_is_free(int(meta[key]), HOST):
+                raise DriverError(
+                    "port_in_use",
+                    f"{key.replace('_', ' ')} {meta[key]} on "
+                    f"{HOST} is taken by another process; node {node_id} "
+                    "cannot start",
+                )
+        log_path = node_dir / "node.log"
+        if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(log_path, node_dir / "node.log.1")
+        env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
+        env["PYTHONPATH"] = str(config.REPO_ROOT)
+        env["PYTHONUNBUFFERED"] = "1"
+        args = self.command + self._home_args(node_dir)
+        try:
+            with open(log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    args,
+                    cwd=node_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise DriverError("node_start_failed", f"cannot start {args[0]}: {exc}") from exc
+        self._children[proc.pid] = proc
+        _procs.exit_codes.pop(proc.pid, None)
+        write_json(
+            node_dir / "node.pid",
+            {"pid": proc.pid, "start_time": _procs.start_time(proc.pid), "args": args},
+        )
+        meta["starts"] = int(meta.get("starts", 0)) + 1
+        write_json(node_dir / "node.json", meta)
+        return self._state(network_id, node_id)
+
+    def start_node(self, *, network_id: str, node_id: str) -> NodeState:
+        with self._lock(network_id):
+            state = self._state(network_id, node_id)
+            if not state.exists:
+                raise DriverError(
+                    "node_not_found", f"node {node_id} of network {network_id} does not exist"
+                )
+            if state.running:
+                return state
+            return self._start(network_id, node_id)
+
+    def _forget(self, pid: int) -> None:
+        """Drop our Popen for a node that is gone; we reaped it ourselves, so tell the object
+        (otherwise it warns on garbage collection and tries to reap a stranger later)."""
+        child = self._children.pop(pid, None)
+        if child is not None and child.returncode is None:
+            _procs.reap(pid)
+            child.returncode = _procs.exit_codes.get(pid, -1)
+
+    def _session(self, node_dir: Path) -> int | None:
+        info = read_json(node_dir / "node.pid")
+        return int(info["pid"]) if info else None
+
+    def stop_node(self, *, network_id: str, node_id: str) -> None:
+        node_dir = self._node_dir(network_id, node_id)
+        with self._lock(network_id):
+            sid = self._session(node_dir)
+            if sid is not None:
+                _procs.terminate_sessions([sid], timeout=self.stop_timeout)
+                self._forget(sid)
+
+    def delete_node(self, *, network_id: str, node_id: str) -> None:
+        node_dir = self._node_dir(network_id, node_id)
+        with self._lock(network_id):
+            sid = self._session(node_dir)
+            if sid is not None:
+                _procs.terminate_sessions([sid], timeout=self.stop_timeout)
+                self._forget(sid)
+            meta = read_json(node_dir / "node.json")
+            shutil.rmtree(node_dir, ignore_errors=True)
+            if meta is not None:  # free the ports this node held in the plan
+                with locked(self.nodes_dir / ".locks" / "ports.lock"):
+                    plan_file = node_dir.parent / "plan.json"
+                    plan = read_json(plan_file)
+                    if plan and plan["nodes"].pop(str(meta.get("index")), None) is not None:
+                        write_json(plan_file, plan)
+
+    def delete_network(self, *, network_id: str) -> None:
+        net_dir = self._net_dir(network_id)
+        with self._lock(network_id):
+            node_dirs = [d for d in net_dir.iterdir() if d.is_dir()] if net_dir.is_dir() else []
+            sids = [s for s in (self._session(d) for d in node_dirs) if s is not None]
+            _procs.terminate_sessions(sids, timeout=self.stop_timeout)
+            for sid in sids:
+                self._forget(sid)
+            shutil.rmtree(net_dir, ignore_errors=True)
+        (self.nodes_dir / ".locks" / f"{network_id}.lock").unlink(missing_ok=True)
+
+    # --- observation ---------------------------------------------------------------------
+
+    def _state(self, network_id: str, node_id: str) -> NodeState:
+        node_dir = self._node_dir(network_id, node_id)
+        meta = read_json(node_dir / "node.json")
+        if meta is None:
+            return NodeState(
+                node_id=node_id, exists=False, running=False, rpc_url=None, detail="not found"
+            )
+        rpc_url = f"http://{HOST}:{meta['rpc_port']}"
+        restarts = max(0, int(meta.get("starts", 0)) - 1)
+        info = read_json(node_dir / "node.pid")
+        if info is None:
+            return NodeState(node_id, True, False, rpc_url, "never started", restarts)
+        pid = int(info["pid"])
+        if _procs.is_our_node(
+            pid, started=info.get("start_time"), home_args=self._home_args(node_dir)
+        ):
+            return NodeState(node_id, True, True, rpc_url, f"pid {pid}", restarts)
+        detail = "not running"
+        _procs.reap(pid)
+        code = _procs.exit_codes.get(pid)
+        if code is not None:
+            detail = f"exited with code {code}"
+            self._forget(pid)
+        strays = _procs.session_members(pid)
+        if strays:
+            detail += f"; {len(strays)} leftover process(es) of the node still running"
+        last = _last_log_line(node_dir / "node.log")
+        if last:
+            detail += f"; last log line: {last}"
+        return NodeState(node_id, True, False, rpc_url, detail, restarts)
+
+    def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
+        return self._state(network_id, node_id)
+
+    def logs(self, *, network_id: str, node_id: str, tail: int = 200) -> str:
+        node_dir = self._node_dir(network_id, node_id)
+        if read_json(node_dir / "node.json") is None:
+            raise DriverError(
+                "node_not_found", f"node {node_id} of network {network_id} does not exist"
+            )
+        try:
+            return tail_lines(node_dir / "node.log", tail)
+        except FileNotFoundError:
+            return ""
+
+    def list_owned(self, *, install_id: str) -> list[OwnedResource]:
+        owned: list[OwnedResource] = []
+        if not self.nodes_dir.is_dir():
+            return owned
+        for net_dir in sorted(
+            p for p in self.nodes_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+        ):
+            owner = (
+                read_json(net_dir / "network.json") or read_json(net_dir / "plan.json") or {}
+            ).get("install_id")
+            net_owned = owner == install_id
+            for node_dir in sorted(
+                p for p in net_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+            ):
+                meta = read_json(node_dir / "node.json") or {}
+                if meta.get("install_id", owner) != install_id:
+                    continue
+                net_owned = True
+                owned.append(OwnedResource("dir", str(node_dir), net_dir.name, node_dir.name))
+                sid = self._session(node_dir)
+                for pid in _procs.session_members(sid) if sid is not None else []:
+                    owned.append(OwnedResource("process", str(pid), net_dir.name, node_dir.name))
+            if net_owned:
+                owned.insert(0, OwnedResource("dir", str(net_dir), net_dir.name, None))
+        return owned
+
+    def check(self) -> None:
+        if shutil.which(os.environ.get("COMETBFT_BIN", "cometbft")) is None:
+            raise DriverError(
+                "driver_unavailable",
+                "the cometbft binary is not on PATH (run scripts/install-cometbft.sh)",
+            )
+        try:
+            self.nodes_dir.mkdir(parents=True, exist_ok=True)
+            probe = self.nodes_dir / f".probe-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            raise DriverError(
+                "driver_unavailable", f"nodes dir {self.nodes_dir} is not writable: {exc}"
+            ) from exc
+
+
+def _port_range_from_env() -> tuple[int, int]:
+    raw = config.setting("BAAS_LOCAL_PORT_RANGE")
+    if not raw:
+        return DEFAULT_RANGE
+    try:
+        low, high = (int(x) for x in raw.split("-", 1))
+    except ValueError:
+        raise DriverError(
+            "invalid_spec", f"BAAS_LOCAL_PORT_RANGE={raw!r}: expected LOW-HIGH, e.g. 20000-32000"
+        ) from None
+    if not 1024 <= low < high <= 65536:
+        raise DriverError("invalid_spec", f"BAAS_LOCAL_PORT_RANGE={raw!r} is out of bounds")
+    return low, high
+
+
+def _last_log_line(path: Path) -> str:
+    try:
+        line = tail_lines(path, 1).strip()
+    except OSError:
+        return ""
+    return line[:200]
