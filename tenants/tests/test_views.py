@@ -125,3 +125,185 @@ def test_operation_page_points_at_the_sse_stream(client, owner):
     body = client.get(reverse("portal:operation-detail", args=[op.pk])).content.decode()
     assert f"/api/v1/operations/{op.pk}/events/?tenant={tenant.slug}" in body
     assert 'data-finished="0"' in body
+
+
+SIGNUP = {
+    "full_name": "Kim Minji", "email": "minji@example.com", "password": PASSWORD,
+    "organisation": "Minji Energy", "slug": "minji-energy",
+}
+
+
+def test_signup_creates_account_and_organisation_and_lands_on_the_dashboard(
+        client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("portal:signup"), SIGNUP)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:dashboard")
+    assert callbacks, "the verification email is queued after commit"
+    user = User.objects.get(email="minji@example.com")
+    assert Membership.objects.get(user=user).tenant.slug == "minji-energy"
+    dashboard = client.get(reverse("portal:dashboard"))
+    assert dashboard.context["tenant"].slug == "minji-energy"
+
+
+def test_signup_names_a_taken_email_and_a_taken_slug_on_their_fields(client):
+    make_member("minji@example.com", "minji-energy")
+    response = client.post(reverse("portal:signup"), SIGNUP)
+    assert response.status_code == 400
+    assert "email" in response.context["form"].errors
+    response = client.post(reverse("portal:signup"), {**SIGNUP, "email": "new@example.com"})
+    assert response.status_code == 400
+    assert "slug" in response.context["form"].errors
+
+
+def test_email_verification_link_works_once(client):
+    from tenants.services import email_verification_link
+
+    user, _ = make_member("verify@example.com", "verify-org")
+    path = email_verification_link(user=user).split("://", 1)[1].split("/", 1)[1]
+    assert client.get("/" + path).status_code == 200  # a confirm button, nothing changed
+    user.refresh_from_db()
+    assert user.email_verified_at is None
+    assert client.post("/" + path).status_code == 302
+    user.refresh_from_db()
+    assert user.email_verified_at is not None
+    reused = client.post("/" + path)
+    assert reused.status_code == 400
+    assert "not valid" in reused.content.decode()
+
+
+def test_login_with_wrong_password_says_so(client):
+    make_member("login@example.com", "login-org")
+    response = client.post(reverse("portal:login"),
+                           {"email": "login@example.com", "password": "wrong-password"})
+    assert response.status_code == 400
+    assert "Wrong email address or password." in response.content.decode()
+    response = client.post(reverse("portal:login"),
+                           {"email": "login@example.com", "password": PASSWORD})
+    assert response.status_code == 302
+
+
+def test_login_ignores_an_offsite_next_url(client):
+    make_member("login@example.com", "login-org")
+    response = client.post(reverse("portal:login"), {
+        "email": "login@example.com", "password": PASSWORD, "next": "https://evil.example/",
+    })
+    assert response["Location"] == reverse("portal:dashboard")
+
+
+def invite(client, email="colleague@example.com", role="developer"):
+    return client.post(reverse("portal:members"), {"email": email, "role": role})
+
+
+def test_invite_queues_an_operation_and_lists_the_pending_invitation(
+        client, owner, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = invite(client)
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    page = client.get(reverse("portal:members"))
+    assert "colleague@example.com" in page.content.decode()
+    assert [i.email for i in page.context["invitations"]] == ["colleague@example.com"]
+
+
+def test_invite_by_a_viewer_is_refused_in_words(client):
+    user, _ = make_member("viewer@example.com", "acme", role="viewer")
+    client.force_login(user)
+    response = invite(client)
+    assert response.status_code == 400
+    assert "does not allow this" in response.content.decode()
+
+
+def accept_path(tenant, email="colleague@example.com"):
+    from tenants.selectors import invitation_list
+    from tenants.services import invitation_link
+
+    invitation = invitation_list(tenant=tenant).get(email=email)
+    return "/" + invitation_link(invitation=invitation).split("://", 1)[1].split("/", 1)[1]
+
+
+def test_new_person_accepts_an_invitation_by_signing_up(client, owner):
+    _, tenant = owner
+    invite(client)
+    path = accept_path(tenant)
+    client.logout()
+    response = client.post(path, {"full_name": "Lee", "password": PASSWORD})
+    assert response.status_code == 302
+    colleague = User.objects.get(email="colleague@example.com")
+    assert Membership.objects.get(user=colleague, tenant=tenant).role == "developer"
+    # The link is single use.
+    client.logout()
+    again = client.get(path)
+    assert again.status_code == 400
+    assert "already used" in again.content.decode()
+
+
+def test_existing_account_accepts_with_its_password(client, owner):
+    _, tenant = owner
+    make_member("colleague@example.com", "elsewhere")
+    invite(client)
+    path = accept_path(tenant)
+    client.logout()
+    assert "has_account" in client.get(path).context
+    wrong = client.post(path, {"password": "not-the-password"})
+    assert wrong.status_code == 400
+    assert client.post(path, {"password": PASSWORD}).status_code == 302
+
+
+def test_forged_invitation_link_is_refused(client):
+    response = client.get("/invitations/not-a-signed-token/")
+    assert response.status_code == 400
+    assert "not valid" in response.content.decode()
+
+
+def test_member_role_change_and_last_owner_protection(client, owner):
+    user, tenant = owner
+    colleague, _ = make_member("dev@example.com", tenant.slug, role="developer")
+    target = Membership.objects.get(user=colleague)
+    client.post(reverse("portal:member-role", args=[target.pk]), {"role": "admin"})
+    target.refresh_from_db()
+    assert target.role == "admin"
+    mine = Membership.objects.get(user=user)
+    response = client.post(reverse("portal:member-role", args=[mine.pk]), {"role": "viewer"},
+                           follow=True)
+    assert "at least one owner" in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.role == "owner"
+
+
+def test_member_of_another_tenant_cannot_be_touched(client, owner):
+    stranger, _ = make_member("stranger@example.com", "other-org")
+    target = Membership.objects.get(user=stranger)
+    assert client.post(reverse("portal:member-remove", args=[target.pk])).status_code == 404
+    assert Membership.objects.filter(pk=target.pk).exists()
+
+
+def test_token_plaintext_is_shown_once_then_only_its_prefix(client, owner):
+    response = client.post(reverse("portal:tokens"), {
+        "name": "ci", "scopes": ["read", "deploy"], "expires_in_days": "30",
+    })
+    assert response.status_code == 200
+    plaintext = response.context["created_plaintext"]
+    assert plaintext and plaintext in response.content.decode()
+    assert response["Cache-Control"] == "no-store"
+    later = client.get(reverse("portal:tokens"))
+    assert plaintext not in later.content.decode()
+    token = later.context["tokens"][0]
+    assert token.prefix in later.content.decode()
+    client.post(reverse("portal:token-revoke", args=[token.pk]))
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+
+
+def test_token_without_scopes_is_refused(client, owner):
+    response = client.post(reverse("portal:tokens"), {"name": "ci", "expires_in_days": "30"})
+    assert response.status_code == 400
+    assert "scopes" in response.context["form"].errors
+
+
+def test_audit_filter_by_action(client, owner):
+    client.post(reverse("portal:tokens"), {"name": "ci", "scopes": ["read"]})
+    response = client.get(reverse("portal:audit"), {"action": "token.created"})
+    actions = {r.action for r in response.context["records"]}
+    assert actions == {"token.created"}
+    assert "tenant=acme" in response.context["export_url"]
