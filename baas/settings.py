@@ -135,8 +135,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # A file (not :memory:) test database, so a real Celery worker process started by a
     # test can open the same database as the test itself.
+    # The pid keeps concurrent test runs on one checkout from sharing a file.
     DATABASES["default"]["TEST"] = {
-        "NAME": os.environ.get("BAAS_TEST_DB_NAME", str(VAR_DIR / "test-baas.sqlite3"))
+        "NAME": os.environ.get(
+            "BAAS_TEST_DB_NAME", str(VAR_DIR / f"test-baas-{os.getpid()}.sqlite3")
+        )
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
