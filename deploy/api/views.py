@@ -23,8 +23,9 @@ from deploy.api.serializers import (
     NodeSerializer,
     OperationSerializer,
 )
-from deploy.drivers import DriverError, get_driver
+from deploy.drivers import DriverError
 from deploy.models import Network, Node
+from deploy.tasks import driver_for
 
 MAX_LOG_TAIL = 2000
 
@@ -103,7 +104,7 @@ class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
             raise ValidationFailed("invalid_tail", "tail is a whole number of lines.") from None
         tail = max(1, min(MAX_LOG_TAIL, tail))
         try:
-            text = get_driver(node.network.driver).logs(
+            text = driver_for(node.network).logs(
                 network_id=str(node.network_id), node_id=str(node.pk), tail=tail
             )
         except DriverError as exc:

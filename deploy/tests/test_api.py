@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from deploy.choices import NetworkStatus
+from deploy.models import Network
+from deploy.tests.factories import MembershipFactory, NetworkFactory, NodeFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    for name in ("network_provision_task", "network_start_task", "network_stop_task",
+                 "network_delete_task", "node_restart_task"):
+        monkeypatch.setattr(f"deploy.tasks.{name}.delay", lambda *a: None)
+
+
+def client_for(member) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=member.user)
+    return client
+
+
+def test_create_answers_202_with_the_operation(owner):
+    res = client_for(owner).post(
+        "/api/v1/networks/", {"name": "alpha", "validators": 4, "driver": "local"}, format="json"
+    )
+    assert res.status_code == 202, res.content
+    body = res.json()
+    assert body["network"]["name"] == "alpha" and body["network"]["status"] == "requested"
+    assert body["operation"]["kind"] == "network.create"
+    assert res["Location"] == f"/api/v1/operations/{body['operation']['id']}/"
+
+
+def test_idempotency_key_header_replays(owner):
+    client = client_for(owner)
+    payload = {"name": "beta", "validators": 1}
+    first = client.post("/api/v1/networks/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    second = client.post("/api/v1/networks/", payload, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert first.json()["network"]["id"] == second.json()["network"]["id"]
+    assert Network.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "code"),
+    [
+        ({"name": "x", "validators": "many"}, 400, "validation_failed"),
+        ({"validators": 4}, 400, "validation_failed"),
+        ({"name": "x", "validators": 0}, 400, "invalid_size"),
+        ({"name": "x", "validators": 4, "driver": "mainframe"}, 400, "driver_unknown"),
+        ({"name": "UPPER case", "validators": 1}, 400, "invalid_name"),
+        ({"name": "x", "validators": 5}, 409, "quota_exceeded"),  # free plan: 4 per network
+    ],
+)
+def test_bad_input_gets_a_stable_code(owner, payload, status, code):
+    res = client_for(owner).post("/api/v1/networks/", payload, format="json")
+    assert res.status_code == status, res.content
+    assert res.json()["error"]["code"] == code
+
+
+def test_malformed_json_is_a_400(owner):
+    res = client_for(owner).post(
+        "/api/v1/networks/", data="{not json", content_type="application/json"
+    )
+    assert res.status_code == 400
+    assert res.json()["error"]["code"] == "malformed_request"
+
+
+def test_duplicate_name_is_409(owner):
+    client = client_for(owner)
+    client.post("/api/v1/networks/", {"name": "dup", "validators": 1}, format="json")
+    res = client.post("/api/v1/networks/", {"name": "dup", "validators": 1}, format="json")
+    assert res.status_code == 409 and res.json()["error"]["code"] == "network_name_taken"
+
+
+def test_viewer_reads_but_cannot_create(db):
+    viewer = MembershipFactory(role="viewer")
+    NetworkFactory(tenant=viewer.tenant)
+    client = client_for(viewer)
+    assert client.get("/api/v1/networks/").status_code == 200
+    res = client.post("/api/v1/networks/", {"name": "n", "validators": 1}, format="json")
+    assert res.status_code == 403 and res.json()["error"]["code"] == "permission_denied"
+
+
+def test_list_hides_deleted_and_detail_shows_error(owner):
+    NetworkFactory(tenant=owner.tenant, name="gone", status=NetworkStatus.DELETED)
+    failed = NetworkFactory(tenant=owner.tenant, name="bad", status=NetworkStatus.FAILED,
+                            error_code="node_unhealthy", error_message="node 2 never answered")
+    client = client_for(owner)
+    names = [n["name"] for n in client.get("/api/v1/networks/").json()["results"]]
+    assert names == ["bad"]
+    detail = client.get(f"/api/v1/networks/{failed.pk}/").json()
+    assert detail["error"] == {"code": "node_unhealthy", "message": "node 2 never answered"}
+
+
+def test_lifecycle_actions_answer_202_or_409(owner):
+    network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.RUNNING)
+    client = client_for(owner)
+    res = client.post(f"/api/v1/networks/{network.pk}/start/")
+    assert res.status_code == 409 and res.json()["error"]["code"] == "invalid_transition"
+    res = client.post(f"/api/v1/networks/{network.pk}/stop/")
+    assert res.status_code == 202 and res.json()["network"]["status"] == "stopping"
+    res = client.delete(f"/api/v1/networks/{network.pk}/")
+    assert res.status_code == 202 and res.json()["operation"]["kind"] == "network.delete"
+
+
+def test_nodes_and_logs(owner, fake_driver):
+    network = NetworkFactory(tenant=owner.tenant)
+    node = NodeFactory(network=network, rpc_port=26657)
+    fake_driver.nodes[(str(network.pk), str(node.pk))] = {
+        "running": True, "rpc": "x", "restarts": 0, "install": "t", "files": {}}
+    client = client_for(owner)
+    nodes = client.get(f"/api/v1/networks/{network.pk}/nodes/").json()["results"]
+    assert [n["moniker"] for n in nodes] == [node.moniker]
+    assert "sealed" not in str(nodes) and "home_config" not in str(nodes)
+    res = client.get(f"/api/v1/networks/{network.pk}/nodes/{node.pk}/logs/?tail=5")
+    assert res.status_code == 200 and res.json()["lines"] == ["line 1", "line 2"]
+    res = client.get(f"/api/v1/networks/{network.pk}/nodes/{node.pk}/logs/?tail=lots")
+    assert res.status_code == 400 and res.json()["error"]["code"] == "invalid_tail"
+
+
+def test_gateway_needs_a_running_network(owner):
+    network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.STOPPED)
+    res = client_for(owner).post(
+        f"/api/v1/networks/{network.pk}/gateway/query/",
+        {"chaincode": "kv", "function": "get", "args": ["a"]}, format="json",
+    )
+    assert res.status_code == 409 and res.json()["error"]["code"] == "network_not_running"
+
+
+def test_gateway_rejects_malformed_tx_bodies(owner):
+    network = NetworkFactory(tenant=owner.tenant)
+    NodeFactory(network=network, rpc_url="http://127.0.0.1:9")
+    client = client_for(owner)
+    url = f"/api/v1/networks/{network.pk}/gateway/tx/"
+    for body in ({"tx": "@@@"}, {"chaincode": "kv"}, {"chaincode": "kv", "function": "put",
+                                                       "args": "nope"}):
+        res = client.post(url, body, format="json")
+        assert res.status_code == 400, (body, res.content)
+        assert res.json()["error"]["code"] == "invalid_tx"
+
+
+def test_gateway_unreachable_nodes_are_503(owner):
+    network = NetworkFactory(tenant=owner.tenant)
+    NodeFactory(network=network, rpc_url="http://127.0.0.1:9")  # discard port: nobody there
+    res = client_for(owner).get(f"/api/v1/networks/{network.pk}/gateway/blocks/")
+    assert res.status_code == 503 and res.json()["error"]["code"] == "gateway_unavailable"
+
+
+def _other_tenant_urls(network, node) -> list[tuple[str, str]]:
+    base = f"/api/v1/networks/{network.pk}/"
+    node_base = f"{base}nodes/{node.pk}/"
+    return [
+        ("get", base), ("post", base + "start/"), ("post", base + "stop/"), ("delete", base),
+        ("get", base + "nodes/"), ("get", node_base), ("get", node_base + "logs/"),
+        ("post", node_base + "restart/"),
+        ("post", base + "gateway/tx/"), ("post", base + "gateway/query/"),
+        ("get", base + "gateway/blocks/"), ("get", base + "gateway/blocks/1/"),
+        ("get", base + "gateway/txs/" + "ab" * 32 + "/"), ("get", base + "gateway/events/"),
+    ]
+
+
+def test_another_tenant_sees_404_everywhere(owner):
+    network = NetworkFactory(tenant=owner.tenant)
+    node = NodeFactory(network=network, rpc_url="http://127.0.0.1:9")
+    intruder = client_for(MembershipFactory(role="owner"))
+    for method, url in _other_tenant_urls(network, node):
+        res = getattr(intruder, method)(url, {"chaincode": "kv", "function": "get"},
+                                        format="json")
+        assert res.status_code == 404, (method, url, res.status_code)
+        assert res.json()["error"]["code"] == "not_found"
+    listing = intruder.get("/api/v1/networks/").json()
+    assert listing["results"] == []
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.RUNNING  # nothing happened to it
+
+
+def test_unknown_ids_are_404(owner):
+    client = client_for(owner)
+    assert client.get(f"/api/v1/networks/{uuid.uuid4()}/").status_code == 404
+    assert client.get("/api/v1/networks/not-a-uuid/").status_code == 404
