@@ -1,0 +1,26 @@
+"""Tenant-isolation cases for the networks API (see ``baas.testing``).
+
+Node, log and gateway URLs hang under a network; ``deploy/tests/test_api.py``
+(``test_another_tenant_sees_404_everywhere``) covers every one of them for another tenant.
+"""
+
+from __future__ import annotations
+
+from baas.testing import IsolationCase
+from deploy.tests.factories import NetworkFactory
+
+
+def _network(tenant, owner):
+    return NetworkFactory(tenant=tenant)
+
+
+def _url(suffix: str = ""):
+    return lambda o: f"/api/v1/networks/{o.pk}/{suffix}"
+
+
+CASES = [
+    IsolationCase("networks", _network, "/api/v1/networks/", _url(), ("get", "delete")),
+    IsolationCase("network-start", _network, "/api/v1/networks/", _url("start/"), ("post",)),
+    IsolationCase("network-stop", _network, "/api/v1/networks/", _url("stop/"), ("post",)),
+    IsolationCase("network-nodes", _network, "/api/v1/networks/", _url("nodes/"), ("get",)),
+]
