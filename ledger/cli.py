@@ -57,10 +57,9 @@ def _json_arg(value: str) -> Any:
 
 def build_app_state(admin_public_key: str) -> bytes:
     """Genesis app_state for a new network: one organisation whose admin is the operator."""
-    from ledger.genesis import make_app_state
+    from ledger.genesis import single_org_app_state
 
-    state = make_app_state(admin_public_key=admin_public_key)
-    return state if isinstance(state, bytes) else json.dumps(state).encode()
+    return single_org_app_state(admin_public_key)
 
 
 # --- commands ------------------------------------------------------------------------------
