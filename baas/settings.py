@@ -263,6 +263,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "operations-reap": {"task": "baas.tasks.operations_reap_task", "schedule": 60.0},
+    # deploy: repair drift between networks in the DB and what the drivers run; fail
+    # networks whose operation passed its deadline (docs/operations.md).
+    "deploy-reconcile": {"task": "deploy.reconcile", "schedule": 15.0},
+    "deploy-reap": {"task": "deploy.reap", "schedule": 60.0},
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))

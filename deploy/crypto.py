@@ -1,8 +1,9 @@
 """Encryption at rest for node and identity private keys.
 
 Keys are sealed with Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under a
-key-encryption key read from a FILE named by ``settings.BAAS_NODE_KEYS_KEY_FILE`` -- never
-from an environment variable, and never logged. The file may hold several keys, one per
+key-encryption key read from a FILE named by ``settings.BAAS_NODE_KEYS_KEY_FILE`` (or the
+environment variable of that name, which holds the path) -- the key itself never comes
+from an environment variable, and is never logged. The file may hold several keys, one per
 line: the first encrypts, all of them decrypt, which is how the key is rotated (add a new
 first line, run ``deploy.crypto.reseal`` over the rows, drop the old line).
 
@@ -27,7 +28,10 @@ class SealError(Exception):
 
 
 def key_file_path() -> Path:
-    configured = getattr(settings, "BAAS_NODE_KEYS_KEY_FILE", None)
+    # The setting, else an environment variable holding the file's PATH (never the key).
+    configured = getattr(settings, "BAAS_NODE_KEYS_KEY_FILE", None) or os.environ.get(
+        "BAAS_NODE_KEYS_KEY_FILE"
+    )
     if configured:
         return Path(configured)
     return Path(settings.VAR_DIR) / "secrets" / "node-keys.fernet"

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from baas.choices import ACTIVE
 from baas.models import Operation
 from baas.operations import operations_reap
 from deploy import homes, rpc
@@ -161,16 +162,25 @@ def _quietly(fn: Any, **kwargs: Any) -> None:
 
 
 def reap() -> list[int]:
-    """Fail operations past their deadline; a network stuck in a busy state goes failed."""
+    """Fail operations past their deadline; a network left busy by one goes failed.
+
+    The platform-wide reaper (``baas``) may have failed the operation first, so networks
+    are matched by their latest operation rather than by what this call reaped.
+    """
     reaped = operations_reap()
-    for op in Operation.objects.filter(pk__in=reaped, target_type="deploy.network"):
-        network = Network.objects.filter(pk=op.target_id).first()
-        if network is not None and network.status in NETWORK_BUSY:
-            network_fail(
-                network_id=network.pk,
-                error=DriverError(
-                    "deadline_exceeded",
-                    f"{op.kind} did not finish before its deadline ({op.deadline:%H:%M:%S} UTC).",
-                ),
-            )
+    for network in Network.objects.filter(status__in=NETWORK_BUSY):
+        ops = Operation.objects.filter(target_type="deploy.network", target_id=str(network.pk))
+        if ops.filter(state__in=ACTIVE).exists():
+            continue
+        latest = ops.order_by("-created_at", "-id").first()
+        if latest is None or latest.error_code != "deadline_exceeded":
+            continue
+        network_fail(
+            network_id=network.pk,
+            error=DriverError(
+                "deadline_exceeded",
+                f"{latest.kind} did not finish before its deadline "
+                f"({latest.deadline:%Y-%m-%d %H:%M:%S} UTC).",
+            ),
+        )
     return reaped

@@ -183,3 +183,14 @@ def test_reaper_fails_stuck_operation_and_network(created):
     assert (op.state, op.error_code) == ("failed", "deadline_exceeded")
     assert (network.status, network.error_code) == (NetworkStatus.FAILED, "deadline_exceeded")
     assert Network.objects.get(pk=network.pk).error_message.startswith("network.create")
+
+
+def test_reaper_marks_network_failed_even_if_the_platform_reaper_came_first(created):
+    from baas.operations import operations_reap
+
+    network, op = created
+    Operation.objects.filter(pk=op.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert operations_reap() == [op.pk]  # baas' own beat entry ran first
+    assert reconcile.reap() == []
+    network.refresh_from_db()
+    assert (network.status, network.error_code) == (NetworkStatus.FAILED, "deadline_exceeded")
