@@ -1,0 +1,441 @@
+"""The ledger application: deterministic chaincode host behind the ABCI layer.
+
+``ledger/abci/`` (ledger-net) translates ABCI 2.0 requests into calls on ``LedgerApp``; this
+module knows nothing about protobuf or sockets. Life of a block::
+
+    finalize_block(height, time, txs) -> BlockResult(tx results, app hash, validator updates)
+    commit()                          -> writes, height and app hash persisted atomically
+
+Every tx is admitted twice: ``check_tx`` (mempool, against the wall clock) and again inside
+``finalize_block`` (against the block time; the authoritative, deterministic check).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import canonical
+from ledger.contract import Caller, Context
+from ledger.errors import CODESPACE, Code, LedgerError
+from ledger.genesis import parse_app_state
+from ledger.sandbox import CompiledChaincode, Meter, compile_chaincode, invoke
+from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT
+from ledger.state import StateStore
+from ledger.system import SYSTEM_CHAINCODES, SystemContext
+from ledger.system import identity as identity_cc  # the module
+from ledger.tx import Transaction, decode_tx
+
+# A tx is valid only while block time - PAST <= tx.time_ms <= block time + FUTURE; its body
+# hash stays in the replay set until tx.time_ms + PAST, after which the time rule refuses it.
+TX_WINDOW_PAST_MS = 5 * 60 * 1000
+TX_WINDOW_FUTURE_MS = 60 * 1000
+DECODED_CACHE_SIZE = 20_000
+PROPOSAL_TX_OVERHEAD = 8  # protobuf tag + length prefix per tx, rounded up
+GENESIS_KEY = "0" * 64
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    attributes: list[tuple[str, str]]  # (key, value); all indexed
+
+
+@dataclass(frozen=True)
+class TxResult:
+    code: int = 0  # 0 = ok; stable non-zero codes in ledger/errors.py
+    log: str = ""  # human message on failure
+    data: bytes = b""  # return value (JSON bytes) on success
+    events: list[Event] = field(default_factory=list)
+    gas_used: int = 0  # deterministic execution steps used
+    codespace: str = ""  # "ledger" for our errors
+
+
+@dataclass(frozen=True)
+class ValidatorUpdate:
+    pub_key: bytes  # 32-byte ed25519 public key
+    power: int  # 0 removes
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    tx_results: list[TxResult]
+    app_hash: bytes
+    validator_updates: list[ValidatorUpdate] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    code: int = 0
+    log: str = ""
+    key: bytes = b""
+    value: bytes = b""
+    height: int = 0
+    proof: bytes = b""  # optional, opaque (JSON) proof
+
+
+def _failure(err: LedgerError, gas_used: int = 0) -> TxResult:
+    return TxResult(code=int(err.code), log=err.message, codespace=CODESPACE, gas_used=gas_used)
+
+
+class _AtHeight:
+    """Read-only view of committed state at one height (for queries)."""
+
+    def __init__(self, store: StateStore, height: int) -> None:
+        self.store = store
+        self.height = height
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.store.get_at(key, self.height)
+
+    def range(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+        return self.store.range_at(start, end, self.height, limit)
+
+
+@dataclass
+class _Call:
+    result: Any
+    steps: int
+    ctx: Context
+
+
+class LedgerApp:
+    def __init__(self, data_dir: pathlib.Path) -> None:
+        self._lock = threading.RLock()
+        self.store = StateStore(pathlib.Path(data_dir) / "state.sqlite")
+        self.chain_id: str = self._meta_str("chain_id")
+        self._compiled: dict[str, CompiledChaincode] = {}
+        self._decoded: OrderedDict[bytes, Transaction] = OrderedDict()
+        self._block: tuple[int, int] | None = None  # (height, time_ns) awaiting commit
+
+    def _meta_str(self, key: str) -> str:
+        value = self.store.get_meta(key)
+        return value.decode() if isinstance(value, bytes) else (value or "")
+
+    # -- ABCI surface ------------------------------------------------------------------
+    def info(self) -> tuple[int, bytes]:
+        with self._lock:
+            return self.store.height, self.store.app_hash
+
+    def init_chain(self, *, chain_id: str, initial_height: int, time_ns: int,
+                   validators: list[ValidatorUpdate], app_state: bytes) -> bytes:
+        with self._lock:
+            genesis = parse_app_state(app_state)
+            self.store.discard()
+            self.chain_id = chain_id
+            self.store.set_meta("chain_id", chain_id)
+            admin = Caller(public_key=GENESIS_KEY, member="genesis", roles=("admin",))
+
+            ident = self._system_ctx("_identity", admin, self.store, initial_height, time_ns)
+            for org in genesis.organisations:
+                identity_cc.add_org(ident, org["id"], org.get("name") or org["id"])
+                for m in org.get("members", []):
+                    identity_cc.add_member(ident, org["id"], m.get("id") or m["public_key"][:8],
+                                           m["public_key"], list(m.get("roles", [])))
+            ident.put("config", {"open_access": genesis.open_access})
+            for i, v in enumerate(validators):
+                if v.power > 0:
+                    pk = v.pub_key.hex()
+                    ident.put(f"node/{pk}", {"public_key": pk, "org": "", "power": v.power,
+                                             "name": f"genesis-validator-{i}"})
+            self._apply(ident)
+
+            life = self._system_ctx("_lifecycle", admin, self.store, initial_height, time_ns)
+            life.put("policy", {"min_organisations": genesis.min_organisations})
+            for cc in genesis.chaincodes:
+                compiled = self.compile(cc["source"])
+                life.put(f"code/{compiled.code_hash}", cc["source"])
+                life.put(f"cc/{cc['name']}", {
+                    "name": cc["name"], "version": cc["version"],
+                    "code_hash": compiled.code_hash, "exports": compiled.exports,
+                    "sequence": 1, "height": initial_height,
+                })
+            self._apply(life)
+            return self.store.root()
+
+    def check_tx(self, tx: bytes, *, recheck: bool = False) -> TxResult:
+        with self._lock:
+            try:
+                decoded = self._decode(tx)
+                now_ms = int(time.time() * 1000)
+                self._admit(decoded, self.store, now_ms)
+            except LedgerError as err:
+                return _failure(err)
+            return TxResult()
+
+    def prepare_proposal(self, txs: list[bytes], *, max_tx_bytes: int) -> list[bytes]:
+        with self._lock:
+            chosen: list[bytes] = []
+            seen: set[str] = set()
+            total = 0
+            for raw in txs:
+                size = len(raw) + PROPOSAL_TX_OVERHEAD
+                if total + size > max_tx_bytes:
+                    continue
+                try:
+                    decoded = self._decode(raw)
+                except LedgerError:
+                    continue
+                if decoded.chain_id != self.chain_id or decoded.body_hash in seen:
+                    continue
+                seen.add(decoded.body_hash)
+                chosen.append(raw)
+                total += size
+            return chosen
+
+    def process_proposal(self, txs: list[bytes]) -> bool:
+        """Refuse blocks carrying undecodable, unsigned, foreign or duplicated txs.
+
+        Only checks that give the same answer on every node before execution; time window
+        and replay rules are applied in finalize_block, where a failing tx gets a code.
+        """
+        with self._lock:
+            seen: set[str] = set()
+            for raw in txs:
+                try:
+                    decoded = self._decode(raw)
+                except LedgerError:
+                    return False
+                if decoded.chain_id != self.chain_id or decoded.body_hash in seen:
+                    return False
+                seen.add(decoded.body_hash)
+            return True
+
+    def finalize_block(self, *, height: int, time_ns: int, proposer: bytes,
+                       txs: list[bytes]) -> BlockResult:
+        with self._lock:
+            updates: dict[bytes, int] = {}
+            results = [self._deliver(raw, height, time_ns, updates) for raw in txs]
+            app_hash = self.store.root()
+            self._block = (height, time_ns)
+            return BlockResult(
+                tx_results=results,
+                app_hash=app_hash,
+                validator_updates=[ValidatorUpdate(pk, p) for pk, p in updates.items()],
+            )
+
+    def commit(self) -> int:
+        with self._lock:
+            if self._block is None:
+                raise RuntimeError("commit without finalize_block")
+            height, time_ns = self._block
+            self.store.commit(height=height, time_ns=time_ns)
+            self._block = None
+            return 0
+
+    def query(self, *, path: str, data: bytes, height: int = 0,
+              prove: bool = False) -> QueryResult:
+        with self._lock:
+            latest = self.store.height
+            at = height or latest
+            if at > latest or at < 0:
+                return QueryResult(code=int(Code.BAD_QUERY), height=latest,
+                                   log=f"height {at} is not committed (latest {latest})")
+            try:
+                return self._query(path, data, at, prove)
+            except LedgerError as err:
+                return QueryResult(code=int(err.code), log=err.message, key=data, height=at)
+
+    def close(self) -> None:
+        with self._lock:
+            self.store.close()
+
+    # -- chaincode services ------------------------------------------------------------
+    def compile(self, source: str) -> CompiledChaincode:
+        """Compile (cached by code hash); raises SandboxError(CODE_REJECTED)."""
+        from ledger.sandbox import code_hash
+
+        key = code_hash(source) if isinstance(source, str) else ""
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            compiled = compile_chaincode(source)
+            self._compiled[compiled.code_hash] = compiled
+        return compiled
+
+    def _chaincode(self, name: str, reader: Any) -> tuple[CompiledChaincode, dict[str, Any]]:
+        raw = reader.get(f"_lifecycle/cc/{name}".encode())
+        if raw is None:
+            raise LedgerError(Code.UNKNOWN_CHAINCODE, f"chaincode {name!r} is not installed")
+        record = canonical.decode(raw, max_depth=64)
+        compiled = self._compiled.get(record["code_hash"])
+        if compiled is None:
+            source = canonical.decode(
+                reader.get(f"_lifecycle/code/{record['code_hash']}".encode()))
+            compiled = self.compile(source)
+        return compiled, record
+
+    def _caller(self, public_key: str, reader: Any) -> Caller | None:
+        raw = reader.get(f"_identity/member/{public_key}".encode())
+        if raw is None:
+            return None
+        m = canonical.decode(raw)
+        return Caller(public_key=public_key, org=m["org"], member=m["member"],
+                      roles=tuple(m["roles"]))
+
+    def _open_access(self, reader: Any) -> bool:
+        raw = reader.get(b"_identity/config")
+        return bool(raw and canonical.decode(raw).get("open_access"))
+
+    # -- admission and execution -------------------------------------------------------
+    def _decode(self, raw: bytes) -> Transaction:
+        """Decode + verify, memoised: the signature of identical bytes never changes."""
+        cached = self._decoded.get(raw)
+        if cached is not None:
+            return cached
+        decoded = decode_tx(raw)
+        self._decoded[raw] = decoded
+        if len(self._decoded) > DECODED_CACHE_SIZE:
+            self._decoded.popitem(last=False)
+        return decoded
+
+    def _admit(self, tx: Transaction, reader: Any, now_ms: int) -> Caller:
+        if tx.chain_id != self.chain_id:
+            raise LedgerError(Code.WRONG_CHAIN,
+                              f"tx is for chain {tx.chain_id!r}, this is {self.chain_id!r}")
+        if not now_ms - TX_WINDOW_PAST_MS <= tx.time_ms <= now_ms + TX_WINDOW_FUTURE_MS:
+            raise LedgerError(Code.TX_EXPIRED,
+                              f"tx time {tx.time_ms} is outside [-{TX_WINDOW_PAST_MS}, "
+                              f"+{TX_WINDOW_FUTURE_MS}] ms of the block time")
+        if bytes.fromhex(tx.body_hash) in self.store.replay:
+            raise LedgerError(Code.REPLAYED_TX, "tx was already included")
+        caller = self._caller(tx.signer, reader)
+        if caller is None:
+            if not self._open_access(reader):
+                raise LedgerError(Code.UNKNOWN_SIGNER, "signer is not registered in _identity")
+            caller = Caller(public_key=tx.signer)
+        system = SYSTEM_CHAINCODES.get(tx.chaincode)
+        if system is not None:
+            if tx.function not in system.exports:
+                raise LedgerError(Code.UNKNOWN_FUNCTION,
+                                  f"{tx.chaincode} has no function {tx.function!r}")
+        else:
+            _, record = self._chaincode(tx.chaincode, reader)
+            if tx.function not in record["exports"]:
+                raise LedgerError(Code.UNKNOWN_FUNCTION,
+                                  f"{tx.chaincode} has no function {tx.function!r}")
+        return caller
+
+    def _deliver(self, raw: bytes, height: int, time_ns: int,
+                 updates: dict[bytes, int]) -> TxResult:
+        try:
+            tx = self._decode(raw)
+            caller = self._admit(tx, self.store, time_ns // 1_000_000)
+        except LedgerError as err:
+            return _failure(err)
+        # From here on the tx is "included": its nonce is spent even if execution fails.
+        self.store.add_replay(bytes.fromhex(tx.body_hash), tx.time_ms + TX_WINDOW_PAST_MS)
+        meter = Meter(DEFAULT_STEP_LIMIT)
+        try:
+            call = self._call(tx.chaincode, tx.function, tx.args, caller=caller,
+                              reader=self.store, height=height, time_ns=time_ns,
+                              tx_hash=tx.hash, meter=meter, writable=True)
+            data = canonical.encode(call.result)
+        except LedgerError as err:
+            return _failure(err, gas_used=meter.steps)
+        self._apply(call.ctx)
+        if isinstance(call.ctx, SystemContext):
+            for pk, power in call.ctx.validator_updates:
+                updates.pop(pk, None)  # keep one update per key, the last one
+                updates[pk] = power
+        events = [Event("tx", [("chaincode", tx.chaincode), ("function", tx.function),
+                               ("signer", tx.signer)])]
+        events += [Event(etype, [*attrs, ("chaincode", tx.chaincode)])
+                   for etype, attrs in call.ctx.writes.events]
+        return TxResult(data=data, events=events, gas_used=call.steps)
+
+    def _system_ctx(self, name: str, caller: Caller, reader: Any, height: int,
+                    time_ns: int, *, tx_hash: str = "", meter: Meter | None = None,
+                    writable: bool = True) -> SystemContext:
+        return SystemContext(host=self, chaincode=name, reader=reader, caller=caller,
+                             block_height=height, block_time=time_ns, tx_hash=tx_hash,
+                             meter=meter or Meter(10**12), writable=writable)
+
+    def _call(self, chaincode: str, function: str, args: Any, *, caller: Caller, reader: Any,
+              height: int, time_ns: int, tx_hash: str, meter: Meter, writable: bool) -> _Call:
+        system = SYSTEM_CHAINCODES.get(chaincode)
+        if system is not None:
+            entry = system.exports.get(function)
+            if entry is None:
+                raise LedgerError(Code.UNKNOWN_FUNCTION, f"{chaincode} has no {function!r}")
+            mode, fn = entry
+            if mode == "write" and not writable:
+                raise LedgerError(Code.READ_ONLY, f"{chaincode}.{function} writes state")
+            ctx = self._system_ctx(chaincode, caller, reader, height, time_ns, tx_hash=tx_hash,
+                                   meter=meter, writable=writable and mode == "write")
+            try:
+                result = fn(ctx, *args) if isinstance(args, list) else fn(ctx, **args)
+            except TypeError as exc:
+                raise LedgerError(Code.INVALID_ARGUMENT, f"bad arguments: {exc}") from None
+            return _Call(result, meter.steps, ctx)
+        compiled, record = self._chaincode(chaincode, reader)
+        mode = compiled.exports.get(function)
+        ctx = Context(chaincode=chaincode, reader=reader, caller=caller, block_height=height,
+                      block_time=time_ns, tx_hash=tx_hash, meter=meter,
+                      writable=writable and mode == "write")
+        result, steps = invoke(compiled, function, args, ctx, meter=meter, allow_write=writable)
+        return _Call(result, steps, ctx)
+
+    def _apply(self, ctx: Context) -> None:
+        for key, value in ctx.writes.data.items():
+            self.store.write(key, value)
+
+    # -- queries -----------------------------------------------------------------------
+    def _query(self, path: str, data: bytes, height: int, prove: bool) -> QueryResult:
+        reader = _AtHeight(self.store, height)
+        if path == "/state":
+            value = reader.get(data)
+            proof = b""
+            if prove:
+                app_hash = self.store.app_hash_at(height) or b""
+                proof = canonical.encode({"app_hash": app_hash.hex(), "height": height,
+                                          **self.store.prove(data, height)})
+            if value is None:
+                return QueryResult(code=int(Code.NOT_FOUND), log="key not found", key=data,
+                                   height=height, proof=proof)
+            return QueryResult(key=data, value=value, height=height, proof=proof)
+        if path == "/call":
+            return self._query_call(data, reader, height)
+        if path == "/identity":
+            key = b"_identity/member/" + data.strip().lower()
+            return self._lookup(key, data, height, "no member with that public key")
+        if path == "/chaincode":
+            name = data.decode("utf-8", "replace")
+            if not name:
+                items = reader.range(b"_lifecycle/cc/", b"_lifecycle/cc0", 1000)
+                value = canonical.encode([canonical.decode(v, max_depth=64) for _, v in items])
+                return QueryResult(key=data, value=value, height=height)
+            return self._lookup(f"_lifecycle/cc/{name}".encode(), data, height,
+                                f"chaincode {name!r} is not installed")
+        raise LedgerError(Code.BAD_QUERY, f"unknown query path {path!r}")
+
+    def _lookup(self, key: bytes, data: bytes, height: int, missing: str) -> QueryResult:
+        value = self.store.get_at(key, height)
+        if value is None:
+            raise LedgerError(Code.NOT_FOUND, missing)
+        return QueryResult(key=data, value=value, height=height)
+
+    def _query_call(self, data: bytes, reader: _AtHeight, height: int) -> QueryResult:
+        try:
+            request = json.loads(data)
+            chaincode, function = request["chaincode"], request["function"]
+            args = request.get("args", [])
+            caller_key = request.get("caller", "")
+            if not isinstance(chaincode, str) or not isinstance(function, str) or not \
+                    isinstance(args, (list, dict)) or not isinstance(caller_key, str):
+                raise TypeError
+        except (ValueError, KeyError, TypeError):
+            raise LedgerError(Code.BAD_QUERY, 'data must be JSON {"chaincode", "function", '
+                              '"args": [...] or {...}, optional "caller": hex key}') from None
+        caller = self._caller(caller_key, reader) if caller_key else None
+        caller = caller or Caller(public_key=caller_key)
+        meter = Meter(DEFAULT_STEP_LIMIT)
+        call = self._call(chaincode, function, args, caller=caller, reader=reader,
+                          height=height, time_ns=self.store.block_time_at(height), tx_hash="",
+                          meter=meter, writable=False)
+        return QueryResult(key=data, value=canonical.encode(call.result), height=height)

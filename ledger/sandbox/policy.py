@@ -1,0 +1,169 @@
+"""Compile-time policy for chaincode: RestrictedPython plus our own AST passes.
+
+Order of passes on the parsed module:
+1. ``_Precheck`` refuses constructs whose behaviour is not deterministic or not meterable:
+   classes, ``global``/``nonlocal``, generator functions (their clean-up runs at garbage
+   collection time), ``with``, set literals/comprehensions (string hashing is randomised per
+   process, so set iteration order differs between nodes), f-string format specs (unbounded
+   padding), ``%`` formatting of strings, and imports outside the allow-list.
+2. RestrictedPython's transformer: no names or attributes starting with ``_``, attribute
+   access through ``_getattr_``, item access through ``_getitem_``, iteration through
+   ``_getiter_``, writes through ``_write_``.
+3. ``_Instrumenter`` injects the deterministic meter: one step per loop iteration, per
+   comprehension item and per call; a call-depth counter around every function body; size
+   guards around ``*``, ``**``, ``<<``, ``+`` and ``%`` so huge allocations are refused before
+   they happen.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from RestrictedPython import compile_restricted
+from RestrictedPython.transformer import RestrictingNodeTransformer
+
+ALLOWED_IMPORTS = frozenset({"math", "json", "hashing"})
+
+# Binary operators that can allocate a lot or build huge integers.
+GUARDED_BINOPS: dict[type, str] = {
+    ast.Add: "+",
+    ast.Mult: "*",
+    ast.Pow: "**",
+    ast.LShift: "<<",
+    ast.Mod: "%",
+}
+
+# Names the instrumenter injects; they live in the chaincode's globals.
+STEP = "_step_"
+STEP_TRUE = "_stept_"
+CALL = "_call_"
+ENTER = "_enter_"
+LEAVE = "_leave_"
+BINOP = "_binop_"
+FMT = "_fmt_"
+
+
+class _Precheck(ast.NodeVisitor):
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+
+    def _deny(self, node: ast.AST, message: str) -> None:
+        line = getattr(node, "lineno", 0)
+        self.errors.append(f"Line {line}: {message}")
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._deny(node, "class definitions are not allowed")
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self._deny(node, "global statements are not allowed (state lives in ctx)")
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self._deny(node, "nonlocal statements are not allowed")
+
+    def visit_Yield(self, node: ast.Yield) -> None:
+        self._deny(node, "generator functions are not allowed")
+
+    def visit_YieldFrom(self, node: ast.YieldFrom) -> None:
+        self._deny(node, "generator functions are not allowed")
+
+    def visit_With(self, node: ast.With) -> None:
+        self._deny(node, "with statements are not allowed")
+
+    def visit_Set(self, node: ast.Set) -> None:
+        self._deny(node, "sets are not allowed (iteration order is not deterministic)")
+
+    def visit_SetComp(self, node: ast.SetComp) -> None:
+        self._deny(node, "set comprehensions are not allowed (order is not deterministic)")
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if node.id in ("print", "printed"):
+            self._deny(node, "print is not available (emit events with ctx.emit)")
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> None:
+        if node.format_spec is not None:
+            self._deny(node, "f-string format specs are not allowed")
+        self.generic_visit(node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name not in ALLOWED_IMPORTS:
+                self._deny(node, f"import of {alias.name!r} is not allowed")
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        if node.level or node.module not in ALLOWED_IMPORTS:
+            self._deny(node, f"import from {node.module!r} is not allowed")
+
+
+def _name(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=_name(name), args=list(args), keywords=[])
+
+
+class _Instrumenter(ast.NodeTransformer):
+    def _loop(self, node: ast.For | ast.While) -> ast.AST:
+        self.generic_visit(node)
+        node.body.insert(0, ast.Expr(_call(STEP)))
+        return node
+
+    visit_For = _loop
+    visit_While = _loop
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        self.generic_visit(node)
+        node.ifs.insert(0, _call(STEP_TRUE))
+        return node
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        self.generic_visit(node)
+        guarded = ast.Try(
+            body=node.body, handlers=[], orelse=[], finalbody=[ast.Expr(_call(LEAVE))]
+        )
+        node.body = [ast.Expr(_call(ENTER)), guarded]
+        return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:
+        # No try/finally in an expression: _leave_(_enter_(), body) decrements only on a
+        # normal return. A raising lambda leaks one depth level, identically on every node.
+        self.generic_visit(node)
+        node.body = _call(LEAVE, _call(ENTER), node.body)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        func = node.func
+        if isinstance(func, ast.Name) and func.id.startswith("_"):
+            return node  # host helpers injected by RestrictedPython or by us
+        node.func = _call(CALL, func)
+        return node
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        self.generic_visit(node)
+        op = GUARDED_BINOPS.get(type(node.op))
+        if op is None:
+            return node
+        return _call(BINOP, ast.Constant(op), node.left, node.right)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        self.generic_visit(node)
+        node.value = _call(FMT, node.value)
+        return node
+
+
+class ChaincodePolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy wrapped by our pre-check and instrumentation passes."""
+
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        _Precheck(self.errors).visit(node)
+        node = super().visit_Module(node)
+        if not self.errors:
+            _Instrumenter().visit(node)
+            ast.fix_missing_locations(node)
+        return node
+
+
+def compile_source(source: str, filename: str) -> object:
+    """Compile chaincode; raises SyntaxError whose args[0] lists every violation."""
+    return compile_restricted(source, filename=filename, mode="exec", policy=ChaincodePolicy)
