@@ -77,18 +77,20 @@ while read -r name; do
   [ -n "$pin" ] || die "$name (from $SRC/packages.txt) has no '==' pin in requirements.txt"
   echo "$pin" >>"$ctx/requirements.txt"
 done <"$SRC/packages.txt"
-log "downloading wheels on the host: $(tr '\n' ' ' <"$ctx/requirements.txt")"
-"$PY" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
-  --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
-  -r "$ctx/requirements.txt" -d "$CACHE/wheels" >&2 || die "pip download failed"
+# Wheels for Linux x86_64 / CPython 3.11 (what both bases run), resolved from the local cache
+# first; PyPI is asked only when the cache cannot satisfy the pins. Only the wheels this
+# requirement set resolves to enter the context, so stale cache entries never change the hash.
+pip_target=(--disable-pip-version-check --quiet --only-binary=:all: --python-version 3.11
+  --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
+  --platform manylinux_2_34_x86_64 --platform linux_x86_64 -r "$ctx/requirements.txt")
 mkdir "$ctx/wheels"
-# Only the wheels this requirement set resolves to, so stale cache entries do not change
-# the content hash.
-"$PY" -m pip download --quiet --disable-pip-version-check --no-index --find-links "$CACHE/wheels" \
-  --only-binary=:all: --python-version 3.11 --implementation cp --platform manylinux2014_x86_64 \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_34_x86_64 --platform linux_x86_64 \
-  -r "$ctx/requirements.txt" -d "$ctx/wheels" >&2
+if ! "$PY" -m pip download "${pip_target[@]}" --no-index --find-links "$CACHE/wheels" \
+    -d "$ctx/wheels" >/dev/null 2>&1; then
+  log "downloading wheels on the host: $(tr '\n' ' ' <"$ctx/requirements.txt")"
+  "$PY" -m pip download "${pip_target[@]}" -d "$CACHE/wheels" >&2 || die "pip download failed"
+  "$PY" -m pip download "${pip_target[@]}" --no-index --find-links "$CACHE/wheels" \
+    -d "$ctx/wheels" >&2
+fi
 cp "$SRC/Dockerfile" "$SRC/.dockerignore" "$SRC/entrypoint.py" "$ctx/"
 cp "$cometbft_bin" "$ctx/cometbft"
 tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude=tests ledger | tar -x -C "$ctx"
@@ -106,5 +108,9 @@ else
     -t "$tag" "$ctx" >&2 || die "docker build failed"
 fi
 docker tag "$tag" "$IMAGE_REPO:latest"
+# Older builds are dropped so repeated builds do not fill the disk; an image still used by a
+# container is kept (docker refuses to remove it without --force).
+docker images --filter label=baas.component=node-image --format '{{.Repository}}:{{.Tag}}' \
+  | grep -vxF -e "$tag" -e "$IMAGE_REPO:latest" | xargs -r docker rmi >/dev/null 2>&1 || true
 log "done in $(( $(date +%s) - start ))s"
 echo "$tag"

@@ -65,6 +65,7 @@ class DockerDriver(Driver):
         install_id: str | None = None,
         timeout: float = 30.0,
         stop_timeout: int = 15,
+        entrypoint: list[str] | None = None,
     ):
         self.base_url = (
             base_url
@@ -76,6 +77,8 @@ class DockerDriver(Driver):
         self.install_id = install_id or config.install_id()
         self.timeout = timeout
         self.stop_timeout = stop_timeout
+        # None: the image's entrypoint (the real node). Tests may swap in a stand-in.
+        self.entrypoint = entrypoint
         self._client: Any = None
 
     # --- plumbing ------------------------------------------------------------------------
@@ -248,6 +251,10 @@ class DockerDriver(Driver):
                         type="json-file", config={"max-size": "10m", "max-file": "3"}
                     ),
                     environment={"LEDGER_LOG_LEVEL": "INFO"},
+                    entrypoint=self.entrypoint,
+                    # tini as PID 1: forwards SIGTERM to the node (PID 1 would ignore a signal it
+                    # has no handler for yet) and reaps the node's exited children.
+                    init=True,
                 )
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:  # a concurrent apply created it first
