@@ -17,10 +17,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from django.conf import settings
-
 from baas.errors import AppError, Conflict, NotFound, ValidationFailed
-from deploy import crypto
+from deploy import conf, crypto
 from deploy.choices import NETWORK_LIVE, NodeHealth, NodeStatus
 from deploy.models import Network, NetworkIdentity, Node
 
@@ -35,7 +33,7 @@ class GatewayUnavailable(AppError):
 
 
 def _timeout() -> float:
-    return float(getattr(settings, "DEPLOY_GATEWAY_TIMEOUT_S", 5.0))
+    return conf.setting("DEPLOY_GATEWAY_TIMEOUT_S")
 
 
 def candidate_nodes(network: Network) -> list[Node]:

@@ -16,10 +16,9 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
-from deploy import crypto
+from deploy import conf, crypto
 from deploy.drivers import NodeAddress, NodeSpec
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
 
@@ -175,6 +174,6 @@ def node_spec(node: Node) -> NodeSpec:
             abci_port=node.abci_port or 0,
         ),
         home_files=home_files(node),
-        cpu_limit=float(getattr(settings, "DEPLOY_NODE_CPU_LIMIT", 1.0)),
-        memory_mb=int(getattr(settings, "DEPLOY_NODE_MEMORY_MB", 512)),
+        cpu_limit=conf.setting("DEPLOY_NODE_CPU_LIMIT"),
+        memory_mb=int(conf.setting("DEPLOY_NODE_MEMORY_MB")),
     )

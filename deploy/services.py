@@ -27,7 +27,7 @@ from baas.errors import (
 )
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
-from deploy import platform
+from deploy import conf, platform
 from deploy.choices import (
     NETWORK_COUNTED,
     NETWORK_STARTABLE,
@@ -46,11 +46,11 @@ NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 def _deadline(name: str, default_s: int) -> timedelta:
-    return timedelta(seconds=int(getattr(settings, name, default_s)))
+    return timedelta(seconds=conf.setting(name))
 
 
 def max_validators() -> int:
-    return int(getattr(settings, "DEPLOY_MAX_VALIDATORS", 7))
+    return int(conf.setting("DEPLOY_MAX_VALIDATORS"))
 
 
 # --- state machines ------------------------------------------------------------------------

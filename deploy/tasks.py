@@ -15,13 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
-from django.conf import settings
 
 from baas.choices import TERMINAL, OperationState
 from baas.errors import AppError
 from baas.models import Operation
 from baas.operations import operation_progress, operation_transition
-from deploy import homes, rpc
+from deploy import conf, homes, rpc
 from deploy.choices import NETWORK_LIVE, DesiredState, NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import Driver, DriverError, get_driver
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
@@ -181,7 +180,7 @@ def wait_for_blocks(network_id: str, *, above: int = 0) -> dict[Any, int]:
 
     Raises ``StepFailed("node_unhealthy")`` naming the nodes that never got there.
     """
-    timeout = float(getattr(settings, "DEPLOY_FIRST_BLOCK_TIMEOUT_S", 60))
+    timeout = conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S")
     deadline = time.monotonic() + timeout
     heights: dict[Any, int] = {}
     problems: dict[str, str] = {}
@@ -379,7 +378,7 @@ def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
 
 
 def _wait_node(node_pk: Any) -> rpc.NodeStatusInfo:
-    timeout = float(getattr(settings, "DEPLOY_FIRST_BLOCK_TIMEOUT_S", 60))
+    timeout = conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S")
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
