@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
 from django.contrib.auth.decorators import login_required as _login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -513,10 +513,15 @@ def audit(request: HttpRequest) -> HttpResponse:
     if not portal.can("admin"):
         raise Http404
     form = forms.AuditFilterForm(request.GET or None)
-    records = selectors.audit_event_list(tenant=portal.tenant, filters=audit_filters(form))
+    filters = audit_filters(form)
+    records = selectors.audit_event_list(tenant=portal.tenant, filters=filters)
     chain_ok, chain_bad_id = audit_verify(tenant=portal.tenant)
-    query = request.GET.copy()
+    # The export endpoint takes the same filters (datetimes as ISO 8601) and the tenant slug.
+    query = QueryDict(mutable=True)
+    for key, value in filters.items():
+        query[key] = value.isoformat() if isinstance(value, datetime) else value
     query["tenant"] = portal.tenant.slug
+    query["as"] = "json"
     return page(request, "tenants/audit.html", {
         "form": form,
         "records": records.select_related("actor")[:AUDIT_PAGE_SIZE],
