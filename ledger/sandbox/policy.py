@@ -18,6 +18,7 @@ Order of passes on the parsed module:
 from __future__ import annotations
 
 import ast
+import warnings
 
 from RestrictedPython import compile_restricted
 from RestrictedPython.transformer import RestrictingNodeTransformer
@@ -166,4 +167,7 @@ class ChaincodePolicy(RestrictingNodeTransformer):
 
 def compile_source(source: str, filename: str) -> object:
     """Compile chaincode; raises SyntaxError whose args[0] lists every violation."""
-    return compile_restricted(source, filename=filename, mode="exec", policy=ChaincodePolicy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)  # RestrictedPython's print hints
+        return compile_restricted(source, filename=filename, mode="exec",
+                                  policy=ChaincodePolicy)

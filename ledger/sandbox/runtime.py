@@ -26,7 +26,7 @@ DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
 MAX_SEQUENCE = 1_000_000  # elements or characters in one object
 MAX_INT_BITS = 65_536
-ALLOC_UNIT = 64  # one step per this many elements/characters/64-bit words allocated
+ALLOC_UNIT = 16  # one step per this many elements/characters/64-bit words allocated
 MAX_FORMAT_DEPTH = 32
 
 
