@@ -7,9 +7,9 @@ mempool/query errors become an error code).
 
 import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
-from ledger.app import BlockResult, Event, QueryResult, TxResult, ValidatorUpdate
 
 from ledger.abci.handler import INTERNAL_ERROR_CODE, FatalAppError, Handler
+from ledger.app import BlockResult, Event, QueryResult, TxResult, ValidatorUpdate
 from ledger.proto.gen.tendermint.abci import types_pb2 as abci
 from ledger.proto.gen.tendermint.crypto import keys_pb2
 

@@ -2,11 +2,10 @@
 
 import asyncio
 
-from ledger.app import TxResult
-
 from ledger.abci.handler import Handler
 from ledger.abci.server import AbciServer
 from ledger.abci.wire import frame, read_frame
+from ledger.app import TxResult
 from ledger.proto.gen.tendermint.abci import types_pb2 as abci
 
 
