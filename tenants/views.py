@@ -544,12 +544,16 @@ STATE_LABELS = {
 
 @tenant_required
 def operations(request: HttpRequest) -> HttpResponse:
+    from baas.choices import ACTIVE
     from baas.models import Operation
 
     tenant = request.portal.tenant  # type: ignore[attr-defined]
-    return page(request, "tenants/operations.html", {
-        "operations": Operation.objects.for_tenant(tenant).select_related("actor")[:100],
-    })
+    ops = list(Operation.objects.for_tenant(tenant).select_related("actor")[:100])
+    ctx = {"operations": ops, "any_active": any(op.state in ACTIVE for op in ops)}
+    if getattr(request, "htmx", False):
+        # htmx polls this while something is still running: send just the table.
+        return page(request, "tenants/_op_table.html", ctx)
+    return page(request, "tenants/operations.html", ctx)
 
 
 @tenant_required

@@ -307,3 +307,59 @@ def test_audit_filter_by_action(client, owner):
     actions = {r.action for r in response.context["records"]}
     assert actions == {"token.created"}
     assert "tenant=acme" in response.context["export_url"]
+
+
+def test_operations_list_polls_with_htmx_only_while_work_is_active(client, owner):
+    from baas.choices import OperationState
+    from baas.operations import operation_create, operation_transition
+
+    _, tenant = owner
+    op = operation_create(tenant=tenant, actor=None, kind="test.noop")
+    page = client.get(reverse("portal:operations")).content.decode()
+    assert 'hx-trigger="every 3s"' in page
+    partial = client.get(reverse("portal:operations"), HTTP_HX_REQUEST="true").content.decode()
+    assert partial.startswith('<div id="op-table"') and "<html" not in partial
+    operation_transition(operation_id=op.pk, to=OperationState.CANCELLED)
+    assert 'hx-trigger' not in client.get(reverse("portal:operations")).content.decode()
+
+
+def test_unknown_portal_page_uses_the_portal_404(client, owner):
+    response = client.get(reverse("portal:operation-detail", args=[999999]))
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def _po_entries(path):
+    """(msgid, msgstr, flags) of a .po file; enough of the format for Django's output."""
+    import ast
+
+    entries, flags, current, field = [], "", {}, None
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        if line.startswith("#,"):
+            flags = line
+        elif line.startswith("msgid "):
+            current, field = {"msgid": ast.literal_eval(line[6:])}, "msgid"
+        elif line.startswith("msgstr "):
+            current["msgstr"], field = ast.literal_eval(line[7:]), "msgstr"
+        elif line.startswith('"') and field:
+            current[field] += ast.literal_eval(line)
+        elif not line.strip() and current:
+            entries.append((current["msgid"], current.get("msgstr", ""), flags))
+            current, flags, field = {}, "", None
+    return [e for e in entries if e[0]]
+
+
+def test_every_portal_string_has_a_korean_translation_in_the_compiled_catalog():
+    import gettext
+
+    from django.conf import settings
+
+    messages_dir = settings.BASE_DIR / "locale" / "ko" / "LC_MESSAGES"
+    entries = _po_entries(messages_dir / "django.po")
+    assert len(entries) > 100
+    untranslated = [msgid for msgid, msgstr, flags in entries if not msgstr or "fuzzy" in flags]
+    assert untranslated == []
+    with open(messages_dir / "django.mo", "rb") as mo:
+        compiled = gettext.GNUTranslations(mo)
+    stale = [msgid for msgid, msgstr, _ in entries if compiled.gettext(msgid) != msgstr]
+    assert stale == [], "run: make messages (compilemessages) and commit django.mo"

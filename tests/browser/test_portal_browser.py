@@ -128,6 +128,14 @@ def test_pages_fit_a_375px_wide_screen(new_browser, live_server):
         page.goto(base + path)
         screenshot(page, "375" + re.sub(r"\W+", "-", path).rstrip("-"))
         assert page_overflow(page) == 0, path
+    # A freshly created token is one long unbroken string: it must wrap, not widen the page.
+    page.goto(f"{base}/tokens/")
+    page.get_by_label("Token name").fill("ci-pipeline")
+    page.get_by_label("Deploy").check()
+    page.get_by_role("button", name="Create token").click()
+    assert page.locator("#new-token").inner_text().startswith("baas_")
+    screenshot(page, "375-token-created")
+    assert page_overflow(page) == 0, "token created"
 
 
 def test_operation_page_follows_progress_live(new_browser, live_server, settings):
