@@ -244,7 +244,7 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
 else:
     # Serverless broker: kombu's filesystem transport. A real worker process consumes it.
-    _broker_dir = VAR_DIR / "broker"
+    _broker_dir = Path(os.environ.get("BAAS_BROKER_DIR", VAR_DIR / "broker"))
     for _sub in ("in", "processed"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
