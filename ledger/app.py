@@ -17,6 +17,7 @@ import pathlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,10 @@ class _Call:
 
 
 class LedgerApp:
-    def __init__(self, data_dir: pathlib.Path) -> None:
+    def __init__(self, data_dir: pathlib.Path, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        # The clock is used only by check_tx (local mempool policy), never in consensus.
+        self._clock = clock
         self._lock = threading.RLock()
         self.store = StateStore(pathlib.Path(data_dir) / "state.sqlite")
         self.chain_id: str = self._meta_str("chain_id")
@@ -163,7 +167,7 @@ class LedgerApp:
         with self._lock:
             try:
                 decoded = self._decode(tx)
-                now_ms = int(time.time() * 1000)
+                now_ms = int(self._clock() * 1000)
                 self._admit(decoded, self.store, now_ms)
             except LedgerError as err:
                 return _failure(err)
