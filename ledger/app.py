@@ -37,6 +37,7 @@ from ledger.tx import Transaction, decode_tx
 TX_WINDOW_PAST_MS = 5 * 60 * 1000
 TX_WINDOW_FUTURE_MS = 60 * 1000
 DECODED_CACHE_SIZE = 20_000
+RECORD_CACHE_SIZE = 10_000
 PROPOSAL_TX_OVERHEAD = 8  # protobuf tag + length prefix per tx, rounded up
 GENESIS_KEY = "0" * 64
 
@@ -116,6 +117,7 @@ class LedgerApp:
         self.chain_id: str = self._meta_str("chain_id")
         self._compiled: dict[str, CompiledChaincode] = {}
         self._decoded: OrderedDict[bytes, Transaction] = OrderedDict()
+        self._records: dict[bytes, Any] = {}  # raw system record -> parsed JSON
         self._block: tuple[int, int] | None = None  # (height, time_ns) awaiting commit
 
     def _meta_str(self, key: str) -> str:
@@ -262,11 +264,23 @@ class LedgerApp:
             self._compiled[compiled.code_hash] = compiled
         return compiled
 
+    def _record(self, raw: bytes) -> Any:
+        """Parse a system record; memoised by its bytes (parsing is a pure function).
+
+        Callers must not mutate the result.
+        """
+        parsed = self._records.get(raw)
+        if parsed is None:
+            if len(self._records) > RECORD_CACHE_SIZE:
+                self._records.clear()
+            parsed = self._records[raw] = json.loads(raw)
+        return parsed
+
     def _chaincode(self, name: str, reader: Any) -> tuple[CompiledChaincode, dict[str, Any]]:
         raw = reader.get(f"_lifecycle/cc/{name}".encode())
         if raw is None:
             raise LedgerError(Code.UNKNOWN_CHAINCODE, f"chaincode {name!r} is not installed")
-        record = canonical.decode(raw, max_depth=64)
+        record = self._record(raw)
         compiled = self._compiled.get(record["code_hash"])
         if compiled is None:
             source = canonical.decode(
@@ -278,13 +292,13 @@ class LedgerApp:
         raw = reader.get(f"_identity/member/{public_key}".encode())
         if raw is None:
             return None
-        m = canonical.decode(raw)
+        m = self._record(raw)
         return Caller(public_key=public_key, org=m["org"], member=m["member"],
                       roles=tuple(m["roles"]))
 
     def _open_access(self, reader: Any) -> bool:
         raw = reader.get(b"_identity/config")
-        return bool(raw and canonical.decode(raw).get("open_access"))
+        return bool(raw and self._record(raw).get("open_access"))
 
     # -- admission and execution -------------------------------------------------------
     def _decode(self, raw: bytes) -> Transaction:
