@@ -86,6 +86,7 @@ class Net:
         upto = min(self.height(i) for i in indexes)
         histories = {i: self.app_hashes(i, upto) for i in indexes}
         reference = histories[indexes[0]]
+        assert reference[-1], "the app hash must commit to the state"
         for i, hashes in histories.items():
             diverged = [h + 1 for h, (a, b) in enumerate(zip(reference, hashes, strict=True))
                         if a != b]
