@@ -79,7 +79,8 @@ def test_plain_chaincode_runs_and_counts_steps() -> None:
     """
     _, steps_10, _ = run(loop, args=[10])
     _, steps_20, _ = run(loop, args=[20])
-    assert steps_20 == steps_10 + 10  # one step per loop iteration
+    # one step per iteration, plus the range's allocation charge (1 step per 16 items)
+    assert steps_20 - steps_10 == 10 + 1
 
 
 @pytest.mark.parametrize("source, expected", [
@@ -232,7 +233,7 @@ def test_huge_allocations_are_refused(expression: str, code: Code) -> None:
         @write
         def main(ctx):
             return len({expression})
-    """)
+    """, limit=10**6)
     assert got == code
 
 
@@ -244,7 +245,7 @@ def test_string_doubling_loop_is_stopped() -> None:
             for i in range(100):
                 s += s
             return len(s)
-    """)
+    """, limit=10**6)
     assert code == Code.RESOURCE_LIMIT
 
 
@@ -335,3 +336,15 @@ def test_ctx_range_and_delete_see_own_writes() -> None:
             return ctx.range("a", "z")
     """)
     assert result == [["a", 1], ["c", 3]]
+
+
+def test_accumulating_allocations_are_paid_for() -> None:
+    """Many allocations under the per-object limit still exhaust the budget (memory bound)."""
+    code, message = failure("""
+        @write
+        def main(ctx):
+            keep = []
+            while True:
+                keep.append("x" * 900000)
+    """, limit=200_000)
+    assert (code, message) == (Code.OUT_OF_GAS, "execution budget of 200000 steps exhausted")
