@@ -6,6 +6,7 @@ class TenantsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        import tenants.api.schema  # noqa: F401 - registers the OpenAPI auth scheme
         from baas.quotas import register_usage
         from tenants.selectors import active_token_count, member_count
 
