@@ -17,6 +17,9 @@ DEFAULT_RANGE = (20000, 32000)
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # SO_REUSEADDR like CometBFT's and asyncio's listeners: connections of a stopped
+        # node lingering in TIME_WAIT do not block a restart, a live listener does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:

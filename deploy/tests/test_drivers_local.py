@@ -112,6 +112,7 @@ def test_plan_skips_ports_that_are_taken_and_reports_exhaustion(tmp_path, instal
 
 def _is_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is not "taken"
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
