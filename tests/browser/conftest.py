@@ -82,6 +82,8 @@ def celery_worker(transactional_db) -> Iterator:
 
     from baas.celery import app
 
+    # Messages left by earlier tests that ran without a worker name rows of other databases.
+    app.control.purge()
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         yield
 

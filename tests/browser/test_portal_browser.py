@@ -172,3 +172,40 @@ def test_operation_page_follows_progress_live(new_browser, live_server, settings
     assert "all done" in page.locator("#op-steps").inner_text()
     assert page.locator("#op-live").inner_text() == "This operation has ended."
     screenshot(page, "05-operation-live")
+
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea')]
+    .filter(el => el.type !== 'hidden' && el.labels.length === 0
+                  && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+    .map(el => el.name || el.id)"""
+
+
+def test_forms_are_labelled_and_the_skip_link_comes_first(new_browser, live_server):
+    from tenants import services
+
+    services.signup(email="a11y@han.example", password=PASSWORD, organisation_name="A11y",
+                    organisation_slug="a11y")
+    base = live_server.url
+    page = new_browser()
+    page.goto(f"{base}/signup/")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Skip to main content"
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+    page.goto(f"{base}/login/")
+    page.get_by_label("Email").fill("a11y@han.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/dashboard/")
+    for path in ("/members/", "/tokens/", "/audit/"):
+        page.goto(base + path)
+        assert page.evaluate(UNLABELLED_CONTROLS) == [], path
+    # A field error is announced with its input.
+    page.goto(f"{base}/members/")
+    page.get_by_label("Email address").fill("not-an-email")
+    page.get_by_role("button", name="Send invitation").click()
+    field = page.get_by_label("Email address")
+    assert field.get_attribute("aria-invalid") == "true"
+    described = field.get_attribute("aria-describedby")
+    assert described and page.locator(f"#{described.split()[-1]}").inner_text()
