@@ -49,11 +49,19 @@ async def run_node(home: Path, app_factory: Callable[[Path], Any] | None = None)
     app = app_factory(home / "app")
     server = AbciServer(Handler(app), host="127.0.0.1", port=int(info["abci_port"]))
     try:
-        await server.start()
-        child = await asyncio.create_subprocess_exec(
-            COMETBFT_BIN, "start", "--home", str(home / "cometbft"),
-            stdin=asyncio.subprocess.DEVNULL,
-        )
+        try:
+            await server.start()
+        except OSError as exc:
+            log.error("cannot listen for ABCI on 127.0.0.1:%s: %s", info["abci_port"], exc)
+            return 1
+        try:
+            child = await asyncio.create_subprocess_exec(
+                COMETBFT_BIN, "start", "--home", str(home / "cometbft"),
+                stdin=asyncio.subprocess.DEVNULL,
+            )
+        except OSError as exc:
+            log.error("cannot start %s (run scripts/install-cometbft.sh): %s", COMETBFT_BIN, exc)
+            return 1
         log.info("node %s: cometbft pid %s, ABCI on %s", info["moniker"], child.pid, server.port)
 
         stop_requested = asyncio.Event()

@@ -100,3 +100,19 @@ def test_local_network_round_trip(tmp_path):
     assert stopped.returncode == 0, stopped.stderr
     assert "node0: stopped" in stopped.stdout
     assert not (out / "node0" / "node.pid").exists()
+
+
+@pytest.mark.cometbft
+def test_node_with_busy_abci_port_says_so(tmp_path):
+    import socket
+
+    require_service("cometbft", shutil.which("cometbft") is not None,
+                    "run scripts/install-cometbft.sh")
+    assert ledger("testnet", "-n", "1", "--out", str(tmp_path)).returncode == 0
+    port = json.loads((tmp_path / "node0" / "node.json").read_text())["abci_port"]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        done = ledger("node", "--home", str(tmp_path / "node0"), timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen for ABCI on 127.0.0.1:{port}" in done.stderr
