@@ -38,3 +38,11 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# Portal translations: refresh locale/ko/LC_MESSAGES/django.po from the sources, then compile
+# django.mo (both are committed). Needs gettext (apt-get install gettext).
+.PHONY: messages
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l ko -i ".venv/*" -i "ledger/*" -i "var/*" -i "static/*" \
+		-i "staticfiles/*" -i "tests/*" -i "*/tests/*" -i "bench/*"
+	$(PY) manage.py compilemessages -l ko -i $(VENV)

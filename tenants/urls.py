@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.landing, name="landing"),
     path("signup/", views.signup, name="signup"),
     # These four paths are what the backend's emails link to (tenants/services.py).
+    path("verify-email/resend/", views.verify_email_resend, name="verify-email-resend"),
     path("verify-email/<str:uid>/<str:token>/", views.verify_email, name="verify-email"),
     path("reset-password/", views.password_reset, name="password-reset"),
     path("reset-password/<str:uid>/<str:token>/", views.password_reset_confirm,

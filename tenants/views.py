@@ -176,6 +176,20 @@ def verify_email(request: HttpRequest, uid: str, token: str) -> HttpResponse:
     return redirect("portal:dashboard" if request.user.is_authenticated else "portal:login")
 
 
+@require_POST
+@login_required
+def verify_email_resend(request: HttpRequest) -> HttpResponse:
+    from tenants import services
+
+    if request.user.email_verified:  # type: ignore[union-attr]
+        messages.info(request, _("Your email address is already verified."))
+    else:
+        services.email_verification_send(user=request.user)
+        messages.success(request, _("We sent a new verification link to %(email)s.")
+                         % {"email": request.user.email})  # type: ignore[union-attr]
+    return redirect("portal:dashboard")
+
+
 def login_view(request: HttpRequest) -> HttpResponse:
     from tenants import services
 

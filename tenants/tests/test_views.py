@@ -363,3 +363,16 @@ def test_every_portal_string_has_a_korean_translation_in_the_compiled_catalog():
         compiled = gettext.GNUTranslations(mo)
     stale = [msgid for msgid, msgstr, _ in entries if compiled.gettext(msgid) != msgstr]
     assert stale == [], "run: make messages (compilemessages) and commit django.mo"
+
+
+def test_verification_link_can_be_sent_again(client, owner, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(reverse("portal:verify-email-resend"))
+    assert response.status_code == 302
+    assert len(callbacks) == 1
+    user, _ = owner
+    user.email_verified_at = user.date_joined
+    user.save()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        client.post(reverse("portal:verify-email-resend"))
+    assert callbacks == []
