@@ -190,6 +190,8 @@ class LedgerApp:
                     continue
                 if decoded.chain_id != self.chain_id or decoded.body_hash in seen:
                     continue
+                if bytes.fromhex(decoded.body_hash) in self.store.replay:
+                    continue  # already committed: it would only fail with REPLAYED_TX
                 seen.add(decoded.body_hash)
                 chosen.append(raw)
                 total += size

@@ -83,3 +83,40 @@ def start_chain(path: Path, *, min_organisations: int = 1, open_access: bool = F
                                             open_access=open_access))
     box.append(Chain(app, keys))
     return box[0]
+
+
+def measure(*, txs_per_block: int = 2000, blocks: int = 3) -> list[tuple[float, float]]:
+    """In-process throughput of kv.put: (check_tx tx/s, finalize+commit tx/s) per block."""
+    import tempfile
+    import time
+
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="ledger-app-") as tmp:
+        chain = start_chain(Path(tmp) / "app")
+        for b in range(blocks):
+            txs = [chain.tx("admin1", "kv", "put", [f"key{b}-{i}", f"value{i}"])
+                   for i in range(txs_per_block)]
+            began = time.perf_counter()
+            for raw in txs:
+                if chain.app.check_tx(raw).code:
+                    raise RuntimeError("check_tx refused a valid tx")
+            checked = time.perf_counter()
+            result = chain.block(*txs)
+            done = time.perf_counter()
+            if any(r.code for r in result.tx_results):
+                raise RuntimeError("a valid tx failed in finalize_block")
+            figures.append((txs_per_block / (checked - began),
+                            txs_per_block / (done - checked)))
+        chain.app.close()
+    return figures
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="In-process LedgerApp throughput (kv.put)")
+    parser.add_argument("--txs", type=int, default=2000, help="transactions per block")
+    parser.add_argument("--blocks", type=int, default=3)
+    ns = parser.parse_args()
+    for i, (check, finalize) in enumerate(measure(txs_per_block=ns.txs, blocks=ns.blocks)):
+        print(f"block {i + 1}: check_tx {check:.0f} tx/s, finalize+commit {finalize:.0f} tx/s")

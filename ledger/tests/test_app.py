@@ -179,6 +179,8 @@ def test_proposals_drop_garbage_duplicates_and_respect_size(chain: Chain) -> Non
     assert chain.app.process_proposal([a, b])
     assert not chain.app.process_proposal([a, a])
     assert not chain.app.process_proposal([b"junk"])
+    chain.block(a)
+    assert chain.app.prepare_proposal([a, b], max_tx_bytes=10**6) == [b]
 
 
 def test_open_access_lets_unregistered_keys_transact(tmp_path: Path) -> None:
@@ -197,3 +199,32 @@ def test_genesis_validators_are_recorded(tmp_path: Path) -> None:
     assert [(n["public_key"], n["power"]) for n in nodes] == [(key.hex(), 10)]
     assert CHAIN_ID == c.app.chain_id
     c.app.close()
+
+
+def _guide_block(after: str) -> str:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "chaincode-guide.md").read_text()
+    start = guide.index("```python\n", guide.index(after)) + len("```python\n")
+    return guide[start:guide.index("```", start)]
+
+
+def test_chaincode_guide_example(tmp_path: Path) -> None:
+    """The token contract and test printed in docs/chaincode-guide.md work as shown."""
+    source = _guide_block("`token.py`:")
+    chain = start_chain(tmp_path / "node")
+    install = chain.tx("admin1", "_lifecycle", "install", ["token", "1.0.0", source])
+    assert chain.block(install).tx_results[0].code == 0
+    user = chain.keys["user1"].public_key_hex
+    admin = chain.keys["admin1"].public_key_hex
+    result = chain.block(chain.tx("admin1", "token", "mint", [admin, 100]),
+                         chain.tx("admin1", "token", "transfer", [user, 30]),
+                         chain.tx("user1", "token", "mint", [user, 5]),
+                         chain.tx("user1", "token", "transfer", [admin, 31]),
+                         chain.tx("user1", "token", "transfer", [admin, -1]))
+    assert [r.code for r in result.tx_results] == [0, 0, Code.UNAUTHORIZED,
+                                                   Code.CHAINCODE_ERROR, Code.CHAINCODE_ERROR]
+    assert result.tx_results[3].log == "insufficient funds: 30 < 31"
+    assert result.tx_results[4].log == "amount must be a positive integer"
+    assert chain.value("token", "balance", [user]) == 30
+    assert chain.value("token", "balance", [admin]) == 70
+    assert "from ledger.testing import start_chain" in _guide_block("## 2. Test it")
+    chain.app.close()
