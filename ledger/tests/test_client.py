@@ -145,3 +145,14 @@ def test_rejections_raise_with_code_and_log(node):
         node.broadcast(b"not a transaction", wait="sync")
     with pytest.raises(QueryFailed):
         node.query("/no-such-path", b"")
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_queries_at_an_earlier_height_see_the_state_of_that_height(node):
+    first = node.submit("kv", "put", ["season", "spring"], wait="commit")
+    second = node.submit("kv", "put", ["season", "summer"], wait="commit")
+    assert second.height > first.height
+    assert node.call("kv", "get", ["season"], height=first.height) == "spring"
+    assert node.call("kv", "get", ["season"], height=second.height) == "summer"
+    assert node.call("kv", "get", ["season"]) == "summer"
