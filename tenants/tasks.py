@@ -95,4 +95,9 @@ def invitation_send_task(operation_id: int, invitation_id: int) -> None:
     except OSError as exc:
         operation_progress(operation_id=op.pk, percent=60, message=f"send failed: {exc}; retrying")
         raise
-    operation_transition(operation_id=op.pk, to=OperationState.SUCCEEDED, message="email sent")
+    try:
+        operation_transition(operation_id=op.pk, to=OperationState.SUCCEEDED,
+                             message="email sent")
+    except InvalidTransition:
+        # Cancelled (or reaped) while sending: the email is out; the record keeps its state.
+        logger.info("invitation operation %s finished after it was stopped", op.pk)

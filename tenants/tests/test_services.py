@@ -199,3 +199,30 @@ def test_token_quota_and_scope_validation():
     services.token_revoke(token=token, actor=dev.user, membership=dev)
     services.token_create(tenant=dev.tenant, actor=dev.user, membership=dev, name="y",
                           scopes=["read"])  # revoked tokens do not count
+
+
+def test_cancelled_invitation_operation_sends_nothing(eager_celery, mailoutbox):
+    from baas.operations import operation_cancel
+    from tenants.tasks import invitation_send_task
+
+    owner = MembershipFactory(role="owner")
+    invitation, op = services.invitation_create(tenant=owner.tenant, actor=owner.user,
+                                                membership=owner, email="c@example.test")
+    operation_cancel(operation_id=op.pk, actor=owner.user)
+    invitation_send_task(op.pk, invitation.pk)
+    assert mailoutbox == []
+    op.refresh_from_db()
+    assert op.state == "cancelled"
+
+
+def test_revoked_invitation_fails_its_operation(eager_celery, mailoutbox):
+    from tenants.tasks import invitation_send_task
+
+    owner = MembershipFactory(role="owner")
+    invitation, op = services.invitation_create(tenant=owner.tenant, actor=owner.user,
+                                                membership=owner, email="r@example.test")
+    services.invitation_revoke(invitation=invitation, actor=owner.user, membership=owner)
+    invitation_send_task(op.pk, invitation.pk)
+    op.refresh_from_db()
+    assert (op.state, op.error_code) == ("failed", "invitation_not_pending")
+    assert mailoutbox == []
