@@ -24,12 +24,13 @@ from typing import Any
 from ledger import canonical
 from ledger.contract import Caller, Context
 from ledger.errors import CODESPACE, Code, LedgerError
-from ledger.genesis import parse_app_state
+from ledger.genesis import GenesisError, parse_app_state
 from ledger.sandbox import CompiledChaincode, Meter, compile_chaincode, invoke
 from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT
 from ledger.state import StateStore
 from ledger.system import SYSTEM_CHAINCODES, SystemContext
 from ledger.system import identity as identity_cc  # the module
+from ledger.tx import HEX64 as HEX_KEY
 from ledger.tx import Transaction, decode_tx
 
 # A tx is valid only while block time - PAST <= tx.time_ms <= block time + FUTURE; its body
@@ -37,6 +38,7 @@ from ledger.tx import Transaction, decode_tx
 TX_WINDOW_PAST_MS = 5 * 60 * 1000
 TX_WINDOW_FUTURE_MS = 60 * 1000
 DECODED_CACHE_SIZE = 20_000
+DECODED_CACHE_MAX_TX = 4096  # bytes; larger txs (chaincode installs) are rare: not cached
 RECORD_CACHE_SIZE = 10_000
 PROPOSAL_TX_OVERHEAD = 8  # protobuf tag + length prefix per tx, rounded up
 GENESIS_KEY = "0" * 64
@@ -155,7 +157,11 @@ class LedgerApp:
             life = self._system_ctx("_lifecycle", admin, self.store, initial_height, time_ns)
             life.put("policy", {"min_organisations": genesis.min_organisations})
             for cc in genesis.chaincodes:
-                compiled = self.compile(cc["source"])
+                try:
+                    compiled = self.compile(cc["source"])
+                except LedgerError as err:
+                    raise GenesisError(f"genesis chaincode {cc['name']!r}: {err.message}"
+                                       ) from None
                 life.put(f"code/{compiled.code_hash}", cc["source"])
                 life.put(f"cc/{cc['name']}", {
                     "name": cc["name"], "version": cc["version"],
@@ -249,6 +255,9 @@ class LedgerApp:
                 return self._query(path, data, at, prove)
             except LedgerError as err:
                 return QueryResult(code=int(err.code), log=err.message, key=data, height=at)
+            except (ValueError, KeyError, TypeError) as exc:  # e.g. a non-record at that key
+                return QueryResult(code=int(Code.BAD_QUERY), key=data, height=at,
+                                   log=f"query failed: {type(exc).__name__}: {exc}")
 
     def close(self) -> None:
         with self._lock:
@@ -309,9 +318,10 @@ class LedgerApp:
         if cached is not None:
             return cached
         decoded = decode_tx(raw)
-        self._decoded[raw] = decoded
-        if len(self._decoded) > DECODED_CACHE_SIZE:
-            self._decoded.popitem(last=False)
+        if len(raw) <= DECODED_CACHE_MAX_TX:  # keep the cache's memory bounded
+            self._decoded[raw] = decoded
+            if len(self._decoded) > DECODED_CACHE_SIZE:
+                self._decoded.popitem(last=False)
         return decoded
 
     def _admit(self, tx: Transaction, reader: Any, now_ms: int) -> Caller:
@@ -390,8 +400,16 @@ class LedgerApp:
                                    meter=meter, writable=writable and mode == "write")
             try:
                 result = fn(ctx, *args) if isinstance(args, list) else fn(ctx, **args)
+                canonical.check_value(result, max_depth=64)
+            except LedgerError:
+                raise
             except TypeError as exc:
                 raise LedgerError(Code.INVALID_ARGUMENT, f"bad arguments: {exc}") from None
+            except Exception as exc:  # a bug must fail the tx the same way on every node,
+                # not crash FinalizeBlock and halt the chain
+                raise LedgerError(Code.CHAINCODE_ERROR,
+                                  f"{chaincode}.{function} failed: {type(exc).__name__}: {exc}"
+                                  ) from None
             return _Call(result, meter.steps, ctx)
         compiled, record = self._chaincode(chaincode, reader)
         mode = compiled.exports.get(function)
@@ -448,6 +466,8 @@ class LedgerApp:
             caller_key = request.get("caller", "")
             if not isinstance(chaincode, str) or not isinstance(function, str) or not \
                     isinstance(args, (list, dict)) or not isinstance(caller_key, str):
+                raise TypeError
+            if caller_key and not HEX_KEY.match(caller_key):
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             raise LedgerError(Code.BAD_QUERY, 'data must be JSON {"chaincode", "function", '

@@ -38,6 +38,7 @@ MAX_KEY_CHARS = 256
 MAX_VALUE_BYTES = 64 * 1024
 MAX_RANGE = 1000
 MAX_EVENT_ATTRS = 16
+RESERVED_EVENT_TYPES = frozenset({"tm", "tx"})
 MAX_EVENT_VALUE = 1024
 GET_COST = 10
 PUT_COST = 20
@@ -166,6 +167,9 @@ class Context(Exposed):
         if not isinstance(event_type, str) or not event_type.isidentifier() or len(
                 event_type) > 64:
             raise LedgerError(Code.INVALID_ARGUMENT, "event type must be an identifier")
+        if event_type in RESERVED_EVENT_TYPES:
+            raise LedgerError(Code.INVALID_ARGUMENT,
+                              f"event type {event_type!r} is reserved by CometBFT/the host")
         if len(attrs) > MAX_EVENT_ATTRS:
             raise LedgerError(Code.INVALID_ARGUMENT, f"at most {MAX_EVENT_ATTRS} attributes")
         pairs = []

@@ -14,6 +14,7 @@ from typing import Any
 from ledger import canonical
 from ledger.chaincode import source as bundled_source
 from ledger.system.base import require_hex_key
+from ledger.system.lifecycle import USER_CHAINCODE_NAME
 
 
 class GenesisError(ValueError):
@@ -93,7 +94,10 @@ def parse_app_state(data: bytes) -> Genesis:
         if org["id"] in seen_orgs:
             raise GenesisError(f"organisation {org['id']!r} appears twice")
         seen_orgs.add(org["id"])
-        for m in org.get("members", []):
+        members = org.get("members", [])
+        if not isinstance(members, list) or not all(isinstance(m, dict) for m in members):
+            raise GenesisError(f"members of {org['id']!r} must be a list of objects")
+        for m in members:
             try:
                 require_hex_key(m.get("public_key"))
             except Exception:
@@ -108,7 +112,17 @@ def parse_app_state(data: bytes) -> Genesis:
         isinstance(c, dict) and {"name", "version", "source"} <= set(c) for c in chaincodes
     ):
         raise GenesisError("chaincodes must be a list of {name, version, source}")
-    policy = raw.get("upgrade_policy", {}).get("min_organisations", 1)
+    names = [c["name"] for c in chaincodes]
+    for name in names:
+        if not isinstance(name, str) or not USER_CHAINCODE_NAME.match(name):
+            raise GenesisError(f"chaincode name {name!r} must match "
+                               + USER_CHAINCODE_NAME.pattern)
+    if len(set(names)) != len(names):
+        raise GenesisError("a chaincode name appears twice")
+    upgrade_policy = raw.get("upgrade_policy", {})
+    if not isinstance(upgrade_policy, dict):
+        raise GenesisError("upgrade_policy must be an object")
+    policy = upgrade_policy.get("min_organisations", 1)
     if not isinstance(policy, int) or policy < 1:
         raise GenesisError("upgrade_policy.min_organisations must be a positive integer")
     if orgs and policy > len(orgs):

@@ -228,3 +228,33 @@ def test_chaincode_guide_example(tmp_path: Path) -> None:
     assert chain.value("token", "balance", [admin]) == 70
     assert "from ledger.testing import start_chain" in _guide_block("## 2. Test it")
     chain.app.close()
+
+
+@pytest.mark.parametrize("state, message", [
+    (b"[1]", "must be a JSON object"),
+    (b'{"surprise": 1}', "unknown app_state fields"),
+    (b'{"organisations": [{"id": "o", "members": [{"id": "m", "public_key": "xy"}]}]}',
+     "public_key must be 64 hex"),
+    (b'{"chaincodes": [{"name": "_kv", "version": "1", "source": ""}]}', "must match"),
+    (b'{"chaincodes": [{"name": "bad", "version": "1", "source": "import os"}]}',
+     "genesis chaincode 'bad': Line 1: import of 'os' is not allowed"),
+    (b'{"upgrade_policy": []}', "upgrade_policy must be an object"),
+    (b'{"organisations": [{"id": "o"}], "upgrade_policy": {"min_organisations": 2}}',
+     "exceeds the number of orgs"),
+])
+def test_bad_genesis_is_refused_with_a_reason(tmp_path: Path, state: bytes,
+                                              message: str) -> None:
+    from ledger.genesis import GenesisError
+
+    app = LedgerApp(tmp_path / "g")
+    with pytest.raises(GenesisError) as info:
+        app.init_chain(chain_id="c", initial_height=1, time_ns=0, validators=[],
+                       app_state=state)
+    assert message in str(info.value)
+    app.close()
+
+
+def test_call_query_refuses_a_caller_that_is_not_a_key(chain: Chain) -> None:
+    bad = chain.app.query(path="/call", data=json.dumps(
+        {"chaincode": "kv", "function": "get", "args": ["a"], "caller": "../org"}).encode())
+    assert bad.code == Code.BAD_QUERY

@@ -348,3 +348,13 @@ def test_accumulating_allocations_are_paid_for() -> None:
                 keep.append("x" * 900000)
     """, limit=200_000)
     assert (code, message) == (Code.OUT_OF_GAS, "execution budget of 200000 steps exhausted")
+
+
+def test_reserved_event_types_are_refused() -> None:
+    code, message = failure("""
+        @write
+        def main(ctx):
+            ctx.emit("tm", event="NewBlock")
+    """)
+    assert (code, message) == (Code.INVALID_ARGUMENT,
+                               "event type 'tm' is reserved by CometBFT/the host")
