@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from deploy.drivers.base import Driver, NodeSpec
@@ -92,8 +93,19 @@ def height(rpc_url: str) -> int:
     return int(status["sync_info"]["latest_block_height"]) if status else 0
 
 
-def wait_for_height(rpc_url: str, target: int, *, timeout: float = 60.0) -> int:
-    """Block until the node at ``rpc_url`` has committed ``target``; returns the height."""
+def wait_for_height(
+    rpc_url: str | None,
+    target: int,
+    *,
+    timeout: float = 60.0,
+    explain: Callable[[], str] | None = None,
+) -> int:
+    """Block until the node at ``rpc_url`` has committed ``target``; returns the height.
+
+    On time-out the error carries ``explain()`` (e.g. the node's log tail) for the reader.
+    """
+    if rpc_url is None:
+        raise TimeoutError("the node has no RPC URL (not running?)")
     deadline = time.monotonic() + timeout
     current = 0
     while time.monotonic() < deadline:
@@ -101,4 +113,12 @@ def wait_for_height(rpc_url: str, target: int, *, timeout: float = 60.0) -> int:
         if current >= target:
             return current
         time.sleep(0.25)
-    raise TimeoutError(f"{rpc_url} reached height {current}, not {target}, in {timeout:g}s")
+    message = f"{rpc_url} reached height {current}, not {target}, in {timeout:g}s"
+    if explain is not None:
+        message += "\n" + explain()
+    raise TimeoutError(message)
+
+
+def log_tail(driver: Driver, network_id: str, node_id: str, lines: int = 40) -> Callable[[], str]:
+    """For ``wait_for_height(explain=...)``: the node's last log lines when a wait fails."""
+    return lambda: driver.logs(network_id=network_id, node_id=node_id, tail=lines)

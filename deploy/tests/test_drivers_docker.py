@@ -278,7 +278,7 @@ def test_ports_are_planned_per_network_by_name(driver):
 @pytest.mark.cometbft
 @pytest.mark.parametrize("validators", [1, 4])
 def test_real_network_on_docker(engine, node_image, install_id, validators):
-    from deploy.drivers.testing import height, make_specs, wait_for_height
+    from deploy.drivers.testing import height, log_tail, make_specs, wait_for_height
 
     require_service("cometbft", shutil.which("cometbft") is not None, "binary not on PATH")
     drv = DockerDriver(image=node_image, install_id=install_id, stop_timeout=10)
@@ -291,7 +291,9 @@ def test_real_network_on_docker(engine, node_image, install_id, validators):
         assert all(s.running for s in states)
         assert [drv.apply_node(s).detail for s in specs] == [s.detail for s in states]
         for state in states:
-            wait_for_height(state.rpc_url, 2, timeout=120)
+            wait_for_height(
+                state.rpc_url, 2, timeout=120, explain=log_tail(drv, net, state.node_id)
+            )
         assert drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).strip()
 
         victim = specs[-1]
@@ -300,7 +302,12 @@ def test_real_network_on_docker(engine, node_image, install_id, validators):
         assert not drv.inspect_node(**ids).running
         restarted = drv.start_node(**ids)  # the published port may change: use the new URL
         assert restarted.running
-        wait_for_height(restarted.rpc_url, height(states[0].rpc_url) + 1, timeout=120)
+        wait_for_height(
+            restarted.rpc_url,
+            height(states[0].rpc_url) + 1,
+            timeout=120,
+            explain=log_tail(drv, net, victim.node_id),
+        )
 
         # kill -9 the node inside its container: Docker restarts it, inspect counts it.
         os.kill(
@@ -309,7 +316,12 @@ def test_real_network_on_docker(engine, node_image, install_id, validators):
         assert wait_until(lambda: drv.inspect_node(**ids).restart_count >= 1, timeout=60)
         assert wait_until(lambda: drv.inspect_node(**ids).running, timeout=60)
         back = drv.inspect_node(**ids)
-        wait_for_height(back.rpc_url, height(states[0].rpc_url) + 1, timeout=120)
+        wait_for_height(
+            back.rpc_url,
+            height(states[0].rpc_url) + 1,
+            timeout=120,
+            explain=log_tail(drv, net, victim.node_id),
+        )
 
         drv.delete_network(network_id=net)
         assert drv.list_owned(install_id=install_id) == []

@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,7 @@ STAND_IN = [
 ]
 
 
-def wait_until(predicate, timeout: float = 10.0) -> bool:
+def wait_until(predicate, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -90,6 +91,18 @@ def test_plans_are_distinct_stable_and_shared_across_networks(driver):
     assert again.plan_network(network_id="net-b", validators=4) == b
     extra = driver.plan_node(network_id="net-a", index=4)
     assert not {extra.p2p_port, extra.rpc_port, extra.abci_port} & set(ports)
+
+
+def test_concurrent_plans_never_share_a_port(tmp_path, install_id):
+    # Separate driver objects, as in separate Celery workers, planning at the same time.
+    def plan(n: int) -> list[NodeAddress]:
+        drv = LocalDriver(nodes_dir=tmp_path, install_id=install_id)
+        return drv.plan_network(network_id=f"net-{n}", validators=4)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        plans = list(pool.map(plan, range(8)))
+    ports = [p for plan_ in plans for a in plan_ for p in (a.p2p_port, a.rpc_port, a.abci_port)]
+    assert len(ports) == len(set(ports)) == 8 * 4 * 3
 
 
 def test_plan_skips_ports_that_are_taken_and_reports_exhaustion(tmp_path, install_id):
@@ -273,7 +286,7 @@ def real_driver(tmp_path, install_id):
 def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
     real_driver, install_id, validators
 ):
-    from deploy.drivers.testing import height, make_specs, wait_for_height
+    from deploy.drivers.testing import height, log_tail, make_specs, wait_for_height
 
     drv = real_driver
     specs = make_specs(drv, validators=validators, install_id=install_id)
@@ -283,7 +296,7 @@ def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
     assert all(s.running for s in states)
     assert [drv.apply_node(s).detail for s in specs] == [s.detail for s in states]  # no dupes
     for state in states:
-        wait_for_height(state.rpc_url, 2, timeout=90)
+        wait_for_height(state.rpc_url, 2, timeout=90, explain=log_tail(drv, net, state.node_id))
     assert "cometbft" in drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).lower()
 
     # Stop and start a node: it comes back and catches up with the chain.
@@ -294,13 +307,23 @@ def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
     assert _is_free(victim.address.rpc_port)  # CometBFT child stopped too
     restarted = drv.start_node(**ids)
     assert restarted.running and restarted.restart_count == 1
-    wait_for_height(restarted.rpc_url, height(states[0].rpc_url) + 1, timeout=90)
+    wait_for_height(
+        restarted.rpc_url,
+        height(states[0].rpc_url) + 1,
+        timeout=90,
+        explain=log_tail(drv, net, victim.node_id),
+    )
 
     # Kill -9 the node process: inspect reports it, its leftover CometBFT is cleaned on start.
     os.kill(int(drv.inspect_node(**ids).detail.split()[-1]), signal.SIGKILL)
     assert wait_until(lambda: not drv.inspect_node(**ids).running)
     assert drv.start_node(**ids).running
-    wait_for_height(restarted.rpc_url, height(states[0].rpc_url) + 1, timeout=90)
+    wait_for_height(
+        restarted.rpc_url,
+        height(states[0].rpc_url) + 1,
+        timeout=90,
+        explain=log_tail(drv, net, victim.node_id),
+    )
 
     drv.delete_network(network_id=net)
     assert drv.list_owned(install_id=install_id) == []
