@@ -89,8 +89,9 @@ def test_language_switch_shows_korean(new_browser, live_server):
     page = new_browser()
     page.goto(f"{live_server.url}/")
     assert page.locator("html").get_attribute("lang") == "en"
+    page.get_by_label("Language").select_option("ko")
     with page.expect_navigation():
-        page.get_by_label("Language").select_option("ko")
+        page.get_by_role("button", name="Change").click()
     assert page.locator("html").get_attribute("lang") == "ko"
     assert page.get_by_role("heading", level=1).inner_text() == (
         "나만의 허가형 원장 네트워크를 몇 분 만에"
