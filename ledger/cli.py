@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ledger import node as localnet
 from ledger.network import (
     OPERATOR_KEY_FILE,
+    LocalnetError,
     NetworkError,
     create_operator_key,
     generate_network,
@@ -79,6 +79,8 @@ def cmd_testnet(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    from ledger import node as localnet
+
     started = localnet.up(Path(args.home), timeout=args.timeout)
     for name, url in started:
         print(f"{name}: {url}")
@@ -86,6 +88,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from ledger import node as localnet
+
     for name, state in localnet.down(Path(args.home)):
         print(f"{name}: {state}")
     return 0
@@ -234,7 +238,12 @@ def main(argv: list[str] | None = None) -> int:
     except (NetworkError, LedgerError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (LedgerClientError, localnet.LocalnetError) as exc:
+    except (LedgerClientError, LocalnetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ModuleNotFoundError as exc:
+        if "protocol types" not in str(exc):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:

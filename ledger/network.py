@@ -45,6 +45,10 @@ class NetworkError(ValueError):
     """Bad input or a failed key generation; the message names the problem."""
 
 
+class LocalnetError(RuntimeError):
+    """A node of a local network failed to start or stop."""
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     index: int

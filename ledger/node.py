@@ -21,7 +21,7 @@ from typing import Any
 
 from ledger.abci.handler import Handler
 from ledger.abci.server import AbciServer
-from ledger.network import COMETBFT_BIN, load_node
+from ledger.network import COMETBFT_BIN, LocalnetError, load_node
 
 log = logging.getLogger("ledger.node")
 STOP_GRACE_SECONDS = 15
@@ -117,10 +117,6 @@ def main(home: str) -> int:
 
 
 # --- background processes for a local network (``python -m ledger up/down``) ---------------
-class LocalnetError(RuntimeError):
-    pass
-
-
 PID_FILE = "node.pid"
 LOG_FILE = "node.log"
 

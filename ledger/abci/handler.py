@@ -14,8 +14,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ledger.proto.gen.tendermint.abci import types_pb2 as abci
-from ledger.proto.gen.tendermint.crypto import keys_pb2, proof_pb2
+try:
+    from ledger.proto.gen.tendermint.abci import types_pb2 as abci
+    from ledger.proto.gen.tendermint.crypto import keys_pb2, proof_pb2
+except ModuleNotFoundError as exc:  # generated at setup, not committed
+    raise ModuleNotFoundError(
+        "CometBFT protocol types are missing: run `make proto` "
+        "(python -m ledger.proto.build)"
+    ) from exc
 
 if TYPE_CHECKING:
     from ledger.app import LedgerApp

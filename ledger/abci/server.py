@@ -11,9 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ledger.abci.handler import FatalAppError, Handler
+from ledger.abci.handler import FatalAppError, Handler, abci
 from ledger.abci.wire import FramingError, frame, read_frame
-from ledger.proto.gen.tendermint.abci import types_pb2 as abci
 
 log = logging.getLogger("ledger.abci")
 
