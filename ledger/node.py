@@ -46,7 +46,11 @@ async def run_node(home: Path, app_factory: Callable[[Path], Any] | None = None)
         from ledger.app import LedgerApp as app_factory
 
     info = load_node(home)
-    app = app_factory(home / "app")
+    try:
+        app = app_factory(home / "app")
+    except Exception:
+        log.exception("cannot open the app state in %s", home / "app")
+        return 1
     server = AbciServer(Handler(app), host="127.0.0.1", port=int(info["abci_port"]))
     try:
         try:
