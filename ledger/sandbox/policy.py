@@ -42,6 +42,8 @@ ENTER = "_enter_"
 LEAVE = "_leave_"
 BINOP = "_binop_"
 FMT = "_fmt_"
+SIZED = "_sized_"  # charges for the container C code is about to walk
+CONTAINS = "_contains_"  # same, for the right side of `in` (dict/range lookups are O(1))
 
 
 class _Precheck(ast.NodeVisitor):
@@ -150,6 +152,26 @@ class _Instrumenter(ast.NodeTransformer):
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         self.generic_visit(node)
         node.value = _call(FMT, node.value)
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
+            node.comparators = [_call(CONTAINS, c) for c in node.comparators]
+        elif not all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            node.left = _call(SIZED, node.left)
+            node.comparators = [_call(SIZED, c) for c in node.comparators]
+        return node
+
+    def visit_Starred(self, node: ast.Starred) -> ast.AST:
+        self.generic_visit(node)
+        node.value = _call(SIZED, node.value)
+        return node
+
+    def visit_Dict(self, node: ast.Dict) -> ast.AST:
+        self.generic_visit(node)
+        node.values = [_call(SIZED, v) if k is None else v
+                       for k, v in zip(node.keys, node.values, strict=True)]
         return node
 
 

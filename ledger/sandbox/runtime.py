@@ -85,6 +85,9 @@ class HostModule(Exposed):
 
 
 SEQUENCES = (str, bytes, list, tuple)
+SIZED = (str, bytes, list, tuple, dict, range)
+# Methods whose run time grows faster than their input (sorting).
+SUPERLINEAR = frozenset({"sort"})
 
 STR_METHODS = frozenset({
     "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
@@ -106,19 +109,29 @@ SAFE_METHODS: dict[type, frozenset[str]] = {
 EXCEPTION_ATTRS = frozenset({"args"})
 
 
-def _fmt_ok(value: Any, depth: int = 0) -> bool:
-    """True if str(value) is the same on every node (no memory addresses, no hash order)."""
-    if depth > MAX_FORMAT_DEPTH:
+def _fmt_cost(value: Any, budget: list[int], depth: int = 0) -> bool:
+    """True if str(value) is the same on every node (no memory addresses, no hash order).
+
+    ``budget[0]`` counts visited elements down; running out (huge nested values) is False.
+    """
+    budget[0] -= 1
+    if depth > MAX_FORMAT_DEPTH or budget[0] < 0:
         return False
     if value is None or isinstance(value, (str, int, float, bool, bytes)):
         return True
     if isinstance(value, (list, tuple)):
-        return all(_fmt_ok(v, depth + 1) for v in value)
+        return all(_fmt_cost(v, budget, depth + 1) for v in value)
     if isinstance(value, dict):
-        return all(_fmt_ok(k, depth + 1) and _fmt_ok(v, depth + 1) for k, v in value.items())
+        return all(_fmt_cost(k, budget, depth + 1) and _fmt_cost(v, budget, depth + 1)
+                   for k, v in value.items())
     if isinstance(value, BaseException):
-        return all(_fmt_ok(a, depth + 1) for a in value.args)
+        return all(_fmt_cost(a, budget, depth + 1) for a in value.args)
     return False
+
+
+def _size(value: Any) -> int:
+    """Elements/characters C code may walk for ``value`` (0 for non-containers)."""
+    return len(value) if isinstance(value, SIZED) else 0
 
 
 def make_globals(
@@ -127,6 +140,30 @@ def make_globals(
     """Fresh globals for one module execution, every helper bound to ``meter``."""
     step = meter.step
     charge = meter.charge_size
+
+    def work(n: int) -> None:
+        """Charge C-level work over n elements (no size limit: nothing is allocated)."""
+        step(1 + n // ALLOC_UNIT)
+
+    def charged(fn: Callable[..., Any], base: int = 0, factor: int = 1) -> Callable[..., Any]:
+        """Wrap a C function so each call pays for the sizes of its receiver and args."""
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            work(factor * (base + sum(_size(a) for a in args)
+                           + sum(_size(v) for v in kwargs.values())))
+            return fn(*args, **kwargs)
+        return wrapper
+
+    def sized_value(value: Any) -> Any:
+        """Starred unpacking and comparisons: pay for the container walked in C."""
+        if isinstance(value, SIZED):
+            work(len(value))
+        return value
+
+    def contains_value(value: Any) -> Any:
+        """Right side of `in`: a scan for sequences, a hash lookup for dicts."""
+        if isinstance(value, SEQUENCES):
+            work(len(value))
+        return value
 
     def stept() -> bool:
         step()
@@ -194,8 +231,12 @@ def make_globals(
         return inplace_ops[op](x, y)
 
     def fmt(value: Any) -> Any:
-        if not _fmt_ok(value):
+        budget = [MAX_SEQUENCE]
+        if not _fmt_cost(value, budget):
+            if budget[0] < 0:
+                raise meter.trip(Code.RESOURCE_LIMIT, "value is too large to format")
             raise meter.violation(f"cannot format a {type(value).__name__} value")
+        work(MAX_SEQUENCE - budget[0])
         return value
 
     def safe_str(value: Any = "") -> str:
@@ -262,7 +303,10 @@ def make_globals(
                 return guarded_update(obj)
             if name == "copy":
                 return sized(getattr(obj, name))
-            return getattr(obj, name)
+            if kind is int:
+                return getattr(obj, name)
+            return charged(getattr(obj, name), base=len(obj),
+                           factor=8 if name in SUPERLINEAR else 1)
         if isinstance(obj, Exposed) and name in obj.EXPOSED:
             return getattr(obj, name)
         if isinstance(obj, BaseException) and name in EXCEPTION_ATTRS:
@@ -271,6 +315,8 @@ def make_globals(
 
     def getitem(obj: Any, key: Any) -> Any:
         if isinstance(obj, (dict, list, tuple, str, bytes, range)):
+            if isinstance(key, slice):
+                work(len(obj))
             return obj[key]
         raise meter.violation(f"{type(obj).__name__} is not subscriptable here")
 
@@ -283,7 +329,7 @@ def make_globals(
         return iter(obj)
 
     def apply(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        step()
+        work(len(args) + len(kwargs))
         return fn(*args, **kwargs)
 
     def safe_range(*args: int) -> range:
@@ -294,6 +340,12 @@ def make_globals(
     def safe_getattr(obj: Any, name: Any, *default: Any) -> Any:
         return getattr_(obj, name)
 
+    def safe_round(number: Any, ndigits: int | None = None) -> Any:
+        # round(5, -10**9) would compute 10**(10**9) inside CPython
+        if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > 64):
+            raise meter.violation("round() ndigits must be an integer in -64..64")
+        return round(number) if ndigits is None else round(number, ndigits)
+
     type_aliases: dict[Any, Any] = {}
 
     def safe_isinstance(obj: Any, types: Any) -> bool:
@@ -303,24 +355,31 @@ def make_globals(
             types = type_aliases.get(types, types)
         return isinstance(obj, types)
 
+    safe_sorted_impl = charged(sorted, factor=8)
     safe_list = sized(list)
     safe_tuple = sized(tuple)
     safe_dict = sized(dict)
-    safe_sorted = sized(sorted)
+    safe_sorted = sized(safe_sorted_impl)
     type_aliases.update({safe_list: list, safe_tuple: tuple, safe_dict: dict, safe_str: str})
 
     def safe_import(name: str, globals_: Any = None, locals_: Any = None,
                     fromlist: Any = (), level: int = 0) -> HostModule:
-        module = HOST_MODULES.get(name)
-        if module is None or level:
+        functions = HOST_MODULES.get(name)
+        if functions is None or level:
             raise meter.violation(f"import of {name!r} is not allowed")
-        return module
+        wrapped = {k: charged(fn) for k, fn in functions.items()}
+        if name == "json":  # output size is what dumps walks: pay for it too
+            wrapped["dumps"] = sized(wrapped["dumps"])
+        return HostModule(name, wrapped)
 
     builtins: dict[str, Any] = {
-        "abs": abs, "all": all, "any": any, "bool": bool, "chr": chr, "divmod": divmod,
-        "enumerate": enumerate, "filter": filter, "int": int, "len": len, "map": map,
-        "max": max, "min": min, "ord": ord, "reversed": reversed, "round": round,
-        "sum": sum, "zip": zip,
+        "abs": abs, "bool": bool, "chr": chr, "divmod": divmod, "int": int, "len": len,
+        "ord": ord, "round": safe_round,
+        # builtins that walk an iterable in C pay for its size up front
+        "all": charged(all), "any": charged(any), "enumerate": charged(enumerate),
+        "filter": charged(filter), "map": charged(map), "max": charged(max),
+        "min": charged(min), "reversed": charged(reversed), "sum": charged(sum),
+        "zip": charged(zip),
         "str": safe_str, "list": safe_list, "tuple": safe_tuple, "dict": safe_dict,
         "sorted": safe_sorted, "range": safe_range, "isinstance": safe_isinstance,
         "getattr": safe_getattr, "__import__": safe_import,
@@ -342,6 +401,8 @@ def make_globals(
         "_leave_": leave,
         "_binop_": binop,
         "_fmt_": fmt,
+        "_sized_": sized_value,
+        "_contains_": contains_value,
         "_inplacevar_": inplacevar,
         "_getattr_": getattr_,
         "_getitem_": getitem,
@@ -377,9 +438,8 @@ def _isqrt(n: int) -> int:
 
 # Integer-only maths: transcendental float functions come from the platform's libm and can
 # differ in the last bit between machines, so they are left out on purpose.
-HOST_MODULES: dict[str, HostModule] = {
-    "math": HostModule("math", {"gcd": math.gcd, "isqrt": _isqrt, "floor": math.floor,
-                                "ceil": math.ceil}),
-    "json": HostModule("json", {"dumps": _json_dumps, "loads": _json_loads}),
-    "hashing": HostModule("hashing", {"sha256": _sha256}),
+HOST_MODULES: dict[str, dict[str, Callable[..., Any]]] = {
+    "math": {"gcd": math.gcd, "isqrt": _isqrt, "floor": math.floor, "ceil": math.ceil},
+    "json": {"dumps": _json_dumps, "loads": _json_loads},
+    "hashing": {"sha256": _sha256},
 }

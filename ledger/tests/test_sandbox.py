@@ -358,3 +358,45 @@ def test_reserved_event_types_are_refused() -> None:
     """)
     assert (code, message) == (Code.INVALID_ARGUMENT,
                                "event type 'tm' is reserved by CometBFT/the host")
+
+
+@pytest.mark.timeout(120)  # without size charging these loops would run for many minutes
+@pytest.mark.parametrize("operation", [
+    "hashing.sha256(big)",
+    "big.upper()",
+    "big.count('y')",
+    "big[:]",
+    "'y' in big",
+    "big == other",
+    "sorted(items)",
+    "sum(items)",
+    "max(items)",
+    "[*items]",
+    "items.index(1) if 1 in items else 0",
+    "f'{items}'",
+    "json.dumps(items[:400000])",
+])
+def test_work_on_big_values_is_paid_for(operation: str) -> None:
+    """O(n) operations in C cost steps in proportion to n, so loops over them stop early."""
+    code, message = failure(f"""
+        import hashing
+        import json
+        @write
+        def main(ctx):
+            big = "x" * 500000
+            other = "x" * 500000
+            items = [0] * 500000
+            while True:
+                {operation}
+    """, limit=200_000)
+    assert (code, message) == (Code.OUT_OF_GAS, "execution budget of 200000 steps exhausted")
+
+
+def test_round_with_huge_ndigits_is_refused() -> None:
+    code, message = failure("""
+        @write
+        def main(ctx):
+            return round(5, -10**9)
+    """)
+    assert (code, message) == (Code.SANDBOX_VIOLATION,
+                               "round() ndigits must be an integer in -64..64")
