@@ -105,8 +105,29 @@ def tenant_required(view):  # type: ignore[no-untyped-def]
     return wrapped
 
 
-def client_ip(request: HttpRequest) -> str | None:
-    return getattr(request, "source_ip", None) or request.META.get("REMOTE_ADDR")
+def posted(request: HttpRequest) -> Any:
+    """Form data for a POST (even an empty one, so it is validated), else None (unbound)."""
+    return request.POST if request.method == "POST" else None
+
+
+class _AuthScope:
+    throttle_scope = "auth"
+
+
+def throttled(request: HttpRequest) -> bool:
+    """The API's ``auth`` rate (``BAAS_AUTH_THROTTLE_RATE``) also guards the portal's
+    unauthenticated forms; both count in the same cache entry per client address."""
+    from rest_framework.throttling import ScopedRateThrottle
+
+    if request.method != "POST":
+        return False
+    return not ScopedRateThrottle().allow_request(request, _AuthScope())
+
+
+def refuse_throttled(request: HttpRequest, template: str, form: Any,
+                     extra: dict | None = None) -> HttpResponse:
+    form.add_error(None, forms.ERROR_TEXT["throttled"])
+    return page(request, template, {"form": form, **(extra or {})}, status=429)
 
 
 @require_POST
@@ -132,7 +153,9 @@ def signup(request: HttpRequest) -> HttpResponse:
 
     if request.user.is_authenticated:
         return redirect("portal:dashboard")
-    form = forms.SignupForm(request.POST or None)
+    form = forms.SignupForm(posted(request))
+    if throttled(request):
+        return refuse_throttled(request, "tenants/signup.html", form)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -199,7 +222,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
         next_url = ""
     if request.user.is_authenticated:
         return redirect(next_url or "portal:dashboard")
-    form = forms.LoginForm(request.POST or None)
+    form = forms.LoginForm(posted(request))
+    if throttled(request):
+        return refuse_throttled(request, "tenants/registration/login.html", form,
+                                {"next": next_url})
     if request.method == "POST" and form.is_valid():
         try:
             user = services.login_check(email=form.cleaned_data["email"],
@@ -223,7 +249,9 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def password_reset(request: HttpRequest) -> HttpResponse:
     from tenants import services
 
-    form = forms.PasswordResetRequestForm(request.POST or None)
+    form = forms.PasswordResetRequestForm(posted(request))
+    if throttled(request):
+        return refuse_throttled(request, "tenants/registration/password_reset_form.html", form)
     if request.method == "POST" and form.is_valid():
         services.password_reset_request(email=form.cleaned_data["email"])
         # The same answer whether or not the account exists.
@@ -240,7 +268,7 @@ def password_reset_confirm(request: HttpRequest, uid: str, token: str) -> HttpRe
     user_id = signed.decode_uid(uid)
     user = User.objects.filter(pk=user_id).first() if user_id else None
     valid = user is not None and signed.password_reset_tokens.check_token(user, token)
-    form = forms.PasswordResetConfirmForm(request.POST or None)
+    form = forms.PasswordResetConfirmForm(posted(request))
     if valid and request.method == "POST" and form.is_valid():
         try:
             services.password_reset_confirm(uid=uid, token=token,
@@ -304,7 +332,7 @@ def members(request: HttpRequest) -> HttpResponse:
     from tenants import selectors, services
 
     portal = request.portal  # type: ignore[attr-defined]
-    form = forms.InviteForm(request.POST or None)
+    form = forms.InviteForm(posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             _invitation, op = services.invitation_create(
@@ -434,6 +462,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         form = form_class(data, initial={"email": invitation.email})
         ctx["form"] = form
 
+    if form is not None and throttled(request):  # anonymous: a password is being tried
+        return refuse_throttled(request, "tenants/invitation_accept.html", form, ctx)
     if request.method == "POST" and (form is None or form.is_valid()):
         fields = form.cleaned_data if form is not None else {}
         try:
@@ -461,7 +491,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     from tenants import selectors, services
 
     portal = request.portal  # type: ignore[attr-defined]
-    form = forms.TokenCreateForm(request.POST or None)
+    form = forms.TokenCreateForm(posted(request))
     created_plaintext = None
     if request.method == "POST" and form.is_valid():
         days = form.cleaned_data["expires_in_days"]

@@ -376,3 +376,15 @@ def test_verification_link_can_be_sent_again(client, owner, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post(reverse("portal:verify-email-resend"))
     assert callbacks == []
+
+
+def test_unauthenticated_forms_share_the_api_auth_rate_limit(client):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    allowed, _ = ScopedRateThrottle().parse_rate(ScopedRateThrottle.THROTTLE_RATES["auth"])
+    for _ in range(allowed):
+        assert client.post(reverse("portal:signup"), {}).status_code == 400
+    refused = client.post(reverse("portal:login"), {"email": "a@example.com", "password": "x"})
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.content.decode()
+    assert client.get(reverse("portal:login")).status_code == 200  # reading is not limited
