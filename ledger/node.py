@@ -90,10 +90,9 @@ async def run_node(home: Path, app_factory: Callable[[Path], Any] | None = None)
             await _stop_child(child)
             code = 1
         else:
-            code = child.returncode or 0
-            log.log(logging.ERROR if code else logging.INFO,
-                    "node %s: cometbft exited with %s", info["moniker"], code)
-            code = code if code > 0 else 1  # a signal death is still a failure
+            # CometBFT stopping on its own (crash, lost ABCI link, killed) fails this node.
+            log.error("node %s: cometbft exited with %s", info["moniker"], child.returncode)
+            code = child.returncode if child.returncode and child.returncode > 0 else 1
         return code
     finally:
         server.stop()
