@@ -156,3 +156,10 @@ def test_queries_at_an_earlier_height_see_the_state_of_that_height(node):
     assert node.call("kv", "get", ["season"], height=first.height) == "spring"
     assert node.call("kv", "get", ["season"], height=second.height) == "summer"
     assert node.call("kv", "get", ["season"]) == "summer"
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_subscribe_with_a_bad_query_raises_rpc_error(node):
+    with pytest.raises(RpcError):
+        next(node.subscribe("tm.event = = 'Tx'", timeout=10))
