@@ -142,10 +142,11 @@ class LedgerApp:
 
             ident = self._system_ctx("_identity", admin, self.store, initial_height, time_ns)
             for org in genesis.organisations:
-                identity_cc.add_org(ident, org["id"], org.get("name") or org["id"])
+                identity_cc.create_org(ident, org["id"], org.get("name") or org["id"])
                 for m in org.get("members", []):
-                    identity_cc.add_member(ident, org["id"], m.get("id") or m["public_key"][:8],
-                                           m["public_key"], list(m.get("roles", [])))
+                    identity_cc.create_member(ident, org["id"],
+                                              m.get("id") or m["public_key"][:8],
+                                              m["public_key"], list(m.get("roles", [])))
             ident.put("config", {"open_access": genesis.open_access})
             for i, v in enumerate(validators):
                 if v.power > 0:

@@ -5,8 +5,17 @@ Keys in the ``_identity`` key space:
 - ``member/<public key hex>`` -> ``{"public_key", "org", "member", "roles"}``
 - ``node/<public key hex>`` -> ``{"public_key", "org", "name", "power"}``
 
-Every write needs the ``admin`` role. Adding, re-weighting or removing a node emits a
-validator update that the block hands to CometBFT (power 0 removes the validator).
+Every write needs the ``admin`` role, and the scope follows the consortium:
+- an admin manages the members of **its own organisation** only;
+- adding an organisation and adding, re-weighting or removing a validator node change who
+  governs the network, so they need approvals from ``min_organisations`` distinct
+  organisations (the genesis ``upgrade_policy``, the same one chaincode upgrades use). Each
+  approving admin sends the same call; the change applies when the count is reached. With
+  the default policy of 1 it applies at once.
+
+Node changes emit a validator update that the block hands to CometBFT (power 0 removes the
+validator). Proposals live under ``proposal/<kind>/<subject>``; sending the same kind and
+subject with different arguments replaces the pending proposal and resets its approvals.
 """
 
 from __future__ import annotations
@@ -45,39 +54,119 @@ def _need_org(ctx: SystemContext, org: str) -> None:
         raise LedgerError(Code.NOT_FOUND, f"organisation {org!r} does not exist")
 
 
-@identity.write
-def add_org(ctx: SystemContext, id: str, name: str) -> dict[str, str]:  # noqa: A002
+def _own_org(ctx: SystemContext, org: str) -> None:
     require_admin(ctx)
-    require_str(id, "id", max_len=64)
-    if ctx.has(f"org/{id}"):
-        raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {id!r} already exists")
-    record = {"id": id, "name": require_str(name, "name")}
-    ctx.put(f"org/{id}", record)
-    ctx.emit("org_added", org=id)
+    if ctx.caller.org != org:
+        raise LedgerError(Code.UNAUTHORIZED,
+                          "admins manage the members of their own organisation only")
+
+
+def _policy(ctx: SystemContext) -> int:
+    return int((ctx.read_other("_lifecycle", "policy") or {}).get("min_organisations", 1))
+
+
+def _approve(ctx: SystemContext, kind: str, subject: str,
+             payload: dict[str, Any]) -> dict[str, Any]:
+    """Count the caller's organisation for a governance change; 'approved' when enough."""
+    require_admin(ctx)
+    org = ctx.caller.org
+    if not org:
+        raise LedgerError(Code.UNAUTHORIZED, "caller belongs to no organisation")
+    key = f"proposal/{kind}/{subject}"
+    proposal = ctx.get(key)
+    if proposal is None or proposal["payload"] != payload:
+        proposal = {"kind": kind, "subject": subject, "payload": payload, "approvals": []}
+    if org in proposal["approvals"]:
+        raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {org!r} already approved")
+    proposal["approvals"] = sorted([*proposal["approvals"], org])
+    required = _policy(ctx)
+    approved = len(proposal["approvals"]) >= required
+    if approved:
+        ctx.delete(key)
+    else:
+        ctx.put(key, proposal)
+    ctx.emit("identity_approval", kind=kind, subject=subject, org=org,
+             status="approved" if approved else "pending")
+    return {"kind": kind, "subject": subject, "approvals": proposal["approvals"],
+            "required": required, "status": "approved" if approved else "pending"}
+
+
+# -- direct writes (used by genesis and by approved proposals) ---------------------------
+def create_org(ctx: SystemContext, org_id: str, name: str) -> dict[str, str]:
+    require_str(org_id, "id", max_len=64)
+    if ctx.has(f"org/{org_id}"):
+        raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {org_id!r} already exists")
+    record = {"id": org_id, "name": require_str(name, "name")}
+    ctx.put(f"org/{org_id}", record)
+    ctx.emit("org_added", org=org_id)
     return record
 
 
-@identity.write
-def add_member(ctx: SystemContext, org: str, member: str, public_key: str,
-               roles: list[str] | None = None) -> dict[str, Any]:
-    require_admin(ctx)
+def create_member(ctx: SystemContext, org: str, member: str, public_key: str,
+                  roles: list[str]) -> dict[str, Any]:
     _need_org(ctx, require_str(org, "org", max_len=64))
     require_hex_key(public_key)
     if ctx.has(f"member/{public_key}"):
         raise LedgerError(Code.INVALID_ARGUMENT, "public key is already registered")
     record = {"public_key": public_key, "org": org, "member": require_str(member, "member"),
-              "roles": _roles(roles or [])}
+              "roles": _roles(roles)}
     ctx.put(f"member/{public_key}", record)
     ctx.emit("member_added", org=org, member=member, public_key=public_key)
     return record
 
 
+def _set_power(ctx: SystemContext, record: dict[str, Any], power: int) -> None:
+    key = record["public_key"]
+    if power:
+        record["power"] = power
+        ctx.put(f"node/{key}", record)
+    else:
+        ctx.delete(f"node/{key}")
+    ctx.validator_updates.append((bytes.fromhex(key), power))
+    ctx.emit("validator_set", public_key=key, power=str(power))
+
+
+# -- organisations -----------------------------------------------------------------------
 @identity.write
-def set_roles(ctx: SystemContext, public_key: str, roles: list[str]) -> dict[str, Any]:
+def add_org(ctx: SystemContext, id: str, name: str,  # noqa: A002
+            admin_public_key: str | None = None) -> dict[str, Any]:
+    """Propose/approve a new organisation, optionally with its first admin's key."""
+    require_str(id, "id", max_len=64)
+    require_str(name, "name")
+    if admin_public_key is not None:
+        require_hex_key(admin_public_key, "admin_public_key")
+        if ctx.has(f"member/{admin_public_key}"):
+            raise LedgerError(Code.INVALID_ARGUMENT, "admin_public_key is already registered")
+    if ctx.has(f"org/{id}"):
+        raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {id!r} already exists")
+    status = _approve(ctx, "org", id, {"name": name, "admin": admin_public_key})
+    if status["status"] == "approved":
+        create_org(ctx, id, name)
+        if admin_public_key is not None:
+            create_member(ctx, id, "admin", admin_public_key, ["admin"])
+    return status
+
+
+# -- members (own organisation) ----------------------------------------------------------
+@identity.write
+def add_member(ctx: SystemContext, org: str, member: str, public_key: str,
+               roles: list[str] | None = None) -> dict[str, Any]:
+    _own_org(ctx, org)
+    return create_member(ctx, org, member, public_key, roles or [])
+
+
+def _member_of_own_org(ctx: SystemContext, public_key: str) -> dict[str, Any]:
     require_admin(ctx)
     record = ctx.get(f"member/{require_hex_key(public_key)}")
     if record is None:
         raise LedgerError(Code.NOT_FOUND, "no member with that public key")
+    _own_org(ctx, record["org"])
+    return record
+
+
+@identity.write
+def set_roles(ctx: SystemContext, public_key: str, roles: list[str]) -> dict[str, Any]:
+    record = _member_of_own_org(ctx, public_key)
     record["roles"] = _roles(roles)
     ctx.put(f"member/{public_key}", record)
     ctx.emit("member_roles_set", public_key=public_key, roles=",".join(record["roles"]))
@@ -86,15 +175,14 @@ def set_roles(ctx: SystemContext, public_key: str, roles: list[str]) -> dict[str
 
 @identity.write
 def remove_member(ctx: SystemContext, public_key: str) -> None:
-    require_admin(ctx)
-    if ctx.get(f"member/{require_hex_key(public_key)}") is None:
-        raise LedgerError(Code.NOT_FOUND, "no member with that public key")
+    _member_of_own_org(ctx, public_key)
     if public_key == ctx.caller.public_key:
         raise LedgerError(Code.INVALID_ARGUMENT, "an admin cannot remove itself")
     ctx.delete(f"member/{public_key}")
     ctx.emit("member_removed", public_key=public_key)
 
 
+# -- validator nodes (governance: policy approvals) --------------------------------------
 def _validator_count(ctx: SystemContext) -> int:
     return sum(1 for _, node in ctx.range("node/", "node0", limit=1000) if node["power"] > 0)
 
@@ -102,44 +190,42 @@ def _validator_count(ctx: SystemContext) -> int:
 @identity.write
 def add_node(ctx: SystemContext, org: str, name: str, public_key: str,
              power: int = 10) -> dict[str, Any]:
-    """Register a validator node key; CometBFT adds it to the validator set."""
-    require_admin(ctx)
+    """Propose/approve a validator node key; once approved CometBFT adds it."""
     _need_org(ctx, require_str(org, "org", max_len=64))
     require_hex_key(public_key)
+    require_str(name, "name")
+    _power(power)
     if ctx.has(f"node/{public_key}"):
         raise LedgerError(Code.INVALID_ARGUMENT, "node key is already registered")
-    record = {"public_key": public_key, "org": org, "name": require_str(name, "name"),
-              "power": _power(power)}
-    ctx.put(f"node/{public_key}", record)
-    ctx.validator_updates.append((bytes.fromhex(public_key), record["power"]))
-    ctx.emit("validator_set", public_key=public_key, power=str(record["power"]))
-    return record
+    status = _approve(ctx, "node", public_key, {"org": org, "name": name, "power": power})
+    if status["status"] == "approved":
+        _set_power(ctx, {"public_key": public_key, "org": org, "name": name}, power)
+    return status
 
 
 @identity.write
 def set_node_power(ctx: SystemContext, public_key: str, power: int) -> dict[str, Any]:
-    require_admin(ctx)
     record = ctx.get(f"node/{require_hex_key(public_key)}")
     if record is None:
         raise LedgerError(Code.NOT_FOUND, "no node with that public key")
-    record["power"] = _power(power)
-    ctx.put(f"node/{public_key}", record)
-    ctx.validator_updates.append((bytes.fromhex(public_key), record["power"]))
-    ctx.emit("validator_set", public_key=public_key, power=str(record["power"]))
-    return record
+    _power(power)
+    status = _approve(ctx, "node", public_key, {"power": power})
+    if status["status"] == "approved":
+        _set_power(ctx, record, power)
+    return status
 
 
 @identity.write
-def remove_node(ctx: SystemContext, public_key: str) -> None:
-    require_admin(ctx)
+def remove_node(ctx: SystemContext, public_key: str) -> dict[str, Any]:
     record = ctx.get(f"node/{require_hex_key(public_key)}")
     if record is None:
         raise LedgerError(Code.NOT_FOUND, "no node with that public key")
     if record["power"] > 0 and _validator_count(ctx) <= 1:
         raise LedgerError(Code.INVALID_ARGUMENT, "cannot remove the last validator")
-    ctx.delete(f"node/{public_key}")
-    ctx.validator_updates.append((bytes.fromhex(public_key), 0))
-    ctx.emit("validator_set", public_key=public_key, power="0")
+    status = _approve(ctx, "node", public_key, {"power": 0})
+    if status["status"] == "approved":
+        _set_power(ctx, record, 0)
+    return status
 
 
 @identity.read
@@ -166,3 +252,8 @@ def list_members(ctx: SystemContext, org: str | None = None) -> list[Any]:
 @identity.read
 def list_nodes(ctx: SystemContext) -> list[Any]:
     return [v for _, v in ctx.range("node/", "node0", limit=1000)]
+
+
+@identity.read
+def list_proposals(ctx: SystemContext) -> list[Any]:
+    return [v for _, v in ctx.range("proposal/", "proposal0", limit=1000)]

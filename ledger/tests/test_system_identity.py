@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,19 +25,33 @@ def codes(chain: Chain, *txs: bytes) -> list[int]:
     return [r.code for r in chain.block(*txs).tx_results]
 
 
-def test_admin_registers_org_and_member_who_can_then_transact(chain: Chain) -> None:
-    newcomer = seeded("newcomer")
-    assert chain.app.check_tx(chain.tx(newcomer, "kv", "put", ["a", 1])).code == \
+def test_new_org_with_its_admin_who_then_registers_members(chain: Chain) -> None:
+    boss, clerk = seeded("org4-admin"), seeded("org4-clerk")
+    assert chain.app.check_tx(chain.tx(boss, "kv", "put", ["a", 1])).code == \
         Code.UNKNOWN_SIGNER
-    assert codes(chain,
-                 chain.tx("admin1", "_identity", "add_org", ["org4", "Org Four"]),
-                 chain.tx("admin1", "_identity", "add_member",
-                          ["org4", "alice", newcomer.public_key_hex, ["clerk"]])) == [0, 0]
-    assert codes(chain, chain.tx(newcomer, "kv", "put", ["a", 1])) == [0]
-    member = chain.value("_identity", "get_member", [newcomer.public_key_hex])
-    assert (member["org"], member["member"], member["roles"]) == ("org4", "alice", ["clerk"])
+    result = chain.block(chain.tx("admin1", "_identity", "add_org",
+                                  ["org4", "Org Four", boss.public_key_hex])).tx_results[0]
+    assert result.code == 0, result.log
+    assert json.loads(result.data)["status"] == "approved"
+    assert codes(chain, chain.tx(boss, "_identity", "add_member",
+                                 ["org4", "clerk", clerk.public_key_hex, ["clerk"]])) == [0]
+    assert codes(chain, chain.tx(clerk, "kv", "put", ["a", 1])) == [0]
+    member = chain.value("_identity", "get_member", [clerk.public_key_hex])
+    assert (member["org"], member["member"], member["roles"]) == ("org4", "clerk", ["clerk"])
     assert [o["id"] for o in chain.value("_identity", "list_orgs")] == \
         ["org1", "org2", "org3", "org4"]
+
+
+def test_admins_manage_only_their_own_organisation(chain: Chain) -> None:
+    stranger = seeded("stranger").public_key_hex
+    user1 = chain.keys["user1"].public_key_hex
+    r = chain.block(
+        chain.tx("admin2", "_identity", "add_member", ["org1", "mole", stranger, ["admin"]]),
+        chain.tx("admin2", "_identity", "set_roles", [user1, ["admin"]]),
+        chain.tx("admin2", "_identity", "remove_member", [user1]),
+    ).tx_results
+    assert [x.code for x in r] == [Code.UNAUTHORIZED] * 3
+    assert "own organisation" in r[0].log
 
 
 def test_non_admin_writes_are_refused(chain: Chain) -> None:
@@ -49,20 +64,20 @@ def test_non_admin_writes_are_refused(chain: Chain) -> None:
 
 def test_bad_arguments_get_clear_codes(chain: Chain) -> None:
     r = chain.block(
-        chain.tx("admin1", "_identity", "add_member", ["nope", "bob", "ab" * 32]),
+        chain.tx("admin1", "_identity", "add_org", ["x", "X", "not-hex"]),
         chain.tx("admin1", "_identity", "add_member", ["org1", "bob", "not-hex"]),
         chain.tx("admin1", "_identity", "add_org", ["org1", "again"]),
         chain.tx("admin1", "_identity", "add_org", {"wrong": 1}),
     ).tx_results
-    assert [x.code for x in r] == [Code.NOT_FOUND, Code.INVALID_ARGUMENT,
+    assert [x.code for x in r] == [Code.INVALID_ARGUMENT, Code.INVALID_ARGUMENT,
                                    Code.INVALID_ARGUMENT, Code.INVALID_ARGUMENT]
-    assert "does not exist" in r[0].log and "64 lowercase hex" in r[1].log
+    assert "64 lowercase hex" in r[0].log and "64 lowercase hex" in r[1].log
 
 
 def test_roles_change_and_member_removal(chain: Chain) -> None:
     user = chain.keys["user1"].public_key_hex
     assert codes(chain, chain.tx("admin1", "_identity", "set_roles", [user, ["admin"]])) == [0]
-    # user1 is now an admin and may add an organisation
+    # user1 is now an admin and may propose an organisation
     assert codes(chain, chain.tx("user1", "_identity", "add_org", ["org9", "Nine"])) == [0]
     assert codes(chain, chain.tx("admin1", "_identity", "remove_member", [user])) == [0]
     assert chain.app.check_tx(chain.tx("user1", "kv", "put", ["a", 1])).code == \
@@ -103,3 +118,25 @@ def test_failed_validator_tx_emits_no_update(chain: Chain) -> None:
                                   ["org1", "n", node.public_key_hex, 5]))
     assert result.tx_results[0].code == Code.UNAUTHORIZED
     assert result.validator_updates == []
+
+
+def test_governance_changes_need_enough_organisations(tmp_path: Path) -> None:
+    c = start_chain(tmp_path / "two", min_organisations=2,
+                    validators=[ValidatorUpdate(seeded("v0").public_key_bytes, 10)])
+    node = seeded("org2-node")
+    args = ["org2", "org2-validator", node.public_key_hex, 5]
+    first = c.block(c.tx("admin2", "_identity", "add_node", args))
+    assert first.tx_results[0].code == 0 and first.validator_updates == []
+    assert json.loads(first.tx_results[0].data)["status"] == "pending"
+    assert [p["approvals"] for p in c.value("_identity", "list_proposals")] == [["org2"]]
+    again = c.block(c.tx("admin2", "_identity", "add_node", args))
+    assert again.tx_results[0].code == Code.INVALID_ARGUMENT  # org2 already approved
+    second = c.block(c.tx("admin3", "_identity", "add_node", args))
+    assert second.validator_updates == [ValidatorUpdate(node.public_key_bytes, 5)]
+    assert c.value("_identity", "list_proposals") == []
+    # a new organisation also needs two organisations
+    c.block(c.tx("admin1", "_identity", "add_org", ["org4", "Four"]))
+    assert c.value("_identity", "get_org", ["org4"]) is None
+    c.block(c.tx("admin3", "_identity", "add_org", ["org4", "Four"]))
+    assert c.value("_identity", "get_org", ["org4"]) == {"id": "org4", "name": "Four"}
+    c.app.close()
