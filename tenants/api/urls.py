@@ -19,6 +19,8 @@ urlpatterns = [
     path("auth/login/", views.LoginView.as_view(), name="api-login"),
     path("auth/logout/", views.LogoutView.as_view(), name="api-logout"),
     path("auth/verify-email/", views.VerifyEmailView.as_view(), name="api-verify-email"),
+    path("auth/verify-email/resend/", views.VerifyEmailResendView.as_view(),
+         name="api-verify-email-resend"),
     path("auth/password-reset/", views.PasswordResetView.as_view(), name="api-password-reset"),
     path("auth/password-reset/confirm/", views.PasswordResetConfirmView.as_view(),
          name="api-password-reset-confirm"),

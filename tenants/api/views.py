@@ -20,7 +20,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from baas.audit import audit_verify
+from baas.audit import audit_record, audit_verify
 from baas.tenancy import TenantScopedViewSet
 from tenants import services
 from tenants.api import serializers as s
@@ -63,6 +63,8 @@ class LogoutView(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request: Any) -> Response:
+        audit_record(tenant=None, actor=request.user, action="user.logout",
+                     target=request.user, request=request._request)
         logout(request._request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -74,6 +76,22 @@ class VerifyEmailView(AuthThrottled):
         ser.is_valid(raise_exception=True)
         user = services.email_verify(**ser.validated_data)
         return Response(s.MeSerializer(user).data)
+
+
+class VerifyEmailResendView(APIView):
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=None, responses={202: None})
+    def post(self, request: Any) -> Response:
+        if request.user.email_verified:
+            from baas.errors import Conflict
+
+            raise Conflict("already_verified", "Your email address is already verified.")
+        services.email_verification_send(user=request.user)
+        return Response({"detail": "A new verification email is on its way."},
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class PasswordResetView(AuthThrottled):

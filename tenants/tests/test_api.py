@@ -271,3 +271,13 @@ def test_list_query_count_does_not_grow_with_rows(url, django_assert_num_queries
     assert large == small, f"{url}: {small} queries at {rows_small} rows, {large} at {rows_large}"
     with django_assert_num_queries(small):
         client.get(url)
+
+
+def test_resend_verification(django_capture_on_commit_callbacks):
+    unverified = UserFactory(email_verified_at=None)
+    client = api_client_for(unverified)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert client.post("/api/v1/auth/verify-email/resend/").status_code == 202
+    assert len(callbacks) == 1
+    done = api_client_for(UserFactory()).post("/api/v1/auth/verify-email/resend/")
+    assert done.status_code == 409 and done.json()["error"]["code"] == "already_verified"
