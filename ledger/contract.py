@@ -27,6 +27,7 @@ Every host call is charged to the step meter (a fixed cost plus the size of the 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,7 +118,8 @@ class Context(Exposed):
     def get(self, key: str, default: Any = None) -> Any:
         raw = self._read_raw(self._key(key))
         self._meter.step(GET_COST + (len(raw) // BYTES_PER_STEP if raw else 0))
-        return default if raw is None else canonical.decode(raw, max_depth=64)
+        # Stored values were written by canonical.encode, so plain json.loads is exact here.
+        return default if raw is None else json.loads(raw)
 
     def has(self, key: str) -> bool:
         self._meter.step(GET_COST)
@@ -160,7 +162,7 @@ class Context(Exposed):
         size = sum(len(raw) for _, raw in items)
         self._meter.step(GET_COST + len(items) + size // BYTES_PER_STEP)
         cut = len(self._prefix)
-        return [[k[cut:].decode("utf-8"), canonical.decode(v, max_depth=64)] for k, v in items]
+        return [[k[cut:].decode("utf-8"), json.loads(v)] for k, v in items]
 
     def emit(self, event_type: str, **attrs: Any) -> None:
         self._check_writable("emit")
