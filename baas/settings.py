@@ -217,12 +217,15 @@ SPECTACULAR_SETTINGS = {
 # Server-sent events of operations: database poll interval and stream length (seconds).
 BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
 BAAS_SSE_MAX_SECONDS = float(os.environ.get("BAAS_SSE_MAX_SECONDS", "300"))
+# A shared cache makes throttling count across processes. Kept apart from the broker's Redis
+# database on purpose: clearing a cache must never drop queued tasks.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": os.environ["REDIS_URL"],
+        "LOCATION": os.environ["BAAS_CACHE_URL"],
+        "KEY_PREFIX": "baas",
     }
-    if os.environ.get("REDIS_URL")
+    if os.environ.get("BAAS_CACHE_URL")
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
