@@ -258,3 +258,55 @@ def test_call_query_refuses_a_caller_that_is_not_a_key(chain: Chain) -> None:
     bad = chain.app.query(path="/call", data=json.dumps(
         {"chaincode": "kv", "function": "get", "args": ["a"], "caller": "../org"}).encode())
     assert bad.code == Code.BAD_QUERY
+
+
+MIXED = """
+import hashing
+
+@write
+def work(ctx, n, mode):
+    total = 0
+    for i in range(n):
+        total += i * i
+        if i % 7 == 0:
+            ctx.put(f"k{i % 13}", {"i": i, "h": hashing.sha256(str(total))[:8]})
+    if mode == "spin":
+        while True:
+            total += 1
+    if mode == "fail":
+        raise ContractError(f"failed at {total}")
+    if mode == "deep":
+        return work(ctx, n, mode)
+    ctx.emit("worked", n=n, total=total)
+    return total
+"""
+
+
+def test_mixed_workload_is_identical_on_two_nodes(tmp_path: Path) -> None:
+    """Same blocks, two independent apps: same codes, logs, gas, data, events and hashes."""
+    outcomes = []
+    for node in ("a", "b"):
+        c = start_chain(tmp_path / node)
+        install = c.tx("admin1", "_lifecycle", "install", ["mixed", "1", MIXED],
+                       nonce="11" * 16)
+        blocks = [[install]]
+        for b in range(3):
+            blocks.append([
+                c.tx("admin1", "mixed", "work", [10 + 17 * b + i, mode],
+                     nonce=f"{b:02x}{i:02x}" * 8)
+                for i, mode in enumerate(["ok", "spin", "fail", "deep", "ok"])
+            ])
+        trace = []
+        for txs in blocks:
+            result = c.block(*txs)
+            trace.append((result.app_hash,
+                          [(r.code, r.log, r.data, r.gas_used, r.events)
+                           for r in result.tx_results]))
+        outcomes.append(trace)
+        c.app.close()
+    assert outcomes[0] == outcomes[1]
+    codes = [code for _, results in outcomes[0][1:] for code, *_ in results]
+    assert codes[:5] == [0, Code.OUT_OF_GAS, Code.CHAINCODE_ERROR, Code.RESOURCE_LIMIT, 0]
+    failed_events = [events for _, results in outcomes[0][1:]
+                     for code, _, _, _, events in results if code]
+    assert all(events == [] for events in failed_events)
