@@ -77,6 +77,21 @@ def is_our_node(pid: int, *, started: int | None, home_args: list[str]) -> bool:
     return len(args) >= len(home_args) and args[-len(home_args) :] == home_args
 
 
+def wait_for_exec(pid: int, home_args: list[str], timeout: float = 5.0) -> None:
+    """Wait until ``pid`` shows its new command line.
+
+    Popen returns once exec has begun, but the kernel fills in the new argument area a
+    moment later; reading /proc/<pid>/cmdline in between gives nothing, which the identity
+    check would take for "not our node".
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_alive(pid):
+        args = cmdline(pid)
+        if args[-len(home_args) :] == home_args:
+            return
+        time.sleep(0.005)
+
+
 def session_members(sid: int) -> list[int]:
     """Live pids whose session id is ``sid`` (the node and the processes it started)."""
     members = []

@@ -197,7 +197,19 @@ class DockerDriver(Driver):
     def apply_node(self, spec: NodeSpec) -> NodeState:
         name = node_name(spec.node_id)
         archive = _home_archive(spec.home_files)  # validates paths before touching Docker
+        if not 0 < spec.cpu_limit <= 64 or not 64 <= spec.memory_mb <= 1024 * 1024:
+            raise DriverError(
+                "invalid_spec",
+                f"cpu_limit {spec.cpu_limit} must be in (0, 64] "
+                f"and memory_mb {spec.memory_mb} in [64, 1048576]",
+            )
         container = self._get(self.client.containers, name)
+        if container is not None and not self._owned(container, spec.network_id):
+            raise DriverError(
+                "name_conflict",
+                f"a container named {name} exists but is not "
+                f"labelled as node {spec.node_id} of this install and network",
+            )
         if container is None:
             self._require_image()
             self.prepare_network(
@@ -255,6 +267,11 @@ class DockerDriver(Driver):
                     # tini as PID 1: forwards SIGTERM to the node (PID 1 would ignore a signal it
                     # has no handler for yet) and reaps the node's exited children.
                     init=True,
+                    # The node needs no privileges: no capabilities, no setuid escalation, and a cap
+                    # on processes/threads (CometBFT's Go runtime threads count too).
+                    cap_drop=["ALL"],
+                    security_opt=["no-new-privileges"],
+                    pids_limit=512,
                 )
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:  # a concurrent apply created it first

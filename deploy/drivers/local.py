@@ -246,6 +246,7 @@ class LocalDriver(Driver):
             raise DriverError("node_start_failed", f"cannot start {args[0]}: {exc}") from exc
         self._children[proc.pid] = proc
         _procs.exit_codes.pop(proc.pid, None)
+        _procs.wait_for_exec(proc.pid, self._home_args(node_dir))
         write_json(
             node_dir / "node.pid",
             {"pid": proc.pid, "start_time": _procs.start_time(proc.pid), "args": args},

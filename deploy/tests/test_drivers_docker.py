@@ -262,6 +262,31 @@ def test_delete_removes_ours_and_only_ours(driver, engine, install_id):
         stranger.remove(force=True)
 
 
+def test_foreign_container_with_our_name_is_not_adopted(driver, engine, install_id):
+    spec = spec_for(driver, install_id)
+    squatter = engine.containers.create(
+        driver.image, entrypoint=STAND_IN, name=node_name(spec.node_id)
+    )
+    try:
+        with pytest.raises(DriverError) as err:
+            driver.apply_node(spec)
+        assert err.value.code == "name_conflict"
+        assert not driver.inspect_node(network_id=spec.network_id, node_id=spec.node_id).exists
+        driver.delete_node(network_id=spec.network_id, node_id=spec.node_id)
+        squatter.reload()  # still there: delete only removes what carries our labels
+    finally:
+        squatter.remove(force=True)
+
+
+@pytest.mark.parametrize("limits", [{"cpu_limit": 0}, {"memory_mb": 8}])
+def test_impossible_limits_are_refused(driver, install_id, limits):
+    spec = spec_for(driver, install_id)
+    with pytest.raises(DriverError) as err:
+        driver.apply_node(NodeSpec(**{**spec.__dict__, **limits}))
+    assert err.value.code == "invalid_spec"
+    assert driver.list_owned(install_id=install_id) == []
+
+
 def test_ports_are_planned_per_network_by_name(driver):
     addresses = driver.plan_network(network_id="n1", validators=4)
     assert [a.host for a in addresses] == ["node0", "node1", "node2", "node3"]
