@@ -75,8 +75,19 @@ def new_browser(playwright_instance, chromium_path: str, tmp_path: Path) -> Iter
         context.close()
 
 
+@pytest.fixture(autouse=True)
+def fresh_celery_producer() -> None:
+    """Earlier tests may have reset kombu's global pools (``kombu.pools.reset()``), which
+    closes the pool the Celery app still holds; every browser test (sign-up queues an email)
+    starts from fresh producer pools."""
+    from baas.celery import app
+
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
 @pytest.fixture
-def celery_worker(transactional_db) -> Iterator:
+def celery_worker(fresh_celery_producer, transactional_db) -> Iterator:
     """A real Celery worker consuming the configured broker in a thread of this process."""
     from celery.contrib.testing.worker import start_worker
 
