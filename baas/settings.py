@@ -164,6 +164,12 @@ PASSWORD_RESET_TIMEOUT = int(os.environ.get("BAAS_PASSWORD_RESET_TIMEOUT", str(3
 BAAS_INVITATION_TTL_HOURS = int(os.environ.get("BAAS_INVITATION_TTL_HOURS", "168"))
 BAAS_TRUST_X_FORWARDED_FOR = env_bool("BAAS_TRUST_X_FORWARDED_FOR", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BAAS_SECURE_COOKIES", PRODUCTION)
+SECURE_SSL_REDIRECT = env_bool("BAAS_SSL_REDIRECT", PRODUCTION)
+# Probes speak plain HTTP from inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("BAAS_HSTS_SECONDS", "0"))
+if env_bool("BAAS_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Email: console in development, SMTP when BAAS_EMAIL_HOST is set ------------------------
 DEFAULT_FROM_EMAIL = os.environ.get("BAAS_DEFAULT_FROM_EMAIL", "BaaS <no-reply@localhost>")
@@ -248,13 +254,15 @@ if REDIS_URL:
 else:
     # Serverless broker: kombu's filesystem transport. A real worker process consumes it.
     _broker_dir = Path(os.environ.get("BAAS_BROKER_DIR", VAR_DIR / "broker"))
-    for _sub in ("in", "processed"):
+    for _sub in ("in", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "in"),
         "data_folder_out": str(_broker_dir / "in"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Exchange tables (broadcast/pidbox) default to ./control in the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ACKS_LATE = True
