@@ -400,3 +400,45 @@ def test_round_with_huge_ndigits_is_refused() -> None:
     """)
     assert (code, message) == (Code.SANDBOX_VIOLATION,
                                "round() ndigits must be an integer in -64..64")
+
+
+def test_ctx_exposes_block_and_caller_facts() -> None:
+    result, _, _ = run("""
+        @read
+        def main(ctx):
+            c = ctx.caller
+            return [ctx.block_height, ctx.block_time, ctx.tx_hash, ctx.chaincode,
+                    c.public_key[:4], c.org, c.member, list(c.roles), c.has_role("admin")]
+    """, writable=False)
+    assert result == [7, 123, "00", "t", "abab", None, None, [], False]
+
+
+@pytest.mark.parametrize("call, message", [
+    ("ctx.put('', 1)", "keys are strings of 1..256 characters without NUL"),
+    ("ctx.put('k' * 257, 1)", "keys are strings of 1..256 characters without NUL"),
+    ("ctx.put(5, 1)", "keys are strings of 1..256 characters without NUL"),
+    ("ctx.put('k', 1.5)",
+     "value is not storable: floats are not allowed (use integers or strings)"),
+    ("ctx.put('k', 'x' * 70000)", "value is 70002 bytes, limit 65536"),
+    ("ctx.range(limit=5000)", "limit must be 1..1000"),
+    ("ctx.emit('bad type')", "event type must be an identifier"),
+])
+def test_ctx_rejects_bad_input_with_invalid_argument(call: str, message: str) -> None:
+    assert failure(f"""
+        @write
+        def main(ctx):
+            {call}
+    """) == (Code.INVALID_ARGUMENT, message)
+
+
+def test_ctx_range_limit_and_bounds() -> None:
+    result, _, _ = run("""
+        @write
+        def main(ctx):
+            for i in range(30):
+                ctx.put("item" + str(100 + i), i)
+            ctx.put("other", 0)
+            return [len(ctx.range("item", "item~", 1000)), ctx.range("item", "item~", 2),
+                    len(ctx.range())]
+    """)
+    assert result == [30, [["item100", 0], ["item101", 1]], 31]
