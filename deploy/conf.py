@@ -13,6 +13,7 @@ DEFAULTS: dict[str, float] = {
     "DEPLOY_START_DEADLINE_S": 300,
     "DEPLOY_STOP_DEADLINE_S": 300,
     "DEPLOY_DELETE_DEADLINE_S": 300,
+    "DEPLOY_STALL_S": 120,  # reconciler re-queues a busy network's task after this silence
     "DEPLOY_MAX_VALIDATORS": 7,  # hard ceiling on top of the tenant's quota
     "DEPLOY_GATEWAY_TIMEOUT_S": 5,
     "DEPLOY_NODE_CPU_LIMIT": 1.0,

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
 
 from baas.choices import ACTIVE
 from baas.models import Operation
-from baas.operations import operations_reap
-from deploy import homes, rpc
+from baas.operations import operation_progress, operations_reap
+from deploy import conf, homes, rpc
 from deploy.choices import NETWORK_BUSY, NETWORK_LIVE, NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import AVAILABLE_DRIVERS, Driver, DriverError, get_driver
 from deploy.models import Network, Node
@@ -50,7 +51,52 @@ def reconcile() -> dict[str, int]:
             logger.warning("reconcile %s: %s", network.pk, exc)
             counts["driver_errors"] += 1
     counts["orphans_removed"] += remove_orphans()
+    counts["operations_resumed"] += resume_stalled()
     return dict(counts)
+
+
+def _task_for(status: str) -> Any:
+    from deploy import tasks
+
+    return {
+        NetworkStatus.REQUESTED: tasks.network_provision_task,
+        NetworkStatus.PROVISIONING: tasks.network_provision_task,
+        NetworkStatus.STARTING: tasks.network_start_task,
+        NetworkStatus.STOPPING: tasks.network_stop_task,
+        NetworkStatus.DELETING: tasks.network_delete_task,
+    }.get(status)
+
+
+def resume_stalled() -> int:
+    """Queue again the task of a busy network whose operation stopped reporting.
+
+    A worker killed mid-task (OOM, deploy, ``kill -9``) may take its message with it: the
+    filesystem broker has no redelivery and Redis redelivers only after its visibility
+    timeout. Tasks are idempotent and resume from what the database and the driver
+    already hold, so running one again converges instead of duplicating nodes.
+    """
+    stall = timedelta(seconds=conf.setting("DEPLOY_STALL_S"))
+    cutoff = timezone.now() - stall
+    resumed = 0
+    for network in Network.objects.filter(status__in=NETWORK_BUSY):
+        op = (
+            Operation.objects.filter(
+                target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE
+            )
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        task = _task_for(network.status)
+        if op is None or task is None or op.updated_at > cutoff:
+            continue
+        operation_progress(
+            operation_id=op.pk, percent=op.progress,
+            message=f"no progress for {int(stall.total_seconds())}s: resuming",
+        )
+        logger.warning("resuming stalled %s of network %s", op.kind, network.pk)
+        task.delay(str(network.pk), op.pk)
+        resumed += 1
+    return resumed
 
 
 def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import shared_task
+from django.db import transaction
 
 from baas.choices import TERMINAL, OperationState
 from baas.errors import AppError
@@ -138,15 +139,17 @@ def plan_nodes(network: Network, driver: Driver) -> list[Node]:
     addresses = driver.plan_network(
         network_id=str(network.pk), validators=network.validator_count
     )
-    network.nodes.all().delete()
-    return [
-        Node.objects.create(
-            network=network, tenant=network.tenant, index=index,
-            moniker=f"{network.name}-{index}", host=address.host,
-            p2p_port=address.p2p_port, rpc_port=address.rpc_port, abci_port=address.abci_port,
-        )
-        for index, address in enumerate(addresses)
-    ]
+    with transaction.atomic():  # all rows or none: a re-run never sees half a plan
+        network.nodes.all().delete()
+        return [
+            Node.objects.create(
+                network=network, tenant=network.tenant, index=index,
+                moniker=f"{network.name}-{index}", host=address.host,
+                p2p_port=address.p2p_port, rpc_port=address.rpc_port,
+                abci_port=address.abci_port,
+            )
+            for index, address in enumerate(addresses)
+        ]
 
 
 def _still_wanted(network_id: str, desired: str) -> bool:

@@ -194,3 +194,17 @@ def test_reaper_marks_network_failed_even_if_the_platform_reaper_came_first(crea
     assert reconcile.reap() == []
     network.refresh_from_db()
     assert (network.status, network.error_code) == (NetworkStatus.FAILED, "deadline_exceeded")
+
+
+def test_reconciler_requeues_a_stalled_operation_once(created, monkeypatch, settings):
+    network, op = created
+    sent = []
+    monkeypatch.setattr("deploy.tasks.network_provision_task.delay", lambda *a: sent.append(a))
+    settings.DEPLOY_STALL_S = 60
+    assert reconcile.resume_stalled() == 0  # fresh operation: leave it alone
+    Operation.objects.filter(pk=op.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    assert reconcile.resume_stalled() == 1
+    assert sent == [(str(network.pk), op.pk)]
+    assert reconcile.resume_stalled() == 0  # the resume itself counts as progress
+    op.refresh_from_db()
+    assert "resuming" in op.steps[-1]["message"]

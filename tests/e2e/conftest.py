@@ -101,6 +101,7 @@ def celery_worker(e2e_env, tmp_path, transactional_db):
             time.sleep(0.2)
         raise RuntimeError(f"celery worker did not start:\n{_tail(log)}")
 
+    start.procs = procs  # type: ignore[attr-defined]  # tests that kill the worker
     start()
     yield start
     for proc in procs:
