@@ -18,10 +18,6 @@ import pytest
 
 from conftest import require_service
 
-# Playwright's sync API runs an asyncio loop in the test thread; the ORM calls the tests make
-# between browser steps are ordinary synchronous calls, so Django's async guard is lifted.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -44,9 +40,13 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def playwright_instance(chromium_path: str) -> Iterator:
+def playwright_instance(chromium_path: str, monkeypatch) -> Iterator:
     from playwright.sync_api import sync_playwright
 
+    # Playwright's sync API runs an asyncio loop in the test thread; the ORM calls a test
+    # makes between browser steps are ordinary synchronous calls, so Django's async guard is
+    # lifted for browser tests only.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as pw:
         yield pw
 
