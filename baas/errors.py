@@ -137,7 +137,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             headers["Retry-After"] = str(int(exc.wait))
     else:
         # Log the trace for operators; the caller only sees a code and the request id.
-        logger.exception("unhandled error in API view", exc_info=exc)
+        logger.error("unhandled error in API view (request id %s)", current_request_id(),
+                     exc_info=exc)
         code, message, details, status = (
             "internal_error",
             "An internal error occurred; quote the request id when reporting it.",

@@ -87,7 +87,7 @@ def test_throttled_login_is_429(settings):
         ScopedRateThrottle.THROTTLE_RATES = original
 
 
-def test_unexpected_exception_is_500_without_trace(monkeypatch):
+def test_unexpected_exception_is_500_without_trace(monkeypatch, caplog):
     from tenants.api import views
 
     def boom(*args, **kwargs):
@@ -100,6 +100,9 @@ def test_unexpected_exception_is_500_without_trace(monkeypatch):
     error = assert_error(response, 500, "internal_error")
     assert "secret" not in response.content.decode()
     assert error["request_id"]
+    # Operators find the trace by the id the caller quotes.
+    logged = [r for r in caplog.records if error["request_id"] in r.getMessage()]
+    assert logged and logged[0].exc_info
 
 
 def test_incoming_request_id_is_echoed():
