@@ -37,6 +37,9 @@ from ledger.tx import Transaction, decode_tx
 # hash stays in the replay set until tx.time_ms + PAST, after which the time rule refuses it.
 TX_WINDOW_PAST_MS = 5 * 60 * 1000
 TX_WINDOW_FUTURE_MS = 60 * 1000
+# Steps all txs of one block may use together: bounds a block's execution time whatever
+# its txs do (a registered member spamming runaway calls cannot stall the chain for long).
+BLOCK_STEP_LIMIT = 50 * DEFAULT_STEP_LIMIT
 DECODED_CACHE_SIZE = 20_000
 DECODED_CACHE_MAX_TX = 4096  # bytes; larger txs (chaincode installs) are rare: not cached
 RECORD_CACHE_SIZE = 10_000
@@ -226,7 +229,8 @@ class LedgerApp:
                        txs: list[bytes]) -> BlockResult:
         with self._lock:
             updates: dict[bytes, int] = {}
-            results = [self._deliver(raw, height, time_ns, updates) for raw in txs]
+            budget = [BLOCK_STEP_LIMIT]
+            results = [self._deliver(raw, height, time_ns, updates, budget) for raw in txs]
             app_hash = self.store.root()
             self._block = (height, time_ns)
             return BlockResult(
@@ -352,8 +356,9 @@ class LedgerApp:
                                   f"{tx.chaincode} has no function {tx.function!r}")
         return caller
 
-    def _deliver(self, raw: bytes, height: int, time_ns: int,
-                 updates: dict[bytes, int]) -> TxResult:
+    def _deliver(self, raw: bytes, height: int, time_ns: int, updates: dict[bytes, int],
+                 budget: list[int]) -> TxResult:
+        """Execute one tx of a block; ``budget[0]`` is the block's remaining step budget."""
         try:
             tx = self._decode(raw)
             caller = self._admit(tx, self.store, time_ns // 1_000_000)
@@ -361,12 +366,18 @@ class LedgerApp:
             return _failure(err)
         # From here on the tx is "included": its nonce is spent even if execution fails.
         self.store.add_replay(bytes.fromhex(tx.body_hash), tx.time_ms + TX_WINDOW_PAST_MS)
-        meter = Meter(DEFAULT_STEP_LIMIT)
+        if budget[0] <= 0:
+            return _failure(LedgerError(
+                Code.OUT_OF_GAS, f"block execution budget of {BLOCK_STEP_LIMIT} steps exhausted"))
+        meter = Meter(min(DEFAULT_STEP_LIMIT, budget[0]))
         try:
-            call = self._call(tx.chaincode, tx.function, tx.args, caller=caller,
-                              reader=self.store, height=height, time_ns=time_ns,
-                              tx_hash=tx.hash, meter=meter, writable=True)
-            data = canonical.encode(call.result)
+            try:
+                call = self._call(tx.chaincode, tx.function, tx.args, caller=caller,
+                                  reader=self.store, height=height, time_ns=time_ns,
+                                  tx_hash=tx.hash, meter=meter, writable=True)
+                data = canonical.encode(call.result)
+            finally:
+                budget[0] -= meter.steps
         except LedgerError as err:
             return _failure(err, gas_used=meter.steps)
         self._apply(call.ctx)

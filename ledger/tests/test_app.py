@@ -310,3 +310,23 @@ def test_mixed_workload_is_identical_on_two_nodes(tmp_path: Path) -> None:
     failed_events = [events for _, results in outcomes[0][1:]
                      for code, _, _, _, events in results if code]
     assert all(events == [] for events in failed_events)
+
+
+def test_block_step_budget_bounds_a_block_of_runaway_calls(
+        chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ledger.app
+
+    spin = "@write\ndef spin(ctx):\n    while True:\n        pass\n"
+    assert chain.block(chain.tx("admin1", "_lifecycle", "install",
+                                ["spin", "1", spin])).tx_results[0].code == 0
+    monkeypatch.setattr(ledger.app, "BLOCK_STEP_LIMIT", 5_000)
+    result = chain.block(chain.tx("admin1", "spin", "spin"),
+                         chain.tx("admin1", "spin", "spin"),
+                         chain.tx("admin1", "kv", "put", ["a", 1]))
+    assert [(r.code, r.log, r.gas_used) for r in result.tx_results] == [
+        (Code.OUT_OF_GAS, "execution budget of 5000 steps exhausted", 5_000),
+        (Code.OUT_OF_GAS, "block execution budget of 5000 steps exhausted", 0),
+        (Code.OUT_OF_GAS, "block execution budget of 5000 steps exhausted", 0),
+    ]
+    # the next block has a fresh budget
+    assert chain.block(chain.tx("admin1", "kv", "put", ["a", 1])).tx_results[0].code == 0
