@@ -1,0 +1,67 @@
+"""The same journey on the DOCKER driver against a real engine: create a 4-validator
+network through the API, transaction through the gateway, stop, start, delete -- and
+afterwards no container, volume or network of this install remains."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.test import APIClient
+
+from conftest import require_service
+from deploy.drivers import DriverError, get_driver
+from deploy.tests.factories import MembershipFactory
+from tests.e2e.test_local_network import lifecycle, wait_operation
+
+pytestmark = [pytest.mark.slow, pytest.mark.docker, pytest.mark.cometbft]
+
+
+@pytest.fixture
+def docker_ready():
+    try:
+        driver = get_driver("docker")
+        driver.check()
+        driver._require_image()  # noqa: SLF001 -- the image is a precondition, not a test subject
+    except DriverError as exc:
+        require_service("docker", False, f"{exc.code}: {exc.message}")
+
+
+def _labelled(install_id: str) -> dict[str, list]:
+    import docker
+
+    client = docker.from_env(timeout=30)
+    label = f"baas.install={install_id}"
+    return {
+        "containers": client.containers.list(all=True, filters={"label": label}),
+        "volumes": client.volumes.list(filters={"label": label}),
+        "networks": client.networks.list(filters={"label": label}),
+    }
+
+
+def test_docker_network_end_to_end(docker_ready, celery_worker, e2e_env):
+    owner = MembershipFactory(role="owner")
+    client = APIClient()
+    client.force_authenticate(user=owner.user)
+    res = client.post("/api/v1/networks/", {"name": "e2e-docker", "validators": 4,
+                                            "driver": "docker"}, format="json")
+    assert res.status_code == 202, res.content
+    network_id = res.json()["network"]["id"]
+    op = wait_operation(client, res.json()["operation"]["id"])
+    assert op["state"] == "succeeded", (op["error_code"], op["error_message"])
+    assert len(_labelled(e2e_env["BAAS_INSTALL_ID"])["containers"]) == 4
+
+    gw = f"/api/v1/networks/{network_id}/gateway/"
+    tx = client.post(gw + "tx/", {"chaincode": "kv", "function": "put",
+                                  "args": ["city", "sejong"]}, format="json")
+    assert tx.status_code == 200, tx.content
+    read = client.get(gw + f"txs/{tx.json()['hash']}/").json()
+    assert read["code"] == 0 and read["tx"]["args"] == ["city", "sejong"]
+
+    assert lifecycle(client, network_id, "stop")["state"] == "succeeded"
+    assert lifecycle(client, network_id, "start")["state"] == "succeeded"
+    query = client.post(gw + "query/", {"chaincode": "kv", "function": "get",
+                                        "args": ["city"]}, format="json")
+    assert query.json()["result"] == "sejong"
+
+    assert lifecycle(client, network_id, "delete")["state"] == "succeeded"
+    left = _labelled(e2e_env["BAAS_INSTALL_ID"])
+    assert left == {"containers": [], "volumes": [], "networks": []}, left
