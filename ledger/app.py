@@ -144,12 +144,15 @@ class LedgerApp:
             admin = Caller(public_key=GENESIS_KEY, member="genesis", roles=("admin",))
 
             ident = self._system_ctx("_identity", admin, self.store, initial_height, time_ns)
-            for org in genesis.organisations:
-                identity_cc.create_org(ident, org["id"], org.get("name") or org["id"])
-                for m in org.get("members", []):
-                    identity_cc.create_member(ident, org["id"],
-                                              m.get("id") or m["public_key"][:8],
-                                              m["public_key"], list(m.get("roles", [])))
+            try:
+                for org in genesis.organisations:
+                    identity_cc.create_org(ident, org["id"], org.get("name") or org["id"])
+                    for m in org.get("members", []):
+                        identity_cc.create_member(ident, org["id"],
+                                                  m.get("id") or m["public_key"][:8],
+                                                  m["public_key"], m.get("roles", []))
+            except LedgerError as err:
+                raise GenesisError(f"genesis organisations: {err.message}") from None
             ident.put("config", {"open_access": genesis.open_access})
             for i, v in enumerate(validators):
                 if v.power > 0:

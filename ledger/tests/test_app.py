@@ -239,6 +239,8 @@ def test_chaincode_guide_example(tmp_path: Path) -> None:
     (b'{"chaincodes": [{"name": "bad", "version": "1", "source": "import os"}]}',
      "genesis chaincode 'bad': Line 1: import of 'os' is not allowed"),
     (b'{"upgrade_policy": []}', "upgrade_policy must be an object"),
+    (b'{"organisations": [{"id": "o", "members": [{"id": "m", "public_key": "' + b"ab" * 32
+     + b'", "roles": "admin"}]}]}', "genesis organisations: roles must be a list"),
     (b'{"organisations": [{"id": "o"}], "upgrade_policy": {"min_organisations": 2}}',
      "exceeds the number of orgs"),
 ])
