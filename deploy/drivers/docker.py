@@ -332,7 +332,7 @@ class DockerDriver(Driver):
     def delete_node(self, *, network_id: str, node_id: str) -> None:
         container = self._node_container(network_id, node_id)
         if container is not None:
-            self._remove(container, f"remove container {container.name}", force=True)
+            self._remove(container, f"remove container {container.name}", force=True, v=True)
         volume = self._get(self.client.volumes, node_name(node_id))
         if volume is not None and self._owned(volume, network_id):
             self._remove(volume, f"remove volume {volume.name}", force=True)
@@ -343,7 +343,7 @@ class DockerDriver(Driver):
         with self._errors(f"list the containers of network {network_id}"):
             containers = self.client.containers.list(all=True, filters=filters)
         for container in containers:
-            self._remove(container, f"remove container {container.name}", force=True)
+            self._remove(container, f"remove container {container.name}", force=True, v=True)
         with self._errors(f"list the volumes of network {network_id}"):
             volumes = self.client.volumes.list(filters=filters)
         for volume in volumes:

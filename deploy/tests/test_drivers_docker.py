@@ -74,7 +74,7 @@ def install_id() -> str:
 def _cleanup(engine, install_id: str) -> None:
     flt = {"label": [f"baas.install={install_id}"]}
     for c in engine.containers.list(all=True, filters=flt):
-        c.remove(force=True)
+        c.remove(force=True, v=True)
     for v in engine.volumes.list(filters=flt):
         v.remove(force=True)
     for n in engine.networks.list(filters=flt):
@@ -259,7 +259,7 @@ def test_delete_removes_ours_and_only_ours(driver, engine, install_id):
         stranger.reload()
         assert stranger.status == "created"
     finally:
-        stranger.remove(force=True)
+        stranger.remove(force=True, v=True)
 
 
 def test_foreign_container_with_our_name_is_not_adopted(driver, engine, install_id):
@@ -275,7 +275,7 @@ def test_foreign_container_with_our_name_is_not_adopted(driver, engine, install_
         driver.delete_node(network_id=spec.network_id, node_id=spec.node_id)
         squatter.reload()  # still there: delete only removes what carries our labels
     finally:
-        squatter.remove(force=True)
+        squatter.remove(force=True, v=True)
 
 
 @pytest.mark.parametrize("limits", [{"cpu_limit": 0}, {"memory_mb": 8}])
