@@ -127,3 +127,36 @@ def test_sse_follows_a_running_operation(settings):
     text = "".join(events)
     assert text.count("event: progress") >= 2
     assert '"state": "succeeded"' in text and "event: end" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_transitions_have_exactly_one_winner():
+    """A worker finishing and a user cancelling at once: the row lock lets one through."""
+    import threading
+
+    from django.db import connection
+
+    op = OperationFactory(state=S.RUNNING)
+    barrier = threading.Barrier(2)
+    results: dict[str, str] = {}
+
+    def move(to: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            operation_transition(operation_id=op.pk, to=to)
+            results[to] = "ok"
+        except InvalidTransition:
+            results[to] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=move, args=(to,)) for to in (S.SUCCEEDED, S.CANCELLED)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results.values()) == ["ok", "refused"]
+    op.refresh_from_db()
+    winner = next(to for to, r in results.items() if r == "ok")
+    assert op.state == winner
+    assert [s["message"] for s in op.steps].count(winner) == 1
