@@ -1,0 +1,55 @@
+"""Portal forms for networks: field types only; the service validates names, sizes,
+drivers and quotas and its ``AppError`` is shown next to the field it names."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from deploy.drivers import AVAILABLE_DRIVERS
+
+DRIVER_LABELS = {"local": _("Local processes (embedded)"), "docker": _("Docker Engine")}
+
+# Service error code -> the field it belongs to (``show_app_error`` places it there).
+ERROR_FIELDS = {
+    "invalid_name": "name",
+    "network_name_taken": "name",
+    "invalid_size": "validators",
+    "quota_exceeded": "validators",
+    "driver_unknown": "driver",
+}
+
+
+class NetworkCreateForm(forms.Form):
+    name = forms.CharField(
+        label=_("Name"), max_length=63,
+        help_text=_("Lowercase letters, digits and hyphens, e.g. donations-2026."),
+    )
+    validators = forms.IntegerField(
+        label=_("Validators"), min_value=1, initial=4,
+        help_text=_("4 validators tolerate one faulty node."),
+    )
+    driver = forms.ChoiceField(
+        label=_("Where the nodes run"),
+        choices=[(name, DRIVER_LABELS.get(name, name)) for name in AVAILABLE_DRIVERS],
+        initial="local",
+    )
+
+
+class ConfirmForm(forms.Form):
+    """Deleting asks for the network's name, so a slip of the mouse cannot do it."""
+
+    confirm_name = forms.CharField(label=_("Type the network's name to confirm"),
+                                   max_length=63, required=False)
+
+    def __init__(self, *args, expected: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.expected = expected
+        if expected is None:
+            del self.fields["confirm_name"]
+
+    def clean(self):
+        data = super().clean()
+        if self.expected is not None and data.get("confirm_name") != self.expected:
+            self.add_error("confirm_name", _("The name does not match."))
+        return data

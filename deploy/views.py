@@ -1,0 +1,148 @@
+"""Portal pages for ledger networks. Thin: every POST calls one service in
+``deploy.services``; reads use ``deploy.selectors``. Reuses the portal's layout, the
+current-organisation context and error display from ``tenants.views`` / ``tenants.forms``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+
+from baas.errors import AppError, NotFound
+from baas.models import Operation
+from deploy import selectors, services
+from deploy.choices import NETWORK_BUSY, NETWORK_STARTABLE, NETWORK_STOPPABLE, NetworkStatus
+from deploy.forms import ERROR_FIELDS, ConfirmForm, NetworkCreateForm
+from deploy.models import Network
+from tenants.forms import app_error_text
+from tenants.views import page, posted, tenant_required
+
+LOG_TAIL = 200
+
+
+def _network(request: HttpRequest, network_id: Any) -> Network:
+    try:
+        return selectors.network_get(tenant=request.portal.tenant, network_id=network_id)
+    except NotFound:
+        raise Http404 from None
+
+
+def _latest_operation(network: Network) -> Operation | None:
+    return (
+        Operation.objects.for_tenant(network.tenant)
+        .filter(target_type="deploy.network", target_id=str(network.pk))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _show_error(form: Any, exc: AppError) -> None:
+    field = ERROR_FIELDS.get(exc.code)
+    form.add_error(field if field in form.fields else None, app_error_text(exc))
+
+
+@tenant_required
+def network_list(request: HttpRequest) -> HttpResponse:
+    portal = request.portal
+    form = NetworkCreateForm(posted(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            network, op = services.network_create(
+                tenant=portal.tenant, actor=request.user,
+                spec=services.NetworkSpec(**form.cleaned_data), request=request,
+            )
+        except AppError as exc:
+            _show_error(form, exc)
+        else:
+            messages.success(request, _("Network %(name)s is being created.")
+                             % {"name": network.name})
+            return redirect("deploy:network-detail", network_id=network.pk)
+    return page(request, "deploy/network_list.html", {
+        "networks": selectors.network_list(tenant=portal.tenant),
+        "form": form,
+        "can_create": portal.can("admin"),
+    }, status=400 if form.errors else 200)
+
+
+def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
+    portal = request.portal
+    return {
+        "network": network,
+        "nodes": selectors.node_list(tenant=portal.tenant, network=network),
+        "operation": _latest_operation(network),
+        "busy": network.status in NETWORK_BUSY,
+        "can_start": network.status in NETWORK_STARTABLE and portal.can("developer"),
+        "can_stop": network.status in NETWORK_STOPPABLE and portal.can("developer"),
+        "can_delete": network.status != NetworkStatus.DELETED and portal.can("admin"),
+        "can_logs": portal.can("developer"),
+    }
+
+
+@tenant_required
+def network_detail(request: HttpRequest, network_id: Any) -> HttpResponse:
+    network = _network(request, network_id)
+    context = _detail_context(request, network)
+    if request.headers.get("HX-Request"):  # the live panel refreshing itself
+        return page(request, "deploy/_network_live.html", context)
+    return page(request, "deploy/network_detail.html", context)
+
+
+ACTIONS = {
+    "start": (services.network_start, "developer", _("Start")),
+    "stop": (services.network_stop, "developer", _("Stop")),
+    "delete": (services.network_delete, "admin", _("Delete")),
+}
+
+
+@tenant_required
+def network_action(request: HttpRequest, network_id: Any, action: str) -> HttpResponse:
+    """GET asks for confirmation; POST calls the service and returns to the network page."""
+    if action not in ACTIONS:
+        raise Http404
+    network = _network(request, network_id)
+    service, _role, label = ACTIONS[action]
+    form = ConfirmForm(posted(request), expected=network.name if action == "delete" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            service(tenant=request.portal.tenant, actor=request.user, network=network,
+                    request=request)
+        except AppError as exc:
+            messages.error(request, app_error_text(exc))
+        else:
+            messages.success(request, _("%(action)s requested for %(name)s.")
+                             % {"action": label, "name": network.name})
+        return redirect("deploy:network-detail", network_id=network.pk)
+    return page(request, "deploy/network_confirm.html", {
+        "network": network, "action": action, "label": label, "form": form,
+    }, status=400 if form.errors else 200)
+
+
+@tenant_required
+def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
+    from deploy.drivers import DriverError
+    from deploy.tasks import driver_for
+
+    network = _network(request, network_id)
+    if not request.portal.can("developer"):
+        raise Http404
+    try:
+        node = selectors.node_get(tenant=request.portal.tenant, network=network, node_id=node_id)
+    except NotFound:
+        raise Http404 from None
+    error = ""
+    try:
+        text = driver_for(network).logs(network_id=str(network.pk), node_id=str(node.pk),
+                                        tail=LOG_TAIL)
+    except DriverError as exc:
+        text, error = "", exc.message
+    context = {"network": network, "node": node, "log": text, "error": error,
+               "tail": LOG_TAIL}
+    if request.headers.get("HX-Request"):
+        return page(request, "deploy/_log.html", context)
+    return page(request, "deploy/node_logs.html", context)
+
+
