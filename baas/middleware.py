@@ -62,14 +62,11 @@ class ApiBodyLimitMiddleware:
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
-                return json_error_response(
-                    "malformed_request", "Content-Length is not a number.", 400
-                )
+                return json_error_response("bad_request", "Content-Length is not a number.", 400)
             if length > limit:
-                with_context = json_error_response(
+                return json_error_response(
                     "payload_too_large",
                     f"Request body is {length} bytes; the limit is {limit} bytes.",
                     413,
                 )
-                return with_context
         return self.get_response(request)

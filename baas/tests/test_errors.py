@@ -37,6 +37,12 @@ def test_oversized_body_is_a_413_and_reads_nothing(settings):
     assert "1000" in error["message"]
 
 
+def test_nonsense_content_length_is_a_400():
+    response = APIClient().post("/api/v1/auth/login/", data="{}",
+                                content_type="application/json", CONTENT_LENGTH="lots")
+    assert_error(response, 400, "bad_request")
+
+
 def test_validation_errors_carry_field_details():
     response = APIClient().post("/api/v1/auth/login/", {"email": "nope"}, format="json")
     error = assert_error(response, 400, "validation_failed")
