@@ -19,6 +19,7 @@ Tables: ``cur`` (latest value per key), ``kv`` (every version, for queries at a 
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import heapq
 import sqlite3
@@ -113,6 +114,7 @@ class StateStore:
     # -- pending block -----------------------------------------------------------------
     def _reset_pending(self) -> None:
         self._pending: dict[bytes, bytes | None] = {}
+        self._pending_keys: list[bytes] = []  # sorted, for range scans over staged writes
         self._dirty: set[int] = set()
         self._pending_nodes: dict[tuple[int, int], bytes] = {}
         self._pending_meta: dict[str, Any] = {}
@@ -126,6 +128,8 @@ class StateStore:
 
     def write(self, key: bytes, value: bytes | None) -> None:
         """Stage a write (``None`` deletes) for the current block."""
+        if key not in self._pending:
+            bisect.insort(self._pending_keys, key)
         self._pending[key] = value
         self._dirty.add(bucket_of(key))
 
@@ -143,16 +147,19 @@ class StateStore:
 
     def range(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
         """Keys in [start, end) in byte order, merging committed and staged writes."""
+        keys = self._pending_keys
+        staged = keys[bisect.bisect_left(keys, start):bisect.bisect_left(keys, end)]
+        deleted = sum(1 for k in staged if self._pending[k] is None)
         rows = dict(self._db.execute(
             "SELECT key, value FROM cur WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
-            (start, end, limit + len(self._pending)),
+            (start, end, limit + deleted),
         ).fetchall())
-        for key, value in self._pending.items():
-            if start <= key < end:
-                if value is None:
-                    rows.pop(key, None)
-                else:
-                    rows[key] = value
+        for key in staged:
+            value = self._pending[key]
+            if value is None:
+                rows.pop(key, None)
+            else:
+                rows[key] = value
         return sorted(rows.items())[:limit]
 
     # -- reads at a committed height ---------------------------------------------------

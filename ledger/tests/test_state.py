@@ -175,3 +175,16 @@ def test_kill_9_during_commits_leaves_a_consistent_store(tmp_path: Path) -> None
         assert s.height > 0
         assert s.app_hash == s.app_hash_at(s.height) == full_root(s)
         s.close()
+
+
+def test_range_with_staged_deletes_still_fills_the_limit(store: StateStore) -> None:
+    for i in range(6):
+        store.write(f"kv/{i}".encode(), b"v")
+    store.write(b"other/x", b"v")
+    store.commit(height=1, time_ns=1)
+    for i in (0, 1, 3):
+        store.write(f"kv/{i}".encode(), None)
+    store.write(b"kv/25", b"new")
+    assert [k for k, _ in store.range(b"kv/", b"kv0", 3)] == [b"kv/2", b"kv/25", b"kv/4"]
+    assert [k for k, _ in store.range(b"kv/", b"kv0", 10)] == \
+        [b"kv/2", b"kv/25", b"kv/4", b"kv/5"]
