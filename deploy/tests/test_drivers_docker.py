@@ -201,6 +201,8 @@ def test_stop_start_crash_and_kill(driver, engine, install_id):
     spec = spec_for(driver, install_id)
     ids = {"network_id": spec.network_id, "node_id": spec.node_id}
     driver.apply_node(spec)
+    # Its SIGTERM handler is installed once it has logged (before that it dies of the signal).
+    assert wait_until(lambda: "stand-in node up" in driver.logs(**ids, tail=5))
     driver.stop_node(**ids)
     stopped = driver.inspect_node(**ids)
     assert stopped.exists and not stopped.running and "exit code 0" in stopped.detail
