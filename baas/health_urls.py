@@ -29,10 +29,14 @@ def _check_database() -> str | None:
 
 
 def _check_broker() -> str | None:
-    from baas.celery import app
+    from kombu import Connection
 
     try:
-        with app.connection_for_write() as conn:
+        # A fresh connection, not the app's pool: a probe must not leave pooled state behind.
+        with Connection(
+            settings.CELERY_BROKER_URL,
+            transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {}),
+        ) as conn:
             conn.ensure_connection(max_retries=1, timeout=settings.BAAS_READY_BROKER_TIMEOUT)
     except Exception as exc:  # kombu raises many transport-specific errors
         logger.warning("readiness: broker check failed: %s", exc)
