@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "baas",
     "tenants",
@@ -219,6 +220,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI assets come from drf-spectacular-sidecar: the docs page works offline, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).
 BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
