@@ -123,14 +123,22 @@ class DockerDriver(Driver):
         except docker.errors.APIError as exc:
             raise DriverError("driver_error", f"{action}: {_explain(exc)}") from exc
         except docker.errors.DockerException as exc:
-            # Raised by the client constructor when the socket is missing or refuses.
+            # The client constructor asks the engine for its API version and wraps whatever
+            # went wrong (missing socket, refused, no answer) in this one type.
             text = str(exc)
-            code = (
-                "driver_unavailable"
-                if "connect" in text.lower() or "Error while fetching server API version" in text
-                else "driver_error"
-            )
-            raise DriverError(code, f"{action}: {text}") from exc
+            if "timed out" in text.lower():
+                raise DriverError(
+                    "driver_timeout",
+                    f"{action}: the Docker engine at "
+                    f"{self.base_url} did not answer within "
+                    f"{self.timeout:g}s",
+                ) from exc
+            if "connect" in text.lower() or "Error while fetching server API version" in text:
+                raise DriverError(
+                    "driver_unavailable",
+                    f"{action}: cannot reach the Docker engine at {self.base_url}: {text}",
+                ) from exc
+            raise DriverError("driver_error", f"{action}: {text}") from exc
 
     def _labels(
         self, *, install_id: str, tenant_id: str, network_id: str, node_id: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -128,6 +129,21 @@ def test_engine_down_is_driver_unavailable(tmp_path):
         with pytest.raises(DriverError) as err:
             call()
         assert err.value.code == "driver_unavailable"
+
+
+def test_engine_that_never_answers_is_driver_timeout(tmp_path):
+    # A socket that accepts connections and never replies: a hung engine.
+    path = tmp_path / "hung.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen()
+    try:
+        drv = DockerDriver(base_url=f"unix://{path}", install_id="x", timeout=1)
+        with pytest.raises(DriverError) as err:
+            drv.check()
+        assert err.value.code == "driver_timeout"
+    finally:
+        server.close()
 
 
 def test_missing_image_is_image_missing(engine, install_id):
