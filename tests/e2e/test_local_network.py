@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -78,6 +79,23 @@ def test_local_network_end_to_end(celery_worker, e2e_env):
     block = client.get(gw + f"blocks/{tx['height']}/").json()
     assert tx["hash"] in block["txs"]
     assert client.get(gw + "blocks/?limit=3").json()["blocks"]
+
+    # Server-sent events: subscribe, then commit a tx; its event arrives on the stream.
+    received: list[bytes] = []
+
+    def listen() -> None:
+        stream = client.get(gw + "events/?timeout=5")
+        received.extend(stream.streaming_content)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(1.5)  # let the subscription open before the tx commits
+    client.post(gw + "tx/", {"chaincode": "kv", "function": "put",
+                             "args": ["seen", "by-sse"]}, format="json")
+    listener.join(timeout=60)
+    stream_text = b"".join(received).decode()
+    assert "event: ledger" in stream_text and "kv_put" in stream_text, stream_text[:500]
+    assert stream_text.rstrip().endswith("data: {}")  # closed with "event: end"
 
     logs = client.get(f"/api/v1/networks/{network_id}/nodes/{nodes[0]['id']}/logs/?tail=20")
     assert logs.status_code == 200 and logs.json()["lines"]
