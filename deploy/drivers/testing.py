@@ -88,6 +88,15 @@ def rpc_status(rpc_url: str, *, timeout: float = 2.0) -> dict | None:
         return None
 
 
+def peer_count(rpc_url: str, *, timeout: float = 2.0) -> int:
+    """How many peers the node at ``rpc_url`` is connected to (0 when it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"{rpc_url}/net_info", timeout=timeout) as resp:
+            return int(json.loads(resp.read())["result"]["n_peers"])
+    except (OSError, urllib.error.URLError, ValueError, KeyError):
+        return 0
+
+
 def height(rpc_url: str) -> int:
     status = rpc_status(rpc_url)
     return int(status["sync_info"]["latest_block_height"]) if status else 0

@@ -321,7 +321,13 @@ def test_ports_are_planned_per_network_by_name(driver):
 @pytest.mark.cometbft
 @pytest.mark.parametrize("validators", [1, 4])
 def test_real_network_on_docker(engine, node_image, install_id, validators):
-    from deploy.drivers.testing import height, log_tail, make_specs, wait_for_height
+    from deploy.drivers.testing import (
+        height,
+        log_tail,
+        make_specs,
+        peer_count,
+        wait_for_height,
+    )
 
     require_service("cometbft", shutil.which("cometbft") is not None, "binary not on PATH")
     drv = DockerDriver(image=node_image, install_id=install_id, stop_timeout=10)
@@ -337,6 +343,9 @@ def test_real_network_on_docker(engine, node_image, install_id, validators):
             wait_for_height(
                 state.rpc_url, 2, timeout=120, explain=log_tail(drv, net, state.node_id)
             )
+        # Every validator is connected to every other one over the network's bridge.
+        for state in states:
+            assert wait_until(lambda s=state: peer_count(s.rpc_url) == validators - 1)
         assert drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).strip()
 
         victim = specs[-1]

@@ -286,7 +286,13 @@ def real_driver(tmp_path, install_id):
 def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
     real_driver, install_id, validators
 ):
-    from deploy.drivers.testing import height, log_tail, make_specs, wait_for_height
+    from deploy.drivers.testing import (
+        height,
+        log_tail,
+        make_specs,
+        peer_count,
+        wait_for_height,
+    )
 
     drv = real_driver
     specs = make_specs(drv, validators=validators, install_id=install_id)
@@ -297,6 +303,9 @@ def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
     assert [drv.apply_node(s).detail for s in specs] == [s.detail for s in states]  # no dupes
     for state in states:
         wait_for_height(state.rpc_url, 2, timeout=90, explain=log_tail(drv, net, state.node_id))
+    # Every validator is connected to every other one.
+    for state in states:
+        assert wait_until(lambda s=state: peer_count(s.rpc_url) == validators - 1)
     assert "cometbft" in drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).lower()
 
     # Stop and start a node: it comes back and catches up with the chain.
