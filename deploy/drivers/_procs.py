@@ -92,6 +92,28 @@ def wait_for_exec(pid: int, home_args: list[str], timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+def processes_under(prefix: Path | str) -> dict[int, tuple[int, list[str]]]:
+    """Live processes started with ``--home`` inside ``prefix``: pid -> (session id, args).
+
+    This finds a node's processes even without a pid file: a control plane killed between
+    spawning a node and recording its pid, or a node dir removed under a running node.
+    """
+    root = str(prefix).rstrip("/") + "/"
+    found: dict[int, tuple[int, list[str]]] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        args = cmdline(pid)
+        for i, arg in enumerate(args[:-1]):
+            if arg == "--home" and (args[i + 1] + "/").startswith(root):
+                fields = _stat_fields(pid)
+                if fields and len(fields) > 3 and fields[0] not in ("Z", "X"):
+                    found[pid] = (int(fields[3]), args)
+                break
+    return found
+
+
 def session_members(sid: int) -> list[int]:
     """Live pids whose session id is ``sid`` (the node and the processes it started)."""
     members = []

@@ -212,9 +212,7 @@ class LocalDriver(Driver):
                 "node_not_found", f"node {node_id} of network {network_id} does not exist"
             )
         # Leftovers of a node whose main process died (e.g. its CometBFT child) hold ports.
-        old = read_json(node_dir / "node.pid")
-        if old:
-            _procs.terminate_sessions([int(old["pid"])], timeout=self.stop_timeout)
+        _procs.terminate_sessions(self._sessions(node_dir), timeout=self.stop_timeout)
         for key in ("p2p_port", "rpc_port", "abci_port"):
             if not port_is_free(int(meta[key]), HOST):
                 raise DriverError(
@@ -278,21 +276,31 @@ class LocalDriver(Driver):
         info = read_json(node_dir / "node.pid")
         return int(info["pid"]) if info else None
 
+    def _sessions(self, directory: Path) -> list[int]:
+        """Every session running a node under ``directory`` (a node or a network dir): the
+        recorded ones and any process whose ``--home`` lies inside it, recorded or not."""
+        sids = {sid for sid, _args in _procs.processes_under(directory.resolve()).values()}
+        for pid_file in [directory / "node.pid", *directory.glob("*/node.pid")]:
+            info = read_json(pid_file)
+            if info:
+                sids.add(int(info["pid"]))
+        return sorted(sids)
+
+    def _terminate(self, directory: Path) -> None:
+        sids = self._sessions(directory)
+        _procs.terminate_sessions(sids, timeout=self.stop_timeout)
+        for sid in sids:
+            self._forget(sid)
+
     def stop_node(self, *, network_id: str, node_id: str) -> None:
         node_dir = self._node_dir(network_id, node_id)
         with self._lock(network_id):
-            sid = self._session(node_dir)
-            if sid is not None:
-                _procs.terminate_sessions([sid], timeout=self.stop_timeout)
-                self._forget(sid)
+            self._terminate(node_dir)
 
     def delete_node(self, *, network_id: str, node_id: str) -> None:
         node_dir = self._node_dir(network_id, node_id)
         with self._lock(network_id):
-            sid = self._session(node_dir)
-            if sid is not None:
-                _procs.terminate_sessions([sid], timeout=self.stop_timeout)
-                self._forget(sid)
+            self._terminate(node_dir)
             meta = read_json(node_dir / "node.json")
             shutil.rmtree(node_dir, ignore_errors=True)
             if meta is not None:  # free the ports this node held in the plan
@@ -305,11 +313,9 @@ class LocalDriver(Driver):
     def delete_network(self, *, network_id: str) -> None:
         net_dir = self._net_dir(network_id)
         with self._lock(network_id):
-            node_dirs = [d for d in net_dir.iterdir() if d.is_dir()] if net_dir.is_dir() else []
-            sids = [s for s in (self._session(d) for d in node_dirs) if s is not None]
-            _procs.terminate_sessions(sids, timeout=self.stop_timeout)
-            for sid in sids:
-                self._forget(sid)
+            # All nodes at once (one stop timeout for the network), including processes whose
+            # dirs are already gone.
+            self._terminate(net_dir)
             shutil.rmtree(net_dir, ignore_errors=True)
         (self.nodes_dir / ".locks" / f"{network_id}.lock").unlink(missing_ok=True)
 
@@ -324,14 +330,18 @@ class LocalDriver(Driver):
             )
         rpc_url = f"http://{HOST}:{meta['rpc_port']}"
         restarts = max(0, int(meta.get("starts", 0)) - 1)
+        home_args = self._home_args(node_dir)
         info = read_json(node_dir / "node.pid")
+        if info is not None and _procs.is_our_node(
+            int(info["pid"]), started=info.get("start_time"), home_args=home_args
+        ):
+            return NodeState(node_id, True, True, rpc_url, f"pid {info['pid']}", restarts)
+        adopted = self._adopt(node_dir, home_args)
+        if adopted is not None:
+            return NodeState(node_id, True, True, rpc_url, f"pid {adopted}", restarts)
         if info is None:
             return NodeState(node_id, True, False, rpc_url, "never started", restarts)
         pid = int(info["pid"])
-        if _procs.is_our_node(
-            pid, started=info.get("start_time"), home_args=self._home_args(node_dir)
-        ):
-            return NodeState(node_id, True, True, rpc_url, f"pid {pid}", restarts)
         detail = "not running"
         _procs.reap(pid)
         code = _procs.exit_codes.get(pid)
@@ -345,6 +355,19 @@ class LocalDriver(Driver):
         if last:
             detail += f"; last log line: {last}"
         return NodeState(node_id, True, False, rpc_url, detail, restarts)
+
+    def _adopt(self, node_dir: Path, home_args: list[str]) -> int | None:
+        """A live node runner for this home that the pid file does not name (the control
+        plane died between spawning it and recording it): record it instead of starting a
+        second one next to it."""
+        for pid, (sid, args) in _procs.processes_under(node_dir.resolve()).items():
+            if sid == pid and args[-len(home_args) :] == home_args:
+                write_json(
+                    node_dir / "node.pid",
+                    {"pid": pid, "start_time": _procs.start_time(pid), "args": args},
+                )
+                return pid
+        return None
 
     def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
         return self._state(network_id, node_id)
@@ -384,6 +407,20 @@ class LocalDriver(Driver):
                     owned.append(OwnedResource("process", str(pid), net_dir.name, node_dir.name))
             if net_owned:
                 owned.insert(0, OwnedResource("dir", str(net_dir), net_dir.name, None))
+        # Node processes whose dirs are gone (or never got metadata): still ours, since they
+        # run from this nodes dir, and the reconciler must be able to find and delete them.
+        listed = {r.name for r in owned if r.kind == "process"}
+        root = self.nodes_dir.resolve()
+        for pid, (_sid, args) in sorted(_procs.processes_under(root).items()):
+            if str(pid) in listed:
+                continue
+            home = Path(args[args.index("--home") + 1])
+            parts = home.relative_to(root).parts
+            network_id, node_id = (parts + (None, None))[:2]
+            meta = read_json(root / network_id / node_id / "node.json") if node_id else None
+            if meta and meta.get("install_id") != install_id:
+                continue
+            owned.append(OwnedResource("process", str(pid), network_id, node_id))
         return owned
 
     def check(self) -> None:

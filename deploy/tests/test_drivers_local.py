@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 import uuid
@@ -182,6 +183,42 @@ def test_stop_start_kill_and_restart_count(driver, install_id):
     crashed = driver.inspect_node(**ids)
     assert crashed.exists and "exited with code -9" in crashed.detail
     assert driver.start_node(**ids).running
+
+
+def test_untracked_node_process_is_adopted_not_duplicated(driver, install_id):
+    # The control plane died after spawning the node but before writing its pid file.
+    spec = spec_for(driver, install_id)
+    ids = {"network_id": spec.network_id, "node_id": spec.node_id}
+    driver.apply_node(spec)
+    driver.stop_node(**ids)
+    node_dir = driver.nodes_dir / spec.network_id / spec.node_id
+    (node_dir / "node.pid").unlink()
+    home = str((node_dir / "home").resolve())
+    orphan = subprocess.Popen([*STAND_IN, "--home", home], start_new_session=True)
+    try:
+        assert wait_until(lambda: _procs.cmdline(orphan.pid)[-1:] == [home])
+        state = driver.apply_node(spec)
+        assert state.running and state.detail == f"pid {orphan.pid}"
+        processes = [r for r in driver.list_owned(install_id=install_id) if r.kind == "process"]
+        assert [r.name for r in processes] == [str(orphan.pid)]
+        driver.stop_node(**ids)
+        assert orphan.wait(timeout=10) is not None
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+def test_node_process_whose_dir_vanished_is_listed_and_deleted(driver, install_id):
+    spec = spec_for(driver, install_id)
+    pid = int(driver.apply_node(spec).detail.split()[-1])
+    shutil.rmtree(driver.nodes_dir / spec.network_id / spec.node_id)
+    owned = driver.list_owned(install_id=install_id)
+    assert ("process", str(pid), spec.network_id, spec.node_id) in [
+        (r.kind, r.name, r.network_id, r.node_id) for r in owned
+    ]
+    driver.delete_network(network_id=spec.network_id)
+    assert not _procs.is_alive(pid)
+    assert driver.list_owned(install_id=install_id) == []
 
 
 def test_pid_file_of_a_foreign_process_is_not_trusted(driver, install_id):
