@@ -385,11 +385,8 @@ class LocalDriver(Driver):
 
     def list_owned(self, *, install_id: str) -> list[OwnedResource]:
         owned: list[OwnedResource] = []
-        if not self.nodes_dir.is_dir():
-            return owned
-        for net_dir in sorted(
-            p for p in self.nodes_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-        ):
+        net_dirs = self.nodes_dir.iterdir() if self.nodes_dir.is_dir() else iter(())
+        for net_dir in sorted(p for p in net_dirs if p.is_dir() and not p.name.startswith(".")):
             owner = (
                 read_json(net_dir / "network.json") or read_json(net_dir / "plan.json") or {}
             ).get("install_id")
