@@ -77,6 +77,8 @@ NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     N.DELETED: frozenset(),
 }
 NODE_UP = frozenset({N.RUNNING})
+# Nodes the reconciler keeps alive: started at least once and not given up on.
+NODE_SUPERVISED = frozenset({N.STARTING, N.RUNNING, N.CRASHED})
 NODE_TERMINAL = frozenset({N.DELETED})
 
 
@@ -99,6 +101,8 @@ class OperationKind(models.TextChoices):
     NETWORK_STOP = "network.stop", "Stop network"
     NETWORK_DELETE = "network.delete", "Delete network"
     NODE_RESTART = "node.restart", "Restart node"
+    VALIDATOR_ADD = "network.validator_add", "Add validator"
+    VALIDATOR_REMOVE = "network.validator_remove", "Remove validator"
 
 
 def network_can_move(current: str, target: str) -> bool:

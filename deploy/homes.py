@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -177,3 +178,53 @@ def node_spec(node: Node) -> NodeSpec:
         cpu_limit=conf.setting("DEPLOY_NODE_CPU_LIMIT"),
         memory_mb=int(conf.setting("DEPLOY_NODE_MEMORY_MB")),
     )
+
+
+def _peer_address(node: Node) -> str:
+    info = json.loads(base64.b64decode(node.home_config["node.json"]))
+    return f"{info['node_id']}@{node.host}:{node.p2p_port}"
+
+
+def generate_and_store_extra(network: Network, node: Node, peers: list[Node]) -> None:
+    """A home for a validator joining a running chain: fresh CometBFT keys, the network's
+    byte-identical genesis, and the existing validators as persistent peers."""
+    from ledger.network import NodeConfig, generate_network
+
+    genesis = next(
+        (base64.b64decode(v) for p, v in peers[0].home_config.items()
+         if p.endswith("config/genesis.json")),
+        None,
+    )
+    if genesis is None:
+        raise ValueError("the network's genesis is not stored; cannot add a validator")
+    config = NodeConfig(
+        index=node.index, moniker=node.moniker, host=node.host, p2p_port=node.p2p_port,
+        rpc_port=node.rpc_port, abci_port=node.abci_port,
+    )
+    peer_list = ",".join(_peer_address(p) for p in peers)
+    with tempfile.TemporaryDirectory(prefix="baas-homes-") as tmp:
+        # The throw-away genesis made here is replaced by the network's own below.
+        (home,) = generate_network(
+            chain_id=network.chain_id, nodes=[config], out_dir=Path(tmp), app_state=b"{}"
+        )
+        files = _read_tree(Path(home))
+    files["cometbft/config/genesis.json"] = genesis
+    cfg = files["cometbft/config/config.toml"].decode()
+    cfg = re.sub(r'(?m)^persistent_peers = ".*"$', f'persistent_peers = "{peer_list}"', cfg)
+    files["cometbft/config/config.toml"] = cfg.encode()
+    with transaction.atomic():
+        NodeKey.objects.filter(node=node).delete()
+        home_config: dict[str, str] = {}
+        for path, content in files.items():
+            if is_secret(path):
+                NodeKey.objects.create(node=node, path=path, sealed=crypto.seal(content))
+            else:
+                home_config[path] = base64.b64encode(content).decode()
+        node.home_config = home_config
+        node.validator_pub_key = _validator_pub_key(files)
+        node.save(update_fields=["home_config", "validator_pub_key", "updated_at"])
+
+
+def validator_key_hex(node: Node) -> str:
+    """The node's ed25519 validator public key as the ``_identity`` chaincode wants it."""
+    return base64.b64decode(node.validator_pub_key).hex()

@@ -26,7 +26,14 @@ from baas.choices import ACTIVE
 from baas.models import Operation
 from baas.operations import operation_progress, operations_reap
 from deploy import conf, homes, rpc
-from deploy.choices import NETWORK_BUSY, NETWORK_LIVE, NetworkStatus, NodeHealth, NodeStatus
+from deploy.choices import (
+    NETWORK_BUSY,
+    NETWORK_LIVE,
+    NODE_SUPERVISED,
+    NetworkStatus,
+    NodeHealth,
+    NodeStatus,
+)
 from deploy.drivers import AVAILABLE_DRIVERS, Driver, DriverError, get_driver
 from deploy.models import Network, Node
 from deploy.services import network_fail, network_transition, node_transition
@@ -100,7 +107,8 @@ def resume_stalled() -> int:
 
 
 def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> None:
-    nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))
+    # Pending nodes belong to a running validator-add task; failed ones were given up on.
+    nodes = list(network.nodes.filter(status__in=NODE_SUPERVISED).order_by("index"))
     healthy = 0
     now = timezone.now()
     for node in nodes:

@@ -45,3 +45,13 @@ def status(rpc_url: str, *, timeout: float = 2.0) -> NodeStatusInfo:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RpcError(f"{rpc_url}: unexpected /status answer") from exc
+
+
+def voting_power(rpc_url: str, *, timeout: float = 2.0) -> tuple[int, bool]:
+    """(this node's voting power, whether it is still catching up)."""
+    result = get_json(rpc_url.rstrip("/") + "/status", timeout=timeout)
+    try:
+        return (int(result["validator_info"]["voting_power"]),
+                bool(result["sync_info"]["catching_up"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RpcError(f"{rpc_url}: unexpected /status answer") from exc

@@ -144,7 +144,7 @@ def _validate_spec(spec: NetworkSpec) -> None:
         )
 
 
-def _check_quota(*, tenant: Any, spec: NetworkSpec) -> None:
+def _check_quota(*, tenant: Any, spec: NetworkSpec, count: bool = True) -> None:
     limits = platform.network_quota(tenant)
     if limits.max_validators is not None and spec.validators > limits.max_validators:
         raise QuotaExceeded(
@@ -152,7 +152,7 @@ def _check_quota(*, tenant: Any, spec: NetworkSpec) -> None:
             f"Your plan allows at most {limits.max_validators} validators per network.",
             details={"quota": "max_validators_per_network", "limit": limits.max_validators},
         )
-    if limits.max_networks is not None:
+    if count and limits.max_networks is not None:
         used = Network.objects.filter(tenant=tenant, status__in=NETWORK_COUNTED).count()
         if used >= limits.max_networks:
             raise QuotaExceeded(
@@ -355,3 +355,84 @@ def driver_app_error(exc: Any) -> AppError:
     """A ``DriverError`` as an API error: unavailable runtimes are 503, the rest 502."""
     status = 503 if exc.code in ("driver_unavailable", "driver_timeout") else 502
     return AppError(exc.code, exc.message, status=status)
+
+
+def _no_active_validator_change(network: Network) -> None:
+    from baas.choices import ACTIVE
+
+    busy = Operation.objects.filter(
+        target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
+        kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE],
+    ).exists()
+    if busy:
+        raise Conflict(
+            "operation_in_progress",
+            "A validator change of this network is still running; wait for it to finish.",
+        )
+
+
+def validator_add(
+    *, tenant: Any, actor: Any, network: Network, request: Any = None
+) -> Operation:
+    """Add one validator to a running network, through the ledger's validator updates
+    (an ``_identity.add_node`` transaction), without restarting the chain."""
+    from deploy.tasks import validator_add_task
+
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    with transaction.atomic():
+        locked = Network.objects.select_for_update().get(pk=network.pk)
+        if locked.status != NetworkStatus.RUNNING:
+            raise Conflict(
+                "invalid_transition",
+                f"Validators can be added only while the network runs (it is {locked.status}).",
+                details={"status": locked.status},
+            )
+        _no_active_validator_change(locked)
+        _check_quota_size(tenant=tenant, size=locked.validator_count + 1)
+        op = operation_create(
+            tenant=tenant, actor=actor, kind=OperationKind.VALIDATOR_ADD,
+            target=("deploy.network", locked.pk),
+            deadline=_deadline("DEPLOY_PROVISION_DEADLINE_S", 600),
+        )
+        platform.audit(tenant=tenant, actor=actor, action="network.validator_add",
+                       target=locked, request=request)
+        enqueue_after_commit(validator_add_task, str(locked.pk), op.pk)
+    return op
+
+
+def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
+    """Take a validator out of the set (voting power 0 on chain), then delete its node."""
+    from deploy.tasks import validator_remove_task
+
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    with transaction.atomic():
+        network = Network.objects.select_for_update().get(pk=node.network_id)
+        if network.status != NetworkStatus.RUNNING:
+            raise Conflict(
+                "invalid_transition",
+                f"Validators can be removed only while the network runs (it is "
+                f"{network.status}).",
+                details={"status": network.status},
+            )
+        if node.status == NodeStatus.DELETED:
+            raise NotFound("not_found", "Node not found.")
+        if network.validator_count <= 1:
+            raise Conflict("last_validator", "A network keeps at least one validator.")
+        _no_active_validator_change(network)
+        op = operation_create(
+            tenant=tenant, actor=actor, kind=OperationKind.VALIDATOR_REMOVE,
+            target=("deploy.network", network.pk),
+            deadline=_deadline("DEPLOY_DELETE_DEADLINE_S", 300),
+        )
+        platform.audit(tenant=tenant, actor=actor, action="network.validator_remove",
+                       target=node, request=request)
+        enqueue_after_commit(validator_remove_task, str(node.pk), op.pk)
+    return op
+
+
+def _check_quota_size(*, tenant: Any, size: int) -> None:
+    if size > max_validators():
+        raise ValidationFailed(
+            "invalid_size", f"A network has between 1 and {max_validators()} validators."
+        )
+    _check_quota(tenant=tenant, spec=NetworkSpec(name="x", validators=size), count=False)

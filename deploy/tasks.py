@@ -406,3 +406,136 @@ def reap_task() -> list[int]:
     from deploy.reconcile import reap
 
     return reap()
+
+
+# --- validator set changes --------------------------------------------------------------
+
+
+def _identity_tx(network: Network, function: str, args: dict[str, Any],
+                 *, already_done: str) -> None:
+    """Send an ``_identity`` transaction signed by the owner's managed identity. A refusal
+    whose log contains ``already_done`` means a previous run got there first."""
+    from deploy import gateway
+
+    try:
+        gateway.submit_tx(network=network, tenant=network.tenant,
+                          body={"chaincode": "_identity", "function": function, "args": args})
+    except AppError as exc:
+        if exc.code == "tx_rejected" and already_done in str(exc.details.get("log", "")):
+            return
+        raise
+
+
+def _wait_power(node: Node, *, positive: bool) -> None:
+    timeout = conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S") * 2
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            power, catching_up = rpc.voting_power(node.rpc_url)
+            if (power > 0 and not catching_up) if positive else power == 0:
+                return
+            last = f"voting power {power}, catching up {catching_up}"
+        except rpc.RpcError as exc:
+            last = str(exc)
+        time.sleep(0.5)
+    want = "join the validator set" if positive else "leave the validator set"
+    raise StepFailed("validator_update_timeout",
+                     f"{node.moniker} did not {want} within {timeout:.0f}s ({last})")
+
+
+def _resize(network_id: str, delta: int) -> None:
+    with transaction.atomic():
+        network = Network.objects.select_for_update().get(pk=network_id)
+        network.validator_count += delta
+        network.save(update_fields=["validator_count", "updated_at"])
+
+
+@shared_task(name="deploy.validator_add", **TASK_OPTIONS)
+def validator_add_task(network_id: str, operation_id: int | None = None) -> None:
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not _begin(operation_id):
+        return
+    if network.status != NetworkStatus.RUNNING:
+        _fail_operation(operation_id, "superseded", f"The network is {network.status}.")
+        return
+
+    def body() -> None:
+        driver = driver_for(network)
+        driver.check()
+        peers = list(network.nodes.filter(status=NodeStatus.RUNNING).order_by("index"))
+        # Resume the half-added node of an interrupted run rather than planning another.
+        node = network.nodes.filter(status__in=[NodeStatus.PENDING, NodeStatus.STARTING]) \
+            .order_by("-index").first()
+        if node is None:
+            index = max(network.nodes.values_list("index", flat=True), default=-1) + 1
+            address = driver.plan_node(network_id=network_id, index=index)
+            node = Node.objects.create(
+                network=network, tenant=network.tenant, index=index,
+                moniker=f"{network.name}-{index}", host=address.host,
+                p2p_port=address.p2p_port, rpc_port=address.rpc_port,
+                abci_port=address.abci_port,
+            )
+        _progress(operation_id, 15, f"planned {node.moniker}")
+        if not homes.homes_stored([node]):
+            homes.generate_and_store_extra(network, node, peers)
+            node.refresh_from_db()
+        _progress(operation_id, 30, f"generated keys for {node.moniker} (stored encrypted)")
+        state = driver.apply_node(homes.node_spec(node))
+        node = node_transition(node_id=node.pk, to=NodeStatus.STARTING,
+                               rpc_url=state.rpc_url or "", detail=state.detail)
+        _progress(operation_id, 50, f"started {node.moniker}; asking the chain to add it")
+        _identity_tx(network, "add_node", {
+            "org": homes.managed_identity(network)[0].organisation_id, "name": node.moniker,
+            "public_key": homes.validator_key_hex(node), "power": 10,
+        }, already_done="already registered")
+        _progress(operation_id, 70, "validator update committed; waiting for it to sign")
+        _wait_power(node, positive=True)
+        info = rpc.status(node.rpc_url)
+        node_transition(node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY,
+                        height=info.height)
+        _resize(network_id, +1)
+        _finish(operation_id, f"{node.moniker} is a validator")
+
+    _run_guarded(network_id, operation_id, body, fail_network=False)
+    _give_up_pending(network_id)
+
+
+def _give_up_pending(network_id: str) -> None:
+    """After a failed add, stop the would-be validator so nothing runs unsupervised."""
+    network = Network.objects.get(pk=network_id)
+    op = Operation.objects.filter(target_type="deploy.network", target_id=network_id) \
+        .order_by("-created_at", "-id").first()
+    if op is None or op.state != OperationState.FAILED:
+        return
+    for node in network.nodes.filter(status__in=[NodeStatus.PENDING, NodeStatus.STARTING]):
+        try:
+            driver_for(network).stop_node(network_id=network_id, node_id=str(node.pk))
+        except DriverError:
+            pass
+        node_transition(node_id=node.pk, to=NodeStatus.FAILED, health=NodeHealth.UNKNOWN)
+
+
+@shared_task(name="deploy.validator_remove", **TASK_OPTIONS)
+def validator_remove_task(node_id: str, operation_id: int | None = None) -> None:
+    node = Node.objects.select_related("network").filter(pk=node_id).first()
+    if node is None or not _begin(operation_id):
+        return
+    network = node.network
+    if node.status == NodeStatus.DELETED:
+        _finish(operation_id, "already removed")
+        return
+
+    def body() -> None:
+        _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
+                     already_done="no node with that public key")
+        _progress(operation_id, 40, f"validator update for {node.moniker} committed")
+        _wait_power(node, positive=False)
+        _progress(operation_id, 70, f"{node.moniker} left the validator set")
+        driver_for(network).delete_node(network_id=str(network.pk), node_id=str(node.pk))
+        NodeKey.objects.filter(node=node).delete()
+        node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
+        _resize(str(network.pk), -1)
+        _finish(operation_id, f"{node.moniker} removed")
+
+    _run_guarded(str(network.pk), operation_id, body, fail_network=False)

@@ -10,7 +10,7 @@ router = SimpleRouter()
 router.register("networks", NetworkViewSet, basename="network")
 
 node_list = NodeViewSet.as_view({"get": "list"})
-node_detail = NodeViewSet.as_view({"get": "retrieve"})
+node_detail = NodeViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 node_logs = NodeViewSet.as_view({"get": "logs"})
 node_restart = NodeViewSet.as_view({"post": "restart"})
 

@@ -46,7 +46,7 @@ class NetworkViewSet(
     queryset = Network.objects.all()
     lookup_value_regex = "[0-9a-fA-F-]{36}"
     action_roles = {"create": "admin", "destroy": "admin", "start": "developer",
-                    "stop": "developer"}
+                    "stop": "developer", "validators": "admin"}
 
     def get_queryset(self):
         return selectors.network_list(
@@ -85,11 +85,26 @@ class NetworkViewSet(
             tenant=self.tenant, actor=request.user, network=network, request=request))
 
 
+    @action(detail=True, methods=["post"])
+    def validators(self, request: Request, pk: str | None = None) -> Response:
+        """Add one validator (``POST .../validators/``); remove one with ``DELETE`` on
+        the node."""
+        network = self.get_object()
+        return _accepted(network, services.validator_add(
+            tenant=self.tenant, actor=request.user, network=network, request=request))
+
+
 class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
     lookup_value_regex = "[0-9a-fA-F-]{36}"
-    action_roles = {"logs": "developer", "restart": "developer"}
+    action_roles = {"logs": "developer", "restart": "developer", "destroy": "admin"}
+
+    def destroy(self, request: Request, network_pk: str, pk: str | None = None) -> Response:
+        node = self.get_object()
+        op = services.validator_remove(tenant=self.tenant, actor=request.user, node=node,
+                                       request=request)
+        return _accepted(node.network, op)
 
     def get_queryset(self):
         network = selectors.network_get(tenant=self.tenant, network_id=self.kwargs["network_pk"])
