@@ -13,4 +13,6 @@ urlpatterns = [
          name="network-action"),
     path("networks/<uuid:network_id>/nodes/<uuid:node_id>/logs/", views.node_logs,
          name="node-logs"),
+    path("networks/<uuid:network_id>/nodes/<uuid:node_id>/remove/", views.node_remove,
+         name="node-remove"),
 ]

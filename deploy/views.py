@@ -79,6 +79,7 @@ def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
         "can_stop": network.status in NETWORK_STOPPABLE and portal.can("developer"),
         "can_delete": network.status != NetworkStatus.DELETED and portal.can("admin"),
         "can_logs": portal.can("developer"),
+        "can_resize": network.status == NetworkStatus.RUNNING and portal.can("admin"),
     }
 
 
@@ -95,6 +96,7 @@ ACTIONS = {
     "start": (services.network_start, "developer", _("Start")),
     "stop": (services.network_stop, "developer", _("Stop")),
     "delete": (services.network_delete, "admin", _("Delete")),
+    "add-validator": (services.validator_add, "admin", _("Add a validator to")),
 }
 
 
@@ -146,3 +148,27 @@ def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpRespon
     return page(request, "deploy/node_logs.html", context)
 
 
+
+
+@tenant_required
+def node_remove(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
+    """Confirm, then take the validator out of the set and delete its node."""
+    network = _network(request, network_id)
+    try:
+        node = selectors.node_get(tenant=request.portal.tenant, network=network, node_id=node_id)
+    except NotFound:
+        raise Http404 from None
+    form = ConfirmForm(posted(request), expected=node.moniker)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.validator_remove(tenant=request.portal.tenant, actor=request.user,
+                                      node=node, request=request)
+        except AppError as exc:
+            messages.error(request, app_error_text(exc))
+        else:
+            messages.success(request, _("Removing validator %(name)s.") % {"name": node.moniker})
+        return redirect("deploy:network-detail", network_id=network.pk)
+    return page(request, "deploy/network_confirm.html", {
+        "network": network, "node": node, "action": "remove-validator",
+        "label": _("Remove validator"), "form": form,
+    }, status=400 if form.errors else 200)

@@ -183,3 +183,33 @@ def test_operations_are_scoped_to_the_tenant(owner, queued):
     assert Operation.objects.for_tenant(owner.tenant).filter(pk=op.pk).exists()
     other = MembershipFactory(role="owner")
     assert not Operation.objects.for_tenant(other.tenant).filter(pk=op.pk).exists()
+
+
+def test_validator_add_guards(owner, queued):
+    network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.STOPPED,
+                             validator_count=2)
+    with pytest.raises(Conflict) as err:
+        services.validator_add(tenant=owner.tenant, actor=owner.user, network=network)
+    assert err.value.code == "invalid_transition"
+    Network.objects.filter(pk=network.pk).update(status=NetworkStatus.RUNNING)
+    op = services.validator_add(tenant=owner.tenant, actor=owner.user, network=network)
+    assert op.kind == "network.validator_add"
+    with pytest.raises(Conflict) as err:  # one validator change at a time
+        services.validator_add(tenant=owner.tenant, actor=owner.user, network=network)
+    assert err.value.code == "operation_in_progress"
+    full = NetworkFactory(tenant=owner.tenant, validator_count=4)  # free plan: 4 max
+    with pytest.raises(QuotaExceeded):
+        services.validator_add(tenant=owner.tenant, actor=owner.user, network=full)
+
+
+def test_validator_remove_keeps_the_last_one(owner, queued):
+    from deploy.tests.factories import NodeFactory
+
+    network = NetworkFactory(tenant=owner.tenant, validator_count=1)
+    node = NodeFactory(network=network)
+    with pytest.raises(Conflict) as err:
+        services.validator_remove(tenant=owner.tenant, actor=owner.user, node=node)
+    assert err.value.code == "last_validator"
+    developer = MembershipFactory(tenant=owner.tenant, role="developer")
+    with pytest.raises(PermissionDenied):
+        services.validator_remove(tenant=owner.tenant, actor=developer.user, node=node)

@@ -90,3 +90,21 @@ def test_viewer_sees_no_create_form_or_buttons(client):
     assert b'name="validators"' not in client.get("/networks/").content
     page = client.get(f"/networks/{network.pk}/").content
     assert b"/stop/" not in page and b"/delete/" not in page
+
+
+def test_add_validator_and_remove_node_from_the_portal(browser, owner, monkeypatch):
+    monkeypatch.setattr("deploy.tasks.validator_add_task.delay", lambda *a: None)
+    monkeypatch.setattr("deploy.tasks.validator_remove_task.delay", lambda *a: None)
+    network = NetworkFactory(tenant=owner.tenant, validator_count=2)
+    node = NodeFactory(network=network)
+    page = browser.get(f"/networks/{network.pk}/").content
+    assert b"/add-validator/" in page and f"/nodes/{node.pk}/remove/".encode() in page
+    res = browser.post(f"/networks/{network.pk}/add-validator/")
+    assert res.status_code == 302
+    from baas.models import Operation
+
+    assert Operation.objects.filter(kind="network.validator_add",
+                                    target_id=str(network.pk)).count() == 1
+    res = browser.post(f"/networks/{network.pk}/nodes/{node.pk}/remove/",
+                       {"confirm_name": "wrong"})
+    assert res.status_code == 400
