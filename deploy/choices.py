@@ -77,8 +77,9 @@ NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     N.DELETED: frozenset(),
 }
 NODE_UP = frozenset({N.RUNNING})
-# Nodes the reconciler keeps alive: started at least once and not given up on.
-NODE_SUPERVISED = frozenset({N.STARTING, N.RUNNING, N.CRASHED})
+# Nodes the reconciler keeps alive while their network is live: started at least once and
+# not given up on (a stopped node of a live network is one a failed restart left down).
+NODE_SUPERVISED = frozenset({N.STARTING, N.RUNNING, N.CRASHED, N.STOPPED})
 NODE_TERMINAL = frozenset({N.DELETED})
 
 

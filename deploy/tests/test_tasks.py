@@ -208,3 +208,18 @@ def test_reconciler_requeues_a_stalled_operation_once(created, monkeypatch, sett
     assert reconcile.resume_stalled() == 0  # the resume itself counts as progress
     op.refresh_from_db()
     assert "resuming" in op.steps[-1]["message"]
+
+
+def test_reconciler_leaves_pending_and_failed_nodes_alone(created, fake_driver):
+    network, _ = _provision(created)
+    from deploy.tests.factories import NodeFactory
+
+    pending = NodeFactory(network=network, status=NodeStatus.PENDING, index=10)
+    failed = NodeFactory(network=network, status=NodeStatus.FAILED, index=11)
+    counts = reconcile.reconcile()
+    assert counts.get("nodes_restarted", 0) == 0
+    pending.refresh_from_db()
+    failed.refresh_from_db()
+    assert (pending.status, failed.status) == (NodeStatus.PENDING, NodeStatus.FAILED)
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.RUNNING
