@@ -23,4 +23,6 @@ CASES = [
     IsolationCase("network-start", _network, "/api/v1/networks/", _url("start/"), ("post",)),
     IsolationCase("network-stop", _network, "/api/v1/networks/", _url("stop/"), ("post",)),
     IsolationCase("network-nodes", _network, "/api/v1/networks/", _url("nodes/"), ("get",)),
+    IsolationCase("network-validators", _network, "/api/v1/networks/", _url("validators/"),
+                  ("post",)),
 ]

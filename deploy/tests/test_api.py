@@ -157,7 +157,8 @@ def _other_tenant_urls(network, node) -> list[tuple[str, str]]:
     return [
         ("get", base), ("post", base + "start/"), ("post", base + "stop/"), ("delete", base),
         ("get", base + "nodes/"), ("get", node_base), ("get", node_base + "logs/"),
-        ("post", node_base + "restart/"),
+        ("post", node_base + "restart/"), ("delete", node_base),
+        ("post", base + "validators/"),
         ("post", base + "gateway/tx/"), ("post", base + "gateway/query/"),
         ("get", base + "gateway/blocks/"), ("get", base + "gateway/blocks/1/"),
         ("get", base + "gateway/txs/" + "ab" * 32 + "/"), ("get", base + "gateway/events/"),
