@@ -5,6 +5,7 @@ Celery worker process: create -> running -> transaction through the gateway -> r
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -79,6 +80,17 @@ def test_local_network_end_to_end(celery_worker, e2e_env):
     block = client.get(gw + f"blocks/{tx['height']}/").json()
     assert tx["hash"] in block["txs"]
     assert client.get(gw + "blocks/?limit=3").json()["blocks"]
+
+    # A tx the caller signed itself is broadcast as is; this key is not a member of the
+    # permissioned network, so the ledger refuses it and the gateway says so with its code.
+    from ledger.tx import Signer, build_tx
+
+    foreign = build_tx(signer=Signer.generate(), chain_id=net["chain_id"], chaincode="kv",
+                       function="put", args=["intruder", "x"])
+    res = client.post(gw + "tx/", {"tx": base64.b64encode(foreign).decode()}, format="json")
+    assert res.status_code == 422, res.content
+    assert res.json()["error"]["code"] == "tx_rejected"
+    assert res.json()["error"]["details"]["stage"] == "CheckTx"
 
     # Server-sent events: subscribe, then commit a tx; its event arrives on the stream.
     received: list[bytes] = []
