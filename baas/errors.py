@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
@@ -111,9 +112,9 @@ def _drf_error(exc: drf.APIException) -> tuple[str, str, dict[str, Any]]:
     if isinstance(exc, drf.ValidationError):
         detail = exc.detail
         details = detail if isinstance(detail, dict) else {"non_field_errors": detail}
-        return code, "The request data is not valid.", details
+        return code, _("The request data is not valid."), details
     if isinstance(exc, drf.Throttled):
-        return code, "Too many requests; try again later.", {"wait_seconds": exc.wait}
+        return code, _("Too many requests; try again later."), {"wait_seconds": exc.wait}
     return code, str(exc.detail), {}
 
 
@@ -123,11 +124,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, AppError):
         code, message, details, status = exc.code, exc.message, exc.details, exc.status
     elif isinstance(exc, Http404):
-        code, message, details, status = "not_found", "Not found.", {}, 404
+        code, message, details, status = "not_found", _("Not found."), {}, 404
     elif isinstance(exc, DjangoPermissionDenied):
-        code, message, details, status = "permission_denied", "Permission denied.", {}, 403
+        code, message, details, status = "permission_denied", _("Permission denied."), {}, 403
     elif isinstance(exc, RequestDataTooBig):
-        code, message, details, status = "payload_too_large", "Request body too large.", {}, 413
+        code, message, details, status = (
+            "payload_too_large", _("Request body too large."), {}, 413
+        )
     elif isinstance(exc, drf.APIException):
         code, message, details = _drf_error(exc)
         status = exc.status_code
@@ -141,7 +144,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
                      exc_info=exc)
         code, message, details, status = (
             "internal_error",
-            "An internal error occurred; quote the request id when reporting it.",
+            _("An internal error occurred; quote the request id when reporting it."),
             {},
             500,
         )

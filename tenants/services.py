@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from baas.audit import audit_record
 from baas.errors import (
@@ -79,13 +80,16 @@ def signup(
     slug = slugify(organisation_slug or organisation_name)[:50]
     if not slug:
         raise ValidationFailed(
-            "invalid_slug", "The organisation needs a name or slug with letters or digits."
+            "invalid_slug", _("The organisation needs a name or slug with letters or digits.")
         )
     if User.objects.filter(email=email).exists():
-        raise Conflict("email_taken", "An account with this email address already exists.")
+        raise Conflict(
+            "email_taken", _("An account with this email address already exists.")
+        )
     if not tenant_slug_available(slug):
         raise Conflict(
-            "slug_taken", f"The organisation address '{slug}' is taken; choose another."
+            "slug_taken",
+            _("The organisation address '%(slug)s' is taken; choose another.") % {"slug": slug},
         )
     _validate_password(password, User(email=email, full_name=full_name))
     try:
@@ -98,7 +102,7 @@ def signup(
             email_verification_send(user=user)
     except IntegrityError:
         # Lost a race with a concurrent sign-up for the same email or slug.
-        raise Conflict("email_or_slug_taken", "This email or organisation was just taken.") \
+        raise Conflict("email_or_slug_taken", _("This email or organisation was just taken.")) \
             from None
     return user, tenant
 
@@ -127,7 +131,7 @@ def email_verify(*, uid: str, token: str) -> User:
     if user is None or not signed.email_verification_tokens.check_token(user, token):
         raise ValidationFailed(
             "token_invalid",
-            "This verification link is invalid, expired or already used.",
+            _("This verification link is invalid, expired or already used."),
         )
     user.email_verified_at = timezone.now()
     user.save(update_fields=["email_verified_at"])
@@ -144,7 +148,7 @@ def login_check(*, email: str, password: str, request: Any = None) -> User:
     if user is None:
         audit_record(tenant=None, actor=None, action="user.login_failed", request=request,
                      metadata={"email": _normalise_email(email)})
-        raise AppError("invalid_credentials", "Wrong email or password.", 401)
+        raise AppError("invalid_credentials", _("Wrong email or password."), 401)
     audit_record(tenant=None, actor=user, action="user.login", target=user, request=request)
     return user
 
@@ -170,7 +174,7 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
     user = User.objects.filter(pk=user_id).first() if user_id else None
     if user is None or not signed.password_reset_tokens.check_token(user, token):
         raise ValidationFailed(
-            "token_invalid", "This password-reset link is invalid, expired or already used."
+            "token_invalid", _("This password-reset link is invalid, expired or already used.")
         )
     _validate_password(new_password, user)
     user.set_password(new_password)  # changes the hash, so the link cannot be reused
@@ -196,7 +200,7 @@ def tenant_set_quotas(
 ) -> Tenant:
     """Staff only: change the plan (resetting quotas to its defaults) and/or single quotas."""
     if not actor.is_staff:
-        raise PermissionDenied("permission_denied", "Only platform staff can change quotas.")
+        raise PermissionDenied("permission_denied", _("Only platform staff can change quotas."))
     changes: dict[str, Any] = {}
     if plan:
         tenant.plan = plan
@@ -204,7 +208,8 @@ def tenant_set_quotas(
         changes["plan"] = plan
     for name, value in quotas.items():
         if name not in QUOTA_NAMES or int(value) < 0:
-            raise ValidationFailed("invalid_quota", f"Unknown or negative quota {name!r}.")
+            raise ValidationFailed("invalid_quota",
+                                   _("Unknown or negative quota '%(name)s'.") % {"name": name})
         changes[name] = int(value)
     for field, value in changes.items():
         setattr(tenant, field, value)
@@ -228,9 +233,10 @@ def invitation_create(
     require_role(membership, Role.ADMIN)
     email = _normalise_email(email)
     if role == Role.OWNER and getattr(membership, "role", None) != Role.OWNER:
-        raise PermissionDenied("permission_denied", "Only an owner can invite another owner.")
+        raise PermissionDenied("permission_denied", _("Only an owner can invite another owner."))
     if Membership.objects.filter(tenant=tenant, user__email=email).exists():
-        raise Conflict("already_member", f"{email} is already a member of this organisation.")
+        raise Conflict("already_member", _("%(email)s is already a member of this organisation.")
+                       % {"email": email})
     from tenants.selectors import invitation_list
     from tenants.tasks import invitation_send_task
 
@@ -241,7 +247,8 @@ def invitation_create(
             if not op.created:
                 return Invitation.objects.get(pk=op.target_id, tenant=tenant), op
         if invitation_list(tenant=tenant, status="pending").filter(email=email).exists():
-            raise Conflict("invitation_pending", f"{email} already has a pending invitation.")
+            raise Conflict("invitation_pending", _("%(email)s already has a pending invitation.")
+                           % {"email": email})
         quota_check(tenant=tenant, quota="max_members",
                     used=member_count(tenant) + pending_invitation_count(tenant))
         invitation = Invitation.objects.create(
@@ -271,11 +278,12 @@ def invitation_from_token(token: str) -> Invitation:
     if parsed:
         invitation = Invitation.objects.select_related("tenant").filter(pk=parsed[0]).first()
     if invitation is None or not secrets.compare_digest(invitation.nonce, parsed[1]):
-        raise ValidationFailed("invitation_invalid", "This invitation link is not valid.")
+        raise ValidationFailed("invitation_invalid", _("This invitation link is not valid."))
     if invitation.status != "pending":
         raise ValidationFailed(
             f"invitation_{invitation.status}",
-            f"This invitation is {invitation.status} and can no longer be used.",
+            _("This invitation is %(status)s and can no longer be used.")
+            % {"status": invitation.status},
         )
     return invitation
 
@@ -290,18 +298,19 @@ def invitation_accept(
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
         if invitation.status != "pending":  # re-check under the lock: single use
             raise ValidationFailed(f"invitation_{invitation.status}",
-                                   f"This invitation is {invitation.status}.")
+                                   _("This invitation is %(status)s.")
+                                   % {"status": invitation.status})
         if user is not None and user.is_authenticated:
             if user.email != invitation.email:
                 raise PermissionDenied(
                     "invitation_email_mismatch",
-                    "This invitation was sent to a different email address.",
+                    _("This invitation was sent to a different email address."),
                 )
         else:
             existing = User.objects.filter(email=invitation.email).first()
             if existing is not None:
                 if not existing.check_password(password):
-                    raise AppError("invalid_credentials", "Wrong email or password.", 401)
+                    raise AppError("invalid_credentials", _("Wrong email or password."), 401)
                 user = existing
             else:
                 _validate_password(password, User(email=invitation.email, full_name=full_name))
@@ -312,7 +321,7 @@ def invitation_accept(
                 )
         tenant = invitation.tenant
         if Membership.objects.filter(tenant=tenant, user=user).exists():
-            raise Conflict("already_member", "You are already a member of this organisation.")
+            raise Conflict("already_member", _("You are already a member of this organisation."))
         quota_check(tenant=tenant, quota="max_members")
         membership = Membership.objects.create(tenant=tenant, user=user, role=invitation.role)
         invitation.accepted_at = timezone.now()
@@ -326,7 +335,8 @@ def invitation_accept(
 def invitation_revoke(*, invitation: Invitation, actor: User, membership: Any) -> Invitation:
     require_role(membership, Role.ADMIN)
     if invitation.status != "pending":
-        raise Conflict("invitation_not_pending", f"The invitation is already {invitation.status}.")
+        raise Conflict("invitation_not_pending", _("The invitation is already %(status)s.")
+                       % {"status": invitation.status})
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
     audit_record(tenant=invitation.tenant, actor=actor, action="invitation.revoked",
@@ -348,14 +358,14 @@ def membership_set_role(
     always keeps at least one owner."""
     require_role(membership, Role.ADMIN)
     if role not in ROLE_RANK:
-        raise ValidationFailed("invalid_role", f"Unknown role {role!r}.")
+        raise ValidationFailed("invalid_role", _("Unknown role '%(role)s'.") % {"role": role})
     touches_owner = Role.OWNER in (role, target.role)
     if touches_owner and getattr(membership, "role", None) != Role.OWNER:
-        raise PermissionDenied("permission_denied", "Only an owner can grant or remove owner.")
+        raise PermissionDenied("permission_denied", _("Only an owner can grant or remove owner."))
     with transaction.atomic():
         target = Membership.objects.select_for_update().get(pk=target.pk)
         if target.role == Role.OWNER and role != Role.OWNER and _owner_count(target.tenant) <= 1:
-            raise Conflict("last_owner", "An organisation must keep at least one owner.")
+            raise Conflict("last_owner", _("An organisation must keep at least one owner."))
         old = target.role
         target.role = role
         target.save(update_fields=["role"])
@@ -370,10 +380,10 @@ def membership_remove(*, target: Membership, actor: User, membership: Any) -> No
     if not leaving:
         require_role(membership, Role.ADMIN)
         if target.role == Role.OWNER and getattr(membership, "role", None) != Role.OWNER:
-            raise PermissionDenied("permission_denied", "Only an owner can remove an owner.")
+            raise PermissionDenied("permission_denied", _("Only an owner can remove an owner."))
     with transaction.atomic():
         if target.role == Role.OWNER and _owner_count(target.tenant) <= 1:
-            raise Conflict("last_owner", "An organisation must keep at least one owner.")
+            raise Conflict("last_owner", _("An organisation must keep at least one owner."))
         audit_record(tenant=target.tenant, actor=actor, action="membership.removed",
                      target=target, metadata={"user": target.user.email, "role": target.role})
         target.delete()
@@ -391,10 +401,12 @@ def token_create(
     scopes = sorted(set(scopes))
     if not scopes or any(s not in Scope.values for s in scopes):
         raise ValidationFailed(
-            "invalid_scope", f"Scopes must be a non-empty subset of {sorted(Scope.values)}."
+            "invalid_scope",
+            _("Scopes must be a non-empty subset of %(scopes)s.")
+            % {"scopes": sorted(Scope.values)},
         )
     if expires_at is not None and expires_at <= timezone.now():
-        raise ValidationFailed("invalid_expiry", "The expiry must be in the future.")
+        raise ValidationFailed("invalid_expiry", _("The expiry must be in the future."))
     with transaction.atomic():
         quota_check(tenant=tenant, quota="max_tokens")
         prefix = secrets.token_hex(6)
@@ -423,5 +435,5 @@ def token_revoke(*, token: ApiToken, actor: User, membership: Any) -> ApiToken:
 def user_get_by_email(email: str) -> User:
     user = User.objects.filter(email=_normalise_email(email)).first()
     if user is None:
-        raise NotFound("not_found", "No such user.")
+        raise NotFound("not_found", _("No such user."))
     return user
