@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from deploy.models import Network, NetworkIdentity, Node
+from deploy.models import Network, NetworkIdentity, NetworkPolicy, Node
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -50,3 +50,11 @@ class NodeAdmin(ReadOnlyAdmin):
 class NetworkIdentityAdmin(ReadOnlyAdmin):
     list_display = ("network", "tenant", "organisation_id", "member_id", "public_key")
     exclude = ("sealed_private_key",)
+
+
+@admin.register(NetworkPolicy)
+class NetworkPolicyAdmin(admin.ModelAdmin):
+    """Staff set whether a tenant's new networks wait for approval (overrides the plan)."""
+
+    list_display = ("tenant", "requires_approval", "updated_at")
+    raw_id_fields = ("tenant",)

@@ -10,6 +10,9 @@ from django.db import models
 
 
 class NetworkStatus(models.TextChoices):
+    # Waiting for platform staff (the tenant's plan or policy requires approval).
+    PENDING_APPROVAL = "pending_approval", "Pending approval"
+    REJECTED = "rejected", "Rejected"
     REQUESTED = "requested", "Requested"
     PROVISIONING = "provisioning", "Provisioning"
     RUNNING = "running", "Running"
@@ -27,6 +30,10 @@ S = NetworkStatus
 # from -> allowed targets. "failed" is reachable from every non-terminal state because any
 # step can fail; a failed network can be retried (provisioning/starting) or deleted.
 NETWORK_TRANSITIONS: dict[str, frozenset[str]] = {
+    # Nothing runs yet: staff approve (-> requested, provisioning queued) or reject; the
+    # tenant may withdraw the request by deleting it.
+    S.PENDING_APPROVAL: frozenset({S.REQUESTED, S.REJECTED, S.DELETING}),
+    S.REJECTED: frozenset({S.DELETING}),
     S.REQUESTED: frozenset({S.PROVISIONING, S.FAILED, S.DELETING}),
     S.PROVISIONING: frozenset({S.RUNNING, S.DEGRADED, S.FAILED, S.DELETING}),
     S.RUNNING: frozenset({S.DEGRADED, S.STOPPING, S.DELETING, S.FAILED}),
@@ -45,8 +52,8 @@ NETWORK_BUSY = frozenset({S.REQUESTED, S.PROVISIONING, S.STOPPING, S.STARTING, S
 NETWORK_TERMINAL = frozenset({S.DELETED})
 NETWORK_STARTABLE = frozenset({S.STOPPED, S.FAILED})
 NETWORK_STOPPABLE = frozenset({S.RUNNING, S.DEGRADED, S.STARTING})
-# Everything that still counts against a tenant's quota.
-NETWORK_COUNTED = frozenset(set(S.values) - {S.DELETED})
+# Everything that still counts against a tenant's quota (a rejected request does not).
+NETWORK_COUNTED = frozenset(set(S.values) - {S.DELETED, S.REJECTED})
 
 
 class DesiredState(models.TextChoices):
@@ -104,6 +111,7 @@ class OperationKind(models.TextChoices):
     NODE_RESTART = "node.restart", "Restart node"
     VALIDATOR_ADD = "network.validator_add", "Add validator"
     VALIDATOR_REMOVE = "network.validator_remove", "Remove validator"
+    ORG_ADD = "network.org_add", "Register member organisation"
 
 
 def network_can_move(current: str, target: str) -> bool:

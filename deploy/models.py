@@ -150,3 +150,20 @@ class NetworkIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.organisation_id}/{self.member_id}@{self.network_id}"
+
+
+class NetworkPolicy(models.Model):
+    """Per-tenant overrides of how networks are created, set by platform staff (admin).
+
+    ``requires_approval`` None follows the plan (``DEPLOY_APPROVAL_PLANS``); True/False
+    override it for this tenant.
+    """
+
+    tenant = models.OneToOneField(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="network_policy"
+    )
+    requires_approval = models.BooleanField(null=True, blank=True, default=None)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"network policy of {self.tenant_id}"

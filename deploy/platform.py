@@ -6,6 +6,7 @@ module here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,33 @@ def network_quota(tenant: Any) -> NetworkQuota:
         max_networks=getattr(tenant, "max_networks", None),
         max_validators=getattr(tenant, "max_validators_per_network", None),
     )
+
+
+def approval_plans() -> frozenset[str]:
+    """Plans whose new networks wait for platform approval: the ``DEPLOY_APPROVAL_PLANS``
+    setting (a list) or environment variable (comma-separated); none by default."""
+    from django.conf import settings
+
+    raw = getattr(settings, "DEPLOY_APPROVAL_PLANS", None)
+    if raw is None:
+        raw = os.environ.get("DEPLOY_APPROVAL_PLANS", "")
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    return frozenset(p.strip() for p in raw if p and p.strip())
+
+
+def approval_required(tenant: Any) -> bool:
+    """A per-tenant ``NetworkPolicy`` wins over the plan rule."""
+    from deploy.models import NetworkPolicy
+
+    policy = NetworkPolicy.objects.filter(tenant=tenant).first()
+    if policy is not None and policy.requires_approval is not None:
+        return policy.requires_approval
+    return getattr(tenant, "plan", None) in approval_plans()
+
+
+def is_staff(user: Any) -> bool:
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
 
 
 def audit(

@@ -56,3 +56,12 @@ def node_get(*, tenant: Any, network: Network, node_id: Any) -> Node:
     if node is None:
         raise NotFound("not_found", "Node not found.")
     return node
+
+
+def networks_pending_approval() -> QuerySet[Network]:
+    """Every tenant's networks waiting for platform staff, oldest first (staff only)."""
+    return (
+        Network.objects.filter(status=NetworkStatus.PENDING_APPROVAL)
+        .select_related("tenant", "created_by")
+        .order_by("created_at")
+    )

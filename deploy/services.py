@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from baas.errors import (
     AppError,
@@ -26,7 +27,12 @@ from baas.errors import (
     ValidationFailed,
 )
 from baas.models import Operation
-from baas.operations import enqueue_after_commit, operation_create
+from baas.operations import (
+    enqueue_after_commit,
+    operation_create,
+    operation_progress,
+    operation_transition,
+)
 from deploy import conf, platform
 from deploy.choices import (
     NETWORK_COUNTED,
@@ -72,14 +78,15 @@ def network_transition(
         if not network_can_move(network.status, to):
             raise InvalidTransition(
                 "invalid_transition",
-                f"A network that is {network.status} cannot become {to}.",
+                _("A network that is %(status)s cannot become %(to)s.")
+                % {"status": network.status, "to": to},
                 details={"status": network.status, "to": to},
             )
         now = timezone.now()
         network.status = to
         network.status_changed_at = now
-        if to == NetworkStatus.FAILED:
-            network.error_code = error_code or "failed"
+        if to in (NetworkStatus.FAILED, NetworkStatus.REJECTED):
+            network.error_code = error_code or to
             network.error_message = error_message
         elif to in (NetworkStatus.RUNNING, NetworkStatus.PROVISIONING, NetworkStatus.STARTING):
             network.error_code, network.error_message = "", ""
@@ -98,7 +105,8 @@ def node_transition(*, node_id: Any, to: str, detail: str | None = None, **field
         if node.status != to and not node_can_move(node.status, to):
             raise InvalidTransition(
                 "invalid_transition",
-                f"A node that is {node.status} cannot become {to}.",
+                _("A node that is %(status)s cannot become %(to)s.")
+                % {"status": node.status, "to": to},
                 details={"status": node.status, "to": to},
             )
         node.status = to
@@ -124,22 +132,23 @@ def _validate_spec(spec: NetworkSpec) -> None:
     if not isinstance(spec.name, str) or not NAME_RE.match(spec.name):
         raise ValidationFailed(
             "invalid_name",
-            "A network name is 1-63 lowercase letters, digits or hyphens, "
-            "starting and ending with a letter or digit.",
+            _("A network name is 1-63 lowercase letters, digits or hyphens, "
+              "starting and ending with a letter or digit."),
             details={"name": spec.name},
         )
     if not isinstance(spec.validators, int) or isinstance(spec.validators, bool):
-        raise ValidationFailed("invalid_size", "validators must be a whole number.")
+        raise ValidationFailed("invalid_size", _("validators must be a whole number."))
     if not 1 <= spec.validators <= max_validators():
         raise ValidationFailed(
             "invalid_size",
-            f"A network has between 1 and {max_validators()} validators.",
+            _("A network has between 1 and %(max)s validators.") % {"max": max_validators()},
             details={"validators": spec.validators},
         )
     if spec.driver not in AVAILABLE_DRIVERS:
         raise ValidationFailed(
             "driver_unknown",
-            f"Unknown driver {spec.driver!r}; choose one of {', '.join(AVAILABLE_DRIVERS)}.",
+            _("Unknown driver '%(driver)s'; choose one of %(choices)s.")
+            % {"driver": spec.driver, "choices": ", ".join(AVAILABLE_DRIVERS)},
             details={"driver": spec.driver},
         )
 
@@ -149,7 +158,8 @@ def _check_quota(*, tenant: Any, spec: NetworkSpec, count: bool = True) -> None:
     if limits.max_validators is not None and spec.validators > limits.max_validators:
         raise QuotaExceeded(
             "quota_exceeded",
-            f"Your plan allows at most {limits.max_validators} validators per network.",
+            _("Your plan allows at most %(limit)s validators per network.")
+            % {"limit": limits.max_validators},
             details={"quota": "max_validators_per_network", "limit": limits.max_validators},
         )
     if count and limits.max_networks is not None:
@@ -157,7 +167,7 @@ def _check_quota(*, tenant: Any, spec: NetworkSpec, count: bool = True) -> None:
         if used >= limits.max_networks:
             raise QuotaExceeded(
                 "quota_exceeded",
-                f"Your plan allows at most {limits.max_networks} networks.",
+                _("Your plan allows at most %(limit)s networks.") % {"limit": limits.max_networks},
                 details={"quota": "max_networks", "limit": limits.max_networks, "used": used},
             )
 
@@ -173,18 +183,30 @@ def network_create(
     spec: NetworkSpec,
     idempotency_key: str | None = None,
     request: Any = None,
+    on_behalf: bool = False,
 ) -> tuple[Network, Operation]:
-    """Record a network and queue its provisioning. Same ``idempotency_key`` -> same result."""
+    """Record a network and queue its provisioning. Same ``idempotency_key`` -> same result.
+
+    When the tenant needs platform approval (``platform.approval_required``) the network
+    stays ``pending_approval`` and its operation queued without a deadline; nothing is
+    queued until staff approve. ``on_behalf``: platform staff create it for the tenant
+    (no membership needed, no approval: staff creating it is the approval).
+    """
     from deploy.tasks import network_provision_task
 
-    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    if on_behalf:
+        if not platform.is_staff(actor):
+            raise NotFound("not_found", "Not found.")
+    else:
+        platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    pending = not on_behalf and platform.approval_required(tenant)
     if idempotency_key:
         replay = Operation.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
         if replay is not None:
             if replay.kind != OperationKind.NETWORK_CREATE:
                 raise Conflict(
                     "idempotency_key_reused",
-                    "This Idempotency-Key was already used for a different kind of request.",
+                    _("This Idempotency-Key was already used for a different kind of request."),
                 )
             return Network.objects.get(pk=replay.target_id), replay
     _validate_spec(spec)
@@ -196,7 +218,7 @@ def network_create(
             if Network.objects.filter(tenant=tenant, name=spec.name).visible().exists():
                 raise Conflict(
                     "network_name_taken",
-                    f"You already have a network called {spec.name!r}.",
+                    _("You already have a network called '%(name)s'.") % {"name": spec.name},
                     details={"name": spec.name},
                 )
             network = Network.objects.create(
@@ -208,6 +230,8 @@ def network_create(
                 desired_state=DesiredState.RUNNING,
                 created_by=actor if getattr(actor, "pk", None) else None,
                 engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
+                # The initial state, not a move: nothing else can see the row yet.
+                status=NetworkStatus.PENDING_APPROVAL if pending else NetworkStatus.REQUESTED,
             )
             op = operation_create(
                 tenant=tenant,
@@ -215,14 +239,20 @@ def network_create(
                 kind=OperationKind.NETWORK_CREATE,
                 target=("deploy.network", network.pk),
                 idempotency_key=idempotency_key,
-                deadline=_deadline("DEPLOY_PROVISION_DEADLINE_S", 600),
+                # A request waiting for staff has no deadline yet; approval sets it.
+                deadline=None if pending else _deadline("DEPLOY_PROVISION_DEADLINE_S", 600),
             )
             platform.audit(
                 tenant=tenant, actor=actor, action="network.create", target=network,
                 request=request,
-                metadata={"validators": spec.validators, "driver": spec.driver},
+                metadata={"validators": spec.validators, "driver": spec.driver,
+                          "pending_approval": pending, "on_behalf": on_behalf},
             )
-            enqueue_after_commit(network_provision_task, str(network.pk), op.pk)
+            if pending:
+                op = operation_progress(operation_id=op.pk, percent=0,
+                                        message="waiting for platform approval")
+            else:
+                enqueue_after_commit(network_provision_task, str(network.pk), op.pk)
     except IntegrityError:
         # Lost a race: another request with the same key or name committed first.
         if idempotency_key:
@@ -232,7 +262,8 @@ def network_create(
             if replay is not None:
                 return Network.objects.get(pk=replay.target_id), replay
         raise Conflict(
-            "network_name_taken", f"You already have a network called {spec.name!r}."
+            "network_name_taken",
+            _("You already have a network called '%(name)s'.") % {"name": spec.name},
         ) from None
     return network, op
 
@@ -257,7 +288,8 @@ def _lifecycle(
         if locked.status not in allowed_from:
             raise Conflict(
                 "invalid_transition",
-                f"A network that is {locked.status} cannot be asked to {kind.split('.')[-1]}.",
+                _("A network that is %(status)s cannot be asked to %(verb)s.")
+                % {"status": locked.status, "verb": kind.split(".")[-1]},
                 details={"status": locked.status},
             )
         locked.desired_state = desired
@@ -303,12 +335,19 @@ def network_delete(
     deletable = frozenset(
         s for s in NetworkStatus.values if network_can_move(s, NetworkStatus.DELETING)
     )
-    return _lifecycle(
+    was_pending = network.status == NetworkStatus.PENDING_APPROVAL
+    op = _lifecycle(
         tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_DELETE,
         allowed_from=deletable, to=NetworkStatus.DELETING, desired=DesiredState.DELETED,
         task=network_delete_task, minimum_role="admin",
         deadline_setting="DEPLOY_DELETE_DEADLINE_S", request=request,
     )
+    if was_pending:  # the tenant withdrew its request: the waiting create will never run
+        create = _create_operation(network)
+        if create is not None and create.state == "queued":
+            operation_transition(operation_id=create.pk, to="cancelled",
+                                 message="withdrawn before approval")
+    return op
 
 
 def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
@@ -319,11 +358,12 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
     if network.status not in (NetworkStatus.RUNNING, NetworkStatus.DEGRADED):
         raise Conflict(
             "invalid_transition",
-            f"Nodes can be restarted only while the network runs (it is {network.status}).",
+            _("Nodes can be restarted only while the network runs (it is %(status)s).")
+            % {"status": network.status},
             details={"status": network.status},
         )
     if node.status == NodeStatus.DELETED:
-        raise NotFound("not_found", "Node not found.")
+        raise NotFound("not_found", _("Node not found."))
     with transaction.atomic():
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.NODE_RESTART,
@@ -367,7 +407,7 @@ def _no_active_validator_change(network: Network) -> None:
     if busy:
         raise Conflict(
             "operation_in_progress",
-            "A validator change of this network is still running; wait for it to finish.",
+            _("A validator change of this network is still running; wait for it to finish."),
         )
 
 
@@ -384,7 +424,8 @@ def validator_add(
         if locked.status != NetworkStatus.RUNNING:
             raise Conflict(
                 "invalid_transition",
-                f"Validators can be added only while the network runs (it is {locked.status}).",
+                _("Validators can be added only while the network runs (it is %(status)s).")
+                % {"status": locked.status},
                 details={"status": locked.status},
             )
         _no_active_validator_change(locked)
@@ -410,14 +451,14 @@ def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None
         if network.status != NetworkStatus.RUNNING:
             raise Conflict(
                 "invalid_transition",
-                f"Validators can be removed only while the network runs (it is "
-                f"{network.status}).",
+                _("Validators can be removed only while the network runs (it is %(status)s).")
+                % {"status": network.status},
                 details={"status": network.status},
             )
         if node.status == NodeStatus.DELETED:
-            raise NotFound("not_found", "Node not found.")
+            raise NotFound("not_found", _("Node not found."))
         if network.validator_count <= 1:
-            raise Conflict("last_validator", "A network keeps at least one validator.")
+            raise Conflict("last_validator", _("A network keeps at least one validator."))
         _no_active_validator_change(network)
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.VALIDATOR_REMOVE,
@@ -433,6 +474,100 @@ def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None
 def _check_quota_size(*, tenant: Any, size: int) -> None:
     if size > max_validators():
         raise ValidationFailed(
-            "invalid_size", f"A network has between 1 and {max_validators()} validators."
+            "invalid_size",
+            _("A network has between 1 and %(max)s validators.") % {"max": max_validators()},
         )
     _check_quota(tenant=tenant, spec=NetworkSpec(name="x", validators=size), count=False)
+
+
+# --- platform approval ----------------------------------------------------------------------
+
+
+def _create_operation(network: Network) -> Operation | None:
+    return (
+        Operation.objects.filter(
+            target_type="deploy.network", target_id=str(network.pk),
+            kind=OperationKind.NETWORK_CREATE,
+        ).order_by("-created_at", "-id").first()
+    )
+
+
+def _pending_for_staff(*, actor: Any, network_id: Any) -> Network:
+    """Lock a network for a staff decision. Non-staff learn nothing: 404, as for any id
+    they cannot see."""
+    if not platform.is_staff(actor):
+        raise NotFound("not_found", "Network not found.")
+    network = Network.objects.select_for_update().filter(pk=network_id).first()
+    if network is None:
+        raise NotFound("not_found", "Network not found.")
+    if network.status != NetworkStatus.PENDING_APPROVAL:
+        raise Conflict(
+            "invalid_transition",
+            f"Only a network pending approval can be approved or rejected "
+            f"(it is {network.status}).",
+            details={"status": network.status},
+        )
+    return network
+
+
+def network_approve(
+    *, actor: Any, network_id: Any, request: Any = None
+) -> tuple[Network, Operation]:
+    """Staff approve a pending network: it becomes ``requested`` and provisioning is queued
+    after commit, on the operation the tenant already holds."""
+    from datetime import datetime
+
+    from deploy.tasks import network_provision_task
+
+    with transaction.atomic():
+        network = _pending_for_staff(actor=actor, network_id=network_id)
+        network = network_transition(network_id=network.pk, to=NetworkStatus.REQUESTED)
+        op = _create_operation(network)
+        if op is None or op.state != "queued":  # withdrawn or damaged: start afresh
+            op = operation_create(
+                tenant=network.tenant, actor=actor, kind=OperationKind.NETWORK_CREATE,
+                target=("deploy.network", network.pk),
+                deadline=_deadline("DEPLOY_PROVISION_DEADLINE_S", 600),
+            )
+        else:
+            deadline: datetime = timezone.now() + _deadline("DEPLOY_PROVISION_DEADLINE_S", 600)
+            Operation.objects.filter(pk=op.pk).update(deadline=deadline)
+            op = operation_progress(operation_id=op.pk, percent=0,
+                                    message=f"approved by {getattr(actor, 'email', 'staff')}")
+        platform.audit(tenant=network.tenant, actor=actor, action="network.approve",
+                       target=network, request=request)
+        enqueue_after_commit(network_provision_task, str(network.pk), op.pk)
+    return network, op
+
+
+MAX_REASON = 500
+
+
+def network_reject(
+    *, actor: Any, network_id: Any, reason: str, request: Any = None
+) -> Network:
+    """Staff reject a pending network with a reason the tenant sees. Nothing was started,
+    so nothing is stopped: the network ends ``rejected`` and its operation failed."""
+    reason = (reason or "").strip() if isinstance(reason, str) else ""
+    with transaction.atomic():
+        network = _pending_for_staff(actor=actor, network_id=network_id)
+        if not reason:
+            raise ValidationFailed("reason_required", "Say why the network is rejected.")
+        if len(reason) > MAX_REASON:
+            raise ValidationFailed(
+                "reason_too_long", f"A reason has at most {MAX_REASON} characters."
+            )
+        network = network_transition(
+            network_id=network.pk, to=NetworkStatus.REJECTED, error_code="network_rejected",
+            error_message=reason,
+        )
+        op = _create_operation(network)
+        if op is not None and op.state == "queued":
+            operation_transition(
+                operation_id=op.pk, to="failed", error_code="network_rejected",
+                error_message=reason, message="rejected by the platform",
+            )
+        platform.audit(tenant=network.tenant, actor=actor, action="network.reject",
+                       target=network, request=request, metadata={"reason": reason})
+    network.refresh_from_db()
+    return network

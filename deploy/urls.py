@@ -7,6 +7,7 @@ from deploy import views
 app_name = "deploy"
 
 urlpatterns = [
+    path("staff/networks/", views.staff_networks, name="staff-networks"),
     path("networks/", views.network_list, name="network-list"),
     path("networks/<uuid:network_id>/", views.network_detail, name="network-detail"),
     path("networks/<uuid:network_id>/<str:action>/", views.network_action,

@@ -5,16 +5,19 @@ current-organisation context and error display from ``tenants.views`` / ``tenant
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from baas.errors import AppError, NotFound
 from baas.models import Operation
-from deploy import selectors, services
+from deploy import platform, selectors, services
 from deploy.choices import NETWORK_BUSY, NETWORK_STARTABLE, NETWORK_STOPPABLE, NetworkStatus
 from deploy.forms import ERROR_FIELDS, ConfirmForm, NetworkCreateForm
 from deploy.models import Network
@@ -58,8 +61,12 @@ def network_list(request: HttpRequest) -> HttpResponse:
         except AppError as exc:
             _show_error(form, exc)
         else:
-            messages.success(request, _("Network %(name)s is being created.")
-                             % {"name": network.name})
+            if network.status == NetworkStatus.PENDING_APPROVAL:
+                messages.success(request, _("Network %(name)s is waiting for approval by "
+                                            "the platform team.") % {"name": network.name})
+            else:
+                messages.success(request, _("Network %(name)s is being created.")
+                                 % {"name": network.name})
             return redirect("deploy:network-detail", network_id=network.pk)
     return page(request, "deploy/network_list.html", {
         "networks": selectors.network_list(tenant=portal.tenant),
@@ -92,11 +99,12 @@ def network_detail(request: HttpRequest, network_id: Any) -> HttpResponse:
     return page(request, "deploy/network_detail.html", context)
 
 
+# Lazy: the labels are read per request, in that request's language, not at import.
 ACTIONS = {
-    "start": (services.network_start, "developer", _("Start")),
-    "stop": (services.network_stop, "developer", _("Stop")),
-    "delete": (services.network_delete, "admin", _("Delete")),
-    "add-validator": (services.validator_add, "admin", _("Add a validator to")),
+    "start": (services.network_start, "developer", gettext_lazy("Start")),
+    "stop": (services.network_stop, "developer", gettext_lazy("Stop")),
+    "delete": (services.network_delete, "admin", gettext_lazy("Delete")),
+    "add-validator": (services.validator_add, "admin", gettext_lazy("Add a validator to")),
 }
 
 
@@ -172,3 +180,41 @@ def node_remove(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResp
         "network": network, "node": node, "action": "remove-validator",
         "label": _("Remove validator"), "form": form,
     }, status=400 if form.errors else 200)
+
+
+def _staff_only(request: HttpRequest) -> None:
+    if not platform.is_staff(request.user):
+        raise Http404
+
+
+@login_required(login_url="portal:login")
+def staff_networks(request: HttpRequest) -> HttpResponse:
+    """Platform staff: networks waiting for approval, each with approve / reject."""
+    _staff_only(request)
+    if request.method == "POST":
+        network_id = request.POST.get("network", "")
+        decision = request.POST.get("decision", "")
+        try:
+            uuid.UUID(network_id)
+            if decision == "approve":
+                network, _op = services.network_approve(
+                    actor=request.user, network_id=network_id, request=request)
+                messages.success(request, _("Network %(name)s approved; provisioning is "
+                                            "queued.") % {"name": network.name})
+            elif decision == "reject":
+                network = services.network_reject(
+                    actor=request.user, network_id=network_id,
+                    reason=request.POST.get("reason", ""), request=request)
+                messages.success(request, _("Network %(name)s rejected.")
+                                 % {"name": network.name})
+            else:
+                raise Http404
+        except ValueError:
+            raise Http404 from None
+        except AppError as exc:
+            messages.error(request, app_error_text(exc))
+        return redirect("deploy:staff-networks")
+    return page(request, "deploy/staff_networks.html", {
+        "networks": selectors.networks_pending_approval(),
+        "max_reason": services.MAX_REASON,
+    })

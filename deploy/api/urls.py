@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from deploy.api import gateway_views
+from deploy.api import gateway_views, staff_views
 from deploy.api.views import NetworkViewSet, NodeViewSet
 
 router = SimpleRouter()
@@ -16,6 +16,12 @@ node_restart = NodeViewSet.as_view({"post": "restart"})
 
 NET = "networks/<uuid:network_pk>/"
 urlpatterns = [
+    # Staff-only (404 for everyone else); before the router so nothing shadows them.
+    path("staff/networks/", staff_views.OnBehalfCreateView.as_view(), name="staff-network-create"),
+    path("staff/networks/pending/", staff_views.PendingNetworksView.as_view(),
+         name="staff-network-pending"),
+    path(NET + "approve/", staff_views.ApproveView.as_view(), name="network-approve"),
+    path(NET + "reject/", staff_views.RejectView.as_view(), name="network-reject"),
     *router.urls,
     path(NET + "nodes/", node_list, name="network-node-list"),
     path(NET + "nodes/<uuid:pk>/", node_detail, name="network-node-detail"),
