@@ -39,8 +39,10 @@ class NetworkCreateForm(forms.Form):
 class ConfirmForm(forms.Form):
     """Deleting asks for the network's name, so a slip of the mouse cannot do it."""
 
+    # Required: the field is removed when no confirmation is asked, and the portal marks
+    # optional fields "(optional)", which this one is not.
     confirm_name = forms.CharField(label=_("Type the network's name to confirm"),
-                                   max_length=63, required=False)
+                                   max_length=63)
 
     def __init__(self, *args, expected: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
