@@ -12,6 +12,7 @@ import pytest
 
 from conftest import require_service
 from tests.browser.conftest import screenshot
+from tests.browser.test_portal_browser import page_overflow
 
 pytestmark = [pytest.mark.browser, pytest.mark.cometbft, pytest.mark.slow,
               pytest.mark.django_db(transaction=True)]
@@ -96,6 +97,19 @@ def test_create_a_network_see_it_run_and_delete_it(new_browser, live_server, cel
     page.locator("nav.main-nav").get_by_role("link", name="네트워크").click()
     page.wait_for_url(f"{base}/networks/")
     screenshot(page, "13-networks-korean")
+    # A service's refusal is shown in the page's language (the message, not only the code).
+    page.locator("#id_name").fill(NAME)
+    page.locator("#id_validators").fill("1")
+    page.get_by_role("button", name="네트워크 만들기").click()
+    assert f"'{NAME}'(이)라는 네트워크가 이미 있습니다." in page.inner_text("main")
+    screenshot(page, "13-networks-name-taken-korean")
+    # Narrow screens: the list and the network page reflow instead of scrolling sideways.
+    page.set_viewport_size({"width": 375, "height": 812})
+    for path in ("/networks/", f"/networks/{network_id}/"):
+        page.goto(base + path)
+        screenshot(page, "375-network" + ("s" if path == "/networks/" else "-detail"))
+        assert page_overflow(page) == 0, path
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.goto(f"{base}/networks/{network_id}/delete/")
     screenshot(page, "14-network-delete-korean")
     switch_language(page, "en")
