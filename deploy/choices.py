@@ -114,6 +114,21 @@ class OperationKind(models.TextChoices):
     ORG_ADD = "network.org_add", "Register member organisation"
 
 
+class ConsortiumRole(models.TextChoices):
+    """What a member tenant may do on another tenant's network."""
+
+    VALIDATOR = "validator", "Validator (reads, and runs its own validators)"
+    OBSERVER = "observer", "Observer (reads only)"
+
+
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Revoked"
+    EXPIRED = "expired", "Expired"  # shown only; stored rows stay pending past expiry
+
+
 def network_can_move(current: str, target: str) -> bool:
     return target in NETWORK_TRANSITIONS.get(current, frozenset())
 

@@ -46,27 +46,26 @@ def install_id() -> str:
     return driver_install_id()
 
 
-def managed_identity(network: Network) -> tuple[NetworkIdentity, Any]:
-    """The owner tenant's managed signer for this network (created once, stored sealed)."""
+def managed_identity(network: Network, tenant: Any = None) -> tuple[NetworkIdentity, Any]:
+    """The managed signer of ``tenant`` (default: the network's owner) on this network,
+    created once and stored sealed. Its organisation id on chain is the tenant's slug; a
+    consortium member's identity is its organisation's admin."""
     from ledger.tx import Signer
 
-    identity = NetworkIdentity.objects.filter(network=network, tenant=network.tenant).first()
+    tenant = tenant if tenant is not None else network.tenant
+    identity = NetworkIdentity.objects.filter(network=network, tenant=tenant).first()
     if identity is not None:
         return identity, Signer.from_private_bytes(crypto.unseal(identity.sealed_private_key))
     signer = Signer.generate()
     identity = NetworkIdentity.objects.create(
         network=network,
-        tenant=network.tenant,
-        organisation_id=_org_id(network),
+        tenant=tenant,
+        organisation_id=getattr(tenant, "slug", None) or f"org-{tenant.pk}",
         member_id="platform",
         public_key=signer.public_key_hex,
         sealed_private_key=crypto.seal(signer.private_bytes()),
     )
     return identity, signer
-
-
-def _org_id(network: Network) -> str:
-    return getattr(network.tenant, "slug", None) or f"org-{network.tenant_id}"
 
 
 def app_state_for(network: Network, identity: NetworkIdentity) -> bytes:

@@ -14,12 +14,28 @@ from django.db import models
 from django.db.models import Q
 
 from baas.tenancy import TenantScopedQuerySet
-from deploy.choices import DesiredState, DriverName, NetworkStatus, NodeHealth, NodeStatus
+from deploy.choices import (
+    ConsortiumRole,
+    DesiredState,
+    DriverName,
+    InvitationStatus,
+    NetworkStatus,
+    NodeHealth,
+    NodeStatus,
+)
 
 
 class NetworkQuerySet(TenantScopedQuerySet):
     def visible(self):
         return self.exclude(status=NetworkStatus.DELETED)
+
+    def reachable_by(self, tenant):
+        """Networks ``tenant`` owns or is a consortium member of (``for_tenant`` stays
+        owner-only, so nothing that writes widens by accident)."""
+        return self.filter(
+            Q(tenant=tenant) | Q(pk__in=NetworkMembership.objects.filter(tenant=tenant)
+                                 .values("network_id"))
+        )
 
 
 class Network(models.Model):
@@ -167,3 +183,78 @@ class NetworkPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"network policy of {self.tenant_id}"
+
+
+class ConsortiumInvitation(models.Model):
+    """The owner tenant invites another tenant (by slug) to join one of its networks."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="invitations")
+    invited_tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="consortium_invitations"
+    )
+    role = models.CharField(max_length=20, choices=ConsortiumRole.choices,
+                            default=ConsortiumRole.VALIDATOR)
+    status = models.CharField(max_length=20, choices=InvitationStatus.choices,
+                              default=InvitationStatus.PENDING)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["network", "invited_tenant"],
+                condition=Q(status=InvitationStatus.PENDING),
+                name="deploy_consortium_one_pending_invitation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.invited_tenant_id} -> {self.network_id} ({self.status})"
+
+    @property
+    def effective_status(self) -> str:
+        from django.utils import timezone
+
+        if self.status == InvitationStatus.PENDING and self.expires_at <= timezone.now():
+            return InvitationStatus.EXPIRED
+        return self.status
+
+
+class NetworkMembership(models.Model):
+    """A tenant that joined another tenant's network: it reads the network and, with the
+    validator role, runs validators of its own as its organisation on chain."""
+
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(
+        "tenants.Tenant", on_delete=models.CASCADE, related_name="network_memberships"
+    )
+    role = models.CharField(max_length=20, choices=ConsortiumRole.choices,
+                            default=ConsortiumRole.VALIDATOR)
+    invitation = models.OneToOneField(
+        ConsortiumInvitation, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="membership",
+    )
+    # Set once ``_identity.add_org`` for the member's organisation was approved on chain.
+    org_registered_at = models.DateTimeField(null=True, blank=True)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["network", "tenant"],
+                                    name="deploy_network_membership_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} in {self.network_id} ({self.role})"

@@ -13,11 +13,14 @@ from deploy.models import Network, Node
 
 
 def network_queryset(*, tenant: Any) -> QuerySet[Network]:
-    return Network.objects.for_tenant(tenant)
+    """Networks ``tenant`` may read: its own and those it joined as a consortium member.
+    Writes check ownership (or the member's role) in the services."""
+    return Network.objects.reachable_by(tenant)
 
 
 def network_list(*, tenant: Any, filters: dict[str, Any] | None = None) -> QuerySet[Network]:
-    """The tenant's networks, newest first; deleted ones only when asked for by status."""
+    """The tenant's networks and those it is a member of, newest first; deleted ones only
+    when asked for by status."""
     filters = filters or {}
     qs = network_queryset(tenant=tenant)
     wanted = filters.get("status")
@@ -39,8 +42,11 @@ def network_get(*, tenant: Any, network_id: Any) -> Network:
 
 
 def node_list(*, tenant: Any, network: Network) -> QuerySet[Node]:
+    # ``network`` came from ``network_get``, so ``tenant`` may read it (owner or member).
+    if not network_queryset(tenant=tenant).filter(pk=network.pk).exists():
+        return Node.objects.none()
     return (
-        Node.objects.filter(network=network, network__tenant=tenant)
+        Node.objects.filter(network=network)
         .exclude(status=NodeStatus.DELETED)
         .select_related("network")
         .order_by("index")

@@ -23,6 +23,7 @@ from baas.errors import (
     Conflict,
     InvalidTransition,
     NotFound,
+    PermissionDenied,
     QuotaExceeded,
     ValidationFailed,
 )
@@ -268,6 +269,14 @@ def network_create(
     return network, op
 
 
+def require_owner(tenant: Any, network: Network) -> None:
+    """Consortium members read a network; only its owner starts, stops or deletes it."""
+    if network.tenant_id != getattr(tenant, "pk", None):
+        raise PermissionDenied(
+            "network_owner_only", "Only the organisation that owns the network can do this."
+        )
+
+
 def _lifecycle(
     *,
     tenant: Any,
@@ -283,6 +292,7 @@ def _lifecycle(
     request: Any = None,
 ) -> Operation:
     platform.require_role(tenant=tenant, actor=actor, minimum=minimum_role)
+    require_owner(tenant, network)
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status not in allowed_from:
@@ -350,11 +360,21 @@ def network_delete(
     return op
 
 
+def owner_or_runner(tenant: Any, node: Node) -> None:
+    """A node is managed by the network's owner or by the member organisation running it."""
+    tid = getattr(tenant, "pk", None)
+    if tid not in (node.network.tenant_id, node.tenant_id):
+        raise PermissionDenied(
+            "node_not_yours", "Only the network's owner or the organisation running this "
+            "node can do this.")
+
+
 def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
     from deploy.tasks import node_restart_task
 
     platform.require_role(tenant=tenant, actor=actor, minimum="developer")
     network = node.network
+    owner_or_runner(tenant, node)
     if network.status not in (NetworkStatus.RUNNING, NetworkStatus.DEGRADED):
         raise Conflict(
             "invalid_transition",
@@ -416,9 +436,14 @@ def validator_add(
 ) -> Operation:
     """Add one validator to a running network, through the ledger's validator updates
     (an ``_identity.add_node`` transaction), without restarting the chain."""
+    from deploy.consortium import can_run_validators
     from deploy.tasks import validator_add_task
 
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    if not can_run_validators(network, tenant):
+        raise PermissionDenied(
+            "consortium_role", "Your organisation joined this network as an observer; it "
+            "cannot run validators on it.")
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status != NetworkStatus.RUNNING:
@@ -429,7 +454,8 @@ def validator_add(
                 details={"status": locked.status},
             )
         _no_active_validator_change(locked)
-        _check_quota_size(tenant=tenant, size=locked.validator_count + 1)
+        # The network's size counts against its owner's plan, whoever adds the validator.
+        _check_quota_size(tenant=locked.tenant, size=locked.validator_count + 1)
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.VALIDATOR_ADD,
             target=("deploy.network", locked.pk),
@@ -446,6 +472,7 @@ def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None
     from deploy.tasks import validator_remove_task
 
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    owner_or_runner(tenant, node)
     with transaction.atomic():
         network = Network.objects.select_for_update().get(pk=node.network_id)
         if network.status != NetworkStatus.RUNNING:

@@ -412,18 +412,60 @@ def reap_task() -> list[int]:
 
 
 def _identity_tx(network: Network, function: str, args: dict[str, Any],
-                 *, already_done: str) -> None:
-    """Send an ``_identity`` transaction signed by the owner's managed identity. A refusal
-    whose log contains ``already_done`` means a previous run got there first."""
+                 *, already_done: str, signer_tenant: Any = None) -> None:
+    """Send an ``_identity`` transaction signed by a managed identity (the owner's unless
+    ``signer_tenant`` names a member). A refusal whose log contains ``already_done`` means
+    a previous run got there first. A proposal the policy keeps pending is a failure that
+    says so (the platform holds no other organisation's key)."""
     from deploy import gateway
 
     try:
-        gateway.submit_tx(network=network, tenant=network.tenant,
-                          body={"chaincode": "_identity", "function": function, "args": args})
+        result = gateway.submit_tx(
+            network=network, tenant=signer_tenant or network.tenant,
+            body={"chaincode": "_identity", "function": function, "args": args})
     except AppError as exc:
         if exc.code == "tx_rejected" and already_done in str(exc.details.get("log", "")):
             return
         raise
+    data = result.get("data")
+    if isinstance(data, dict) and data.get("status") == "pending":
+        raise StepFailed(
+            "approval_pending",
+            f"_identity.{function} is waiting for approvals from other organisations "
+            f"({data.get('approvals')} of {data.get('required')}).",
+        )
+
+
+def _register_member_org(network: Network, tenant: Any) -> None:
+    from deploy.consortium import OrgApprovalPending, register_org
+
+    try:
+        register_org(network, tenant)
+    except OrgApprovalPending as exc:
+        raise StepFailed("org_approval_pending", str(exc)) from None
+
+
+@shared_task(name="deploy.consortium_org_add", **TASK_OPTIONS)
+def consortium_org_add_task(network_id: str, tenant_id: int,
+                            operation_id: int | None = None) -> None:
+    """Register a consortium member's organisation on the running chain."""
+    from tenants.models import Tenant
+
+    network = Network.objects.filter(pk=network_id).first()
+    tenant = Tenant.objects.filter(pk=tenant_id).first()
+    if network is None or tenant is None or not _begin(operation_id):
+        return
+    if network.status != NetworkStatus.RUNNING:
+        _fail_operation(operation_id, "network_not_running",
+                        f"The network is {network.status}; the first validator add of "
+                        "the member registers its organisation instead.")
+        return
+
+    def body() -> None:
+        _register_member_org(network, tenant)
+        _finish(operation_id, f"organisation {tenant.slug} registered on chain")
+
+    _run_guarded(network_id, operation_id, body, fail_network=False)
 
 
 def _wait_power(node: Node, *, positive: bool) -> None:
@@ -460,9 +502,17 @@ def validator_add_task(network_id: str, operation_id: int | None = None) -> None
         _fail_operation(operation_id, "superseded", f"The network is {network.status}.")
         return
 
+    # The organisation that asked runs the validator: the owner, or a consortium member.
+    op = Operation.objects.filter(pk=operation_id).select_related("tenant").first()
+    runner = op.tenant if op is not None and op.tenant_id else network.tenant
+    is_member = runner.pk != network.tenant_id
+
     def body() -> None:
         driver = driver_for(network)
         driver.check()
+        if is_member:
+            _register_member_org(network, runner)
+            _progress(operation_id, 10, f"organisation {runner.slug} is registered on chain")
         peers = list(network.nodes.filter(status=NodeStatus.RUNNING).order_by("index"))
         # Resume the half-added node of an interrupted run rather than planning another.
         node = network.nodes.filter(status__in=[NodeStatus.PENDING, NodeStatus.STARTING]) \
@@ -471,7 +521,7 @@ def validator_add_task(network_id: str, operation_id: int | None = None) -> None
             index = max(network.nodes.values_list("index", flat=True), default=-1) + 1
             address = driver.plan_node(network_id=network_id, index=index)
             node = Node.objects.create(
-                network=network, tenant=network.tenant, index=index,
+                network=network, tenant=runner, index=index,
                 moniker=f"{network.name}-{index}", host=address.host,
                 p2p_port=address.p2p_port, rpc_port=address.rpc_port,
                 abci_port=address.abci_port,
@@ -485,10 +535,11 @@ def validator_add_task(network_id: str, operation_id: int | None = None) -> None
         node = node_transition(node_id=node.pk, to=NodeStatus.STARTING,
                                rpc_url=state.rpc_url or "", detail=state.detail)
         _progress(operation_id, 50, f"started {node.moniker}; asking the chain to add it")
+        org = homes.managed_identity(network, runner)[0].organisation_id
         _identity_tx(network, "add_node", {
-            "org": homes.managed_identity(network)[0].organisation_id, "name": node.moniker,
+            "org": org, "name": node.moniker,
             "public_key": homes.validator_key_hex(node), "power": 10,
-        }, already_done="already registered")
+        }, already_done="already registered", signer_tenant=node.tenant)
         _progress(operation_id, 70, "validator update committed; waiting for it to sign")
         _wait_power(node, positive=True)
         info = rpc.status(node.rpc_url)

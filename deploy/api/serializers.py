@@ -27,13 +27,15 @@ class OperationSerializer(serializers.ModelSerializer):
 
 class NetworkSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
+    # The owning organisation: differs from the caller's on a network joined as a member.
+    owner = serializers.SlugRelatedField(source="tenant", slug_field="slug", read_only=True)
     nodes_url = serializers.SerializerMethodField()
     gateway_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Network
         fields = [
-            "id", "name", "chain_id", "engine_version", "validator_count", "driver",
+            "id", "name", "owner", "chain_id", "engine_version", "validator_count", "driver",
             "desired_state", "status", "error", "created_at", "updated_at",
             "status_changed_at", "running_since", "nodes_url", "gateway_url",
         ]

@@ -3,11 +3,17 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from deploy.api import gateway_views, staff_views
+from deploy.api import consortium_views, gateway_views, staff_views
 from deploy.api.views import NetworkViewSet, NodeViewSet
 
 router = SimpleRouter()
 router.register("networks", NetworkViewSet, basename="network")
+router.register("consortium-invitations", consortium_views.ReceivedInvitationViewSet,
+                basename="consortium-invitation")
+
+invitations = consortium_views.NetworkInvitationViewSet.as_view({"get": "list", "post": "create"})
+invitation = consortium_views.NetworkInvitationViewSet.as_view({"delete": "destroy"})
+members = consortium_views.NetworkMemberViewSet.as_view({"get": "list"})
 
 node_list = NodeViewSet.as_view({"get": "list"})
 node_detail = NodeViewSet.as_view({"get": "retrieve", "delete": "destroy"})
@@ -23,6 +29,9 @@ urlpatterns = [
     path(NET + "approve/", staff_views.ApproveView.as_view(), name="network-approve"),
     path(NET + "reject/", staff_views.RejectView.as_view(), name="network-reject"),
     *router.urls,
+    path(NET + "invitations/", invitations, name="network-invitation-list"),
+    path(NET + "invitations/<uuid:pk>/", invitation, name="network-invitation-detail"),
+    path(NET + "members/", members, name="network-member-list"),
     path(NET + "nodes/", node_list, name="network-node-list"),
     path(NET + "nodes/<uuid:pk>/", node_detail, name="network-node-detail"),
     path(NET + "nodes/<uuid:pk>/logs/", node_logs, name="network-node-logs"),

@@ -113,6 +113,7 @@ class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
     @action(detail=True, methods=["get"])
     def logs(self, request: Request, network_pk: str, pk: str | None = None) -> Response:
         node = self.get_object()
+        services.owner_or_runner(self.tenant, node)  # a member reads only its own logs
         try:
             tail = int(request.query_params.get("tail", 200))
         except ValueError:

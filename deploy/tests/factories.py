@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import factory
+from django.utils import timezone
 
 from deploy.choices import NetworkStatus, NodeStatus
-from deploy.models import Network, Node
+from deploy.models import ConsortiumInvitation, Network, Node
 from tenants.models import Membership, Tenant, User
 
 
@@ -56,3 +59,12 @@ class NodeFactory(factory.django.DjangoModelFactory):
     moniker = factory.LazyAttribute(lambda o: f"{o.network.name}-{o.index}")
     host = "127.0.0.1"
     status = NodeStatus.RUNNING
+
+
+class ConsortiumInvitationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ConsortiumInvitation
+
+    network = factory.SubFactory(NetworkFactory)
+    invited_tenant = factory.SubFactory(TenantFactory)
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))

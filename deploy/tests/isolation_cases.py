@@ -7,11 +7,20 @@ Node, log and gateway URLs hang under a network; ``deploy/tests/test_api.py``
 from __future__ import annotations
 
 from baas.testing import IsolationCase
-from deploy.tests.factories import NetworkFactory
+from deploy.tests.factories import ConsortiumInvitationFactory, NetworkFactory
 
 
 def _network(tenant, owner):
     return NetworkFactory(tenant=tenant)
+
+
+def _invitation_to(tenant, owner):
+    """An invitation addressed to ``tenant`` from some other organisation's network."""
+    return ConsortiumInvitationFactory(invited_tenant=tenant)
+
+
+def _invitation_url(suffix: str = ""):
+    return lambda o: f"/api/v1/consortium-invitations/{o.pk}/{suffix}"
 
 
 def _url(suffix: str = ""):
@@ -25,4 +34,14 @@ CASES = [
     IsolationCase("network-nodes", _network, "/api/v1/networks/", _url("nodes/"), ("get",)),
     IsolationCase("network-validators", _network, "/api/v1/networks/", _url("validators/"),
                   ("post",)),
+    IsolationCase("network-invitations", _network, "/api/v1/networks/", _url("invitations/"),
+                  ("get", "post")),
+    IsolationCase("network-members", _network, "/api/v1/networks/", _url("members/"),
+                  ("get",)),
+    IsolationCase("consortium-invitations", _invitation_to, "/api/v1/consortium-invitations/",
+                  _invitation_url(), ("get",)),
+    IsolationCase("consortium-invitation-accept", _invitation_to,
+                  "/api/v1/consortium-invitations/", _invitation_url("accept/"), ("post",)),
+    IsolationCase("consortium-invitation-decline", _invitation_to,
+                  "/api/v1/consortium-invitations/", _invitation_url("decline/"), ("post",)),
 ]

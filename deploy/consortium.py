@@ -1,0 +1,269 @@
+"""Consortiums: the owner tenant of a network invites other tenants, who accept and then
+read the network and (with the ``validator`` role) run validators of their own.
+
+On chain, a member tenant is its own organisation (id = its slug) with its own managed
+identity as admin, registered through ``_identity.add_org``. That call is governed by the
+network's approval policy (``upgrade_policy.min_organisations``). The platform proposes it
+with the owner's managed identity, which is enough when the policy needs one organisation
+(the default of every network the platform creates). With a policy of N > 1, the add stays
+``pending`` until admins of N-1 more organisations send the same call; the platform does
+not hold their keys, so it reports ``org_approval_pending`` and does not pretend.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from baas.errors import Conflict, NotFound, ValidationFailed
+from baas.models import Operation
+from baas.operations import enqueue_after_commit, operation_create
+from deploy import homes, platform
+from deploy.choices import (
+    ConsortiumRole,
+    InvitationStatus,
+    NetworkStatus,
+    OperationKind,
+)
+from deploy.models import ConsortiumInvitation, Network, NetworkMembership
+from deploy.services import require_owner
+
+INVITATION_DAYS = 7
+# A network that was never started or is gone cannot take members.
+_CLOSED = frozenset({NetworkStatus.DELETING, NetworkStatus.DELETED, NetworkStatus.REJECTED})
+
+
+def membership_of(network: Network, tenant: Any) -> NetworkMembership | None:
+    return NetworkMembership.objects.filter(network=network, tenant=tenant).first()
+
+
+def can_run_validators(network: Network, tenant: Any) -> bool:
+    """The owner, or a member with the validator role."""
+    if network.tenant_id == getattr(tenant, "pk", None):
+        return True
+    m = membership_of(network, tenant)
+    return m is not None and m.role == ConsortiumRole.VALIDATOR
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+def invitation_create(
+    *, tenant: Any, actor: Any, network: Network, invited_slug: str,
+    role: str = ConsortiumRole.VALIDATOR, request: Any = None,
+) -> ConsortiumInvitation:
+    from tenants.models import Tenant
+
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    require_owner(tenant, network)
+    if role not in ConsortiumRole.values:
+        raise ValidationFailed(
+            "invalid_role", f"role is one of: {', '.join(ConsortiumRole.values)}.",
+            details={"role": role},
+        )
+    if network.status in _CLOSED:
+        raise Conflict("invalid_transition",
+                       f"A network that is {network.status} cannot take members.",
+                       details={"status": network.status})
+    invited = Tenant.objects.filter(slug=invited_slug or "").first()
+    if invited is None:
+        raise NotFound("tenant_not_found", f"No organisation {invited_slug!r}.")
+    if invited.pk == network.tenant_id:
+        raise ValidationFailed("cannot_invite_owner", "The owner is already in the network.")
+    if membership_of(network, invited) is not None:
+        raise Conflict("already_member", f"{invited.slug} is already a member of this network.")
+    now = timezone.now()
+    # An expired pending invitation makes way for a new one.
+    ConsortiumInvitation.objects.filter(
+        network=network, invited_tenant=invited, status=InvitationStatus.PENDING,
+        expires_at__lte=now,
+    ).update(status=InvitationStatus.REVOKED, decided_at=now)
+    try:
+        with transaction.atomic():
+            invitation = ConsortiumInvitation.objects.create(
+                network=network, invited_tenant=invited, role=role,
+                invited_by=actor if getattr(actor, "pk", None) else None,
+                expires_at=now + timedelta(days=INVITATION_DAYS),
+            )
+            platform.audit(tenant=tenant, actor=actor, action="consortium.invite",
+                           target=invitation, request=request,
+                           metadata={"network": str(network.pk), "invited": invited.slug,
+                                     "role": role})
+    except IntegrityError:
+        raise Conflict("invitation_pending",
+                       f"{invited.slug} already has a pending invitation to this network.",
+                       ) from None
+    return invitation
+
+
+def _pending(invitation: ConsortiumInvitation) -> ConsortiumInvitation:
+    locked = ConsortiumInvitation.objects.select_for_update().get(pk=invitation.pk)
+    status = locked.effective_status
+    if status != InvitationStatus.PENDING:
+        raise Conflict(
+            "invitation_expired" if status == InvitationStatus.EXPIRED else "invalid_transition",
+            f"This invitation is {status}.", details={"status": status},
+        )
+    return locked
+
+
+def _decide(invitation: ConsortiumInvitation, actor: Any, status: str) -> None:
+    invitation.status = status
+    invitation.decided_at = timezone.now()
+    invitation.decided_by = actor if getattr(actor, "pk", None) else None
+    invitation.save(update_fields=["status", "decided_at", "decided_by"])
+
+
+def invitation_revoke(
+    *, tenant: Any, actor: Any, invitation: ConsortiumInvitation, request: Any = None
+) -> ConsortiumInvitation:
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    require_owner(tenant, invitation.network)
+    with transaction.atomic():
+        locked = _pending(invitation)
+        _decide(locked, actor, InvitationStatus.REVOKED)
+        platform.audit(tenant=tenant, actor=actor, action="consortium.revoke", target=locked,
+                       request=request)
+    return locked
+
+
+def _invited_only(tenant: Any, invitation: ConsortiumInvitation) -> None:
+    if invitation.invited_tenant_id != getattr(tenant, "pk", None):
+        raise NotFound("not_found", "Invitation not found.")
+
+
+def invitation_decline(
+    *, tenant: Any, actor: Any, invitation: ConsortiumInvitation, request: Any = None
+) -> ConsortiumInvitation:
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    _invited_only(tenant, invitation)
+    with transaction.atomic():
+        locked = _pending(invitation)
+        _decide(locked, actor, InvitationStatus.DECLINED)
+        for t in (tenant, locked.network.tenant):  # both sides see it in their audit log
+            platform.audit(tenant=t, actor=actor, action="consortium.decline", target=locked,
+                           request=request)
+    return locked
+
+
+def invitation_accept(
+    *, tenant: Any, actor: Any, invitation: ConsortiumInvitation, request: Any = None
+) -> tuple[NetworkMembership, Operation | None]:
+    """Join the network. If it runs, registering the member's organisation on chain is
+    queued at once (an operation); otherwise the first validator add does it."""
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    _invited_only(tenant, invitation)
+    with transaction.atomic():
+        locked = _pending(invitation)
+        network = Network.objects.select_for_update().get(pk=locked.network_id)
+        if network.status in _CLOSED:
+            raise Conflict("invalid_transition",
+                           f"The network is {network.status}; it cannot take members.")
+        _decide(locked, actor, InvitationStatus.ACCEPTED)
+        membership = NetworkMembership.objects.create(
+            network=network, tenant=tenant, role=locked.role, invitation=locked
+        )
+        homes.managed_identity(network, tenant)
+        for t in (tenant, network.tenant):
+            platform.audit(tenant=t, actor=actor, action="consortium.accept", target=locked,
+                           request=request, metadata={"network": str(network.pk),
+                                                      "member": tenant.slug,
+                                                      "role": locked.role})
+        op = None
+        if network.status == NetworkStatus.RUNNING:
+            op = org_register_queue(network=network, tenant=tenant, actor=actor)
+    return membership, op
+
+
+def org_register_queue(*, network: Network, tenant: Any, actor: Any) -> Operation:
+    from deploy.tasks import consortium_org_add_task
+
+    op = operation_create(
+        tenant=tenant, actor=actor, kind=OperationKind.ORG_ADD,
+        target=("deploy.network", network.pk), deadline=timedelta(minutes=5),
+    )
+    enqueue_after_commit(consortium_org_add_task, str(network.pk), tenant.pk, op.pk)
+    return op
+
+
+# --- on chain --------------------------------------------------------------------------------
+
+
+class OrgApprovalPending(Exception):
+    """``add_org`` was proposed but the network's policy needs more organisations."""
+
+    def __init__(self, result: dict[str, Any]):
+        super().__init__(
+            f"The network's policy needs approvals from {result.get('required')} "
+            f"organisations; {result.get('approvals')} so far. Admins of the other "
+            "organisations must send the same _identity.add_org call."
+        )
+        self.result = result
+
+
+def register_org(network: Network, tenant: Any) -> None:
+    """Make sure the member's organisation (and its managed identity as admin) exists on
+    chain. Idempotent: an organisation that already exists counts as done."""
+    from baas.errors import AppError
+    from deploy import gateway
+
+    membership = membership_of(network, tenant)
+    if membership is None:
+        raise NotFound("not_found", "Not a member of this network.")
+    if membership.org_registered_at is not None:
+        return
+    identity, _ = homes.managed_identity(network, tenant)
+    try:
+        result = gateway.submit_tx(network=network, tenant=network.tenant, body={
+            "chaincode": "_identity", "function": "add_org",
+            "args": {"id": identity.organisation_id, "name": tenant.name,
+                     "admin_public_key": identity.public_key},
+        })
+    except AppError as exc:
+        if exc.code != "tx_rejected" or "already exists" not in str(exc.details.get("log", "")):
+            raise
+    else:
+        data = result.get("data")
+        if isinstance(data, dict) and data.get("status") == "pending":
+            raise OrgApprovalPending(data)
+    NetworkMembership.objects.filter(pk=membership.pk).update(org_registered_at=timezone.now())
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def invitations_sent(*, tenant: Any, network: Network):
+    require_owner(tenant, network)
+    return ConsortiumInvitation.objects.filter(network=network).select_related(
+        "invited_tenant")
+
+
+def invitations_received(*, tenant: Any):
+    """Invitations addressed to ``tenant`` that still wait for an answer."""
+    return (
+        ConsortiumInvitation.objects.filter(
+            invited_tenant=tenant, status=InvitationStatus.PENDING,
+            expires_at__gt=timezone.now(),
+        ).select_related("network", "network__tenant")
+    )
+
+
+def invitation_get_received(*, tenant: Any, invitation_id: Any) -> ConsortiumInvitation:
+    import uuid
+
+    try:
+        uuid.UUID(str(invitation_id))
+    except ValueError:
+        raise NotFound("not_found", "Invitation not found.") from None
+    inv = ConsortiumInvitation.objects.select_related("network").filter(
+        pk=invitation_id, invited_tenant=tenant).first()
+    if inv is None:
+        raise NotFound("not_found", "Invitation not found.")
+    return inv
+
+
+def members(*, network: Network):
+    return NetworkMembership.objects.filter(network=network).select_related("tenant")
