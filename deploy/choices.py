@@ -7,6 +7,7 @@ a ``status`` field; those functions consult the tables here and refuse any other
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class NetworkStatus(models.TextChoices):
@@ -117,8 +118,8 @@ class OperationKind(models.TextChoices):
 class ConsortiumRole(models.TextChoices):
     """What a member tenant may do on another tenant's network."""
 
-    VALIDATOR = "validator", "Validator (reads, and runs its own validators)"
-    OBSERVER = "observer", "Observer (reads only)"
+    VALIDATOR = "validator", _("Validator (reads, and runs its own validators)")
+    OBSERVER = "observer", _("Observer (reads only)")
 
 
 class InvitationStatus(models.TextChoices):

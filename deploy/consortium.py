@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from baas.errors import Conflict, NotFound, ValidationFailed
 from baas.models import Operation
@@ -61,20 +62,24 @@ def invitation_create(
     require_owner(tenant, network)
     if role not in ConsortiumRole.values:
         raise ValidationFailed(
-            "invalid_role", f"role is one of: {', '.join(ConsortiumRole.values)}.",
+            "invalid_role",
+            _("role is one of: %(roles)s.") % {"roles": ", ".join(ConsortiumRole.values)},
             details={"role": role},
         )
     if network.status in _CLOSED:
         raise Conflict("invalid_transition",
-                       f"A network that is {network.status} cannot take members.",
+                       _("A network that is %(status)s cannot take members.")
+                       % {"status": network.status},
                        details={"status": network.status})
     invited = Tenant.objects.filter(slug=invited_slug or "").first()
     if invited is None:
-        raise NotFound("tenant_not_found", f"No organisation {invited_slug!r}.")
+        raise NotFound("tenant_not_found",
+                       _("There is no organisation '%(slug)s'.") % {"slug": invited_slug})
     if invited.pk == network.tenant_id:
-        raise ValidationFailed("cannot_invite_owner", "The owner is already in the network.")
+        raise ValidationFailed("cannot_invite_owner", _("The owner is already in the network."))
     if membership_of(network, invited) is not None:
-        raise Conflict("already_member", f"{invited.slug} is already a member of this network.")
+        raise Conflict("already_member",
+                       _("%(slug)s is already a member of this network.") % {"slug": invited.slug})
     now = timezone.now()
     # An expired pending invitation makes way for a new one.
     ConsortiumInvitation.objects.filter(
@@ -94,7 +99,8 @@ def invitation_create(
                                      "role": role})
     except IntegrityError:
         raise Conflict("invitation_pending",
-                       f"{invited.slug} already has a pending invitation to this network.",
+                       _("%(slug)s already has a pending invitation to this network.")
+                       % {"slug": invited.slug},
                        ) from None
     return invitation
 
@@ -105,7 +111,7 @@ def _pending(invitation: ConsortiumInvitation) -> ConsortiumInvitation:
     if status != InvitationStatus.PENDING:
         raise Conflict(
             "invitation_expired" if status == InvitationStatus.EXPIRED else "invalid_transition",
-            f"This invitation is {status}.", details={"status": status},
+            _("This invitation is %(status)s.") % {"status": status}, details={"status": status},
         )
     return locked
 
@@ -132,7 +138,7 @@ def invitation_revoke(
 
 def _invited_only(tenant: Any, invitation: ConsortiumInvitation) -> None:
     if invitation.invited_tenant_id != getattr(tenant, "pk", None):
-        raise NotFound("not_found", "Invitation not found.")
+        raise NotFound("not_found", _("Invitation not found."))
 
 
 def invitation_decline(
@@ -161,7 +167,8 @@ def invitation_accept(
         network = Network.objects.select_for_update().get(pk=locked.network_id)
         if network.status in _CLOSED:
             raise Conflict("invalid_transition",
-                           f"The network is {network.status}; it cannot take members.")
+                           _("A network that is %(status)s cannot take members.")
+                           % {"status": network.status})
         _decide(locked, actor, InvitationStatus.ACCEPTED)
         membership = NetworkMembership.objects.create(
             network=network, tenant=tenant, role=locked.role, invitation=locked
@@ -212,10 +219,10 @@ def register_org(network: Network, tenant: Any) -> None:
 
     membership = membership_of(network, tenant)
     if membership is None:
-        raise NotFound("not_found", "Not a member of this network.")
+        raise NotFound("not_found", _("Not a member of this network."))
     if membership.org_registered_at is not None:
         return
-    identity, _ = homes.managed_identity(network, tenant)
+    identity = homes.managed_identity(network, tenant)[0]
     try:
         result = gateway.submit_tx(network=network, tenant=network.tenant, body={
             "chaincode": "_identity", "function": "add_org",
@@ -257,11 +264,11 @@ def invitation_get_received(*, tenant: Any, invitation_id: Any) -> ConsortiumInv
     try:
         uuid.UUID(str(invitation_id))
     except ValueError:
-        raise NotFound("not_found", "Invitation not found.") from None
+        raise NotFound("not_found", _("Invitation not found.")) from None
     inv = ConsortiumInvitation.objects.select_related("network").filter(
         pk=invitation_id, invited_tenant=tenant).first()
     if inv is None:
-        raise NotFound("not_found", "Invitation not found.")
+        raise NotFound("not_found", _("Invitation not found."))
     return inv
 
 

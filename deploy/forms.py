@@ -6,6 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from deploy.choices import ConsortiumRole
 from deploy.drivers import AVAILABLE_DRIVERS
 
 DRIVER_LABELS = {"local": _("Local processes (embedded)"), "docker": _("Docker Engine")}
@@ -17,6 +18,11 @@ ERROR_FIELDS = {
     "invalid_size": "validators",
     "quota_exceeded": "validators",
     "driver_unknown": "driver",
+    "tenant_not_found": "tenant",
+    "cannot_invite_owner": "tenant",
+    "already_member": "tenant",
+    "invitation_pending": "tenant",
+    "invalid_role": "role",
 }
 
 
@@ -55,3 +61,14 @@ class ConfirmForm(forms.Form):
         if self.expected is not None and data.get("confirm_name") != self.expected:
             self.add_error("confirm_name", _("The name does not match."))
         return data
+
+
+class InviteForm(forms.Form):
+    """Invite another organisation (by its slug) to join a network."""
+
+    tenant = forms.SlugField(
+        label=_("Organisation slug"), max_length=63,
+        help_text=_("The short name in the other organisation's addresses, e.g. acme-energy."),
+    )
+    role = forms.ChoiceField(label=_("Role"), choices=ConsortiumRole.choices,
+                             initial=ConsortiumRole.VALIDATOR)

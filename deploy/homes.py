@@ -78,14 +78,10 @@ def app_state_for(network: Network, identity: NetworkIdentity) -> bytes:
             {"id": identity.member_id, "public_key": identity.public_key, "roles": ["admin"]}
         ],
     }
-    try:
-        from ledger.genesis import make_app_state
-    except ImportError:  # the ledger's genesis helper has not landed: the documented shape
-        return json.dumps(
-            {"organisations": [org], "chaincodes": [], "upgrade_policy": {"min_organisations": 1}}
-        ).encode()
-    state = make_app_state(organisations=[org])
-    return state if isinstance(state, bytes) else json.dumps(state).encode()
+    from ledger.genesis import make_app_state
+
+    # The owner runs every genesis validator; members' validators join later, as their own.
+    return make_app_state(organisations=[org], validator_org=identity.organisation_id)
 
 
 def generate_and_store(network: Network, nodes: list[Node]) -> None:

@@ -48,7 +48,7 @@ def node_list(*, tenant: Any, network: Network) -> QuerySet[Node]:
     return (
         Node.objects.filter(network=network)
         .exclude(status=NodeStatus.DELETED)
-        .select_related("network")
+        .select_related("network", "tenant")
         .order_by("index")
     )
 

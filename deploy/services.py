@@ -273,7 +273,8 @@ def require_owner(tenant: Any, network: Network) -> None:
     """Consortium members read a network; only its owner starts, stops or deletes it."""
     if network.tenant_id != getattr(tenant, "pk", None):
         raise PermissionDenied(
-            "network_owner_only", "Only the organisation that owns the network can do this."
+            "network_owner_only",
+            _("Only the organisation that owns the network can do this."),
         )
 
 
@@ -365,8 +366,8 @@ def owner_or_runner(tenant: Any, node: Node) -> None:
     tid = getattr(tenant, "pk", None)
     if tid not in (node.network.tenant_id, node.tenant_id):
         raise PermissionDenied(
-            "node_not_yours", "Only the network's owner or the organisation running this "
-            "node can do this.")
+            "node_not_yours", _("Only the network's owner or the organisation running this "
+                               "node can do this."))
 
 
 def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
@@ -442,8 +443,8 @@ def validator_add(
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     if not can_run_validators(network, tenant):
         raise PermissionDenied(
-            "consortium_role", "Your organisation joined this network as an observer; it "
-            "cannot run validators on it.")
+            "consortium_role", _("Your organisation joined this network as an observer; it "
+                                "cannot run validators on it."))
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status != NetworkStatus.RUNNING:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from deploy import views
+from deploy import consortium_pages, views
 
 app_name = "deploy"
 
@@ -10,6 +10,13 @@ urlpatterns = [
     path("staff/networks/", views.staff_networks, name="staff-networks"),
     path("networks/", views.network_list, name="network-list"),
     path("networks/<uuid:network_id>/", views.network_detail, name="network-detail"),
+    # Consortium routes come before the generic ``<action>`` route that would catch them.
+    path("networks/<uuid:network_id>/invite/", consortium_pages.network_invite,
+         name="network-invite"),
+    path("networks/<uuid:network_id>/invitations/<uuid:invitation_id>/revoke/",
+         consortium_pages.invitation_revoke, name="invitation-revoke"),
+    path("consortium-invitations/<uuid:invitation_id>/<str:decision>/",
+         consortium_pages.invitation_decide, name="invitation-decide"),
     path("networks/<uuid:network_id>/<str:action>/", views.network_action,
          name="network-action"),
     path("networks/<uuid:network_id>/nodes/<uuid:node_id>/logs/", views.node_logs,

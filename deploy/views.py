@@ -15,12 +15,12 @@ from django.shortcuts import redirect
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from baas.errors import AppError, NotFound
+from baas.errors import AppError, NotFound, PermissionDenied
 from baas.models import Operation
-from deploy import platform, selectors, services
+from deploy import consortium, platform, selectors, services
 from deploy.choices import NETWORK_BUSY, NETWORK_STARTABLE, NETWORK_STOPPABLE, NetworkStatus
 from deploy.forms import ERROR_FIELDS, ConfirmForm, NetworkCreateForm
-from deploy.models import Network
+from deploy.models import Network, Node
 from tenants.forms import app_error_text
 from tenants.views import page, posted, tenant_required
 
@@ -34,9 +34,22 @@ def _network(request: HttpRequest, network_id: Any) -> Network:
         raise Http404 from None
 
 
-def _latest_operation(network: Network) -> Operation | None:
+def _own_node(request: HttpRequest, network: Network, node_id: Any) -> Node:
+    """A node of ``network`` that the current organisation manages (see
+    ``services.owner_or_runner``); anything else is a 404 in the portal."""
+    try:
+        node = selectors.node_get(tenant=request.portal.tenant, network=network, node_id=node_id)
+        services.owner_or_runner(request.portal.tenant, node)
+    except (NotFound, PermissionDenied):
+        raise Http404 from None
+    return node
+
+
+def _latest_operation(network: Network, tenant: Any) -> Operation | None:
+    """The newest operation on ``network`` that ``tenant`` started (a consortium member
+    sees its own validator work, not the owner's operations)."""
     return (
-        Operation.objects.for_tenant(network.tenant)
+        Operation.objects.for_tenant(tenant)
         .filter(target_type="deploy.network", target_id=str(network.pk))
         .order_by("-created_at", "-id")
         .first()
@@ -69,24 +82,37 @@ def network_list(request: HttpRequest) -> HttpResponse:
                                  % {"name": network.name})
             return redirect("deploy:network-detail", network_id=network.pk)
     return page(request, "deploy/network_list.html", {
-        "networks": selectors.network_list(tenant=portal.tenant),
+        "networks": selectors.network_list(tenant=portal.tenant).select_related("tenant"),
         "form": form,
         "can_create": portal.can("admin"),
+        "received": consortium.invitations_received(tenant=portal.tenant),
+        "can_decide": portal.can("admin"),
     }, status=400 if form.errors else 200)
 
 
 def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
     portal = request.portal
+    owner = network.tenant_id == portal.tenant.pk
+    nodes = list(selectors.node_list(tenant=portal.tenant, network=network))
+    running = network.status == NetworkStatus.RUNNING
     return {
         "network": network,
-        "nodes": selectors.node_list(tenant=portal.tenant, network=network),
-        "operation": _latest_operation(network),
+        "nodes": nodes,
+        # Nodes this organisation manages: all of them for the owner, its own for a member.
+        "own_nodes": {n.pk for n in nodes if owner or n.tenant_id == portal.tenant.pk},
+        # Name each node's organisation once more than one runs validators here.
+        "consortium": len({n.tenant_id for n in nodes}) > 1,
+        "operation": _latest_operation(network, portal.tenant),
         "busy": network.status in NETWORK_BUSY,
-        "can_start": network.status in NETWORK_STARTABLE and portal.can("developer"),
-        "can_stop": network.status in NETWORK_STOPPABLE and portal.can("developer"),
-        "can_delete": network.status != NetworkStatus.DELETED and portal.can("admin"),
+        "can_start": owner and network.status in NETWORK_STARTABLE and portal.can("developer"),
+        "can_stop": owner and network.status in NETWORK_STOPPABLE and portal.can("developer"),
+        "can_delete": owner and network.status != NetworkStatus.DELETED
+        and portal.can("admin"),
         "can_logs": portal.can("developer"),
-        "can_resize": network.status == NetworkStatus.RUNNING and portal.can("admin"),
+        "can_add_validator": running and portal.can("admin")
+        and consortium.can_run_validators(network, portal.tenant),
+        "can_remove_validator": running and portal.can("admin")
+        and network.validator_count > 1,
     }
 
 
@@ -96,6 +122,9 @@ def network_detail(request: HttpRequest, network_id: Any) -> HttpResponse:
     context = _detail_context(request, network)
     if request.headers.get("HX-Request"):  # the live panel refreshing itself
         return page(request, "deploy/_network_live.html", context)
+    from deploy.consortium_pages import consortium_context
+
+    context.update(consortium_context(request, network))
     return page(request, "deploy/network_detail.html", context)
 
 
@@ -114,6 +143,8 @@ def network_action(request: HttpRequest, network_id: Any, action: str) -> HttpRe
     if action not in ACTIONS:
         raise Http404
     network = _network(request, network_id)
+    if action != "add-validator" and network.tenant_id != request.portal.tenant.pk:
+        raise Http404  # a consortium member never manages the owner's network
     service, _role, label = ACTIONS[action]
     form = ConfirmForm(posted(request), expected=network.name if action == "delete" else None)
     if request.method == "POST" and form.is_valid():
@@ -139,10 +170,7 @@ def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpRespon
     network = _network(request, network_id)
     if not request.portal.can("developer"):
         raise Http404
-    try:
-        node = selectors.node_get(tenant=request.portal.tenant, network=network, node_id=node_id)
-    except NotFound:
-        raise Http404 from None
+    node = _own_node(request, network, node_id)
     error = ""
     try:
         text = driver_for(network).logs(network_id=str(network.pk), node_id=str(node.pk),
@@ -156,16 +184,11 @@ def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpRespon
     return page(request, "deploy/node_logs.html", context)
 
 
-
-
 @tenant_required
 def node_remove(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
     """Confirm, then take the validator out of the set and delete its node."""
     network = _network(request, network_id)
-    try:
-        node = selectors.node_get(tenant=request.portal.tenant, network=network, node_id=node_id)
-    except NotFound:
-        raise Http404 from None
+    node = _own_node(request, network, node_id)
     form = ConfirmForm(posted(request), expected=node.moniker)
     if request.method == "POST" and form.is_valid():
         try:

@@ -157,7 +157,8 @@ class LedgerApp:
             for i, v in enumerate(validators):
                 if v.power > 0:
                     pk = v.pub_key.hex()
-                    ident.put(f"node/{pk}", {"public_key": pk, "org": "", "power": v.power,
+                    ident.put(f"node/{pk}", {"public_key": pk, "org": genesis.validator_org,
+                                             "power": v.power,
                                              "name": f"genesis-validator-{i}"})
             self._apply(ident)
 

@@ -39,12 +39,16 @@ def make_app_state(
     chaincodes: list[dict[str, str]] | None = None,
     min_organisations: int = 1,
     open_access: bool = False,
+    validator_org: str | None = None,
 ) -> bytes:
     """Genesis app_state bytes. ``chaincodes=None`` installs the bundled ``kv`` chaincode.
 
     ``open_access=True`` lets keys that are not registered in ``_identity`` send
     transactions (as callers with no organisation and no roles); by default only registered
     members may transact, as befits a permissioned network.
+
+    ``validator_org`` names the organisation that runs the genesis validators (CometBFT's
+    genesis lists their keys, not who operates them); without it they belong to none.
     """
     state = {
         "organisations": organisations,
@@ -52,6 +56,8 @@ def make_app_state(
         "upgrade_policy": {"min_organisations": min_organisations},
         "open_access": open_access,
     }
+    if validator_org is not None:
+        state["validator_org"] = validator_org
     data = canonical.encode(state)
     parse_app_state(data)  # fail at generation time, not on the node
     return data
@@ -69,6 +75,7 @@ class Genesis:
     chaincodes: list[dict[str, str]]
     min_organisations: int
     open_access: bool
+    validator_org: str = ""
 
 
 def parse_app_state(data: bytes) -> Genesis:
@@ -80,7 +87,8 @@ def parse_app_state(data: bytes) -> Genesis:
         raise GenesisError(f"app_state is not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise GenesisError("app_state must be a JSON object")
-    unknown = set(raw) - {"organisations", "chaincodes", "upgrade_policy", "open_access"}
+    unknown = set(raw) - {"organisations", "chaincodes", "upgrade_policy", "open_access",
+                       "validator_org"}
     if unknown:
         raise GenesisError(f"unknown app_state fields: {sorted(unknown)}")
     orgs = raw.get("organisations", [])
@@ -127,4 +135,10 @@ def parse_app_state(data: bytes) -> Genesis:
         raise GenesisError("upgrade_policy.min_organisations must be a positive integer")
     if orgs and policy > len(orgs):
         raise GenesisError("upgrade_policy.min_organisations exceeds the number of orgs")
-    return Genesis(orgs, chaincodes, policy, bool(raw.get("open_access", False)))
+    validator_org = raw.get("validator_org", "")
+    if not isinstance(validator_org, str):
+        raise GenesisError("validator_org must be an organisation id")
+    if validator_org and validator_org not in seen_orgs:
+        raise GenesisError(f"validator_org {validator_org!r} is not a genesis organisation")
+    return Genesis(orgs, chaincodes, policy, bool(raw.get("open_access", False)),
+                   validator_org)

@@ -62,7 +62,8 @@ def seeded(name: str) -> Signer:
 
 
 def start_chain(path: Path, *, min_organisations: int = 1, open_access: bool = False,
-                validators: list[ValidatorUpdate] | None = None) -> Chain:
+                validators: list[ValidatorUpdate] | None = None,
+                validator_org: str | None = None) -> Chain:
     keys = {n: seeded(n) for n in ("admin1", "admin2", "admin3", "user1", "outsider")}
     orgs = [
         organisation("org1", "Org One", [member("admin", keys["admin1"].public_key_hex,
@@ -80,7 +81,8 @@ def start_chain(path: Path, *, min_organisations: int = 1, open_access: bool = F
                    validators=validators or [],
                    app_state=make_app_state(organisations=orgs,
                                             min_organisations=min_organisations,
-                                            open_access=open_access))
+                                            open_access=open_access,
+                                            validator_org=validator_org))
     box.append(Chain(app, keys))
     return box[0]
 

@@ -196,8 +196,17 @@ def test_genesis_validators_are_recorded(tmp_path: Path) -> None:
     c = start_chain(tmp_path / "v", validators=[ValidatorUpdate(key, 10)])
     c.block()
     nodes = c.value("_identity", "list_nodes")
-    assert [(n["public_key"], n["power"]) for n in nodes] == [(key.hex(), 10)]
+    assert [(n["public_key"], n["power"], n["org"]) for n in nodes] == [(key.hex(), 10, "")]
     assert CHAIN_ID == c.app.chain_id
+    c.app.close()
+
+
+def test_genesis_validators_belong_to_the_named_organisation(tmp_path: Path) -> None:
+    key = seeded("validator").public_key_bytes
+    c = start_chain(tmp_path / "v", validators=[ValidatorUpdate(key, 10)], validator_org="org2")
+    c.block()
+    [node] = c.value("_identity", "list_nodes")
+    assert node["org"] == "org2"
     c.app.close()
 
 
@@ -243,6 +252,8 @@ def test_chaincode_guide_example(tmp_path: Path) -> None:
      + b'", "roles": "admin"}]}]}', "genesis organisations: roles must be a list"),
     (b'{"organisations": [{"id": "o"}], "upgrade_policy": {"min_organisations": 2}}',
      "exceeds the number of orgs"),
+    (b'{"organisations": [{"id": "o"}], "validator_org": "p"}', "not a genesis organisation"),
+    (b'{"validator_org": ["o"]}', "validator_org must be an organisation id"),
 ])
 def test_bad_genesis_is_refused_with_a_reason(tmp_path: Path, state: bytes,
                                               message: str) -> None:
