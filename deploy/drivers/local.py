@@ -273,17 +273,32 @@ class LocalDriver(Driver):
             child.returncode = _procs.exit_codes.get(pid, -1)
 
     def _session(self, node_dir: Path) -> int | None:
+        """The session recorded in ``node.pid``, but only while it is still this node's.
+
+        A pid is reused once its process is gone: after a stop, the recorded number may
+        name another network's node (or anything else), which must never be signalled. A
+        live leader must be our node (same start time and ``--home``). A dead leader's
+        number stays reserved by the kernel while members of its session live on, so
+        those (a node runner's leftover children) can still be found by it.
+        """
         info = read_json(node_dir / "node.pid")
-        return int(info["pid"]) if info else None
+        if not info:
+            return None
+        pid = int(info["pid"])
+        if _procs.is_alive(pid) and not _procs.is_our_node(
+            pid, started=info.get("start_time"), home_args=self._home_args(node_dir)
+        ):
+            return None
+        return pid
 
     def _sessions(self, directory: Path) -> list[int]:
         """Every session running a node under ``directory`` (a node or a network dir): the
         recorded ones and any process whose ``--home`` lies inside it, recorded or not."""
         sids = {sid for sid, _args in _procs.processes_under(directory.resolve()).values()}
         for pid_file in [directory / "node.pid", *directory.glob("*/node.pid")]:
-            info = read_json(pid_file)
-            if info:
-                sids.add(int(info["pid"]))
+            sid = self._session(pid_file.parent)
+            if sid is not None:
+                sids.add(sid)
         return sorted(sids)
 
     def _terminate(self, directory: Path) -> None:

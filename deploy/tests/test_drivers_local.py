@@ -7,6 +7,7 @@ marked slow, runs real validators (``python -m ledger node`` + CometBFT) and wai
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -230,6 +231,32 @@ def test_pid_file_of_a_foreign_process_is_not_trusted(driver, install_id):
     # The recorded pid now belongs to an unrelated live process (this test run).
     pid_file.write_text(f'{{"pid": {os.getpid()}, "start_time": null, "args": []}}')
     assert not driver.inspect_node(**ids).running
+
+
+@pytest.mark.parametrize("verb", ["stop", "delete", "delete_network", "list_owned"])
+def test_a_reused_pid_is_never_signalled_or_claimed(driver, install_id, verb):
+    """A stopped node's recorded pid, reused by another session (another network's node,
+    say), must survive stop and delete of the old node and not be listed as ours."""
+    spec = spec_for(driver, install_id)
+    ids = {"network_id": spec.network_id, "node_id": spec.node_id}
+    driver.apply_node(spec)
+    driver.stop_node(**ids)
+    stranger = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        pid_file = driver.nodes_dir / spec.network_id / spec.node_id / "node.pid"
+        recorded = json.loads(pid_file.read_text())
+        pid_file.write_text(json.dumps({**recorded, "pid": stranger.pid}))
+        if verb == "list_owned":
+            owned = driver.list_owned(install_id=install_id)
+            assert str(stranger.pid) not in {r.name for r in owned if r.kind == "process"}
+        elif verb == "delete_network":
+            driver.delete_network(network_id=spec.network_id)
+        else:
+            getattr(driver, f"{verb}_node")(**ids)
+        assert stranger.poll() is None, "the stranger was killed"
+    finally:
+        stranger.kill()
+        stranger.wait()
 
 
 def test_port_taken_at_start_is_a_clear_error(driver, install_id):
