@@ -1,7 +1,8 @@
 """API token scope checks.
 
 A request authenticated by an API token needs ``read`` for safe methods and ``write`` for
-anything else; deployment endpoints add ``HasScope("deploy")``. Session requests are not
+anything else; infrastructure endpoints add ``DeployScopeForWrites`` (``deploy`` for their
+writes) and deployment-only endpoints ``HasScope("deploy")``. Session requests are not
 limited by scopes (roles still apply).
 """
 
@@ -57,6 +58,19 @@ class HasScope(BasePermission):
         return True
 
 
+class DeployScopeForWrites(BasePermission):
+    """Infrastructure changes (create, start, stop, delete networks; add or remove
+    validators; restart nodes; consortium invitations) need ``deploy`` on top of ``write``,
+    so a token an application uses to send transactions cannot tear down its network.
+    Reads need only ``read``."""
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        scopes = _token_scopes(request)
+        if scopes is not None and request.method not in SAFE_METHODS and "deploy" not in scopes:
+            _deny("deploy")
+        return True
+
+
 class SessionOnly(BasePermission):
     """Endpoints that manage credentials (tokens, members) refuse API tokens."""
 
@@ -66,3 +80,7 @@ class SessionOnly(BasePermission):
                 "session_required", "This endpoint needs a signed-in user, not an API token."
             )
         return True
+
+
+# Permission classes of infrastructure viewsets (networks, nodes, consortium invitations).
+INFRASTRUCTURE_PERMISSIONS = [TokenScopePermission, DeployScopeForWrites]

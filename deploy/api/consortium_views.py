@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +22,7 @@ from deploy import consortium, selectors
 from deploy.api.serializers import OperationSerializer
 from deploy.choices import ConsortiumRole
 from deploy.models import ConsortiumInvitation, NetworkMembership
+from tenants.permissions import INFRASTRUCTURE_PERMISSIONS
 
 
 class InvitationSerializer(serializers.ModelSerializer):
@@ -62,6 +64,7 @@ class MemberSerializer(serializers.ModelSerializer):
 class NetworkInvitationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
     """The owner's invitations of one network."""
 
+    permission_classes = [IsAuthenticated, *INFRASTRUCTURE_PERMISSIONS]
     serializer_class = InvitationSerializer
     queryset = ConsortiumInvitation.objects.all()
     action_roles = {"create": "admin", "destroy": "admin"}
@@ -106,6 +109,7 @@ class ReceivedInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
                                 TenantScopedViewSet):
     """Invitations addressed to the current tenant."""
 
+    permission_classes = [IsAuthenticated, *INFRASTRUCTURE_PERMISSIONS]
     serializer_class = InvitationSerializer
     queryset = ConsortiumInvitation.objects.all()
     lookup_value_regex = "[0-9a-fA-F-]{36}"

@@ -23,6 +23,7 @@ from deploy.api.serializers import (
     NetworkSerializer,
     OperationSerializer,
 )
+from tenants.permissions import SessionOnly
 
 
 class PendingNetworkSerializer(NetworkSerializer):
@@ -47,7 +48,8 @@ class RejectSerializer(serializers.Serializer):
 
 
 class StaffView(APIView):
-    permission_classes = [IsAuthenticated]
+    # Staff act as themselves in a session; an API token (bound to one tenant) never does.
+    permission_classes = [IsAuthenticated, SessionOnly]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)

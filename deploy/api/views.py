@@ -11,6 +11,7 @@ from typing import Any
 
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,6 +27,7 @@ from deploy.api.serializers import (
 from deploy.drivers import DriverError
 from deploy.models import Network, Node
 from deploy.tasks import driver_for
+from tenants.permissions import INFRASTRUCTURE_PERMISSIONS
 
 MAX_LOG_TAIL = 2000
 
@@ -42,6 +44,7 @@ def _accepted(network: Network, op: Any) -> Response:
 class NetworkViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet
 ):
+    permission_classes = [IsAuthenticated, *INFRASTRUCTURE_PERMISSIONS]
     serializer_class = NetworkSerializer
     queryset = Network.objects.all()
     lookup_value_regex = "[0-9a-fA-F-]{36}"
@@ -95,6 +98,7 @@ class NetworkViewSet(
 
 
 class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
+    permission_classes = [IsAuthenticated, *INFRASTRUCTURE_PERMISSIONS]
     serializer_class = NodeSerializer
     queryset = Node.objects.all()
     lookup_value_regex = "[0-9a-fA-F-]{36}"

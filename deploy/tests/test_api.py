@@ -184,3 +184,59 @@ def test_unknown_ids_are_404(owner):
     client = client_for(owner)
     assert client.get(f"/api/v1/networks/{uuid.uuid4()}/").status_code == 404
     assert client.get("/api/v1/networks/not-a-uuid/").status_code == 404
+
+
+def _token_client(member, scopes: list[str]) -> APIClient:
+    from tenants import services as tenant_services
+
+    _row, raw = tenant_services.token_create(
+        tenant=member.tenant, actor=member.user, membership=member, name=f"ci-{len(scopes)}",
+        scopes=scopes,
+    )
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def test_infrastructure_changes_need_the_deploy_scope(owner):
+    network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.RUNNING)
+    node = NodeFactory(network=network)
+    app_token = _token_client(owner, ["read", "write"])
+    writes = [
+        ("post", "/api/v1/networks/", {"name": "nope", "validators": 1}),
+        ("post", f"/api/v1/networks/{network.pk}/stop/", {}),
+        ("delete", f"/api/v1/networks/{network.pk}/", {}),
+        ("post", f"/api/v1/networks/{network.pk}/validators/", {}),
+        ("post", f"/api/v1/networks/{network.pk}/nodes/{node.pk}/restart/", {}),
+        ("delete", f"/api/v1/networks/{network.pk}/nodes/{node.pk}/", {}),
+        ("post", f"/api/v1/networks/{network.pk}/invitations/", {"tenant": "x"}),
+    ]
+    for method, url, body in writes:
+        res = getattr(app_token, method)(url, body, format="json")
+        assert res.status_code == 403, (url, res.content)
+        assert res.json()["error"]["code"] == "insufficient_scope", url
+        assert res.json()["error"]["details"] == {"required_scope": "deploy"}
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.RUNNING
+    assert Network.objects.filter(tenant=owner.tenant).count() == 1
+    # Reads need only read; the same token reads everything.
+    assert app_token.get("/api/v1/networks/").status_code == 200
+    assert app_token.get(f"/api/v1/networks/{network.pk}/nodes/").status_code == 200
+
+    ci_token = _token_client(owner, ["read", "write", "deploy"])
+    res = ci_token.post("/api/v1/networks/", {"name": "from-ci", "validators": 1},
+                        format="json")
+    assert res.status_code == 202, res.content
+
+
+def test_staff_endpoints_refuse_api_tokens(owner):
+    owner.user.is_staff = True
+    owner.user.save()
+    network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.PENDING_APPROVAL)
+    token = _token_client(owner, ["read", "write", "deploy"])
+    for url in (f"/api/v1/networks/{network.pk}/approve/", "/api/v1/staff/networks/"):
+        res = token.post(url, {}, format="json")
+        assert res.status_code == 403 and res.json()["error"]["code"] == "session_required"
+    assert token.get("/api/v1/staff/networks/pending/").status_code == 403
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.PENDING_APPROVAL
