@@ -134,7 +134,6 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
             raise ValidationFailed("invalid_tx", "tx must be base64 of an encoded tx.") from None
         if not raw:
             raise ValidationFailed("invalid_tx", "tx is empty.")
-        signer = None
     else:
         chaincode, function = body.get("chaincode"), body.get("function")
         if not isinstance(chaincode, str) or not isinstance(function, str) or not chaincode \
@@ -147,17 +146,16 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
         args = body.get("args", [])
         if not isinstance(args, list | dict):
             raise ValidationFailed("invalid_tx", "args must be a JSON list or object.")
-        signer = tenant_signer(network, tenant)
-        raw = None
-
-    def call(client: Any) -> dict[str, Any]:
         from ledger.tx import build_tx
 
-        tx = raw
-        if tx is None:
-            tx = build_tx(signer=signer, chain_id=network.chain_id, chaincode=chaincode,
-                          function=function, args=args)
-        return _result_json(_ledger_errors(lambda: client.broadcast(tx, wait=wait)))
+        # Signed once, before failover: a node that took the tx and then timed out must
+        # not make the next node run it again under a fresh nonce. The same bytes sent
+        # twice are refused as a replay by the ledger.
+        raw = build_tx(signer=tenant_signer(network, tenant), chain_id=network.chain_id,
+                       chaincode=chaincode, function=function, args=args)
+
+    def call(client: Any) -> dict[str, Any]:
+        return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait=wait)))
 
     return with_failover(network, call)
 

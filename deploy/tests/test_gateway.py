@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 class StubClient:
     down: set[str] = set()
     calls: list[str] = []
+    sent: list[tuple[str, bytes]] = []
 
     def __init__(self, url, **kwargs):
         self.url = url
@@ -31,13 +32,22 @@ class StubClient:
     def rpc(self, method, params):
         return {"block_metas": []}
 
+    def broadcast(self, tx, wait):
+        from ledger.client import ClientTimeout
+
+        StubClient.sent.append((self.url, tx))
+        if self.url in StubClient.down:
+            raise ClientTimeout(f"{self.url} took the tx but did not answer in time")
+        return type("Result", (), {"hash": "AB", "code": 0, "log": "", "height": 3,
+                                   "data": b""})()
+
     def close(self):
         pass
 
 
 @pytest.fixture
 def stub(monkeypatch):
-    StubClient.down, StubClient.calls = set(), []
+    StubClient.down, StubClient.calls, StubClient.sent = set(), [], []
     monkeypatch.setattr("ledger.client.LedgerClient", StubClient)
     return StubClient
 
@@ -70,3 +80,19 @@ def test_bad_hash_is_rejected_before_any_node_is_asked(stub):
     with pytest.raises(AppError) as err:
         gateway.transaction(network=network, tx_hash="nothex")
     assert err.value.code == "invalid_hash" and stub.calls == []
+
+
+def test_failover_resends_the_same_signed_tx_never_a_new_one(stub, key_file):
+    from deploy import homes
+
+    network = NetworkFactory()
+    NodeFactory(network=network, rpc_url="http://a", height=9)
+    NodeFactory(network=network, rpc_url="http://b", height=5)
+    homes.managed_identity(network)
+    stub.down = {"http://a"}
+    result = gateway.submit_tx(network=network, tenant=network.tenant,
+                               body={"chaincode": "kv", "function": "put", "args": ["k", 1]})
+    assert result["code"] == 0
+    [(first_url, first), (second_url, second)] = stub.sent
+    assert (first_url, second_url) == ("http://a", "http://b")
+    assert first == second  # one nonce: the ledger refuses a replay instead of running it twice
