@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from baas.errors import Conflict, NotFound, ValidationFailed
+from baas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
 from deploy import homes, platform
@@ -41,12 +41,20 @@ def membership_of(network: Network, tenant: Any) -> NetworkMembership | None:
     return NetworkMembership.objects.filter(network=network, tenant=tenant).first()
 
 
-def can_run_validators(network: Network, tenant: Any) -> bool:
-    """The owner, or a member with the validator role."""
+def may_write(network: Network, tenant: Any) -> bool:
+    """The owner, or a member with the validator role: may send transactions and run
+    validators. An observer only reads."""
     if network.tenant_id == getattr(tenant, "pk", None):
         return True
     m = membership_of(network, tenant)
     return m is not None and m.role == ConsortiumRole.VALIDATOR
+
+
+def require_writer(network: Network, tenant: Any) -> None:
+    if not may_write(network, tenant):
+        raise PermissionDenied(
+            "consortium_role", _("Your organisation joined this network as an observer; it "
+                                 "reads the network but cannot transact or run validators."))
 
 
 # --- invitations ---------------------------------------------------------------------------
@@ -158,8 +166,9 @@ def invitation_decline(
 def invitation_accept(
     *, tenant: Any, actor: Any, invitation: ConsortiumInvitation, request: Any = None
 ) -> tuple[NetworkMembership, Operation | None]:
-    """Join the network. If it runs, registering the member's organisation on chain is
-    queued at once (an operation); otherwise the first validator add does it."""
+    """Join the network. For the validator role, registering the member's organisation on
+    chain is queued at once (an operation) if the network runs; otherwise the member's
+    first transaction or validator add does it (``ensure_registered``)."""
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     _invited_only(tenant, invitation)
     with transaction.atomic():
@@ -173,14 +182,16 @@ def invitation_accept(
         membership = NetworkMembership.objects.create(
             network=network, tenant=tenant, role=locked.role, invitation=locked
         )
-        homes.managed_identity(network, tenant)
+        writer = locked.role == ConsortiumRole.VALIDATOR
+        if writer:  # an observer gets no key and no organisation on chain: it only reads
+            homes.managed_identity(network, tenant)
         for t in (tenant, network.tenant):
             platform.audit(tenant=t, actor=actor, action="consortium.accept", target=locked,
                            request=request, metadata={"network": str(network.pk),
                                                       "member": tenant.slug,
                                                       "role": locked.role})
         op = None
-        if network.status == NetworkStatus.RUNNING:
+        if writer and network.status == NetworkStatus.RUNNING:
             op = org_register_queue(network=network, tenant=tenant, actor=actor)
     return membership, op
 
@@ -237,6 +248,17 @@ def register_org(network: Network, tenant: Any) -> None:
         if isinstance(data, dict) and data.get("status") == "pending":
             raise OrgApprovalPending(data)
     NetworkMembership.objects.filter(pk=membership.pk).update(org_registered_at=timezone.now())
+
+
+def ensure_registered(network: Network, tenant: Any) -> None:
+    """Before a member's first transaction: its organisation must exist on chain (a
+    network that was stopped when the member joined has not registered it yet)."""
+    if network.tenant_id == getattr(tenant, "pk", None):
+        return
+    try:
+        register_org(network, tenant)
+    except OrgApprovalPending as exc:
+        raise Conflict("org_approval_pending", str(exc), details=exc.result) from None
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -437,14 +437,11 @@ def validator_add(
 ) -> Operation:
     """Add one validator to a running network, through the ledger's validator updates
     (an ``_identity.add_node`` transaction), without restarting the chain."""
-    from deploy.consortium import can_run_validators
+    from deploy.consortium import require_writer
     from deploy.tasks import validator_add_task
 
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
-    if not can_run_validators(network, tenant):
-        raise PermissionDenied(
-            "consortium_role", _("Your organisation joined this network as an observer; it "
-                                "cannot run validators on it."))
+    require_writer(network, tenant)
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status != NetworkStatus.RUNNING:

@@ -110,7 +110,7 @@ def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
         and portal.can("admin"),
         "can_logs": portal.can("developer"),
         "can_add_validator": running and portal.can("admin")
-        and consortium.can_run_validators(network, portal.tenant),
+        and consortium.may_write(network, portal.tenant),
         "can_remove_validator": running and portal.can("admin")
         and network.validator_count > 1,
     }

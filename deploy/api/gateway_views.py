@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from baas.errors import ValidationFailed
 from baas.tenancy import TenantScopedMixin
-from deploy import gateway, selectors
+from deploy import consortium, gateway, selectors
 from deploy.models import Network
 
 MAX_EVENT_WAIT_S = 300
@@ -36,8 +36,10 @@ def _body(request: Request) -> dict[str, Any]:
 
 class TxView(GatewayView):
     def post(self, request: Request, network_pk: Any) -> Response:
-        result = gateway.submit_tx(network=self.network(), tenant=self.tenant,
-                                   body=_body(request))
+        network = self.network()
+        consortium.require_writer(network, self.tenant)  # observers only read
+        consortium.ensure_registered(network, self.tenant)
+        result = gateway.submit_tx(network=network, tenant=self.tenant, body=_body(request))
         return Response(result, status=200 if result.get("height") else 202)
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from baas.errors import AppError, PermissionDenied
-from deploy import consortium, services
+from deploy import consortium, homes, services
 from deploy.choices import NetworkStatus
 from deploy.models import ConsortiumInvitation, NetworkIdentity, NetworkMembership
 from deploy.tests.factories import MembershipFactory, NetworkFactory, NodeFactory
@@ -267,3 +267,33 @@ def test_member_lifecycle_guard_in_services(member):
     network, tenant = member
     with pytest.raises(PermissionDenied):
         services.network_stop(tenant=tenant, actor=None, network=network)
+
+
+def test_observer_only_reads_no_key_no_org_no_transactions(world, queued,
+                                                          django_capture_on_commit_callbacks):
+    a, b, _c, network, _node = world
+    inv = invite(a, network, b, role="observer")
+    with django_capture_on_commit_callbacks(execute=True):
+        res = api(b).post(f"/api/v1/consortium-invitations/{inv['id']}/accept/")
+    assert res.status_code == 200 and res.json()["operation"] is None
+    assert queued == []  # nothing to register on chain
+    assert not NetworkIdentity.objects.filter(network=network, tenant=b.tenant).exists()
+    assert api(b).get(f"/api/v1/networks/{network.pk}/").status_code == 200
+    res = api(b).post(f"/api/v1/networks/{network.pk}/gateway/tx/",
+                      {"chaincode": "kv", "function": "put", "args": ["k", 1]}, format="json")
+    assert res.status_code == 403 and res.json()["error"]["code"] == "consortium_role"
+
+
+def test_a_members_first_transaction_registers_its_organisation(member, monkeypatch):
+    """Joined while the network was stopped: the first tx registers the org, then sends."""
+    network, tenant = member
+    services_calls = _fake_submit(monkeypatch, {"status": "approved"})
+    homes.managed_identity(network, tenant)
+    client = APIClient()
+    client.force_authenticate(user=tenant.memberships.get().user)
+    res = client.post(f"/api/v1/networks/{network.pk}/gateway/tx/",
+                      {"chaincode": "kv", "function": "put", "args": ["k", 1]}, format="json")
+    assert res.status_code in (200, 202), res.content
+    assert [body["function"] for _signer, body in services_calls] == ["add_org", "put"]
+    assert [signer for signer, _body in services_calls] == [network.tenant, tenant]
+    assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
