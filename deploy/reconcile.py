@@ -10,7 +10,8 @@
   know (or knows as deleted) are removed -- and only those: ownership comes from the
   driver's labels / records, never from names alone.
 
-``reap`` fails operations stuck past their deadline and marks their network failed.
+``reap`` fails operations stuck past their deadline, marks their network failed and stops
+whatever of it still runs.
 """
 
 from __future__ import annotations
@@ -119,7 +120,15 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
                 node_id=node.pk, to=NodeStatus.CRASHED, health=NodeHealth.UNHEALTHY,
                 detail=state.detail or "not running",
             )
-            started = driver.apply_node(homes.node_spec(node))
+            try:
+                started = driver.apply_node(homes.node_spec(node))
+            except DriverError as exc:
+                # One node that cannot come back (its port taken, say) must not stop the
+                # pass: the network still goes degraded and the other nodes are looked at.
+                node_transition(node_id=node.pk, to=NodeStatus.CRASHED,
+                                detail=f"restart failed: {exc.message}"[:255])
+                counts["restart_failures"] += 1
+                continue
             node_transition(
                 node_id=node.pk, to=NodeStatus.STARTING, rpc_url=started.rpc_url or node.rpc_url,
                 restart_count=node.restart_count + 1, detail=started.detail,
@@ -237,4 +246,8 @@ def reap() -> list[int]:
                 f"({latest.deadline:%Y-%m-%d %H:%M:%S} UTC).",
             ),
         )
+        # The reconciler leaves failed networks alone, so nothing may keep running here.
+        from deploy.tasks import _stop_everything
+
+        _stop_everything(str(network.pk))
     return reaped

@@ -155,6 +155,46 @@ def test_reconciler_restarts_a_crashed_node_and_marks_degraded_then_running(
     assert victim.status == NodeStatus.RUNNING and victim.health == NodeHealth.HEALTHY
 
 
+def test_a_node_that_cannot_restart_still_makes_the_network_degraded(created, fake_driver,
+                                                                      monkeypatch):
+    from deploy.drivers import DriverError
+
+    network, _ = _provision(created)
+    victim, other = network.nodes.get(index=1), network.nodes.get(index=3)
+    for node in (victim, other):
+        fake_driver.stop_node(network_id=str(network.pk), node_id=str(node.pk))
+    real_apply = fake_driver.apply_node
+
+    def apply(spec):
+        if spec.node_id == str(victim.pk):
+            raise DriverError("port_in_use", "port 30005 is taken by another program")
+        return real_apply(spec)
+
+    monkeypatch.setattr(fake_driver, "apply_node", apply)
+    counts = reconcile.reconcile()
+    assert counts["restart_failures"] == 1 and counts["nodes_restarted"] == 1  # pass went on
+    victim.refresh_from_db()
+    assert victim.status == NodeStatus.CRASHED and "port 30005" in victim.detail
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.DEGRADED
+
+
+def test_reaped_network_has_nothing_left_running(created, fake_driver):
+    network, op = created
+    tasks.network_provision_task(str(network.pk), op.pk)
+    # a later start that hangs: the network is busy, its operation past its deadline
+    network.refresh_from_db()
+    services.network_transition(network_id=network.pk, to=NetworkStatus.STOPPING)
+    services.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
+    start = services.network_start(tenant=network.tenant, actor=None, network=network)
+    Operation.objects.filter(pk=start.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    assert reconcile.reap() == [start.pk]
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.FAILED
+    assert not any(e["running"] for k, e in fake_driver.nodes.items() if k[0] == str(network.pk))
+    assert set(network.nodes.values_list("status", flat=True)) == {NodeStatus.FAILED}
+
+
 def test_reconciler_removes_orphans_of_this_install_only(created, fake_driver):
     network, _ = _provision(created)
     ghost_net = "00000000-0000-0000-0000-000000000001"
