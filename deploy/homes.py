@@ -160,7 +160,9 @@ def node_spec(node: Node) -> NodeSpec:
     network = node.network
     return NodeSpec(
         install_id=install_id(),
-        tenant_id=str(network.tenant_id),
+        # The organisation that runs the node (a consortium member's own validator carries
+        # the member's label), not necessarily the network's owner.
+        tenant_id=str(node.tenant_id or network.tenant_id),
         network_id=str(network.pk),
         node_id=str(node.pk),
         index=node.index,

@@ -297,3 +297,14 @@ def test_a_members_first_transaction_registers_its_organisation(member, monkeypa
     assert [body["function"] for _signer, body in services_calls] == ["add_org", "put"]
     assert [signer for signer, _body in services_calls] == [network.tenant, tenant]
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
+
+
+def test_a_members_node_carries_the_members_ownership_label(member, monkeypatch):
+    network, tenant = member
+    node = NodeFactory(network=network, tenant=tenant)
+    monkeypatch.setattr("deploy.homes.home_files", lambda n: {})
+    from deploy.homes import node_spec
+
+    assert node_spec(node).tenant_id == str(tenant.pk)
+    owners = NodeFactory(network=network)
+    assert node_spec(owners).tenant_id == str(network.tenant_id)
