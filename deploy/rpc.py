@@ -55,3 +55,14 @@ def voting_power(rpc_url: str, *, timeout: float = 2.0) -> tuple[int, bool]:
                 bool(result["sync_info"]["catching_up"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise RpcError(f"{rpc_url}: unexpected /status answer") from exc
+
+
+def validator_keys(rpc_url: str, *, timeout: float = 2.0) -> set[str]:
+    """Base64 ed25519 public keys of the current validator set, as one node sees it (the
+    format of ``priv_validator_key.json``'s ``pub_key.value``). Our networks stay far below
+    CometBFT's 100-per-page limit."""
+    result = get_json(rpc_url.rstrip("/") + "/validators?per_page=100", timeout=timeout)
+    try:
+        return {str(v["pub_key"]["value"]) for v in result["validators"]}
+    except (KeyError, TypeError) as exc:
+        raise RpcError(f"{rpc_url}: unexpected /validators answer") from exc

@@ -486,10 +486,45 @@ def _wait_power(node: Node, *, positive: bool) -> None:
                      f"{node.moniker} did not {want} within {timeout:.0f}s ({last})")
 
 
-def _resize(network_id: str, delta: int) -> None:
+def _chain_validators(network: Network, *, exclude: Node | None = None) -> set[str] | None:
+    """The validator set (base64 public keys) as the first running node that answers sees
+    it; None when none answers."""
+    nodes = network.nodes.filter(status=NodeStatus.RUNNING).order_by("index")
+    if exclude is not None:
+        nodes = nodes.exclude(pk=exclude.pk)
+    for peer in nodes:
+        try:
+            return rpc.validator_keys(peer.rpc_url)
+        except rpc.RpcError:
+            continue
+    return None
+
+
+def _wait_left_set(network: Network, node: Node) -> None:
+    """Wait until the other validators no longer list ``node`` (its own RPC is no help
+    when it is down, which is often why it is being removed)."""
+    timeout = conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S") * 2
+    deadline = time.monotonic() + timeout
+    keys: set[str] | None = None
+    while time.monotonic() < deadline:
+        keys = _chain_validators(network, exclude=node)
+        if keys is not None and node.validator_pub_key not in keys:
+            return
+        time.sleep(0.5)
+    seen = "no other node answered" if keys is None else f"{len(keys)} validators listed"
+    raise StepFailed("validator_update_timeout",
+                     f"{node.moniker} did not leave the validator set within {timeout:.0f}s "
+                     f"({seen})")
+
+
+def _sync_validator_count(network_id: str, fallback_delta: int) -> None:
+    """``validator_count`` follows the chain's validator set (so a failed add that still
+    got in, or a removed node that never got in, cannot skew it); ``fallback_delta`` only
+    when no node answers."""
     with transaction.atomic():
         network = Network.objects.select_for_update().get(pk=network_id)
-        network.validator_count += delta
+        keys = _chain_validators(network)
+        network.validator_count = len(keys) if keys else network.validator_count + fallback_delta
         network.save(update_fields=["validator_count", "updated_at"])
 
 
@@ -545,21 +580,27 @@ def validator_add_task(network_id: str, operation_id: int | None = None) -> None
         info = rpc.status(node.rpc_url)
         node_transition(node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY,
                         height=info.height)
-        _resize(network_id, +1)
+        _sync_validator_count(network_id, +1)
         _finish(operation_id, f"{node.moniker} is a validator")
 
     _run_guarded(network_id, operation_id, body, fail_network=False)
-    _give_up_pending(network_id)
+    _give_up_pending(network_id, operation_id)
 
 
-def _give_up_pending(network_id: str) -> None:
-    """After a failed add, stop the would-be validator so nothing runs unsupervised."""
-    network = Network.objects.get(pk=network_id)
-    op = Operation.objects.filter(target_type="deploy.network", target_id=network_id) \
-        .order_by("-created_at", "-id").first()
+def _give_up_pending(network_id: str, operation_id: int | None) -> None:
+    """After this add failed, stop the would-be validator so nothing runs unsupervised --
+    unless the chain already made it a validator (the add committed, then waiting for it
+    timed out): stopping it then would cost the chain a validator, maybe its quorum. Such
+    a node stays up under the reconciler and the count follows the chain."""
+    op = Operation.objects.filter(pk=operation_id).first() if operation_id else None
     if op is None or op.state != OperationState.FAILED:
         return
+    network = Network.objects.get(pk=network_id)
+    validators = _chain_validators(network)
     for node in network.nodes.filter(status__in=[NodeStatus.PENDING, NodeStatus.STARTING]):
+        if validators is not None and node.validator_pub_key in validators:
+            _sync_validator_count(network_id, 0)
+            continue
         try:
             driver_for(network).stop_node(network_id=network_id, node_id=str(node.pk))
         except DriverError:
@@ -581,12 +622,12 @@ def validator_remove_task(node_id: str, operation_id: int | None = None) -> None
         _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
                      already_done="no node with that public key")
         _progress(operation_id, 40, f"validator update for {node.moniker} committed")
-        _wait_power(node, positive=False)
+        _wait_left_set(network, node)
         _progress(operation_id, 70, f"{node.moniker} left the validator set")
         driver_for(network).delete_node(network_id=str(network.pk), node_id=str(node.pk))
         NodeKey.objects.filter(node=node).delete()
         node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
-        _resize(str(network.pk), -1)
+        _sync_validator_count(str(network.pk), -1)
         _finish(operation_id, f"{node.moniker} removed")
 
     _run_guarded(str(network.pk), operation_id, body, fail_network=False)

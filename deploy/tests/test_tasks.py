@@ -263,3 +263,54 @@ def test_reconciler_leaves_pending_and_failed_nodes_alone(created, fake_driver):
     assert (pending.status, failed.status) == (NodeStatus.PENDING, NodeStatus.FAILED)
     network.refresh_from_db()
     assert network.status == NetworkStatus.RUNNING
+
+
+@pytest.fixture
+def chain_set(monkeypatch):
+    """The validator set the (fake) chain reports, as base64 keys; _identity txs no-ops."""
+    keys: set[str] = set()
+    monkeypatch.setattr("deploy.rpc.validator_keys", lambda url, timeout=2.0: set(keys))
+    monkeypatch.setattr("deploy.tasks._identity_tx", lambda *a, **k: None)
+    return keys
+
+
+def test_a_dead_validator_is_removed_by_asking_the_others(created, fake_driver, chain_set):
+    network, _ = _provision(created)
+    nodes = list(network.nodes.order_by("index"))
+    victim = nodes[3]
+    fake_driver.stop_node(network_id=str(network.pk), node_id=str(victim.pk))
+    services.node_transition(node_id=victim.pk, to=NodeStatus.CRASHED)
+    chain_set.update(n.validator_pub_key for n in nodes[:3])  # the chain took it out
+    op = services.validator_remove(tenant=network.tenant, actor=None, node=victim)
+    tasks.validator_remove_task(str(victim.pk), op.pk)
+    op.refresh_from_db()
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    victim.refresh_from_db()
+    network.refresh_from_db()
+    assert victim.status == NodeStatus.DELETED and network.validator_count == 3
+
+
+def test_a_failed_add_that_the_chain_accepted_is_kept_running(created, fake_driver, chain_set,
+                                                              monkeypatch, settings):
+    network, _ = _provision(created)
+    type(network.tenant).objects.filter(pk=network.tenant_id).update(max_validators_per_network=7)
+    network.refresh_from_db()
+    chain_set.update(n.validator_pub_key for n in network.nodes.all())
+    # the add commits on chain, but the new node never reports its voting power
+    monkeypatch.setattr("deploy.rpc.voting_power", lambda url, timeout=2.0: (0, True))
+
+    def add_commits(net, function, args, **kw):
+        new = Node.objects.get(network=net, status=NodeStatus.STARTING)
+        chain_set.add(new.validator_pub_key)
+
+    monkeypatch.setattr("deploy.tasks._identity_tx", add_commits)
+    settings.DEPLOY_FIRST_BLOCK_TIMEOUT_S = 0.2
+    op = services.validator_add(tenant=network.tenant, actor=None, network=network)
+    tasks.validator_add_task(str(network.pk), op.pk)
+    op.refresh_from_db()
+    assert (op.state, op.error_code) == ("failed", "validator_update_timeout")
+    added = network.nodes.get(index=4)
+    assert added.status == NodeStatus.STARTING  # not stopped: the chain counts on it
+    assert fake_driver.nodes[(str(network.pk), str(added.pk))]["running"]
+    network.refresh_from_db()
+    assert network.validator_count == 5  # follows the chain
