@@ -22,7 +22,8 @@ def network_list(*, tenant: Any, filters: dict[str, Any] | None = None) -> Query
     """The tenant's networks and those it is a member of, newest first; deleted ones only
     when asked for by status."""
     filters = filters or {}
-    qs = network_queryset(tenant=tenant)
+    # The owner's slug is on every row (``NetworkSerializer.owner``): one join, not a query each.
+    qs = network_queryset(tenant=tenant).select_related("tenant")
     wanted = filters.get("status")
     if wanted:
         return qs.filter(status=wanted)
