@@ -60,6 +60,8 @@ if not SECRET_KEY:
             "BAAS_SECRET_KEY_FILE must name a file holding the secret key in production"
         )
     SECRET_KEY = development_secret_key()
+if PRODUCTION and len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("BAAS_SECRET_KEY_FILE holds a key shorter than 32 characters")
 
 DEBUG = env_bool("BAAS_DEBUG", not PRODUCTION)
 ALLOWED_HOSTS = env_list(
