@@ -178,7 +178,8 @@ def apply_nodes(
         )
 
 
-def wait_for_blocks(network_id: str, *, above: int = 0) -> dict[Any, int]:
+def wait_for_blocks(network_id: str, *, above: int = 0,
+                    driver: Driver | None = None) -> dict[Any, int]:
     """Wait until every node answers RPC with a committed height > ``above``.
 
     Raises ``StepFailed("node_unhealthy")`` naming the nodes that never got there.
@@ -206,13 +207,30 @@ def wait_for_blocks(network_id: str, *, above: int = 0) -> dict[Any, int]:
         if nodes and all(heights.get(n.pk, 0) > above for n in nodes):
             return heights
         if time.monotonic() > deadline:
-            waiting = sorted(n.moniker for n in nodes if heights.get(n.pk, 0) <= above)
-            reasons = "; ".join(f"{m}: {problems.get(m, 'no new block')}" for m in waiting)
+            waiting = sorted((n for n in nodes if heights.get(n.pk, 0) <= above),
+                             key=lambda n: n.moniker)
+            reasons = "; ".join(
+                f"{n.moniker}: {problems.get(n.moniker, 'no new block')}"
+                + _last_words(driver, n) for n in waiting
+            )
             raise StepFailed(
                 "node_unhealthy",
                 f"{len(waiting)} node(s) did not commit a block within {timeout:.0f}s: {reasons}",
             )
         time.sleep(0.25)
+
+
+def _last_words(driver: Driver | None, node: Node) -> str:
+    """The node's last log line, which usually says why it died (a bad genesis, an image
+    older than the control plane, a port in use)."""
+    if driver is None:
+        return ""
+    try:
+        text = driver.logs(network_id=str(node.network_id), node_id=str(node.pk), tail=5)
+    except DriverError:
+        return ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return f" (last log line: {lines[-1][:200]})" if lines else ""
 
 
 def _mark_running(network_id: str, heights: dict[Any, int]) -> None:
@@ -258,7 +276,7 @@ def network_provision_task(network_id: str, operation_id: int | None = None) -> 
             _progress(operation_id, 30, "generated keys and genesis (keys stored encrypted)")
         apply_nodes(network, driver, nodes, operation_id, start=30, end=70)
         _progress(operation_id, 75, "waiting for the first committed block")
-        heights = wait_for_blocks(network_id)
+        heights = wait_for_blocks(network_id, driver=driver)
         _mark_running(network_id, heights)
         _finish(operation_id, f"running: block {max(heights.values())} committed")
 
@@ -289,7 +307,7 @@ def network_start_task(network_id: str, operation_id: int | None = None) -> None
         before = max((n.height for n in nodes), default=0)
         apply_nodes(network, driver, nodes, operation_id, start=10, end=60)
         _progress(operation_id, 70, f"waiting for a block above height {before}")
-        heights = wait_for_blocks(network_id, above=before)
+        heights = wait_for_blocks(network_id, above=before, driver=driver)
         _mark_running(network_id, heights)
         _finish(operation_id, f"running: block {max(heights.values())} committed")
 

@@ -97,6 +97,7 @@ def test_node_that_never_becomes_healthy_fails_visibly_and_is_deletable(
     assert network.status == NetworkStatus.FAILED
     assert network.error_code == "node_unhealthy"
     assert "did not commit a block" in network.error_message
+    assert "(last log line: line 2)" in network.error_message  # why it died, from the driver
     assert (op.state, op.error_code) == ("failed", "node_unhealthy")
     assert not any(e["running"] for e in fake_driver.nodes.values())  # nothing left running
 

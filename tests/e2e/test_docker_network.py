@@ -1,14 +1,20 @@
 """The same journey on the DOCKER driver against a real engine: create a 4-validator
-network through the API, transaction through the gateway, stop, start, delete -- and
+network through the API, transaction through the gateway, a lost container recreated by
+the reconciler, stop, start, delete -- and
 afterwards no container, volume or network of this install remains."""
 
 from __future__ import annotations
+
+import time
 
 import pytest
 from rest_framework.test import APIClient
 
 from conftest import require_service
+from deploy.choices import NetworkStatus, NodeStatus
 from deploy.drivers import DriverError, get_driver
+from deploy.models import Network, Node
+from deploy.reconcile import reconcile
 from deploy.tests.factories import MembershipFactory
 from tests.e2e.test_local_network import lifecycle, wait_operation
 
@@ -55,6 +61,26 @@ def test_docker_network_end_to_end(docker_ready, celery_worker, e2e_env):
     assert tx.status_code == 200, tx.content
     read = client.get(gw + f"txs/{tx.json()['hash']}/").json()
     assert read["code"] == 0 and read["tx"]["args"] == ["city", "sejong"]
+
+    # A validator's container disappears (removed by hand, lost by the host): the
+    # reconciler recreates it on its named volume and the node catches up with its data.
+    victim = Node.objects.filter(network_id=network_id).order_by("index")[1]
+    [container] = [c for c in _labelled(e2e_env["BAAS_INSTALL_ID"])["containers"]
+                   if c.labels.get("baas.node") == str(victim.pk)]
+    container.remove(force=True)
+    counts = reconcile()
+    assert counts.get("nodes_restarted") == 1, counts
+    deadline = time.monotonic() + 90
+    while True:
+        reconcile()
+        network = Network.objects.get(pk=network_id)
+        victim.refresh_from_db()
+        if network.status == NetworkStatus.RUNNING and victim.status == NodeStatus.RUNNING:
+            break
+        assert time.monotonic() < deadline, (network.status, victim.status, victim.detail)
+        time.sleep(1)
+    assert victim.restart_count == 1 and victim.height >= read["height"]
+    assert len(_labelled(e2e_env["BAAS_INSTALL_ID"])["containers"]) == 4  # no duplicate
 
     assert lifecycle(client, network_id, "stop")["state"] == "succeeded"
     assert lifecycle(client, network_id, "start")["state"] == "succeeded"

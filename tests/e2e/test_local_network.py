@@ -178,6 +178,7 @@ def test_node_that_never_becomes_healthy_is_failed_and_deletable(
     assert net["status"] == "failed"
     assert net["error"]["code"] == "node_unhealthy"
     assert "did not commit a block" in net["error"]["message"]
+    assert "cometbft exited with 3" in net["error"]["message"]  # the node's last log line
     driver = get_driver("local")
     node_id = client.get(f"/api/v1/networks/{network_id}/nodes/").json()["results"][0]["id"]
     assert not driver.inspect_node(network_id=network_id, node_id=node_id).running
