@@ -40,6 +40,21 @@ def test_modified_record_is_detected_at_that_record():
 
 
 def test_modified_metadata_and_deleted_records_are_detected():
+    tampered = MembershipFactory()
+    events = _chain(tampered, 4)
+    row = AuditEvent.objects.filter(pk=events[1].pk)
+    assert row.get().metadata == {"i": 1, "nested": {"b": 1, "a": [1, 2]}}
+    # The same metadata with its keys in another order is not a change (canonical JSON).
+    row.update(metadata={"nested": {"a": [1, 2], "b": 1}, "i": 1})
+    assert audit_verify(tenant=tampered.tenant) == (True, None)
+    # One value deep inside the metadata changed: the chain breaks at that record.
+    row.update(metadata={"i": 1, "nested": {"b": 1, "a": [2, 1]}})
+    assert row.get().action == events[1].action and row.get().hash == events[1].hash
+    assert audit_verify(tenant=tampered.tenant) == (False, events[1].pk)
+    assert audit_verify() == (False, events[1].pk)
+    row.update(metadata={"i": 1, "nested": {"b": 1, "a": [1, 2]}, "extra": True})  # a key added
+    assert audit_verify(tenant=tampered.tenant) == (False, events[1].pk)
+
     m = MembershipFactory()
     events = _chain(m, 4)
     AuditEvent.objects.filter(pk=events[2].pk).delete()
