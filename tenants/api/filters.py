@@ -16,3 +16,14 @@ class AuditEventFilter(django_filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["action", "actor", "target_type", "target_id", "since", "until"]
+
+
+class StaffAuditEventFilter(AuditEventFilter):
+    """Staff read every tenant's log: ``?tenant=<slug>`` narrows it to one tenant,
+    ``?platform=true`` to events of no tenant (logins, logouts, sign-up attempts)."""
+
+    tenant = django_filters.CharFilter(field_name="tenant__slug")
+    platform = django_filters.BooleanFilter(field_name="tenant", lookup_expr="isnull")
+
+    class Meta(AuditEventFilter.Meta):
+        fields = [*AuditEventFilter.Meta.fields, "tenant", "platform"]

@@ -11,6 +11,7 @@ router.register("invitations", views.InvitationViewSet, basename="invitation")
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("staff/tenants", views.StaffTenantViewSet, basename="staff-tenant")
+router.register("staff/audit-events", views.StaffAuditEventViewSet, basename="staff-audit-event")
 
 current_tenant = views.CurrentTenantView.as_view({"get": "retrieve", "patch": "partial_update"})
 

@@ -24,7 +24,7 @@ from baas.audit import audit_record, audit_verify
 from baas.tenancy import TenantScopedViewSet
 from tenants import services
 from tenants.api import serializers as s
-from tenants.api.filters import AuditEventFilter
+from tenants.api.filters import AuditEventFilter, StaffAuditEventFilter
 from tenants.models import ApiToken, AuditEvent, Invitation, Membership, Tenant
 from tenants.permissions import SessionOnly, TokenScopePermission
 
@@ -243,14 +243,7 @@ def _export(events: Any, fmt: str) -> HttpResponse:
     return response
 
 
-class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScopedViewSet):
-    """A tenant's audit log, for admins and owners (and staff)."""
-
-    serializer_class = s.AuditEventSerializer
-    queryset = AuditEvent.objects.select_related("tenant")
-    filterset_class = AuditEventFilter
-    read_role = "admin"
-
+class AuditExportMixin:
     @action(detail=False, methods=["get"])
     def export(self, request: Any) -> HttpResponse:
         """``?as=csv`` or ``?as=json`` (default), honouring the list filters."""
@@ -261,10 +254,30 @@ class AuditEventViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Tenant
             raise ValidationFailed("invalid_format", "as= must be csv or json.")
         return _export(self.filter_queryset(self.get_queryset()).order_by("id"), fmt)
 
+
+class AuditEventViewSet(AuditExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                        TenantScopedViewSet):
+    """A tenant's audit log, for admins and owners (and staff)."""
+
+    serializer_class = s.AuditEventSerializer
+    queryset = AuditEvent.objects.select_related("tenant")
+    filterset_class = AuditEventFilter
+    read_role = "admin"
+
     @action(detail=False, methods=["get"])
     def verify(self, request: Any) -> Response:
         ok, first_bad = audit_verify(tenant=self.tenant)
         return Response({"ok": ok, "first_bad_id": first_bad})
+
+
+class StaffAuditEventViewSet(AuditExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                             GenericViewSet):
+    """Platform staff: every audit event of every tenant, and those of no tenant."""
+
+    serializer_class = s.AuditEventSerializer
+    queryset = AuditEvent.objects.select_related("tenant").order_by("-id")
+    permission_classes = [IsAuthenticated, TokenScopePermission, SessionOnly, IsAdminUser]
+    filterset_class = StaffAuditEventFilter
 
 
 class StaffTenantViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
