@@ -152,17 +152,43 @@ def test_gateway_unreachable_nodes_are_503(owner):
 
 
 def _other_tenant_urls(network, node) -> list[tuple[str, str]]:
-    base = f"/api/v1/networks/{network.pk}/"
-    node_base = f"{base}nodes/{node.pk}/"
-    return [
-        ("get", base), ("post", base + "start/"), ("post", base + "stop/"), ("delete", base),
-        ("get", base + "nodes/"), ("get", node_base), ("get", node_base + "logs/"),
-        ("post", node_base + "restart/"), ("delete", node_base),
-        ("post", base + "validators/"),
-        ("post", base + "gateway/tx/"), ("post", base + "gateway/query/"),
-        ("get", base + "gateway/blocks/"), ("get", base + "gateway/blocks/1/"),
-        ("get", base + "gateway/txs/" + "ab" * 32 + "/"), ("get", base + "gateway/events/"),
-    ]
+    """Every API route of one network (``deploy/api/urls.py``: the network itself, its
+    actions, nodes, consortium invitations and members, gateway, staff approval) with each
+    method it answers. Built from the URL configuration, so a new nested route is checked
+    without being listed here. Ids name real objects of ``network`` (its node, an invitation
+    of it), so a 404 means isolation, not a missing object."""
+    from django.urls import reverse
+
+    from deploy.api import urls as deploy_api_urls
+    from deploy.tests.factories import ConsortiumInvitationFactory
+
+    invitation = ConsortiumInvitationFactory(network=network)
+    child_ids = {"nodes": node.pk, "invitations": invitation.pk}
+    found = []
+    for pattern in deploy_api_urls.urlpatterns:
+        route = str(pattern.pattern).removeprefix("^")
+        params = set(pattern.pattern.regex.groupindex)
+        if not route.startswith("networks/") or not params:
+            continue  # the list of networks, invitations received, staff lists
+        kwargs = {}
+        for param in params:
+            if param == "network_pk" or (param == "pk" and "network_pk" not in params):
+                kwargs[param] = network.pk
+            elif param == "pk":
+                kwargs[param] = child_ids[route.split("/")[2]]  # networks/<id>/<child>/<pk>/
+            elif param == "height":
+                kwargs[param] = 1
+            elif param == "tx_hash":
+                kwargs[param] = "ab" * 32
+            else:
+                raise AssertionError(f"{pattern.name}: give _other_tenant_urls a {param}")
+        url = reverse(pattern.name, kwargs=kwargs)
+        methods = ("get", "post", "put", "patch", "delete")  # not HEAD: no body to read
+        actions = getattr(pattern.callback, "actions", None)  # a viewset's method -> action
+        if actions is None:  # a plain APIView: the handlers it defines
+            actions = {m: m for m in methods if hasattr(pattern.callback.view_class, m)}
+        found += [(method, url) for method in methods if method in actions]
+    return found
 
 
 def test_another_tenant_sees_404_everywhere(owner):
