@@ -37,9 +37,15 @@ def env_list(name: str, default: str) -> list[str]:
 def read_secret(name: str) -> str | None:
     """A secret comes from a file named by ``<NAME>_FILE`` (container secrets), never logged."""
     path = os.environ.get(f"{name}_FILE")
-    if path:
+    if not path:
+        return None
+    try:
         return Path(path).read_text().strip()
-    return None
+    except OSError as exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{name}_FILE names {path!r}, which cannot be read: "
+                                   f"{exc.strerror}.") from None
 
 
 def development_secret_key() -> str:

@@ -267,7 +267,7 @@ def ensure_registered(network: Network, tenant: Any) -> None:
 def invitations_sent(*, tenant: Any, network: Network):
     require_owner(tenant, network)
     return ConsortiumInvitation.objects.filter(network=network).select_related(
-        "invited_tenant")
+        "invited_tenant", "network", "network__tenant")
 
 
 def invitations_received(*, tenant: Any):
@@ -276,7 +276,7 @@ def invitations_received(*, tenant: Any):
         ConsortiumInvitation.objects.filter(
             invited_tenant=tenant, status=InvitationStatus.PENDING,
             expires_at__gt=timezone.now(),
-        ).select_related("network", "network__tenant")
+        ).select_related("network", "network__tenant", "invited_tenant")
     )
 
 

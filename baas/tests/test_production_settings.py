@@ -79,6 +79,14 @@ def test_an_empty_secret_key_file_counts_as_missing(complete, tmp_path):
     assert "ImproperlyConfigured" in last and "BAAS_SECRET_KEY_FILE" in last
 
 
+def test_an_unreadable_secret_key_file_is_named(complete, tmp_path):
+    result = _start({**complete, "BAAS_SECRET_KEY_FILE": str(tmp_path / "nope")}, tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "ImproperlyConfigured" in last and "BAAS_SECRET_KEY_FILE" in last
+    assert "No such file" in last
+
+
 @pytest.mark.parametrize(("length", "starts"), [(31, False), (32, True)])
 def test_production_refuses_a_short_secret_key(complete, tmp_path, length, starts):
     Path(complete["BAAS_SECRET_KEY_FILE"]).write_text("s" * length)

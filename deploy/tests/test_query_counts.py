@@ -105,12 +105,7 @@ CASES = [
 
 # Known N+1s, fixed in ``deploy/consortium.py`` (not in this change). Strict: once fixed, the
 # case passes, the run fails on XPASS and the marker must go.
-KNOWN_N_PLUS_ONE = {
-    "invitations": "consortium.invitations_sent selects only invited_tenant; "
-                   "InvitationSerializer reads network and network.tenant per row",
-    "consortium-invitations": "consortium.invitations_received does not select "
-                              "invited_tenant, which InvitationSerializer reads per row",
-}
+KNOWN_N_PLUS_ONE: dict[str, str] = {}  # name -> why, for a strict xfail until fixed
 PARAMS = [
     pytest.param(c, id=c.name, marks=pytest.mark.xfail(
         reason=KNOWN_N_PLUS_ONE[c.name], strict=True, raises=AssertionError))
