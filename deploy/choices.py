@@ -92,14 +92,14 @@ NODE_TERMINAL = frozenset({N.DELETED})
 
 
 class NodeHealth(models.TextChoices):
-    UNKNOWN = "unknown", "Unknown"
-    HEALTHY = "healthy", "Healthy"
-    UNHEALTHY = "unhealthy", "Unhealthy"
+    UNKNOWN = "unknown", _("Unknown")
+    HEALTHY = "healthy", _("Healthy")
+    UNHEALTHY = "unhealthy", _("Unhealthy")
 
 
 class DriverName(models.TextChoices):
-    LOCAL = "local", "Local processes"
-    DOCKER = "docker", "Docker Engine"
+    LOCAL = "local", _("Local processes")
+    DOCKER = "docker", _("Docker Engine")
 
 
 class OperationKind(models.TextChoices):
