@@ -224,9 +224,11 @@ class DockerDriver(Driver):
                 install_id=spec.install_id, tenant_id=spec.tenant_id, network_id=spec.network_id
             )
             container = self._create(spec, name)
-            if not self._home_written(container):
-                with self._errors(f"copy the home files into {name}"):
-                    container.put_archive(HOME, archive)
+        # Also for a container that already exists: a worker killed between creating it
+        # and copying the home leaves one with an empty volume, which would never serve.
+        if not self._home_written(container):
+            with self._errors(f"copy the home files into {name}"):
+                container.put_archive(HOME, archive)
         state = self._state(container, spec.node_id)
         if state.running:
             return state

@@ -163,6 +163,18 @@ def test_registry_returns_docker_driver():
     assert isinstance(get_driver("docker"), DockerDriver)
 
 
+def test_apply_finishes_a_container_created_by_a_killed_worker(driver, engine, install_id):
+    """The worker died between creating the container and copying its home: the next
+    apply copies the home into the existing container and starts it (no second one)."""
+    spec = spec_for(driver, install_id)
+    driver.prepare_network(install_id=install_id, tenant_id="t1", network_id=spec.network_id)
+    driver._create(spec, node_name(spec.node_id))  # noqa: SLF001 -- the interrupted step
+    state = driver.apply_node(spec)
+    assert state.running
+    [c] = engine.containers.list(all=True, filters={"label": f"baas.node={spec.node_id}"})
+    assert c.exec_run(["cat", "/node/node.json"]).output == b'{"moniker": "node0"}'
+
+
 def test_apply_creates_labelled_limited_node_once(driver, engine, install_id):
     spec = spec_for(driver, install_id)
     first = driver.apply_node(spec)

@@ -1,5 +1,6 @@
 """Kill the worker in the middle of provisioning: the reconciler re-queues the task, a new
-worker resumes it, and the network converges with exactly one process per validator."""
+worker resumes it, and the network converges with exactly one process (local) or one
+container (Docker) per validator."""
 
 from __future__ import annotations
 
@@ -14,18 +15,27 @@ from deploy.drivers import get_driver
 from deploy.models import Network
 from deploy.reconcile import reconcile
 from deploy.tests.factories import MembershipFactory
+from tests.e2e.test_docker_network import _labelled, docker_ready  # noqa: F401 (fixture)
 from tests.e2e.test_local_network import wait_operation
 
 pytestmark = [pytest.mark.slow, pytest.mark.cometbft]
 
 
+@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+def driver_name(request) -> str:
+    if request.param == "docker":
+        request.getfixturevalue("docker_ready")
+    return request.param
+
+
 def test_killed_worker_mid_provisioning_converges_without_duplicates(
-    celery_worker, e2e_env, settings
+    driver_name, celery_worker, e2e_env, settings
 ):
     owner = MembershipFactory(role="owner")
     client = APIClient()
     client.force_authenticate(user=owner.user)
-    res = client.post("/api/v1/networks/", {"name": "crashy", "validators": 4}, format="json")
+    res = client.post("/api/v1/networks/", {"name": "crashy", "validators": 4,
+                                            "driver": driver_name}, format="json")
     network_id, op_id = res.json()["network"]["id"], res.json()["operation"]["id"]
 
     # Wait until the worker has started at least one validator, then kill it outright.
@@ -51,11 +61,16 @@ def test_killed_worker_mid_provisioning_converges_without_duplicates(
     assert any("resuming" in s["message"] for s in op["steps"])
     network.refresh_from_db()
     assert network.status == NetworkStatus.RUNNING
-    driver = get_driver("local")
+    driver = get_driver(driver_name)
     owned = driver.list_owned(install_id=e2e_env["BAAS_INSTALL_ID"])
     db_nodes = sorted(str(pk) for pk in network.nodes.values_list("pk", flat=True))
-    node_dirs = sorted(r.node_id for r in owned if r.kind == "dir" and r.node_id)
-    assert len(db_nodes) == 4 and node_dirs == db_nodes  # one home per validator, no extras
-    # every process this install runs belongs to one of those validators
-    assert {r.node_id for r in owned if r.kind == "process"} == set(db_nodes)
+    assert len(db_nodes) == 4
     assert all(driver.inspect_node(network_id=network_id, node_id=n).running for n in db_nodes)
+    if driver_name == "local":
+        node_dirs = sorted(r.node_id for r in owned if r.kind == "dir" and r.node_id)
+        assert node_dirs == db_nodes  # one home per validator, no extras
+        # every process this install runs belongs to one of those validators
+        assert {r.node_id for r in owned if r.kind == "process"} == set(db_nodes)
+    else:
+        containers = _labelled(e2e_env["BAAS_INSTALL_ID"])["containers"]
+        assert sorted(c.labels["baas.node"] for c in containers) == db_nodes  # no duplicate
