@@ -16,6 +16,8 @@ def get(ctx, key):
   key space only: key ``k`` of chaincode ``c`` is stored as ``c/k``. Keys are strings of 1..256
   characters; values are JSON values (no floats), stored as canonical JSON.
 - ``ctx.emit(event_type, **attrs)`` records an indexed event (attribute values become strings).
+  Attribute names are identifiers; ``chaincode`` is refused because the host adds it (the
+  emitting chaincode's name) to every event, so subscribers can trust it.
 - ``ctx.caller``: ``public_key``, ``org``, ``member``, ``roles``, ``has_role(role)``.
   ``ctx.require_role(role)`` fails the call with ``UNAUTHORIZED`` unless the caller has it.
 - ``ctx.block_height``, ``ctx.block_time`` (integer nanoseconds from the block header),
@@ -40,6 +42,10 @@ MAX_VALUE_BYTES = 64 * 1024
 MAX_RANGE = 1000
 MAX_EVENT_ATTRS = 16
 RESERVED_EVENT_TYPES = frozenset({"tm", "tx"})
+# Attributes the host adds to every chaincode event (ledger.app, _deliver): a chaincode
+# setting them itself could forge events that queries such as kv_put.chaincode='kv' match.
+RESERVED_EVENT_ATTRS = frozenset({"chaincode"})
+MAX_EVENT_KEY = 64
 MAX_EVENT_VALUE = 1024
 GET_COST = 10
 PUT_COST = 20
@@ -128,6 +134,7 @@ class Context(Exposed):
     def put(self, key: str, value: Any) -> None:
         self._check_writable("put")
         full = self._key(key)
+        self._meter.charge_json(value)  # bounds the walk below: values may share sub-lists
         try:
             raw = canonical.encode(value, max_depth=64)
         except canonical.CanonicalError as exc:
@@ -176,6 +183,16 @@ class Context(Exposed):
             raise LedgerError(Code.INVALID_ARGUMENT, f"at most {MAX_EVENT_ATTRS} attributes")
         pairs = []
         for key, value in attrs.items():
+            if not key.isidentifier() or len(key) > MAX_EVENT_KEY:
+                raise LedgerError(Code.INVALID_ARGUMENT,
+                                  f"event attribute names are identifiers of at most "
+                                  f"{MAX_EVENT_KEY} characters")
+            if key in RESERVED_EVENT_ATTRS:
+                raise LedgerError(Code.INVALID_ARGUMENT,
+                                  f"event attribute {key!r} is reserved: the host sets it "
+                                  f"to the emitting chaincode's name")
+            if not isinstance(value, str):
+                self._meter.charge_json(value)
             text = value if isinstance(value, str) else canonical.encode(value).decode()
             if len(text) > MAX_EVENT_VALUE:
                 raise LedgerError(Code.INVALID_ARGUMENT,

@@ -17,6 +17,7 @@ from typing import Any
 
 from ledger import canonical
 from ledger.errors import Code, LedgerError, SandboxError
+from ledger.sandbox.cost import NotFormattable, weigh
 from ledger.sandbox.policy import compile_source
 from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT, ContractError, Exposed, Meter, make_globals
 
@@ -32,6 +33,7 @@ __all__ = [
 
 MAX_SOURCE_BYTES = 128 * 1024
 MAX_LOG = 500
+MAX_MESSAGE_UNITS = 20_000  # exception args larger than this are not formatted for the log
 MODULE_STEP_LIMIT = 20_000  # the module body only defines functions and constants
 
 
@@ -97,18 +99,44 @@ def _truncate(message: str) -> str:
     return message if len(message) <= MAX_LOG else message[: MAX_LOG - 3] + "..."
 
 
+def _bounded(err: LedgerError) -> LedgerError:
+    """Host messages may quote chaincode values (names, keys): keep the log short."""
+    if len(err.message) <= MAX_LOG:
+        return err
+    return type(err)(err.code, _truncate(err.message))
+
+
+def _message(exc: BaseException) -> str:
+    """str(exc) of an exception raised by chaincode, without unbounded work.
+
+    The args are chaincode values: formatting a huge (or shared, exponentially large)
+    nested value, or one whose text holds a memory address, is refused with a fixed text.
+    """
+    args = exc.args
+    if len(args) == 1 and type(args[0]) is str and not isinstance(exc, KeyError):
+        return args[0][:MAX_LOG]
+    try:
+        units, _ = weigh(args, MAX_MESSAGE_UNITS, fmt=True)
+    except NotFormattable:
+        return "(message is not printable)"
+    if units > MAX_MESSAGE_UNITS:
+        return "(message is too large to show)"
+    return str(exc)
+
+
 def _as_ledger_error(exc: BaseException, meter: Meter) -> LedgerError:
     if meter.fatal is not None:
-        return meter.fatal
+        return _bounded(meter.fatal)
     if isinstance(exc, LedgerError):
-        return exc
+        return _bounded(exc)
     if isinstance(exc, ContractError):
-        return LedgerError(Code.CHAINCODE_ERROR, _truncate(str(exc)))
+        return LedgerError(Code.CHAINCODE_ERROR, _truncate(_message(exc)))
     if isinstance(exc, RecursionError):
         return LedgerError(Code.RESOURCE_LIMIT, "recursion too deep")
     if isinstance(exc, MemoryError):
         return LedgerError(Code.RESOURCE_LIMIT, "out of memory")
-    return LedgerError(Code.CHAINCODE_ERROR, _truncate(f"{type(exc).__name__}: {exc}"))
+    return LedgerError(Code.CHAINCODE_ERROR,
+                       _truncate(f"{type(exc).__name__}: {_message(exc)}"))
 
 
 def invoke(
@@ -134,12 +162,13 @@ def invoke(
         registry = _load(compiled.code, meter)
         fn = registry[function][1]
         result = fn(ctx, *args) if isinstance(args, list) else fn(ctx, **args)
+        meter.charge_json(result)  # checked and encoded below and by the host
     except BaseException as exc:
         if not isinstance(exc, Exception) and meter.fatal is None:
             raise  # KeyboardInterrupt / SystemExit of the host process itself
         raise _as_ledger_error(exc, meter) from None
     if meter.fatal is not None:
-        raise meter.fatal
+        raise _bounded(meter.fatal)
     try:
         canonical.check_value(result)
     except canonical.CanonicalError as exc:

@@ -11,8 +11,10 @@ Order of passes on the parsed module:
    ``_getiter_``, writes through ``_write_``.
 3. ``_Instrumenter`` injects the deterministic meter: one step per loop iteration, per
    comprehension item and per call; a call-depth counter around every function body; size
-   guards around ``*``, ``**``, ``<<``, ``+`` and ``%`` so huge allocations are refused before
-   they happen.
+   guards around ``+``, ``-``, ``*``, ``/``, ``//``, ``%``, ``**`` and ``<<`` so huge
+   allocations and integers are refused before they happen and big-integer arithmetic pays
+   for its (superlinear) work; charges for the nested values that comparisons, ``in``,
+   dict keys and f-string fields make C code walk (see ``cost.py``).
 """
 
 from __future__ import annotations
@@ -25,14 +27,19 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 
 ALLOWED_IMPORTS = frozenset({"math", "json", "hashing"})
 
-# Binary operators that can allocate a lot or build huge integers.
+# Binary operators that can allocate a lot, build huge integers or do superlinear work
+# on big integers (division is quadratic).
 GUARDED_BINOPS: dict[type, str] = {
     ast.Add: "+",
+    ast.Sub: "-",
     ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
     ast.Pow: "**",
     ast.LShift: "<<",
     ast.Mod: "%",
 }
+MAX_INT_LITERAL_BITS = 65_536  # runtime.MAX_INT_BITS: larger literals are refused
 
 # Names the instrumenter injects; they live in the chaincode's globals.
 STEP = "_step_"
@@ -42,8 +49,10 @@ ENTER = "_enter_"
 LEAVE = "_leave_"
 BINOP = "_binop_"
 FMT = "_fmt_"
-SIZED = "_sized_"  # charges for the container C code is about to walk
-CONTAINS = "_contains_"  # same, for the right side of `in` (dict/range lookups are O(1))
+FSTRING = "_fstring_"
+SIZED = "_sized_"  # charges for the (nested) values C code is about to walk
+KEY = "_key_"  # charges for hashing a dict key
+CONTAINS = "_contains_"  # `a in b` as _contains_(a, b): a hash lookup or a scan
 
 
 class _Precheck(ast.NodeVisitor):
@@ -86,6 +95,10 @@ class _Precheck(ast.NodeVisitor):
         if node.format_spec is not None:
             self._deny(node, "f-string format specs are not allowed")
         self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if type(node.value) is int and node.value.bit_length() > MAX_INT_LITERAL_BITS:
+            self._deny(node, f"integer literals are limited to {MAX_INT_LITERAL_BITS} bits")
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -150,15 +163,24 @@ class _Instrumenter(ast.NodeTransformer):
         return _call(BINOP, ast.Constant(op), node.left, node.right)
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        # _fmt_ applies the !s/!r/!a conversion itself and returns the text, so what the
+        # f-string concatenates has been checked and paid for.
         self.generic_visit(node)
-        node.value = _call(FMT, node.value)
+        node.value = _call(FMT, node.value, ast.Constant(node.conversion))
+        node.conversion = -1
         return node
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> ast.AST:
+        self.generic_visit(node)
+        return _call(FSTRING, node)  # the fields are paid for; the total is size-checked
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         self.generic_visit(node)
-        if any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
-            node.comparators = [_call(CONTAINS, c) for c in node.comparators]
-        elif not all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+        if len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)):
+            test = _call(CONTAINS, node.left, node.comparators[0])
+            return ast.UnaryOp(ast.Not(), test) if isinstance(node.ops[0], ast.NotIn) else test
+        if not all(isinstance(op, (ast.Is, ast.IsNot)) for op in node.ops):
+            # chains (and `in` inside chains): every operand pays for its nested size
             node.left = _call(SIZED, node.left)
             node.comparators = [_call(SIZED, c) for c in node.comparators]
         return node
@@ -172,7 +194,20 @@ class _Instrumenter(ast.NodeTransformer):
         self.generic_visit(node)
         node.values = [_call(SIZED, v) if k is None else v
                        for k, v in zip(node.keys, node.values, strict=True)]
+        node.keys = [_key(k) for k in node.keys]
         return node
+
+    def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
+        self.generic_visit(node)
+        node.key = _key(node.key)
+        return node
+
+
+def _key(node: ast.expr | None) -> ast.expr | None:
+    """Wrap a dict key expression (hashing walks it) unless it is a constant or ``**``."""
+    if node is None or isinstance(node, ast.Constant):
+        return node
+    return _call(KEY, node)
 
 
 class ChaincodePolicy(RestrictingNodeTransformer):

@@ -14,20 +14,22 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
-
-from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack_sequence
 
 from ledger import canonical
 from ledger.errors import Code, SandboxError
+from ledger.sandbox.cost import NotFormattable, int_words, mul_steps, weigh
 
 DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
 MAX_SEQUENCE = 1_000_000  # elements or characters in one object
 MAX_INT_BITS = 65_536
 ALLOC_UNIT = 16  # one step per this many elements/characters/64-bit words allocated
-MAX_FORMAT_DEPTH = 32
+JSON_VALUES_PER_STEP = 4  # the canonical JSON check is a Python call per value
+JSON_CHARS_PER_STEP = 4  # json.loads: canonical.decode parses, re-checks and re-encodes
+TEXT_KEY_UNIT = 1024  # characters of a str dict key compared per step (memcmp)
+BIG_INT_BITS = ALLOC_UNIT * 64  # + and - on integers this big pay one step per this many bits
 
 
 class Meter:
@@ -63,6 +65,101 @@ class Meter:
     def violation(self, message: str) -> SandboxError:
         return self.trip(Code.SANDBOX_VIOLATION, message)
 
+    # -- deep work (see cost.py) ------------------------------------------------------
+    def weigh(self, value: Any, *, fmt: bool = False, text: bool = True,
+              cap: int | None = None) -> tuple[int, int]:
+        """(units, values) of ``value``; the walk stops once the budget cannot pay for it."""
+        budget = (self.limit - self.steps + 1) * ALLOC_UNIT
+        return weigh(value, budget if cap is None else min(cap, budget), fmt=fmt, text=text)
+
+    def charge_deep(self, value: Any, factor: int = 1) -> None:
+        """Pay before C code compares, sums, sorts or scans ``value`` including nested values."""
+        units, _ = self.weigh(value)
+        self.step(1 + factor * units // ALLOC_UNIT)
+
+    def charge_key(self, value: Any) -> None:
+        """Pay for hashing/comparing a dict key or an ``in`` needle (free when small).
+
+        A string caches its hash (computed once, when its creation was already paid for),
+        so a lookup costs at most a memcmp on a hit: one step per KiB. Tuples and big
+        integers are hashed again on every lookup: their full weight.
+        """
+        kind = type(value)
+        if kind is str or kind is bytes:
+            if len(value) >= TEXT_KEY_UNIT:
+                self.step(len(value) // TEXT_KEY_UNIT)
+            return
+        units, _ = self.weigh(value)
+        if units >= ALLOC_UNIT:
+            self.step(units // ALLOC_UNIT)
+
+    def charge_json(self, value: Any) -> None:
+        """Pay before the canonical JSON check/encoding walks ``value`` value by value.
+
+        Characters are left out: callers pay for the encoded size (``ctx.put`` per 64
+        bytes, ``json.dumps`` per 16 characters), and strings are checked in C.
+        """
+        units, count = self.weigh(value, text=False)
+        self.step(units // ALLOC_UNIT + count // JSON_VALUES_PER_STEP)
+
+    def int_result(self, value: int) -> None:
+        """Refuse an integer result over MAX_INT_BITS; pay for big ones (+ and -)."""
+        bits = value.bit_length()
+        if bits > MAX_INT_BITS:
+            raise self.trip(Code.RESOURCE_LIMIT,
+                            f"integer of about {bits} bits exceeds the limit of {MAX_INT_BITS}")
+        self.step(bits // BIG_INT_BITS)
+
+    def int_division(self, a: Any, b: Any) -> None:
+        """Pay for //, %, divmod of integers: schoolbook division is quadratic."""
+        if isinstance(a, int) and isinstance(b, int):
+            cost = mul_steps(a, b) + (int_words(a) >> 4)
+            if cost:
+                self.step(cost)
+
+
+class Writer:
+    """What ``_write_`` returns for a list or dict: item assignment and deletion, charged.
+
+    ``lst[a:b] = items`` and ``del lst[i]`` move the list's tail in C, ``d[k] = v`` hashes
+    ``k``; assigning a slice may also grow the list, so the size limit is checked first.
+    """
+
+    __slots__ = ("_target", "_meter")
+
+    def __init__(self, target: list[Any] | dict[Any, Any], meter: Meter) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "_meter", meter)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        target, meter = self._target, self._meter
+        if type(target) is dict:
+            meter.charge_key(key)
+        elif isinstance(key, slice):
+            items = value if type(value) in (list, tuple) else list(value)
+            size = len(target)
+            new_size = size - len(range(*key.indices(size))) + len(items)
+            if new_size > MAX_SEQUENCE:
+                raise meter.trip(Code.RESOURCE_LIMIT, f"object of {new_size} elements "
+                                 f"exceeds the limit of {MAX_SEQUENCE}")
+            meter.step(1 + (size + len(items)) // ALLOC_UNIT)
+            value = items
+        target[key] = value
+
+    def __delitem__(self, key: Any) -> None:
+        target, meter = self._target, self._meter
+        if type(target) is dict:
+            meter.charge_key(key)
+        else:
+            meter.step(1 + len(target) // ALLOC_UNIT)
+        del target[key]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"'{type(self._target).__name__}' object has no attribute {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"'{type(self._target).__name__}' object has no attribute {name!r}")
+
 
 class Exposed:
     """Base for host objects chaincode may use; only names in EXPOSED are reachable."""
@@ -86,8 +183,13 @@ class HostModule(Exposed):
 
 SEQUENCES = (str, bytes, list, tuple)
 SIZED = (str, bytes, list, tuple, dict, range)
-# Methods whose run time grows faster than their input (sorting).
-SUPERLINEAR = frozenset({"sort"})
+DICT_KEYS = type({}.keys())
+DICT_VALUES = type({}.values())
+DICT_ITEMS = type({}.items())
+# Iterables builtins may walk as they are; anything else (map, zip, ... iterators) is first
+# materialised so its elements can be weighed.
+WALKABLE = frozenset({list, tuple, str, bytes, dict, range, DICT_KEYS, DICT_VALUES, DICT_ITEMS})
+NUMBERS = frozenset({int, float, bool})
 
 STR_METHODS = frozenset({
     "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
@@ -106,32 +208,29 @@ SAFE_METHODS: dict[type, frozenset[str]] = {
     tuple: frozenset({"index", "count"}),
     int: frozenset({"bit_length"}),
 }
+# Methods that compare elements: they pay for the receiver's nested size (sort: 8x).
+COMPARING = {"sort": 8, "index": 1, "count": 1, "remove": 1}
+# dict methods whose first argument is hashed and compared as a key.
+KEYED = frozenset({"get", "pop", "setdefault"})
 EXCEPTION_ATTRS = frozenset({"args"})
-
-
-def _fmt_cost(value: Any, budget: list[int], depth: int = 0) -> bool:
-    """True if str(value) is the same on every node (no memory addresses, no hash order).
-
-    ``budget[0]`` counts visited elements down; running out (huge nested values) is False.
-    """
-    budget[0] -= 1
-    if depth > MAX_FORMAT_DEPTH or budget[0] < 0:
-        return False
-    if value is None or isinstance(value, (str, int, float, bool, bytes)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_fmt_cost(v, budget, depth + 1) for v in value)
-    if isinstance(value, dict):
-        return all(_fmt_cost(k, budget, depth + 1) and _fmt_cost(v, budget, depth + 1)
-                   for k, v in value.items())
-    if isinstance(value, BaseException):
-        return all(_fmt_cost(a, budget, depth + 1) for a in value.args)
-    return False
+CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
 
 
 def _size(value: Any) -> int:
     """Elements/characters C code may walk for ``value`` (0 for non-containers)."""
     return len(value) if isinstance(value, SIZED) else 0
+
+
+def _unpack(meter: Meter, value: Any, spec: dict[str, Any], getiter: Any) -> list[Any]:
+    """RestrictedPython's guarded_unpack_sequence, paying for the list it builds."""
+    items = list(getiter(value))
+    if len(items) >= ALLOC_UNIT:
+        meter.step(len(items) // ALLOC_UNIT)
+    if len(items) < spec["min_len"]:
+        return items  # Python raises the usual "not enough values to unpack"
+    for index, child in spec["childs"]:
+        items[index] = _unpack(meter, items[index], child, getiter)
+    return items
 
 
 def make_globals(
@@ -140,6 +239,8 @@ def make_globals(
     """Fresh globals for one module execution, every helper bound to ``meter``."""
     step = meter.step
     charge = meter.charge_size
+    charge_deep = meter.charge_deep
+    charge_key = meter.charge_key
 
     def work(n: int) -> None:
         """Charge C-level work over n elements (no size limit: nothing is allocated)."""
@@ -153,17 +254,124 @@ def make_globals(
             return fn(*args, **kwargs)
         return wrapper
 
+    def text_method(fn: Callable[..., Any], size: int) -> Callable[..., Any]:
+        """str/bytes methods: pay for the receiver and the deep size of the arguments
+        (``s.startswith(prefixes)`` compares every prefix); refuse oversized results."""
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            units = size
+            for value in (*args, *kwargs.values()):
+                units += meter.weigh(value)[0]
+            work(units)
+            result = fn(*args, **kwargs)
+            if isinstance(result, SIZED) and len(result) > MAX_SEQUENCE:
+                charge(len(result))  # trips: e.g. upper() of 'ß' doubles the length
+            return result
+        return wrapper
+
+    def charged_key(key: Callable[[Any], Any], factor: int) -> Callable[[Any], Any]:
+        """A sort/min/max key function whose results pay for being compared."""
+        def wrapper(item: Any) -> Any:
+            result = key(item)
+            units, _ = meter.weigh(result)
+            if units * factor >= ALLOC_UNIT:
+                step(units * factor // ALLOC_UNIT)
+            return result
+        return wrapper
+
+    def compare_items(items: Any, kwargs: dict[str, Any], factor: int) -> None:
+        """Pay for comparing ``items`` (or, with ``key=``, the keys computed from them)."""
+        key = kwargs.get("key")
+        if key is None:
+            charge_deep(items, factor)
+        else:
+            work(factor * len(items))
+            kwargs["key"] = charged_key(key, factor)
+
+    def comparing(fn: Callable[..., Any], receiver: Any, factor: int) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            compare_items(receiver, kwargs, factor)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    def keyed(fn: Callable[..., Any], size: int) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            work(size)
+            if args:
+                charge_key(args[0])
+            return fn(*args, **kwargs)
+        return wrapper
+
+    def list_index(target: list[Any]) -> Callable[..., int]:
+        # list.index puts repr(value) into its error message; repr of a huge nested value
+        # would be unmetered work, so search with operator.indexOf (a fixed message).
+        def index(value: Any, start: Any = 0, stop: Any = MAX_SEQUENCE * 2) -> int:
+            charge_deep(target)
+            begin, end, _ = slice(start, stop).indices(len(target))
+            window = target if (begin, end) == (0, len(target)) else target[begin:end]
+            return begin + operator.indexOf(window, value)
+        return index
+
+    def consume(iterable: Any) -> Any:
+        """The iterable a walking builtin gets: lazy iterators are materialised first."""
+        if type(iterable) in WALKABLE:
+            return iterable
+        items = list(iterable)
+        charge(len(items))
+        return items
+
+    def walking(fn: Callable[..., Any], factor: int = 1) -> Callable[..., Any]:
+        """min/max/sorted: pay for every element compared, nested ones included."""
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if len(args) == 1:
+                items = consume(args[0])
+                compare_items(items, kwargs, factor)
+                return fn(items, **kwargs)
+            compare_items(args, kwargs, factor)
+            return fn(*args, **kwargs)
+        return wrapper
+
+    def safe_sum(iterable: Any, /, start: Any = 0) -> Any:
+        # sum(rows, []) would concatenate lists quadratically in C: numbers only
+        if type(start) not in NUMBERS:
+            raise TypeError("sum() start must be a number (use ''.join() or list.extend() "
+                            "to concatenate)")
+        items = consume(iterable)
+        charge_deep(items)
+        return sum(items, start)
+
     def sized_value(value: Any) -> Any:
-        """Starred unpacking and comparisons: pay for the container walked in C."""
+        """Operands of comparisons and unpacking: pay for the nested values C code walks."""
         if isinstance(value, SIZED):
-            work(len(value))
+            charge_deep(value)
+        else:
+            charge_key(value)  # big integers; free for small scalars
         return value
 
-    def contains_value(value: Any) -> Any:
-        """Right side of `in`: a scan for sequences, a hash lookup for dicts."""
-        if isinstance(value, SEQUENCES):
-            work(len(value))
+    def key_value(value: Any) -> Any:
+        """A dict key in a literal or comprehension: hashing walks it."""
+        charge_key(value)
         return value
+
+    def contains(needle: Any, container: Any) -> bool:
+        """``needle in container``: a hash lookup for dicts, a scan for sequences."""
+        kind = type(container)
+        if kind is dict or kind is DICT_KEYS or kind is DICT_ITEMS:
+            charge_key(needle)
+        elif kind is range:
+            if type(needle) is not int and type(needle) is not bool:
+                work(len(container))  # anything but an int is found by iterating
+        elif kind is str or kind is bytes:
+            work(len(container) + _size(needle))
+        elif kind is list or kind is tuple or kind is DICT_VALUES:
+            charge_deep(container)
+        elif isinstance(container, Iterator):
+            for item in container:  # like a loop: one step per element, plus its size
+                step()
+                charge_key(item)
+                if item is needle or item == needle:
+                    return True
+            return False
+        return needle in container
 
     def stept() -> bool:
         step()
@@ -192,14 +400,20 @@ def make_globals(
 
     def binop(op: str, a: Any, b: Any) -> Any:
         ints = isinstance(a, int) and isinstance(b, int)
-        if op == "+":
-            result = a + b
-            if isinstance(result, SEQUENCES):
+        if op == "+" or op == "-":
+            result = a + b if op == "+" else a - b
+            if type(result) is int:
+                if result.bit_length() >= BIG_INT_BITS:
+                    meter.int_result(result)
+            elif isinstance(result, SEQUENCES):
                 charge(len(result))
             return result
         if op == "*":
             if ints:
                 int_bits(a.bit_length() + b.bit_length())
+                cost = mul_steps(a, b)  # long multiplication is superlinear
+                if cost:
+                    step(cost)
             elif isinstance(a, SEQUENCES) and isinstance(b, int):
                 charge(len(a) * max(b, 0))
             elif isinstance(b, SEQUENCES) and isinstance(a, int):
@@ -207,43 +421,71 @@ def make_globals(
             return a * b
         if op == "**":
             if ints and b > 0 and abs(a) > 1:
-                int_bits(a.bit_length() * b)
+                bits = a.bit_length() * b
+                int_bits(bits)
+                words = bits >> 6
+                step((words * words) >> 8)  # the last squarings dominate
             return a**b
         if op == "<<":
             if ints and b > 0:
                 int_bits(a.bit_length() + b)
             return a << b
+        if op == "//":
+            meter.int_division(a, b)
+            return a // b
         if op == "%":
             if isinstance(a, (str, bytes)):
                 raise meter.violation("%-formatting of strings is not allowed (use f-strings)")
+            meter.int_division(a, b)
             return a % b
+        if op == "/":
+            if ints:
+                cost = (int_words(a) + int_words(b)) >> 4
+                if cost:
+                    step(cost)
+            return a / b
         raise meter.violation(f"operator {op} is not allowed")  # pragma: no cover
 
     inplace_ops: dict[str, Callable[[Any, Any], Any]] = {
-        "-=": operator.sub, "/=": operator.truediv, "//=": operator.floordiv,
         ">>=": operator.rshift, "&=": operator.and_, "|=": operator.or_, "^=": operator.xor,
         "@=": operator.matmul,
     }
 
     def inplacevar(op: str, x: Any, y: Any) -> Any:
-        if op in ("+=", "*=", "**=", "<<=", "%="):
-            return binop(op[:-1], x, y)
-        return inplace_ops[op](x, y)
+        if op in inplace_ops:
+            return inplace_ops[op](x, y)
+        return binop(op[:-1], x, y)
 
-    def fmt(value: Any) -> Any:
-        budget = [MAX_SEQUENCE]
-        if not _fmt_cost(value, budget):
-            if budget[0] < 0:
-                raise meter.trip(Code.RESOURCE_LIMIT, "value is too large to format")
-            raise meter.violation(f"cannot format a {type(value).__name__} value")
-        work(MAX_SEQUENCE - budget[0])
-        return value
+    def fmt(value: Any, conversion: int = -1) -> str:
+        """The text of one f-string field (or str()): refused if it would not be the same
+        on every node; paid for by the values walked and the characters produced."""
+        try:
+            units, _ = meter.weigh(value, fmt=True, cap=MAX_SEQUENCE)
+        except NotFormattable:
+            raise meter.violation(f"cannot format a {type(value).__name__} value") from None
+        if units > MAX_SEQUENCE:
+            raise meter.trip(Code.RESOURCE_LIMIT, "value is too large to format")
+        step(1 + units // ALLOC_UNIT)
+        if conversion in CONVERSIONS:
+            text = CONVERSIONS[conversion](value)
+        else:
+            text = value if type(value) is str else str(value)
+        size = len(text)
+        if size > MAX_SEQUENCE:
+            raise meter.trip(Code.RESOURCE_LIMIT,
+                             f"object of {size} elements exceeds the limit of {MAX_SEQUENCE}")
+        if size > units:
+            step((size - units) // ALLOC_UNIT)  # repr escapes, separators, digits
+        return text
+
+    def fstring(text: str) -> str:
+        if len(text) > MAX_SEQUENCE:
+            raise meter.trip(Code.RESOURCE_LIMIT, f"object of {len(text)} elements "
+                             f"exceeds the limit of {MAX_SEQUENCE}")
+        return text
 
     def safe_str(value: Any = "") -> str:
-        fmt(value)
-        result = str(value)
-        charge(len(result))
-        return result
+        return fmt(value)
 
     def guarded_join(sep: str) -> Callable[[Any], str]:
         def join(items: Any) -> str:
@@ -263,13 +505,22 @@ def make_globals(
             return s.replace(old, new, count)
         return replace
 
-    def sized(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def sized(fn: Callable[..., Any]) -> Callable[..., Any]:
         """list/tuple/dict.copy style: charge for the size of the result."""
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             result = fn(*args, **kwargs)
             charge(len(result))
             return result
         return wrapper
+
+    def safe_dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+        if args and type(args[0]) is not dict:  # pairs: every key is hashed
+            items = consume(args[0])
+            charge_deep(items)
+            args = (items, *args[1:])
+        result = dict(*args, **kwargs)
+        charge(len(result))
+        return result
 
     def guarded_extend(target: list[Any]) -> Callable[[Any], None]:
         def extend(items: Any) -> None:
@@ -280,7 +531,7 @@ def make_globals(
 
     def guarded_update(target: dict[Any, Any]) -> Callable[..., None]:
         def update(*args: Any, **kwargs: Any) -> None:
-            other = dict(*args, **kwargs)
+            other = safe_dict(*args, **kwargs)
             charge(len(target) + len(other))
             target.update(other)
         return update
@@ -289,44 +540,61 @@ def make_globals(
         if not isinstance(name, str):
             raise meter.violation("attribute names must be strings")
         if name.startswith("_"):
-            raise meter.violation(f"attribute {name!r} is not accessible")
+            raise meter.violation(f"attribute {name[:64]!r} is not accessible")
         kind = type(obj)
         allowed = SAFE_METHODS.get(kind)
         if allowed is not None and name in allowed:
+            method = getattr(obj, name)
+            if kind is int:
+                return method
             if kind is str and name == "join":
                 return guarded_join(obj)
             if kind is str and name == "replace":
                 return guarded_replace(obj)
+            if kind is str or kind is bytes:
+                return text_method(method, len(obj))
             if kind is list and name == "extend":
                 return guarded_extend(obj)
+            if kind is list and name == "index":
+                return list_index(obj)
             if kind is dict and name == "update":
                 return guarded_update(obj)
             if name == "copy":
-                return sized(getattr(obj, name))
-            if kind is int:
-                return getattr(obj, name)
-            return charged(getattr(obj, name), base=len(obj),
-                           factor=8 if name in SUPERLINEAR else 1)
+                return sized(method)
+            if name in COMPARING:
+                return comparing(method, obj, COMPARING[name])
+            if kind is dict and name in KEYED:
+                return keyed(method, len(obj))
+            return charged(method, base=len(obj))
         if isinstance(obj, Exposed) and name in obj.EXPOSED:
             return getattr(obj, name)
         if isinstance(obj, BaseException) and name in EXCEPTION_ATTRS:
             return getattr(obj, name)
-        raise meter.violation(f"attribute {name!r} of {kind.__name__} is not accessible")
+        raise meter.violation(f"attribute {name[:64]!r} of {kind.__name__} is not accessible")
 
     def getitem(obj: Any, key: Any) -> Any:
         if isinstance(obj, (dict, list, tuple, str, bytes, range)):
             if isinstance(key, slice):
                 work(len(obj))
+            elif type(obj) is dict:
+                charge_key(key)
             return obj[key]
         raise meter.violation(f"{type(obj).__name__} is not subscriptable here")
 
     def write_(obj: Any) -> Any:
         if type(obj) in (dict, list):
-            return obj
+            return Writer(obj, meter)
         raise meter.violation(f"cannot assign to attributes or items of {type(obj).__name__}")
 
     def getiter(obj: Any) -> Any:
         return iter(obj)
+
+    def unpack_sequence(value: Any, spec: dict[str, Any], getiter_: Any) -> list[Any]:
+        return _unpack(meter, value, spec, getiter_)
+
+    def iter_unpack_sequence(value: Any, spec: dict[str, Any], getiter_: Any) -> Any:
+        for item in getiter_(value):
+            yield _unpack(meter, item, spec, getiter_)
 
     def apply(fn: Any, *args: Any, **kwargs: Any) -> Any:
         work(len(args) + len(kwargs))
@@ -346,42 +614,89 @@ def make_globals(
             raise meter.violation("round() ndigits must be an integer in -64..64")
         return round(number) if ndigits is None else round(number, ndigits)
 
+    def safe_int(*args: Any, **kwargs: Any) -> int:
+        if args and type(args[0]) in (str, bytes):
+            text = args[0]
+            work(len(text))
+            base = args[1] if len(args) > 1 else kwargs.get("base", 10)
+            per_char = (base - 1).bit_length() if type(base) is int and 2 <= base <= 36 else 4
+            bits = len(text.strip()) * per_char  # int("f" * 10**6, 16) is 4,000,000 bits
+            if bits > MAX_INT_BITS + 16:
+                raise meter.trip(Code.RESOURCE_LIMIT, f"integer of about {bits} bits exceeds "
+                                 f"the limit of {MAX_INT_BITS}")
+        return int(*args, **kwargs)
+
+    def safe_divmod(a: Any, b: Any) -> tuple[Any, Any]:
+        meter.int_division(a, b)
+        return divmod(a, b)
+
     type_aliases: dict[Any, Any] = {}
 
     def safe_isinstance(obj: Any, types: Any) -> bool:
+        charge_key(types)
         if isinstance(types, tuple):
             types = tuple(type_aliases.get(t, t) for t in types)
         else:
             types = type_aliases.get(types, types)
         return isinstance(obj, types)
 
-    safe_sorted_impl = charged(sorted, factor=8)
     safe_list = sized(list)
     safe_tuple = sized(tuple)
-    safe_dict = sized(dict)
-    safe_sorted = sized(safe_sorted_impl)
-    type_aliases.update({safe_list: list, safe_tuple: tuple, safe_dict: dict, safe_str: str})
+    safe_sorted = sized(walking(sorted, factor=8))
+    type_aliases.update({safe_list: list, safe_tuple: tuple, safe_dict: dict, safe_str: str,
+                         safe_int: int})
+
+    def gcd(*numbers: Any) -> int:
+        # Lehmer's algorithm is quadratic in the word counts
+        words = [int_words(n) for n in numbers if isinstance(n, int)]
+        step(1 + len(numbers) // ALLOC_UNIT + ((sum(words) * max(words, default=0)) >> 6))
+        return math.gcd(*numbers)
+
+    def isqrt(n: Any) -> int:
+        words = int_words(n) if isinstance(n, int) else 0
+        step(1 + ((words * words) >> 8))
+        return math.isqrt(n)
+
+    def json_dumps(value: Any) -> str:
+        units, count = meter.weigh(value, text=False)
+        step(units // ALLOC_UNIT + count // JSON_VALUES_PER_STEP)
+        if count > MAX_SEQUENCE:  # every value takes at least one character
+            raise meter.trip(Code.RESOURCE_LIMIT, f"json.dumps of {count} values exceeds "
+                             f"the limit of {MAX_SEQUENCE} characters")
+        text = _json_dumps(value)
+        charge(len(text))
+        return text
+
+    def json_loads(text: Any) -> Any:
+        if isinstance(text, str):
+            step(1 + len(text) // JSON_CHARS_PER_STEP)
+        return _json_loads(text)
+
+    host_modules: dict[str, dict[str, Callable[..., Any]]] = {
+        "math": {"gcd": gcd, "isqrt": isqrt, "floor": charged(math.floor),
+                 "ceil": charged(math.ceil)},
+        "json": {"dumps": json_dumps, "loads": json_loads},
+        "hashing": {"sha256": charged(_sha256)},
+    }
 
     def safe_import(name: str, globals_: Any = None, locals_: Any = None,
                     fromlist: Any = (), level: int = 0) -> HostModule:
-        functions = HOST_MODULES.get(name)
+        functions = host_modules.get(name)
         if functions is None or level:
             raise meter.violation(f"import of {name!r} is not allowed")
-        wrapped = {k: charged(fn) for k, fn in functions.items()}
-        if name == "json":  # output size is what dumps walks: pay for it too
-            wrapped["dumps"] = sized(wrapped["dumps"])
-        return HostModule(name, wrapped)
+        return HostModule(name, functions)
 
     builtins: dict[str, Any] = {
-        "abs": abs, "bool": bool, "chr": chr, "divmod": divmod, "int": int, "len": len,
-        "ord": ord, "round": safe_round,
-        # builtins that walk an iterable in C pay for its size up front
+        "abs": abs, "bool": bool, "chr": chr, "divmod": safe_divmod, "int": safe_int,
+        "len": len, "ord": ord, "round": safe_round,
+        # builtins that only iterate pay for the outer size up front
         "all": charged(all), "any": charged(any), "enumerate": charged(enumerate),
-        "filter": charged(filter), "map": charged(map), "max": charged(max),
-        "min": charged(min), "reversed": charged(reversed), "sum": charged(sum),
+        "filter": charged(filter), "map": charged(map), "reversed": charged(reversed),
         "zip": charged(zip),
+        # builtins that compare or add elements pay for the nested size too
+        "max": walking(max), "min": walking(min), "sum": safe_sum, "sorted": safe_sorted,
         "str": safe_str, "list": safe_list, "tuple": safe_tuple, "dict": safe_dict,
-        "sorted": safe_sorted, "range": safe_range, "isinstance": safe_isinstance,
+        "range": safe_range, "isinstance": safe_isinstance,
         "getattr": safe_getattr, "__import__": safe_import,
         "Exception": Exception, "ValueError": ValueError, "KeyError": KeyError,
         "IndexError": IndexError, "TypeError": TypeError, "LookupError": LookupError,
@@ -401,15 +716,17 @@ def make_globals(
         "_leave_": leave,
         "_binop_": binop,
         "_fmt_": fmt,
+        "_fstring_": fstring,
         "_sized_": sized_value,
-        "_contains_": contains_value,
+        "_key_": key_value,
+        "_contains_": contains,
         "_inplacevar_": inplacevar,
         "_getattr_": getattr_,
         "_getitem_": getitem,
         "_write_": write_,
         "_getiter_": getiter,
-        "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
-        "_unpack_sequence_": guarded_unpack_sequence,
+        "_iter_unpack_sequence_": iter_unpack_sequence,
+        "_unpack_sequence_": unpack_sequence,
         "_apply_": apply,
     }
 
@@ -430,16 +747,3 @@ def _sha256(data: str | bytes) -> str:
     if not isinstance(data, bytes):
         raise TypeError("sha256 takes str or bytes")
     return hashlib.sha256(data).hexdigest()
-
-
-def _isqrt(n: int) -> int:
-    return math.isqrt(n)
-
-
-# Integer-only maths: transcendental float functions come from the platform's libm and can
-# differ in the last bit between machines, so they are left out on purpose.
-HOST_MODULES: dict[str, dict[str, Callable[..., Any]]] = {
-    "math": {"gcd": math.gcd, "isqrt": _isqrt, "floor": math.floor, "ceil": math.ceil},
-    "json": {"dumps": _json_dumps, "loads": _json_loads},
-    "hashing": {"sha256": _sha256},
-}

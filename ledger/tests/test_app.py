@@ -41,6 +41,32 @@ def test_put_then_get(chain: Chain) -> None:
     assert (state.code, state.value, state.height) == (0, b'"blue"', 1)
 
 
+SPOOF = """
+@write
+def forge(ctx, key):
+    ctx.emit("kv_put", key=key, chaincode="kv")
+
+@write
+def honest(ctx, key):
+    ctx.emit("kv_put", key=key)
+"""
+
+
+def test_chaincode_cannot_forge_the_host_chaincode_attribute(chain: Chain) -> None:
+    """Subscribers to kv_put.chaincode='kv' must only see events the kv chaincode emitted."""
+    install = chain.tx("admin1", "_lifecycle", "install", ["spoof", "1", SPOOF])
+    assert chain.block(install).tx_results[0].code == 0
+    forged, honest = chain.block(chain.tx("admin1", "spoof", "forge", ["a"]),
+                                 chain.tx("admin1", "spoof", "honest", ["b"])).tx_results
+    assert (forged.code, forged.log, forged.events) == (
+        Code.INVALID_ARGUMENT,
+        "event attribute 'chaincode' is reserved: the host sets it to the emitting "
+        "chaincode's name", [])
+    assert honest.code == 0, honest.log
+    [event] = [e for e in honest.events if e.type == "kv_put"]
+    assert event.attributes == [("key", "b"), ("chaincode", "spoof")]
+
+
 def test_check_tx_admission_codes(chain: Chain) -> None:
     app = chain.app
     assert app.check_tx(chain.tx("admin1", "kv", "put", ["a", 1])).code == 0
@@ -290,6 +316,10 @@ def work(ctx, n, mode):
         raise ContractError(f"failed at {total}")
     if mode == "deep":
         return work(ctx, n, mode)
+    if mode == "nested":  # C-level work on shared rows: charged by their nested size
+        rows = [[total] * 1000] * 10000
+        while True:
+            max(rows)
     ctx.emit("worked", n=n, total=total)
     return total
 """
@@ -307,7 +337,7 @@ def test_mixed_workload_is_identical_on_two_nodes(tmp_path: Path) -> None:
             blocks.append([
                 c.tx("admin1", "mixed", "work", [10 + 17 * b + i, mode],
                      nonce=f"{b:02x}{i:02x}" * 8)
-                for i, mode in enumerate(["ok", "spin", "fail", "deep", "ok"])
+                for i, mode in enumerate(["ok", "spin", "fail", "deep", "ok", "nested"])
             ])
         trace = []
         for txs in blocks:
@@ -319,7 +349,8 @@ def test_mixed_workload_is_identical_on_two_nodes(tmp_path: Path) -> None:
         c.app.close()
     assert outcomes[0] == outcomes[1]
     codes = [code for _, results in outcomes[0][1:] for code, *_ in results]
-    assert codes[:5] == [0, Code.OUT_OF_GAS, Code.CHAINCODE_ERROR, Code.RESOURCE_LIMIT, 0]
+    assert codes[:6] == [0, Code.OUT_OF_GAS, Code.CHAINCODE_ERROR, Code.RESOURCE_LIMIT, 0,
+                         Code.OUT_OF_GAS]
     failed_events = [events for _, results in outcomes[0][1:]
                      for code, _, _, _, events in results if code]
     assert all(events == [] for events in failed_events)

@@ -9,6 +9,7 @@ never measure speed.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import threading
 import time
@@ -81,8 +82,20 @@ class Net:
             low = high + 1
         return [hashes[h] for h in range(1, upto + 1)]
 
+    def abci_app_hash(self, i: int) -> tuple[int, str]:
+        """(last height, app hash) that node i's ABCI app itself reports (Info, via RPC)."""
+        info = self.clients[i].rpc("abci_info")["response"]
+        app_hash = base64.b64decode(info.get("last_block_app_hash") or "").hex().upper()
+        return int(info.get("last_block_height", 0)), app_hash
+
     def assert_same_history(self, indexes: list[int]) -> int:
-        """Every node in ``indexes`` holds the same app hash at every height; returns it."""
+        """Every node in ``indexes`` holds the same app hash at every height; returns it.
+
+        Headers are signed by the validator set, so every node stores the same ones; the
+        apps' own answers are compared too: each app's hash for its last committed block
+        must be the one consensus recorded in the next header (here as node
+        ``indexes[0]`` stored it), so an app whose state diverged is caught directly.
+        """
         upto = min(self.height(i) for i in indexes)
         histories = {i: self.app_hashes(i, upto) for i in indexes}
         reference = histories[indexes[0]]
@@ -91,6 +104,14 @@ class Net:
             diverged = [h + 1 for h, (a, b) in enumerate(zip(reference, hashes, strict=True))
                         if a != b]
             assert not diverged, f"node{i} differs from node{indexes[0]} at heights {diverged}"
+        for i in indexes:
+            height, app_hash = self.abci_app_hash(i)
+            assert height > 0, f"node{i}'s app reports no committed block"
+            self.wait_height(indexes[0], height + 1)
+            recorded = self.clients[indexes[0]].app_hash_at(height)
+            assert app_hash == recorded, (
+                f"node{i}'s app reports app hash {app_hash} for height {height}; consensus "
+                f"recorded {recorded}")
         return upto
 
     def get(self, i: int, key: str):

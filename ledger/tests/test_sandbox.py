@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import time
 
 import pytest
 
@@ -226,6 +227,12 @@ def test_lambda_recursion_hits_the_call_depth_limit() -> None:
     ("1 << 10**9", Code.RESOURCE_LIMIT),
     ("list(range(10**9))", Code.RESOURCE_LIMIT),
     ("'ab'.replace('a', 'a' * 900000) * 2", Code.RESOURCE_LIMIT),
+    ("(1 << 65535) + (1 << 65535)", Code.RESOURCE_LIMIT),
+    ("(1 << 65535) - (0 - (1 << 65535))", Code.RESOURCE_LIMIT),
+    ("int('f' * 1000000, 16)", Code.RESOURCE_LIMIT),
+    ("f'{[\"x\" * 900000] * 1000}'", Code.RESOURCE_LIMIT),
+    ("f'{\"x\" * 900000}{\"x\" * 900000}'", Code.RESOURCE_LIMIT),
+    ("('\u00df' * 600000).upper()", Code.RESOURCE_LIMIT),
     ("'%s' % 'x'", Code.SANDBOX_VIOLATION),
 ])
 def test_huge_allocations_are_refused(expression: str, code: Code) -> None:
@@ -373,7 +380,7 @@ def test_reserved_event_types_are_refused() -> None:
     "max(items)",
     "[*items]",
     "items.index(1) if 1 in items else 0",
-    "f'{items}'",
+    "f'{items[:200000]}'",
     "json.dumps(items[:400000])",
 ])
 def test_work_on_big_values_is_paid_for(operation: str) -> None:
@@ -422,6 +429,13 @@ def test_ctx_exposes_block_and_caller_facts() -> None:
     ("ctx.put('k', 'x' * 70000)", "value is 70002 bytes, limit 65536"),
     ("ctx.range(limit=5000)", "limit must be 1..1000"),
     ("ctx.emit('bad type')", "event type must be an identifier"),
+    ("ctx.emit('kv_put', key='a', chaincode='kv')",
+     "event attribute 'chaincode' is reserved: the host sets it to the emitting chaincode's "
+     "name"),
+    ("ctx.emit('e', **{'a.b': 1})",
+     "event attribute names are identifiers of at most 64 characters"),
+    ("ctx.emit('e', **{'a' * 65: 1})",
+     "event attribute names are identifiers of at most 64 characters"),
 ])
 def test_ctx_rejects_bad_input_with_invalid_argument(call: str, message: str) -> None:
     assert failure(f"""
@@ -442,3 +456,204 @@ def test_ctx_range_limit_and_bounds() -> None:
                     len(ctx.range())]
     """)
     assert result == [30, [["item100", 0], ["item101", 1]], 31]
+
+
+# -- work that depends on nested values, not only on the outer length -------------------
+# Each case ran for seconds to minutes on a few hundred steps before C-level work inside
+# builtins and operators was charged by the nested size of their inputs.
+
+ROWS = ("row = [0] * 1000; row2 = [0] * 1000; row3 = [0] * 999 + [1]; "
+        "rows = [row] * 2000; rows2 = [row2] * 2000")
+HASHED = "t = ((0,) * 1000,) * 100; d = {}"
+BIG = "big = (1 << 65000) - 12345; half = (1 << 32500) - 777; other = (1 << 64000) - 999"
+NESTED = "row = [0] * 1000; nested = [[row] * 10] * 10"
+ITEMS = "items = [0] * 900000"
+
+
+def _steps(setup: str, operation: str = "") -> int:
+    lines = ["import json", "import math", "@write", "def main(ctx):"]
+    lines += ["    " + part for part in setup.split("; ")]
+    if operation:
+        lines += ["    try:", f"        {operation}", "    except Exception:", "        pass"]
+    lines.append("    return 0")
+    return run("\n".join(lines) + "\n", limit=10**7)[1]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("setup, operation, at_least", [
+    # comparisons walk every nested element: 2,000 rows of 1,000 = 2,000,000 elements
+    (ROWS, "max(rows)", 100_000),
+    (ROWS, "min(rows)", 100_000),
+    (ROWS, "rows == rows2", 200_000),
+    (ROWS, "rows < rows2", 200_000),
+    (ROWS, "row3 in rows", 100_000),
+    (ROWS, "rows.count(row3)", 100_000),
+    (ROWS, "rows.index(row3)", 100_000),
+    (ROWS, "rows.remove(row3)", 100_000),
+    (ROWS, "row3 in filter(None, rows)", 100_000),
+    (ROWS, "[*rows]", 100_000),
+    (ROWS, "sorted(rows)", 800_000),
+    (ROWS, "rows.sort()", 800_000),
+    (ROWS, "sorted(range(2000), key=lambda i: [row, row2][i % 2])", 800_000),
+    # tuple keys are hashed element by element on every lookup
+    (HASHED, "t in d", 6_000),
+    (HASHED, "d[t] = 1", 6_000),
+    (HASHED, "d.get(t)", 6_000),
+    (HASHED, "{t: 1}", 6_000),
+    (HASHED, "{k: 1 for k in [t]}", 6_000),
+    ("types = (int,) * 500000", "isinstance(1, types)", 30_000),
+    # big integers: linear in their words, division and multiplication quadratic
+    (BIG, "sum([big] * 2000)", 100_000),
+    (BIG, "max([big, big + 0] * 1000)", 100_000),
+    (BIG, "big // half", 2_000),
+    (BIG, "big % half", 2_000),
+    (BIG, "divmod(big, half)", 2_000),
+    (BIG, "half * half", 1_000),
+    (BIG, "big / other", 100),
+    (BIG, "math.gcd(big, other)", 30_000),
+    (BIG, "math.isqrt(big)", 4_000),
+    ("h = 'f' * 16000", "int(h, 16)", 1_000),
+    ("n = 10 ** 4000", "f'{n}'", 200),
+    # JSON encoding walks every value of a (shared) nested structure: 100,000 here
+    (NESTED, "json.dumps(nested)", 30_000),
+    (NESTED, "ctx.put('k', nested)", 25_000),
+    (NESTED, "ctx.emit('e', n=nested)", 25_000),
+    ("s = 'x' * 10000; prefixes = (s[1:],) * 1000", "s.startswith(prefixes)", 500_000),
+    # moving or copying a list's elements in C
+    (ITEMS, "items[0:0] = [1]", 50_000),
+    (ITEMS, "del items[0]", 50_000),
+    (ITEMS, "a, b = items", 50_000),
+])
+def test_nested_work_is_charged_in_proportion(setup: str, operation: str,
+                                              at_least: int) -> None:
+    """Each operation did work in C proportional to nested sizes for a step or two."""
+    assert _steps(setup, operation) - _steps(setup) >= at_least
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("setup, operation", [
+    (ROWS, "max(rows)"),
+    (ROWS, "rows == rows2"),
+    (HASHED, "d[t] = 1"),
+    (BIG, "big // half"),
+    (NESTED, "ctx.put('k', nested)"),
+    (ITEMS, "del items[0]"),
+])
+def test_nested_work_runs_out_of_gas_quickly_and_identically(setup: str,
+                                                             operation: str) -> None:
+    source = "\n".join(["import json", "@write", "def main(ctx):"]
+                       + ["    " + part for part in setup.split("; ")]
+                       + ["    while True:", "        try:", f"            {operation}",
+                          "        except Exception:", "            pass"]) + "\n"
+    started = time.perf_counter()
+    code, message = failure(source, limit=200_000)  # runs twice, compares the outcomes
+    assert (code, message) == (Code.OUT_OF_GAS, "execution budget of 200000 steps exhausted")
+    assert time.perf_counter() - started < 10  # both runs take ~0.5 s; 20 s to hours before
+
+
+def test_sum_adds_numbers_only() -> None:
+    """sum(rows, []) concatenated lists quadratically in C for one step per call."""
+    code, message = failure("""
+        @write
+        def main(ctx):
+            rows = [[1] * 1000] * 1500
+            for i in range(5):
+                sum(rows, [])
+    """)
+    assert (code, message) == (
+        Code.CHAINCODE_ERROR, "TypeError: sum() start must be a number (use ''.join() or "
+        "list.extend() to concatenate)")
+    result, _, _ = run("""
+        @read
+        def main(ctx):
+            return [sum([1, 2, 3]), sum([1, 2], 10), sum(x * 2 for x in range(4)),
+                    sum([True, True]), sum(map(len, ["ab", "c"]), start=1)]
+    """, writable=False)
+    assert result == [6, 13, 12, 2, 4]
+
+
+def test_steps_of_deep_work_are_the_same_on_every_run() -> None:
+    source = """
+        import json
+        @write
+        def main(ctx):
+            row = [1, "ab", [2, 3]] * 10
+            rows = [row] * 20
+            out = [max(rows) == min(rows), sorted(rows)[0] == row, row in rows,
+                   len(json.dumps(rows[:5])), (1 << 5000) // 3 % 7, {(1, 2): 3}[(1, 2)]]
+            ctx.put("rows", rows[:3])
+            return out
+    """
+    outcomes = [run(source)[:2] for _ in range(2)]
+    assert outcomes[0] == outcomes[1]
+    result, steps = outcomes[0]
+    assert result == [True, True, True, 661, 1, 3]
+    assert 1_000 < steps < 5_000  # nested sizes are charged, not just the outer lengths
+
+
+def test_slice_assignment_cannot_grow_a_list_past_the_limit() -> None:
+    """items[len(items):] = items doubled the list for one step, with no size check."""
+    code, message = failure("""
+        @write
+        def main(ctx):
+            items = [0]
+            while True:
+                items[len(items):] = items
+    """, limit=10**6)
+    assert (code, message) == (Code.RESOURCE_LIMIT,
+                               "object of 1048576 elements exceeds the limit of 1000000")
+
+
+def test_oversized_integer_literal_is_rejected_at_compile_time() -> None:
+    # a hex literal in 128 KiB of source could hold 500,000 bits
+    assert "integer literals are limited to 65536 bits" in rejected(
+        f"@read\ndef f(ctx):\n    return 0x{'f' * 17000}\n")
+
+
+def test_messages_of_huge_or_unprintable_errors_are_bounded() -> None:
+    shared = """
+        @write
+        def main(ctx):
+            row = [0] * 1000
+            nested = [[row] * 1000] * 1000
+    """
+    assert failure(shared + "        raise ContractError(nested)\n") == (
+        Code.CHAINCODE_ERROR, "(message is too large to show)")
+    assert failure(shared + "        raise ValueError(main)\n") == (
+        Code.CHAINCODE_ERROR, "ValueError: (message is not printable)")
+    assert failure(shared + "        [].index(nested)\n") == (
+        Code.CHAINCODE_ERROR, "ValueError: sequence.index(x): x not in sequence")
+    assert failure(shared + "        {}[tuple(row)]\n")[1].startswith("KeyError: (0, 0, 0")
+    code, message = failure(shared + "        getattr(ctx, 'x' * 100000)\n")
+    assert code == Code.SANDBOX_VIOLATION and len(message) <= 500
+
+
+def test_metered_builtins_keep_python_semantics() -> None:
+    result, _, _ = run("""
+        @write
+        def main(ctx):
+            items = [5, 1, 4]
+            items[1:2] = [7, 8]
+            del items[0]
+            d = {"a": 1}
+            d["b"] = 2
+            del d["a"]
+            key = "k" + "1"
+            lit = {key: 1, (1, 2): 2}
+            comp = {k: v for k, v in [("x", 1)]}
+            return [items, d, lit[key], lit[(1, 2)], comp,
+                    f"{'a'!r}|{[1, 'b']}|{'é'!a}|{3!s}", str(b"x"),
+                    "b" in d, "a" not in d, 3 in [1, 3], "lo" in "hello", 5 in range(10),
+                    2 in map(abs, [-1, -2]), (1, 2) in {(1, 2): 0},
+                    max([3, 1, 2]), min([[2], [1]]), max("abc", key=ord), min([], default=0),
+                    sorted([3, 1, 2], reverse=True), sorted(["bb", "a"], key=len),
+                    [9, 8, 7, 8].index(8, 2), (4, 5).index(5), [1, 2, 1].count(1),
+                    list(divmod(17, 5)), int("ff", 16), int(" 42 "), 7 // 2, 7 % 3,
+                    7 / 2 == 3.5, 2 ** 10,
+                    dict([("a", 1)], b=2), isinstance(1, (str, int)), isinstance({}, dict)]
+    """)
+    assert result == [
+        [7, 8, 4], {"b": 2}, 1, 2, {"x": 1}, "'a'|[1, 'b']|'\\xe9'|3", "b'x'",
+        True, True, True, True, True, True, True,
+        3, [1], "c", 0, [3, 2, 1], ["a", "bb"], 3, 1, 2,
+        [3, 2], 255, 42, 3, 1, True, 1024, {"a": 1, "b": 2}, True, True]
