@@ -12,14 +12,16 @@ from typing import Any
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from baas.errors import AppError, NotFound
 from deploy import consortium
-from deploy.forms import ERROR_FIELDS, InviteForm
+from deploy.choices import InvitationStatus
+from deploy.forms import InviteForm
 from deploy.models import ConsortiumInvitation, Network
-from deploy.views import _detail_context, _network
+from deploy.views import _detail_context, _network, _show_error
 from tenants.forms import app_error_text
 from tenants.views import page, tenant_required
 
@@ -35,10 +37,9 @@ def consortium_context(request: HttpRequest, network: Network) -> dict[str, Any]
         "can_invite": is_owner and portal.can("admin"),
     }
     if context["can_invite"]:
-        context["invitations"] = [
-            inv for inv in consortium.invitations_sent(tenant=portal.tenant, network=network)
-            if inv.effective_status == "pending"
-        ]
+        context["invitations"] = consortium.invitations_sent(
+            tenant=portal.tenant, network=network
+        ).filter(status=InvitationStatus.PENDING, expires_at__gt=timezone.now())
         context["invite_form"] = InviteForm()
     return context
 
@@ -56,8 +57,7 @@ def network_invite(request: HttpRequest, network_id: Any) -> HttpResponse:
                 request=request,
             )
         except AppError as exc:
-            field = ERROR_FIELDS.get(exc.code)
-            form.add_error(field if field in form.fields else None, app_error_text(exc))
+            _show_error(form, exc)
         else:
             messages.success(request, _("Invitation sent to %(org)s.")
                              % {"org": form.cleaned_data["tenant"]})

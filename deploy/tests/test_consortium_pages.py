@@ -85,6 +85,8 @@ def test_revoke_and_decline(world):
     assert owner.post(f"/networks/{network.pk}/invitations/{inv.pk}/revoke/").status_code == 302
     inv.refresh_from_db()
     assert inv.status == InvitationStatus.REVOKED
+    revoke_url = f"/invitations/{inv.pk}/revoke/"
+    assert revoke_url not in owner.get(f"/networks/{network.pk}/").content.decode()
     assert b"Invitations to join networks" not in member.get("/networks/").content
 
     owner.post(f"/networks/{network.pk}/invite/", {"tenant": b.tenant.slug, "role": "observer"})
