@@ -75,10 +75,17 @@ def with_failover(network: Network, call: Callable[[Any], T], *, signer: Any = N
 
 def _ledger_errors(fn: Callable[[], T]) -> T:
     """Translate ledger client refusals into stable API errors."""
-    from ledger.client import QueryFailed, RpcError, TxRejected
+    from ledger.client import CommitTimeout, QueryFailed, RpcError, TxRejected
 
     try:
         return fn()
+    except CommitTimeout as exc:
+        raise AppError(
+            "commit_timeout",
+            "The node accepted the transaction but no block held it in time. It may still "
+            "commit: look it up by its hash rather than sending it again.",
+            status=504, details={"hash": exc.tx_hash},
+        ) from None
     except TxRejected as exc:
         raise AppError(
             "tx_rejected", f"The ledger rejected the transaction at {exc.stage}: {exc.log}",
@@ -156,6 +163,16 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
 
     def call(client: Any) -> dict[str, Any]:
         return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait=wait)))
+
+    return with_failover(network, call)
+
+
+def wait_committed(*, network: Network, tx_hash: str, timeout: float) -> dict[str, Any]:
+    """The committed result of a tx the gateway already broadcast (after ``commit_timeout``),
+    in ``submit_tx``'s shape; ``tx_rejected`` when it ran with a non-zero code."""
+
+    def call(client: Any) -> dict[str, Any]:
+        return _result_json(_ledger_errors(lambda: client.wait_for_tx(tx_hash, timeout=timeout)))
 
     return with_failover(network, call)
 

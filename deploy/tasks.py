@@ -380,6 +380,7 @@ def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
 
     def body() -> None:
         driver = driver_for(node.network)
+        height_before = _live_height(node)
         driver.stop_node(network_id=network_id, node_id=node_id)
         node_transition(node_id=node.pk, to=NodeStatus.STOPPED, health=NodeHealth.UNKNOWN)
         _progress(operation_id, 40, f"stopped {node.moniker}")
@@ -389,7 +390,8 @@ def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
             detail=state.detail, restart_count=node.restart_count + 1,
         )
         _progress(operation_id, 70, f"started {node.moniker}")
-        info = _wait_node(node.pk)
+        _wait_node(node.pk)
+        info = _wait_in_step(node.pk, above=height_before)
         node_transition(
             node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY, height=info.height
         )
@@ -410,6 +412,36 @@ def _wait_node(node_pk: Any) -> rpc.NodeStatusInfo:
             last = str(exc)
         time.sleep(0.25)
     raise StepFailed("node_unhealthy", f"node did not answer within {timeout:.0f}s: {last}")
+
+
+def _live_height(node: Node) -> int:
+    """The node's committed height now, or the last one recorded when it does not answer."""
+    try:
+        return rpc.status(node.rpc_url).height
+    except rpc.RpcError:
+        return node.height
+
+
+def _wait_in_step(node_pk: Any, *, above: int) -> rpc.NodeStatusInfo:
+    """Wait until the restarted node has caught up and committed a block past ``above``:
+    "back" means back in consensus, not just answering RPC (a two-validator chain halts
+    while one is down and needs a few rounds to resume)."""
+    timeout = conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S")
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        node = Node.objects.get(pk=node_pk)
+        try:
+            info = rpc.status(node.rpc_url)
+            if not info.catching_up and info.height > above:
+                return info
+            last = f"height {info.height}, catching up {info.catching_up}"
+        except rpc.RpcError as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    raise StepFailed("node_unhealthy",
+                     f"node answers but did not commit past height {above} within "
+                     f"{timeout:.0f}s ({last})")
 
 
 @shared_task(name="deploy.reconcile")
@@ -438,9 +470,18 @@ def _identity_tx(network: Network, function: str, args: dict[str, Any],
     from deploy import gateway
 
     try:
-        result = gateway.submit_tx(
-            network=network, tenant=signer_tenant or network.tenant,
-            body={"chaincode": "_identity", "function": function, "args": args})
+        try:
+            result = gateway.submit_tx(
+                network=network, tenant=signer_tenant or network.tenant,
+                body={"chaincode": "_identity", "function": function, "args": args})
+        except AppError as exc:
+            if exc.code != "commit_timeout":
+                raise
+            # In the mempool but not yet in a block (a chain that just lost and regained a
+            # validator can take a few rounds): wait for it by hash, never send it again.
+            result = gateway.wait_committed(
+                network=network, tx_hash=exc.details["hash"],
+                timeout=conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S"))
     except AppError as exc:
         if exc.code == "tx_rejected" and already_done in str(exc.details.get("log", "")):
             return

@@ -6,7 +6,9 @@
 
 Every call has a timeout. Failures raise ``LedgerClientError`` subclasses: ``ConnectionFailed``
 (node unreachable), ``RpcError`` (CometBFT refused the request), ``TxRejected`` (CheckTx or
-execution returned a non-zero code), ``QueryFailed`` and ``ClientTimeout``.
+execution returned a non-zero code), ``QueryFailed``, ``ClientTimeout`` and ``CommitTimeout``
+(the node took the tx but no block held it in time: it may still commit, so look it up by
+hash with ``wait_for_tx`` rather than sending it again).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +40,21 @@ class ConnectionFailed(LedgerClientError):
 
 class ClientTimeout(LedgerClientError):
     pass
+
+
+class CommitTimeout(LedgerClientError):
+    """``broadcast_tx_commit`` gave up waiting for the block; the tx passed CheckTx and sits
+    in the mempool, so it may still commit. Not a connection fault: sending the same bytes to
+    another node would only be refused as a duplicate."""
+
+    def __init__(self, tx_hash: str) -> None:
+        super().__init__(f"tx {tx_hash} was accepted but not committed in time; "
+                         "it may still commit")
+        self.tx_hash = tx_hash
+
+
+# CometBFT's message when timeout_broadcast_tx_commit passes (rpc/core/mempool.go).
+_COMMIT_TIMEOUT_TEXT = "timed out waiting for tx to be included in a block"
 
 
 class RpcError(LedgerClientError):
@@ -176,7 +194,12 @@ class LedgerClient:
         params = {"tx": base64.b64encode(tx).decode()}
         digest = tx_hash(tx)
         if wait == "commit":
-            res = self.rpc("broadcast_tx_commit", params, timeout=COMMIT_TIMEOUT)
+            try:
+                res = self.rpc("broadcast_tx_commit", params, timeout=COMMIT_TIMEOUT)
+            except RpcError as exc:
+                if _COMMIT_TIMEOUT_TEXT in exc.data:
+                    raise CommitTimeout(digest) from None
+                raise
             checked, executed = res["check_tx"], res["tx_result"]
             if int(checked.get("code", 0)):
                 return self._result("CheckTx", digest, checked, 0, check)
@@ -195,6 +218,24 @@ class LedgerClient:
         if check and result.code:
             raise TxRejected(stage, digest, result.code, result.log, result.codespace)
         return result
+
+    def wait_for_tx(self, hash_hex: str, *, timeout: float, check: bool = True,
+                    poll: float = 0.5) -> BroadcastResult:
+        """The committed result of the tx ``hash_hex``, polling until it is in a block;
+        ``CommitTimeout`` when it is not within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                res = self.tx(hash_hex)
+            except RpcError as exc:
+                if "not found" not in exc.data:
+                    raise
+            else:
+                return self._result("FinalizeBlock", hash_hex, res.get("tx_result", {}),
+                                    int(res.get("height", 0)), check)
+            if time.monotonic() >= deadline:
+                raise CommitTimeout(hash_hex)
+            time.sleep(poll)
 
     def submit(self, chaincode: str, function: str, args: Any = None, *,
                wait: Literal["async", "sync", "commit"] = "commit") -> BroadcastResult:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.django_db
 
 class StubClient:
     down: set[str] = set()
+    pending: set[str] = set()
     calls: list[str] = []
     sent: list[tuple[str, bytes]] = []
 
@@ -33,9 +34,11 @@ class StubClient:
         return {"block_metas": []}
 
     def broadcast(self, tx, wait):
-        from ledger.client import ClientTimeout
+        from ledger.client import ClientTimeout, CommitTimeout
 
         StubClient.sent.append((self.url, tx))
+        if self.url in StubClient.pending:
+            raise CommitTimeout("ab" * 32)
         if self.url in StubClient.down:
             raise ClientTimeout(f"{self.url} took the tx but did not answer in time")
         return type("Result", (), {"hash": "AB", "code": 0, "log": "", "height": 3,
@@ -47,7 +50,7 @@ class StubClient:
 
 @pytest.fixture
 def stub(monkeypatch):
-    StubClient.down, StubClient.calls, StubClient.sent = set(), [], []
+    StubClient.down, StubClient.pending, StubClient.calls, StubClient.sent = set(), set(), [], []
     monkeypatch.setattr("ledger.client.LedgerClient", StubClient)
     return StubClient
 
@@ -96,3 +99,19 @@ def test_failover_resends_the_same_signed_tx_never_a_new_one(stub, key_file):
     [(first_url, first), (second_url, second)] = stub.sent
     assert (first_url, second_url) == ("http://a", "http://b")
     assert first == second  # one nonce: the ledger refuses a replay instead of running it twice
+
+
+def test_a_tx_not_yet_in_a_block_is_504_with_its_hash_and_is_not_sent_elsewhere(stub, key_file):
+    from deploy import homes
+
+    network = NetworkFactory()
+    NodeFactory(network=network, rpc_url="http://a", height=9)
+    NodeFactory(network=network, rpc_url="http://b", height=5)
+    homes.managed_identity(network)
+    stub.pending = {"http://a"}
+    with pytest.raises(AppError) as caught:
+        gateway.submit_tx(network=network, tenant=network.tenant,
+                          body={"chaincode": "kv", "function": "put", "args": ["k", 1]})
+    assert (caught.value.code, caught.value.status) == ("commit_timeout", 504)
+    assert caught.value.details == {"hash": "ab" * 32}
+    assert [url for url, _ in stub.sent] == ["http://a"]  # no failover: it may still commit

@@ -315,3 +315,70 @@ def test_a_failed_add_that_the_chain_accepted_is_kept_running(created, fake_driv
     assert fake_driver.nodes[(str(network.pk), str(added.pk))]["running"]
     network.refresh_from_db()
     assert network.validator_count == 5  # follows the chain
+
+
+def _restart(network, node, monkeypatch):
+    monkeypatch.setattr("deploy.tasks.node_restart_task.delay", lambda *a: None)
+    op = services.node_restart(tenant=network.tenant, actor=None, node=node)
+    tasks.node_restart_task(str(node.pk), op.pk)
+    op.refresh_from_db()
+    node.refresh_from_db()
+    return op
+
+
+def test_a_restart_ends_when_the_node_commits_past_where_it_stopped(created, fake_driver,
+                                                                    monkeypatch):
+    network, _ = _provision(created)
+    node = network.nodes.get(index=0)
+    real_apply = fake_driver.apply_node
+
+    def apply_then_chain_moves(spec):
+        fake_driver.height = 4  # the restarted node is back in consensus: a new block
+        return real_apply(spec)
+
+    monkeypatch.setattr(fake_driver, "apply_node", apply_then_chain_moves)
+    op = _restart(network, node, monkeypatch)
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    assert (node.status, node.height, node.restart_count) == (NodeStatus.RUNNING, 4, 1)
+
+
+def test_a_restarted_node_that_answers_but_never_commits_fails_the_restart(created, fake_driver,
+                                                                           monkeypatch):
+    network, _ = _provision(created)
+    node = network.nodes.get(index=0)
+    op = _restart(network, node, monkeypatch)  # height stays 3: answering, not committing
+    assert (op.state, op.error_code) == ("failed", "node_unhealthy")
+    assert "did not commit past height 3" in op.error_message
+
+
+def test_an_identity_tx_that_outlives_the_commit_wait_is_awaited_not_resent(
+        created, fake_driver, monkeypatch):
+    from baas.errors import AppError
+
+    network, _ = _provision(created)
+    sent, awaited = [], []
+
+    def submit(**kw):
+        sent.append(kw["body"]["function"])
+        raise AppError("commit_timeout", "not yet", status=504, details={"hash": "ab" * 32})
+
+    def committed(**kw):
+        awaited.append(kw["tx_hash"])
+        return {"hash": kw["tx_hash"], "code": 0, "data": None}
+
+    monkeypatch.setattr("deploy.gateway.submit_tx", submit)
+    monkeypatch.setattr("deploy.gateway.wait_committed", committed)
+    tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
+    assert (sent, awaited) == (["remove_node"], ["ab" * 32])
+
+    def already_gone(**kw):  # the tx ran, and found the earlier run had done the work
+        raise AppError("tx_rejected", "refused", status=422, details={"log": "no node with it"})
+
+    monkeypatch.setattr("deploy.gateway.wait_committed", already_gone)
+    tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
+    def still_pending(**kw):
+        raise AppError("commit_timeout", "not yet", status=504, details={"hash": kw["tx_hash"]})
+
+    monkeypatch.setattr("deploy.gateway.wait_committed", still_pending)
+    with pytest.raises(AppError, match="not yet"):
+        tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")

@@ -7,11 +7,13 @@ import socket
 import threading
 import time
 
+import httpx
 import pytest
 
 from conftest import require_service
 from ledger.client import (
     ClientTimeout,
+    CommitTimeout,
     ConnectionFailed,
     LedgerClient,
     LedgerClientError,
@@ -53,6 +55,60 @@ def test_submit_without_signer_is_refused():
     with LedgerClient("http://127.0.0.1:9", chain_id="c") as client, \
             pytest.raises(LedgerClientError, match="no signer"):
         client.submit("kv", "put", ["a", "b"])
+
+
+def _scripted(answers: list[dict]) -> tuple[LedgerClient, list[str]]:
+    """A client whose node answers each JSON-RPC call with the next of ``answers`` (the
+    last one again once they run out)."""
+    methods: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        import json
+
+        methods.append(json.loads(request.content)["method"])
+        answer = answers.pop(0) if len(answers) > 1 else answers[0]
+        return httpx.Response(200, json={"jsonrpc": "2.0", "id": 1, **answer})
+
+    client = LedgerClient("http://node.test", chain_id="c")
+    client._http = httpx.Client(transport=httpx.MockTransport(handle))
+    return client, methods
+
+
+# What CometBFT 0.38 answers when timeout_broadcast_tx_commit passes and when a tx is unknown.
+COMMIT_TIMED_OUT = {"error": {"code": -32603, "message": "Internal error",
+                              "data": "timed out waiting for tx to be included in a block"}}
+TX_NOT_FOUND = {"error": {"code": -32603, "message": "Internal error",
+                          "data": "tx (AB) not found"}}
+
+
+def test_a_commit_timeout_is_not_a_refusal_and_names_the_tx_to_look_up():
+    client, _ = _scripted([COMMIT_TIMED_OUT])
+    with pytest.raises(CommitTimeout) as caught:
+        client.broadcast(b"raw tx", wait="commit")
+    assert caught.value.tx_hash == tx_hash(b"raw tx")
+    assert not isinstance(caught.value, (ConnectionFailed, ClientTimeout))  # no failover resend
+
+
+def test_wait_for_tx_polls_until_the_tx_is_in_a_block():
+    committed = {"result": {"height": "7", "tx_result": {"code": 0, "data": "IjEi"}}}
+    client, methods = _scripted([TX_NOT_FOUND, TX_NOT_FOUND, committed])
+    result = client.wait_for_tx("ab" * 32, timeout=5, poll=0.01)
+    assert (result.height, result.code, result.json()) == (7, 0, "1")
+    assert methods == ["tx", "tx", "tx"]
+
+
+def test_wait_for_tx_reports_a_failed_tx_and_gives_up_at_the_deadline():
+    failed = {"result": {"height": "7", "tx_result": {"code": 5, "log": "no such key"}}}
+    client, _ = _scripted([failed])
+    with pytest.raises(TxRejected, match="no such key"):
+        client.wait_for_tx("ab" * 32, timeout=5)
+    client, _ = _scripted([TX_NOT_FOUND])
+    with pytest.raises(CommitTimeout):
+        client.wait_for_tx("ab" * 32, timeout=0.02, poll=0.01)
+    other = {"error": {"code": -32603, "message": "Internal error", "data": "tx index off"}}
+    client, _ = _scripted([other])
+    with pytest.raises(RpcError, match="tx index off"):
+        client.wait_for_tx("ab" * 32, timeout=5)
 
 
 @pytest.fixture(scope="module")
