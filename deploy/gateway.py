@@ -311,13 +311,17 @@ def transaction(*, network: Network, tx_hash: str) -> dict[str, Any]:
 
 
 def events(*, network: Network, query_text: str, timeout: float) -> Iterator[dict[str, Any]]:
-    """Yield events from one node's websocket subscription (no failover mid-stream)."""
+    """Yield events from one node's websocket subscription (no failover mid-stream); the
+    first item is ``{"subscribed": node moniker}`` once the node confirmed it."""
     from ledger.client import ClientTimeout, LedgerClient, LedgerClientError
 
     node = candidate_nodes(network)[0]
     client = LedgerClient(node.rpc_url, chain_id=network.chain_id, timeout=_timeout())
     try:
-        for event in client.subscribe(query_text, timeout=timeout):
+        for event in client.subscribe(query_text, timeout=timeout, confirm=True):
+            if not event:
+                yield {"subscribed": node.moniker}
+                continue
             yield {"query": event.get("query"), "data": event.get("data"),
                    "events": event.get("events")}
     except ClientTimeout:

@@ -268,10 +268,13 @@ class LedgerClient:
         return json.loads(value) if value else None
 
     # --- events --------------------------------------------------------------------------
-    def subscribe(self, query: str, *, timeout: float | None = None) -> Iterator[dict[str, Any]]:
+    def subscribe(self, query: str, *, timeout: float | None = None,
+                  confirm: bool = False) -> Iterator[dict[str, Any]]:
         """Yield events matching a CometBFT query (e.g. ``tm.event='Tx'``) as they happen.
 
-        ``timeout`` bounds the wait for each event (``ClientTimeout`` when it passes).
+        ``timeout`` bounds the wait for each event (``ClientTimeout`` when it passes). With
+        ``confirm`` the first item is ``{}``, yielded once the node confirmed the
+        subscription: every event committed after it is seen.
         """
         from websockets.exceptions import WebSocketException
         from websockets.sync.client import connect
@@ -296,5 +299,8 @@ class LedgerClient:
                     raise RpcError(int(err.get("code", 0)), str(err.get("message", "")),
                                    str(err.get("data", "")))
                 result = message.get("result") or {}
-                if result.get("data"):  # the first answer only confirms the subscription
+                if result.get("data"):
                     yield result
+                elif confirm:  # the answer to the subscribe request itself
+                    confirm = False
+                    yield {}

@@ -104,9 +104,12 @@ class EventsView(GatewayView):
         timeout = min(MAX_EVENT_WAIT_S, _int_param(request, "timeout", 30) or 30)
 
         def stream() -> Iterator[bytes]:
-            yield b": subscribed\n\n"
+            yield b": connecting\n\n"  # headers out at once; the node may take a moment
             for event in gateway.events(network=network, query_text=query_text,
                                         timeout=float(timeout)):
+                if "subscribed" in event:  # from here on, no committed event is missed
+                    yield f"event: subscribed\ndata: {json.dumps(event)}\n\n".encode()
+                    continue
                 kind = "error" if "error" in event else "ledger"
                 yield f"event: {kind}\ndata: {json.dumps(event, default=str)}\n\n".encode()
             yield b"event: end\ndata: {}\n\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import socket
-import threading
 import time
 
 import httpx
@@ -171,24 +170,12 @@ def test_sync_broadcast_then_commit(node):
 @pytest.mark.cometbft
 @pytest.mark.slow
 def test_subscribe_receives_committed_tx_events(node):
-    events = node.subscribe("tm.event='Tx'", timeout=30)
-    received: list[dict] = []
-
-    def listen():
-        received.append(next(events))
-
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
-    # The subscription is registered before next() returns its first event; submit until
-    # the listener has one so a race with subscription set-up cannot hang the test.
-    for n in range(20):
-        node.submit("kv", "put", [f"evt{n}", "x"], wait="commit")
-        listener.join(1.0)
-        if received:
-            break
-    assert received, "no Tx event arrived"
-    assert received[0]["data"]["type"] == "tendermint/event/Tx"
-    assert "tx.hash" in received[0]["events"]
+    events = node.subscribe("tm.event='Tx'", timeout=30, confirm=True)
+    assert next(events) == {}  # confirmed: from here on no committed tx is missed
+    done = node.submit("kv", "put", ["evt", "x"], wait="commit")
+    event = next(events)
+    assert event["data"]["type"] == "tendermint/event/Tx"
+    assert [h.lower() for h in event["events"]["tx.hash"]] == [done.hash.lower()]
 
 
 @pytest.mark.cometbft

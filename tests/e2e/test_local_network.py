@@ -94,14 +94,18 @@ def test_local_network_end_to_end(celery_worker, e2e_env):
 
     # Server-sent events: subscribe, then commit a tx; its event arrives on the stream.
     received: list[bytes] = []
+    subscribed = threading.Event()
 
     def listen() -> None:
         stream = client.get(gw + "events/?timeout=5")
-        received.extend(stream.streaming_content)
+        for chunk in stream.streaming_content:
+            received.append(chunk)
+            if chunk.startswith(b"event: subscribed"):
+                subscribed.set()
 
     listener = threading.Thread(target=listen)
     listener.start()
-    time.sleep(1.5)  # let the subscription open before the tx commits
+    assert subscribed.wait(timeout=30), b"".join(received)[:500]
     client.post(gw + "tx/", {"chaincode": "kv", "function": "put",
                              "args": ["seen", "by-sse"]}, format="json")
     listener.join(timeout=60)
