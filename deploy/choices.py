@@ -110,6 +110,7 @@ class OperationKind(models.TextChoices):
     NETWORK_STOP = "network.stop", "Stop network"
     NETWORK_DELETE = "network.delete", "Delete network"
     NODE_RESTART = "node.restart", "Restart node"
+    NODE_RECOVER = "node.recover", "Recover crashed node"
     VALIDATOR_ADD = "network.validator_add", "Add validator"
     VALIDATOR_REMOVE = "network.validator_remove", "Remove validator"
     ORG_ADD = "network.org_add", "Register member organisation"

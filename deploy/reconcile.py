@@ -3,7 +3,8 @@
 ``reconcile`` compares what the database wants with what each driver reports:
 
 - a node of a running/degraded network that is not running is started again (its restart
-  count goes up); heights and health are refreshed from RPC; the network becomes
+  count goes up), under a ``node.recover`` operation of the organisation that runs it
+  (``deploy.recovery``); heights and health are refreshed from RPC; the network becomes
   ``degraded`` while any validator is down and ``running`` again once all are back;
 - a node of a stopped network that runs anyway is stopped;
 - resources labelled with this install's id whose network or node the database does not
@@ -37,6 +38,7 @@ from deploy.choices import (
 )
 from deploy.drivers import AVAILABLE_DRIVERS, Driver, DriverError, get_driver
 from deploy.models import Network, Node
+from deploy.recovery import recovery_begin, recovery_done, recovery_step
 from deploy.services import network_fail, network_transition, node_transition
 
 logger = logging.getLogger(__name__)
@@ -116,10 +118,12 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
         state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
         if not state.running:
             # Crashed (or lost by the runtime): record it, then bring it back.
+            reason = state.detail or "not running"
             node_transition(
                 node_id=node.pk, to=NodeStatus.CRASHED, health=NodeHealth.UNHEALTHY,
-                detail=state.detail or "not running",
+                detail=reason,
             )
+            op = recovery_begin(node, reason)
             try:
                 started = driver.apply_node(homes.node_spec(node))
             except DriverError as exc:
@@ -127,12 +131,16 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
                 # pass: the network still goes degraded and the other nodes are looked at.
                 node_transition(node_id=node.pk, to=NodeStatus.CRASHED,
                                 detail=f"restart failed: {exc.message}"[:255])
+                recovery_step(op, 10, f"restart failed ({exc.code}: {exc.message}); "
+                                      "the next pass tries again")
                 counts["restart_failures"] += 1
                 continue
             node_transition(
                 node_id=node.pk, to=NodeStatus.STARTING, rpc_url=started.rpc_url or node.rpc_url,
                 restart_count=node.restart_count + 1, detail=started.detail,
             )
+            recovery_step(op, 50, f"started {node.moniker} again (restart "
+                                  f"{node.restart_count + 1}); waiting for it to serve")
             counts["nodes_restarted"] += 1
             continue
         rpc_url = state.rpc_url or node.rpc_url
@@ -149,6 +157,8 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
             height=info.height, last_seen_at=now, rpc_url=rpc_url,
             restart_count=max(node.restart_count, state.restart_count),
         )
+        if node.status != NodeStatus.RUNNING:  # back from a crash (or still starting)
+            recovery_done(node, info.height)
         healthy += 1
     if nodes and healthy < len(nodes) and network.status == NetworkStatus.RUNNING:
         network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)

@@ -14,6 +14,7 @@ from deploy.choices import NetworkStatus, NodeHealth, NodeStatus
 from deploy.homes import home_files
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
 from deploy.services import NetworkSpec
+from tenants.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -154,6 +155,18 @@ def test_reconciler_restarts_a_crashed_node_and_marks_degraded_then_running(
     victim.refresh_from_db()
     assert network.status == NetworkStatus.RUNNING
     assert victim.status == NodeStatus.RUNNING and victim.health == NodeHealth.HEALTHY
+    # the repair is an operation of the organisation that runs the node, closed once it
+    # served again, and an audit record; healthy nodes got none
+    [op] = Operation.objects.filter(kind="node.recover")
+    assert (op.tenant_id, op.target_id, op.state) == (victim.tenant_id, str(victim.pk),
+                                                      "succeeded")
+    steps = [s["message"] for s in op.steps]
+    assert any("found unit-2 not running" in m for m in steps), steps
+    assert any("started unit-2 again (restart 1)" in m for m in steps), steps
+    assert steps[-1] == "unit-2 serves again at height 3"
+    assert AuditEvent.objects.filter(action="node.recover", target_id=str(victim.pk)).exists()
+    reconcile.reconcile()
+    assert Operation.objects.filter(kind="node.recover").count() == 1
 
 
 def test_a_node_that_cannot_restart_still_makes_the_network_degraded(created, fake_driver,
@@ -178,6 +191,13 @@ def test_a_node_that_cannot_restart_still_makes_the_network_degraded(created, fa
     assert victim.status == NodeStatus.CRASHED and "port 30005" in victim.detail
     network.refresh_from_db()
     assert network.status == NetworkStatus.DEGRADED
+    # every pass tries again under the same open operation, which says why it waits
+    reconcile.reconcile()
+    [op] = Operation.objects.filter(kind="node.recover", target_id=str(victim.pk))
+    assert op.state == "running"
+    steps = [s["message"] for s in op.steps]
+    assert sum("restart failed (port_in_use: port 30005" in m for m in steps) == 2, steps
+    assert any(m.startswith("still not running") for m in steps), steps
 
 
 def test_reaped_network_has_nothing_left_running(created, fake_driver):

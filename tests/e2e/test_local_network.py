@@ -137,6 +137,9 @@ def test_local_network_end_to_end(celery_worker, e2e_env):
         assert time.monotonic() < deadline, (network.status, node.status, node.detail)
         time.sleep(1)
     assert node.restart_count == 1
+    # the repair is visible to the tenant as an operation that ended when the node served
+    recovered = client.get("/api/v1/operations/?kind=node.recover").json()["results"]
+    assert [(o["target_id"], o["state"]) for o in recovered] == [(victim, "succeeded")]
 
     op = lifecycle(client, network_id, "stop")
     assert op["state"] == "succeeded", op
