@@ -7,9 +7,10 @@ Keys in the ``_identity`` key space:
 
 Every write needs the ``admin`` role, and the scope follows the consortium:
 - an admin manages the members of **its own organisation** only;
-- adding an organisation and adding, re-weighting or removing a validator node change who
-  governs the network, so they need approvals from ``min_organisations`` distinct
-  organisations (the genesis ``upgrade_policy``, the same one chaincode upgrades use). Each
+- adding or removing an organisation and adding, re-weighting or removing a validator node
+  change who governs the network, so they need approvals from ``min_organisations``
+  distinct organisations (the genesis ``upgrade_policy``, the same one chaincode upgrades
+  use). Each
   approving admin sends the same call; the change applies when the count is reached. With
   the default policy of 1 it applies at once.
 
@@ -144,6 +145,30 @@ def add_org(ctx: SystemContext, id: str, name: str,  # noqa: A002
         create_org(ctx, id, name)
         if admin_public_key is not None:
             create_member(ctx, id, "admin", admin_public_key, ["admin"])
+    return status
+
+
+@identity.write
+def remove_org(ctx: SystemContext, id: str) -> dict[str, Any]:  # noqa: A002
+    """Propose/approve taking an organisation out of the network: once approved its record
+    and every member key go (their transactions are refused as unknown signers). Its
+    validators must have left first, so the validator set never changes as a side effect;
+    an organisation cannot remove itself, so governance always keeps someone."""
+    _need_org(ctx, require_str(id, "id", max_len=64))
+    if ctx.caller.org == id:
+        raise LedgerError(Code.INVALID_ARGUMENT, "an organisation cannot remove itself")
+    running = [n["name"] for _, n in ctx.range("node/", "node0", limit=1000) if n["org"] == id]
+    if running:
+        raise LedgerError(Code.INVALID_ARGUMENT,
+                          f"organisation {id!r} still runs validators ({', '.join(running)}); "
+                          "remove them first")
+    status = _approve(ctx, "org_remove", id, {})
+    if status["status"] == "approved":
+        for key, member in ctx.range("member/", "member0", limit=1000):
+            if member["org"] == id:
+                ctx.delete(key)
+        ctx.delete(f"org/{id}")
+        ctx.emit("org_removed", org=id)
     return status
 
 

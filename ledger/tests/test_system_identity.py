@@ -87,6 +87,35 @@ def test_roles_change_and_member_removal(chain: Chain) -> None:
         [Code.INVALID_ARGUMENT]
 
 
+def test_removing_an_org_drops_its_keys_once_its_validators_left(chain: Chain) -> None:
+    boss, node = seeded("org5-admin"), seeded("org5-node")
+    assert codes(chain, chain.tx("admin1", "_identity", "add_org",
+                                 ["org5", "Org Five", boss.public_key_hex]),
+                 chain.tx("admin1", "_identity", "add_node",
+                          ["org5", "org5-validator", node.public_key_hex, 5])) == [0, 0]
+    refused = chain.block(
+        chain.tx("admin1", "_identity", "remove_org", ["org5"]),  # still runs a validator
+        chain.tx(boss, "_identity", "remove_org", ["org5"]),  # itself
+        chain.tx("admin1", "_identity", "remove_org", ["nope"]),
+        chain.tx("user1", "_identity", "remove_org", ["org2"]),  # not an admin
+    ).tx_results
+    assert [r.code for r in refused] == [Code.INVALID_ARGUMENT, Code.INVALID_ARGUMENT,
+                                         Code.NOT_FOUND, Code.UNAUTHORIZED], refused
+    assert "org5-validator" in refused[0].log and "remove them first" in refused[0].log
+    assert "cannot remove itself" in refused[1].log
+    assert codes(chain, chain.tx("admin1", "_identity", "remove_node",
+                                 [node.public_key_hex])) == [0]
+    removed = chain.block(chain.tx("admin1", "_identity", "remove_org", ["org5"]))
+    assert removed.tx_results[0].code == 0, removed.tx_results[0].log
+    assert removed.validator_updates == []
+    assert chain.value("_identity", "get_org", ["org5"]) is None
+    assert chain.value("_identity", "list_members", ["org5"]) == []
+    assert chain.app.check_tx(chain.tx(boss, "kv", "put", ["a", 1])).code == \
+        Code.UNKNOWN_SIGNER
+    # the other organisations' members are untouched
+    assert codes(chain, chain.tx("admin2", "kv", "put", ["a", 1])) == [0]
+
+
 def test_node_changes_yield_validator_updates(chain: Chain) -> None:
     node = seeded("node-5")
     added = chain.block(chain.tx("admin1", "_identity", "add_node",
