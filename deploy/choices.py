@@ -114,6 +114,7 @@ class OperationKind(models.TextChoices):
     VALIDATOR_ADD = "network.validator_add", "Add validator"
     VALIDATOR_REMOVE = "network.validator_remove", "Remove validator"
     ORG_ADD = "network.org_add", "Register member organisation"
+    MEMBER_REMOVE = "network.member_remove", "Remove consortium member"
 
 
 class ConsortiumRole(models.TextChoices):

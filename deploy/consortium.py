@@ -27,10 +27,11 @@ from deploy.choices import (
     ConsortiumRole,
     InvitationStatus,
     NetworkStatus,
+    NodeStatus,
     OperationKind,
 )
 from deploy.models import ConsortiumInvitation, Network, NetworkMembership
-from deploy.services import require_owner
+from deploy.services import no_active_validator_change, require_owner
 
 INVITATION_DAYS = 7
 # A network that was never started or is gone cannot take members.
@@ -204,6 +205,57 @@ def org_register_queue(*, network: Network, tenant: Any, actor: Any) -> Operatio
         target=("deploy.network", network.pk), deadline=timedelta(minutes=5),
     )
     enqueue_after_commit(consortium_org_add_task, str(network.pk), tenant.pk, op.pk)
+    return op
+
+
+# --- leaving ---------------------------------------------------------------------------------
+
+
+def member_remove(
+    *, tenant: Any, actor: Any, network: Network, member_slug: str, request: Any = None
+) -> Operation:
+    """The owner removes a member, or a member leaves. Queued: the member's validators
+    leave the set and are deleted, then its organisation and keys leave the chain, then
+    the membership goes (``deploy.tasks.consortium_member_remove_task``)."""
+    from deploy.tasks import consortium_member_remove_task
+
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    membership = members(network=network).filter(tenant__slug=member_slug).first()
+    if membership is None:
+        raise NotFound("not_found", _("No member %(slug)s on this network.")
+                       % {"slug": member_slug})
+    leaving = membership.tenant_id == tenant.pk
+    if not leaving:
+        require_owner(tenant, network)
+    with transaction.atomic():
+        locked = Network.objects.select_for_update().get(pk=network.pk)
+        nodes = locked.nodes.filter(tenant=membership.tenant).exclude(status=NodeStatus.DELETED)
+        on_chain = nodes.exists() or locked.identities.filter(tenant=membership.tenant).exists()
+        if on_chain and locked.status != NetworkStatus.RUNNING:
+            raise Conflict(
+                "network_not_running",
+                _("The network is %(status)s; it must run to take the member's validators "
+                  "and organisation off the chain.") % {"status": locked.status},
+                details={"status": locked.status},
+            )
+        validators = nodes.filter(status=NodeStatus.RUNNING).count()
+        if validators and locked.validator_count - validators < 1:
+            raise Conflict("last_validator",
+                           _("The member runs every validator of this network; add another "
+                             "validator first."))
+        no_active_validator_change(locked)
+        op = operation_create(
+            tenant=tenant, actor=actor, kind=OperationKind.MEMBER_REMOVE,
+            target=("deploy.network", locked.pk),
+            deadline=timedelta(minutes=5 + 5 * nodes.count()),
+        )
+        for t in {tenant.pk: tenant, locked.tenant_id: locked.tenant,
+                  membership.tenant_id: membership.tenant}.values():
+            platform.audit(tenant=t, actor=actor, action="consortium.member_remove",
+                           target=locked, request=request,
+                           metadata={"member": member_slug, "leaving": leaving})
+        enqueue_after_commit(consortium_member_remove_task, str(locked.pk), membership.pk,
+                             op.pk)
     return op
 
 

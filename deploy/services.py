@@ -418,17 +418,19 @@ def driver_app_error(exc: Any) -> AppError:
     return AppError(exc.code, exc.message, status=status)
 
 
-def _no_active_validator_change(network: Network) -> None:
+def no_active_validator_change(network: Network) -> None:
     from baas.choices import ACTIVE
 
     busy = Operation.objects.filter(
         target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
-        kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE],
+        kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,
+                  OperationKind.MEMBER_REMOVE],
     ).exists()
     if busy:
         raise Conflict(
             "operation_in_progress",
-            _("A validator change of this network is still running; wait for it to finish."),
+            _("A validator or membership change of this network is still running; wait for "
+              "it to finish."),
         )
 
 
@@ -451,7 +453,7 @@ def validator_add(
                 % {"status": locked.status},
                 details={"status": locked.status},
             )
-        _no_active_validator_change(locked)
+        no_active_validator_change(locked)
         # The network's size counts against its owner's plan, whoever adds the validator.
         _check_quota_size(tenant=locked.tenant, size=locked.validator_count + 1)
         op = operation_create(
@@ -484,7 +486,7 @@ def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None
             raise NotFound("not_found", _("Node not found."))
         if network.validator_count <= 1:
             raise Conflict("last_validator", _("A network keeps at least one validator."))
-        _no_active_validator_change(network)
+        no_active_validator_change(network)
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.VALIDATOR_REMOVE,
             target=("deploy.network", network.pk),

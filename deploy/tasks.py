@@ -678,15 +678,62 @@ def validator_remove_task(node_id: str, operation_id: int | None = None) -> None
         return
 
     def body() -> None:
+        _take_out(network, node, operation_id, always_on_chain=True)
+        _finish(operation_id, f"{node.moniker} removed")
+
+    _run_guarded(str(network.pk), operation_id, body, fail_network=False)
+
+
+def _take_out(network: Network, node: Node, operation_id: int | None, *,
+              always_on_chain: bool) -> None:
+    """Take ``node`` out of the validator set (if the chain has it, or ``always_on_chain``),
+    then delete it and its keys. Each step is idempotent, so a re-run resumes."""
+    validators = None if always_on_chain else _chain_validators(network, exclude=node)
+    if validators is None or node.validator_pub_key in validators:
         _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
                      already_done="no node with that public key")
         _progress(operation_id, 40, f"validator update for {node.moniker} committed")
         _wait_left_set(network, node)
         _progress(operation_id, 70, f"{node.moniker} left the validator set")
-        driver_for(network).delete_node(network_id=str(network.pk), node_id=str(node.pk))
-        NodeKey.objects.filter(node=node).delete()
-        node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
-        _sync_validator_count(str(network.pk), -1)
-        _finish(operation_id, f"{node.moniker} removed")
+    driver_for(network).delete_node(network_id=str(network.pk), node_id=str(node.pk))
+    NodeKey.objects.filter(node=node).delete()
+    node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
+    _sync_validator_count(str(network.pk), -1)
 
-    _run_guarded(str(network.pk), operation_id, body, fail_network=False)
+
+@shared_task(name="deploy.consortium_member_remove", **TASK_OPTIONS)
+def consortium_member_remove_task(network_id: str, membership_id: int,
+                                  operation_id: int | None = None) -> None:
+    """Take a member out of a consortium: its validators leave the set and are deleted,
+    its organisation and keys leave the chain (``_identity.remove_org``, signed by the
+    owner), then its managed identity and membership go. Resumable step by step."""
+    from deploy.models import NetworkMembership
+
+    if not _begin(operation_id):
+        return
+    membership = NetworkMembership.objects.select_related("tenant").filter(
+        pk=membership_id, network_id=network_id).first()
+    if membership is None:
+        _finish(operation_id, "already removed")
+        return
+    network = Network.objects.get(pk=network_id)
+    member = membership.tenant
+
+    def body() -> None:
+        nodes = list(network.nodes.filter(tenant=member).exclude(status=NodeStatus.DELETED)
+                     .order_by("index"))
+        for node in nodes:
+            _take_out(network, node, operation_id, always_on_chain=False)
+            _progress(operation_id, 75, f"removed {node.moniker}")
+        identity = NetworkIdentity.objects.filter(network=network, tenant=member).first()
+        if identity is not None:
+            _identity_tx(network, "remove_org", {"id": identity.organisation_id},
+                         already_done="does not exist")
+            _progress(operation_id, 90, f"organisation {identity.organisation_id} and its "
+                                        "keys are off the chain")
+        with transaction.atomic():
+            NetworkIdentity.objects.filter(network=network, tenant=member).delete()
+            membership.delete()
+        _finish(operation_id, f"{member.slug} is no longer a member")
+
+    _run_guarded(network_id, operation_id, body, fail_network=False)

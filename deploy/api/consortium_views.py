@@ -2,7 +2,8 @@
 decline; everyone in the network lists its members.
 
 Owner side (under the network): ``GET/POST networks/{id}/invitations/``,
-``DELETE networks/{id}/invitations/{iid}/``, ``GET networks/{id}/members/``.
+``DELETE networks/{id}/invitations/{iid}/``, ``GET networks/{id}/members/``,
+``DELETE networks/{id}/members/{slug}/`` (the owner removes a member, or a member leaves).
 Invited side: ``GET consortium-invitations/`` (pending ones addressed to the current
 tenant), ``GET consortium-invitations/{id}/``, ``POST .../accept/``, ``POST .../decline/``.
 """
@@ -94,15 +95,25 @@ class NetworkInvitationViewSet(mixins.ListModelMixin, TenantScopedViewSet):
 
 
 class NetworkMemberViewSet(mixins.ListModelMixin, TenantScopedViewSet):
-    """Members of a network, readable by its owner and by every member."""
+    """Members of a network, readable by its owner and by every member. ``DELETE
+    members/{slug}/``: the owner removes a member, or a member leaves (202, an operation)."""
 
+    permission_classes = [IsAuthenticated, *INFRASTRUCTURE_PERMISSIONS]
     serializer_class = MemberSerializer
     queryset = NetworkMembership.objects.all()
+    action_roles = {"destroy": "admin"}
 
     def get_queryset(self):
         network = selectors.network_get(tenant=self.tenant,
                                         network_id=self.kwargs["network_pk"])
         return consortium.members(network=network)
+
+    def destroy(self, request: Request, network_pk: str, slug: str) -> Response:
+        network = selectors.network_get(tenant=self.tenant, network_id=network_pk)
+        op = consortium.member_remove(tenant=self.tenant, actor=request.user, network=network,
+                                      member_slug=slug, request=request)
+        return Response({"operation": OperationSerializer(op).data},
+                        status=status.HTTP_202_ACCEPTED)
 
 
 class ReceivedInvitationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,

@@ -14,6 +14,7 @@ router.register("consortium-invitations", consortium_views.ReceivedInvitationVie
 invitations = consortium_views.NetworkInvitationViewSet.as_view({"get": "list", "post": "create"})
 invitation = consortium_views.NetworkInvitationViewSet.as_view({"delete": "destroy"})
 members = consortium_views.NetworkMemberViewSet.as_view({"get": "list"})
+member = consortium_views.NetworkMemberViewSet.as_view({"delete": "destroy"})
 
 node_list = NodeViewSet.as_view({"get": "list"})
 node_detail = NodeViewSet.as_view({"get": "retrieve", "delete": "destroy"})
@@ -32,6 +33,7 @@ urlpatterns = [
     path(NET + "invitations/", invitations, name="network-invitation-list"),
     path(NET + "invitations/<uuid:pk>/", invitation, name="network-invitation-detail"),
     path(NET + "members/", members, name="network-member-list"),
+    path(NET + "members/<slug:slug>/", member, name="network-member-detail"),
     path(NET + "nodes/", node_list, name="network-node-list"),
     path(NET + "nodes/<uuid:pk>/", node_detail, name="network-node-detail"),
     path(NET + "nodes/<uuid:pk>/logs/", node_logs, name="network-node-logs"),

@@ -160,10 +160,12 @@ def _other_tenant_urls(network, node) -> list[tuple[str, str]]:
     from django.urls import reverse
 
     from deploy.api import urls as deploy_api_urls
+    from deploy.models import NetworkMembership
     from deploy.tests.factories import ConsortiumInvitationFactory
 
     invitation = ConsortiumInvitationFactory(network=network)
     child_ids = {"nodes": node.pk, "invitations": invitation.pk}
+    member = NetworkMembership.objects.create(network=network, tenant=invitation.invited_tenant)
     found = []
     for pattern in deploy_api_urls.urlpatterns:
         route = str(pattern.pattern).removeprefix("^")
@@ -180,6 +182,8 @@ def _other_tenant_urls(network, node) -> list[tuple[str, str]]:
                 kwargs[param] = 1
             elif param == "tx_hash":
                 kwargs[param] = "ab" * 32
+            elif param == "slug":  # networks/<id>/members/<slug>/
+                kwargs[param] = member.tenant.slug
             else:
                 raise AssertionError(f"{pattern.name}: give _other_tenant_urls a {param}")
         url = reverse(pattern.name, kwargs=kwargs)
@@ -236,6 +240,7 @@ def test_infrastructure_changes_need_the_deploy_scope(owner):
         ("post", f"/api/v1/networks/{network.pk}/nodes/{node.pk}/restart/", {}),
         ("delete", f"/api/v1/networks/{network.pk}/nodes/{node.pk}/", {}),
         ("post", f"/api/v1/networks/{network.pk}/invitations/", {"tenant": "x"}),
+        ("delete", f"/api/v1/networks/{network.pk}/members/someone/", {}),
     ]
     for method, url, body in writes:
         res = getattr(app_token, method)(url, body, format="json")

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def queued(monkeypatch, key_file):
     sent: list[tuple[str, tuple]] = []
     for name in ("consortium_org_add_task", "validator_add_task", "network_stop_task",
-                 "network_delete_task"):
+                 "network_delete_task", "consortium_member_remove_task"):
         monkeypatch.setattr(f"deploy.tasks.{name}.delay",
                             lambda *a, _n=name: sent.append((_n, a)))
     return sent
@@ -308,3 +308,76 @@ def test_a_members_node_carries_the_members_ownership_label(member, monkeypatch)
     assert node_spec(node).tenant_id == str(tenant.pk)
     owners = NodeFactory(network=network)
     assert node_spec(owners).tenant_id == str(network.tenant_id)
+
+
+def _remove(client, network, slug):
+    return client.delete(f"/api/v1/networks/{network.pk}/members/{slug}/")
+
+
+def test_the_owner_removes_a_member_and_a_member_may_leave(world, queued,
+                                                          django_capture_on_commit_callbacks):
+    from baas.models import Operation
+
+    a, b, c, network, _node = world
+    NetworkMembership.objects.create(network=network, tenant=b.tenant)
+    NetworkMembership.objects.create(network=network, tenant=c.tenant)
+    stranger = MembershipFactory(role="owner")
+    viewer = MembershipFactory(tenant=b.tenant, role="developer")
+
+    refusals = [
+        (api(c), b.tenant.slug, 403, "network_owner_only"),  # a member cannot remove another
+        (api(viewer), b.tenant.slug, 403, "permission_denied"),  # admins only
+        (api(stranger), b.tenant.slug, 404, "not_found"),  # nor see the network at all
+        (api(a), "nobody-here", 404, "not_found"),
+        (api(a), a.tenant.slug, 404, "not_found"),  # the owner is not a member to remove
+    ]
+    for client, slug, status, code in refusals:
+        res = _remove(client, network, slug)
+        assert (res.status_code, res.json()["error"]["code"]) == (status, code), res.content
+    assert queued == [] and not Operation.objects.filter(kind="network.member_remove").exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        res = _remove(api(a), network, b.tenant.slug)
+    assert res.status_code == 202, res.content
+    op = res.json()["operation"]
+    assert (op["kind"], op["state"]) == ("network.member_remove", "queued")
+    membership = NetworkMembership.objects.get(network=network, tenant=b.tenant)
+    assert queued == [("consortium_member_remove_task", (str(network.pk), membership.pk,
+                                                         op["id"]))]
+    # one membership change at a time, and the member cannot add validators meanwhile
+    res = _remove(api(c), network, c.tenant.slug)
+    assert (res.status_code, res.json()["error"]["code"]) == (409, "operation_in_progress")
+    res = api(b).post(f"/api/v1/networks/{network.pk}/validators/")
+    assert (res.status_code, res.json()["error"]["code"]) == (409, "operation_in_progress")
+    # the owner, the member removed and the actor's tenant all have it in their audit log
+    for tenant in (a.tenant, b.tenant):
+        assert AuditEvent.objects.filter(tenant=tenant, action="consortium.member_remove",
+                                         metadata__member=b.tenant.slug).exists()
+
+    Operation.objects.filter(pk=op["id"]).update(state="succeeded")
+    with django_capture_on_commit_callbacks(execute=True):
+        res = _remove(api(c), network, c.tenant.slug)  # leaving needs no owner
+    assert res.status_code == 202, res.content
+    assert AuditEvent.objects.filter(tenant=c.tenant, action="consortium.member_remove",
+                                     metadata__leaving=True).exists()
+
+
+def test_a_member_on_chain_leaves_only_while_the_network_runs(world, queued):
+    a, b, c, network, node = world
+    NetworkMembership.objects.create(network=network, tenant=b.tenant)
+    NetworkMembership.objects.create(network=network, tenant=c.tenant, role="observer")
+    homes.managed_identity(network, b.tenant)  # b is an organisation on chain
+    network.__class__.objects.filter(pk=network.pk).update(status=NetworkStatus.STOPPED)
+    res = _remove(api(a), network, b.tenant.slug)
+    assert (res.status_code, res.json()["error"]["code"]) == (409, "network_not_running")
+    # an observer has nothing on chain: it can go while the network is stopped
+    assert _remove(api(a), network, c.tenant.slug).status_code == 202
+
+
+def test_a_member_that_runs_every_validator_cannot_be_removed(world, queued):
+    a, b, _c, network, node = world
+    NetworkMembership.objects.create(network=network, tenant=b.tenant)
+    network.__class__.objects.filter(pk=network.pk).update(validator_count=1)
+    node.__class__.objects.filter(pk=node.pk).update(tenant=b.tenant)
+    res = _remove(api(a), network, b.tenant.slug)
+    assert (res.status_code, res.json()["error"]["code"]) == (409, "last_validator")

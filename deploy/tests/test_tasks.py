@@ -402,3 +402,54 @@ def test_an_identity_tx_that_outlives_the_commit_wait_is_awaited_not_resent(
     monkeypatch.setattr("deploy.gateway.wait_committed", still_pending)
     with pytest.raises(AppError, match="not yet"):
         tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
+
+
+def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
+        created, fake_driver, chain_set, monkeypatch):
+    from deploy import homes
+    from deploy.models import NetworkMembership
+    from deploy.tests.factories import MembershipFactory, NodeFactory
+
+    network, _ = _provision(created)
+    member = MembershipFactory(role="owner").tenant
+    membership = NetworkMembership.objects.create(network=network, tenant=member)
+    homes.managed_identity(network, member)
+    theirs = network.nodes.get(index=3)
+    Node.objects.filter(pk=theirs.pk).update(tenant=member)
+    never_joined = NodeFactory(network=network, tenant=member, status=NodeStatus.FAILED,
+                               index=9, validator_pub_key="bmV2ZXI=")
+    chain_set.update(n.validator_pub_key for n in network.nodes.filter(index__lt=4))
+    sent = []
+
+    def identity_tx(net, function, args, **kw):
+        sent.append((function, args, kw.get("signer_tenant")))
+        if function == "remove_node":
+            chain_set.discard(theirs.validator_pub_key)
+
+    monkeypatch.setattr("deploy.tasks._identity_tx", identity_tx)
+    monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay", lambda *a: None)
+    from deploy import consortium
+
+    op = consortium.member_remove(tenant=network.tenant, actor=None, network=network,
+                                  member_slug=member.slug)
+    tasks.consortium_member_remove_task(str(network.pk), membership.pk, op.pk)
+    op.refresh_from_db()
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    # only the validator the chain had was taken out on chain (signed by the owner), then
+    # the organisation; the node that never joined was just deleted
+    assert [(f, s) for f, _a, s in sent] == [("remove_node", None), ("remove_org", None)]
+    assert sent[1][1] == {"id": member.slug}
+    for node in (theirs, never_joined):
+        node.refresh_from_db()
+        assert node.status == NodeStatus.DELETED
+        assert (str(network.pk), str(node.pk)) not in fake_driver.nodes
+        assert not NodeKey.objects.filter(node=node).exists()
+    assert not NetworkMembership.objects.filter(pk=membership.pk).exists()
+    assert not NetworkIdentity.objects.filter(network=network, tenant=member).exists()
+    assert NetworkIdentity.objects.filter(network=network, tenant=network.tenant).exists()
+    network.refresh_from_db()
+    assert network.validator_count == 3 and network.status == NetworkStatus.RUNNING
+    assert op.steps[-1]["message"] == f"{member.slug} is no longer a member"
+    # a redelivered message for a finished operation changes nothing
+    tasks.consortium_member_remove_task(str(network.pk), membership.pk, op.pk)
+    assert len(sent) == 2
