@@ -1,17 +1,20 @@
 """A consortium on a real chain: tenant A owns a one-validator network and invites tenant B;
 B accepts (its organisation is registered on chain by ``_identity.add_org``), adds a
 validator of its own that joins through the ledger's validator updates, transacts through
-the gateway with its own managed identity, and removes its validator again. A third tenant
-sees none of it."""
+the gateway with its own managed identity. A third tenant sees none of it. Then A removes B:
+B's validator leaves the set, B's organisation and keys leave the chain."""
 
 from __future__ import annotations
+
+import base64
 
 import pytest
 from rest_framework.test import APIClient
 
-from deploy import rpc
+from deploy import gateway, rpc
 from deploy.models import Network, NetworkIdentity, Node
 from deploy.tests.factories import MembershipFactory
+from ledger.tx import build_tx
 from tests.e2e.test_local_network import wait_operation
 
 pytestmark = [pytest.mark.slow, pytest.mark.cometbft]
@@ -75,7 +78,28 @@ def test_member_runs_its_own_validator_on_the_owners_chain(celery_worker, e2e_en
     # B may not stop A's chain.
     assert member.post(base + "stop/").status_code == 403
 
-    succeeded(member, member.delete(f"{base}nodes/{node.pk}/"))
+    # A removes B while B still runs its validator: the validator leaves the set and is
+    # deleted, B's organisation and keys leave the chain, and B no longer sees the network.
+    old_key = gateway.tenant_signer(Network.objects.get(pk=network_id), b.tenant)
+    succeeded(owner, owner.delete(f"{base}members/{b.tenant.slug}/"))
     node.refresh_from_db()
     assert node.status == "deleted"
     assert Network.objects.get(pk=network_id).validator_count == 1
+    assert owner.get(base + "members/").json()["results"] == []
+    orgs = owner.post(base + "gateway/query/", {
+        "chaincode": "_identity", "function": "list_orgs", "args": {}}, format="json")
+    assert b.tenant.slug not in {o["id"] for o in orgs.json()["result"]}
+    assert member.get(base).status_code == 404
+    # a tx B signed with its old key is refused by the chain itself
+    chain_id = Network.objects.get(pk=network_id).chain_id
+    raw = build_tx(signer=old_key, chain_id=chain_id, chaincode="kv", function="put",
+                   args=["still", "here"])
+    res = owner.post(base + "gateway/tx/", {"tx": base64.b64encode(raw).decode()},
+                     format="json")
+    assert res.status_code == 422 and res.json()["error"]["details"]["stage"] == "CheckTx"
+    # the chain keeps committing on A's validator alone
+    [a_node] = Node.objects.filter(network_id=network_id).exclude(status="deleted")
+    height = rpc.status(a_node.rpc_url).height
+    tx = owner.post(base + "gateway/tx/", {"chaincode": "kv", "function": "put",
+                                            "args": ["after", "removal"]}, format="json")
+    assert tx.status_code == 200 and tx.json()["height"] > height
