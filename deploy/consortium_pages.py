@@ -2,7 +2,8 @@
 ``deploy.consortium`` and returns to the page it came from with a message.
 
 - the owner invites organisations and revokes invitations from the network page;
-- the invited organisation accepts or declines from the networks list.
+- the invited organisation accepts or declines from the networks list;
+- the owner removes a member, or a member leaves, after typing the member's slug.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from django.views.decorators.http import require_POST
 from baas.errors import AppError, NotFound
 from deploy import consortium
 from deploy.choices import InvitationStatus
-from deploy.forms import InviteForm
+from deploy.forms import ConfirmForm, InviteForm
 from deploy.models import ConsortiumInvitation, Network
 from deploy.views import _detail_context, _network, _show_error
 from tenants.forms import app_error_text
-from tenants.views import page, tenant_required
+from tenants.views import page, posted, tenant_required
 
 
 def consortium_context(request: HttpRequest, network: Network) -> dict[str, Any]:
@@ -35,6 +36,7 @@ def consortium_context(request: HttpRequest, network: Network) -> dict[str, Any]
         "membership": None if is_owner else consortium.membership_of(network, portal.tenant),
         "members": consortium.members(network=network),
         "can_invite": is_owner and portal.can("admin"),
+        "is_admin": portal.can("admin"),
     }
     if context["can_invite"]:
         context["invitations"] = consortium.invitations_sent(
@@ -111,3 +113,34 @@ def invitation_decide(request: HttpRequest, invitation_id: Any, decision: str) -
     messages.success(request, _("You joined network %(name)s.")
                      % {"name": invitation.network.name})
     return redirect("deploy:network-detail", network_id=invitation.network_id)
+
+
+@tenant_required
+def member_remove(request: HttpRequest, network_id: Any, slug: str) -> HttpResponse:
+    """Confirm, then remove a member (the owner) or leave the network (the member)."""
+    network = _network(request, network_id)
+    membership = consortium.members(network=network).filter(tenant__slug=slug).first()
+    leaving = membership is not None and membership.tenant_id == request.portal.tenant.pk
+    if membership is None or not (leaving or network.tenant_id == request.portal.tenant.pk):
+        raise Http404  # like a node that is not yours: the portal shows no such page
+    form = ConfirmForm(posted(request), expected=slug,
+                       label=_("Type the organisation's identifier to confirm"))
+    if request.method == "POST" and form.is_valid():
+        try:
+            consortium.member_remove(tenant=request.portal.tenant, actor=request.user,
+                                     network=network, member_slug=slug, request=request)
+        except AppError as exc:
+            messages.error(request, app_error_text(exc))
+            return redirect("deploy:network-detail", network_id=network.pk)
+        if leaving:
+            messages.success(request, _("Leaving network %(name)s: your validators and your "
+                                        "organisation are taken off its chain.")
+                             % {"name": network.name})
+            return redirect("deploy:network-list")
+        messages.success(request, _("Removing %(org)s from the network.") % {"org": slug})
+        return redirect("deploy:network-detail", network_id=network.pk)
+    return page(request, "deploy/network_confirm.html", {
+        "network": network, "member": membership.tenant,
+        "action": "leave" if leaving else "remove-member",
+        "label": _("Leave") if leaving else _("Remove member"), "form": form,
+    }, status=400 if form.errors else 200)

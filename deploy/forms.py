@@ -50,11 +50,14 @@ class ConfirmForm(forms.Form):
     confirm_name = forms.CharField(label=_("Type the network's name to confirm"),
                                    max_length=63)
 
-    def __init__(self, *args, expected: str | None = None, **kwargs) -> None:
+    def __init__(self, *args, expected: str | None = None, label: str | None = None,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.expected = expected
         if expected is None:
             del self.fields["confirm_name"]
+        elif label:
+            self.fields["confirm_name"].label = label
 
     def clean(self):
         data = super().clean()

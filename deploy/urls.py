@@ -15,6 +15,8 @@ urlpatterns = [
          name="network-invite"),
     path("networks/<uuid:network_id>/invitations/<uuid:invitation_id>/revoke/",
          consortium_pages.invitation_revoke, name="invitation-revoke"),
+    path("networks/<uuid:network_id>/members/<slug:slug>/remove/",
+         consortium_pages.member_remove, name="member-remove"),
     path("consortium-invitations/<uuid:invitation_id>/<str:decision>/",
          consortium_pages.invitation_decide, name="invitation-decide"),
     path("networks/<uuid:network_id>/<str:action>/", views.network_action,

@@ -100,3 +100,45 @@ def test_revoke_and_decline(world):
     assert inv.status == InvitationStatus.DECLINED
     assert not NetworkMembership.objects.exists()
     assert member.get(f"/networks/{network.pk}/").status_code == 404
+
+
+def test_owner_removes_a_member_and_a_member_leaves_after_typing_its_identifier(
+        world, monkeypatch, django_capture_on_commit_callbacks):
+    queued = []
+    monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay",
+                        lambda *a: queued.append(a))
+    a, b, network, _own = world
+    c = MembershipFactory(role="owner")
+    NetworkMembership.objects.create(network=network, tenant=b.tenant)
+    NetworkMembership.objects.create(network=network, tenant=c.tenant, role="observer")
+    owner, member, other = browser_for(a), browser_for(b), browser_for(c)
+    url = f"/networks/{network.pk}/members/{b.tenant.slug}/remove/"
+
+    page = owner.get(f"/networks/{network.pk}/").content.decode()
+    assert url in page  # a Remove link per member
+    page = member.get(f"/networks/{network.pk}/").content.decode()
+    assert url in page and "Leave network" in page  # its own row only
+    assert f"/members/{c.tenant.slug}/remove/" not in page
+    # another member may not remove b
+    assert other.get(url).status_code == 404
+    assert other.post(url, {"confirm_name": b.tenant.slug}).status_code == 404
+
+    confirm = owner.get(url)
+    assert confirm.status_code == 200 and "Type the organisation" in confirm.content.decode()
+    wrong = owner.post(url, {"confirm_name": "not-it"})
+    assert wrong.status_code == 400 and queued == []
+    with django_capture_on_commit_callbacks(execute=True):
+        res = owner.post(url, {"confirm_name": b.tenant.slug})
+    assert res.status_code == 302 and res["Location"] == f"/networks/{network.pk}/"
+    assert len(queued) == 1
+
+    from baas.models import Operation
+
+    Operation.objects.filter(kind="network.member_remove").update(state="succeeded")
+    leave = f"/networks/{network.pk}/members/{c.tenant.slug}/remove/"
+    with django_capture_on_commit_callbacks(execute=True):
+        res = other.post(leave, {"confirm_name": c.tenant.slug})
+    assert res.status_code == 302 and res["Location"] == "/networks/"
+    assert len(queued) == 2
+    stranger = browser_for(MembershipFactory(role="owner"))
+    assert stranger.get(url).status_code == 404
