@@ -230,7 +230,7 @@ def member_remove(
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         nodes = locked.nodes.filter(tenant=membership.tenant).exclude(status=NodeStatus.DELETED)
-        on_chain = nodes.exists() or locked.identities.filter(tenant=membership.tenant).exists()
+        on_chain = nodes.exists() or membership.org_registered_at is not None
         if on_chain and locked.status != NetworkStatus.RUNNING:
             raise Conflict(
                 "network_not_running",

@@ -709,14 +709,14 @@ def consortium_member_remove_task(network_id: str, membership_id: int,
     owner), then its managed identity and membership go. Resumable step by step."""
     from deploy.models import NetworkMembership
 
-    if not _begin(operation_id):
+    network = Network.objects.filter(pk=network_id).first()
+    if network is None or not _begin(operation_id):
         return
     membership = NetworkMembership.objects.select_related("tenant").filter(
-        pk=membership_id, network_id=network_id).first()
+        pk=membership_id, network=network).first()
     if membership is None:
         _finish(operation_id, "already removed")
         return
-    network = Network.objects.get(pk=network_id)
     member = membership.tenant
 
     def body() -> None:
@@ -726,7 +726,10 @@ def consortium_member_remove_task(network_id: str, membership_id: int,
             _take_out(network, node, operation_id, always_on_chain=False)
             _progress(operation_id, 75, f"removed {node.moniker}")
         identity = NetworkIdentity.objects.filter(network=network, tenant=member).first()
-        if identity is not None:
+        # A member that joined a stopped network and never transacted has a key but no
+        # organisation on chain yet: nothing to take off, and no chain to ask.
+        if identity is not None and (membership.org_registered_at is not None
+                                     or network.status == NetworkStatus.RUNNING):
             _identity_tx(network, "remove_org", {"id": identity.organisation_id},
                          already_done="does not exist")
             _progress(operation_id, 90, f"organisation {identity.organisation_id} and its "

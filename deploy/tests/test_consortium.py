@@ -366,10 +366,18 @@ def test_a_member_on_chain_leaves_only_while_the_network_runs(world, queued):
     a, b, c, network, node = world
     NetworkMembership.objects.create(network=network, tenant=b.tenant)
     NetworkMembership.objects.create(network=network, tenant=c.tenant, role="observer")
-    homes.managed_identity(network, b.tenant)  # b is an organisation on chain
+    d = MembershipFactory(role="owner")  # joined while stopped: a key, nothing on chain
+    NetworkMembership.objects.create(network=network, tenant=d.tenant)
+    homes.managed_identity(network, d.tenant)
+    homes.managed_identity(network, b.tenant)
+    NetworkMembership.objects.filter(tenant=b.tenant).update(org_registered_at=timezone.now())
     network.__class__.objects.filter(pk=network.pk).update(status=NetworkStatus.STOPPED)
     res = _remove(api(a), network, b.tenant.slug)
     assert (res.status_code, res.json()["error"]["code"]) == (409, "network_not_running")
+    assert _remove(api(a), network, d.tenant.slug).status_code == 202
+    from baas.models import Operation
+
+    Operation.objects.filter(kind="network.member_remove").update(state="succeeded")
     # an observer has nothing on chain: it can go while the network is stopped
     assert _remove(api(a), network, c.tenant.slug).status_code == 202
 

@@ -453,3 +453,28 @@ def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
     # a redelivered message for a finished operation changes nothing
     tasks.consortium_member_remove_task(str(network.pk), membership.pk, op.pk)
     assert len(sent) == 2
+
+
+def test_a_member_with_nothing_on_chain_leaves_a_stopped_network_without_asking_it(
+        created, fake_driver, monkeypatch):
+    from deploy import consortium, homes
+    from deploy.models import NetworkMembership
+    from deploy.tests.factories import MembershipFactory
+
+    network, _ = _provision(created)
+    member = MembershipFactory(role="owner").tenant
+    membership = NetworkMembership.objects.create(network=network, tenant=member)
+    homes.managed_identity(network, member)  # accepted while stopped: a key, no org yet
+    Network.objects.filter(pk=network.pk).update(status=NetworkStatus.STOPPED)
+    network.refresh_from_db()
+    sent = []
+    monkeypatch.setattr("deploy.tasks._identity_tx", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay", lambda *a: None)
+    op = consortium.member_remove(tenant=member, actor=None, network=network,
+                                  member_slug=member.slug)
+    tasks.consortium_member_remove_task(str(network.pk), membership.pk, op.pk)
+    op.refresh_from_db()
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    assert sent == []
+    assert not NetworkMembership.objects.filter(pk=membership.pk).exists()
+    assert not NetworkIdentity.objects.filter(network=network, tenant=member).exists()

@@ -1,6 +1,7 @@
 """A consortium in a real headless Chromium: the owner invites another organisation from the
 network page, the other organisation's admin accepts from its networks list, and then sees
-the owner's network with only a member's controls (in English and in Korean)."""
+the owner's network with only a member's controls (in English and in Korean); the owner
+then removes the member from its row."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def log_in(page, base: str, email: str) -> None:
     page.wait_for_url(f"{base}/dashboard/")
 
 
-def test_invite_accept_and_see_the_network_as_a_member(new_browser, live_server):
+def test_invite_accept_and_see_the_network_as_a_member(new_browser, live_server, monkeypatch):
     from deploy.choices import NetworkStatus
     from deploy.models import NetworkMembership
     from deploy.tests.factories import NetworkFactory
@@ -78,3 +79,19 @@ def test_invite_accept_and_see_the_network_as_a_member(new_browser, live_server)
     page.reload()
     members = page.get_by_role("region", name="Consortium").inner_text()
     assert "Solar Village" in members and "Pending invitations" not in members
+
+    # The owner removes the member from its row, after typing the member's identifier.
+    removals = []
+    monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay",
+                        lambda *a: removals.append(a))  # the task itself: e2e tests
+    page.get_by_role("region", name="Consortium").get_by_role(
+        "link", name="Remove Solar Village").click()
+    page.get_by_label("Type the organisation's identifier to confirm").fill("solar-vilage")
+    page.get_by_role("button", name="Remove member").click()
+    assert "The name does not match." in page.inner_text("main")
+    page.get_by_label("Type the organisation's identifier to confirm").fill("solar-village")
+    page.get_by_role("button", name="Remove member").click()
+    page.wait_for_url(f"{base}/networks/{network.pk}/")
+    assert "Removing solar-village from the network." in page.inner_text("main")
+    assert len(removals) == 1
+    screenshot(page, "33-consortium-member-removing")
