@@ -94,6 +94,9 @@ fi
 cp "$SRC/Dockerfile" "$SRC/.dockerignore" "$SRC/entrypoint.py" "$ctx/"
 cp "$cometbft_bin" "$ctx/cometbft"
 tar -c --exclude=__pycache__ --exclude='*.pyc' --exclude=tests ledger | tar -x -C "$ctx"
+# The Docker driver refuses an image whose ledger/ differs from the control plane's.
+ledger_hash="$("$PY" -c 'import sys; from pathlib import Path; from ledger.source_hash import source_hash
+print(source_hash(Path(sys.argv[1])))' "$ctx/ledger")" || die "could not hash $ctx/ledger"
 
 # --- 3. content hash and build -------------------------------------------------------------
 content_hash="$( (cd "$ctx" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
@@ -105,6 +108,7 @@ else
   log "building $tag on $base"
   docker build --build-arg BASE="$base" \
     --label baas.component=node-image --label baas.content-hash="$content_hash" \
+    --label baas.ledger-hash="$ledger_hash" \
     -t "$tag" "$ctx" >&2 || die "docker build failed"
 fi
 docker tag "$tag" "$IMAGE_REPO:latest"

@@ -19,6 +19,7 @@ turned into ``DriverError`` with a stable code.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import tarfile
 import time
@@ -38,6 +39,7 @@ from deploy.drivers.base import (
 
 P2P_PORT, RPC_PORT, ABCI_PORT = 26656, 26657, 26658
 HOME = "/node"
+LEDGER_HASH_LABEL = "baas.ledger-hash"  # set by scripts/build-node-image.sh
 NODE_UID = 10001  # the image's unprivileged user; home files are owned by it
 HOME_MARKER = ".baas-home-written"  # last member of the home archive: "the copy finished"
 DEFAULT_IMAGE = "baas/node:latest"
@@ -235,8 +237,21 @@ class DockerDriver(Driver):
         return self._start(container, spec.node_id)
 
     def _require_image(self) -> None:
+        """The node image exists and runs the same ``ledger/`` as this control plane: nodes
+        of one network that execute blocks with different code would part ways on the app
+        hash, so a stale image is refused before any container is made from it."""
         with self._errors("look up the node image"):
-            self.client.images.get(self.image)
+            image = self.client.images.get(self.image)
+        built_from = (image.labels or {}).get(LEDGER_HASH_LABEL)
+        expected = ledger_hash()
+        if built_from != expected:
+            raise DriverError(
+                "image_stale",
+                f"node image {self.image!r} was built from "
+                f"{'another' if built_from else 'an unlabelled'} ledger/ "
+                f"({built_from or 'no ' + LEDGER_HASH_LABEL + ' label'}; this control plane "
+                f"runs {expected}); rebuild it with scripts/build-node-image.sh",
+            )
 
     def _create(self, spec: NodeSpec, name: str) -> Any:
         import docker.errors
@@ -446,6 +461,15 @@ class DockerDriver(Driver):
         with self._errors("ping the Docker engine"):
             self.client.ping()
         self._require_image()
+
+
+@functools.lru_cache(maxsize=1)
+def ledger_hash() -> str:
+    """This control plane's ``ledger/`` hash, once per process (its source does not change
+    under a running process)."""
+    from ledger.source_hash import source_hash
+
+    return source_hash()
 
 
 def _explain(exc: Exception) -> str:

@@ -159,6 +159,30 @@ def test_missing_image_is_image_missing(engine, install_id):
     assert drv.list_owned(install_id=install_id) == []  # nothing half-made
 
 
+def test_image_built_from_another_ledger_is_image_stale(engine, node_image, install_id):
+    """An image whose ledger/ differs from the control plane's would run validators that
+    disagree on the app hash: refused before any container is made."""
+    import io
+
+    stale = "baas/node-stale-test:0"
+    dockerfile = f"FROM {node_image}\nLABEL baas.ledger-hash=0123456789abcdef\n"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=stale, rm=True)
+    try:
+        drv = DockerDriver(image=stale, install_id=install_id)
+        with pytest.raises(DriverError) as err:
+            drv.check()
+        assert err.value.code == "image_stale"
+        assert "0123456789abcdef" in err.value.message
+        assert "build-node-image" in err.value.message
+        with pytest.raises(DriverError) as err:
+            drv.apply_node(spec_for(drv, install_id))
+        assert err.value.code == "image_stale"
+        assert drv.list_owned(install_id=install_id) == []  # nothing half-made
+        DockerDriver(image=node_image, install_id=install_id).check()  # the fresh one passes
+    finally:
+        engine.images.remove(stale, force=True)
+
+
 def test_registry_returns_docker_driver():
     assert isinstance(get_driver("docker"), DockerDriver)
 
