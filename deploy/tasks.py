@@ -390,7 +390,6 @@ def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
             detail=state.detail, restart_count=node.restart_count + 1,
         )
         _progress(operation_id, 70, f"started {node.moniker}")
-        _wait_node(node.pk)
         info = _wait_in_step(node.pk, above=height_before)
         node_transition(
             node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY, height=info.height
@@ -398,20 +397,6 @@ def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
         _finish(operation_id, f"{node.moniker} is back at height {info.height}")
 
     _run_guarded(network_id, operation_id, body, fail_network=False)
-
-
-def _wait_node(node_pk: Any) -> rpc.NodeStatusInfo:
-    timeout = conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S")
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        node = Node.objects.get(pk=node_pk)
-        try:
-            return rpc.status(node.rpc_url)
-        except rpc.RpcError as exc:
-            last = str(exc)
-        time.sleep(0.25)
-    raise StepFailed("node_unhealthy", f"node did not answer within {timeout:.0f}s: {last}")
 
 
 def _live_height(node: Node) -> int:
@@ -440,8 +425,8 @@ def _wait_in_step(node_pk: Any, *, above: int) -> rpc.NodeStatusInfo:
             last = str(exc)
         time.sleep(0.25)
     raise StepFailed("node_unhealthy",
-                     f"node answers but did not commit past height {above} within "
-                     f"{timeout:.0f}s ({last})")
+                     f"node did not commit past height {above} within {timeout:.0f}s "
+                     f"({last or 'no answer'})")
 
 
 @shared_task(name="deploy.reconcile")

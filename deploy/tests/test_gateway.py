@@ -85,13 +85,19 @@ def test_bad_hash_is_rejected_before_any_node_is_asked(stub):
     assert err.value.code == "invalid_hash" and stub.calls == []
 
 
-def test_failover_resends_the_same_signed_tx_never_a_new_one(stub, key_file):
+def _two_nodes_with_identity():
+    """Node a (highest, tried first) and b; the owner's managed identity signs."""
     from deploy import homes
 
     network = NetworkFactory()
     NodeFactory(network=network, rpc_url="http://a", height=9)
     NodeFactory(network=network, rpc_url="http://b", height=5)
     homes.managed_identity(network)
+    return network
+
+
+def test_failover_resends_the_same_signed_tx_never_a_new_one(stub, key_file):
+    network = _two_nodes_with_identity()
     stub.down = {"http://a"}
     result = gateway.submit_tx(network=network, tenant=network.tenant,
                                body={"chaincode": "kv", "function": "put", "args": ["k", 1]})
@@ -102,12 +108,7 @@ def test_failover_resends_the_same_signed_tx_never_a_new_one(stub, key_file):
 
 
 def test_a_tx_not_yet_in_a_block_is_504_with_its_hash_and_is_not_sent_elsewhere(stub, key_file):
-    from deploy import homes
-
-    network = NetworkFactory()
-    NodeFactory(network=network, rpc_url="http://a", height=9)
-    NodeFactory(network=network, rpc_url="http://b", height=5)
-    homes.managed_identity(network)
+    network = _two_nodes_with_identity()
     stub.pending = {"http://a"}
     with pytest.raises(AppError) as caught:
         gateway.submit_tx(network=network, tenant=network.tenant,
