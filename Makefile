@@ -9,10 +9,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup run test lint cometbft proto clean
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements.txt
+	$(PIP) install -q -r requirements.txt -c constraints.txt
 	touch $(STAMP)
 
 setup: $(STAMP) cometbft proto

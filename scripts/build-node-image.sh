@@ -82,7 +82,8 @@ done <"$SRC/packages.txt"
 # requirement set resolves to enter the context, so stale cache entries never change the hash.
 pip_target=(--disable-pip-version-check --quiet --only-binary=:all: --python-version 3.11
   --implementation cp --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64
-  --platform manylinux_2_34_x86_64 --platform linux_x86_64 -r "$ctx/requirements.txt")
+  --platform manylinux_2_34_x86_64 --platform linux_x86_64 -r "$ctx/requirements.txt"
+  -c constraints.txt)
 mkdir "$ctx/wheels"
 if ! "$PY" -m pip download "${pip_target[@]}" --no-index --find-links "$CACHE/wheels" \
     -d "$ctx/wheels" >/dev/null 2>&1; then
