@@ -27,8 +27,10 @@ from RestrictedPython.transformer import RestrictingNodeTransformer
 
 ALLOWED_IMPORTS = frozenset({"math", "json", "hashing"})
 
-# Binary operators that can allocate a lot, build huge integers or do superlinear work
-# on big integers (division is quadratic).
+# Binary operators that can allocate a lot, build huge integers, do superlinear work on
+# big integers (division is quadratic), or walk big operands in C: bitwise operators on big
+# integers, and |, &, ^, - on dicts and dict views, which hash every element into a new
+# set or dict. Only @ is left alone: no value a contract can make supports it.
 GUARDED_BINOPS: dict[type, str] = {
     ast.Add: "+",
     ast.Sub: "-",
@@ -37,7 +39,11 @@ GUARDED_BINOPS: dict[type, str] = {
     ast.FloorDiv: "//",
     ast.Pow: "**",
     ast.LShift: "<<",
+    ast.RShift: ">>",
     ast.Mod: "%",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
 }
 MAX_INT_LITERAL_BITS = 65_536  # runtime.MAX_INT_BITS: larger literals are refused
 

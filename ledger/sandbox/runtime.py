@@ -190,6 +190,12 @@ DICT_ITEMS = type({}.items())
 # materialised so its elements can be weighed.
 WALKABLE = frozenset({list, tuple, str, bytes, dict, range, DICT_KEYS, DICT_VALUES, DICT_ITEMS})
 NUMBERS = frozenset({int, float, bool})
+# |, &, ^, - on these make a set (a contract cannot write one, but dict views make them).
+SET_LIKE = (set, frozenset, DICT_KEYS, DICT_ITEMS)
+SET_OPS = frozenset({"|", "&", "^", "-"})
+BITWISE: dict[str, Callable[[Any, Any], Any]] = {
+    ">>": operator.rshift, "&": operator.and_, "|": operator.or_, "^": operator.xor,
+}
 
 STR_METHODS = frozenset({
     "lower", "upper", "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines",
@@ -400,6 +406,25 @@ def make_globals(
 
     def binop(op: str, a: Any, b: Any) -> Any:
         ints = isinstance(a, int) and isinstance(b, int)
+        if op in SET_OPS:
+            if isinstance(a, SET_LIKE) or isinstance(b, SET_LIKE):
+                # d.keys() - e.keys() is a set: iterating it follows string hashes, which
+                # differ between processes, so validators would disagree on the result.
+                raise meter.violation(
+                    f"{op} on dict views is not allowed: it makes a set, whose order is not "
+                    "deterministic (compare keys with a comprehension, e.g. "
+                    "[k for k in d if k not in e])")
+            if op == "|" and isinstance(a, dict) and isinstance(b, dict):
+                charge(len(a) + len(b))  # a new dict; every key hashed again
+                charge_deep(a.keys())
+                charge_deep(b.keys())
+                return a | b
+        if op in BITWISE:
+            if ints:
+                cost = (int_words(a) + int_words(b)) >> 4  # one pass over both
+                if cost:
+                    step(cost)
+            return BITWISE[op](a, b)
         if op == "+" or op == "-":
             result = a + b if op == "+" else a - b
             if type(result) is int:
@@ -446,14 +471,9 @@ def make_globals(
             return a / b
         raise meter.violation(f"operator {op} is not allowed")  # pragma: no cover
 
-    inplace_ops: dict[str, Callable[[Any, Any], Any]] = {
-        ">>=": operator.rshift, "&=": operator.and_, "|=": operator.or_, "^=": operator.xor,
-        "@=": operator.matmul,
-    }
-
     def inplacevar(op: str, x: Any, y: Any) -> Any:
-        if op in inplace_ops:
-            return inplace_ops[op](x, y)
+        if op == "@=":
+            return operator.matmul(x, y)  # supported by no value a contract can make
         return binop(op[:-1], x, y)
 
     def fmt(value: Any, conversion: int = -1) -> str:
@@ -529,6 +549,24 @@ def make_globals(
             target.extend(items)
         return extend
 
+    def guarded_append(target: list[Any]) -> Callable[[Any], None]:
+        # Amortised O(1) in C: one step, and the list may not outgrow MAX_SEQUENCE.
+        def append(item: Any) -> None:
+            step(1)
+            if len(target) >= MAX_SEQUENCE:
+                raise meter.trip(Code.RESOURCE_LIMIT, f"object of {len(target) + 1} elements "
+                                                      f"exceeds the limit of {MAX_SEQUENCE}")
+            target.append(item)
+        return append
+
+    def from_the_end(method: Callable[..., Any], target: Any) -> Callable[..., Any]:
+        # list.pop() and dict.popitem() take the last element: O(1). list.pop(i) moves
+        # the elements after i: it pays for the list's length.
+        def pop(*args: Any) -> Any:
+            step(1 if not args or args[0] == -1 else 1 + len(target) // ALLOC_UNIT)
+            return method(*args)
+        return pop
+
     def guarded_update(target: dict[Any, Any]) -> Callable[..., None]:
         def update(*args: Any, **kwargs: Any) -> None:
             other = safe_dict(*args, **kwargs)
@@ -555,6 +593,10 @@ def make_globals(
                 return text_method(method, len(obj))
             if kind is list and name == "extend":
                 return guarded_extend(obj)
+            if kind is list and name == "append":
+                return guarded_append(obj)
+            if (kind is list and name == "pop") or (kind is dict and name == "popitem"):
+                return from_the_end(method, obj)
             if kind is list and name == "index":
                 return list_index(obj)
             if kind is dict and name == "update":
