@@ -185,7 +185,8 @@ def remove_orphans() -> int:
     for name in AVAILABLE_DRIVERS:
         try:
             driver = get_driver(name)
-            driver.check()
+            # Not driver.check(): a missing or stale node image stops new nodes, not the
+            # clean-up of old ones; listing fails on its own when the engine is down.
             owned = driver.list_owned(install_id=install)
         except DriverError:
             continue  # e.g. Docker not running here: nothing of ours can run there either

@@ -216,7 +216,9 @@ def test_reaped_network_has_nothing_left_running(created, fake_driver):
     assert set(network.nodes.values_list("status", flat=True)) == {NodeStatus.FAILED}
 
 
-def test_reconciler_removes_orphans_of_this_install_only(created, fake_driver):
+def test_reconciler_removes_orphans_of_this_install_only(created, fake_driver, monkeypatch):
+    from deploy.drivers import DriverError
+
     network, _ = _provision(created)
     ghost_net = "00000000-0000-0000-0000-000000000001"
     fake_driver.nodes[(ghost_net, "n1")] = {"running": True, "rpc": "x", "restarts": 0,
@@ -227,6 +229,9 @@ def test_reconciler_removes_orphans_of_this_install_only(created, fake_driver):
     stray = "00000000-0000-0000-0000-000000000002"
     fake_driver.nodes[(str(network.pk), stray)] = {"running": True, "rpc": "z", "restarts": 0,
                                                    "install": "test-install", "files": {}}
+    # a stale node image stops new nodes, not the clean-up of old ones
+    monkeypatch.setattr(fake_driver, "check", lambda: (_ for _ in ()).throw(
+        DriverError("image_stale", "node image was built from another ledger/")))
     reconcile.reconcile()
     assert (ghost_net, "n1") not in fake_driver.nodes
     assert (str(network.pk), stray) not in fake_driver.nodes
