@@ -19,11 +19,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from baas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from baas.errors import AppError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
-from deploy import homes, platform
+from deploy import conf, homes, platform
 from deploy.choices import (
+    NETWORK_LIVE,
     ConsortiumRole,
     InvitationStatus,
     NetworkStatus,
@@ -231,14 +232,15 @@ def member_remove(
         locked = Network.objects.select_for_update().get(pk=network.pk)
         nodes = locked.nodes.filter(tenant=membership.tenant).exclude(status=NodeStatus.DELETED)
         on_chain = nodes.exists() or membership.org_registered_at is not None
-        if on_chain and locked.status != NetworkStatus.RUNNING:
+        if on_chain and locked.status not in NETWORK_LIVE:
             raise Conflict(
                 "network_not_running",
                 _("The network is %(status)s; it must run to take the member's validators "
                   "and organisation off the chain.") % {"status": locked.status},
                 details={"status": locked.status},
             )
-        validators = nodes.filter(status=NodeStatus.RUNNING).count()
+        # Nodes the chain may count (not planned, given up on or gone), down ones included.
+        validators = nodes.exclude(status__in=[NodeStatus.PENDING, NodeStatus.FAILED]).count()
         if validators and locked.validator_count - validators < 1:
             raise Conflict("last_validator",
                            _("The member runs every validator of this network; add another "
@@ -277,7 +279,6 @@ class OrgApprovalPending(Exception):
 def register_org(network: Network, tenant: Any) -> None:
     """Make sure the member's organisation (and its managed identity as admin) exists on
     chain. Idempotent: an organisation that already exists counts as done."""
-    from baas.errors import AppError
     from deploy import gateway
 
     membership = membership_of(network, tenant)
@@ -287,11 +288,11 @@ def register_org(network: Network, tenant: Any) -> None:
         return
     identity = homes.managed_identity(network, tenant)[0]
     try:
-        result = gateway.submit_tx(network=network, tenant=network.tenant, body={
+        result = gateway.submit_committed(network=network, tenant=network.tenant, body={
             "chaincode": "_identity", "function": "add_org",
             "args": {"id": identity.organisation_id, "name": tenant.name,
                      "admin_public_key": identity.public_key},
-        })
+        }, timeout=conf.setting("DEPLOY_GATEWAY_TIMEOUT_S"))
     except AppError as exc:
         if exc.code != "tx_rejected" or "already exists" not in str(exc.details.get("log", "")):
             raise
@@ -311,6 +312,16 @@ def ensure_registered(network: Network, tenant: Any) -> None:
         register_org(network, tenant)
     except OrgApprovalPending as exc:
         raise Conflict("org_approval_pending", str(exc), details=exc.result) from None
+    except AppError as exc:
+        if exc.code != "commit_timeout":
+            raise
+        # Not the caller's tx that timed out: theirs was never sent, and may be sent again.
+        raise AppError(
+            "org_registration_pending",
+            _("Registering your organisation on the chain is taking longer than usual; your "
+              "transaction was not sent. Send it again in a few seconds."),
+            status=503, details={"registration_hash": exc.details.get("hash")},
+        ) from None
 
 
 # --- reads -----------------------------------------------------------------------------------

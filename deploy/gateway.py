@@ -167,6 +167,19 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
     return with_failover(network, call)
 
 
+def submit_committed(*, network: Network, tenant: Any, body: dict[str, Any],
+                     timeout: float) -> dict[str, Any]:
+    """``submit_tx`` for the platform's own transactions, which must know how they ended: a
+    tx still in the mempool when CometBFT stops waiting (a chain that just lost and
+    regained a validator can take a few rounds) is waited for by hash, never sent again."""
+    try:
+        return submit_tx(network=network, tenant=tenant, body=body)
+    except AppError as exc:
+        if exc.code != "commit_timeout":
+            raise
+        return wait_committed(network=network, tx_hash=exc.details["hash"], timeout=timeout)
+
+
 def wait_committed(*, network: Network, tx_hash: str, timeout: float) -> dict[str, Any]:
     """The committed result of a tx the gateway already broadcast (after ``commit_timeout``),
     in ``submit_tx``'s shape; ``tx_rejected`` when it ran with a non-zero code."""

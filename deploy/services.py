@@ -424,7 +424,7 @@ def no_active_validator_change(network: Network) -> None:
     busy = Operation.objects.filter(
         target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
         kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,
-                  OperationKind.MEMBER_REMOVE],
+                  OperationKind.MEMBER_REMOVE, OperationKind.ORG_ADD],
     ).exists()
     if busy:
         raise Conflict(

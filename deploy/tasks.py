@@ -447,26 +447,19 @@ def reap_task() -> list[int]:
 
 
 def _identity_tx(network: Network, function: str, args: dict[str, Any],
-                 *, already_done: str, signer_tenant: Any = None) -> None:
-    """Send an ``_identity`` transaction signed by a managed identity (the owner's unless
-    ``signer_tenant`` names a member). A refusal whose log contains ``already_done`` means
-    a previous run got there first. A proposal the policy keeps pending is a failure that
-    says so (the platform holds no other organisation's key)."""
+                 *, already_done: str) -> None:
+    """Send an ``_identity`` transaction signed by the owner's managed identity: the owner's
+    organisation governs the network (a member's does not, see ``ledger.system.base``). A
+    refusal whose log contains ``already_done`` means a previous run got there first. A
+    proposal the policy keeps pending is a failure that says so (the platform holds no
+    other organisation's key)."""
     from deploy import gateway
 
     try:
-        try:
-            result = gateway.submit_tx(
-                network=network, tenant=signer_tenant or network.tenant,
-                body={"chaincode": "_identity", "function": function, "args": args})
-        except AppError as exc:
-            if exc.code != "commit_timeout":
-                raise
-            # In the mempool but not yet in a block (a chain that just lost and regained a
-            # validator can take a few rounds): wait for it by hash, never send it again.
-            result = gateway.wait_committed(
-                network=network, tx_hash=exc.details["hash"],
-                timeout=conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S"))
+        result = gateway.submit_committed(
+            network=network, tenant=network.tenant,
+            body={"chaincode": "_identity", "function": function, "args": args},
+            timeout=conf.setting("DEPLOY_FIRST_BLOCK_TIMEOUT_S"))
     except AppError as exc:
         if exc.code == "tx_rejected" and already_done in str(exc.details.get("log", "")):
             return
@@ -618,7 +611,7 @@ def validator_add_task(network_id: str, operation_id: int | None = None) -> None
         _identity_tx(network, "add_node", {
             "org": org, "name": node.moniker,
             "public_key": homes.validator_key_hex(node), "power": 10,
-        }, already_done="already registered", signer_tenant=node.tenant)
+        }, already_done="already registered")
         _progress(operation_id, 70, "validator update committed; waiting for it to sign")
         _wait_power(node, positive=True)
         info = rpc.status(node.rpc_url)
@@ -663,23 +656,22 @@ def validator_remove_task(node_id: str, operation_id: int | None = None) -> None
         return
 
     def body() -> None:
-        _take_out(network, node, operation_id, always_on_chain=True)
+        _take_out(network, node, operation_id)
         _finish(operation_id, f"{node.moniker} removed")
 
     _run_guarded(str(network.pk), operation_id, body, fail_network=False)
 
 
-def _take_out(network: Network, node: Node, operation_id: int | None, *,
-              always_on_chain: bool) -> None:
-    """Take ``node`` out of the validator set (if the chain has it, or ``always_on_chain``),
-    then delete it and its keys. Each step is idempotent, so a re-run resumes."""
-    validators = None if always_on_chain else _chain_validators(network, exclude=node)
-    if validators is None or node.validator_pub_key in validators:
-        _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
-                     already_done="no node with that public key")
-        _progress(operation_id, 40, f"validator update for {node.moniker} committed")
-        _wait_left_set(network, node)
-        _progress(operation_id, 70, f"{node.moniker} left the validator set")
+def _take_out(network: Network, node: Node, operation_id: int | None) -> None:
+    """Take ``node`` out of the validator set, then delete it and its keys. ``remove_node``
+    is always sent, even for a node CometBFT does not list yet: ``_identity`` may already
+    hold it (an add committed moments ago), and "no node with that public key" makes a
+    repeat harmless. Each step is idempotent, so a re-run resumes."""
+    _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
+                 already_done="no node with that public key")
+    _progress(operation_id, 40, f"validator update for {node.moniker} committed")
+    _wait_left_set(network, node)
+    _progress(operation_id, 70, f"{node.moniker} left the validator set")
     driver_for(network).delete_node(network_id=str(network.pk), node_id=str(node.pk))
     NodeKey.objects.filter(node=node).delete()
     node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
@@ -708,13 +700,13 @@ def consortium_member_remove_task(network_id: str, membership_id: int,
         nodes = list(network.nodes.filter(tenant=member).exclude(status=NodeStatus.DELETED)
                      .order_by("index"))
         for node in nodes:
-            _take_out(network, node, operation_id, always_on_chain=False)
+            _take_out(network, node, operation_id)
             _progress(operation_id, 75, f"removed {node.moniker}")
         identity = NetworkIdentity.objects.filter(network=network, tenant=member).first()
         # A member that joined a stopped network and never transacted has a key but no
         # organisation on chain yet: nothing to take off, and no chain to ask.
         if identity is not None and (membership.org_registered_at is not None
-                                     or network.status == NetworkStatus.RUNNING):
+                                     or network.status in NETWORK_LIVE):
             _identity_tx(network, "remove_org", {"id": identity.organisation_id},
                          already_done="does not exist")
             _progress(operation_id, 90, f"organisation {identity.organisation_id} and its "

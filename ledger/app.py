@@ -146,7 +146,8 @@ class LedgerApp:
             ident = self._system_ctx("_identity", admin, self.store, initial_height, time_ns)
             try:
                 for org in genesis.organisations:
-                    identity_cc.create_org(ident, org["id"], org.get("name") or org["id"])
+                    identity_cc.create_org(ident, org["id"], org.get("name") or org["id"],
+                                           governs=True)
                     for m in org.get("members", []):
                         identity_cc.create_member(ident, org["id"],
                                                   m.get("id") or m["public_key"][:8],
@@ -313,6 +314,8 @@ class LedgerApp:
         if raw is None:
             return None
         m = self._record(raw)
+        if reader.get(f"_identity/org/{m['org']}".encode()) is None:
+            return None  # its organisation was removed: so are all its keys' rights
         return Caller(public_key=public_key, org=m["org"], member=m["member"],
                       roles=tuple(m["roles"]))
 

@@ -56,6 +56,36 @@ def require_admin(ctx: Context) -> None:
         raise LedgerError(Code.UNAUTHORIZED, "only identities with the admin role may do this")
 
 
+def governs(ctx: SystemContext, org: str) -> bool:
+    """Whether ``org`` takes part in governance. Genesis organisations govern; one added
+    later governs only if ``add_org`` said so. Records written before this field existed
+    count as governing (their networks keep working after an upgrade)."""
+    record = ctx.read_other("_identity", f"org/{org}")
+    return record is not None and bool(record.get("governs", True))
+
+
+def governing_org(ctx: SystemContext) -> str:
+    """The caller's organisation, if the caller is an admin of a governing organisation:
+    only those approve installs, upgrades and changes to organisations and validators, so
+    a consortium member cannot take over the network it was invited into."""
+    require_admin(ctx)
+    org = ctx.caller.org
+    if not org:
+        raise LedgerError(Code.UNAUTHORIZED, "caller belongs to no organisation")
+    if not governs(ctx, org):
+        raise LedgerError(Code.UNAUTHORIZED,
+                          f"organisation {org!r} does not take part in governance: only "
+                          "governing organisations approve chaincode and changes to "
+                          "organisations and validators")
+    return org
+
+
+def counted(ctx: SystemContext, approvals: list[str]) -> list[str]:
+    """The approvals that still count: an organisation removed (or no longer governing)
+    since it approved does not."""
+    return [org for org in approvals if governs(ctx, org)]
+
+
 def require_str(value: Any, what: str, *, max_len: int = 128) -> str:
     if not isinstance(value, str) or not 0 < len(value) <= max_len:
         raise LedgerError(Code.INVALID_ARGUMENT, f"{what} must be a string of 1..{max_len} chars")

@@ -27,6 +27,8 @@ from ledger.errors import Code, LedgerError
 from ledger.system.base import (
     SystemChaincode,
     SystemContext,
+    counted,
+    governing_org,
     require_admin,
     require_hex_key,
     require_str,
@@ -35,6 +37,7 @@ from ledger.system.base import (
 NAME = "_identity"
 MAX_ROLES = 16
 MAX_POWER = 1_000_000
+MAX_PAGE = 1000  # keys per range call when a function must see them all
 identity = SystemChaincode(NAME)
 
 
@@ -66,20 +69,18 @@ def _policy(ctx: SystemContext) -> int:
     return int((ctx.read_other("_lifecycle", "policy") or {}).get("min_organisations", 1))
 
 
-def _approve(ctx: SystemContext, kind: str, subject: str,
+def _approve(ctx: SystemContext, org: str, kind: str, subject: str,
              payload: dict[str, Any]) -> dict[str, Any]:
-    """Count the caller's organisation for a governance change; 'approved' when enough."""
-    require_admin(ctx)
-    org = ctx.caller.org
-    if not org:
-        raise LedgerError(Code.UNAUTHORIZED, "caller belongs to no organisation")
+    """Count ``org`` (the caller's, from ``governing_org``, checked before anything else)
+    for a governance change; 'approved' when enough governing organisations agree."""
     key = f"proposal/{kind}/{subject}"
     proposal = ctx.get(key)
     if proposal is None or proposal["payload"] != payload:
         proposal = {"kind": kind, "subject": subject, "payload": payload, "approvals": []}
-    if org in proposal["approvals"]:
+    approvals = counted(ctx, proposal["approvals"])
+    if org in approvals:
         raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {org!r} already approved")
-    proposal["approvals"] = sorted([*proposal["approvals"], org])
+    proposal["approvals"] = sorted([*approvals, org])
     required = _policy(ctx)
     approved = len(proposal["approvals"]) >= required
     if approved:
@@ -92,12 +93,25 @@ def _approve(ctx: SystemContext, kind: str, subject: str,
             "required": required, "status": "approved" if approved else "pending"}
 
 
+def _every(ctx: SystemContext, prefix: str) -> list[list[Any]]:
+    """Every [key, value] under ``prefix``, page by page (one range call is capped)."""
+    found: list[list[Any]] = []
+    start, end = prefix, prefix[:-1] + "0"  # "member/" .. "member0": the whole prefix
+    while True:
+        page = ctx.range(start, end, limit=MAX_PAGE)
+        found += page
+        if len(page) < MAX_PAGE:
+            return found
+        start = page[-1][0] + "\x00"  # the next key after the last one seen
+
+
 # -- direct writes (used by genesis and by approved proposals) ---------------------------
-def create_org(ctx: SystemContext, org_id: str, name: str) -> dict[str, str]:
+def create_org(ctx: SystemContext, org_id: str, name: str, *,
+               governs: bool) -> dict[str, Any]:
     require_str(org_id, "id", max_len=64)
     if ctx.has(f"org/{org_id}"):
         raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {org_id!r} already exists")
-    record = {"id": org_id, "name": require_str(name, "name")}
+    record = {"id": org_id, "name": require_str(name, "name"), "governs": governs}
     ctx.put(f"org/{org_id}", record)
     ctx.emit("org_added", org=org_id)
     return record
@@ -130,19 +144,24 @@ def _set_power(ctx: SystemContext, record: dict[str, Any], power: int) -> None:
 # -- organisations -----------------------------------------------------------------------
 @identity.write
 def add_org(ctx: SystemContext, id: str, name: str,  # noqa: A002
-            admin_public_key: str | None = None) -> dict[str, Any]:
-    """Propose/approve a new organisation, optionally with its first admin's key."""
+            admin_public_key: str | None = None, governs: bool = False) -> dict[str, Any]:
+    """Propose/approve a new organisation, optionally with its first admin's key. It takes
+    part in governance only with ``governs`` (a consortium member usually does not)."""
+    approver = governing_org(ctx)  # who may, before anything else
     require_str(id, "id", max_len=64)
     require_str(name, "name")
+    if not isinstance(governs, bool):
+        raise LedgerError(Code.INVALID_ARGUMENT, "governs must be true or false")
     if admin_public_key is not None:
         require_hex_key(admin_public_key, "admin_public_key")
         if ctx.has(f"member/{admin_public_key}"):
             raise LedgerError(Code.INVALID_ARGUMENT, "admin_public_key is already registered")
     if ctx.has(f"org/{id}"):
         raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {id!r} already exists")
-    status = _approve(ctx, "org", id, {"name": name, "admin": admin_public_key})
+    status = _approve(ctx, approver, "org", id,
+                      {"name": name, "admin": admin_public_key, "governs": governs})
     if status["status"] == "approved":
-        create_org(ctx, id, name)
+        create_org(ctx, id, name, governs=governs)
         if admin_public_key is not None:
             create_member(ctx, id, "admin", admin_public_key, ["admin"])
     return status
@@ -154,17 +173,18 @@ def remove_org(ctx: SystemContext, id: str) -> dict[str, Any]:  # noqa: A002
     and every member key go (their transactions are refused as unknown signers). Its
     validators must have left first, so the validator set never changes as a side effect;
     an organisation cannot remove itself, so governance always keeps someone."""
+    approver = governing_org(ctx)  # who may, before anything else
     _need_org(ctx, require_str(id, "id", max_len=64))
-    if ctx.caller.org == id:
+    if approver == id:
         raise LedgerError(Code.INVALID_ARGUMENT, "an organisation cannot remove itself")
-    running = [n["name"] for _, n in ctx.range("node/", "node0", limit=1000) if n["org"] == id]
+    running = [n["name"] for _, n in _every(ctx, "node/") if n["org"] == id]
     if running:
         raise LedgerError(Code.INVALID_ARGUMENT,
                           f"organisation {id!r} still runs validators ({', '.join(running)}); "
                           "remove them first")
-    status = _approve(ctx, "org_remove", id, {})
+    status = _approve(ctx, approver, "org_remove", id, {})
     if status["status"] == "approved":
-        for key, member in ctx.range("member/", "member0", limit=1000):
+        for key, member in _every(ctx, "member/"):
             if member["org"] == id:
                 ctx.delete(key)
         ctx.delete(f"org/{id}")
@@ -209,20 +229,22 @@ def remove_member(ctx: SystemContext, public_key: str) -> None:
 
 # -- validator nodes (governance: policy approvals) --------------------------------------
 def _validator_count(ctx: SystemContext) -> int:
-    return sum(1 for _, node in ctx.range("node/", "node0", limit=1000) if node["power"] > 0)
+    return sum(1 for _, node in _every(ctx, "node/") if node["power"] > 0)
 
 
 @identity.write
 def add_node(ctx: SystemContext, org: str, name: str, public_key: str,
              power: int = 10) -> dict[str, Any]:
     """Propose/approve a validator node key; once approved CometBFT adds it."""
+    approver = governing_org(ctx)  # who may, before anything else
     _need_org(ctx, require_str(org, "org", max_len=64))
     require_hex_key(public_key)
     require_str(name, "name")
     _power(power)
     if ctx.has(f"node/{public_key}"):
         raise LedgerError(Code.INVALID_ARGUMENT, "node key is already registered")
-    status = _approve(ctx, "node", public_key, {"org": org, "name": name, "power": power})
+    status = _approve(ctx, approver, "node", public_key,
+                      {"org": org, "name": name, "power": power})
     if status["status"] == "approved":
         _set_power(ctx, {"public_key": public_key, "org": org, "name": name}, power)
     return status
@@ -230,11 +252,12 @@ def add_node(ctx: SystemContext, org: str, name: str, public_key: str,
 
 @identity.write
 def set_node_power(ctx: SystemContext, public_key: str, power: int) -> dict[str, Any]:
+    approver = governing_org(ctx)  # who may, before anything else
     record = ctx.get(f"node/{require_hex_key(public_key)}")
     if record is None:
         raise LedgerError(Code.NOT_FOUND, "no node with that public key")
     _power(power)
-    status = _approve(ctx, "node", public_key, {"power": power})
+    status = _approve(ctx, approver, "node", public_key, {"power": power})
     if status["status"] == "approved":
         _set_power(ctx, record, power)
     return status
@@ -242,12 +265,13 @@ def set_node_power(ctx: SystemContext, public_key: str, power: int) -> dict[str,
 
 @identity.write
 def remove_node(ctx: SystemContext, public_key: str) -> dict[str, Any]:
+    approver = governing_org(ctx)  # who may, before anything else
     record = ctx.get(f"node/{require_hex_key(public_key)}")
     if record is None:
         raise LedgerError(Code.NOT_FOUND, "no node with that public key")
     if record["power"] > 0 and _validator_count(ctx) <= 1:
         raise LedgerError(Code.INVALID_ARGUMENT, "cannot remove the last validator")
-    status = _approve(ctx, "node", public_key, {"power": 0})
+    status = _approve(ctx, approver, "node", public_key, {"power": 0})
     if status["status"] == "approved":
         _set_power(ctx, record, 0)
     return status

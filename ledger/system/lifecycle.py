@@ -20,7 +20,13 @@ import re
 from typing import Any
 
 from ledger.errors import Code, LedgerError
-from ledger.system.base import SystemChaincode, SystemContext, require_admin, require_str
+from ledger.system.base import (
+    SystemChaincode,
+    SystemContext,
+    counted,
+    governing_org,
+    require_str,
+)
 
 NAME = "_lifecycle"
 USER_CHAINCODE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -30,12 +36,6 @@ lifecycle = SystemChaincode(NAME)
 
 def _policy(ctx: SystemContext) -> int:
     return int((ctx.get("policy") or {}).get("min_organisations", 1))
-
-
-def _caller_org(ctx: SystemContext) -> str:
-    if not ctx.caller.org:
-        raise LedgerError(Code.UNAUTHORIZED, "caller belongs to no organisation")
-    return ctx.caller.org
 
 
 def _activate(ctx: SystemContext, proposal: dict[str, Any], exports: dict[str, str]) -> None:
@@ -62,9 +62,10 @@ def _status(ctx: SystemContext, proposal: dict[str, Any], active: bool) -> dict[
 
 
 def _approve(ctx: SystemContext, proposal: dict[str, Any], org: str) -> dict[str, Any]:
-    if org in proposal["approvals"]:
+    approvals = counted(ctx, proposal["approvals"])
+    if org in approvals:
         raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {org!r} already approved")
-    proposal["approvals"] = sorted([*proposal["approvals"], org])
+    proposal["approvals"] = sorted([*approvals, org])
     ctx.emit("chaincode_approved", name=proposal["name"], version=proposal["version"], org=org)
     if len(proposal["approvals"]) >= _policy(ctx):
         source = ctx.get(f"code/{proposal['code_hash']}")
@@ -78,8 +79,7 @@ def _approve(ctx: SystemContext, proposal: dict[str, Any], org: str) -> dict[str
 @lifecycle.write
 def install(ctx: SystemContext, name: str, version: str, source: str) -> dict[str, Any]:
     """Propose (and with enough approvals activate) ``source`` as ``name`` ``version``."""
-    require_admin(ctx)
-    org = _caller_org(ctx)
+    org = governing_org(ctx)
     if not isinstance(name, str) or not USER_CHAINCODE_NAME.match(name):
         raise LedgerError(Code.INVALID_ARGUMENT,
                           "chaincode name must match " + USER_CHAINCODE_NAME.pattern)
@@ -107,8 +107,7 @@ def install(ctx: SystemContext, name: str, version: str, source: str) -> dict[st
 @lifecycle.write
 def approve(ctx: SystemContext, name: str, version: str, code_hash: str) -> dict[str, Any]:
     """Approve a pending proposal for the caller's organisation."""
-    require_admin(ctx)
-    org = _caller_org(ctx)
+    org = governing_org(ctx)
     proposal = ctx.get(f"proposal/{require_str(name, 'name')}/{require_str(version, 'version')}")
     if proposal is None:
         raise LedgerError(Code.NOT_FOUND, f"no pending proposal for {name} {version}")

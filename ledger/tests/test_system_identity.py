@@ -95,7 +95,7 @@ def test_removing_an_org_drops_its_keys_once_its_validators_left(chain: Chain) -
                           ["org5", "org5-validator", node.public_key_hex, 5])) == [0, 0]
     refused = chain.block(
         chain.tx("admin1", "_identity", "remove_org", ["org5"]),  # still runs a validator
-        chain.tx(boss, "_identity", "remove_org", ["org5"]),  # itself
+        chain.tx("admin1", "_identity", "remove_org", ["org1"]),  # itself
         chain.tx("admin1", "_identity", "remove_org", ["nope"]),
         chain.tx("user1", "_identity", "remove_org", ["org2"]),  # not an admin
     ).tx_results
@@ -167,5 +167,68 @@ def test_governance_changes_need_enough_organisations(tmp_path: Path) -> None:
     c.block(c.tx("admin1", "_identity", "add_org", ["org4", "Four"]))
     assert c.value("_identity", "get_org", ["org4"]) is None
     c.block(c.tx("admin3", "_identity", "add_org", ["org4", "Four"]))
-    assert c.value("_identity", "get_org", ["org4"]) == {"id": "org4", "name": "Four"}
+    assert c.value("_identity", "get_org", ["org4"]) == {"id": "org4", "name": "Four",
+                                                         "governs": False}
     c.app.close()
+
+
+def test_an_organisation_added_later_does_not_govern_unless_told(chain: Chain) -> None:
+    """A consortium member is an organisation with an admin; it manages its own members,
+    but it cannot remove other organisations, change validators or install chaincode."""
+    boss, helper = seeded("org5-admin"), seeded("org5-helper")
+    node = seeded("org5-node").public_key_hex
+    genesis_validator = seeded("genesis-validator").public_key_hex
+    assert codes(chain, chain.tx("admin1", "_identity", "add_org",
+                                 ["org5", "Org Five", boss.public_key_hex])) == [0]
+    assert codes(chain, chain.tx(boss, "_identity", "add_member",
+                                 ["org5", "helper", helper.public_key_hex, ["admin"]])) == [0]
+    # a governing organisation adds the member's validator for it
+    added = chain.block(chain.tx("admin1", "_identity", "add_node", ["org5", "mine", node, 5]))
+    assert added.tx_results[0].code == 0 and added.validator_updates
+    refused = chain.block(
+        chain.tx(boss, "_identity", "remove_org", ["org2"]),
+        chain.tx(boss, "_identity", "add_org", ["org6", "Six"]),
+        chain.tx(boss, "_identity", "add_node", ["org5", "more", seeded("x").public_key_hex]),
+        chain.tx(boss, "_identity", "remove_node", [genesis_validator]),
+        chain.tx(boss, "_identity", "set_node_power", [genesis_validator, 1]),
+        chain.tx(helper, "_lifecycle", "install", ["evil", "1", "def main(ctx):\n    pass\n"]),
+    ).tx_results
+    assert [r.code for r in refused] == [Code.UNAUTHORIZED] * 6, refused
+    assert "does not take part in governance" in refused[0].log
+    # an organisation added with governs=true takes part like a genesis one
+    assert codes(chain, chain.tx("admin1", "_identity", "add_org",
+                                 {"id": "org7", "name": "Seven", "governs": True,
+                                  "admin_public_key": seeded("org7").public_key_hex})) == [0]
+    assert codes(chain, chain.tx(seeded("org7"), "_identity", "add_org", ["org8", "8"])) == [0]
+
+
+def test_approvals_of_a_removed_organisation_no_longer_count(tmp_path: Path) -> None:
+    c = start_chain(tmp_path / "two", min_organisations=2,
+                    validators=[ValidatorUpdate(seeded("v0").public_key_bytes, 10)])
+    node = seeded("n9").public_key_hex
+    # org3 approves a validator, then is removed by org1 and org2
+    assert codes(c, c.tx("admin3", "_identity", "add_node", ["org1", "n9", node, 5])) == [0]
+    assert codes(c, c.tx("admin1", "_identity", "remove_org", ["org3"]),
+                 c.tx("admin2", "_identity", "remove_org", ["org3"])) == [0, 0]
+    assert c.value("_identity", "get_org", ["org3"]) is None
+    # org1's approval alone must not complete the proposal with org3's stale one
+    result = c.block(c.tx("admin1", "_identity", "add_node", ["org1", "n9", node, 5]))
+    assert result.tx_results[0].code == 0 and result.validator_updates == []
+    assert json.loads(result.tx_results[0].data)["approvals"] == ["org1"]
+    c.app.close()
+
+
+def test_removing_an_organisation_removes_every_key_however_many(chain: Chain) -> None:
+    boss = seeded("big-admin")
+    assert codes(chain, chain.tx("admin1", "_identity", "add_org",
+                                 ["big", "Big", boss.public_key_hex])) == [0]
+    keys = [seeded(f"big-{i}") for i in range(1010)]  # more than one range page
+    adds = [chain.tx(boss, "_identity", "add_member", ["big", f"m{i}", k.public_key_hex,
+                                                       ["admin"]])
+            for i, k in enumerate(keys)]
+    assert set(codes(chain, *adds)) == {0}
+    assert codes(chain, chain.tx("admin1", "_identity", "remove_org", ["big"])) == [0]
+    assert chain.value("_identity", "list_members", ["big"]) == []
+    for signer in (boss, keys[0], keys[-1]):
+        assert chain.app.check_tx(chain.tx(signer, "kv", "put", ["a", 1])).code == \
+            Code.UNKNOWN_SIGNER

@@ -70,6 +70,12 @@ def test_member_runs_its_own_validator_on_the_owners_chain(celery_worker, e2e_en
         "args": {"public_key": identity.public_key}}, format="json").json()["result"]
     assert me["org"] == b.tenant.slug and "admin" in me["roles"]
 
+    # B's organisation does not govern: it cannot take A's organisation off the chain.
+    coup = member.post(base + "gateway/tx/", {"chaincode": "_identity", "function": "remove_org",
+                                               "args": {"id": a.tenant.slug}}, format="json")
+    assert coup.status_code == 422, coup.content
+    assert "does not take part in governance" in coup.json()["error"]["details"]["log"]
+
     # Both sides read B's node logs; the stranger reaches nothing.
     logs = f"{base}nodes/{node.pk}/logs/"
     assert owner.get(logs).status_code == 200 and member.get(logs).status_code == 200
