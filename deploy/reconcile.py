@@ -38,7 +38,14 @@ from deploy.choices import (
 )
 from deploy.drivers import AVAILABLE_DRIVERS, Driver, DriverError, get_driver
 from deploy.models import Network, Node
-from deploy.recovery import recovery_begin, recovery_done, recovery_step
+from deploy.recovery import (
+    open_recoveries,
+    recoveries_cancel,
+    recovery_begin,
+    recovery_done,
+    recovery_step,
+    restarting,
+)
 from deploy.services import network_fail, network_transition, node_transition
 
 logger = logging.getLogger(__name__)
@@ -55,6 +62,8 @@ def reconcile() -> dict[str, int]:
             drivers[network.driver] = driver
             if network.status == NetworkStatus.STOPPED:
                 counts["stopped_strays"] += _stop_strays(network, driver)
+                recoveries_cancel(network.nodes.values_list("pk", flat=True),
+                                  "the network was stopped")
             else:
                 _reconcile_live(network, driver, counts)
         except DriverError as exc:
@@ -114,7 +123,12 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
     nodes = list(network.nodes.filter(status__in=NODE_SUPERVISED).order_by("index"))
     healthy = 0
     now = timezone.now()
+    node_ids = [n.pk for n in nodes]
+    recoveries = open_recoveries(node_ids)  # one query per network, not per node
+    busy = restarting(node_ids)
     for node in nodes:
+        if str(node.pk) in busy:
+            continue  # a user's restart has it stopped on purpose; its task reports
         state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
         if not state.running:
             # Crashed (or lost by the runtime): record it, then bring it back.
@@ -123,7 +137,7 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
                 node_id=node.pk, to=NodeStatus.CRASHED, health=NodeHealth.UNHEALTHY,
                 detail=reason,
             )
-            op = recovery_begin(node, reason)
+            op = recoveries[str(node.pk)] = recovery_begin(node, reason)
             try:
                 started = driver.apply_node(homes.node_spec(node))
             except DriverError as exc:
@@ -157,8 +171,8 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
             height=info.height, last_seen_at=now, rpc_url=rpc_url,
             restart_count=max(node.restart_count, state.restart_count),
         )
-        if node.status != NodeStatus.RUNNING:  # back from a crash (or still starting)
-            recovery_done(node, info.height)
+        if str(node.pk) in recoveries:
+            recovery_done(recoveries[str(node.pk)], node, info.height)
         healthy += 1
     if nodes and healthy < len(nodes) and network.status == NetworkStatus.RUNNING:
         network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)

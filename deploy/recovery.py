@@ -4,13 +4,16 @@ work like any other, so the organisation that runs the node sees it in its opera
 
 One operation per outage: it opens when a pass finds the node not running, takes a step
 on every further attempt (a port still taken, say) rather than opening another, and
-succeeds on the pass that sees the node serve again. If the node never comes back, the
-reaper fails it at its deadline (``DEPLOY_START_DEADLINE_S``) with the reason.
+succeeds on the first pass that sees the node serve again. If the node never comes back,
+the reaper fails it at its deadline (``DEPLOY_START_DEADLINE_S``) with the reason; if the
+network is stopped or deleted meanwhile, the operation is cancelled saying so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 
@@ -22,24 +25,35 @@ from deploy.choices import OperationKind
 from deploy.models import Node
 
 
-def _open(node: Node) -> Operation | None:
-    return (
-        Operation.objects.filter(
-            kind=OperationKind.NODE_RECOVER, target_type="deploy.node",
-            target_id=str(node.pk), state__in=ACTIVE,
-        )
-        .order_by("-created_at", "-id")
-        .first()
-    )
+def _active(kind: str, node_ids: Iterable[Any]) -> Any:
+    return Operation.objects.filter(kind=kind, target_type="deploy.node",
+                                    target_id__in=[str(pk) for pk in node_ids],
+                                    state__in=ACTIVE)
 
 
-def recovery_begin(node: Node, reason: str) -> Operation:
-    """The node was found not running: open its recovery operation (or note another try)."""
-    op = _open(node)
-    if op is not None:
-        return operation_progress(operation_id=op.pk, percent=op.progress,
-                                  message=f"still not running ({reason}); starting it again")
+def open_recoveries(node_ids: Iterable[Any]) -> dict[str, int]:
+    """Node id -> its open ``node.recover`` operation, for a pass over one network."""
+    return dict(_active(OperationKind.NODE_RECOVER, node_ids)
+                .order_by("created_at", "id").values_list("target_id", "id"))
+
+
+def restarting(node_ids: Iterable[Any]) -> set[str]:
+    """Nodes a user's ``node.restart`` is working on: the reconciler leaves them to it."""
+    return set(_active(OperationKind.NODE_RESTART, node_ids).values_list("target_id",
+                                                                          flat=True))
+
+
+def recovery_begin(node: Node, reason: str) -> int:
+    """The node was found not running: open its recovery operation, or note another try
+    on the open one. The node row is locked so two overlapping passes open one."""
     with transaction.atomic():
+        Node.objects.select_for_update().filter(pk=node.pk).first()
+        op_id = open_recoveries([node.pk]).get(str(node.pk))
+        if op_id is not None:
+            op = Operation.objects.get(pk=op_id)
+            operation_progress(operation_id=op_id, percent=op.progress,
+                               message=f"still not running ({reason}); starting it again")
+            return op_id
         op = operation_create(
             tenant=node.tenant, actor=None, kind=OperationKind.NODE_RECOVER,
             target=("deploy.node", node.pk),
@@ -49,16 +63,24 @@ def recovery_begin(node: Node, reason: str) -> Operation:
                              message=f"the reconciler found {node.moniker} not running: {reason}")
         platform.audit(tenant=node.tenant, actor=None, action="node.recover", target=node,
                        metadata={"reason": reason[:200]})
-    return op
+    return op.pk
 
 
-def recovery_step(op: Operation, percent: int, message: str) -> None:
-    operation_progress(operation_id=op.pk, percent=percent, message=message)
+def recovery_step(op_id: int, percent: int, message: str) -> None:
+    operation_progress(operation_id=op_id, percent=percent, message=message)
 
 
-def recovery_done(node: Node, height: int) -> None:
-    """The node serves again: close its open recovery, if it has one."""
-    op = _open(node)
-    if op is not None:
-        operation_transition(operation_id=op.pk, to=OperationState.SUCCEEDED,
-                             message=f"{node.moniker} serves again at height {height}")
+def recovery_done(op_id: int, node: Node, height: int) -> None:
+    """The node serves again: close its recovery."""
+    operation_transition(operation_id=op_id, to=OperationState.SUCCEEDED,
+                         message=f"{node.moniker} serves again at height {height}")
+
+
+def recoveries_cancel(node_ids: Iterable[Any], why: str) -> int:
+    """Close the open recoveries of nodes that are no longer supervised (their network was
+    stopped or deleted); returns how many."""
+    closed = 0
+    for op_id in open_recoveries(node_ids).values():
+        operation_transition(operation_id=op_id, to=OperationState.CANCELLED, message=why)
+        closed += 1
+    return closed

@@ -25,6 +25,7 @@ from deploy import conf, homes, rpc
 from deploy.choices import NETWORK_LIVE, DesiredState, NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import Driver, DriverError, get_driver
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
+from deploy.recovery import recoveries_cancel
 from deploy.services import network_fail, network_transition, node_transition
 
 logger = logging.getLogger(__name__)
@@ -365,6 +366,8 @@ def network_delete_task(network_id: str, operation_id: int | None = None) -> Non
         # The secrets are useless once the chain is gone; do not keep them around.
         NodeKey.objects.filter(node__network_id=network_id).delete()
         NetworkIdentity.objects.filter(network_id=network_id).delete()
+        recoveries_cancel(Node.objects.filter(network_id=network_id).values_list("pk", flat=True),
+                          "the network was deleted")
         network_transition(network_id=network_id, to=NetworkStatus.DELETED)
         _finish(operation_id, "deleted")
 

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from baas.models import Operation
-from deploy import crypto, reconcile, services, tasks
+from deploy import crypto, homes, reconcile, services, tasks
 from deploy.choices import NetworkStatus, NodeHealth, NodeStatus
+from deploy.drivers import DriverError
 from deploy.homes import home_files
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
 from deploy.services import NetworkSpec
@@ -171,7 +172,6 @@ def test_reconciler_restarts_a_crashed_node_and_marks_degraded_then_running(
 
 def test_a_node_that_cannot_restart_still_makes_the_network_degraded(created, fake_driver,
                                                                       monkeypatch):
-    from deploy.drivers import DriverError
 
     network, _ = _provision(created)
     victim, other = network.nodes.get(index=1), network.nodes.get(index=3)
@@ -217,7 +217,6 @@ def test_reaped_network_has_nothing_left_running(created, fake_driver):
 
 
 def test_reconciler_removes_orphans_of_this_install_only(created, fake_driver, monkeypatch):
-    from deploy.drivers import DriverError
 
     network, _ = _provision(created)
     ghost_net = "00000000-0000-0000-0000-000000000001"
@@ -411,7 +410,6 @@ def test_an_identity_tx_that_outlives_the_commit_wait_is_awaited_not_resent(
 
 def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
         created, fake_driver, chain_set, monkeypatch):
-    from deploy import homes
     from deploy.models import NetworkMembership
     from deploy.tests.factories import MembershipFactory, NodeFactory
 
@@ -462,7 +460,7 @@ def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
 
 def test_a_member_with_nothing_on_chain_leaves_a_stopped_network_without_asking_it(
         created, fake_driver, monkeypatch):
-    from deploy import consortium, homes
+    from deploy import consortium
     from deploy.models import NetworkMembership
     from deploy.tests.factories import MembershipFactory
 
@@ -483,3 +481,40 @@ def test_a_member_with_nothing_on_chain_leaves_a_stopped_network_without_asking_
     assert sent == []
     assert not NetworkMembership.objects.filter(pk=membership.pk).exists()
     assert not NetworkIdentity.objects.filter(network=network, tenant=member).exists()
+
+
+def test_recovery_bookkeeping_follows_the_node_not_the_pass(created, fake_driver, monkeypatch):
+    network, _ = _provision(created)
+    victim, other = network.nodes.get(index=1), network.nodes.get(index=2)
+    # a node a user is restarting is left alone: no crash recorded, no recovery opened
+    monkeypatch.setattr("deploy.tasks.node_restart_task.delay", lambda *a: None)
+    restart = services.node_restart(tenant=network.tenant, actor=None, node=other)
+    fake_driver.stop_node(network_id=str(network.pk), node_id=str(other.pk))
+    fake_driver.stop_node(network_id=str(network.pk), node_id=str(victim.pk))
+    fake_driver.nodes[(str(network.pk), str(victim.pk))]["crash"] = True
+    reconcile.reconcile()
+    other.refresh_from_db()
+    assert other.status == NodeStatus.RUNNING and other.restart_count == 0
+    assert not Operation.objects.filter(kind="node.recover", target_id=str(other.pk)).exists()
+    [op] = Operation.objects.filter(kind="node.recover")
+    assert op.target_id == str(victim.pk) and op.state == "running"
+    Operation.objects.filter(pk=restart.pk).update(state="succeeded")
+    fake_driver.apply_node(homes.node_spec(other))
+    # something else marked the node running before the pass: the recovery still closes
+    Node.objects.filter(pk=victim.pk).update(status=NodeStatus.RUNNING)
+    reconcile.reconcile()
+    op.refresh_from_db()
+    assert op.state == "succeeded"
+
+    # a recovery still open when the network stops is cancelled, saying why
+    fake_driver.stop_node(network_id=str(network.pk), node_id=str(victim.pk))
+    fake_driver.nodes[(str(network.pk), str(victim.pk))]["crash"] = True
+    monkeypatch.setattr(fake_driver, "apply_node", lambda spec: (_ for _ in ()).throw(
+        DriverError("port_in_use", "taken")))
+    reconcile.reconcile()
+    op = Operation.objects.filter(kind="node.recover").latest("id")
+    assert op.state == "running"
+    Network.objects.filter(pk=network.pk).update(status=NetworkStatus.STOPPED)
+    reconcile.reconcile()
+    op.refresh_from_db()
+    assert (op.state, op.steps[-1]["message"]) == ("cancelled", "the network was stopped")
