@@ -8,8 +8,8 @@ is refused with a clear error instead of failing (or forking) later.
 
     python -m ledger.source_hash      # prints the hash of this checkout's ledger/
 
-The files are the ones the image build copies: everything under ``ledger/`` except
-``tests`` directories, ``__pycache__`` and ``*.pyc``.
+The files are the ones the image build copies (its ``tar --exclude``): everything under
+``ledger/`` except paths with a component named ``tests`` or ``__pycache__``, and ``*.pyc``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import hashlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-_SKIPPED_DIRS = {"tests", "__pycache__"}
+_SKIPPED = {"tests", "__pycache__"}  # as tar --exclude: any path component of that name
 
 
 def source_hash(root: Path = ROOT) -> str:
@@ -27,7 +27,7 @@ def source_hash(root: Path = ROOT) -> str:
     files = sorted(
         p for p in root.rglob("*")
         if p.is_file() and p.suffix != ".pyc"
-        and not _SKIPPED_DIRS.intersection(p.relative_to(root).parts[:-1])
+        and not _SKIPPED.intersection(p.relative_to(root).parts)
     )
     for path in files:
         digest.update(path.relative_to(root.parent).as_posix().encode() + b"\0")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from ledger.source_hash import source_hash
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tree(root: Path, files: dict[str, str]) -> Path:
@@ -32,5 +35,19 @@ def test_hash_follows_what_the_image_copies(tmp_path):
     assert source_hash(renamed) != first
 
 
-def test_the_checkout_hash_is_stable():
-    assert source_hash() == source_hash()
+def test_hash_of_the_tree_equals_the_hash_of_what_the_image_build_copies(tmp_path):
+    """The build script hashes its copy; the control plane hashes its checkout. Both must
+    agree on which files count, or every image would look stale."""
+    script = (REPO / "scripts/build-node-image.sh").read_text()
+    [copy] = [line for line in script.splitlines() if line.startswith("tar -c ")]
+    tree = _tree(tmp_path / "src", {"__init__.py": "", "app.py": "x = 1\n",
+                                    "tests/test_app.py": "", "sub/tests": "a file named tests",
+                                    "sub/__pycache__/m.cpython-311.pyc": "b", "m.pyc": "b",
+                                    "proto/gen/x_pb2.py": "generated\n"})
+    dest = tmp_path / "ctx"
+    dest.mkdir()
+    subprocess.run(["bash", "-c", copy.replace('"$ctx"', str(dest))], cwd=tree.parent,
+                   check=True)
+    assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) \
+        == ["ledger/__init__.py", "ledger/app.py", "ledger/proto/gen/x_pb2.py"]
+    assert source_hash(dest / "ledger") == source_hash(tree)
