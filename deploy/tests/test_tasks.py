@@ -518,3 +518,47 @@ def test_recovery_bookkeeping_follows_the_node_not_the_pass(created, fake_driver
     reconcile.reconcile()
     op.refresh_from_db()
     assert (op.state, op.steps[-1]["message"]) == ("cancelled", "the network was stopped")
+
+
+def test_a_member_removal_that_failed_halfway_converges_when_asked_again(
+        created, fake_driver, chain_set, monkeypatch):
+    from baas.errors import AppError
+    from deploy import consortium
+    from deploy.models import NetworkMembership
+    from deploy.tests.factories import MembershipFactory
+
+    network, _ = _provision(created)
+    member = MembershipFactory(role="owner").tenant
+    membership = NetworkMembership.objects.create(network=network, tenant=member)
+    homes.managed_identity(network, member)
+    theirs = network.nodes.get(index=3)
+    Node.objects.filter(pk=theirs.pk).update(tenant=member)
+    chain_set.update(n.validator_pub_key for n in network.nodes.all())
+    sent = []
+
+    def gateway_down_at_remove_org(net, function, args, **kw):
+        sent.append(function)
+        if function == "remove_node":
+            chain_set.discard(theirs.validator_pub_key)
+        elif len(sent) == 2:  # the first remove_org: no node answered
+            raise AppError("gateway_unavailable", "No node of this network answered.",
+                           status=503)
+
+    monkeypatch.setattr("deploy.tasks._identity_tx", gateway_down_at_remove_org)
+    monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay", lambda *a: None)
+    first = consortium.member_remove(tenant=network.tenant, actor=None, network=network,
+                                     member_slug=member.slug)
+    tasks.consortium_member_remove_task(str(network.pk), membership.pk, first.pk)
+    first.refresh_from_db()
+    assert (first.state, first.error_code) == ("failed", "gateway_unavailable")
+    theirs.refresh_from_db()
+    assert theirs.status == NodeStatus.DELETED  # the node part is done and stays done
+    assert NetworkMembership.objects.filter(pk=membership.pk).exists()  # nothing lost
+
+    again = consortium.member_remove(tenant=network.tenant, actor=None, network=network,
+                                     member_slug=member.slug)
+    tasks.consortium_member_remove_task(str(network.pk), membership.pk, again.pk)
+    again.refresh_from_db()
+    assert again.state == "succeeded", (again.error_code, again.error_message)
+    assert sent == ["remove_node", "remove_org", "remove_org"]  # the node was not redone
+    assert not NetworkMembership.objects.filter(pk=membership.pk).exists()
