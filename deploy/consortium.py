@@ -286,12 +286,17 @@ def register_org(network: Network, tenant: Any) -> None:
         raise NotFound("not_found", _("Not a member of this network."))
     if membership.org_registered_at is not None:
         return
-    identity = homes.managed_identity(network, tenant)[0]
+    from ledger.tx import membership_proof
+
+    identity, signer = homes.managed_identity(network, tenant)
     try:
         result = gateway.submit_committed(network=network, tenant=network.tenant, body={
             "chaincode": "_identity", "function": "add_org",
             "args": {"id": identity.organisation_id, "name": tenant.name,
-                     "admin_public_key": identity.public_key},
+                     "admin_public_key": identity.public_key,
+                     # the member's key itself agrees to be its organisation's admin
+                     "admin_proof": membership_proof(signer, network.chain_id,
+                                                     identity.organisation_id)},
         }, timeout=conf.setting("DEPLOY_GATEWAY_TIMEOUT_S"))
     except AppError as exc:
         if exc.code != "tx_rejected" or "already exists" not in str(exc.details.get("log", "")):

@@ -11,6 +11,7 @@ network is stopped or deleted meanwhile, the operation is cancelled saying so.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from django.db import transaction
 
 from baas.choices import ACTIVE, OperationState
+from baas.errors import InvalidTransition
 from baas.models import Operation
 from baas.operations import operation_create, operation_progress, operation_transition
 from deploy import conf, platform
@@ -71,9 +73,10 @@ def recovery_step(op_id: int, percent: int, message: str) -> None:
 
 
 def recovery_done(op_id: int, node: Node, height: int) -> None:
-    """The node serves again: close its recovery."""
-    operation_transition(operation_id=op_id, to=OperationState.SUCCEEDED,
-                         message=f"{node.moniker} serves again at height {height}")
+    """The node serves again: close its recovery (unless the reaper just did)."""
+    with contextlib.suppress(InvalidTransition):
+        operation_transition(operation_id=op_id, to=OperationState.SUCCEEDED,
+                             message=f"{node.moniker} serves again at height {height}")
 
 
 def recoveries_cancel(node_ids: Iterable[Any], why: str) -> int:
@@ -81,6 +84,7 @@ def recoveries_cancel(node_ids: Iterable[Any], why: str) -> int:
     stopped or deleted); returns how many."""
     closed = 0
     for op_id in open_recoveries(node_ids).values():
-        operation_transition(operation_id=op_id, to=OperationState.CANCELLED, message=why)
-        closed += 1
+        with contextlib.suppress(InvalidTransition):  # the reaper may have got there first
+            operation_transition(operation_id=op_id, to=OperationState.CANCELLED, message=why)
+            closed += 1
     return closed

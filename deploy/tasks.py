@@ -590,8 +590,8 @@ def validator_add_task(network_id: str, operation_id: int | None = None) -> None
             _progress(operation_id, 10, f"organisation {runner.slug} is registered on chain")
         peers = list(network.nodes.filter(status=NodeStatus.RUNNING).order_by("index"))
         # Resume the half-added node of an interrupted run rather than planning another.
-        node = network.nodes.filter(status__in=[NodeStatus.PENDING, NodeStatus.STARTING]) \
-            .order_by("-index").first()
+        node = network.nodes.filter(status__in=[NodeStatus.PENDING, NodeStatus.STARTING],
+                                    tenant=runner).order_by("-index").first()
         if node is None:
             index = max(network.nodes.values_list("index", flat=True), default=-1) + 1
             address = driver.plan_node(network_id=network_id, index=index)
@@ -670,11 +670,12 @@ def _take_out(network: Network, node: Node, operation_id: int | None) -> None:
     is always sent, even for a node CometBFT does not list yet: ``_identity`` may already
     hold it (an add committed moments ago), and "no node with that public key" makes a
     repeat harmless. Each step is idempotent, so a re-run resumes."""
-    _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
-                 already_done="no node with that public key")
-    _progress(operation_id, 40, f"validator update for {node.moniker} committed")
-    _wait_left_set(network, node)
-    _progress(operation_id, 70, f"{node.moniker} left the validator set")
+    if node.validator_pub_key:  # no key: its home was never made, the chain cannot know it
+        _identity_tx(network, "remove_node", {"public_key": homes.validator_key_hex(node)},
+                     already_done="no node with that public key")
+        _progress(operation_id, 40, f"validator update for {node.moniker} committed")
+        _wait_left_set(network, node)
+        _progress(operation_id, 70, f"{node.moniker} left the validator set")
     driver_for(network).delete_node(network_id=str(network.pk), node_id=str(node.pk))
     NodeKey.objects.filter(node=node).delete()
     node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)

@@ -38,6 +38,12 @@ class Chain:
         return build_tx(signer=key, chain_id=CHAIN_ID, chaincode=chaincode,
                         function=function, args=[] if args is None else args, **kwargs)
 
+    def proof(self, signer: Signer, org: str) -> str:
+        """The key's proof of possession for joining ``org`` (add_member / add_org)."""
+        from ledger.tx import membership_proof
+
+        return membership_proof(signer, CHAIN_ID, org)
+
     def block(self, *txs: bytes) -> BlockResult:
         self.height += 1
         result = self.app.finalize_block(height=self.height, time_ns=self.time_ns,

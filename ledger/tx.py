@@ -135,6 +135,32 @@ class Transaction:
             raise TxError(Code.BAD_SIGNATURE, "signature does not match signer") from None
 
 
+MEMBERSHIP_DOMAIN = b"ledger/membership/v1\x00"
+
+
+def membership_message(chain_id: str, org: str, public_key_hex: str) -> bytes:
+    """What a key signs to show it agrees to join ``org`` on ``chain_id``."""
+    return MEMBERSHIP_DOMAIN + "\x00".join((chain_id, org, public_key_hex)).encode()
+
+
+def membership_proof(signer: Signer, chain_id: str, org: str) -> str:
+    """Proof of possession for ``_identity.add_member`` / ``add_org``: the new key's own
+    signature over the chain and the organisation, so nobody can register a key it does
+    not hold (for instance one copied from a pending proposal) as a member of its own."""
+    return signer.sign(membership_message(chain_id, org, signer.public_key_hex)).hex()
+
+
+def verify_membership_proof(chain_id: str, org: str, public_key_hex: str, proof: Any) -> bool:
+    if not isinstance(proof, str) or not HEX128.match(proof):
+        return False
+    key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
+    try:
+        key.verify(bytes.fromhex(proof), membership_message(chain_id, org, public_key_hex))
+    except InvalidSignature:
+        return False
+    return True
+
+
 def tx_hash(data: bytes) -> str:
     """Hex SHA-256 of the encoded tx: the hash CometBFT reports for it."""
     return hashlib.sha256(data).hexdigest()

@@ -240,8 +240,12 @@ def test_register_org_signed_by_owner_with_member_admin(member, monkeypatch):
     [(signer, body)] = calls
     identity = NetworkIdentity.objects.get(network=network, tenant=tenant)
     assert signer == network.tenant  # the owner's managed identity proposes/approves
+    from ledger.tx import verify_membership_proof
+
+    proof = body["args"].pop("admin_proof")
     assert body["function"] == "add_org" and body["args"] == {
         "id": tenant.slug, "name": tenant.name, "admin_public_key": identity.public_key}
+    assert verify_membership_proof(network.chain_id, tenant.slug, identity.public_key, proof)
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
     consortium.register_org(network, tenant)  # done once: no second tx
     assert len(calls) == 1

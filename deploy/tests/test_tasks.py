@@ -421,6 +421,8 @@ def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
     Node.objects.filter(pk=theirs.pk).update(tenant=member)
     never_joined = NodeFactory(network=network, tenant=member, status=NodeStatus.FAILED,
                                index=9, validator_pub_key="bmV2ZXI=")
+    never_keyed = NodeFactory(network=network, tenant=member, status=NodeStatus.PENDING,
+                              index=10, validator_pub_key="")  # its add died before keys
     chain_set.update(n.validator_pub_key for n in network.nodes.filter(index__lt=4))
     sent = []
 
@@ -438,11 +440,11 @@ def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
     tasks.consortium_member_remove_task(str(network.pk), membership.pk, op.pk)
     op.refresh_from_db()
     assert op.state == "succeeded", (op.error_code, op.error_message)
-    # each node is taken out on chain (remove_node of one that never joined is a no-op
-    # there), then the organisation
+    # each node with a key is taken out on chain (remove_node of one that never joined is
+    # a no-op there; one without a key is not asked about), then the organisation
     assert [f for f, _a in sent] == ["remove_node", "remove_node", "remove_org"]
     assert sent[2][1] == {"id": member.slug}
-    for node in (theirs, never_joined):
+    for node in (theirs, never_joined, never_keyed):
         node.refresh_from_db()
         assert node.status == NodeStatus.DELETED
         assert (str(network.pk), str(node.pk)) not in fake_driver.nodes

@@ -21,6 +21,7 @@ subject with different arguments replaces the pending proposal and resets its ap
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ledger.errors import Code, LedgerError
@@ -33,11 +34,14 @@ from ledger.system.base import (
     require_hex_key,
     require_str,
 )
+from ledger.tx import verify_membership_proof
 
 NAME = "_identity"
 MAX_ROLES = 16
 MAX_POWER = 1_000_000
 MAX_PAGE = 1000  # keys per range call when a function must see them all
+MAX_MEMBERS_PER_ORG = 1000  # keys per organisation (removing one must fit in one tx)
+ORG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # no "/": ids prefix index keys
 identity = SystemChaincode(NAME)
 
 
@@ -106,12 +110,26 @@ def _every(ctx: SystemContext, prefix: str) -> list[list[Any]]:
 
 
 # -- direct writes (used by genesis and by approved proposals) ---------------------------
+def _org_id(value: Any) -> str:
+    if not isinstance(value, str) or not ORG_ID.match(value):
+        raise LedgerError(Code.INVALID_ARGUMENT, "organisation id must match " + ORG_ID.pattern)
+    return value
+
+
+def _proven(ctx: SystemContext, org: str, public_key: str, proof: Any, what: str) -> None:
+    if not verify_membership_proof(ctx.host.chain_id, org, public_key, proof):
+        raise LedgerError(Code.INVALID_ARGUMENT,
+                          f"{what} needs the key's own proof of possession: its signature "
+                          "over the chain id and the organisation (ledger.tx.membership_proof)")
+
+
 def create_org(ctx: SystemContext, org_id: str, name: str, *,
                governs: bool) -> dict[str, Any]:
-    require_str(org_id, "id", max_len=64)
+    _org_id(org_id)
     if ctx.has(f"org/{org_id}"):
         raise LedgerError(Code.INVALID_ARGUMENT, f"organisation {org_id!r} already exists")
-    record = {"id": org_id, "name": require_str(name, "name"), "governs": governs}
+    record = {"id": org_id, "name": require_str(name, "name"), "governs": governs,
+              "members": 0}
     ctx.put(f"org/{org_id}", record)
     ctx.emit("org_added", org=org_id)
     return record
@@ -123,9 +141,17 @@ def create_member(ctx: SystemContext, org: str, member: str, public_key: str,
     require_hex_key(public_key)
     if ctx.has(f"member/{public_key}"):
         raise LedgerError(Code.INVALID_ARGUMENT, "public key is already registered")
+    org_record = ctx.get(f"org/{org}")
+    count = int(org_record.get("members", 0))
+    if count >= MAX_MEMBERS_PER_ORG:
+        # Bounded so that removing the organisation always fits in one transaction.
+        raise LedgerError(Code.RESOURCE_LIMIT,
+                          f"organisation {org!r} has {count} keys, the most one may have")
     record = {"public_key": public_key, "org": org, "member": require_str(member, "member"),
               "roles": _roles(roles)}
     ctx.put(f"member/{public_key}", record)
+    ctx.put(f"orgmember/{org}/{public_key}", 1)  # per-org index: remove_org walks only it
+    ctx.put(f"org/{org}", {**org_record, "members": count + 1})
     ctx.emit("member_added", org=org, member=member, public_key=public_key)
     return record
 
@@ -144,16 +170,19 @@ def _set_power(ctx: SystemContext, record: dict[str, Any], power: int) -> None:
 # -- organisations -----------------------------------------------------------------------
 @identity.write
 def add_org(ctx: SystemContext, id: str, name: str,  # noqa: A002
-            admin_public_key: str | None = None, governs: bool = False) -> dict[str, Any]:
-    """Propose/approve a new organisation, optionally with its first admin's key. It takes
-    part in governance only with ``governs`` (a consortium member usually does not)."""
+            admin_public_key: str | None = None, governs: bool = False,
+            admin_proof: str | None = None) -> dict[str, Any]:
+    """Propose/approve a new organisation, optionally with its first admin's key (and that
+    key's proof of possession, ``ledger.tx.membership_proof``). It takes part in governance
+    only with ``governs`` (a consortium member usually does not)."""
     approver = governing_org(ctx)  # who may, before anything else
-    require_str(id, "id", max_len=64)
+    _org_id(id)
     require_str(name, "name")
     if not isinstance(governs, bool):
         raise LedgerError(Code.INVALID_ARGUMENT, "governs must be true or false")
     if admin_public_key is not None:
         require_hex_key(admin_public_key, "admin_public_key")
+        _proven(ctx, id, admin_public_key, admin_proof, "admin_public_key")
         if ctx.has(f"member/{admin_public_key}"):
             raise LedgerError(Code.INVALID_ARGUMENT, "admin_public_key is already registered")
     if ctx.has(f"org/{id}"):
@@ -184,9 +213,12 @@ def remove_org(ctx: SystemContext, id: str) -> dict[str, Any]:  # noqa: A002
                           "remove them first")
     status = _approve(ctx, approver, "org_remove", id, {})
     if status["status"] == "approved":
-        for key, member in _every(ctx, "member/"):
-            if member["org"] == id:
-                ctx.delete(key)
+        # At most MAX_MEMBERS_PER_ORG keys: this always fits in one transaction's budget.
+        # (Keys registered before the index existed are not listed; they are refused as
+        # signers anyway, since their organisation is gone.)
+        for key, _ in _every(ctx, f"orgmember/{id}/"):
+            ctx.delete(f"member/{key.rsplit('/', 1)[1]}")
+            ctx.delete(key)
         ctx.delete(f"org/{id}")
         ctx.emit("org_removed", org=id)
     return status
@@ -195,8 +227,11 @@ def remove_org(ctx: SystemContext, id: str) -> dict[str, Any]:  # noqa: A002
 # -- members (own organisation) ----------------------------------------------------------
 @identity.write
 def add_member(ctx: SystemContext, org: str, member: str, public_key: str,
-               roles: list[str] | None = None) -> dict[str, Any]:
+               roles: list[str] | None = None, proof: str | None = None) -> dict[str, Any]:
+    """Register a key of the caller's own organisation; ``proof`` is the new key's
+    signature (``ledger.tx.membership_proof``), so only a key's holder can join it."""
     _own_org(ctx, org)
+    _proven(ctx, org, require_hex_key(public_key), proof, "public_key")
     return create_member(ctx, org, member, public_key, roles or [])
 
 
@@ -223,7 +258,12 @@ def remove_member(ctx: SystemContext, public_key: str) -> None:
     _member_of_own_org(ctx, public_key)
     if public_key == ctx.caller.public_key:
         raise LedgerError(Code.INVALID_ARGUMENT, "an admin cannot remove itself")
+    record = ctx.get(f"member/{public_key}")
     ctx.delete(f"member/{public_key}")
+    ctx.delete(f"orgmember/{record['org']}/{public_key}")
+    org_record = ctx.get(f"org/{record['org']}")
+    ctx.put(f"org/{record['org']}", {**org_record,
+                                     "members": max(0, int(org_record.get("members", 1)) - 1)})
     ctx.emit("member_removed", public_key=public_key)
 
 

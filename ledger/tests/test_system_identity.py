@@ -30,11 +30,13 @@ def test_new_org_with_its_admin_who_then_registers_members(chain: Chain) -> None
     assert chain.app.check_tx(chain.tx(boss, "kv", "put", ["a", 1])).code == \
         Code.UNKNOWN_SIGNER
     result = chain.block(chain.tx("admin1", "_identity", "add_org",
-                                  ["org4", "Org Four", boss.public_key_hex])).tx_results[0]
+                                  ["org4", "Org Four", boss.public_key_hex, False,
+                                   chain.proof(boss, "org4")])).tx_results[0]
     assert result.code == 0, result.log
     assert json.loads(result.data)["status"] == "approved"
     assert codes(chain, chain.tx(boss, "_identity", "add_member",
-                                 ["org4", "clerk", clerk.public_key_hex, ["clerk"]])) == [0]
+                                 ["org4", "clerk", clerk.public_key_hex, ["clerk"],
+                                  chain.proof(clerk, "org4")])) == [0]
     assert codes(chain, chain.tx(clerk, "kv", "put", ["a", 1])) == [0]
     member = chain.value("_identity", "get_member", [clerk.public_key_hex])
     assert (member["org"], member["member"], member["roles"]) == ("org4", "clerk", ["clerk"])
@@ -90,7 +92,8 @@ def test_roles_change_and_member_removal(chain: Chain) -> None:
 def test_removing_an_org_drops_its_keys_once_its_validators_left(chain: Chain) -> None:
     boss, node = seeded("org5-admin"), seeded("org5-node")
     assert codes(chain, chain.tx("admin1", "_identity", "add_org",
-                                 ["org5", "Org Five", boss.public_key_hex]),
+                                 ["org5", "Org Five", boss.public_key_hex, False,
+                                  chain.proof(boss, "org5")]),
                  chain.tx("admin1", "_identity", "add_node",
                           ["org5", "org5-validator", node.public_key_hex, 5])) == [0, 0]
     refused = chain.block(
@@ -168,7 +171,7 @@ def test_governance_changes_need_enough_organisations(tmp_path: Path) -> None:
     assert c.value("_identity", "get_org", ["org4"]) is None
     c.block(c.tx("admin3", "_identity", "add_org", ["org4", "Four"]))
     assert c.value("_identity", "get_org", ["org4"]) == {"id": "org4", "name": "Four",
-                                                         "governs": False}
+                                                         "governs": False, "members": 0}
     c.app.close()
 
 
@@ -179,9 +182,11 @@ def test_an_organisation_added_later_does_not_govern_unless_told(chain: Chain) -
     node = seeded("org5-node").public_key_hex
     genesis_validator = seeded("genesis-validator").public_key_hex
     assert codes(chain, chain.tx("admin1", "_identity", "add_org",
-                                 ["org5", "Org Five", boss.public_key_hex])) == [0]
+                                 ["org5", "Org Five", boss.public_key_hex, False,
+                                  chain.proof(boss, "org5")])) == [0]
     assert codes(chain, chain.tx(boss, "_identity", "add_member",
-                                 ["org5", "helper", helper.public_key_hex, ["admin"]])) == [0]
+                                 ["org5", "helper", helper.public_key_hex, ["admin"],
+                                  chain.proof(helper, "org5")])) == [0]
     # a governing organisation adds the member's validator for it
     added = chain.block(chain.tx("admin1", "_identity", "add_node", ["org5", "mine", node, 5]))
     assert added.tx_results[0].code == 0 and added.validator_updates
@@ -198,7 +203,8 @@ def test_an_organisation_added_later_does_not_govern_unless_told(chain: Chain) -
     # an organisation added with governs=true takes part like a genesis one
     assert codes(chain, chain.tx("admin1", "_identity", "add_org",
                                  {"id": "org7", "name": "Seven", "governs": True,
-                                  "admin_public_key": seeded("org7").public_key_hex})) == [0]
+                                  "admin_public_key": seeded("org7").public_key_hex,
+                                  "admin_proof": chain.proof(seeded("org7"), "org7")})) == [0]
     assert codes(chain, chain.tx(seeded("org7"), "_identity", "add_org", ["org8", "8"])) == [0]
 
 
@@ -218,17 +224,47 @@ def test_approvals_of_a_removed_organisation_no_longer_count(tmp_path: Path) -> 
     c.app.close()
 
 
-def test_removing_an_organisation_removes_every_key_however_many(chain: Chain) -> None:
+def test_removing_an_organisation_removes_all_of_its_keys_in_one_tx(chain: Chain) -> None:
+    """An organisation holds at most 1,000 keys, so its removal always fits in one
+    transaction's budget (a member could otherwise make itself impossible to remove)."""
     boss = seeded("big-admin")
     assert codes(chain, chain.tx("admin1", "_identity", "add_org",
-                                 ["big", "Big", boss.public_key_hex])) == [0]
-    keys = [seeded(f"big-{i}") for i in range(1010)]  # more than one range page
+                                 ["big", "Big", boss.public_key_hex, False,
+                                  chain.proof(boss, "big")])) == [0]
+    keys = [seeded(f"big-{i}") for i in range(1000)]  # the most one organisation may have
     adds = [chain.tx(boss, "_identity", "add_member", ["big", f"m{i}", k.public_key_hex,
-                                                       ["admin"]])
+                                                       ["admin"], chain.proof(k, "big")])
             for i, k in enumerate(keys)]
-    assert set(codes(chain, *adds)) == {0}
+    results = chain.block(*adds).tx_results
+    assert {r.code for r in results[:999]} == {0}  # with the admin, that is 1,000 keys
+    assert results[999].code == Code.RESOURCE_LIMIT and "1000 keys" in results[999].log
     assert codes(chain, chain.tx("admin1", "_identity", "remove_org", ["big"])) == [0]
     assert chain.value("_identity", "list_members", ["big"]) == []
-    for signer in (boss, keys[0], keys[-1]):
+    for signer in (boss, keys[0], keys[998]):
         assert chain.app.check_tx(chain.tx(signer, "kv", "put", ["a", 1])).code == \
             Code.UNKNOWN_SIGNER
+
+
+def test_a_key_joins_only_with_its_own_proof(chain: Chain) -> None:
+    """Registering a key needs the key's own signature over the chain and organisation: a
+    member cannot claim a key it copied (from a pending proposal, say) into its own org."""
+    victim, thief = seeded("victim-admin"), seeded("thief-admin")
+    assert codes(chain, chain.tx("admin1", "_identity", "add_org",
+                                 ["thief", "T", thief.public_key_hex, False,
+                                  chain.proof(thief, "thief")])) == [0]
+    stolen = chain.block(
+        chain.tx(thief, "_identity", "add_member",  # no proof
+                 ["thief", "x", victim.public_key_hex, ["admin"]]),
+        chain.tx(thief, "_identity", "add_member",  # the victim's proof for another org
+                 ["thief", "x", victim.public_key_hex, ["admin"],
+                  chain.proof(victim, "victim")]),
+        chain.tx("admin1", "_identity", "add_org",  # an org id that would nest index keys
+                 ["a/b", "Nested", None]),
+    ).tx_results
+    assert [r.code for r in stolen] == [Code.INVALID_ARGUMENT] * 3, stolen
+    assert "proof of possession" in stolen[0].log and "proof of possession" in stolen[1].log
+    assert "organisation id must match" in stolen[2].log
+    # the victim's organisation can still be added with its key
+    assert codes(chain, chain.tx("admin1", "_identity", "add_org",
+                                 ["victim", "V", victim.public_key_hex, False,
+                                  chain.proof(victim, "victim")])) == [0]
