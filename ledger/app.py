@@ -314,8 +314,6 @@ class LedgerApp:
         if raw is None:
             return None
         m = self._record(raw)
-        if reader.get(f"_identity/org/{m['org']}".encode()) is None:
-            return None  # its organisation was removed: so are all its keys' rights
         return Caller(public_key=public_key, org=m["org"], member=m["member"],
                       roles=tuple(m["roles"]))
 

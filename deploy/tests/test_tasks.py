@@ -408,17 +408,26 @@ def test_an_identity_tx_that_outlives_the_commit_wait_is_awaited_not_resent(
         tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
 
 
-def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
-        created, fake_driver, chain_set, monkeypatch):
+def _member_running_the_last_node(network):
+    """A consortium member with its organisation's key, running validator index 3."""
     from deploy.models import NetworkMembership
-    from deploy.tests.factories import MembershipFactory, NodeFactory
+    from deploy.tests.factories import MembershipFactory
 
-    network, _ = _provision(created)
     member = MembershipFactory(role="owner").tenant
     membership = NetworkMembership.objects.create(network=network, tenant=member)
     homes.managed_identity(network, member)
     theirs = network.nodes.get(index=3)
     Node.objects.filter(pk=theirs.pk).update(tenant=member)
+    return member, membership, theirs
+
+
+def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
+        created, fake_driver, chain_set, monkeypatch):
+    from deploy.models import NetworkMembership
+    from deploy.tests.factories import NodeFactory
+
+    network, _ = _provision(created)
+    member, membership, theirs = _member_running_the_last_node(network)
     never_joined = NodeFactory(network=network, tenant=member, status=NodeStatus.FAILED,
                                index=9, validator_pub_key="bmV2ZXI=")
     never_keyed = NodeFactory(network=network, tenant=member, status=NodeStatus.PENDING,
@@ -527,14 +536,9 @@ def test_a_member_removal_that_failed_halfway_converges_when_asked_again(
     from baas.errors import AppError
     from deploy import consortium
     from deploy.models import NetworkMembership
-    from deploy.tests.factories import MembershipFactory
 
     network, _ = _provision(created)
-    member = MembershipFactory(role="owner").tenant
-    membership = NetworkMembership.objects.create(network=network, tenant=member)
-    homes.managed_identity(network, member)
-    theirs = network.nodes.get(index=3)
-    Node.objects.filter(pk=theirs.pk).update(tenant=member)
+    member, membership, theirs = _member_running_the_last_node(network)
     chain_set.update(n.validator_pub_key for n in network.nodes.all())
     sent = []
 

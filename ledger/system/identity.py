@@ -214,8 +214,7 @@ def remove_org(ctx: SystemContext, id: str) -> dict[str, Any]:  # noqa: A002
     status = _approve(ctx, approver, "org_remove", id, {})
     if status["status"] == "approved":
         # At most MAX_MEMBERS_PER_ORG keys: this always fits in one transaction's budget.
-        # (Keys registered before the index existed are not listed; they are refused as
-        # signers anyway, since their organisation is gone.)
+        # Every key is indexed (genesis members too), so none survives its organisation.
         for key, _ in _every(ctx, f"orgmember/{id}/"):
             ctx.delete(f"member/{key.rsplit('/', 1)[1]}")
             ctx.delete(key)
