@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from baas.errors import AppError, Conflict, NotFound, ValidationFailed
+from baas.errors import AppError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from deploy import conf, crypto
 from deploy.choices import NETWORK_LIVE, NodeHealth, NodeStatus
 from deploy.models import Network, NetworkIdentity, Node
@@ -129,8 +129,25 @@ def _result_json(result: Any) -> dict[str, Any]:
             "height": result.height, "data": data}
 
 
+def refuse_system_chaincode(chaincode: str) -> None:
+    """Governance (``_identity``, ``_lifecycle`` and every other ``_*`` system chaincode)
+    goes through services with roles, the ``deploy`` scope, an operation and an audit
+    record (``deploy.chain``), never through the gateway, whoever signed the call."""
+    if chaincode.startswith("_"):
+        raise PermissionDenied(
+            "system_chaincode_refused",
+            f"The gateway does not relay calls to the system chaincode {chaincode!r}. "
+            "Installs, upgrades and organisation or validator changes are API operations "
+            "(for example POST /api/v1/networks/{id}/chaincodes/); queries are allowed.",
+            details={"chaincode": chaincode},
+        )
+
+
 def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[str, Any]:
     """Broadcast a transaction; ``wait`` is ``commit`` (default) or ``sync``."""
+    from ledger.errors import LedgerError
+    from ledger.tx import build_tx, decode_tx
+
     wait = body.get("wait", "commit")
     if wait not in ("commit", "sync"):
         raise ValidationFailed("invalid_wait", "wait is 'commit' or 'sync'.")
@@ -141,6 +158,12 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
             raise ValidationFailed("invalid_tx", "tx must be base64 of an encoded tx.") from None
         if not raw:
             raise ValidationFailed("invalid_tx", "tx is empty.")
+        try:
+            decoded = decode_tx(raw, verify=False)
+        except (LedgerError, ValueError, TypeError, KeyError):
+            raise ValidationFailed("invalid_tx", "tx is not an encoded ledger transaction.") \
+                from None
+        refuse_system_chaincode(decoded.chaincode)
     else:
         chaincode, function = body.get("chaincode"), body.get("function")
         if not isinstance(chaincode, str) or not isinstance(function, str) or not chaincode \
@@ -150,11 +173,10 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
                 'Send {"tx": "<base64>"} or {"chaincode": "...", "function": "...", '
                 '"args": [...]}.',
             )
+        refuse_system_chaincode(chaincode)
         args = body.get("args", [])
         if not isinstance(args, list | dict):
             raise ValidationFailed("invalid_tx", "args must be a JSON list or object.")
-        from ledger.tx import build_tx
-
         # Signed once, before failover: a node that took the tx and then timed out must
         # not make the next node run it again under a fresh nonce. The same bytes sent
         # twice are refused as a replay by the ledger.
@@ -167,13 +189,17 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
     return with_failover(network, call)
 
 
-def submit_committed(*, network: Network, tenant: Any, body: dict[str, Any],
-                     timeout: float) -> dict[str, Any]:
-    """``submit_tx`` for the platform's own transactions, which must know how they ended: a
-    tx still in the mempool when CometBFT stops waiting (a chain that just lost and
-    regained a validator can take a few rounds) is waited for by hash, never sent again."""
+def broadcast_committed(*, network: Network, raw: bytes, timeout: float) -> dict[str, Any]:
+    """Broadcast signed bytes and wait for their block, for the platform's own transactions
+    (``deploy.chain``), which must know how they ended: a tx still in the mempool when
+    CometBFT stops waiting (a chain that just lost and regained a validator can take a few
+    rounds) is waited for by hash, never sent again."""
+
+    def call(client: Any) -> dict[str, Any]:
+        return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait="commit")))
+
     try:
-        return submit_tx(network=network, tenant=tenant, body=body)
+        return with_failover(network, call)
     except AppError as exc:
         if exc.code != "commit_timeout":
             raise

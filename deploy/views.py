@@ -164,18 +164,14 @@ def network_action(request: HttpRequest, network_id: Any, action: str) -> HttpRe
 
 @tenant_required
 def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
-    from deploy.drivers import DriverError
-    from deploy.tasks import driver_for
-
     network = _network(request, network_id)
     if not request.portal.can("developer"):
         raise Http404
     node = _own_node(request, network, node_id)
     error = ""
     try:
-        text = driver_for(network).logs(network_id=str(network.pk), node_id=str(node.pk),
-                                        tail=LOG_TAIL)
-    except DriverError as exc:
+        text = selectors.node_logs(node=node, tail=LOG_TAIL)
+    except AppError as exc:
         text, error = "", exc.message
     context = {"network": network, "node": node, "log": text, "error": error,
                "tail": LOG_TAIL}
