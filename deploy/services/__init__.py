@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baas.choices import ACTIVE
 from baas.errors import (
     Conflict,
     NotFound,
@@ -150,8 +151,9 @@ def network_create(
     _validate_spec(spec)
     try:
         with transaction.atomic():
-            # Lock the tenant's networks so two concurrent creates cannot both pass the quota.
-            list(Network.objects.select_for_update().filter(tenant=tenant).values_list("pk"))
+            # Lock the tenant row: two concurrent creates cannot both pass the quota, even
+            # for a tenant's first network (locking its networks locked an empty set).
+            type(tenant).objects.select_for_update().filter(pk=tenant.pk).first()
             _check_quota(tenant=tenant, spec=spec)
             if Network.objects.filter(tenant=tenant, name=spec.name).visible().exists():
                 raise Conflict(
@@ -315,6 +317,14 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
     if node.status == NodeStatus.DELETED:
         raise NotFound("not_found", _("Node not found."))
     with transaction.atomic():
+        # The node row is the lock: two restarts of one node never run together.
+        Node.objects.select_for_update().get(pk=node.pk)
+        if Operation.objects.filter(kind=OperationKind.NODE_RESTART, target_type="deploy.node",
+                                    target_id=str(node.pk), state__in=ACTIVE).exists():
+            raise Conflict(
+                "operation_in_progress",
+                _("This node is already being restarted; wait for that to finish."),
+            )
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.NODE_RESTART,
             target=("deploy.node", node.pk), deadline=_deadline("DEPLOY_START_DEADLINE_S", 300),
@@ -327,12 +337,11 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
 
 
 def no_active_validator_change(network: Network) -> None:
-    from baas.choices import ACTIVE
-
     busy = Operation.objects.filter(
         target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
         kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,
-                  OperationKind.MEMBER_REMOVE, OperationKind.ORG_ADD],
+                  OperationKind.MEMBER_REMOVE, OperationKind.ORG_ADD,
+                  OperationKind.CHAINCODE_INSTALL],
     ).exists()
     if busy:
         raise Conflict(
