@@ -102,10 +102,11 @@ def operation_transition(
     error_code: str | None = None,
     error_message: str | None = None,
     message: str | None = None,
-    code: str = "",
+    step: str = "",
     params: dict[str, Any] | None = None,
 ) -> Operation:
-    """Move an operation to ``to`` or raise ``InvalidTransition`` (409)."""
+    """Move an operation to ``to`` or raise ``InvalidTransition`` (409). ``step`` and
+    ``params`` name the step recorded (``make_step``); the default is the new state."""
     with transaction.atomic():
         try:
             op = Operation.objects.select_for_update().get(pk=operation_id)
@@ -128,13 +129,13 @@ def operation_transition(
         if error_code:
             op.error_code = error_code
             op.error_message = error_message or ""
-        op.steps = (op.steps + [make_step(message or to, code or to, params)])[-STEP_LOG_LIMIT:]
+        op.steps = (op.steps + [make_step(message or to, step or to, params)])[-STEP_LOG_LIMIT:]
         op.save()
     return op
 
 
 def operation_progress(
-    *, operation_id: int, percent: int, message: str, code: str = "",
+    *, operation_id: int, percent: int, message: str, step: str = "",
     params: dict[str, Any] | None = None,
 ) -> Operation:
     """Record a step; progress never goes backwards and is clamped to 0..100."""
@@ -143,7 +144,7 @@ def operation_progress(
         if op.state in TERMINAL:
             return op  # a late report after cancel/fail changes nothing
         op.progress = max(op.progress, min(100, max(0, int(percent))))
-        op.steps = (op.steps + [make_step(message, code, params)])[-STEP_LOG_LIMIT:]
+        op.steps = (op.steps + [make_step(message, step, params)])[-STEP_LOG_LIMIT:]
         op.save(update_fields=["progress", "steps", "updated_at"])
     return op
 
@@ -164,7 +165,7 @@ def operation_cancel(*, operation_id: int, actor: Any = None) -> Operation:
         operation_id=operation_id,
         to=OperationState.CANCELLED,
         message=f"cancelled by {by}",
-        code="cancelled_by",
+        step="cancelled_by",
         params={"by": by},
     )
 

@@ -53,8 +53,8 @@ class StepFailed(Exception):
 class Superseded(StepFailed):
     """The user asked for something else since this work began; stop, change nothing."""
 
-    def __init__(self, message: str):
-        super().__init__("superseded", message)
+    def __init__(self, *, reason: str):
+        super().__init__("superseded", reason)
 
 
 class RunEnded(Exception):

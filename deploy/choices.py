@@ -1,6 +1,6 @@
 """States of networks and nodes, and the only moves between them.
 
-Nothing outside :mod:`deploy.services` (``network_transition`` / ``node_transition``) writes
+Nothing outside :mod:`deploy.states` (``network_transition`` / ``node_transition``) writes
 a ``status`` field; those functions consult the tables here and refuse any other move.
 """
 

@@ -32,8 +32,8 @@ from deploy.choices import (
     NodeStatus,
     OperationKind,
 )
+from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import ConsortiumInvitation, Network, NetworkMembership
-from deploy.services import no_active_validator_change, require_owner
 
 INVITATION_DAYS = 7
 # A network that was never started or is gone cannot take members.

@@ -1,7 +1,7 @@
 """Ledger networks, their validator nodes, and the secrets those nodes need.
 
-Status fields are written only by ``deploy.services.network_transition`` and
-``deploy.services.node_transition`` (see ``deploy/choices.py`` for the allowed moves).
+Status fields are written only by ``deploy.states.network_transition`` and
+``deploy.states.node_transition`` (see ``deploy/choices.py`` for the allowed moves).
 Private keys live only in ``NodeKey`` / ``NetworkIdentity``, sealed with ``deploy.crypto``.
 """
 

@@ -33,7 +33,7 @@ from baas.operations import (
     operation_progress,
     operation_transition,
 )
-from deploy import conf, platform, tasks
+from deploy import conf, consortium, platform, tasks
 from deploy.choices import (
     NETWORK_COUNTED,
     NETWORK_STARTABLE,
@@ -45,6 +45,7 @@ from deploy.choices import (
     network_can_move,
 )
 from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network, Node
 from deploy.states import network_transition
 
@@ -208,15 +209,6 @@ def network_create(
     return network, op
 
 
-def require_owner(tenant: Any, network: Network) -> None:
-    """Consortium members read a network; only its owner starts, stops or deletes it."""
-    if network.tenant_id != getattr(tenant, "pk", None):
-        raise PermissionDenied(
-            "network_owner_only",
-            _("Only the organisation that owns the network can do this."),
-        )
-
-
 def _lifecycle(
     *,
     tenant: Any,
@@ -336,29 +328,13 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
     return op
 
 
-def no_active_validator_change(network: Network) -> None:
-    busy = Operation.objects.filter(
-        target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
-        kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,
-                  OperationKind.MEMBER_REMOVE, OperationKind.ORG_ADD,
-                  OperationKind.CHAINCODE_INSTALL],
-    ).exists()
-    if busy:
-        raise Conflict(
-            "operation_in_progress",
-            _("A validator or membership change of this network is still running; wait for "
-              "it to finish."),
-        )
-
-
 def validator_add(
     *, tenant: Any, actor: Any, network: Network, request: Any = None
 ) -> Operation:
     """Add one validator to a running network, through the ledger's validator updates
     (an ``_identity.add_node`` transaction), without restarting the chain."""
-    from deploy.consortium import require_writer
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
-    require_writer(network, tenant)
+    consortium.require_writer(network, tenant)
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status != NetworkStatus.RUNNING:

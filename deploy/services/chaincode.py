@@ -21,8 +21,8 @@ from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
 from deploy import platform, tasks
 from deploy.choices import NETWORK_LIVE, OperationKind
+from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network
-from deploy.services import no_active_validator_change, require_owner
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 VERSION_RE = re.compile(r"^\d{1,6}\.\d{1,6}\.\d{1,6}$")

@@ -13,7 +13,8 @@ from deploy.models import Network
 def install(run: Run, network_id: str) -> None:
     network = Network.objects.get(pk=network_id)
     if network.status not in NETWORK_LIVE:
-        raise Superseded(f"The network is {network.status}; it must run to install chaincode.")
+        raise Superseded(
+            reason=f"The network is {network.status}; it must run to install chaincode.")
     params = Operation.objects.get(pk=run.operation_id).params if run.operation_id else {}
     name, version = params["name"], params["version"]
     run.step(20, "chaincode_install_sent", f"sending {name} {version} to the chain",

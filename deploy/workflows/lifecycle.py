@@ -22,7 +22,7 @@ def stop(run: Run, network_id: str) -> None:
         run.succeed("already_stopped", "already stopped")
         return
     if network.status != NetworkStatus.STOPPING or network.desired_state != DesiredState.STOPPED:
-        raise Superseded(f"The network is {network.status}.")
+        raise Superseded(reason=f"The network is {network.status}.")
     driver = driver_for(network)
     nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))
     for i, node in enumerate(nodes):
@@ -40,7 +40,7 @@ def delete(run: Run, network_id: str) -> None:
         run.succeed("already_deleted", "already deleted")
         return
     if network.status != NetworkStatus.DELETING:
-        raise Superseded(f"The network is {network.status}.")
+        raise Superseded(reason=f"The network is {network.status}.")
     driver = driver_for(network)
     nodes = list(network.nodes.exclude(status=NodeStatus.DELETED))
     for i, node in enumerate(nodes):
@@ -63,7 +63,7 @@ def node_restart(run: Run, node_id: str) -> None:
     node = Node.objects.select_related("network").get(pk=node_id)
     network_id = str(node.network_id)
     if node.status == NodeStatus.DELETED:
-        raise Superseded("The node was removed.")
+        raise Superseded(reason="The node was removed.")
     driver = driver_for(node.network)
     height_before = live_height(node)
     driver.stop_node(network_id=network_id, node_id=node_id)

@@ -17,7 +17,7 @@ from deploy.workflows.validators import take_out
 def org_add(run: Run, network_id: str, tenant: Any) -> None:
     network = Network.objects.get(pk=network_id)
     if network.status != NetworkStatus.RUNNING:
-        raise Superseded(f"The network is {network.status}; the first validator add of the "
+        raise Superseded(reason=f"The network is {network.status}; the first validator add of the "
                          "member registers its organisation instead.")
     chain.register_org(network, tenant)
     run.succeed("org_registered", f"organisation {tenant.slug} registered on chain",

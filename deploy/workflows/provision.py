@@ -62,7 +62,7 @@ def apply_nodes(
     )
     for i, node in enumerate(nodes):
         if not still_wanted(str(network.pk), DesiredState.RUNNING):
-            raise Superseded("The network was asked to stop or be deleted.")
+            raise Superseded(reason="The network was asked to stop or be deleted.")
         state = driver.apply_node(homes.node_spec(node))
         states.node_transition(
             node_id=node.pk, to=NodeStatus.STARTING, detail=state.detail,
@@ -134,7 +134,7 @@ def provision(run: Run, network_id: str) -> None:
     if network.desired_state != DesiredState.RUNNING or network.status not in (
         PROVISIONING | {NetworkStatus.FAILED}
     ):
-        raise Superseded(f"The network is {network.status}; nothing to provision.")
+        raise Superseded(reason=f"The network is {network.status}; nothing to provision.")
     states.network_transition(network_id=network_id, to=NetworkStatus.PROVISIONING,
                               allow_same=True)
     driver = driver_for(network)
@@ -160,7 +160,7 @@ def start(run: Run, network_id: str) -> None:
         run.succeed("already_running", "already running")
         return
     if network.status != NetworkStatus.STARTING or network.desired_state != DesiredState.RUNNING:
-        raise Superseded(f"The network is {network.status}.")
+        raise Superseded(reason=f"The network is {network.status}.")
     driver = driver_for(network)
     driver.check()
     nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).order_by("index"))

@@ -24,7 +24,7 @@ def runner_of(network: Network, operation_id: int | None):
 def add(run: Run, network_id: str) -> None:
     network = Network.objects.get(pk=network_id)
     if network.status != NetworkStatus.RUNNING:
-        raise Superseded(f"The network is {network.status}.")
+        raise Superseded(reason=f"The network is {network.status}.")
     runner = runner_of(network, run.operation_id)
     driver = driver_for(network)
     driver.check()
