@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularSwaggerView
 
-from baas.views import api_not_found
+from baas.views import api_not_found, favicon
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +14,7 @@ urlpatterns = [
     # Last of the API: any other /api/... URL answers the JSON error shape, also with
     # DEBUG on (Django's debug 404 page would list every URL pattern instead).
     re_path(r"^api/", api_not_found),
+    path("favicon.ico", favicon),
     path("", include("baas.health_urls")),
     path("", include("tenants.urls")),
     path("", include("deploy.urls")),

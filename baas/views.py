@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect
+from django.templatetags.static import static
 from django.urls import Resolver404, get_resolver
 from django.utils.translation import gettext as _
 from django.views import defaults
@@ -56,3 +57,9 @@ def handler400(request: HttpRequest, exception: Exception | None = None) -> Http
     if request.path.startswith("/api/"):
         return json_error_response("bad_request", "The request could not be understood.", 400)
     return defaults.bad_request(request, exception)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for ``/favicon.ico`` on pages without a ``<link rel="icon">`` (the API's
+    JSON, the admin): the portal's icon instead of a logged 404."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baas.errors import AppError, NotFound, PermissionDenied
+from baas.messages import describe_operation
 from baas.models import Operation
 from deploy import consortium, platform, selectors, services
 from deploy.choices import (
@@ -60,6 +61,10 @@ def _latest_operation(network: Network, tenant: Any) -> Operation | None:
         .order_by("-created_at", "-id")
         .first()
     )
+
+
+def _described(op: Operation | None) -> Operation | None:
+    return describe_operation(op) if op is not None else None
 
 
 def _show_error(form: Any, exc: AppError) -> None:
@@ -107,7 +112,7 @@ def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
         "own_nodes": {n.pk for n in nodes if owner or n.tenant_id == portal.tenant.pk},
         # Name each node's organisation once more than one runs validators here.
         "consortium": len({n.tenant_id for n in nodes}) > 1,
-        "operation": _latest_operation(network, portal.tenant),
+        "operation": _described(_latest_operation(network, portal.tenant)),
         "busy": network.status in NETWORK_BUSY,
         "can_start": owner and network.status in NETWORK_STARTABLE and portal.can("developer"),
         "can_stop": owner and network.status in NETWORK_STOPPABLE and portal.can("developer"),
