@@ -7,8 +7,8 @@ reader's language. Each catalogue maps a code to a lazily translated text; step 
 
 A step is stored as ``{"time", "code", "params", "message"}`` (``message``: the English text,
 for logs and for readers that know no code). Older rows have only ``time`` and ``message``:
-they are shown as stored, except the plain ones every operation has (``queued``,
-``running``...), which are recognised by their text.
+the messages this code base wrote are recognised by their text (``started acme-0`` is
+``node_started`` with ``node=acme-0``); any other message is shown as stored.
 
 Unknown codes never fail: an unknown kind or action shows the code itself, an unknown step
 its ``message``. Adding a code: add it here, run ``make messages``, translate it.
@@ -16,6 +16,8 @@ its ``message``. Adding a code: add it here, run ``make messages``, translate it
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -177,6 +179,69 @@ _LEGACY_MESSAGES: dict[str, str] = {
     "email sent": "email_sent",
 }
 
+# ... and the ones with values, as the workers wrote them before steps had codes.
+_LEGACY_FORMATS: dict[str, str] = {
+    "failed: {error}": "failed_with_error",
+    "cancelled by {actor}": "cancelled_by",
+    "approved by {actor}": "approved_by",
+    "no progress for {seconds}s: resuming": "resuming_stalled",
+    "{driver} driver is available": "driver_available",
+    "planned {count} validator addresses": "nodes_planned",
+    "started {node}": "node_started",
+    "waiting for a block above height {height}": "waiting_block_above",
+    "running: block {height} committed": "network_running",
+    "stopped {node}": "node_stopped",
+    "removed {node}": "node_removed",
+    "{node} is back at height {height}": "node_back",
+    "the reconciler found {node} not running: {reason}": "recovery_found_down",
+    "still not running ({reason}); starting it again": "recovery_retry",
+    "restart failed ({code}: {error}); the next pass tries again": "recovery_restart_failed",
+    "started {node} again (restart {count}); waiting for it to serve": "recovery_restarted",
+    "{node} serves again at height {height}": "recovery_serving",
+    "organisation {org} is registered on chain": "org_registered",
+    "organisation {org} registered on chain": "org_registered",
+    "planned {node}": "node_planned",
+    "generated keys for {node} (stored encrypted)": "node_keys_generated",
+    "started {node}; asking the chain to add it": "validator_add_requested",
+    "{node} is a validator": "validator_added",
+    "validator update for {node} committed": "validator_remove_committed",
+    "{node} left the validator set": "validator_left_set",
+    "{node} removed": "validator_removed",
+    "organisation {org} and its keys are off the chain": "org_removed_from_chain",
+    "{member} is no longer a member": "member_removed",
+    "sending to {email}": "email_sending",
+    "send failed: {error}; retrying": "email_send_failed",
+}
+_FREE_TEXT = {"reason", "error"}  # may contain spaces; every other value is one word
+
+
+def _legacy_regex(fmt: str) -> re.Pattern[str]:
+    out = []
+    for literal, name, _spec, _conv in string.Formatter().parse(fmt):
+        out.append(re.escape(literal))
+        if name:
+            out.append(f"(?P<{name}>.+?)" if name in _FREE_TEXT else rf"(?P<{name}>\S+?)")
+    return re.compile("".join(out))
+
+
+# Longest literal text first, so "started {node}; asking..." wins over "started {node}".
+_LEGACY_PATTERNS = sorted(
+    ((_legacy_regex(fmt), code) for fmt, code in _LEGACY_FORMATS.items()),
+    key=lambda item: -len(re.sub(r"\(\?P<\w+>[^)]*\)", "", item[0].pattern)),
+)
+
+
+def _legacy_step(message: str) -> tuple[str | None, dict[str, str]]:
+    """A step stored as free English text -> its code and values, when it is one of ours."""
+    code = _LEGACY_MESSAGES.get(message)
+    if code:
+        return code, {}
+    for pattern, code in _LEGACY_PATTERNS:
+        match = pattern.fullmatch(message)
+        if match:
+            return code, match.groupdict()
+    return None, {}
+
 
 class _Params(dict):
     def __missing__(self, key: str) -> Any:
@@ -201,12 +266,12 @@ def operation_step_text(step: Mapping[str, Any]) -> str:
     ``message`` (older rows, codes this version does not know)."""
     message = str(step.get("message") or "")
     code = step.get("code")
+    params = step.get("params") or {}
     if not code:
-        code = _LEGACY_MESSAGES.get(message)
+        code, params = _legacy_step(message)
     template = OPERATION_STEPS.get(code or "")
     if template is None:
         return message or str(code or "")
-    params = step.get("params") or {}
     try:
         return str(template).format_map(_Params({k: v for k, v in params.items()}))
     except (KeyError, IndexError, ValueError, AttributeError):

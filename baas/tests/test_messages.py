@@ -94,9 +94,16 @@ def test_a_step_with_a_code_renders_in_the_readers_language():
 def test_old_rows_and_unknown_codes_fall_back_to_the_stored_message():
     with translation.override("ko"):
         # an older row: free English text, shown as stored ...
-        assert operation_step_text({"message": "started acme-0"}) == "started acme-0"
-        # ... unless it is one of the plain texts every operation had
+        assert operation_step_text({"message": "the moon is full"}) == "the moon is full"
+        # ... unless this code base wrote it: then it is recognised, values and all
         assert operation_step_text({"message": "queued"}) == "대기 중"
+        assert operation_step_text({"message": "started acme-0"}) == "acme-0을(를) 시작했습니다"
+        assert operation_step_text(
+            {"message": "started acme-0; asking the chain to add it"}
+        ) == "acme-0을(를) 시작했습니다. 체인에 추가를 요청하는 중"
+        assert operation_step_text(
+            {"message": "the reconciler found acme-0 not running: exited with code 1"}
+        ) == "조정기가 acme-0이(가) 실행 중이 아님을 발견했습니다: exited with code 1"
         assert operation_step_text({"code": "from_the_future", "params": {},
                                     "message": "Something new"}) == "Something new"
         # a known code missing a parameter: the message, not a KeyError
@@ -124,3 +131,12 @@ def test_labels_in_korean_and_unknown_codes_as_themselves():
         assert audit_action_label("consortium.invite") == "네트워크에 조직 초대"
         assert operation_kind_label("sector.deploy") == "sector.deploy"
         assert audit_action_label("tenant.something_new") == "tenant.something_new"
+
+
+def test_every_legacy_text_maps_to_a_known_code_with_its_placeholders():
+    from baas.messages import _LEGACY_FORMATS, _LEGACY_MESSAGES
+
+    for fmt, code in {**_LEGACY_FORMATS, **_LEGACY_MESSAGES}.items():
+        assert code in OPERATION_STEPS, fmt
+        with translation.override("en"):
+            assert _fields(fmt) == _fields(str(OPERATION_STEPS[code])), fmt
