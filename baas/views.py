@@ -47,7 +47,7 @@ def handler500(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     if request.path.startswith("/api/"):
         return json_error_response(
             "internal_error",
-            "An internal error occurred; quote the request id when reporting it.",
+            _("An internal error occurred; quote the request id when reporting it."),
             500,
         )
     return defaults.server_error(request)
@@ -55,7 +55,8 @@ def handler500(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
 
 def handler400(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if request.path.startswith("/api/"):
-        return json_error_response("bad_request", "The request could not be understood.", 400)
+        return json_error_response("bad_request", _("The request could not be understood."),
+                                   400)
     return defaults.bad_request(request, exception)
 
 
