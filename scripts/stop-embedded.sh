@@ -26,20 +26,22 @@ if [[ -f "$PIDS" ]]; then
   if [[ -n "$script" ]] && alive "$script" \
       && tr '\0' ' ' < "/proc/$script/cmdline" 2>/dev/null | grep -q run-embedded.sh; then
     echo "Stopping make run (pid $script): web server and worker..."
-    if [[ -n "$pgid" && "$pgid" != "$mine" ]]; then
-      kill -TERM -- "-$pgid" 2>/dev/null || true     # make, the script, server and worker
-    else
-      kill -TERM "$script" "$worker" 2>/dev/null || true
-    fi
-    for _ in $(seq 1 60); do
-      alive "$script" || alive "${worker:-0}" || break
-      sleep 0.5
+    # What Ctrl-C in its terminal does (SIGINT to its process group: make, the script, the
+    # server and the worker with its pool), then TERM, then KILL for what still runs.
+    signal_run() {
+      if [[ -n "$pgid" && "$pgid" != "$mine" ]]; then
+        kill "-$1" -- "-$pgid" 2>/dev/null || true
+      else
+        kill "-$1" "$script" "$worker" 2>/dev/null || true
+      fi
+    }
+    gone() { ! alive "$script" && ! alive "${worker:-0}"; }
+    for sig in INT TERM KILL; do
+      signal_run "$sig"
+      for _ in $(seq 1 30); do gone && break; sleep 0.5; done
+      gone && break
+      echo "Still running 15 s after SIG$sig (a task finishing, or Ctrl-C ignored)." >&2
     done
-    if alive "$script" || alive "${worker:-0}"; then
-      echo "Still running after 30 s (a task finishing?); killing." >&2
-      [[ -n "$pgid" && "$pgid" != "$mine" ]] && kill -KILL -- "-$pgid" 2>/dev/null || true
-      kill -KILL "$script" "$worker" 2>/dev/null || true
-    fi
   fi
   rm -f "$PIDS"
 fi
