@@ -65,6 +65,7 @@ def test_make_stop_ends_a_make_run_in_another_terminal(tmp_path):
     fake = tmp_path / "run-embedded.sh"
     fake.write_text(
         "sleep 120 & w=$!\n"
+        "trap 'kill $w; exit 130' INT\n"  # like run-embedded.sh: Ctrl-C ends the worker
         f"printf 'script %s\\npgid %s\\nworker %s\\n' $$ $(ps -o pgid= -p $$ | tr -d ' ') $w"
         f" > {run_dir}/embedded.pids\n"
         "wait\n"
