@@ -85,11 +85,8 @@ def network_list(request: HttpRequest) -> HttpResponse:
         except AppError as exc:
             _show_error(form, exc)
         else:
-            if network.status == NetworkStatus.PENDING_APPROVAL:
-                messages.success(request, _("Network %(name)s is waiting for approval by "
-                                            "the platform team.") % {"name": network.name})
-            # Otherwise the network page's live panel says "is being created" for as long
-            # as it is true.
+            # The network page's live panel says "waiting for approval" or "is being
+            # created" for as long as it is true (a flash message would outlive it).
             return redirect("deploy:network-detail", network_id=network.pk)
     return page(request, "deploy/network_list.html", {
         "networks": selectors.network_list(tenant=portal.tenant).select_related("tenant"),
@@ -122,6 +119,7 @@ def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
         # (a flash message would stay on the page until the next full reload).
         "being_created": network.status in (NetworkStatus.REQUESTED,
                                             NetworkStatus.PROVISIONING),
+        "awaiting_approval": network.status == NetworkStatus.PENDING_APPROVAL,
         "can_logs": portal.can("developer"),
         "can_add_validator": running and portal.can("admin")
         and consortium.may_write(network, portal.tenant),

@@ -124,3 +124,14 @@ def test_dashboard_and_tenant_api_show_networks_used(browser, owner):
     assert rows["max_networks"]["used"] == 2 and rows["max_networks"]["limit"] == 3
     page = browser.get("/dashboard/").content.decode()
     assert 'id="quota-max_networks"' in page and "2 of 3" in page
+
+
+def test_waiting_for_approval_shows_until_approved(browser, owner):
+    network = NetworkFactory(tenant=owner.tenant, name="asked",
+                             status=NetworkStatus.PENDING_APPROVAL)
+    url = f"/networks/{network.pk}/"
+    panel = browser.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Network asked is waiting for approval by the platform team." in panel
+    Network.objects.filter(pk=network.pk).update(status=NetworkStatus.REQUESTED)
+    panel = browser.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "waiting for approval" not in panel and "Network asked is being created." in panel
