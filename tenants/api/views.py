@@ -117,6 +117,7 @@ class PasswordResetConfirmView(AuthThrottled):
 class InvitationAcceptView(APIView):
     """Signed-in users accept as themselves; others sign in or sign up with ``password``."""
 
+    manages_people = True  # joining an organisation: never with an API token
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
