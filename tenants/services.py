@@ -143,12 +143,32 @@ def email_verify(*, uid: str, token: str) -> User:
 
 
 def login_check(*, email: str, password: str, request: Any = None) -> User:
-    """Return the user for valid credentials or raise 401 ``invalid_credentials``."""
-    user = authenticate(request, username=_normalise_email(email), password=password)
+    """Return the user for valid credentials or raise 401 ``invalid_credentials``.
+
+    After ``BAAS_LOGIN_MAX_FAILURES`` wrong passwords for one email the account answers
+    429 ``account_locked`` (even to the right password) until the lockout ends or the
+    password is reset, whatever address the attempts come from."""
+    from tenants import throttling
+
+    email = _normalise_email(email)
+    remaining = throttling.login_lockout_remaining(email)
+    if remaining:
+        audit_record(tenant=None, actor=None, action="user.login_locked", request=request,
+                     metadata={"email": email})
+        minutes = max(1, (remaining + 59) // 60)
+        raise AppError(
+            "account_locked",
+            _("Too many failed sign-ins for this account. Try again in %(minutes)s minutes, "
+              "or reset your password to sign in now.") % {"minutes": minutes},
+            429, details={"retry_after": remaining},
+        )
+    user = authenticate(request, username=email, password=password)
     if user is None:
+        throttling.login_failure_record(email)
         audit_record(tenant=None, actor=None, action="user.login_failed", request=request,
-                     metadata={"email": _normalise_email(email)})
+                     metadata={"email": email})
         raise AppError("invalid_credentials", _("Wrong email or password."), 401)
+    throttling.login_failures_clear(email)
     audit_record(tenant=None, actor=user, action="user.login", target=user, request=request)
     return user
 
@@ -157,9 +177,13 @@ def password_reset_request(*, email: str) -> None:
     """Queue a reset email if the account exists; the caller never learns whether it does."""
     from tenants.tasks import password_reset_send_task
 
+    from tenants import throttling
+
     user = User.objects.filter(email=_normalise_email(email), is_active=True).first()
     if user is None:
         return
+    if not throttling.password_reset_allowed(user.email):
+        return  # at most BAAS_PASSWORD_RESET_PER_HOUR mails; the answer stays the same
     audit_record(tenant=None, actor=user, action="user.password_reset_requested", target=user)
     enqueue_after_commit(password_reset_send_task, user.pk)
 
@@ -179,6 +203,9 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
     _validate_password(new_password, user)
     user.set_password(new_password)  # changes the hash, so the link cannot be reused
     user.save(update_fields=["password"])
+    from tenants import throttling
+
+    throttling.login_failures_clear(user.email)  # the way back from a sign-in lockout
     audit_record(tenant=None, actor=user, action="user.password_reset", target=user)
     return user
 
