@@ -15,17 +15,14 @@ import time
 from urllib.parse import quote
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as fuzz_settings
+from hypothesis.errors import Unsatisfiable
+from schemathesis.generation import GenerationMode
 
-pytest.importorskip("schemathesis")
-
-import schemathesis  # noqa: E402
-from hypothesis import HealthCheck, given  # noqa: E402
-from hypothesis import settings as fuzz_settings  # noqa: E402
-from hypothesis.errors import Unsatisfiable  # noqa: E402
-from schemathesis.generation import GenerationMode  # noqa: E402
-
-from baas.testing import api_client_for  # noqa: E402
-from tenants.tests.factories import InvitationFactory, MembershipFactory  # noqa: E402
+from baas.testing import api_client_for
+from tenants.tests.factories import InvitationFactory, MembershipFactory
 
 FUZZ_EXAMPLES = int(os.environ.get("BAAS_FUZZ_EXAMPLES", "20"))
 # Long-polling endpoints wait for the ledger; they are fuzzed on their parameters elsewhere.
