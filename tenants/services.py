@@ -58,6 +58,18 @@ def _link(path: str) -> str:
     return f"{settings.BAAS_PUBLIC_URL}{path}"
 
 
+def _lock_tenant(tenant: Tenant) -> Tenant:
+    """Lock the tenant row for the rest of the transaction and return it fresh.
+
+    Invariants over a set of rows (at least one owner; members and tokens within quota)
+    cannot be guarded by locking the rows themselves: a concurrent insert or a concurrent
+    change of a *different* row passes by. Every service that checks one takes this lock
+    first, so on PostgreSQL they serialise per tenant (SQLite's IMMEDIATE transactions
+    already serialise every writer). Lock order: tenant, then its rows.
+    """
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
 # --- sign-up and email verification ----------------------------------------------------
 
 
@@ -268,6 +280,7 @@ def invitation_create(
     from tenants.tasks import invitation_send_task
 
     with transaction.atomic():
+        tenant = _lock_tenant(tenant)  # member quota: invitations and acceptances serialise
         if idempotency_key:
             op = operation_create(tenant=tenant, actor=actor, kind="invitation.send",
                                   idempotency_key=idempotency_key)
@@ -346,7 +359,7 @@ def invitation_accept(
                     # The link arrived at this address, which proves it.
                     email_verified_at=timezone.now(),
                 )
-        tenant = invitation.tenant
+        tenant = _lock_tenant(invitation.tenant)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise Conflict("already_member", _("You are already a member of this organisation."))
         quota_check(tenant=tenant, quota="max_members")
@@ -361,13 +374,16 @@ def invitation_accept(
 
 def invitation_revoke(*, invitation: Invitation, actor: User, membership: Any) -> Invitation:
     require_role(membership, Role.ADMIN)
-    if invitation.status != "pending":
-        raise Conflict("invitation_not_pending", _("The invitation is already %(status)s.")
-                       % {"status": invitation.status})
-    invitation.revoked_at = timezone.now()
-    invitation.save(update_fields=["revoked_at"])
-    audit_record(tenant=invitation.tenant, actor=actor, action="invitation.revoked",
-                 target=invitation)
+    with transaction.atomic():
+        # The same row lock invitation_accept takes: one of the two wins, never both.
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.status != "pending":
+            raise Conflict("invitation_not_pending", _("The invitation is already %(status)s.")
+                           % {"status": invitation.status})
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_record(tenant=invitation.tenant, actor=actor, action="invitation.revoked",
+                     target=invitation)
     return invitation
 
 
@@ -378,6 +394,25 @@ def _owner_count(tenant: Tenant) -> int:
     return Membership.objects.filter(tenant=tenant, role=Role.OWNER).count()
 
 
+def _locked_membership(target: Membership) -> Membership:
+    """The target row re-read under the tenant lock (404 if it left meanwhile)."""
+    found = Membership.objects.select_for_update().select_related("user", "tenant") \
+        .filter(pk=target.pk).first()
+    if found is None:
+        raise NotFound("not_found", _("No such member."))
+    return found
+
+
+def _current_membership(membership: Any) -> Any:
+    """The actor's membership as it is now (a concurrent demotion counts), or None for staff."""
+    if membership is None or not getattr(membership, "pk", None):
+        return membership
+    found = Membership.objects.filter(pk=membership.pk).first()
+    if found is None:
+        raise PermissionDenied("permission_denied", _("You are no longer a member."))
+    return found
+
+
 def membership_set_role(
     *, target: Membership, actor: User, membership: Any, role: str
 ) -> Membership:
@@ -386,11 +421,14 @@ def membership_set_role(
     require_role(membership, Role.ADMIN)
     if role not in ROLE_RANK:
         raise ValidationFailed("invalid_role", _("Unknown role '%(role)s'.") % {"role": role})
-    touches_owner = Role.OWNER in (role, target.role)
-    if touches_owner and getattr(membership, "role", None) != Role.OWNER:
-        raise PermissionDenied("permission_denied", _("Only an owner can grant or remove owner."))
     with transaction.atomic():
-        target = Membership.objects.select_for_update().get(pk=target.pk)
+        _lock_tenant(target.tenant)  # "at least one owner" is a rule over all the rows
+        target = _locked_membership(target)
+        membership = _current_membership(membership)
+        touches_owner = Role.OWNER in (role, target.role)
+        if touches_owner and getattr(membership, "role", None) != Role.OWNER:
+            raise PermissionDenied("permission_denied",
+                                   _("Only an owner can grant or remove owner."))
         if target.role == Role.OWNER and role != Role.OWNER and _owner_count(target.tenant) <= 1:
             raise Conflict("last_owner", _("An organisation must keep at least one owner."))
         old = target.role
@@ -406,9 +444,15 @@ def membership_remove(*, target: Membership, actor: User, membership: Any) -> No
     leaving = target.user_id == actor.pk
     if not leaving:
         require_role(membership, Role.ADMIN)
-        if target.role == Role.OWNER and getattr(membership, "role", None) != Role.OWNER:
-            raise PermissionDenied("permission_denied", _("Only an owner can remove an owner."))
     with transaction.atomic():
+        _lock_tenant(target.tenant)  # "at least one owner" is a rule over all the rows
+        target = _locked_membership(target)
+        if not leaving:
+            membership = _current_membership(membership)
+            require_role(membership, Role.ADMIN)
+            if target.role == Role.OWNER and getattr(membership, "role", None) != Role.OWNER:
+                raise PermissionDenied("permission_denied",
+                                       _("Only an owner can remove an owner."))
         if target.role == Role.OWNER and _owner_count(target.tenant) <= 1:
             raise Conflict("last_owner", _("An organisation must keep at least one owner."))
         audit_record(tenant=target.tenant, actor=actor, action="membership.removed",
@@ -435,6 +479,7 @@ def token_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("invalid_expiry", _("The expiry must be in the future."))
     with transaction.atomic():
+        tenant = _lock_tenant(tenant)  # two creations at once must not both pass the quota
         quota_check(tenant=tenant, quota="max_tokens")
         prefix = secrets.token_hex(6)
         raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"

@@ -48,7 +48,7 @@ def _view_class(callback):
 def _methods(callback) -> set[str]:
     actions = getattr(callback, "actions", None)
     if actions:
-        return set(actions)
+        return set(actions) - {"head", "options"}
     cls = _view_class(callback)
     return {m for m in ("get", "post", "put", "patch", "delete") if hasattr(cls, m)}
 
