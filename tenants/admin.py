@@ -8,7 +8,6 @@ through the same services as the API and leave an audit record.
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-
 from django.utils.translation import gettext_lazy as _
 
 from tenants.choices import QUOTA_NAMES

@@ -187,9 +187,8 @@ def login_check(*, email: str, password: str, request: Any = None) -> User:
 
 def password_reset_request(*, email: str) -> None:
     """Queue a reset email if the account exists; the caller never learns whether it does."""
-    from tenants.tasks import password_reset_send_task
-
     from tenants import throttling
+    from tenants.tasks import password_reset_send_task
 
     user = User.objects.filter(email=_normalise_email(email), is_active=True).first()
     if user is None:

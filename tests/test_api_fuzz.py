@@ -93,7 +93,7 @@ def test_no_request_produces_a_500(monkeypatch):
             @given(case=operation.as_strategy(generation_mode=mode))
             @fuzz_settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None,
                       suppress_health_check=list(HealthCheck), derandomize=True)
-            def probe(case):
+            def probe(case, label=label):
                 response = _send(client, case)
                 stats["requests"] += 1
                 if response.status_code >= 500:
