@@ -172,6 +172,12 @@ BAAS_PUBLIC_URL = os.environ.get("BAAS_PUBLIC_URL", "http://127.0.0.1:8000").rst
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("BAAS_PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
 BAAS_INVITATION_TTL_HOURS = int(os.environ.get("BAAS_INVITATION_TTL_HOURS", "168"))
 BAAS_TRUST_X_FORWARDED_FOR = env_bool("BAAS_TRUST_X_FORWARDED_FOR", False)
+# Per-account limits (docs/security.md): after BAAS_LOGIN_MAX_FAILURES wrong passwords the
+# account refuses sign-in for BAAS_LOGIN_LOCKOUT_SECONDS (a password reset ends it early);
+# at most BAAS_PASSWORD_RESET_PER_HOUR reset emails per account.
+BAAS_LOGIN_MAX_FAILURES = int(os.environ.get("BAAS_LOGIN_MAX_FAILURES", "10"))
+BAAS_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("BAAS_LOGIN_LOCKOUT_SECONDS", "900"))
+BAAS_PASSWORD_RESET_PER_HOUR = int(os.environ.get("BAAS_PASSWORD_RESET_PER_HOUR", "3"))
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BAAS_SECURE_COOKIES", PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("BAAS_SSL_REDIRECT", PRODUCTION)
 # Probes speak plain HTTP from inside the cluster.
@@ -210,7 +216,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["baas.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "baas.pagination.Pagination",
     "PAGE_SIZE": 50,

@@ -118,11 +118,11 @@ class _AuthScope:
 def throttled(request: HttpRequest) -> bool:
     """The API's ``auth`` rate (``BAAS_AUTH_THROTTLE_RATE``) also guards the portal's
     unauthenticated forms; both count in the same cache entry per client address."""
-    from rest_framework.throttling import ScopedRateThrottle
+    from tenants.throttling import ClientAddressThrottle
 
     if request.method != "POST":
         return False
-    return not ScopedRateThrottle().allow_request(request, _AuthScope())
+    return not ClientAddressThrottle().allow_request(request, _AuthScope())
 
 
 def refuse_throttled(request: HttpRequest, template: str, form: Any,

@@ -18,6 +18,7 @@ from deploy import consortium, gateway, selectors
 from deploy.models import Network
 
 MAX_EVENT_WAIT_S = 300
+MAX_HEIGHT = 2**63 - 1  # CometBFT heights are int64
 
 
 class GatewayView(TenantScopedMixin, APIView):
@@ -29,35 +30,48 @@ class GatewayView(TenantScopedMixin, APIView):
 
 
 def _body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object whose every value the ledger can encode canonically: no
+    floats, integers within the signed 64-bit range, valid Unicode, at most 16 levels of
+    ``args`` nesting. Anything else is ``400 invalid_args`` naming the problem."""
     if not isinstance(request.data, dict):
         raise ValidationFailed("invalid_body", "The body must be a JSON object.")
-    return dict(request.data)
+    body = dict(request.data)
+    from ledger.canonical import DEFAULT_MAX_DEPTH, CanonicalError, check_value
+
+    try:
+        # The body is one level above args, which the ledger allows DEFAULT_MAX_DEPTH deep.
+        check_value(body, max_depth=DEFAULT_MAX_DEPTH + 1)
+    except CanonicalError as exc:
+        raise ValidationFailed("invalid_args", f"The ledger cannot encode this body: {exc}.",
+                               details={"reason": str(exc)}) from None
+    return body
 
 
 class TxView(GatewayView):
     def post(self, request: Request, network_pk: Any) -> Response:
+        body = _body(request)  # bad input is refused before anything else happens
         network = self.network()
         consortium.require_writer(network, self.tenant)  # observers only read
         consortium.ensure_registered(network, self.tenant)
-        result = gateway.submit_tx(network=network, tenant=self.tenant, body=_body(request))
+        result = gateway.submit_tx(network=network, tenant=self.tenant, body=body)
         return Response(result, status=200 if result.get("height") else 202)
 
 
 class QueryView(GatewayView):
     def post(self, request: Request, network_pk: Any) -> Response:
-        return Response(gateway.query(network=self.network(), body=_body(request)))
+        body = _body(request)
+        return Response(gateway.query(network=self.network(), body=body))
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"invalid_{name}", f"{name} is a whole number.") from None
-    if value < 0:
-        raise ValidationFailed(f"invalid_{name}", f"{name} cannot be negative.")
+    if not raw.isascii() or not raw.isdigit():
+        raise ValidationFailed(f"invalid_{name}", f"{name} is a non-negative whole number.")
+    value = int(raw)
+    if value > MAX_HEIGHT:
+        raise ValidationFailed(f"invalid_{name}", f"{name} is at most {MAX_HEIGHT}.")
     return value
 
 
@@ -71,8 +85,9 @@ class BlocksView(GatewayView):
 
 class BlockView(GatewayView):
     def get(self, request: Request, network_pk: Any, height: int) -> Response:
-        if height < 1:
-            raise ValidationFailed("invalid_height", "Block heights start at 1.")
+        if not 1 <= height <= MAX_HEIGHT:
+            raise ValidationFailed("invalid_height",
+                                   f"Block heights run from 1 to {MAX_HEIGHT}.")
         return Response(gateway.block(network=self.network(), height=height))
 
 

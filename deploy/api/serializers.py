@@ -73,8 +73,12 @@ class NodeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_endpoints(self, node: Node) -> dict:
-        return {"host": node.host, "p2p_port": node.p2p_port, "rpc_port": node.rpc_port,
-                "rpc_url": node.rpc_url or None}
+        # A node whose RPC is a Unix socket of the platform (the local driver) has no RPC
+        # endpoint a tenant could use: the gateway is the way in, and the host path stays ours.
+        private = not node.rpc_url.startswith(("http://", "https://"))
+        return {"host": node.host, "p2p_port": node.p2p_port,
+                "rpc_port": None if private and node.rpc_url else node.rpc_port,
+                "rpc_url": None if private else node.rpc_url}
 
 
 class LifecycleResponseSerializer(serializers.Serializer):
