@@ -26,6 +26,10 @@ from typing import Any
 
 NEST = 16  # extra units for a container nested in another one (one step)
 MAX_FORMAT_DEPTH = 32
+# Containers nested deeper than this are refused by every walk: CPython compares, hashes
+# and formats nested values recursively in C, and whether that recursion fails depends on
+# the host's stack. Refusing at a fixed depth makes the outcome the same on every node.
+MAX_NESTING = 100
 
 _NoneType = type(None)
 _DICT_ITEMS = type({}.items())
@@ -42,6 +46,10 @@ _FEW = 8  # containers up to this size are walked with a plain loop
 
 class NotFormattable(Exception):
     """str() of the value would not be the same on every node (addresses, hash order)."""
+
+
+class TooDeep(Exception):
+    """The value nests containers deeper than ``MAX_NESTING``."""
 
 
 def int_words(value: int) -> int:
@@ -133,6 +141,8 @@ def weigh(value: Any, cap: int, *, fmt: bool = False, text: bool = True) -> tupl
     while level:
         if fmt and depth > MAX_FORMAT_DEPTH:
             raise NotFormattable
+        if depth > MAX_NESTING:
+            raise TooDeep
         nested: list[Any] = []
         for item in level:
             kind = type(item)
@@ -177,3 +187,65 @@ def weigh(value: Any, cap: int, *, fmt: bool = False, text: bool = True) -> tupl
 def mul_steps(a: int, b: int) -> int:
     """Steps for a * b, a // b, a % b, divmod (schoolbook: product of the word counts)."""
     return (int_words(a) * int_words(b)) >> 8
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def json_floor(value: Any, cap: int) -> int:
+    """A lower bound of the size in bytes of ``value``'s JSON encoding, without encoding it.
+
+    Every value takes at least one byte, a string its characters plus two quotes, a
+    container its brackets and separators. Shared sub-values count every time they occur
+    (the encoder writes them every time). Stops as soon as the total exceeds ``cap``, so a
+    caller can refuse an oversized value before the encoder builds it.
+    """
+    total = 0
+    level = [value]
+    depth = 0
+    while level:
+        if depth > MAX_NESTING:
+            raise TooDeep
+        nested: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is str:
+                total += len(item) + 2
+                continue
+            if kind is dict:
+                keys = item.keys()
+                total += 1 + 2 * len(item) + (sum(map(len, keys)) if all(
+                    map(_is_str, keys)) else 0)
+                items: Any = item.values()
+            elif kind is list or kind is tuple:
+                total += 1 + len(item)
+                items = item
+            else:
+                total += 1
+                continue
+            if len(item) <= _FEW:
+                for child in items:
+                    ck = type(child)
+                    if ck is str:
+                        total += len(child) + 1  # + the separator counted above
+                    elif ck is list or ck is tuple or ck is dict:
+                        nested.append(child)
+                        total -= 1  # the child counts itself
+            else:
+                kinds = set(map(type, items))
+                if str in kinds:
+                    texts = items if kinds == {str} else compress(
+                        items, map(_TEXT.__contains__, map(type, items)))
+                    strs = list(texts)
+                    total += sum(map(len, strs)) + len(strs)
+                if kinds & _FORMATTED:
+                    children = list(compress(items, map(_FORMATTED.__contains__,
+                                                        map(type, items))))
+                    nested.extend(children)
+                    total -= len(children)
+            if total > cap:
+                return total
+        level = nested
+        depth += 1
+    return total
