@@ -287,5 +287,6 @@ class Context(Exposed):
         self.writes.events.append((event_type, pairs))
 
     def require_role(self, role: str) -> None:
+        self._meter.step(EMIT_COST)  # raising and catching is the costly part
         if not self.caller.has_role(role):
             raise LedgerError(Code.UNAUTHORIZED, f"caller lacks role {role!r}")

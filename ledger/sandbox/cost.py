@@ -21,7 +21,7 @@ meter will refuse anyway. Flat runs of scalars are measured with C-level iterato
 from __future__ import annotations
 
 from itertools import compress, repeat
-from operator import not_, rshift
+from operator import mul, not_, rshift
 from typing import Any
 
 NEST = 16  # extra units for a container nested in another one (one step)
@@ -81,7 +81,10 @@ def _bulk(items: Any, nested: list[Any], fmt: bool, text: bool) -> int:
             ints: Any = items
         else:
             ints = compress(items, map(_INT.__contains__, map(type, items)))
-        extra += sum(map(rshift, map(int.bit_length, ints), repeat(6)))
+        words = list(map(rshift, map(int.bit_length, ints), repeat(6)))
+        extra += sum(words)
+        if fmt:  # decimal conversion is quadratic in the words
+            extra += sum(map(rshift, map(mul, words, words), repeat(4)))
     if fmt:
         if not kinds <= _SCALARS:
             _check_formattable(kinds)
@@ -98,7 +101,8 @@ def _few(items: Any, nested: list[Any], fmt: bool, text: bool) -> int:
     for item in items:
         kind = type(item)
         if kind is int:
-            extra += item.bit_length() >> 6
+            words = item.bit_length() >> 6
+            extra += words + ((words * words) >> 4 if fmt else 0)
         elif kind is str or kind is bytes:
             if text:
                 extra += len(item)
@@ -127,7 +131,8 @@ def weigh(value: Any, cap: int, *, fmt: bool = False, text: bool = True) -> tupl
     if kind is str or kind is bytes:
         return 1 + (len(value) if text else 0), 1
     if kind is int:
-        return 1 + (value.bit_length() >> 6), 1
+        words = value.bit_length() >> 6
+        return 1 + words + ((words * words) >> 4 if fmt else 0), 1
     if kind in _FREE:
         return 1, 1
     if fmt:

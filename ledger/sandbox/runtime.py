@@ -161,7 +161,9 @@ class Meter:
     def int_division(self, a: Any, b: Any) -> None:
         """Pay for //, %, divmod of integers: schoolbook division is quadratic."""
         if isinstance(a, int) and isinstance(b, int):
-            cost = mul_steps(a, b) + (int_words(a) >> 4)
+            # twice a multiplication's charge: CPython divides by schoolbook, measured
+            # about twice as slow per word pair as its (Karatsuba) multiplication
+            cost = 2 * mul_steps(a, b) + (int_words(a) >> 4)
             if cost:
                 self.step(cost)
 
@@ -857,6 +859,8 @@ def make_globals(
             if base == 0 and len(text) > INT_TEXT_CHUNK:
                 raise ValueError(f"int() with base 0 takes at most {INT_TEXT_CHUNK} characters")
             if type(base) is int and base & (base - 1) and len(text) > INT_TEXT_CHUNK:
+                words = bits >> 6
+                step((words * words) >> 8)  # decimal parsing is quadratic
                 return long_int(text, base)
         return int(*args, **kwargs)
 
