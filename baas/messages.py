@@ -99,6 +99,7 @@ OPERATION_STEPS: dict[str, Promise] = {
     "deadline_exceeded": _("The operation did not finish before its deadline"),
     "done": _("Done"),
     "resuming_stalled": _("No progress for {seconds} s: resuming"),
+    "resumed": _("Resumed by a new run"),
     # network approval (deploy/services.py)
     "awaiting_approval": _("Waiting for platform approval"),
     "approved_by": _("Approved by {actor}"),
@@ -142,6 +143,9 @@ OPERATION_STEPS: dict[str, Promise] = {
     "already_removed": _("Already removed"),
     "org_removed_from_chain": _("Organisation {org} and its keys are off the chain"),
     "member_removed": _("{member} is no longer a member"),
+    # chaincode installs (deploy/workflows/chaincode.py)
+    "chaincode_install_sent": _("Sending {name} {version} to the chain"),
+    "chaincode_installed": _("{name} {version} is {status}"),
     # invitation emails (tenants/tasks.py)
     "invitation_picked_up": _("The worker picked up the invitation"),
     "email_composing": _("Composing the email"),

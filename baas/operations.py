@@ -166,7 +166,7 @@ def operation_cancel(*, operation_id: int, actor: Any = None) -> Operation:
         to=OperationState.CANCELLED,
         message=f"cancelled by {by}",
         step="cancelled_by",
-        params={"by": by},
+        params={"actor": by},
     )
 
 

@@ -138,8 +138,8 @@ class Run:
         self.end(OperationState.SUCCEEDED, code, message, params=params)
 
     def fail(self, code: str, message: str, params: dict[str, Any] | None = None) -> None:
-        self.end(OperationState.FAILED, "failed", f"failed: {message}",
-                 error=(code, message), params={"code": code, "reason": message, **(params or {})})
+        self.end(OperationState.FAILED, "failed_with_error", f"failed: {message}",
+                 error=(code, message), params={"error": message, **(params or {})})
 
 
 def claim(operation_id: int | None, *, stale_after_s: float = DEFAULT_STALE_AFTER_S) -> Run | None:

@@ -113,7 +113,7 @@ def resume_stalled() -> int:
         operation_progress(
             operation_id=op.pk, percent=op.progress,
             message=f"no progress for {int(stall.total_seconds())}s: resuming",
-            step="resuming_after_stall", params={"seconds": int(stall.total_seconds())},
+            step="resuming_stalled", params={"seconds": int(stall.total_seconds())},
         )
         logger.warning("resuming stalled %s (operation %s)", op.kind, op.pk)
         resumed += 1

@@ -49,7 +49,7 @@ def delete(run: Run, network_id: str) -> None:
         run.step(10 + 60 * (i + 1) // max(1, len(nodes)), "node_removed",
                  f"removed {node.moniker}", node=node.moniker)
     driver.delete_network(network_id=network_id)
-    run.step(85, "network_resources_removed", "removed the network's shared resources")
+    run.step(85, "shared_resources_removed", "removed the network's shared resources")
     # The secrets are useless once the chain is gone; do not keep them around.
     NodeKey.objects.filter(node__network_id=network_id).delete()
     NetworkIdentity.objects.filter(network_id=network_id).delete()

@@ -50,4 +50,4 @@ def member_remove(run: Run, network_id: str, membership_id: int) -> None:
     with transaction.atomic():
         NetworkIdentity.objects.filter(network=network, tenant=member).delete()
         membership.delete()
-    run.succeed("member_removed", f"{member.slug} is no longer a member", org=member.slug)
+    run.succeed("member_removed", f"{member.slug} is no longer a member", member=member.slug)

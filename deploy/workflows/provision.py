@@ -144,7 +144,7 @@ def provision(run: Run, network_id: str) -> None:
     run.step(15, "nodes_planned", f"planned {len(nodes)} validator addresses", count=len(nodes))
     if not homes.homes_stored(nodes):
         homes.generate_and_store(network, nodes)
-        run.step(30, "homes_generated", "generated keys and genesis (keys stored encrypted)")
+        run.step(30, "keys_generated", "generated keys and genesis (keys stored encrypted)")
     apply_nodes(run, network, driver, nodes, start=30, end=70)
     run.step(75, "waiting_first_block", "waiting for the first committed block")
     heights = wait_for_blocks(network_id, driver=driver, run=run)

@@ -54,14 +54,14 @@ def add(run: Run, network_id: str) -> None:
     state = driver.apply_node(homes.node_spec(node))
     node = states.node_transition(node_id=node.pk, to=NodeStatus.STARTING,
                                   rpc_url=state.rpc_url or "", detail=state.detail)
-    run.step(50, "validator_add_sent", f"started {node.moniker}; asking the chain to add it",
+    run.step(50, "validator_add_requested", f"started {node.moniker}; asking the chain to add it",
              node=node.moniker)
     org = homes.managed_identity(network, runner)[0].organisation_id
     chain.governance_tx(network, "_identity", "add_node", {
         "org": org, "name": node.moniker,
         "public_key": chain.validator_key_hex(node), "power": 10,
     }, already_done="already registered")
-    run.step(70, "validator_update_committed",
+    run.step(70, "validator_add_committed",
              "validator update committed; waiting for it to sign")
     chain.wait_power(node, positive=True, run=run)
     info = rpc.status(node.rpc_url)
@@ -111,7 +111,7 @@ def take_out(run: Run, network: Network, node: Node) -> None:
         chain.governance_tx(network, "_identity", "remove_node",
                             {"public_key": chain.validator_key_hex(node)},
                             already_done="no node with that public key")
-        run.step(40, "validator_update_committed_for",
+        run.step(40, "validator_remove_committed",
                  f"validator update for {node.moniker} committed", node=node.moniker)
         chain.wait_left_set(network, node, run=run)
         run.step(70, "validator_left_set", f"{node.moniker} left the validator set",
