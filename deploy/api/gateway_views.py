@@ -58,6 +58,11 @@ class TxView(GatewayView):
 
 
 class QueryView(GatewayView):
+    """A query is a read: viewers and ``read`` tokens may send it, although it is a POST."""
+
+    reads_only = True
+    write_role = "viewer"
+
     def post(self, request: Request, network_pk: Any) -> Response:
         body = _body(request)
         return Response(gateway.query(network=self.network(), body=body))

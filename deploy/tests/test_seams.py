@@ -407,3 +407,24 @@ def test_bad_chaincode_installs_are_refused_with_a_code(created, fake_driver, ow
         f"/api/v1/networks/{network.pk}/chaincodes/", body, format="json")
     assert res.status_code == 400 and res.json()["error"]["code"] == code
     assert not Operation.objects.filter(kind="chaincode.install").exists()
+
+
+def test_a_read_token_and_a_viewer_may_query_but_not_transact(created, fake_driver, owner,
+                                                              monkeypatch):
+    from baas.testing import api_client_for, token_client
+    from tenants.services import token_create
+    from tenants.tests.factories import MembershipFactory
+
+    network = _running(created)
+    monkeypatch.setattr("deploy.gateway.query", lambda network, body: {"result": "ok"})
+    _token, raw = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
+                               name="reader", scopes=["read"])
+    viewer = MembershipFactory(tenant=owner.tenant, role="viewer")
+    base = f"/api/v1/networks/{network.pk}/gateway/"
+    query = {"chaincode": "_identity", "function": "list_orgs", "args": {}}
+    for client in (token_client(raw), api_client_for(viewer.user, owner.tenant)):
+        res = client.post(base + "query/", query, format="json")
+        assert res.status_code == 200 and res.json() == {"result": "ok"}, res.content
+        res = client.post(base + "tx/", {"chaincode": "kv", "function": "put",
+                                         "args": ["k", 1]}, format="json")
+        assert res.status_code == 403, res.content
