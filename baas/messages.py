@@ -35,6 +35,8 @@ OPERATION_KINDS: dict[str, Promise] = {
     "node.recover": _("Recover crashed node"),
     "network.validator_add": _("Add validator"),
     "network.validator_remove": _("Remove validator"),
+    "chaincode.install": _("Install chaincode"),
+    "key.revoke": _("Take a revoked signing key off the chain"),
     "network.org_add": _("Register member organisation"),
     "network.member_remove": _("Remove consortium member"),
     "invitation.send": _("Send invitation email"),
@@ -48,6 +50,7 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "user.email_verified": _("Verified email address"),
     "user.login": _("Signed in"),
     "user.login_failed": _("Failed sign-in"),
+    "user.login_locked": _("Sign-in locked after repeated failures"),
     "user.logout": _("Signed out"),
     "user.password_reset_requested": _("Requested a password reset"),
     "user.password_reset": _("Reset password"),
@@ -72,6 +75,8 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "network.reject": _("Rejected a network"),
     "network.validator_add": _("Added a validator"),
     "network.validator_remove": _("Removed a validator"),
+    "chaincode.install": _("Installed chaincode"),
+    "network.signing_key_registered": _("Registered a personal signing key"),
     "node.restart": _("Restarted a node"),
     "node.recover": _("Recovered a crashed node"),
     # consortiums
@@ -146,6 +151,9 @@ OPERATION_STEPS: dict[str, Promise] = {
     # chaincode installs (deploy/workflows/chaincode.py)
     "chaincode_install_sent": _("Sending {name} {version} to the chain"),
     "chaincode_installed": _("{name} {version} is {status}"),
+    # signing keys (deploy/workflows/keys.py)
+    "key_destroyed": _("Key {member} destroyed; the network is not running"),
+    "key_removed_from_chain": _("Key {member} is off the chain"),
     # invitation emails (tenants/tasks.py)
     "invitation_picked_up": _("The worker picked up the invitation"),
     "email_composing": _("Composing the email"),

@@ -90,6 +90,40 @@ def register_org(network: Network, tenant: Any) -> None:
     NetworkMembership.objects.filter(pk=membership.pk).update(org_registered_at=timezone.now())
 
 
+def _org_tx(network: Network, tenant: Any, function: str, args: Any,
+            *, already_done: str) -> None:
+    """A call of ``tenant``'s organisation admin (its managed identity) about its own
+    members: a consortium member manages its people with its own admin key."""
+    from ledger.tx import build_tx
+
+    _identity, signer = homes.managed_identity(network, tenant)
+    raw = build_tx(signer=signer, chain_id=network.chain_id, chaincode="_identity",
+                   function=function, args=args)
+    try:
+        gateway.broadcast_committed(network=network, raw=raw, timeout=_timeout())
+    except AppError as exc:
+        if exc.code == "tx_rejected" and already_done in str(exc.details.get("log", "")):
+            return
+        raise
+
+
+def add_member_key(network: Network, tenant: Any, *, member_id: str, signer: Any) -> None:
+    """Register a person's (or token's) own key under ``tenant``'s organisation, with no
+    roles: it transacts, it does not govern. ``signer`` proves it holds the key."""
+    from ledger.tx import membership_proof
+
+    org = homes.managed_identity(network, tenant)[0].organisation_id
+    _org_tx(network, tenant, "add_member", {
+        "org": org, "member": member_id, "public_key": signer.public_key_hex, "roles": [],
+        "proof": membership_proof(signer, network.chain_id, org),
+    }, already_done="already registered")
+
+
+def remove_member_key(network: Network, tenant: Any, *, public_key: str) -> None:
+    _org_tx(network, tenant, "remove_member", {"public_key": public_key},
+            already_done="no member with that public key")
+
+
 def install_chaincode(network: Network, *, name: str, version: str, source: str) -> dict:
     """Propose (and with a one-organisation policy, activate) a chaincode version."""
     result = governance_tx(network, "_lifecycle", "install",

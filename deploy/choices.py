@@ -118,6 +118,7 @@ class OperationKind(models.TextChoices):
     ORG_ADD = "network.org_add", "Register member organisation"
     MEMBER_REMOVE = "network.member_remove", "Remove consortium member"
     CHAINCODE_INSTALL = "chaincode.install", "Install chaincode"
+    KEY_REVOKE = "key.revoke", "Take a revoked signing key off the chain"
 
 
 class ConsortiumRole(models.TextChoices):

@@ -143,13 +143,13 @@ def refuse_system_chaincode(chaincode: str) -> None:
         )
 
 
-def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """Broadcast a transaction; ``wait`` is ``commit`` (default) or ``sync``."""
+def check_tx_body(body: dict[str, Any]) -> bytes | None:
+    """Refuse a malformed tx body before anything else happens (no key is made, nothing
+    is sent). Returns the pre-signed bytes of ``{"tx"}``, or None for a call to sign."""
     from ledger.errors import LedgerError
-    from ledger.tx import build_tx, decode_tx
+    from ledger.tx import decode_tx
 
-    wait = body.get("wait", "commit")
-    if wait not in ("commit", "sync"):
+    if body.get("wait", "commit") not in ("commit", "sync"):
         raise ValidationFailed("invalid_wait", "wait is 'commit' or 'sync'.")
     if "tx" in body:
         try:
@@ -164,24 +164,39 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
             raise ValidationFailed("invalid_tx", "tx is not an encoded ledger transaction.") \
                 from None
         refuse_system_chaincode(decoded.chaincode)
-    else:
-        chaincode, function = body.get("chaincode"), body.get("function")
-        if not isinstance(chaincode, str) or not isinstance(function, str) or not chaincode \
-                or not function:
-            raise ValidationFailed(
-                "invalid_tx",
-                'Send {"tx": "<base64>"} or {"chaincode": "...", "function": "...", '
-                '"args": [...]}.',
-            )
-        refuse_system_chaincode(chaincode)
-        args = body.get("args", [])
-        if not isinstance(args, list | dict):
-            raise ValidationFailed("invalid_tx", "args must be a JSON list or object.")
+        return raw
+    chaincode, function = body.get("chaincode"), body.get("function")
+    if not isinstance(chaincode, str) or not isinstance(function, str) or not chaincode \
+            or not function:
+        raise ValidationFailed(
+            "invalid_tx",
+            'Send {"tx": "<base64>"} or {"chaincode": "...", "function": "...", '
+            '"args": [...]}.',
+        )
+    refuse_system_chaincode(chaincode)
+    if not isinstance(body.get("args", []), list | dict):
+        raise ValidationFailed("invalid_tx", "args must be a JSON list or object.")
+    return None
+
+
+def submit_tx(*, network: Network, body: dict[str, Any], signer: Any = None) -> dict[str, Any]:
+    """Broadcast a transaction; ``wait`` is ``commit`` (default) or ``sync``.
+
+    A pre-signed ``{"tx"}`` is relayed as it is. ``{"chaincode","function","args"}`` is
+    signed with ``signer``, the acting person's or token's own key
+    (``deploy.services.keys``); the organisation's admin key never signs here."""
+    from ledger.tx import build_tx
+
+    wait = body.get("wait", "commit")
+    raw = check_tx_body(body)
+    if raw is None:
+        if signer is None:
+            raise ValidationFailed("invalid_tx", "Only a signed tx can be relayed here.")
         # Signed once, before failover: a node that took the tx and then timed out must
         # not make the next node run it again under a fresh nonce. The same bytes sent
         # twice are refused as a replay by the ledger.
-        raw = build_tx(signer=tenant_signer(network, tenant), chain_id=network.chain_id,
-                       chaincode=chaincode, function=function, args=args)
+        raw = build_tx(signer=signer, chain_id=network.chain_id, chaincode=body["chaincode"],
+                       function=body["function"], args=body.get("args", []))
 
     def call(client: Any) -> dict[str, Any]:
         return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait=wait)))

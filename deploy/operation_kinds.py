@@ -88,5 +88,7 @@ def register() -> None:
     register_kind(OperationKind.ORG_ADD, resume=_org_add)
     register_kind(OperationKind.CHAINCODE_INSTALL, resume=_by_target(tasks.chaincode_install_task),
                   cancellable=False, not_cancellable_reason=NOT_CANCELLABLE)
+    register_kind(OperationKind.KEY_REVOKE, resume=_by_target(tasks.signing_key_revoke_task),
+                  cancellable=False, not_cancellable_reason=NOT_CANCELLABLE)
     # node.recover is the reconciler's own bookkeeping: the next pass carries it on.
     register_kind(OperationKind.NODE_RECOVER)

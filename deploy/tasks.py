@@ -16,7 +16,7 @@ from celery import shared_task
 from baas.runner import run_operation
 from deploy import conf, reconcile
 from deploy.choices import DesiredState
-from deploy.workflows import chaincode, lifecycle, membership, provision, validators
+from deploy.workflows import chaincode, keys, lifecycle, membership, provision, validators
 from deploy.workflows.common import network_policy
 
 TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
@@ -108,6 +108,11 @@ def consortium_member_remove_task(network_id: str, membership_id: int,
 def chaincode_install_task(network_id: str, operation_id: int | None = None) -> None:
     _run(operation_id, lambda run: chaincode.install(run, network_id),
          label=f"install chaincode on {network_id}")
+
+
+@shared_task(name="deploy.signing_key_revoke", **TASK_OPTIONS)
+def signing_key_revoke_task(key_id: str, operation_id: int | None = None) -> None:
+    _run(operation_id, lambda run: keys.revoke(run, key_id), label=f"revoke key {key_id}")
 
 
 @shared_task(name="deploy.reconcile")

@@ -16,6 +16,7 @@ from baas.errors import ValidationFailed
 from baas.tenancy import TenantScopedMixin
 from deploy import consortium, gateway, selectors
 from deploy.models import Network
+from deploy.services import keys
 
 MAX_EVENT_WAIT_S = 300
 MAX_HEIGHT = 2**63 - 1  # CometBFT heights are int64
@@ -52,8 +53,15 @@ class TxView(GatewayView):
         body = _body(request)  # bad input is refused before anything else happens
         network = self.network()
         consortium.require_writer(network, self.tenant)  # observers only read
+        presigned = gateway.check_tx_body(body)
         consortium.ensure_registered(network, self.tenant)
-        result = gateway.submit_tx(network=network, tenant=self.tenant, body=body)
+        signer = None
+        if presigned is None:  # built here: signed with the person's or the token's own key
+            token = request.auth if getattr(request.auth, "prefix", None) else None
+            signer = keys.signer_for(network=network, tenant=self.tenant,
+                                     user=None if token else request.user, token=token,
+                                     request=request)
+        result = gateway.submit_tx(network=network, body=body, signer=signer)
         return Response(result, status=200 if result.get("height") else 202)
 
 

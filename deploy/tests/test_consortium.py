@@ -239,8 +239,11 @@ def _fake_submit(monkeypatch, answer):
                                "args": tx.args}))
         return answer_with()
 
-    def submit(*, network, tenant, body):
-        calls.append((tenant, body))
+    def submit(*, network, body, signer=None):
+        from deploy.models import SigningKey
+
+        key = SigningKey.objects.get(network=network, public_key=signer.public_key_hex)
+        calls.append((key.tenant, body))
         return answer_with()
 
     monkeypatch.setattr("deploy.gateway.broadcast_committed", broadcast)
@@ -315,8 +318,11 @@ def test_a_members_first_transaction_registers_its_organisation(member, monkeypa
     res = client.post(f"/api/v1/networks/{network.pk}/gateway/tx/",
                       {"chaincode": "kv", "function": "put", "args": ["k", 1]}, format="json")
     assert res.status_code in (200, 202), res.content
-    assert [body["function"] for _signer, body in services_calls] == ["add_org", "put"]
-    assert [signer for signer, _body in services_calls] == [network.tenant, tenant]
+    # the owner registers the organisation; the member's admin registers the person's own
+    # key; the person's key signs the transaction
+    assert [body["function"] for _signer, body in services_calls] == \
+        ["add_org", "add_member", "put"]
+    assert [signer for signer, _body in services_calls] == [network.tenant, tenant, tenant]
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
 
 

@@ -428,3 +428,87 @@ def test_a_read_token_and_a_viewer_may_query_but_not_transact(created, fake_driv
         res = client.post(base + "tx/", {"chaincode": "kv", "function": "put",
                                          "args": ["k", 1]}, format="json")
         assert res.status_code == 403, res.content
+
+
+# --- a signing key per person and per token -----------------------------------------------
+
+
+@pytest.fixture
+def chain_calls(monkeypatch):
+    """The gateway's broadcasts and the organisation admin's member calls, recorded."""
+    calls = {"add": [], "remove": [], "signed_by": []}
+    monkeypatch.setattr("deploy.chain.add_member_key", lambda net, tenant, *, member_id,
+                        signer: calls["add"].append((tenant.pk, member_id, signer.public_key_hex)))
+    monkeypatch.setattr("deploy.chain.remove_member_key", lambda net, tenant, *, public_key:
+                        calls["remove"].append(public_key))
+
+    def submit_tx(*, network, body, signer=None):
+        calls["signed_by"].append(signer.public_key_hex if signer else None)
+        return {"hash": "ab" * 32, "code": 0, "log": "", "height": 5, "data": None}
+
+    monkeypatch.setattr("deploy.gateway.submit_tx", submit_tx)
+    return calls
+
+
+def _tx(client, network):
+    return client.post(f"/api/v1/networks/{network.pk}/gateway/tx/",
+                       {"chaincode": "kv", "function": "put", "args": ["k", 1]}, format="json")
+
+
+def test_each_person_and_each_token_signs_with_its_own_key(created, fake_driver, owner,
+                                                            chain_calls):
+    from baas.testing import api_client_for, token_client
+    from deploy.models import NetworkIdentity, SigningKey
+    from tenants.services import token_create
+    from tenants.tests.factories import MembershipFactory
+
+    network = _running(created)
+    dev = MembershipFactory(tenant=owner.tenant, role="developer")
+    _token, raw = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
+                               name="ci", scopes=["read", "write"])
+    for client in (api_client_for(owner.user, owner.tenant), api_client_for(owner.user,
+                   owner.tenant), api_client_for(dev.user, owner.tenant), token_client(raw)):
+        assert _tx(client, network).status_code == 200
+    keys = {k.member_id: k.public_key for k in SigningKey.objects.filter(network=network)}
+    assert set(keys) == {f"user-{owner.user.pk}", f"user-{dev.user.pk}",
+                         f"token-{_token.prefix}"}
+    # each key registered once, under its organisation; the owner's twice-used key once
+    assert sorted(m for _t, m, _k in chain_calls["add"]) == sorted(keys)
+    owner_key, dev_key, token_key = (keys[f"user-{owner.user.pk}"], keys[f"user-{dev.user.pk}"],
+                                     keys[f"token-{_token.prefix}"])
+    assert chain_calls["signed_by"] == [owner_key, owner_key, dev_key, token_key]
+    admin = NetworkIdentity.objects.get(network=network, tenant=owner.tenant).public_key
+    assert admin not in chain_calls["signed_by"]  # the organisation's admin key only governs
+    from tenants.models import AuditEvent
+
+    assert AuditEvent.objects.filter(action="network.signing_key_registered").count() == 3
+
+
+def test_keys_end_with_the_membership_and_the_token(created, fake_driver, owner, chain_calls,
+                                                    django_capture_on_commit_callbacks,
+                                                    monkeypatch):
+    from baas.testing import api_client_for, token_client
+    from deploy.models import SigningKey
+    from tenants.services import membership_remove, token_create, token_revoke
+    from tenants.tests.factories import MembershipFactory
+
+    network = _running(created)
+    dev = MembershipFactory(tenant=owner.tenant, role="developer")
+    token, raw = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
+                              name="ci", scopes=["read", "write"])
+    assert _tx(api_client_for(dev.user, owner.tenant), network).status_code == 200
+    assert _tx(token_client(raw), network).status_code == 200
+    queued = []
+    monkeypatch.setattr("deploy.tasks.signing_key_revoke_task.delay",
+                        lambda *a: queued.append(a))
+    with django_capture_on_commit_callbacks(execute=True):
+        membership_remove(target=dev, actor=owner.user, membership=owner)
+        token_revoke(token=token, actor=owner.user, membership=owner)
+    revoked = list(SigningKey.objects.filter(network=network, revoked_at__isnull=False))
+    assert len(revoked) == 2 and all(bytes(k.sealed_private_key) == b"" for k in revoked)
+    assert len(queued) == 2
+    for args in queued:
+        tasks.signing_key_revoke_task(*args)
+    assert sorted(chain_calls["remove"]) == sorted(k.public_key for k in revoked)
+    assert all(op.state == "succeeded"
+               for op in Operation.objects.filter(kind="key.revoke"))

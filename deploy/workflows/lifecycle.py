@@ -9,7 +9,7 @@ from baas.runner import Run, StepFailed, Superseded
 from deploy import conf, homes, rpc, states
 from deploy.choices import DesiredState, NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import driver_for
-from deploy.models import Network, NetworkIdentity, Node, NodeKey
+from deploy.models import Network, NetworkIdentity, Node, NodeKey, SigningKey
 from deploy.recovery import recoveries_cancel
 
 STOPPING = frozenset({NetworkStatus.STOPPING})
@@ -53,6 +53,7 @@ def delete(run: Run, network_id: str) -> None:
     # The secrets are useless once the chain is gone; do not keep them around.
     NodeKey.objects.filter(node__network_id=network_id).delete()
     NetworkIdentity.objects.filter(network_id=network_id).delete()
+    SigningKey.objects.filter(network_id=network_id).delete()
     recoveries_cancel(Node.objects.filter(network_id=network_id).values_list("pk", flat=True),
                       "the network was deleted")
     states.network_transition(network_id=network_id, to=NetworkStatus.DELETED)

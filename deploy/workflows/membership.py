@@ -10,7 +10,7 @@ from django.db import transaction
 from baas.runner import Run, Superseded
 from deploy import chain
 from deploy.choices import NETWORK_LIVE, NetworkStatus, NodeStatus
-from deploy.models import Network, NetworkIdentity, NetworkMembership
+from deploy.models import Network, NetworkIdentity, NetworkMembership, SigningKey
 from deploy.workflows.validators import take_out
 
 
@@ -49,5 +49,7 @@ def member_remove(run: Run, network_id: str, membership_id: int) -> None:
                  org=identity.organisation_id)
     with transaction.atomic():
         NetworkIdentity.objects.filter(network=network, tenant=member).delete()
+        # remove_org took every key of the organisation off the chain, people's included
+        SigningKey.objects.filter(network=network, tenant=member).delete()
         membership.delete()
     run.succeed("member_removed", f"{member.slug} is no longer a member", member=member.slug)

@@ -29,7 +29,6 @@ from ledger.sandbox.cost import (
     mul_steps,
     weigh,
 )
-from ledger.sandbox.policy import HOST_FUNCTIONS
 
 DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
