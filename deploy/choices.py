@@ -99,11 +99,6 @@ class NodeHealth(models.TextChoices):
     UNHEALTHY = "unhealthy", _("Unhealthy")
 
 
-class DriverName(models.TextChoices):
-    LOCAL = "local", _("Local processes")
-    DOCKER = "docker", _("Docker Engine")
-
-
 class OperationKind(models.TextChoices):
     """Operation ``kind`` values this app records (the Operation model is the backend's)."""
 

@@ -9,9 +9,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from deploy.choices import ConsortiumRole
-from deploy.drivers import AVAILABLE_DRIVERS
-
-DRIVER_LABELS = {"local": _("Local processes (embedded)"), "docker": _("Docker Engine")}
+from deploy.drivers.registry import driver_choices
 
 # Service error code -> the field it belongs to (``error_field`` places it there).
 ERROR_FIELDS = {
@@ -65,7 +63,7 @@ class NetworkCreateForm(forms.Form):
     )
     driver = forms.ChoiceField(
         label=_("Where the nodes run"),
-        choices=[(name, DRIVER_LABELS.get(name, name)) for name in AVAILABLE_DRIVERS],
+        choices=driver_choices(),
         initial="local",
     )
 

@@ -17,7 +17,6 @@ from baas.tenancy import TenantScopedQuerySet
 from deploy.choices import (
     ConsortiumRole,
     DesiredState,
-    DriverName,
     InvitationStatus,
     NetworkStatus,
     NodeHealth,
@@ -45,7 +44,9 @@ class Network(models.Model):
     chain_id = models.CharField(max_length=50, unique=True)
     engine_version = models.CharField(max_length=20, default="0.38.26")
     validator_count = models.PositiveSmallIntegerField()
-    driver = models.CharField(max_length=20, choices=DriverName.choices, default=DriverName.LOCAL)
+    # A name in the driver registry (deploy/drivers/registry.py), checked by the services:
+    # no choices here, so a new runtime needs no migration.
+    driver = models.CharField(max_length=20, default="local")
     desired_state = models.CharField(
         max_length=20, choices=DesiredState.choices, default=DesiredState.RUNNING
     )

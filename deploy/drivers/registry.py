@@ -1,24 +1,57 @@
-"""Driver registry: one name per runtime, resolved lazily so that importing the registry
-never needs the Docker SDK or a running engine."""
+"""Driver registry: the one list of runtimes, with their labels; everything else (the
+choices of forms, serializers and API validation, the reconciler's orphan sweep) reads it.
+
+Entries name their class as ``"module:Class"`` and are imported only when asked for, so
+importing the registry never needs the Docker SDK or a running engine (a decorator on the
+class would import every driver to build the list). Adding a runtime is one
+``register_driver`` call here.
+"""
 
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
 from deploy.drivers import config
 from deploy.drivers.base import Driver, DriverError
 
-# name -> "module:class"; drivers are imported only when asked for.
-_DRIVERS: dict[str, str] = {
-    "local": "deploy.drivers.local:LocalDriver",
-    "docker": "deploy.drivers.docker:DockerDriver",
-    # Reserved seam for the Kubernetes issue: asking for it raises driver_not_implemented.
-    "kubernetes": "deploy.drivers.kubernetes:KubernetesDriver",
-}
+try:  # labels are translated in the control plane; drivers also run without Django
+    from django.utils.translation import gettext_lazy as _
+except ImportError:  # pragma: no cover
+    def _(text: str) -> str:  # type: ignore[misc]
+        return text
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    name: str
+    target: str  # "module:Class"
+    label: Any
+    # Users may choose it (forms, API); a reserved seam is registered but not offered.
+    available: bool = True
+
+
+_DRIVERS: dict[str, DriverInfo] = {}
+
+
+def register_driver(name: str, target: str, *, label: Any, available: bool = True) -> None:
+    _DRIVERS[name] = DriverInfo(name, target, label, available)
+
+
+register_driver("local", "deploy.drivers.local:LocalDriver", label=_("Local processes (embedded)"))
+register_driver("docker", "deploy.drivers.docker:DockerDriver", label=_("Docker Engine"))
+# Reserved seam for the Kubernetes issue: asking for it raises driver_not_implemented.
+register_driver("kubernetes", "deploy.drivers.kubernetes:KubernetesDriver",
+                label=_("Kubernetes"), available=False)
 
 # Drivers a user can choose today (forms, serializers, API validation).
-AVAILABLE_DRIVERS: tuple[str, ...] = ("local", "docker")
+AVAILABLE_DRIVERS: tuple[str, ...] = tuple(n for n, d in _DRIVERS.items() if d.available)
+
+
+def driver_choices() -> list[tuple[str, Any]]:
+    """``(name, label)`` of every driver a user may choose."""
+    return [(d.name, d.label) for d in _DRIVERS.values() if d.available]
 
 
 _INSTANCES: dict[str, Driver] = {}
@@ -37,8 +70,8 @@ def get_driver(name: str, **options: object) -> Driver:
     ``base_url=``/``image=`` for docker); without them each driver reads its defaults from
     Django settings when configured, else from the environment.
     """
-    target = _DRIVERS.get(name)
-    if target is None:
+    info = _DRIVERS.get(name)
+    if info is None:
         raise DriverError(
             "driver_unknown",
             f"unknown driver {name!r}; choose one of {', '.join(AVAILABLE_DRIVERS)}",
@@ -46,7 +79,7 @@ def get_driver(name: str, **options: object) -> Driver:
     key = _cache_key(name)
     if not options and key in _INSTANCES:
         return _INSTANCES[key]
-    module_name, class_name = target.split(":")
+    module_name, class_name = info.target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
     driver = cls(**options)
     if not options:
