@@ -512,3 +512,26 @@ def test_keys_end_with_the_membership_and_the_token(created, fake_driver, owner,
     assert sorted(chain_calls["remove"]) == sorted(k.public_key for k in revoked)
     assert all(op.state == "succeeded"
                for op in Operation.objects.filter(kind="key.revoke"))
+
+
+def test_a_planned_stop_and_start_is_not_counted_as_a_restart(created, fake_driver, owner,
+                                                              monkeypatch):
+    network = _running(created)
+    real_apply = fake_driver.apply_node
+
+    def apply_counting_starts(spec):  # a runtime that counts every start of a container
+        real_apply(spec)
+        entry = fake_driver.nodes[(spec.network_id, spec.node_id)]
+        entry["restarts"] += 1
+        return fake_driver.inspect_node(network_id=spec.network_id, node_id=spec.node_id)
+
+    monkeypatch.setattr(fake_driver, "apply_node", apply_counting_starts)
+    stop = services.network_stop(tenant=owner.tenant, actor=owner.user, network=network)
+    tasks.network_stop_task(str(network.pk), stop.pk)
+    start = services.network_start(tenant=owner.tenant, actor=owner.user,
+                                   network=Network.objects.get(pk=network.pk))
+    fake_driver.height = 9  # the chain goes on after the start
+    tasks.network_start_task(str(network.pk), start.pk)
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.RUNNING, network.error_message
+    assert [n.restart_count for n in network.nodes.all()] == [0, 0]
