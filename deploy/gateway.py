@@ -231,7 +231,10 @@ def wait_committed(*, network: Network, tx_hash: str, timeout: float) -> dict[st
     return with_failover(network, call)
 
 
-def query(*, network: Network, body: dict[str, Any]) -> dict[str, Any]:
+def query(*, network: Network, body: dict[str, Any], signer: Any = None) -> dict[str, Any]:
+    """A read. A chaincode call is signed with ``signer`` (the person's or token's own key)
+    when there is one, so the function sees who asks; the node ignores any caller an
+    unsigned query claims."""
     height = body.get("height", 0) or 0
     if not isinstance(height, int) or height < 0:
         raise ValidationFailed("invalid_height", "height is a non-negative integer.")
@@ -242,7 +245,12 @@ def query(*, network: Network, body: dict[str, Any]) -> dict[str, Any]:
         args = body.get("args", [])
 
         def call(client: Any) -> dict[str, Any]:
-            result = _ledger_errors(lambda: client.call(chaincode, function, args, height=height))
+            if signer is not None:
+                result = _ledger_errors(lambda: client.call_signed(
+                    chaincode, function, args, signer=signer, height=height))
+            else:
+                result = _ledger_errors(
+                    lambda: client.call(chaincode, function, args, height=height))
             return {"result": result}
 
         return with_failover(network, call)

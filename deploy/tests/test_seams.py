@@ -416,7 +416,10 @@ def test_a_read_token_and_a_viewer_may_query_but_not_transact(created, fake_driv
     from tenants.tests.factories import MembershipFactory
 
     network = _running(created)
-    monkeypatch.setattr("deploy.gateway.query", lambda network, body: {"result": "ok"})
+    signers = []
+    monkeypatch.setattr("deploy.gateway.query", lambda network, body, signer=None:
+                        signers.append(signer) or {"result": "ok"})
+    monkeypatch.setattr("deploy.chain.add_member_key", lambda *a, **k: None)
     _token, raw = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
                                name="reader", scopes=["read"])
     viewer = MembershipFactory(tenant=owner.tenant, role="viewer")
@@ -428,6 +431,11 @@ def test_a_read_token_and_a_viewer_may_query_but_not_transact(created, fake_driv
         res = client.post(base + "tx/", {"chaincode": "kv", "function": "put",
                                          "args": ["k", 1]}, format="json")
         assert res.status_code == 403, res.content
+    # each query is signed with the asker's own key, so a @read function sees who asks
+    from deploy.models import SigningKey
+
+    keys = set(SigningKey.objects.filter(network=network).values_list("public_key", flat=True))
+    assert len(keys) == 2 and {s.public_key_hex for s in signers} == keys
 
 
 # --- a signing key per person and per token -----------------------------------------------
