@@ -27,7 +27,6 @@ from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from baas.errors import AppError, NotFound, PermissionDenied
 from tenants.permissions import TokenScopePermission
 
-
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
 
 
