@@ -97,6 +97,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "baas.middleware.RequestContextMiddleware",
     "baas.middleware.ApiBodyLimitMiddleware",
+    "baas.middleware.ApiQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
