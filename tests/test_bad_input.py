@@ -122,3 +122,14 @@ def test_ordinary_unicode_in_a_query_string_is_fine():
     api = api_client_for(owner.user, owner.tenant)
     response = api.generic("GET", "/api/v1/audit-events/", QUERY_STRING="action=%C3%BC+x")
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["2374-06-03T10:05:21.1867-21:40", "0001-01-01T00:00:00+05:00",
+                                   "9999-12-31T23:59:59-10:00"])
+def test_date_time_filters_with_any_iso_offset_never_fail(value):
+    owner = MembershipFactory(role="owner")
+    api = api_client_for(owner.user, owner.tenant)
+    response = api.get("/api/v1/audit-events/", {"since": value, "until": value})
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "validation_failed"
