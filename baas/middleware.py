@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from urllib.parse import unquote_to_bytes
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
