@@ -27,11 +27,10 @@ from ledger.errors import CODESPACE, Code, LedgerError
 from ledger.genesis import GenesisError, parse_app_state
 from ledger.sandbox import CompiledChaincode, Meter, compile_chaincode, invoke
 from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT
-from ledger.state import StateStore
+from ledger.state import StateReader, StateStore
 from ledger.system import SYSTEM_CHAINCODES, SystemContext
 from ledger.system import identity as identity_cc  # the module
-from ledger.tx import HEX64 as HEX_KEY
-from ledger.tx import Transaction, decode_tx
+from ledger.tx import Transaction, decode_query, decode_tx
 
 # A tx is valid only while block time - PAST <= tx.time_ms <= block time + FUTURE; its body
 # hash stays in the replay set until tx.time_ms + PAST, after which the time rule refuses it.
@@ -45,6 +44,12 @@ DECODED_CACHE_MAX_TX = 4096  # bytes; larger txs (chaincode installs) are rare: 
 RECORD_CACHE_SIZE = 10_000
 PROPOSAL_TX_OVERHEAD = 8  # protobuf tag + length prefix per tx, rounded up
 GENESIS_KEY = "0" * 64
+# What one block's transactions may add to the block reply and the store (results, logs,
+# event attributes; written keys and values). A tx that would go past either fails with
+# RESOURCE_LIMIT and changes nothing; the same tx in the same block does so on every node.
+MAX_BLOCK_OUTPUT_BYTES = 8 * 1024 * 1024
+MAX_BLOCK_WRITE_BYTES = 32 * 1024 * 1024
+QUERY_STEP_LIMIT = DEFAULT_STEP_LIMIT  # one query: at most what one call may use
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,38 @@ class QueryResult:
     proof: bytes = b""  # optional, opaque (JSON) proof
 
 
+def _text(message: str, limit: int = 500) -> str:
+    """A log line that can cross the ABCI boundary: bounded, valid UTF-8 (lone surrogates
+    are escaped the same way on every node)."""
+    message = message if len(message) <= limit else message[: limit - 3] + "..."
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return message
+
+
 def _failure(err: LedgerError, gas_used: int = 0) -> TxResult:
-    return TxResult(code=int(err.code), log=err.message, codespace=CODESPACE, gas_used=gas_used)
+    return TxResult(code=int(err.code), log=_text(err.message), codespace=CODESPACE,
+                    gas_used=gas_used)
+
+
+def _output_size(result: TxResult) -> int:
+    """Bytes ``result`` adds to the block reply; raises UnicodeEncodeError if any of its
+    text is not valid UTF-8 (protobuf would refuse to serialise it)."""
+    size = len(result.data) + len(result.log.encode("utf-8"))
+    for event in result.events:
+        size += len(event.type.encode("utf-8"))
+        for key, value in event.attributes:
+            size += len(key.encode("utf-8")) + len(value.encode("utf-8"))
+    return size
+
+
+@dataclass
+class _BlockBudget:
+    steps: int
+    output: int = 0
+    written: int = 0
 
 
 class _AtHeight:
@@ -101,8 +136,12 @@ class _AtHeight:
     def get(self, key: bytes) -> bytes | None:
         return self.store.get_at(key, self.height)
 
-    def range(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        return self.store.range_at(start, end, self.height, limit)
+    def has(self, key: bytes) -> bool:
+        return self.store.has_at(key, self.height)
+
+    def range(self, start: bytes, end: bytes, limit: int,
+              max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
+        return self.store.range_at(start, end, self.height, limit, max_bytes)
 
 
 @dataclass
@@ -118,7 +157,12 @@ class LedgerApp:
         # The clock is used only by check_tx (local mempool policy), never in consensus.
         self._clock = clock
         self._lock = threading.RLock()
+        # Queries never take _lock: they read committed heights through their own SQLite
+        # connection (``_reads``), one at a time under _query_lock, so a query can neither
+        # wait for nor hold up consensus (the ABCI server runs them on their own thread).
+        self._query_lock = threading.Lock()
         self.store = StateStore(pathlib.Path(data_dir) / "state.sqlite")
+        self._reads: StateReader | None = None
         self.chain_id: str = self._meta_str("chain_id")
         self._compiled: dict[str, CompiledChaincode] = {}
         self._decoded: OrderedDict[bytes, Transaction] = OrderedDict()
@@ -234,8 +278,9 @@ class LedgerApp:
                        txs: list[bytes]) -> BlockResult:
         with self._lock:
             updates: dict[bytes, int] = {}
-            budget = [BLOCK_STEP_LIMIT]
-            results = [self._deliver(raw, height, time_ns, updates, budget) for raw in txs]
+            budget = _BlockBudget(steps=BLOCK_STEP_LIMIT)
+            results = [self._deliver_safely(raw, height, time_ns, updates, budget)
+                       for raw in txs]
             app_hash = self.store.root()
             self._block = (height, time_ns)
             return BlockResult(
@@ -255,7 +300,9 @@ class LedgerApp:
 
     def query(self, *, path: str, data: bytes, height: int = 0,
               prove: bool = False) -> QueryResult:
-        with self._lock:
+        """Serve a query from committed state; safe to call from another thread than the
+        consensus calls (it never takes their lock)."""
+        with self._query_lock:
             latest = self.store.height
             at = height or latest
             if at > latest or at < 0:
@@ -264,13 +311,27 @@ class LedgerApp:
             try:
                 return self._query(path, data, at, prove)
             except LedgerError as err:
-                return QueryResult(code=int(err.code), log=err.message, key=data, height=at)
+                return QueryResult(code=int(err.code), log=_text(err.message), key=data,
+                                   height=at)
             except (ValueError, KeyError, TypeError) as exc:  # e.g. a non-record at that key
                 return QueryResult(code=int(Code.BAD_QUERY), key=data, height=at,
-                                   log=f"query failed: {type(exc).__name__}: {exc}")
+                                   log=_text(f"query failed: {type(exc).__name__}: {exc}"))
+            except Exception as exc:  # MemoryError, RecursionError, a bug: answer, never die
+                return QueryResult(code=int(Code.HOST_ERROR), key=data, height=at,
+                                   log=f"query failed: {type(exc).__name__}")
+
+    def _query_reads(self) -> Any:
+        if self._reads is None:
+            try:
+                self._reads = StateReader(self.store.path)
+            except Exception:  # no file yet (nothing committed): read through the store
+                return self.store
+        return self._reads
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._query_lock:
+            if self._reads is not None:
+                self._reads.close()
             self.store.close()
 
     # -- chaincode services ------------------------------------------------------------
@@ -361,20 +422,62 @@ class LedgerApp:
                                   f"{tx.chaincode} has no function {tx.function!r}")
         return caller
 
-    def _deliver(self, raw: bytes, height: int, time_ns: int, updates: dict[bytes, int],
-                 budget: list[int]) -> TxResult:
-        """Execute one tx of a block; ``budget[0]`` is the block's remaining step budget."""
+    def _deliver_safely(self, raw: bytes, height: int, time_ns: int,
+                        updates: dict[bytes, int], budget: _BlockBudget) -> TxResult:
+        """``_deliver`` that never raises and never returns what ABCI cannot carry.
+
+        An exception escaping here would stop the node and, since every validator executes
+        the same block, halt the chain. A host bug fails the tx with HOST_ERROR instead; a
+        result whose text is not valid UTF-8 fails with INVALID_OUTPUT; a tx whose output
+        or writes would push the block past its caps fails with RESOURCE_LIMIT. Writes are
+        applied only once the result is known to be deliverable.
+        """
+        try:
+            result, ctx = self._deliver(raw, height, time_ns, budget)
+        except Exception as exc:  # MemoryError, RecursionError, a host bug
+            return _failure(LedgerError(Code.HOST_ERROR, f"host error: {type(exc).__name__}"))
+        try:
+            size = _output_size(result)
+        except UnicodeEncodeError:
+            return _failure(LedgerError(Code.INVALID_OUTPUT, "result, log or event is not "
+                                        "valid UTF-8"), gas_used=result.gas_used)
+        written = 0
+        if ctx is not None:
+            written = sum(len(k) + len(v or b"") for k, v in ctx.writes.data.items())
+        if budget.output + size > MAX_BLOCK_OUTPUT_BYTES:
+            return _failure(LedgerError(Code.RESOURCE_LIMIT, "block output limit of "
+                                        f"{MAX_BLOCK_OUTPUT_BYTES} bytes reached"),
+                            gas_used=result.gas_used)
+        if budget.written + written > MAX_BLOCK_WRITE_BYTES:
+            return _failure(LedgerError(Code.RESOURCE_LIMIT, "block write limit of "
+                                        f"{MAX_BLOCK_WRITE_BYTES} bytes reached"),
+                            gas_used=result.gas_used)
+        budget.output += size
+        budget.written += written
+        if ctx is not None:
+            self._apply(ctx)
+            if isinstance(ctx, SystemContext):
+                for pk, power in ctx.validator_updates:
+                    updates.pop(pk, None)  # keep one update per key, the last one
+                    updates[pk] = power
+        return result
+
+    def _deliver(self, raw: bytes, height: int, time_ns: int,
+                 budget: _BlockBudget) -> tuple[TxResult, Context | None]:
+        """Execute one tx of a block; returns its result and, on success, the ctx holding
+        its writes (applied by the caller)."""
         try:
             tx = self._decode(raw)
             caller = self._admit(tx, self.store, time_ns // 1_000_000)
         except LedgerError as err:
-            return _failure(err)
+            return _failure(err), None
         # From here on the tx is "included": its nonce is spent even if execution fails.
         self.store.add_replay(bytes.fromhex(tx.body_hash), tx.time_ms + TX_WINDOW_PAST_MS)
-        if budget[0] <= 0:
+        if budget.steps <= 0:
             return _failure(LedgerError(
-                Code.OUT_OF_GAS, f"block execution budget of {BLOCK_STEP_LIMIT} steps exhausted"))
-        meter = Meter(min(DEFAULT_STEP_LIMIT, budget[0]))
+                Code.OUT_OF_GAS, f"block execution budget of {BLOCK_STEP_LIMIT} steps exhausted"
+            )), None
+        meter = Meter(min(DEFAULT_STEP_LIMIT, budget.steps))
         try:
             try:
                 call = self._call(tx.chaincode, tx.function, tx.args, caller=caller,
@@ -382,19 +485,17 @@ class LedgerApp:
                                   tx_hash=tx.hash, meter=meter, writable=True)
                 data = canonical.encode(call.result)
             finally:
-                budget[0] -= meter.steps
+                budget.steps -= meter.steps
         except LedgerError as err:
-            return _failure(err, gas_used=meter.steps)
-        self._apply(call.ctx)
-        if isinstance(call.ctx, SystemContext):
-            for pk, power in call.ctx.validator_updates:
-                updates.pop(pk, None)  # keep one update per key, the last one
-                updates[pk] = power
+            return _failure(err, gas_used=meter.steps), None
+        except (MemoryError, RecursionError):  # not reachable within the sandbox's limits
+            return _failure(LedgerError(Code.RESOURCE_LIMIT, "host resources exhausted"),
+                            gas_used=meter.steps), None
         events = [Event("tx", [("chaincode", tx.chaincode), ("function", tx.function),
                                ("signer", tx.signer)])]
         events += [Event(etype, [*attrs, ("chaincode", tx.chaincode)])
                    for etype, attrs in call.ctx.writes.events]
-        return TxResult(data=data, events=events, gas_used=call.steps)
+        return TxResult(data=data, events=events, gas_used=call.steps), call.ctx
 
     def _system_ctx(self, name: str, caller: Caller, reader: Any, height: int,
                     time_ns: int, *, tx_hash: str = "", meter: Meter | None = None,
@@ -442,14 +543,15 @@ class LedgerApp:
 
     # -- queries -----------------------------------------------------------------------
     def _query(self, path: str, data: bytes, height: int, prove: bool) -> QueryResult:
-        reader = _AtHeight(self.store, height)
+        reads = self._query_reads()
+        reader = _AtHeight(reads, height)
         if path == "/state":
             value = reader.get(data)
             proof = b""
             if prove:
-                app_hash = self.store.app_hash_at(height) or b""
+                app_hash = reads.app_hash_at(height) or b""
                 proof = canonical.encode({"app_hash": app_hash.hex(), "height": height,
-                                          **self.store.prove(data, height)})
+                                          **reads.prove(data, height)})
             if value is None:
                 return QueryResult(code=int(Code.NOT_FOUND), log="key not found", key=data,
                                    height=height, proof=proof)
@@ -470,29 +572,36 @@ class LedgerApp:
         raise LedgerError(Code.BAD_QUERY, f"unknown query path {path!r}")
 
     def _lookup(self, key: bytes, data: bytes, height: int, missing: str) -> QueryResult:
-        value = self.store.get_at(key, height)
+        value = self._query_reads().get_at(key, height)
         if value is None:
             raise LedgerError(Code.NOT_FOUND, missing)
         return QueryResult(key=data, value=value, height=height)
 
     def _query_call(self, data: bytes, reader: _AtHeight, height: int) -> QueryResult:
+        """Run a @read function. Only a signed query (``ledger.tx.build_query``) runs with
+        a caller; in an unsigned one a ``"caller"`` field is ignored (anyone can write any
+        public key there), so the function sees an anonymous caller with no roles."""
         try:
             request = json.loads(data)
-            chaincode, function = request["chaincode"], request["function"]
+            if not isinstance(request, dict):
+                raise TypeError
+        except (ValueError, TypeError):
+            raise LedgerError(Code.BAD_QUERY, "data must be a JSON object") from None
+        if "sig" in request:
+            signed = decode_query(data, chain_id=self.chain_id,
+                                  now_ms=int(self._clock() * 1000))
+            chaincode, function, args = signed.chaincode, signed.function, signed.args
+            caller = self._caller(signed.signer, reader) or Caller(public_key=signed.signer)
+        else:
+            chaincode, function = request.get("chaincode"), request.get("function")
             args = request.get("args", [])
-            caller_key = request.get("caller", "")
             if not isinstance(chaincode, str) or not isinstance(function, str) or not \
-                    isinstance(args, (list, dict)) or not isinstance(caller_key, str):
-                raise TypeError
-            if caller_key and not HEX_KEY.match(caller_key):
-                raise TypeError
-        except (ValueError, KeyError, TypeError):
-            raise LedgerError(Code.BAD_QUERY, 'data must be JSON {"chaincode", "function", '
-                              '"args": [...] or {...}, optional "caller": hex key}') from None
-        caller = self._caller(caller_key, reader) if caller_key else None
-        caller = caller or Caller(public_key=caller_key)
-        meter = Meter(DEFAULT_STEP_LIMIT)
+                    isinstance(args, (list, dict)):
+                raise LedgerError(Code.BAD_QUERY, 'data must be JSON {"chaincode", "function",'
+                                  ' "args": [...] or {...}} or a signed query') from None
+            caller = Caller(public_key="")
+        meter = Meter(QUERY_STEP_LIMIT)
         call = self._call(chaincode, function, args, caller=caller, reader=reader,
-                          height=height, time_ns=self.store.block_time_at(height), tx_hash="",
-                          meter=meter, writable=False)
+                          height=height, time_ns=self._query_reads().block_time_at(height),
+                          tx_hash="", meter=meter, writable=False)
         return QueryResult(key=data, value=canonical.encode(call.result), height=height)

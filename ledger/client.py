@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import httpx
 
-from ledger.tx import Signer, build_tx, tx_hash
+from ledger.tx import Signer, build_query, build_tx, tx_hash
 
 DEFAULT_TIMEOUT = 10.0
 # broadcast_tx_commit waits for the block inside CometBFT (timeout_broadcast_tx_commit = 10s).
@@ -284,6 +284,19 @@ class LedgerClient:
         """Run a read-only chaincode function; returns its decoded JSON result."""
         data = json.dumps({"chaincode": chaincode, "function": function,
                            "args": [] if args is None else args}).encode()
+        value = self.query("/call", data, height=height).value
+        return json.loads(value) if value else None
+
+    def call_signed(self, chaincode: str, function: str, args: Any = None, *,
+                    signer: Signer | None = None, height: int = 0) -> Any:
+        """``call`` as ``signer`` (default: this client's signer): the query carries its
+        signature (``ledger.tx.build_query``), so the function sees that key as
+        ``ctx.caller`` with its registered roles. An unsigned ``call`` has no caller."""
+        signer = signer or self.signer
+        if signer is None:
+            raise LedgerClientError("call_signed needs a signer: pass signer=Signer(...)")
+        data = build_query(signer=signer, chain_id=self.chain_id(), chaincode=chaincode,
+                           function=function, args=args)
         value = self.query("/call", data, height=height).value
         return json.loads(value) if value else None
 

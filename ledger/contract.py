@@ -24,7 +24,10 @@ def get(ctx, key):
   ``ctx.tx_hash`` (hex; ``""`` in queries), ``ctx.chaincode`` (own name).
 
 Functions marked ``@read`` get a read-only ctx: a write attempt fails the call.
-Every host call is charged to the step meter (a fixed cost plus the size of the data).
+Every host call is charged to the step meter (a fixed cost plus the size of the data)
+*before* it does the work, sizes are checked before anything is encoded, and a refused
+host call is sticky: catching the error does not let the call go on (the meter keeps the
+failure and the transaction fails with it).
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 
 from ledger import canonical
 from ledger.errors import Code, LedgerError
-from ledger.sandbox.runtime import Exposed, Meter
+from ledger.sandbox.runtime import ALLOC_UNIT, Exposed, Meter
 
 MAX_KEY_CHARS = 256
 MAX_VALUE_BYTES = 64 * 1024
@@ -51,6 +54,11 @@ GET_COST = 10
 PUT_COST = 20
 EMIT_COST = 5
 BYTES_PER_STEP = 64
+# Per transaction (one call): what its writes and events may add to the block.
+MAX_TX_WRITE_BYTES = 2 * 1024 * 1024
+MAX_TX_EVENTS = 256
+MAX_TX_EVENT_BYTES = 64 * 1024
+MAX_RANGE_BYTES = 4 * 1024 * 1024  # bytes one ctx.range may read from the store
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class Writes:
 
 class Context(Exposed):
     max_value_bytes = MAX_VALUE_BYTES
+    max_write_bytes = MAX_TX_WRITE_BYTES
     EXPOSED = frozenset({
         "get", "put", "delete", "has", "range", "emit", "caller", "require_role",
         "block_height", "block_time", "tx_hash", "chaincode",
@@ -103,13 +112,30 @@ class Context(Exposed):
         self._writable = writable
         self._prefix = chaincode.encode() + b"/"
         self.writes = Writes()
+        self.written_bytes = 0
+        self.event_bytes = 0
 
     # -- helpers (host side; names start with _ so chaincode cannot reach them) ---------
+    def _refuse(self, message: str, code: Code = Code.INVALID_ARGUMENT) -> LedgerError:
+        """A host call refused: recorded on the meter, so catching it changes nothing."""
+        return self._meter.trip(code, message)
+
     def _key(self, key: Any) -> bytes:
         if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_CHARS or "\x00" in key:
-            raise LedgerError(Code.INVALID_ARGUMENT,
-                              f"keys are strings of 1..{MAX_KEY_CHARS} characters without NUL")
-        return self._prefix + key.encode("utf-8")
+            raise self._refuse(f"keys are strings of 1..{MAX_KEY_CHARS} characters without NUL")
+        try:
+            return self._prefix + key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self._refuse("keys must be valid UTF-8") from None
+
+    def _bound(self, bound: Any) -> bytes:
+        if not isinstance(bound, str) or len(bound) > MAX_KEY_CHARS:
+            raise self._refuse(f"range bounds are strings of at most {MAX_KEY_CHARS} "
+                               "characters")
+        try:
+            return bound.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self._refuse("range bounds must be valid UTF-8") from None
 
     def _check_writable(self, what: str) -> None:
         if not self._writable:
@@ -122,85 +148,145 @@ class Context(Exposed):
 
     # -- API ---------------------------------------------------------------------------
     def get(self, key: str, default: Any = None) -> Any:
-        raw = self._read_raw(self._key(key))
-        self._meter.step(GET_COST + (len(raw) // BYTES_PER_STEP if raw else 0))
+        full = self._key(key)
+        self._meter.step(GET_COST)
+        raw = self._read_raw(full)  # at most MAX_VALUE_BYTES, paid for before decoding
+        if raw:
+            self._meter.step(len(raw) // BYTES_PER_STEP)
         # Stored values were written by canonical.encode, so plain json.loads is exact here.
         return default if raw is None else json.loads(raw)
 
     def has(self, key: str) -> bool:
+        full = self._key(key)
         self._meter.step(GET_COST)
-        return self._read_raw(self._key(key)) is not None
+        if full in self.writes.data:
+            return self.writes.data[full] is not None
+        has = getattr(self._reader, "has", None)  # existence only: the value is not read
+        return has(full) if has is not None else self._reader.get(full) is not None
 
     def put(self, key: str, value: Any) -> None:
         self._check_writable("put")
         full = self._key(key)
-        self._meter.charge_json(value)  # bounds the walk below: values may share sub-lists
+        meter = self._meter
+        meter.charge_json(value)  # bounds the walks below: values may share sub-lists
+        floor = meter.json_floor(value, self.max_value_bytes)
+        if floor > self.max_value_bytes:  # refused before the encoder builds it
+            raise self._refuse(f"value is at least {floor} bytes, limit {self.max_value_bytes}")
+        meter.step(PUT_COST + floor // BYTES_PER_STEP)
         try:
             raw = canonical.encode(value, max_depth=64)
         except canonical.CanonicalError as exc:
-            raise LedgerError(Code.INVALID_ARGUMENT, f"value is not storable: {exc}") from None
+            raise self._refuse(f"value is not storable: {exc}") from None
         if len(raw) > self.max_value_bytes:
-            raise LedgerError(Code.INVALID_ARGUMENT,
-                              f"value is {len(raw)} bytes, limit {self.max_value_bytes}")
-        self._meter.step(PUT_COST + len(raw) // BYTES_PER_STEP)
+            raise self._refuse(f"value is {len(raw)} bytes, limit {self.max_value_bytes}")
+        meter.step((len(raw) - floor) // BYTES_PER_STEP)
+        self._count_write(len(full) + len(raw))
         self.writes.data[full] = raw
+
+    def _count_write(self, size: int) -> None:
+        self.written_bytes += size
+        if self.written_bytes > self.max_write_bytes:
+            raise self._refuse(f"writes of one call exceed {self.max_write_bytes} bytes",
+                               Code.RESOURCE_LIMIT)
 
     def delete(self, key: str) -> None:
         self._check_writable("delete")
+        full = self._key(key)
         self._meter.step(PUT_COST)
-        self.writes.data[self._key(key)] = None
+        self._count_write(len(full))
+        self.writes.data[full] = None
 
     def range(self, start: str = "", end: str | None = None, limit: int = 100) -> list[Any]:
         """[key, value] pairs with start <= key < end (whole key space if end is None)."""
-        if not isinstance(limit, int) or not 0 < limit <= MAX_RANGE:
-            raise LedgerError(Code.INVALID_ARGUMENT, f"limit must be 1..{MAX_RANGE}")
-        if not isinstance(start, str) or not (end is None or isinstance(end, str)):
-            raise LedgerError(Code.INVALID_ARGUMENT, "range bounds must be strings")
-        lo = self._prefix + start.encode("utf-8")
-        hi = self._prefix[:-1] + b"0" if end is None else self._prefix + end.encode("utf-8")
-        merged = dict(self._reader.range(lo, hi, limit + len(self.writes.data)))
-        for full, raw in self.writes.data.items():
-            if lo <= full < hi:
-                if raw is None:
-                    merged.pop(full, None)
-                else:
-                    merged[full] = raw
+        if type(limit) is not int or not 0 < limit <= MAX_RANGE:
+            raise self._refuse(f"limit must be 1..{MAX_RANGE}")
+        meter = self._meter
+        lo = self._prefix + self._bound(start)
+        hi = self._prefix[:-1] + b"0" if end is None else self._prefix + self._bound(end)
+        own = self.writes.data
+        # paid before any work: the scan of this call's own writes and the rows asked for
+        meter.step(GET_COST + limit // ALLOC_UNIT + len(own) // ALLOC_UNIT)
+        mine = {full: raw for full, raw in own.items() if lo <= full < hi}
+        deleted = sum(1 for raw in mine.values() if raw is None)
+        # every row read is paid for, not only those returned; a byte cap bounds the read
+        budget = (meter.limit - meter.steps + 1) * BYTES_PER_STEP
+        max_bytes = min(budget, MAX_RANGE_BYTES)
+        try:
+            rows = self._reader.range(lo, hi, limit + deleted, max_bytes=max_bytes)
+        except TypeError:  # a reader without byte caps (tests)
+            rows = self._reader.range(lo, hi, limit + deleted)
+        size = sum(len(raw) for _, raw in rows)
+        meter.step(len(rows) + size // BYTES_PER_STEP)
+        if size > MAX_RANGE_BYTES:
+            raise self._refuse(f"range read more than {MAX_RANGE_BYTES} bytes",
+                               Code.RESOURCE_LIMIT)
+        merged = dict(rows)
+        for full, raw in mine.items():
+            if raw is None:
+                merged.pop(full, None)
+            else:
+                merged[full] = raw
         items = sorted(merged.items())[:limit]
         size = sum(len(raw) for _, raw in items)
-        self._meter.step(GET_COST + len(items) + size // BYTES_PER_STEP)
+        meter.step(len(items) + size // BYTES_PER_STEP)
         cut = len(self._prefix)
         return [[k[cut:].decode("utf-8"), json.loads(v)] for k, v in items]
 
     def emit(self, event_type: str, **attrs: Any) -> None:
         self._check_writable("emit")
-        if not isinstance(event_type, str) or not event_type.isidentifier() or len(
-                event_type) > 64:
-            raise LedgerError(Code.INVALID_ARGUMENT, "event type must be an identifier")
+        meter = self._meter
+        meter.step(EMIT_COST + len(attrs))
+        # lengths first: isidentifier() and encoding walk the whole text
+        if not isinstance(event_type, str) or len(event_type) > 64 or not (
+                event_type.isidentifier()):
+            raise self._refuse("event type must be an identifier")
         if event_type in RESERVED_EVENT_TYPES:
-            raise LedgerError(Code.INVALID_ARGUMENT,
-                              f"event type {event_type!r} is reserved by CometBFT/the host")
+            raise self._refuse(f"event type {event_type!r} is reserved by CometBFT/the host")
         if len(attrs) > MAX_EVENT_ATTRS:
-            raise LedgerError(Code.INVALID_ARGUMENT, f"at most {MAX_EVENT_ATTRS} attributes")
+            raise self._refuse(f"at most {MAX_EVENT_ATTRS} attributes")
+        if len(self.writes.events) >= MAX_TX_EVENTS:
+            raise self._refuse(f"at most {MAX_TX_EVENTS} events per call", Code.RESOURCE_LIMIT)
         pairs = []
+        size = len(event_type)
         for key, value in attrs.items():
-            if not key.isidentifier() or len(key) > MAX_EVENT_KEY:
-                raise LedgerError(Code.INVALID_ARGUMENT,
-                                  f"event attribute names are identifiers of at most "
-                                  f"{MAX_EVENT_KEY} characters")
+            if len(key) > MAX_EVENT_KEY or not key.isidentifier():
+                raise self._refuse(f"event attribute names are identifiers of at most "
+                                   f"{MAX_EVENT_KEY} characters")
             if key in RESERVED_EVENT_ATTRS:
-                raise LedgerError(Code.INVALID_ARGUMENT,
-                                  f"event attribute {key!r} is reserved: the host sets it "
-                                  f"to the emitting chaincode's name")
-            if not isinstance(value, str):
-                self._meter.charge_json(value)
-            text = value if isinstance(value, str) else canonical.encode(value).decode()
-            if len(text) > MAX_EVENT_VALUE:
-                raise LedgerError(Code.INVALID_ARGUMENT,
-                                  f"event attribute {key!r} exceeds {MAX_EVENT_VALUE} chars")
+                raise self._refuse(f"event attribute {key!r} is reserved: the host sets it "
+                                   f"to the emitting chaincode's name")
+            if isinstance(value, str):
+                text = value
+                if len(text) > MAX_EVENT_VALUE:
+                    raise self._refuse(
+                        f"event attribute {key!r} exceeds {MAX_EVENT_VALUE} chars")
+            else:
+                meter.charge_json(value)
+                floor = meter.json_floor(value, MAX_EVENT_VALUE)
+                if floor > MAX_EVENT_VALUE:  # refused before the encoder builds it
+                    raise self._refuse(
+                        f"event attribute {key!r} exceeds {MAX_EVENT_VALUE} chars")
+                try:
+                    text = canonical.encode(value).decode()
+                except canonical.CanonicalError as exc:
+                    raise self._refuse(f"event attribute {key!r} is not JSON: {exc}") from None
+                if len(text) > MAX_EVENT_VALUE:
+                    raise self._refuse(
+                        f"event attribute {key!r} exceeds {MAX_EVENT_VALUE} chars")
+            try:
+                encoded = len(text.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise self._refuse(f"event attribute {key!r} is not valid UTF-8") from None
+            size += len(key) + encoded
             pairs.append((key, text))
-        self._meter.step(EMIT_COST + len(pairs))
+        meter.step(size // BYTES_PER_STEP)
+        self.event_bytes += size
+        if self.event_bytes > MAX_TX_EVENT_BYTES:
+            raise self._refuse(f"events of one call exceed {MAX_TX_EVENT_BYTES} bytes",
+                               Code.RESOURCE_LIMIT)
         self.writes.events.append((event_type, pairs))
 
     def require_role(self, role: str) -> None:
+        self._meter.step(EMIT_COST)  # raising and catching is the costly part
         if not self.caller.has_role(role):
             raise LedgerError(Code.UNAUTHORIZED, f"caller lacks role {role!r}")

@@ -36,6 +36,8 @@ class Code(IntEnum):
     BAD_QUERY = 18  # unknown query path or malformed query data
     RESOURCE_LIMIT = 19  # allocation / recursion / size guard tripped
     DUPLICATE_TX = 20  # the same tx appears twice in one block or mempool
+    INVALID_OUTPUT = 21  # a result, log or event could not cross the ABCI boundary
+    HOST_ERROR = 22  # the host failed executing the tx (a bug): the tx fails, the chain goes on
 
 
 class LedgerError(Exception):

@@ -79,11 +79,100 @@ CREATE INDEX IF NOT EXISTS replay_expiry ON replay (expires_ms);
 """
 
 
-class StateStore:
+def _capped(cursor: Any, max_bytes: int | None) -> list[tuple[bytes, bytes]]:
+    """Rows of ``cursor`` until their values exceed ``max_bytes`` (the row that crosses the
+    cap is included, so the caller sees that it was reached)."""
+    if max_bytes is None:
+        return cursor.fetchall()
+    rows = []
+    total = 0
+    for row in cursor:
+        rows.append(row)
+        total += len(row[1])
+        if total > max_bytes:
+            break
+    return rows
+
+
+class HeightReads:
+    """Reads of committed state at a height (``kv`` keeps every version)."""
+
+    _db: sqlite3.Connection
+
+    def get_at(self, key: bytes, height: int) -> bytes | None:
+        row = self._db.execute(
+            "SELECT value FROM kv WHERE key = ? AND height <= ? ORDER BY height DESC LIMIT 1",
+            (key, height),
+        ).fetchone()
+        return None if row is None else row[0]
+
+    def has_at(self, key: bytes, height: int) -> bool:
+        row = self._db.execute(
+            "SELECT value IS NOT NULL FROM kv WHERE key = ? AND height <= ? "
+            "ORDER BY height DESC LIMIT 1", (key, height),
+        ).fetchone()
+        return bool(row and row[0])
+
+    def range_at(self, start: bytes, end: bytes, height: int, limit: int,
+                 max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
+        return _capped(self._db.execute(
+            "SELECT key, value FROM (SELECT key, value, MAX(height) FROM kv "
+            "WHERE key >= ? AND key < ? AND height <= ? GROUP BY key) "
+            "WHERE value IS NOT NULL ORDER BY key LIMIT ?",
+            (start, end, height, limit),
+        ), max_bytes)
+
+    def block_time_at(self, height: int) -> int:
+        row = self._db.execute("SELECT time_ns FROM blocks WHERE height = ?", (height,)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def app_hash_at(self, height: int) -> bytes | None:
+        row = self._db.execute("SELECT app_hash FROM blocks WHERE height = ?", (height,)).fetchone()
+        return None if row is None else row[0]
+
+    def prove(self, key: bytes, height: int) -> dict[str, Any]:
+        """Proof of ``key``'s value (or absence) against the app hash at ``height``."""
+        bucket = bucket_of(key)
+        entries = self._db.execute(
+            "SELECT key, value FROM (SELECT key, value, MAX(height) FROM kv "
+            "WHERE bucket = ? AND height <= ? GROUP BY key) WHERE value IS NOT NULL",
+            (bucket, height),
+        ).fetchall()
+        siblings = []
+        idx = bucket
+        for level in range(DEPTH):
+            row = self._db.execute(
+                "SELECT hash FROM node WHERE level = ? AND idx = ? AND height <= ? "
+                "ORDER BY height DESC LIMIT 1",
+                (level, idx ^ 1, height),
+            ).fetchone()
+            siblings.append((row[0] if row else DEFAULTS[level]).hex())
+            idx >>= 1
+        return {
+            "bucket": bucket,
+            "entries": sorted([k.hex(), _h(v).hex()] for k, v in entries),
+            "siblings": siblings,
+        }
+
+
+class StateReader(HeightReads):
+    """A second, read-only connection for queries: they run on their own thread and never
+    wait for (or see inside) the consensus connection's transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class StateStore(HeightReads):
     """The world state. Writes accumulate in memory until ``commit``."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         # WAL + NORMAL survives process crashes (kill -9) without losing a committed block;
         # after a power loss the last block may be lost and CometBFT replays it.
@@ -145,15 +234,24 @@ class StateStore:
         row = self._db.execute("SELECT value FROM cur WHERE key = ?", (key,)).fetchone()
         return None if row is None else row[0]
 
-    def range(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
-        """Keys in [start, end) in byte order, merging committed and staged writes."""
+    def has(self, key: bytes) -> bool:
+        if key in self._pending:
+            return self._pending[key] is not None
+        return self._db.execute("SELECT 1 FROM cur WHERE key = ?", (key,)).fetchone() is not None
+
+    def range(self, start: bytes, end: bytes, limit: int,
+              max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
+        """Keys in [start, end) in byte order, merging committed and staged writes.
+
+        With ``max_bytes`` the read stops once the values read exceed it.
+        """
         keys = self._pending_keys
         staged = keys[bisect.bisect_left(keys, start):bisect.bisect_left(keys, end)]
         deleted = sum(1 for k in staged if self._pending[k] is None)
-        rows = dict(self._db.execute(
+        rows = dict(_capped(self._db.execute(
             "SELECT key, value FROM cur WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
             (start, end, limit + deleted),
-        ).fetchall())
+        ), max_bytes))
         for key in staged:
             value = self._pending[key]
             if value is None:
@@ -161,55 +259,6 @@ class StateStore:
             else:
                 rows[key] = value
         return sorted(rows.items())[:limit]
-
-    # -- reads at a committed height ---------------------------------------------------
-    def get_at(self, key: bytes, height: int) -> bytes | None:
-        row = self._db.execute(
-            "SELECT value FROM kv WHERE key = ? AND height <= ? ORDER BY height DESC LIMIT 1",
-            (key, height),
-        ).fetchone()
-        return None if row is None else row[0]
-
-    def range_at(self, start: bytes, end: bytes, height: int, limit: int
-                 ) -> list[tuple[bytes, bytes]]:
-        return self._db.execute(
-            "SELECT key, value FROM (SELECT key, value, MAX(height) FROM kv "
-            "WHERE key >= ? AND key < ? AND height <= ? GROUP BY key) "
-            "WHERE value IS NOT NULL ORDER BY key LIMIT ?",
-            (start, end, height, limit),
-        ).fetchall()
-
-    def block_time_at(self, height: int) -> int:
-        row = self._db.execute("SELECT time_ns FROM blocks WHERE height = ?", (height,)).fetchone()
-        return 0 if row is None else int(row[0])
-
-    def app_hash_at(self, height: int) -> bytes | None:
-        row = self._db.execute("SELECT app_hash FROM blocks WHERE height = ?", (height,)).fetchone()
-        return None if row is None else row[0]
-
-    def prove(self, key: bytes, height: int) -> dict[str, Any]:
-        """Proof of ``key``'s value (or absence) against the app hash at ``height``."""
-        bucket = bucket_of(key)
-        entries = self._db.execute(
-            "SELECT key, value FROM (SELECT key, value, MAX(height) FROM kv "
-            "WHERE bucket = ? AND height <= ? GROUP BY key) WHERE value IS NOT NULL",
-            (bucket, height),
-        ).fetchall()
-        siblings = []
-        idx = bucket
-        for level in range(DEPTH):
-            row = self._db.execute(
-                "SELECT hash FROM node WHERE level = ? AND idx = ? AND height <= ? "
-                "ORDER BY height DESC LIMIT 1",
-                (level, idx ^ 1, height),
-            ).fetchone()
-            siblings.append((row[0] if row else DEFAULTS[level]).hex())
-            idx >>= 1
-        return {
-            "bucket": bucket,
-            "entries": sorted([k.hex(), _h(v).hex()] for k, v in entries),
-            "siblings": siblings,
-        }
 
     # -- app hash ----------------------------------------------------------------------
     def _node(self, level: int, idx: int) -> bytes:

@@ -19,6 +19,7 @@ from baas.tenancy import TenantScopedMixin
 from deploy import consortium, gateway, selectors
 from deploy.api import serializers as s
 from deploy.models import Network
+from deploy.services import keys
 
 MAX_EVENT_WAIT_S = 300
 MAX_HEIGHT = 2**63 - 1  # CometBFT heights are int64
@@ -57,12 +58,24 @@ class TxView(GatewayView):
         body = _body(request)  # bad input is refused before anything else happens
         network = self.network()
         consortium.require_writer(network, self.tenant)  # observers only read
+        presigned = gateway.check_tx_body(body)
         consortium.ensure_registered(network, self.tenant)
-        result = gateway.submit_tx(network=network, tenant=self.tenant, body=body)
+        signer = None
+        if presigned is None:  # built here: signed with the person's or the token's own key
+            token = request.auth if getattr(request.auth, "prefix", None) else None
+            signer = keys.signer_for(network=network, tenant=self.tenant,
+                                     user=None if token else request.user, token=token,
+                                     request=request)
+        result = gateway.submit_tx(network=network, body=body, signer=signer)
         return Response(result, status=200 if result.get("height") else 202)
 
 
 class QueryView(GatewayView):
+    """A query is a read: viewers and ``read`` tokens may send it, although it is a POST."""
+
+    reads_only = True
+    write_role = "viewer"
+
     @extend_schema(request=s.GatewayQueryRequestSerializer,
                    responses=s.GatewayQueryResultSerializer)
     def post(self, request: Request, network_pk: Any) -> Response:

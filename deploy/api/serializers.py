@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from baas.models import Operation
@@ -10,7 +11,11 @@ from deploy.drivers import AVAILABLE_DRIVERS
 from deploy.models import Network, Node
 
 
+@extend_schema_serializer(component_name="OperationRef")
 class OperationSerializer(serializers.ModelSerializer):
+    """The operation a lifecycle call started, with its URL (the full shape is
+    ``baas.api.serializers.OperationSerializer``, component ``Operation``)."""
+
     url = serializers.SerializerMethodField()
 
     class Meta:

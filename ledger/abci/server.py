@@ -1,15 +1,19 @@
 """Asyncio ABCI socket server.
 
 CometBFT opens four connections (consensus, mempool, query, snapshot). Every request is
-answered in order on its connection. All app calls run on the event loop thread, so the app
-sees one call at a time across connections without extra locking; that matches CometBFT's
-own guarantee that the mempool is locked while a block is committed.
+answered in order on its connection. App calls run on the event loop thread, one at a time
+across connections, which matches CometBFT's own guarantee that the mempool is locked while
+a block is committed, except ``query``: queries run on one worker thread of their own (the
+app serves them from committed state through a separate SQLite connection and never takes
+the consensus lock), so a slow query cannot hold up FinalizeBlock or Commit; the query
+connection simply waits for its own answer, keeping its order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from ledger.abci.handler import FatalAppError, Handler, abci
 from ledger.abci.wire import FramingError, frame, read_frame
@@ -26,6 +30,7 @@ class AbciServer:
         self._server: asyncio.base_events.Server | None = None
         self._stopped = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
+        self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abci-query")
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -43,6 +48,7 @@ class AbciServer:
             self._server.close()
         for writer in list(self._writers):
             writer.close()
+        self._queries.shutdown(wait=False, cancel_futures=True)
         self._stopped.set()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -56,7 +62,11 @@ class AbciServer:
                     break
                 request = abci.Request()
                 request.ParseFromString(payload)
-                response = self.handler.handle(request)
+                if request.WhichOneof("value") == "query":
+                    response = await asyncio.get_running_loop().run_in_executor(
+                        self._queries, self.handler.handle, request)
+                else:
+                    response = self.handler.handle(request)
                 writer.write(frame(response.SerializeToString()))
                 if request.WhichOneof("value") == "flush":
                     await writer.drain()

@@ -17,9 +17,18 @@ from typing import Any
 
 from ledger import canonical
 from ledger.errors import Code, LedgerError, SandboxError
-from ledger.sandbox.cost import NotFormattable, weigh
+from ledger.sandbox.cost import NotFormattable, TooDeep, weigh
 from ledger.sandbox.policy import compile_source
-from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT, ContractError, Exposed, Meter, make_globals
+from ledger.sandbox.runtime import (
+    DEFAULT_STEP_LIMIT,
+    MAX_RESULT_BYTES,
+    RESULT_BYTES_PER_STEP,
+    ContractError,
+    Exposed,
+    Meter,
+    make_globals,
+    text_of,
+)
 
 __all__ = [
     "CompiledChaincode",
@@ -28,6 +37,7 @@ __all__ = [
     "Meter",
     "code_hash",
     "compile_chaincode",
+    "compile_steps",
     "invoke",
 ]
 
@@ -35,6 +45,9 @@ MAX_SOURCE_BYTES = 128 * 1024
 MAX_LOG = 500
 MAX_MESSAGE_UNITS = 20_000  # exception args larger than this are not formatted for the log
 MODULE_STEP_LIMIT = 20_000  # the module body only defines functions and constants
+# Checking and instrumenting the source is paid like a call: one step per this many bytes
+# (measured by bench/sandbox_cost.py: compiling costs less than 1 s per 200,000 steps).
+COMPILE_BYTES_PER_STEP = 2
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,15 @@ class CompiledChaincode:
     code_hash: str
     code: CodeType
     exports: dict[str, str]  # function name -> "read" | "write"
+    # Steps the module body took when the code was loaded: charged (with ``compile_steps``
+    # of the source) to every transaction that installs or approves this code, whether or
+    # not the node had it cached, so the charge is the same on every node.
+    load_steps: int = 0
+
+
+def compile_steps(source: str) -> int:
+    """Steps for checking and instrumenting ``source``: one per COMPILE_BYTES_PER_STEP."""
+    return 1 + len(source) // COMPILE_BYTES_PER_STEP
 
 
 def code_hash(source: str) -> str:
@@ -71,13 +93,21 @@ def compile_chaincode(source: str, *, name: str = "chaincode") -> CompiledChainc
     """Check, instrument and load chaincode source; raises SandboxError(CODE_REJECTED)."""
     if not isinstance(source, str):
         raise SandboxError(Code.CODE_REJECTED, "source must be a string")
-    if len(source.encode("utf-8")) > MAX_SOURCE_BYTES:
+    if len(source) > MAX_SOURCE_BYTES:
+        raise SandboxError(Code.CODE_REJECTED, f"source exceeds {MAX_SOURCE_BYTES} bytes")
+    try:
+        size = len(source.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise SandboxError(Code.CODE_REJECTED, "source is not valid UTF-8") from None
+    if size > MAX_SOURCE_BYTES:
         raise SandboxError(Code.CODE_REJECTED, f"source exceeds {MAX_SOURCE_BYTES} bytes")
     try:
         code = compile_source(source, f"<chaincode {name}>")
     except SyntaxError as exc:
         problems = exc.args[0] if exc.args and isinstance(exc.args[0], tuple) else (str(exc),)
-        raise SandboxError(Code.CODE_REJECTED, "; ".join(problems)[:2000]) from None
+        raise SandboxError(Code.CODE_REJECTED, _text("; ".join(problems)[:2000])) from None
+    except (RecursionError, MemoryError, ValueError):  # "too complex", NUL bytes
+        raise SandboxError(Code.CODE_REJECTED, "source is too complex to compile") from None
     meter = Meter(MODULE_STEP_LIMIT)
     try:
         registry = _load(code, meter)
@@ -92,16 +122,26 @@ def compile_chaincode(source: str, *, name: str = "chaincode") -> CompiledChainc
         code_hash=code_hash(source),
         code=code,
         exports={fn_name: mode for fn_name, (mode, _) in registry.items()},
+        load_steps=meter.steps,
     )
 
 
+def _text(message: str) -> str:
+    """Text that survives the ABCI boundary: lone surrogates escaped (deterministically)."""
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:
+        return message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return message
+
+
 def _truncate(message: str) -> str:
-    return message if len(message) <= MAX_LOG else message[: MAX_LOG - 3] + "..."
+    return _text(message if len(message) <= MAX_LOG else message[: MAX_LOG - 3] + "...")
 
 
 def _bounded(err: LedgerError) -> LedgerError:
     """Host messages may quote chaincode values (names, keys): keep the log short."""
-    if len(err.message) <= MAX_LOG:
+    if len(err.message) <= MAX_LOG and _text(err.message) is err.message:
         return err
     return type(err)(err.code, _truncate(err.message))
 
@@ -117,11 +157,11 @@ def _message(exc: BaseException) -> str:
         return args[0][:MAX_LOG]
     try:
         units, _ = weigh(args, MAX_MESSAGE_UNITS, fmt=True)
-    except NotFormattable:
+    except (NotFormattable, TooDeep):
         return "(message is not printable)"
     if units > MAX_MESSAGE_UNITS:
         return "(message is too large to show)"
-    return str(exc)
+    return text_of(exc)
 
 
 def _as_ledger_error(exc: BaseException, meter: Meter) -> LedgerError:
@@ -163,6 +203,11 @@ def invoke(
         fn = registry[function][1]
         result = fn(ctx, *args) if isinstance(args, list) else fn(ctx, **args)
         meter.charge_json(result)  # checked and encoded below and by the host
+        floor = meter.json_floor(result, MAX_RESULT_BYTES)  # refused before encoding
+        if floor > MAX_RESULT_BYTES:
+            raise meter.trip(Code.RESOURCE_LIMIT, f"return value of at least {floor} bytes "
+                             f"exceeds the limit of {MAX_RESULT_BYTES}")
+        meter.step(floor // RESULT_BYTES_PER_STEP)
     except BaseException as exc:
         if not isinstance(exc, Exception) and meter.fatal is None:
             raise  # KeyboardInterrupt / SystemExit of the host process itself

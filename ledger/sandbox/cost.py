@@ -21,11 +21,15 @@ meter will refuse anyway. Flat runs of scalars are measured with C-level iterato
 from __future__ import annotations
 
 from itertools import compress, repeat
-from operator import not_, rshift
+from operator import mul, not_, rshift
 from typing import Any
 
 NEST = 16  # extra units for a container nested in another one (one step)
 MAX_FORMAT_DEPTH = 32
+# Containers nested deeper than this are refused by every walk: CPython compares, hashes
+# and formats nested values recursively in C, and whether that recursion fails depends on
+# the host's stack. Refusing at a fixed depth makes the outcome the same on every node.
+MAX_NESTING = 100
 
 _NoneType = type(None)
 _DICT_ITEMS = type({}.items())
@@ -42,6 +46,10 @@ _FEW = 8  # containers up to this size are walked with a plain loop
 
 class NotFormattable(Exception):
     """str() of the value would not be the same on every node (addresses, hash order)."""
+
+
+class TooDeep(Exception):
+    """The value nests containers deeper than ``MAX_NESTING``."""
 
 
 def int_words(value: int) -> int:
@@ -73,7 +81,10 @@ def _bulk(items: Any, nested: list[Any], fmt: bool, text: bool) -> int:
             ints: Any = items
         else:
             ints = compress(items, map(_INT.__contains__, map(type, items)))
-        extra += sum(map(rshift, map(int.bit_length, ints), repeat(6)))
+        words = list(map(rshift, map(int.bit_length, ints), repeat(6)))
+        extra += sum(words)
+        if fmt:  # decimal conversion is quadratic in the words
+            extra += sum(map(rshift, map(mul, words, words), repeat(4)))
     if fmt:
         if not kinds <= _SCALARS:
             _check_formattable(kinds)
@@ -90,7 +101,8 @@ def _few(items: Any, nested: list[Any], fmt: bool, text: bool) -> int:
     for item in items:
         kind = type(item)
         if kind is int:
-            extra += item.bit_length() >> 6
+            words = item.bit_length() >> 6
+            extra += words + ((words * words) >> 4 if fmt else 0)
         elif kind is str or kind is bytes:
             if text:
                 extra += len(item)
@@ -119,7 +131,8 @@ def weigh(value: Any, cap: int, *, fmt: bool = False, text: bool = True) -> tupl
     if kind is str or kind is bytes:
         return 1 + (len(value) if text else 0), 1
     if kind is int:
-        return 1 + (value.bit_length() >> 6), 1
+        words = value.bit_length() >> 6
+        return 1 + words + ((words * words) >> 4 if fmt else 0), 1
     if kind in _FREE:
         return 1, 1
     if fmt:
@@ -133,6 +146,8 @@ def weigh(value: Any, cap: int, *, fmt: bool = False, text: bool = True) -> tupl
     while level:
         if fmt and depth > MAX_FORMAT_DEPTH:
             raise NotFormattable
+        if depth > MAX_NESTING:
+            raise TooDeep
         nested: list[Any] = []
         for item in level:
             kind = type(item)
@@ -177,3 +192,65 @@ def weigh(value: Any, cap: int, *, fmt: bool = False, text: bool = True) -> tupl
 def mul_steps(a: int, b: int) -> int:
     """Steps for a * b, a // b, a % b, divmod (schoolbook: product of the word counts)."""
     return (int_words(a) * int_words(b)) >> 8
+
+
+def _is_str(value: Any) -> bool:
+    return type(value) is str
+
+
+def json_floor(value: Any, cap: int) -> int:
+    """A lower bound of the size in bytes of ``value``'s JSON encoding, without encoding it.
+
+    Every value takes at least one byte, a string its characters plus two quotes, a
+    container its brackets and separators. Shared sub-values count every time they occur
+    (the encoder writes them every time). Stops as soon as the total exceeds ``cap``, so a
+    caller can refuse an oversized value before the encoder builds it.
+    """
+    total = 0
+    level = [value]
+    depth = 0
+    while level:
+        if depth > MAX_NESTING:
+            raise TooDeep
+        nested: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is str:
+                total += len(item) + 2
+                continue
+            if kind is dict:
+                keys = item.keys()
+                total += 1 + 2 * len(item) + (sum(map(len, keys)) if all(
+                    map(_is_str, keys)) else 0)
+                items: Any = item.values()
+            elif kind is list or kind is tuple:
+                total += 1 + len(item)
+                items = item
+            else:
+                total += 1
+                continue
+            if len(item) <= _FEW:
+                for child in items:
+                    ck = type(child)
+                    if ck is str:
+                        total += len(child) + 1  # + the separator counted above
+                    elif ck is list or ck is tuple or ck is dict:
+                        nested.append(child)
+                        total -= 1  # the child counts itself
+            else:
+                kinds = set(map(type, items))
+                if str in kinds:
+                    texts = items if kinds == {str} else compress(
+                        items, map(_TEXT.__contains__, map(type, items)))
+                    strs = list(texts)
+                    total += sum(map(len, strs)) + len(strs)
+                if kinds & _FORMATTED:
+                    children = list(compress(items, map(_FORMATTED.__contains__,
+                                                        map(type, items))))
+                    nested.extend(children)
+                    total -= len(children)
+            if total > cap:
+                return total
+        level = nested
+        depth += 1
+    return total

@@ -25,7 +25,16 @@ import warnings
 from RestrictedPython import compile_restricted
 from RestrictedPython.transformer import RestrictingNodeTransformer
 
-ALLOWED_IMPORTS = frozenset({"math", "json", "hashing"})
+# Host modules and the names each one offers (``ledger/sandbox/runtime.py`` implements them).
+HOST_FUNCTIONS: dict[str, frozenset[str]] = {
+    "math": frozenset({"gcd", "isqrt", "floor", "ceil"}),
+    "json": frozenset({"dumps", "loads"}),
+    "hashing": frozenset({"sha256"}),
+}
+ALLOWED_IMPORTS = frozenset(HOST_FUNCTIONS)
+# Statements and expressions nested deeper than this are refused before any recursive pass
+# runs over the tree: the parser's and the compiler's own limits depend on the host stack.
+MAX_AST_DEPTH = 120
 
 # Binary operators that can allocate a lot, build huge integers, do superlinear work on
 # big integers (division is quadratic), or walk big operands in C: bitwise operators on big
@@ -35,7 +44,6 @@ GUARDED_BINOPS: dict[type, str] = {
     ast.Add: "+",
     ast.Sub: "-",
     ast.Mult: "*",
-    ast.Div: "/",
     ast.FloorDiv: "//",
     ast.Pow: "**",
     ast.LShift: "<<",
@@ -59,6 +67,9 @@ FSTRING = "_fstring_"
 SIZED = "_sized_"  # charges for the (nested) values C code is about to walk
 KEY = "_key_"  # charges for hashing a dict key
 CONTAINS = "_contains_"  # `a in b` as _contains_(a, b): a hash lookup or a scan
+UNOP = "_unop_"  # -x, +x, ~x: big integers are copied
+CAUGHT = "_caught_"  # first statement of except/finally blocks
+UNARY_OPS: dict[type, str] = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
 
 
 class _Precheck(ast.NodeVisitor):
@@ -103,8 +114,26 @@ class _Precheck(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if type(node.value) is int and node.value.bit_length() > MAX_INT_LITERAL_BITS:
+        value = node.value
+        if type(value) is int and value.bit_length() > MAX_INT_LITERAL_BITS:
             self._deny(node, f"integer literals are limited to {MAX_INT_LITERAL_BITS} bits")
+        elif type(value) in (float, complex):
+            self._deny(node, "float literals are not allowed (use integers)")
+        elif type(value) is str:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                self._deny(node, "string literals must be valid UTF-8 (no lone surrogates)")
+
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        if isinstance(node.op, ast.Div):
+            self._deny(node, "/ makes a float (floats are not allowed): use //")
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        if isinstance(node.op, ast.Div):
+            self._deny(node, "/= makes a float (floats are not allowed): use //=")
+        self.generic_visit(node)
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -114,6 +143,24 @@ class _Precheck(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level or node.module not in ALLOWED_IMPORTS:
             self._deny(node, f"import from {node.module!r} is not allowed")
+            return
+        for alias in node.names:
+            if alias.name not in HOST_FUNCTIONS[node.module]:
+                self._deny(node, f"{node.module}.{alias.name} is not available")
+
+
+def ast_depth(tree: ast.AST) -> int:
+    """Depth of the tree, walked without recursion."""
+    deepest = 0
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if depth > MAX_AST_DEPTH:
+                break
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def _name(name: str) -> ast.Name:
@@ -168,6 +215,24 @@ class _Instrumenter(ast.NodeTransformer):
             return node
         return _call(BINOP, ast.Constant(op), node.left, node.right)
 
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        self.generic_visit(node)
+        op = UNARY_OPS.get(type(node.op))
+        if op is None or isinstance(node.operand, ast.Constant):
+            return node  # `not x`; negative literals are folded by the compiler
+        return _call(UNOP, ast.Constant(op), node.operand)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> ast.AST:
+        self.generic_visit(node)
+        node.body.insert(0, ast.Expr(_call(CAUGHT)))
+        return node
+
+    def visit_Try(self, node: ast.Try) -> ast.AST:
+        self.generic_visit(node)
+        if node.finalbody:
+            node.finalbody.insert(0, ast.Expr(_call(CAUGHT)))
+        return node
+
     def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
         # _fmt_ applies the !s/!r/!a conversion itself and returns the text, so what the
         # f-string concatenates has been checked and paid for.
@@ -220,6 +285,9 @@ class ChaincodePolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy wrapped by our pre-check and instrumentation passes."""
 
     def visit_Module(self, node: ast.Module) -> ast.AST:
+        if ast_depth(node) > MAX_AST_DEPTH:
+            self.errors.append(f"Line 1: code is nested deeper than {MAX_AST_DEPTH} levels")
+            return node
         _Precheck(self.errors).visit(node)
         node = super().visit_Module(node)
         if not self.errors:

@@ -14,12 +14,21 @@ from __future__ import annotations
 import hashlib
 import math
 import operator
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from ledger import canonical
 from ledger.errors import Code, SandboxError
-from ledger.sandbox.cost import NotFormattable, int_words, mul_steps, weigh
+from ledger.sandbox.cost import (
+    MAX_NESTING,
+    NotFormattable,
+    TooDeep,
+    int_words,
+    json_floor,
+    mul_steps,
+    weigh,
+)
 
 DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
@@ -30,6 +39,14 @@ JSON_VALUES_PER_STEP = 4  # the canonical JSON check is a Python call per value
 JSON_CHARS_PER_STEP = 4  # json.loads: canonical.decode parses, re-checks and re-encodes
 TEXT_KEY_UNIT = 1024  # characters of a str dict key compared per step (memcmp)
 BIG_INT_BITS = ALLOC_UNIT * 64  # + and - on integers this big pay one step per this many bits
+MAX_KEY_INT_BITS = 60  # dict keys: larger integers (and tuples) can be made to share a hash
+# Decimal conversions of integers up to this many bits (606 digits) are done by CPython
+# directly: below the smallest limit PYTHONINTMAXSTRDIGITS can set (640 digits). Larger
+# ones are converted by the sandbox in chunks, so the result never depends on that setting.
+DIRECT_INT_TEXT_BITS = 2000
+INT_TEXT_CHUNK = 600  # decimal digits per chunk (< 640)
+MAX_RESULT_BYTES = 256 * 1024  # encoded return value of one call
+RESULT_BYTES_PER_STEP = 64
 
 
 class Meter:
@@ -70,7 +87,37 @@ class Meter:
               cap: int | None = None) -> tuple[int, int]:
         """(units, values) of ``value``; the walk stops once the budget cannot pay for it."""
         budget = (self.limit - self.steps + 1) * ALLOC_UNIT
-        return weigh(value, budget if cap is None else min(cap, budget), fmt=fmt, text=text)
+        try:
+            return weigh(value, budget if cap is None else min(cap, budget), fmt=fmt,
+                         text=text)
+        except TooDeep:
+            raise self.too_deep() from None
+
+    def too_deep(self) -> SandboxError:
+        return self.trip(Code.RESOURCE_LIMIT,
+                         f"value nested deeper than {MAX_NESTING} levels")
+
+    def json_floor(self, value: Any, cap: int) -> int:
+        """Lower bound of the JSON size of ``value`` in bytes (see ``cost.json_floor``)."""
+        try:
+            return json_floor(value, cap)
+        except TooDeep:
+            raise self.too_deep() from None
+
+    def dict_key(self, value: Any) -> None:
+        """A key about to be *inserted* into a dict: only kinds whose hashes a contract
+        cannot make collide (strings are hashed with a per-process secret; small integers
+        hash to themselves), so no insertion or lookup degrades to a linear scan."""
+        kind = type(value)
+        if kind is str:
+            if len(value) >= TEXT_KEY_UNIT:
+                self.step(len(value) // TEXT_KEY_UNIT)
+            return
+        if (kind is int and value.bit_length() <= MAX_KEY_INT_BITS) or kind is bool or (
+                value is None):
+            return
+        raise self.violation("dict keys must be strings, integers below 2**60, booleans "
+                             f"or None (not {kind.__name__})")
 
     def charge_deep(self, value: Any, factor: int = 1) -> None:
         """Pay before C code compares, sums, sorts or scans ``value`` including nested values."""
@@ -113,9 +160,86 @@ class Meter:
     def int_division(self, a: Any, b: Any) -> None:
         """Pay for //, %, divmod of integers: schoolbook division is quadratic."""
         if isinstance(a, int) and isinstance(b, int):
-            cost = mul_steps(a, b) + (int_words(a) >> 4)
+            # twice a multiplication's charge: CPython divides by schoolbook, measured
+            # about twice as slow per word pair as its (Karatsuba) multiplication
+            cost = 2 * mul_steps(a, b) + (int_words(a) >> 4)
             if cost:
                 self.step(cost)
+
+
+def int_text(value: int) -> str:
+    """Decimal text of an integer, independent of PYTHONINTMAXSTRDIGITS."""
+    if value.bit_length() <= DIRECT_INT_TEXT_BITS:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    unit = 10**INT_TEXT_CHUNK
+    chunks = []
+    while value:
+        value, low = divmod(value, unit)
+        chunks.append(low)
+    parts = [str(chunks[-1])] + [str(c).zfill(INT_TEXT_CHUNK) for c in reversed(chunks[:-1])]
+    return sign + "".join(parts)
+
+
+def text_int(digits: str, base: int) -> int:
+    """int(digits, base) for a long run of digits, independent of PYTHONINTMAXSTRDIGITS.
+
+    ``digits`` is already stripped, without sign or underscores; each chunk is parsed by
+    ``int`` itself (so the accepted digits are exactly Python's).
+    """
+    value = 0
+    for start in range(0, len(digits), INT_TEXT_CHUNK):
+        chunk = digits[start:start + INT_TEXT_CHUNK]
+        value = value * base ** len(chunk) + int(chunk, base)
+    return value
+
+
+def text_of(value: Any, conversion: int = -1) -> str:
+    """str()/repr()/ascii() of a formattable value (checked by ``weigh(fmt=True)``), the
+    same on every node whatever PYTHONINTMAXSTRDIGITS says."""
+    try:
+        if conversion in CONVERSIONS:
+            return CONVERSIONS[conversion](value)
+        return value if type(value) is str else str(value)
+    except ValueError:  # an integer beyond the process' conversion limit, somewhere inside
+        pass
+    if conversion == ord("a"):
+        return _repr(value).encode("ascii", "backslashreplace").decode("ascii")
+    if conversion == ord("r"):
+        return _repr(value)
+    return _str(value)
+
+
+def _str(value: Any) -> str:
+    if isinstance(value, BaseException):
+        args = value.args
+        if not args:
+            return ""
+        if len(args) == 1:
+            return _repr(args[0]) if isinstance(value, KeyError) else _str(args[0])
+        return _repr(args)
+    if type(value) is int:
+        return int_text(value)
+    if type(value) in (list, tuple, dict):
+        return _repr(value)
+    return str(value)
+
+
+def _repr(value: Any) -> str:
+    kind = type(value)
+    if kind is int:
+        return int_text(value)
+    if kind is list:
+        return "[" + ", ".join(map(_repr, value)) + "]"
+    if kind is tuple:
+        inner = ", ".join(map(_repr, value))
+        return "(" + inner + ("," if len(value) == 1 else "") + ")"
+    if kind is dict:
+        return "{" + ", ".join(f"{_repr(k)}: {_repr(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, BaseException):
+        return f"{kind.__name__}({', '.join(map(_repr, value.args))})"
+    return repr(value)
 
 
 class Writer:
@@ -134,7 +258,7 @@ class Writer:
     def __setitem__(self, key: Any, value: Any) -> None:
         target, meter = self._target, self._meter
         if type(target) is dict:
-            meter.charge_key(key)
+            meter.dict_key(key)
         elif isinstance(key, slice):
             items = value if type(value) in (list, tuple) else list(value)
             size = len(target)
@@ -214,6 +338,12 @@ SAFE_METHODS: dict[type, frozenset[str]] = {
     tuple: frozenset({"index", "count"}),
     int: frozenset({"bit_length"}),
 }
+# str methods that search from the end (CPython's reverse search is O(len * len(pattern))
+# in the worst case) or strip a set of characters (a scan of the set per character): they
+# pay for the product of the receiver's and the argument's lengths.
+PRODUCT_METHODS = frozenset({"rfind", "rindex", "rsplit", "rpartition", "strip", "lstrip",
+                             "rstrip"})
+UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
 # Methods that compare elements: they pay for the receiver's nested size (sort: 8x).
 COMPARING = {"sort": 8, "index": 1, "count": 1, "remove": 1}
 # dict methods whose first argument is hashed and compared as a key.
@@ -260,13 +390,27 @@ def make_globals(
             return fn(*args, **kwargs)
         return wrapper
 
-    def text_method(fn: Callable[..., Any], size: int) -> Callable[..., Any]:
+    def text_method(fn: Callable[..., Any], size: int, name: str) -> Callable[..., Any]:
         """str/bytes methods: pay for the receiver and the deep size of the arguments
-        (``s.startswith(prefixes)`` compares every prefix); refuse oversized results."""
+        (``s.startswith(prefixes)`` compares every prefix); reverse searches and strip
+        with characters pay for the product of the lengths; encode/decode take UTF-8
+        only (other codecs, punycode and idna among them, do unbounded work);
+        refuse oversized results."""
+        product = name in PRODUCT_METHODS
+        codec = name == "encode" or name == "decode"
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if codec:
+                encoding = args[0] if args else kwargs.get("encoding", "utf-8")
+                errors = args[1] if len(args) > 1 else kwargs.get("errors", "strict")
+                if encoding not in UTF8 or errors != "strict" or len(args) > 2 or (
+                        set(kwargs) - {"encoding", "errors"}):
+                    raise meter.violation(f"{name}() takes only 'utf-8' with strict errors")
             units = size
             for value in (*args, *kwargs.values()):
                 units += meter.weigh(value)[0]
+            if product and args and isinstance(args[0], (str, bytes)):
+                units += size * len(args[0])
             work(units)
             result = fn(*args, **kwargs)
             if isinstance(result, SIZED) and len(result) > MAX_SEQUENCE:
@@ -299,11 +443,14 @@ def make_globals(
             return fn(*args, **kwargs)
         return wrapper
 
-    def keyed(fn: Callable[..., Any], size: int) -> Callable[..., Any]:
+    def keyed(fn: Callable[..., Any], size: int, inserts: bool) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             work(size)
             if args:
-                charge_key(args[0])
+                if inserts:
+                    meter.dict_key(args[0])
+                else:
+                    charge_key(args[0])
             return fn(*args, **kwargs)
         return wrapper
 
@@ -316,6 +463,17 @@ def make_globals(
             window = target if (begin, end) == (0, len(target)) else target[begin:end]
             return begin + operator.indexOf(window, value)
         return index
+
+    def lazy(fn: Callable[..., Any]) -> Callable[..., Any]:
+        """map/filter/zip/enumerate/reversed: an argument that is itself a lazy iterator is
+        materialised first (and paid for), so iterators never chain: CPython walks a chain
+        of lazy iterators recursively in C, and 66,000 nested maps crash the process."""
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            args = tuple(a if type(a) in WALKABLE or callable(a) or a is None
+                         else consume(a) for a in args)
+            work(sum(_size(a) for a in args) + sum(_size(v) for v in kwargs.values()))
+            return fn(*args, **kwargs)
+        return wrapper
 
     def consume(iterable: Any) -> Any:
         """The iterable a walking builtin gets: lazy iterators are materialised first."""
@@ -354,8 +512,8 @@ def make_globals(
         return value
 
     def key_value(value: Any) -> Any:
-        """A dict key in a literal or comprehension: hashing walks it."""
-        charge_key(value)
+        """A dict key in a literal or comprehension."""
+        meter.dict_key(value)
         return value
 
     def contains(needle: Any, container: Any) -> bool:
@@ -445,6 +603,9 @@ def make_globals(
                 charge(len(b) * max(a, 0))
             return a * b
         if op == "**":
+            if isinstance(b, int) and b < 0:
+                raise meter.violation("** with a negative exponent makes a float "
+                                      "(floats are not allowed)")
             if ints and b > 0 and abs(a) > 1:
                 bits = a.bit_length() * b
                 int_bits(bits)
@@ -464,11 +625,7 @@ def make_globals(
             meter.int_division(a, b)
             return a % b
         if op == "/":
-            if ints:
-                cost = (int_words(a) + int_words(b)) >> 4
-                if cost:
-                    step(cost)
-            return a / b
+            raise meter.violation("/ makes a float (floats are not allowed): use //")
         raise meter.violation(f"operator {op} is not allowed")  # pragma: no cover
 
     def inplacevar(op: str, x: Any, y: Any) -> Any:
@@ -486,10 +643,7 @@ def make_globals(
         if units > MAX_SEQUENCE:
             raise meter.trip(Code.RESOURCE_LIMIT, "value is too large to format")
         step(1 + units // ALLOC_UNIT)
-        if conversion in CONVERSIONS:
-            text = CONVERSIONS[conversion](value)
-        else:
-            text = value if type(value) is str else str(value)
+        text = text_of(value, conversion)
         size = len(text)
         if size > MAX_SEQUENCE:
             raise meter.trip(Code.RESOURCE_LIMIT,
@@ -537,6 +691,9 @@ def make_globals(
         if args and type(args[0]) is not dict:  # pairs: every key is hashed
             items = consume(args[0])
             charge_deep(items)
+            for pair in items:
+                if type(pair) in (list, tuple) and len(pair) == 2:
+                    meter.dict_key(pair[0])
             args = (items, *args[1:])
         result = dict(*args, **kwargs)
         charge(len(result))
@@ -590,7 +747,7 @@ def make_globals(
             if kind is str and name == "replace":
                 return guarded_replace(obj)
             if kind is str or kind is bytes:
-                return text_method(method, len(obj))
+                return text_method(method, len(obj), name)
             if kind is list and name == "extend":
                 return guarded_extend(obj)
             if kind is list and name == "append":
@@ -606,7 +763,7 @@ def make_globals(
             if name in COMPARING:
                 return comparing(method, obj, COMPARING[name])
             if kind is dict and name in KEYED:
-                return keyed(method, len(obj))
+                return keyed(method, len(obj), name == "setdefault")
             return charged(method, base=len(obj))
         if isinstance(obj, Exposed) and name in obj.EXPOSED:
             return getattr(obj, name)
@@ -654,7 +811,39 @@ def make_globals(
         # round(5, -10**9) would compute 10**(10**9) inside CPython
         if ndigits is not None and (not isinstance(ndigits, int) or abs(ndigits) > 64):
             raise meter.violation("round() ndigits must be an integer in -64..64")
+        if ndigits is not None and ndigits < 0 and isinstance(number, int):
+            step(1 + mul_steps(number, 10**-ndigits) + (int_words(number) >> 3))
         return round(number) if ndigits is None else round(number, ndigits)
+
+    def safe_chr(code: Any) -> str:
+        if isinstance(code, int) and 0xD800 <= code <= 0xDFFF:
+            raise ValueError("chr() of a surrogate is not allowed (not valid UTF-8)")
+        return chr(code)
+
+    def safe_abs(value: Any) -> Any:
+        if type(value) is int and value.bit_length() >= BIG_INT_BITS:
+            step(int_words(value) // ALLOC_UNIT)  # a copy of a big integer
+        return abs(value)
+
+    def unop(op: str, value: Any) -> Any:
+        """-x, +x, ~x: a big integer is copied (unary minus on 65,536 bits, repeated)."""
+        if type(value) is int and value.bit_length() >= BIG_INT_BITS:
+            step(int_words(value) // ALLOC_UNIT)
+        if op == "-":
+            return -value
+        if op == "~":
+            return ~value
+        return +value
+
+    def caught() -> None:
+        """First statement of every except/finally block: an error that depends on the
+        node (the host's memory or stack) cannot be caught; the call fails with it."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (MemoryError, RecursionError, SystemError)):
+            raise meter.trip(Code.RESOURCE_LIMIT, "out of memory" if isinstance(
+                exc, MemoryError) else "recursion too deep")
+        if meter.fatal is not None:
+            raise SandboxError(meter.fatal.code, meter.fatal.message)
 
     def safe_int(*args: Any, **kwargs: Any) -> int:
         if args and type(args[0]) in (str, bytes):
@@ -666,7 +855,29 @@ def make_globals(
             if bits > MAX_INT_BITS + 16:
                 raise meter.trip(Code.RESOURCE_LIMIT, f"integer of about {bits} bits exceeds "
                                  f"the limit of {MAX_INT_BITS}")
+            if base == 0 and len(text) > INT_TEXT_CHUNK:
+                raise ValueError(f"int() with base 0 takes at most {INT_TEXT_CHUNK} characters")
+            if type(base) is int and base & (base - 1) and len(text) > INT_TEXT_CHUNK:
+                words = bits >> 6
+                step((words * words) >> 8)  # decimal parsing is quadratic
+                return long_int(text, base)
         return int(*args, **kwargs)
+
+    def long_int(text: str | bytes, base: int) -> int:
+        """int() of a long decimal (non power-of-two base) text, the same on every node."""
+        if type(text) is bytes:
+            try:
+                text = text.decode("ascii")
+            except UnicodeDecodeError:
+                raise ValueError("invalid literal for int()") from None
+        body = text.strip()
+        sign = -1 if body[:1] == "-" else 1
+        if body[:1] in "+-":
+            body = body[1:]
+        if not body or body[0] == "_" or body[-1] == "_" or "__" in body or not (
+                body.replace("_", "").isalnum()):
+            raise ValueError(f"invalid literal for int() with base {base}")
+        return sign * text_int(body.replace("_", ""), base)
 
     def safe_divmod(a: Any, b: Any) -> tuple[Any, Any]:
         meter.int_division(a, b)
@@ -702,11 +913,14 @@ def make_globals(
     def json_dumps(value: Any) -> str:
         units, count = meter.weigh(value, text=False)
         step(units // ALLOC_UNIT + count // JSON_VALUES_PER_STEP)
-        if count > MAX_SEQUENCE:  # every value takes at least one character
-            raise meter.trip(Code.RESOURCE_LIMIT, f"json.dumps of {count} values exceeds "
-                             f"the limit of {MAX_SEQUENCE} characters")
+        floor = meter.json_floor(value, MAX_SEQUENCE)  # refused before the encoder runs
+        if floor > MAX_SEQUENCE:
+            raise meter.trip(Code.RESOURCE_LIMIT, f"json.dumps of at least {floor} "
+                             f"characters exceeds the limit of {MAX_SEQUENCE}")
+        charge(floor)
         text = _json_dumps(value)
-        charge(len(text))
+        if len(text) > floor:
+            charge(len(text) - floor)
         return text
 
     def json_loads(text: Any) -> Any:
@@ -726,15 +940,19 @@ def make_globals(
         functions = host_modules.get(name)
         if functions is None or level:
             raise meter.violation(f"import of {name!r} is not allowed")
+        for item in fromlist or ():
+            if item not in functions:
+                raise meter.violation(f"{name}.{item} is not available")
         return HostModule(name, functions)
 
     builtins: dict[str, Any] = {
-        "abs": abs, "bool": bool, "chr": chr, "divmod": safe_divmod, "int": safe_int,
+        "abs": safe_abs, "bool": bool, "chr": safe_chr, "divmod": safe_divmod,
+        "int": safe_int,
         "len": len, "ord": ord, "round": safe_round,
         # builtins that only iterate pay for the outer size up front
-        "all": charged(all), "any": charged(any), "enumerate": charged(enumerate),
-        "filter": charged(filter), "map": charged(map), "reversed": charged(reversed),
-        "zip": charged(zip),
+        "all": charged(all), "any": charged(any), "enumerate": lazy(enumerate),
+        "filter": lazy(filter), "map": lazy(map), "reversed": lazy(reversed),
+        "zip": lazy(zip),
         # builtins that compare or add elements pay for the nested size too
         "max": walking(max), "min": walking(min), "sum": safe_sum, "sorted": safe_sorted,
         "str": safe_str, "list": safe_list, "tuple": safe_tuple, "dict": safe_dict,
@@ -757,6 +975,8 @@ def make_globals(
         "_enter_": enter,
         "_leave_": leave,
         "_binop_": binop,
+        "_unop_": unop,
+        "_caught_": caught,
         "_fmt_": fmt,
         "_fstring_": fstring,
         "_sized_": sized_value,

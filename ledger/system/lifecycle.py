@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from ledger.errors import Code, LedgerError
+from ledger.sandbox import compile_steps
 from ledger.system.base import (
     SystemChaincode,
     SystemContext,
@@ -69,11 +70,20 @@ def _approve(ctx: SystemContext, proposal: dict[str, Any], org: str) -> dict[str
     ctx.emit("chaincode_approved", name=proposal["name"], version=proposal["version"], org=org)
     if len(proposal["approvals"]) >= _policy(ctx):
         source = ctx.get(f"code/{proposal['code_hash']}")
-        compiled = ctx.host.compile(source)
+        compiled = _compile(ctx, source)
         _activate(ctx, proposal, compiled.exports)
         return _status(ctx, proposal, True)
     ctx.put(f"proposal/{proposal['name']}/{proposal['version']}", proposal)
     return _status(ctx, proposal, False)
+
+
+def _compile(ctx: SystemContext, source: str) -> Any:
+    """Compile, paid like a call: by the size of the source before compiling, then by the
+    steps the module body took (the same charge whether the node had it cached or not)."""
+    ctx.charge(compile_steps(source))
+    compiled = ctx.host.compile(source)
+    ctx.charge(compiled.load_steps)
+    return compiled
 
 
 @lifecycle.write
@@ -86,7 +96,7 @@ def install(ctx: SystemContext, name: str, version: str, source: str) -> dict[st
     if not isinstance(version, str) or not VERSION.match(version):
         raise LedgerError(Code.INVALID_ARGUMENT, "version must match " + VERSION.pattern)
     require_str(source, "source", max_len=128 * 1024)
-    compiled = ctx.host.compile(source)  # raises CODE_REJECTED with the reasons
+    compiled = _compile(ctx, source)  # raises CODE_REJECTED with the reasons
     current = ctx.get(f"cc/{name}")
     if current is not None and current["version"] == version:
         raise LedgerError(Code.INVALID_ARGUMENT, f"{name} {version} is already active")

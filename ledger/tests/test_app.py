@@ -293,12 +293,6 @@ def test_bad_genesis_is_refused_with_a_reason(tmp_path: Path, state: bytes,
     app.close()
 
 
-def test_call_query_refuses_a_caller_that_is_not_a_key(chain: Chain) -> None:
-    bad = chain.app.query(path="/call", data=json.dumps(
-        {"chaincode": "kv", "function": "get", "args": ["a"], "caller": "../org"}).encode())
-    assert bad.code == Code.BAD_QUERY
-
-
 MIXED = """
 import hashing
 

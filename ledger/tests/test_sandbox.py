@@ -329,7 +329,7 @@ def test_contract_error_and_python_errors_become_chaincode_errors() -> None:
 
 def test_unknown_function_and_bad_return_value() -> None:
     assert failure("@write\ndef main(ctx):\n    return 1\n", "other")[0] == Code.UNKNOWN_FUNCTION
-    assert failure("@write\ndef main(ctx):\n    return 1.5\n")[0] == Code.CHAINCODE_ERROR
+    assert failure("@write\ndef main(ctx):\n    return [main]\n")[0] == Code.CHAINCODE_ERROR
 
 
 def test_ctx_range_and_delete_see_own_writes() -> None:
@@ -424,9 +424,9 @@ def test_ctx_exposes_block_and_caller_facts() -> None:
     ("ctx.put('', 1)", "keys are strings of 1..256 characters without NUL"),
     ("ctx.put('k' * 257, 1)", "keys are strings of 1..256 characters without NUL"),
     ("ctx.put(5, 1)", "keys are strings of 1..256 characters without NUL"),
-    ("ctx.put('k', 1.5)",
-     "value is not storable: floats are not allowed (use integers or strings)"),
-    ("ctx.put('k', 'x' * 70000)", "value is 70002 bytes, limit 65536"),
+    ("ctx.put('k', {1: 2})",
+     "value is not storable: object keys must be strings"),
+    ("ctx.put('k', 'x' * 70000)", "value is at least 70002 bytes, limit 65536"),
     ("ctx.range(limit=5000)", "limit must be 1..1000"),
     ("ctx.emit('bad type')", "event type must be an identifier"),
     ("ctx.emit('kv_put', key='a', chaincode='kv')",
@@ -498,10 +498,7 @@ def _steps(setup: str, operation: str = "") -> int:
     (ROWS, "sorted(range(2000), key=lambda i: [row, row2][i % 2])", 800_000),
     # tuple keys are hashed element by element on every lookup
     (HASHED, "t in d", 6_000),
-    (HASHED, "d[t] = 1", 6_000),
     (HASHED, "d.get(t)", 6_000),
-    (HASHED, "{t: 1}", 6_000),
-    (HASHED, "{k: 1 for k in [t]}", 6_000),
     ("types = (int,) * 500000", "isinstance(1, types)", 30_000),
     # big integers: linear in their words, division and multiplication quadratic
     (BIG, "sum([big] * 2000)", 100_000),
@@ -510,15 +507,12 @@ def _steps(setup: str, operation: str = "") -> int:
     (BIG, "big % half", 2_000),
     (BIG, "divmod(big, half)", 2_000),
     (BIG, "half * half", 1_000),
-    (BIG, "big / other", 100),
     (BIG, "math.gcd(big, other)", 30_000),
     (BIG, "math.isqrt(big)", 4_000),
     ("h = 'f' * 16000", "int(h, 16)", 1_000),
     ("n = 10 ** 4000", "f'{n}'", 200),
     # JSON encoding walks every value of a (shared) nested structure: 100,000 here
     (NESTED, "json.dumps(nested)", 30_000),
-    (NESTED, "ctx.put('k', nested)", 25_000),
-    (NESTED, "ctx.emit('e', n=nested)", 25_000),
     ("s = 'x' * 10000; prefixes = (s[1:],) * 1000", "s.startswith(prefixes)", 500_000),
     # bitwise operators walk both integers once: a step per 1,024 bits, like + and -
     (BIG, "big >> 1", 60),
@@ -544,9 +538,9 @@ def test_nested_work_is_charged_in_proportion(setup: str, operation: str,
 @pytest.mark.parametrize("setup, operation", [
     (ROWS, "max(rows)"),
     (ROWS, "rows == rows2"),
-    (HASHED, "d[t] = 1"),
+    (HASHED, "t in d"),
     (BIG, "big // half"),
-    (NESTED, "ctx.put('k', nested)"),
+    (NESTED, "json.dumps(nested)"),
     (ITEMS, "del items[0]"),
 ])
 def test_nested_work_runs_out_of_gas_quickly_and_identically(setup: str,
@@ -590,7 +584,7 @@ def test_steps_of_deep_work_are_the_same_on_every_run() -> None:
             row = [1, "ab", [2, 3]] * 10
             rows = [row] * 20
             out = [max(rows) == min(rows), sorted(rows)[0] == row, row in rows,
-                   len(json.dumps(rows[:5])), (1 << 5000) // 3 % 7, {(1, 2): 3}[(1, 2)]]
+                   len(json.dumps(rows[:5])), (1 << 5000) // 3 % 7, {"12": 3}["12"]]
             ctx.put("rows", rows[:3])
             return out
     """
@@ -649,22 +643,22 @@ def test_metered_builtins_keep_python_semantics() -> None:
             d["b"] = 2
             del d["a"]
             key = "k" + "1"
-            lit = {key: 1, (1, 2): 2}
+            lit = {key: 1, 12: 2}
             comp = {k: v for k, v in [("x", 1)]}
-            return [items, d, lit[key], lit[(1, 2)], comp,
+            return [items, d, lit[key], lit[12], comp,
                     f"{'a'!r}|{[1, 'b']}|{'é'!a}|{3!s}", str(b"x"),
                     "b" in d, "a" not in d, 3 in [1, 3], "lo" in "hello", 5 in range(10),
-                    2 in map(abs, [-1, -2]), (1, 2) in {(1, 2): 0},
+                    2 in map(abs, [-1, -2]), (1, 2) in {12: 0},
                     max([3, 1, 2]), min([[2], [1]]), max("abc", key=ord), min([], default=0),
                     sorted([3, 1, 2], reverse=True), sorted(["bb", "a"], key=len),
                     [9, 8, 7, 8].index(8, 2), (4, 5).index(5), [1, 2, 1].count(1),
                     list(divmod(17, 5)), int("ff", 16), int(" 42 "), 7 // 2, 7 % 3,
-                    7 / 2 == 3.5, 2 ** 10,
+                    -7 // 2 == -4, 2 ** 10,
                     dict([("a", 1)], b=2), isinstance(1, (str, int)), isinstance({}, dict)]
     """)
     assert result == [
         [7, 8, 4], {"b": 2}, 1, 2, {"x": 1}, "'a'|[1, 'b']|'\\xe9'|3", "b'x'",
-        True, True, True, True, True, True, True,
+        True, True, True, True, True, True, False,
         3, [1], "c", 0, [3, 2, 1], ["a", "bb"], 3, 1, 2,
         [3, 2], 255, 42, 3, 1, True, 1024, {"a": 1, "b": 2}, True, True]
 
