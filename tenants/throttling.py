@@ -30,6 +30,37 @@ class ClientAddressThrottle(ScopedRateThrottle):
         return client_ip(request) or "unknown"
 
 
+class ActionRateThrottle(ScopedRateThrottle):
+    """Rate limits for single actions on one object (``settings.BAAS_ACTION_THROTTLES``:
+    ``{"NodeViewSet.restart": "node_restart"}``), counted per user and object, so one token
+    cannot restart a node in a loop. A default throttle class: other views pass."""
+
+    def allow_request(self, request: Any, view: Any) -> bool:
+        name = f"{type(view).__name__}.{getattr(view, 'action', None)}"
+        scope = getattr(settings, "BAAS_ACTION_THROTTLES", {}).get(name)
+        if not scope or request.method in ("GET", "HEAD", "OPTIONS"):
+            return True
+        self.scope = scope
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        self.key = self.cache_format % {
+            "scope": scope,
+            "ident": f"{getattr(request.user, 'pk', None)}:{view.kwargs.get('pk')}",
+        }
+        self.history = self.cache.get(self.key, [])
+        self.now = self.timer()
+        while self.history and self.history[-1] <= self.now - self.duration:
+            self.history.pop()
+        if len(self.history) >= self.num_requests:
+            return self.throttle_failure()
+        return self.throttle_success()
+
+    def get_rate(self) -> str | None:
+        from rest_framework.settings import api_settings
+
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
 def _account_key(kind: str, email: str) -> str:
     digest = hashlib.sha256((email or "").strip().lower().encode("utf-8", "replace")).hexdigest()
     return f"baas:{kind}:{digest}"

@@ -103,3 +103,33 @@ def test_gateway_block_height_past_int64_is_400(gateway_client):
     response = api.get(f"/api/v1/networks/{network.pk}/gateway/blocks/{2**64}/")
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_height"
+
+
+@pytest.mark.parametrize("query", ["status=%00", "action=%ED%A0%80", "action=%FF", "a%00=1",
+                                   "kind=x%07y", "action=\xff\xfe"])
+def test_a_query_string_that_is_not_text_is_400_on_every_endpoint(query):
+    owner = MembershipFactory(role="owner")
+    api = api_client_for(owner.user, owner.tenant)
+    for url in ("/api/v1/networks/", "/api/v1/audit-events/", "/api/v1/operations/",
+                "/api/v1/auth/login/"):
+        response = api.generic("GET", url, QUERY_STRING=query)
+        assert response.status_code == 400, (url, response.content)
+        assert response.json()["error"]["code"] == "invalid_query_string"
+
+
+def test_ordinary_unicode_in_a_query_string_is_fine():
+    owner = MembershipFactory(role="owner")
+    api = api_client_for(owner.user, owner.tenant)
+    response = api.generic("GET", "/api/v1/audit-events/", QUERY_STRING="action=%C3%BC+x")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("value", ["2374-06-03T10:05:21.1867-21:40", "0001-01-01T00:00:00+05:00",
+                                   "9999-12-31T23:59:59-10:00"])
+def test_date_time_filters_with_any_iso_offset_never_fail(value):
+    owner = MembershipFactory(role="owner")
+    api = api_client_for(owner.user, owner.tenant)
+    response = api.get("/api/v1/audit-events/", {"since": value, "until": value})
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] == "validation_failed"

@@ -104,3 +104,14 @@ def test_password_reset_mail_is_limited_per_account(settings, monkeypatch):
             "/api/v1/auth/password-reset/", {"email": user.email}, format="json")
         assert response.status_code == 202  # the same answer, always
     assert sent == [(user.pk,)] * 3
+
+
+def test_the_portal_sign_in_form_says_the_account_is_locked(settings, client):
+    settings.BAAS_LOGIN_MAX_FAILURES = 2
+    user = UserFactory()
+    for _ in range(2):
+        client.post("/login/", {"email": user.email, "password": "wrong"})
+    page = client.post("/login/", {"email": user.email, "password": PASSWORD})
+    assert page.status_code == 400
+    assert "_auth_user_id" not in client.session
+    assert b"reset your password" in page.content

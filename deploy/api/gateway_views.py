@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,6 +17,7 @@ from rest_framework.views import APIView
 from baas.errors import ValidationFailed
 from baas.tenancy import TenantScopedMixin
 from deploy import consortium, gateway, selectors
+from deploy.api import serializers as s
 from deploy.models import Network
 from deploy.services import keys
 
@@ -55,6 +58,8 @@ def _signer(request: Request, network: Network, tenant: Any) -> Any:
 
 
 class TxView(GatewayView):
+    @extend_schema(request=s.GatewayTxRequestSerializer,
+                   responses={200: s.GatewayTxResultSerializer, 202: s.GatewayTxResultSerializer})
     def post(self, request: Request, network_pk: Any) -> Response:
         body = _body(request)  # bad input is refused before anything else happens
         network = self.network()
@@ -74,6 +79,8 @@ class QueryView(GatewayView):
     reads_only = True
     write_role = "viewer"
 
+    @extend_schema(request=s.GatewayQueryRequestSerializer,
+                   responses=s.GatewayQueryResultSerializer)
     def post(self, request: Request, network_pk: Any) -> Response:
         body = _body(request)
         network = self.network()
@@ -99,6 +106,8 @@ def _int_param(request: Request, name: str, default: int | None) -> int | None:
 
 
 class BlocksView(GatewayView):
+    @extend_schema(parameters=[OpenApiParameter("before", int), OpenApiParameter("limit", int)],
+                   responses=s.GatewayBlocksSerializer)
     def get(self, request: Request, network_pk: Any) -> Response:
         return Response(gateway.blocks(
             network=self.network(), before=_int_param(request, "before", None),
@@ -107,6 +116,8 @@ class BlocksView(GatewayView):
 
 
 class BlockView(GatewayView):
+    @extend_schema(operation_id="networks_gateway_block_retrieve",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, network_pk: Any, height: int) -> Response:
         if not 1 <= height <= MAX_HEIGHT:
             raise ValidationFailed("invalid_height",
@@ -115,6 +126,7 @@ class BlockView(GatewayView):
 
 
 class TxDetailView(GatewayView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, network_pk: Any, tx_hash: str) -> Response:
         return Response(gateway.transaction(network=self.network(), tx_hash=tx_hash))
 
@@ -133,6 +145,10 @@ class EventsView(GatewayView):
 
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("query", str), OpenApiParameter("timeout", int)],
+        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR)},
+    )
     def get(self, request: Request, network_pk: Any) -> StreamingHttpResponse:
         network = self.network()
         gateway.candidate_nodes(network)  # fail before streaming if the network is down

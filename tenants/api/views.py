@@ -229,6 +229,18 @@ EXPORT_FIELDS = ["id", "created_at", "actor_email", "action", "target_type", "ta
                  "source_ip", "request_id", "metadata", "prev_hash", "hash"]
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (CSV injection): an actor's name or an invited email "=HYPERLINK(...)" would run.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """The value with a leading apostrophe when a spreadsheet would read it as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _export(events: Any, fmt: str) -> HttpResponse:
     rows = s.AuditEventSerializer(events, many=True).data
     if fmt == "csv":
@@ -236,7 +248,8 @@ def _export(events: Any, fmt: str) -> HttpResponse:
         writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "metadata": json.dumps(row["metadata"], sort_keys=True)})
+            cells = {**row, "metadata": json.dumps(row["metadata"], sort_keys=True)}
+            writer.writerow({k: csv_safe(v) for k, v in cells.items()})
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
     else:
         response = HttpResponse(json.dumps(list(rows), indent=1), content_type="application/json")
