@@ -42,6 +42,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --fail-on-warn --file /dev/null
 
 clean:
 	rm -rf $(VENV) var

@@ -271,6 +271,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MemberRoleEnum": "tenants.choices.Role",
         "ConsortiumRoleEnum": "deploy.choices.ConsortiumRole",
+        "NetworkStatusEnum": "deploy.choices.NetworkStatus",
     },
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).

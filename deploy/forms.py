@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from baas.validators import validate_name
 from deploy.choices import ConsortiumRole
 from deploy.drivers.registry import driver_choices
 
@@ -54,7 +55,7 @@ def error_text(exc: Any) -> str:
 
 class NetworkCreateForm(forms.Form):
     name = forms.CharField(
-        label=_("Name"), max_length=63,
+        label=_("Name"), max_length=63, validators=[validate_name],
         help_text=_("Lowercase letters, digits and hyphens, e.g. donations-2026."),
     )
     validators = forms.IntegerField(

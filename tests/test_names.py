@@ -21,9 +21,6 @@ PACKAGES = ("baas", "tenants", "deploy", "sectors")
 EXEMPT = {
     # Retyping an existing network name to confirm a deletion: compared, never stored.
     "deploy.forms.ConfirmForm.confirm_name",
-    # Network names: [a-z0-9-] only (deploy.services); the form belongs to deploy's owner,
-    # who is asked to add the validator too (issue 8 report).
-    "deploy.forms.NetworkCreateForm.name",
 }
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -57,6 +58,15 @@ class StaffView(APIView):
             raise NotFound("not_found", "Not found.")
 
 
+class DecisionSerializer(serializers.Serializer):
+    network = NetworkSerializer()
+    operation = OperationSerializer(allow_null=True)
+
+
+class PendingListSerializer(serializers.Serializer):
+    results = PendingNetworkSerializer(many=True)
+
+
 def _decision(network: Any, op: Any = None) -> Response:
     body = {"network": NetworkSerializer(network).data,
             "operation": OperationSerializer(op).data if op is not None else None}
@@ -69,6 +79,7 @@ def _decision(network: Any, op: Any = None) -> Response:
 class PendingNetworksView(StaffView):
     """``GET /api/v1/staff/networks/pending/``: every tenant's networks awaiting approval."""
 
+    @extend_schema(responses=PendingListSerializer)
     def get(self, request: Request) -> Response:
         networks = selectors.networks_pending_approval()
         return Response({"results": PendingNetworkSerializer(networks, many=True).data})
@@ -77,6 +88,7 @@ class PendingNetworksView(StaffView):
 class OnBehalfCreateView(StaffView):
     """``POST /api/v1/staff/networks/``: create a network owned by ``tenant`` (a slug)."""
 
+    @extend_schema(request=OnBehalfCreateSerializer, responses={202: DecisionSerializer})
     def post(self, request: Request) -> Response:
         from tenants.models import Tenant
 
@@ -99,6 +111,7 @@ class OnBehalfCreateView(StaffView):
 class ApproveView(StaffView):
     """``POST /api/v1/networks/{id}/approve/``: queue provisioning (202 + operation)."""
 
+    @extend_schema(request=None, responses={202: DecisionSerializer})
     def post(self, request: Request, network_pk: Any) -> Response:
         network, op = services.network_approve(actor=request.user, network_id=network_pk,
                                                request=request)
@@ -108,6 +121,7 @@ class ApproveView(StaffView):
 class RejectView(StaffView):
     """``POST /api/v1/networks/{id}/reject/`` ``{"reason"}``: the network ends rejected."""
 
+    @extend_schema(request=RejectSerializer, responses={200: DecisionSerializer})
     def post(self, request: Request, network_pk: Any) -> Response:
         data = RejectSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -24,6 +24,7 @@ from deploy.api.serializers import (
     NodeSerializer,
     OperationSerializer,
 )
+from deploy.choices import NetworkStatus
 from deploy.models import Network, Node
 from tenants.permissions import INFRASTRUCTURE_PERMISSIONS
 
@@ -50,9 +51,14 @@ class NetworkViewSet(
                     "stop": "developer", "validators": "admin"}
 
     def get_queryset(self):
-        return selectors.network_list(
-            tenant=self.tenant, filters={"status": self.request.query_params.get("status")}
-        ) if self.action == "list" else selectors.network_queryset(tenant=self.tenant)
+        if self.action != "list":
+            return selectors.network_queryset(tenant=self.tenant)
+        status_filter = self.request.query_params.get("status")
+        if status_filter and status_filter not in NetworkStatus.values:
+            raise ValidationFailed(
+                "validation_failed", f"Unknown status; one of {', '.join(NetworkStatus.values)}.",
+                details={"status": status_filter[:40]})
+        return selectors.network_list(tenant=self.tenant, filters={"status": status_filter})
 
     def create(self, request: Request) -> Response:
         data = NetworkCreateSerializer(data=request.data)
