@@ -212,6 +212,17 @@ def run_operation(
             logger.exception("%s: unexpected error", label)
         else:
             logger.warning("%s: %s: %s", label, code, message)
+        # A run that lost its claim (another run resumed the work) or was cancelled while
+        # this step failed must not apply the failure policy to what is now another's.
+        try:
+            run.check()
+        except Cancelled:
+            if on_cancel is not None:
+                on_cancel(run)
+            return run
+        except ClaimLost:
+            logger.warning("%s: failed after losing its claim; the failure is dropped", label)
+            return run
         if on_failure is not None:
             try:
                 code = on_failure(code, message) or code

@@ -284,11 +284,16 @@ class SigningKey(models.Model):
     registered_at = models.DateTimeField(null=True, blank=True)
     # The membership or token ended: the key signs nothing more and leaves the chain.
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # ... and is off the chain (``_identity.remove_member`` committed, or never on it).
+    removed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
+            # One live key per person or token; a person who leaves and comes back gets a
+            # fresh key, the revoked one stays as a record.
             models.UniqueConstraint(fields=["network", "tenant", "member_id"],
+                                    condition=Q(revoked_at__isnull=True),
                                     name="deploy_signing_key_one_per_member"),
         ]
 

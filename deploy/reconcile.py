@@ -78,13 +78,47 @@ def reconcile() -> dict[str, int]:
             logger.exception("reconcile %s: unexpected error; the pass goes on", network.pk)
             counts["errors"] += 1
     for name, step in (("orphans_removed", remove_orphans),
-                       ("operations_resumed", resume_stalled)):
+                       ("operations_resumed", resume_stalled),
+                       ("key_removals_queued", sweep_signing_keys)):
         try:
             counts[name] += step()
         except Exception:  # noqa: BLE001
             logger.exception("reconcile: %s failed; the pass goes on", name)
             counts["errors"] += 1
     return dict(counts)
+
+
+def sweep_signing_keys() -> int:
+    """Keys that must leave the chain: those of expired tokens (revoked here: wiped at
+    once), and revoked keys still on a running chain whose removal found the network
+    stopped. Each gets a ``key.revoke`` operation, queued through the kind registry."""
+    from django.db import transaction
+
+    from baas.operations import operation_create
+    from deploy.choices import OperationKind
+    from deploy.models import SigningKey
+
+    now = timezone.now()
+    with transaction.atomic():
+        expired = SigningKey.objects.select_for_update().filter(
+            revoked_at__isnull=True, token__isnull=False, token__expires_at__lt=now)
+        for key in expired:
+            key.revoked_at, key.sealed_private_key = now, b""
+            key.save(update_fields=["revoked_at", "sealed_private_key"])
+    busy = set(Operation.objects.filter(kind=OperationKind.KEY_REVOKE, state__in=ACTIVE)
+               .values_list("target_id", flat=True))
+    spec = kind_spec(OperationKind.KEY_REVOKE)
+    queued = 0
+    for key in SigningKey.objects.filter(revoked_at__isnull=False, removed_at__isnull=True,
+                                         network__status__in=NETWORK_LIVE):
+        if str(key.pk) in busy or spec is None or spec.resume is None:
+            continue
+        with transaction.atomic():
+            op = operation_create(tenant=key.tenant, actor=None, kind=OperationKind.KEY_REVOKE,
+                                  target=("deploy.signingkey", key.pk))
+            transaction.on_commit(lambda op=op: spec.resume(op))
+        queued += 1
+    return queued
 
 
 def resume_stalled() -> int:

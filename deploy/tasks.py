@@ -13,7 +13,7 @@ from typing import Any
 
 from celery import shared_task
 
-from baas.runner import run_operation
+from baas.runner import Run, Superseded, run_operation
 from deploy import conf, reconcile
 from deploy.choices import DesiredState
 from deploy.workflows import chaincode, keys, lifecycle, membership, provision, validators
@@ -65,6 +65,7 @@ def network_delete_task(network_id: str, operation_id: int | None = None) -> Non
 @shared_task(name="deploy.node_restart", **TASK_OPTIONS)
 def node_restart_task(node_id: str, operation_id: int | None = None) -> None:
     _run(operation_id, lambda run: lifecycle.node_restart(run, node_id),
+         on_cancel=lambda run: lifecycle.restart_cancelled(node_id),
          label=f"restart node {node_id}")
 
 
@@ -90,11 +91,13 @@ def consortium_org_add_task(network_id: str, tenant_id: int,
     """Register a consortium member's organisation on the running chain."""
     from tenants.models import Tenant
 
-    tenant = Tenant.objects.filter(pk=tenant_id).first()
-    if tenant is None:
-        return
-    _run(operation_id, lambda run: membership.org_add(run, network_id, tenant),
-         label=f"register {tenant.slug} on {network_id}")
+    def body(run: Run) -> None:
+        tenant = Tenant.objects.filter(pk=tenant_id).first()
+        if tenant is None:
+            raise Superseded(reason="The organisation no longer exists.")
+        membership.org_add(run, network_id, tenant)
+
+    _run(operation_id, body, label=f"register organisation {tenant_id} on {network_id}")
 
 
 @shared_task(name="deploy.consortium_member_remove", **TASK_OPTIONS)

@@ -85,11 +85,13 @@ class QueryView(GatewayView):
         body = _body(request)
         network = self.network()
         signer = None
-        if "chaincode" in body and consortium.may_write(network, self.tenant):
-            # Signed with the asker's own key, so a @read function sees who asks. An
-            # observer's organisation is not on chain: its queries have no caller.
-            consortium.ensure_registered(network, self.tenant)
-            signer = _signer(request, network, self.tenant)
+        if "chaincode" in body:
+            # Signed with the asker's own key once it is on chain (after their first
+            # transaction), so a @read function sees who asks. A query never registers
+            # anything: before that, and for observers, it runs with no caller.
+            token = request.auth if getattr(request.auth, "prefix", None) else None
+            signer = keys.registered_signer(network=network, tenant=self.tenant,
+                                            user=None if token else request.user, token=token)
         return Response(gateway.query(network=network, body=body, signer=signer))
 
 

@@ -31,6 +31,23 @@ def member_id_for(*, user: Any = None, token: Any = None) -> str:
     return f"user-{user.pk}"
 
 
+def _live_key(network: Network, tenant: Any, member_id: str) -> SigningKey | None:
+    return SigningKey.objects.filter(network=network, tenant=tenant, member_id=member_id,
+                                     revoked_at__isnull=True).first()
+
+
+def registered_signer(*, network: Network, tenant: Any, user: Any = None,
+                      token: Any = None) -> Any:
+    """The asker's key if it is already on chain, else None. Queries use this: a read
+    never registers anything (a query runs unsigned until its asker has transacted)."""
+    from ledger.tx import Signer
+
+    key = _live_key(network, tenant, member_id_for(user=user, token=token))
+    if key is None or key.registered_at is None:
+        return None
+    return Signer.from_private_bytes(crypto.unseal(key.sealed_private_key))
+
+
 def signer_for(*, network: Network, tenant: Any, user: Any = None, token: Any = None,
                request: Any = None) -> Any:
     """The acting person's (or token's) own signer on ``network``: made and registered on
@@ -38,7 +55,7 @@ def signer_for(*, network: Network, tenant: Any, user: Any = None, token: Any = 
     from ledger.tx import Signer
 
     member_id = member_id_for(user=user, token=token)
-    key = SigningKey.objects.filter(network=network, tenant=tenant, member_id=member_id).first()
+    key = _live_key(network, tenant, member_id)
     if key is None:
         fresh = Signer.generate()
         try:
@@ -48,11 +65,11 @@ def signer_for(*, network: Network, tenant: Any, user: Any = None, token: Any = 
                     token=token, member_id=member_id, public_key=fresh.public_key_hex,
                     sealed_private_key=crypto.seal(fresh.private_bytes()))
         except IntegrityError:  # a concurrent first request made it
-            key = SigningKey.objects.get(network=network, tenant=tenant, member_id=member_id)
-    if key.revoked_at is not None:
-        raise PermissionDenied("signing_key_revoked",
-                               _("This key was revoked with the membership or token it "
-                                 "belonged to."))
+            key = _live_key(network, tenant, member_id)
+            if key is None:
+                raise PermissionDenied("signing_key_revoked",
+                                       _("This key was revoked with the membership or token "
+                                         "it belonged to.")) from None
     signer = Signer.from_private_bytes(crypto.unseal(key.sealed_private_key))
     if key.registered_at is None:
         try:
@@ -66,17 +83,36 @@ def signer_for(*, network: Network, tenant: Any, user: Any = None, token: Any = 
                   "your transaction was not sent. Send it again in a few seconds."),
                 status=503, details={"registration_hash": exc.details.get("hash")},
             ) from None
-        SigningKey.objects.filter(pk=key.pk, registered_at__isnull=True).update(
-            registered_at=timezone.now())
+        with transaction.atomic():
+            locked = SigningKey.objects.select_for_update().get(pk=key.pk)
+            if locked.registered_at is None:
+                locked.registered_at = timezone.now()
+                locked.save(update_fields=["registered_at"])
+            if locked.revoked_at is not None:
+                # Revoked while its registration was in flight: take it off again.
+                _queue_removal(locked)
+                raise PermissionDenied("signing_key_revoked",
+                                       _("This key was revoked with the membership or token "
+                                         "it belonged to."))
         platform.audit(tenant=tenant, actor=user, action="network.signing_key_registered",
                        target=network, request=request,
                        metadata={"member": member_id, "public_key": key.public_key})
     return signer
 
 
+def _queue_removal(key: SigningKey) -> None:
+    op = operation_create(tenant=key.tenant, actor=None, kind=OperationKind.KEY_REVOKE,
+                          target=("deploy.signingkey", key.pk))
+    enqueue_after_commit(tasks.signing_key_revoke_task, str(key.pk), op.pk)
+
+
 def signing_keys_revoke(*, tenant: Any, user: Any = None, token: Any = None) -> int:
     """Destroy the keys of a membership (``user`` in ``tenant``) or of a token, on every
-    network, and queue their removal from the chain. Returns how many were revoked."""
+    network, and queue their removal from the chain. Returns how many were revoked.
+
+    Removal is queued for every key, registered or not: a registration may be in flight
+    or may have committed after its request gave up, and removing a key the chain does
+    not hold is harmless."""
     keys = SigningKey.objects.filter(tenant=tenant, revoked_at__isnull=True)
     keys = keys.filter(token=token) if token is not None else keys.filter(
         member_id=member_id_for(user=user))
@@ -86,10 +122,7 @@ def signing_keys_revoke(*, tenant: Any, user: Any = None, token: Any = None) -> 
             key.revoked_at = timezone.now()
             key.sealed_private_key = b""  # nobody signs with it again, on chain or not
             key.save(update_fields=["revoked_at", "sealed_private_key"])
-            if key.registered_at is not None:
-                op = operation_create(tenant=tenant, actor=None, kind=OperationKind.KEY_REVOKE,
-                                      target=("deploy.signingkey", key.pk))
-                enqueue_after_commit(tasks.signing_key_revoke_task, str(key.pk), op.pk)
+            _queue_removal(key)
             revoked += 1
     return revoked
 

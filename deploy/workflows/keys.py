@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from baas.runner import Run
 from deploy import chain
 from deploy.choices import NETWORK_LIVE
@@ -13,12 +15,16 @@ def revoke(run: Run, key_id: str) -> None:
     if key is None:
         run.succeed("already_removed", "already removed")
         return
+    if key.removed_at is not None:
+        run.succeed("already_removed", "already removed")
+        return
     if key.network.status not in NETWORK_LIVE:
-        # The private key is already wiped: nobody can sign with it. The chain forgets it
-        # with its organisation, or when an admin removes it once the network runs.
+        # The private key is already wiped: nobody can sign with it. The reconciler queues
+        # the removal again once the network runs (``signing_keys_sweep``).
         run.succeed("key_destroyed", f"key {key.member_id} destroyed; the network is "
                     f"{key.network.status}", member=key.member_id)
         return
     chain.remove_member_key(key.network, key.tenant, public_key=key.public_key)
+    SigningKey.objects.filter(pk=key.pk).update(removed_at=timezone.now())
     run.succeed("key_removed_from_chain", f"key {key.member_id} is off the chain",
                 member=key.member_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from baas.runner import Run, StepFailed, Superseded
 from deploy import conf, homes, rpc, states
-from deploy.choices import DesiredState, NetworkStatus, NodeHealth, NodeStatus
+from deploy.choices import NETWORK_LIVE, DesiredState, NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import driver_for
 from deploy.models import Network, NetworkIdentity, Node, NodeKey, SigningKey
 from deploy.recovery import recoveries_cancel
@@ -82,6 +82,17 @@ def node_restart(run: Run, node_id: str) -> None:
     )
     run.succeed("node_back", f"{node.moniker} is back at height {info.height}",
                 node=node.moniker, height=info.height)
+
+
+def restart_cancelled(node_id: str) -> None:
+    """A restart cancelled between its stop and its start: start the node again now, so
+    the reconciler does not take the stop for a crash."""
+    node = Node.objects.select_related("network").get(pk=node_id)
+    if node.status != NodeStatus.STOPPED or node.network.status not in NETWORK_LIVE:
+        return
+    state = driver_for(node.network).apply_node(homes.node_spec(node))
+    states.node_transition(node_id=node.pk, to=NodeStatus.STARTING,
+                           rpc_url=state.rpc_url or node.rpc_url, detail=state.detail)
 
 
 def live_height(node: Node) -> int:

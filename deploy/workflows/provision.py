@@ -50,6 +50,11 @@ def still_wanted(network_id: str, desired: str) -> bool:
     return network.desired_state == desired and network.status != NetworkStatus.DELETING
 
 
+def _still_running_wanted(network_id: str) -> None:
+    if not still_wanted(network_id, DesiredState.RUNNING):
+        raise Superseded(reason="The network was asked to stop or be deleted.")
+
+
 def apply_nodes(
     run: Run, network: Network, driver: Driver, nodes: list[Node], *, start: int, end: int,
 ) -> None:
@@ -117,13 +122,16 @@ def wait_for_blocks(network_id: str, *, above: int = 0, driver: Driver | None = 
 
 
 def mark_running(network_id: str, heights: dict[Any, int]) -> None:
+    """The network first: a stop or delete asked while this work waited has moved it on,
+    and the move is refused (``InvalidTransition``, recorded as superseded) before any node
+    row says running."""
+    states.network_transition(network_id=network_id, to=NetworkStatus.RUNNING, allow_same=True)
     now = timezone.now()
     for node_pk, height in heights.items():
         states.node_transition(
             node_id=node_pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY, height=height,
             last_seen_at=now,
         )
-    states.network_transition(network_id=network_id, to=NetworkStatus.RUNNING, allow_same=True)
 
 
 def provision(run: Run, network_id: str) -> None:
@@ -140,9 +148,11 @@ def provision(run: Run, network_id: str) -> None:
     driver = driver_for(network)
     driver.check()
     run.step(5, "driver_available", f"{driver.name} driver is available", driver=driver.name)
+    _still_running_wanted(network_id)
     nodes = plan_nodes(network, driver)
     run.step(15, "nodes_planned", f"planned {len(nodes)} validator addresses", count=len(nodes))
     if not homes.homes_stored(nodes):
+        _still_running_wanted(network_id)  # no keys stored for a network being deleted
         homes.generate_and_store(network, nodes)
         run.step(30, "keys_generated", "generated keys and genesis (keys stored encrypted)")
     apply_nodes(run, network, driver, nodes, start=30, end=70)
