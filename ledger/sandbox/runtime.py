@@ -345,6 +345,11 @@ SAFE_METHODS: dict[type, frozenset[str]] = {
 PRODUCT_METHODS = frozenset({"rfind", "rindex", "rsplit", "rpartition", "strip", "lstrip",
                              "rstrip"})
 UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
+# Iterators and methods that create a new object per element (a tuple, a str, a call's
+# result) rather than passing existing ones along: each element is ~100 bytes, not an
+# 8-byte reference, so it pays NEW_OBJECT units (half a step) instead of one.
+NEW_OBJECT = 8
+PRODUCING = frozenset({"enumerate", "zip", "map"})
 # Methods that compare elements: they pay for the receiver's nested size (sort: 8x).
 COMPARING = {"sort": 8, "index": 1, "count": 1, "remove": 1}
 # dict methods whose first argument is hashed and compared as a key.
@@ -416,6 +421,8 @@ def make_globals(
             result = fn(*args, **kwargs)
             if isinstance(result, SIZED) and len(result) > MAX_SEQUENCE:
                 charge(len(result))  # trips: e.g. upper() of 'ß' doubles the length
+            if type(result) is list:  # split & co: a new str object per element
+                work(NEW_OBJECT * len(result))
             return result
         return wrapper
 
@@ -468,11 +475,15 @@ def make_globals(
     def lazy(fn: Callable[..., Any]) -> Callable[..., Any]:
         """map/filter/zip/enumerate/reversed: an argument that is itself a lazy iterator is
         materialised first (and paid for), so iterators never chain: CPython walks a chain
-        of lazy iterators recursively in C, and 66,000 nested maps crash the process."""
+        of lazy iterators recursively in C, and 66,000 nested maps crash the process.
+        Those that make a new object per element pay NEW_OBJECT units per element."""
+        factor = NEW_OBJECT if fn.__name__ in PRODUCING else 1
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             args = tuple(a if type(a) in WALKABLE or callable(a) or a is None
                          else consume(a) for a in args)
-            work(sum(_size(a) for a in args) + sum(_size(v) for v in kwargs.values()))
+            work(factor * (sum(_size(a) for a in args)
+                           + sum(_size(v) for v in kwargs.values())))
             return fn(*args, **kwargs)
         return wrapper
 
@@ -765,6 +776,8 @@ def make_globals(
                 return comparing(method, obj, COMPARING[name])
             if kind is dict and name in KEYED:
                 return keyed(method, len(obj), name == "setdefault")
+            if kind is dict and name == "items":  # a new tuple per item when walked
+                return charged(method, base=len(obj), factor=NEW_OBJECT)
             return charged(method, base=len(obj))
         if isinstance(obj, Exposed) and name in obj.EXPOSED:
             return getattr(obj, name)

@@ -13,6 +13,7 @@ on the way), so it measures the worst cost per step of that operation.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import textwrap
@@ -270,6 +271,42 @@ CASES: list[Case] = [
     loop("keep-big-strings", MEMORY, "kept.append(t * 2)",
          setup="t = 'x' * 500000\nkept = []"),
     loop("keep-lists", MEMORY, "kept.append([0] * 100000)", setup="kept = []"),
+    loop("keep-split-words", MEMORY, "kept.append(t.split())",
+         setup="t = 'ab ' * 330000\nkept = []"),
+    loop("keep-split-chars", MEMORY, "kept.append(t.split('a'))", LIMIT,
+         setup="t = 'a' * 1000000\nkept = []"),
+    loop("keep-rsplit-pairs", MEMORY, "kept.append(t.rsplit('c'))",
+         setup="t = 'abc' * 330000\nkept = []"),
+    loop("keep-splitlines", MEMORY, "kept.append(t.splitlines())",
+         setup="t = 'a\\n' * 500000\nkept = []"),
+    loop("keep-list-of-chars", MEMORY, "kept.append(list(t))",
+         setup="t = 'ab' * 500000\nkept = []"),
+    loop("keep-partitions", MEMORY, "kept.append([t.partition('b') for i in range(1000)])",
+         setup="t = 'a' * 1000 + 'b'\nkept = []"),
+    loop("keep-hex", MEMORY, "kept.append(b.hex())",
+         setup="b = ('x' * 400000).encode()\nkept = []"),
+    loop("keep-dict-items", MEMORY, "kept.append(list(d.items()))",
+         setup="d = {str(i): i for i in range(20000)}\nkept = []"),
+    loop("keep-enumerate", MEMORY, "kept.append(list(enumerate(items)))",
+         setup="items = [0] * 500000\nkept = []"),
+    loop("keep-zip", MEMORY, "kept.append(list(zip(items, items)))",
+         setup="items = [0] * 500000\nkept = []"),
+    loop("keep-divmod-pairs", MEMORY, "kept.append([divmod(i, 7) for i in items])",
+         setup="items = list(range(1000))\nkept = []"),
+    loop("keep-json-loads", MEMORY, "kept.append(json.loads(t))",
+         setup="t = '[' + ','.join(['[]'] * 200000) + ']'\nkept = []"),
+    loop("keep-ctx-range", MEMORY, "kept.append(ctx.range('', None, 1000))",
+         setup="kept = []"),
+    loop("keep-ctx-get", MEMORY, "kept.append(ctx.get('big'))", setup="kept = []"),
+    loop("format-escapes", BUILTIN, "f'{t!r}'", setup="t = '\\x00' * 200000"),
+    loop("format-ascii", BUILTIN, "f'{t!a}'", setup="t = 'é' * 200000"),
+    loop("str-rows", BUILTIN, "str(rows)", setup="row = list(range(1000)); rows = [row] * 100"),
+    loop("dict-copy", BUILTIN, "d.copy()", setup="d = {str(i): i for i in range(30000)}"),
+    loop("dict-equal", BUILTIN, "d == e",
+         setup="d = {str(i): i for i in range(30000)}\ne = d.copy()"),
+    loop("star-unpack", BUILTIN, "[*rows]", setup=ROWS),
+    loop("sorted-strings", BUILTIN, "sorted(words)",
+         setup="words = [('x' * 100) + str(i) for i in range(20000)]"),
     body("huge-string", MEMORY, "return len('x' * 10 ** 7)", LIMIT),
     body("huge-range", MEMORY, "return len(range(10 ** 9))", LIMIT),
     body("huge-list", MEMORY, "return len([0] * 10 ** 7)", LIMIT),
@@ -382,6 +419,7 @@ class DictReader:
         big = json.dumps("v" * 60_000).encode()
         self.data = {b"t/big": big, b"t/big2": big}
         self.data.update({f"t/k{i:05}".encode(): b"1" for i in range(3000)})
+        self.keys = sorted(self.data)
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
@@ -393,12 +431,13 @@ class DictReader:
               max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
         rows = []
         total = 0
-        for key in sorted(self.data):
-            if start <= key < end:
-                rows.append((key, self.data[key]))
-                total += len(self.data[key])
-                if len(rows) >= limit or (max_bytes is not None and total > max_bytes):
-                    break
+        for key in self.keys[bisect.bisect_left(self.keys, start):]:
+            if key >= end or len(rows) >= limit:
+                break
+            rows.append((key, self.data[key]))
+            total += len(self.data[key])
+            if max_bytes is not None and total > max_bytes:
+                break
         return rows
 
 
