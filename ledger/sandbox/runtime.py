@@ -29,7 +29,6 @@ from ledger.sandbox.cost import (
     mul_steps,
     weigh,
 )
-from ledger.sandbox.policy import HOST_FUNCTIONS
 
 DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
@@ -480,8 +479,7 @@ def make_globals(
         factor = NEW_OBJECT if fn.__name__ in PRODUCING else 1
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            args = tuple(a if type(a) in WALKABLE or callable(a) or a is None
-                         else consume(a) for a in args)
+            args = tuple(consume(a) if isinstance(a, Iterator) else a for a in args)
             work(factor * (sum(_size(a) for a in args)
                            + sum(_size(v) for v in kwargs.values())))
             return fn(*args, **kwargs)
