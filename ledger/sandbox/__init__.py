@@ -27,8 +27,8 @@ from ledger.sandbox.runtime import (
     Exposed,
     Meter,
     make_globals,
-    text_of,
 )
+from ledger.sandbox.text import text_of
 
 __all__ = [
     "CompiledChaincode",

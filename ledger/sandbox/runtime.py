@@ -29,6 +29,7 @@ from ledger.sandbox.cost import (
     mul_steps,
     weigh,
 )
+from ledger.sandbox.text import INT_TEXT_CHUNK, text_int, text_of
 
 DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
@@ -40,11 +41,6 @@ JSON_CHARS_PER_STEP = 4  # json.loads: canonical.decode parses, re-checks and re
 TEXT_KEY_UNIT = 1024  # characters of a str dict key compared per step (memcmp)
 BIG_INT_BITS = ALLOC_UNIT * 64  # + and - on integers this big pay one step per this many bits
 MAX_KEY_INT_BITS = 60  # dict keys: larger integers (and tuples) can be made to share a hash
-# Decimal conversions of integers up to this many bits (606 digits) are done by CPython
-# directly: below the smallest limit PYTHONINTMAXSTRDIGITS can set (640 digits). Larger
-# ones are converted by the sandbox in chunks, so the result never depends on that setting.
-DIRECT_INT_TEXT_BITS = 2000
-INT_TEXT_CHUNK = 600  # decimal digits per chunk (< 640)
 MAX_RESULT_BYTES = 256 * 1024  # encoded return value of one call
 RESULT_BYTES_PER_STEP = 64
 
@@ -167,81 +163,6 @@ class Meter:
                 self.step(cost)
 
 
-def int_text(value: int) -> str:
-    """Decimal text of an integer, independent of PYTHONINTMAXSTRDIGITS."""
-    if value.bit_length() <= DIRECT_INT_TEXT_BITS:
-        return str(value)
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    unit = 10**INT_TEXT_CHUNK
-    chunks = []
-    while value:
-        value, low = divmod(value, unit)
-        chunks.append(low)
-    parts = [str(chunks[-1])] + [str(c).zfill(INT_TEXT_CHUNK) for c in reversed(chunks[:-1])]
-    return sign + "".join(parts)
-
-
-def text_int(digits: str, base: int) -> int:
-    """int(digits, base) for a long run of digits, independent of PYTHONINTMAXSTRDIGITS.
-
-    ``digits`` is already stripped, without sign or underscores; each chunk is parsed by
-    ``int`` itself (so the accepted digits are exactly Python's).
-    """
-    value = 0
-    for start in range(0, len(digits), INT_TEXT_CHUNK):
-        chunk = digits[start:start + INT_TEXT_CHUNK]
-        value = value * base ** len(chunk) + int(chunk, base)
-    return value
-
-
-def text_of(value: Any, conversion: int = -1) -> str:
-    """str()/repr()/ascii() of a formattable value (checked by ``weigh(fmt=True)``), the
-    same on every node whatever PYTHONINTMAXSTRDIGITS says."""
-    try:
-        if conversion in CONVERSIONS:
-            return CONVERSIONS[conversion](value)
-        return value if type(value) is str else str(value)
-    except ValueError:  # an integer beyond the process' conversion limit, somewhere inside
-        pass
-    if conversion == ord("a"):
-        return _repr(value).encode("ascii", "backslashreplace").decode("ascii")
-    if conversion == ord("r"):
-        return _repr(value)
-    return _str(value)
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, BaseException):
-        args = value.args
-        if not args:
-            return ""
-        if len(args) == 1:
-            return _repr(args[0]) if isinstance(value, KeyError) else _str(args[0])
-        return _repr(args)
-    if type(value) is int:
-        return int_text(value)
-    if type(value) in (list, tuple, dict):
-        return _repr(value)
-    return str(value)
-
-
-def _repr(value: Any) -> str:
-    kind = type(value)
-    if kind is int:
-        return int_text(value)
-    if kind is list:
-        return "[" + ", ".join(map(_repr, value)) + "]"
-    if kind is tuple:
-        inner = ", ".join(map(_repr, value))
-        return "(" + inner + ("," if len(value) == 1 else "") + ")"
-    if kind is dict:
-        return "{" + ", ".join(f"{_repr(k)}: {_repr(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, BaseException):
-        return f"{kind.__name__}({', '.join(map(_repr, value.args))})"
-    return repr(value)
-
-
 class Writer:
     """What ``_write_`` returns for a list or dict: item assignment and deletion, charged.
 
@@ -354,7 +275,6 @@ COMPARING = {"sort": 8, "index": 1, "count": 1, "remove": 1}
 # dict methods whose first argument is hashed and compared as a key.
 KEYED = frozenset({"get", "pop", "setdefault"})
 EXCEPTION_ATTRS = frozenset({"args"})
-CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
 
 
 def _size(value: Any) -> int:
