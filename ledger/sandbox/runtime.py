@@ -269,6 +269,9 @@ UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
 # result) rather than passing existing ones along: each element is ~100 bytes, not an
 # 8-byte reference, so it pays NEW_OBJECT units (half a step) instead of one.
 NEW_OBJECT = 8
+# A dict entry (hash, key, value, index slot and spare room) takes about five times the
+# memory of a list slot: dicts pay DICT_ENTRY units per entry they allocate.
+DICT_ENTRY = 5
 PRODUCING = frozenset({"enumerate", "zip", "map"})
 # Methods that compare elements: they pay for the receiver's nested size (sort: 8x).
 COMPARING = {"sort": 8, "index": 1, "count": 1, "remove": 1}
@@ -503,7 +506,7 @@ def make_globals(
                     "deterministic (compare keys with a comprehension, e.g. "
                     "[k for k in d if k not in e])")
             if op == "|" and isinstance(a, dict) and isinstance(b, dict):
-                charge(len(a) + len(b))  # a new dict; every key hashed again
+                dict_entries(len(a) + len(b))  # a new dict; every key hashed again
                 charge_deep(a.keys())
                 charge_deep(b.keys())
                 return a | b
@@ -617,6 +620,17 @@ def make_globals(
             return result
         return wrapper
 
+    def dict_entries(n: int) -> None:
+        """Pay for allocating a dict of ``n`` entries (before it is built)."""
+        charge(n)
+        step((DICT_ENTRY - 1) * n // ALLOC_UNIT)
+
+    def dict_copy(target: dict[Any, Any]) -> Callable[[], dict[Any, Any]]:
+        def copy() -> dict[Any, Any]:
+            dict_entries(len(target))
+            return target.copy()
+        return copy
+
     def safe_dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
         if args and type(args[0]) is not dict:  # pairs: every key is hashed
             items = consume(args[0])
@@ -625,9 +639,8 @@ def make_globals(
                 if type(pair) in (list, tuple) and len(pair) == 2:
                     meter.dict_key(pair[0])
             args = (items, *args[1:])
-        result = dict(*args, **kwargs)
-        charge(len(result))
-        return result
+        dict_entries((_size(args[0]) if args else 0) + len(kwargs))
+        return dict(*args, **kwargs)
 
     def guarded_extend(target: list[Any]) -> Callable[[Any], None]:
         def extend(items: Any) -> None:
@@ -657,7 +670,7 @@ def make_globals(
     def guarded_update(target: dict[Any, Any]) -> Callable[..., None]:
         def update(*args: Any, **kwargs: Any) -> None:
             other = safe_dict(*args, **kwargs)
-            charge(len(target) + len(other))
+            dict_entries(len(target) + len(other))
             target.update(other)
         return update
 
@@ -688,6 +701,8 @@ def make_globals(
                 return list_index(obj)
             if kind is dict and name == "update":
                 return guarded_update(obj)
+            if kind is dict and name == "copy":
+                return dict_copy(obj)
             if name == "copy":
                 return sized(method)
             if name in COMPARING:
@@ -766,6 +781,12 @@ def make_globals(
         if op == "~":
             return ~value
         return +value
+
+    def literal(size: int, value: Any) -> Any:
+        """A list/tuple/dict display of ``size`` elements (16 or more): allocated anew every
+        time it is evaluated, so it pays like any other allocation."""
+        step((DICT_ENTRY * size if type(value) is dict else size) // ALLOC_UNIT)
+        return value
 
     def caught() -> None:
         """First statement of every except/finally block: an error that depends on the
@@ -908,6 +929,7 @@ def make_globals(
         "_leave_": leave,
         "_binop_": binop,
         "_unop_": unop,
+        "_literal_": literal,
         "_caught_": caught,
         "_fmt_": fmt,
         "_fstring_": fstring,

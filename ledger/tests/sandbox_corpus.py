@@ -22,7 +22,7 @@ from typing import Any
 
 from ledger.contract import Caller, Context
 from ledger.errors import Code, LedgerError
-from ledger.sandbox import Meter, compile_chaincode, invoke
+from ledger.sandbox import Meter, compile_chaincode, compile_steps, invoke
 from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT
 
 OK = 0
@@ -307,6 +307,13 @@ CASES: list[Case] = [
     loop("star-unpack", BUILTIN, "[*rows]", setup=ROWS),
     loop("sorted-strings", BUILTIN, "sorted(words)",
          setup="words = [('x' * 100) + str(i) for i in range(20000)]"),
+    loop("keep-list-displays", MEMORY, "kept.append(" + "[" + "0, " * 30000 + "])",
+         setup="kept = []"),
+    loop("keep-dict-displays", MEMORY,
+         "kept.append({" + "".join(f"'k{i}': 1, " for i in range(6000)) + "})",
+         setup="kept = []"),
+    loop("keep-tuple-displays", MEMORY, "kept.append((" + "n, " * 15000 + "))",
+         setup="n = 1\nkept = []"),
     body("huge-string", MEMORY, "return len('x' * 10 ** 7)", LIMIT),
     body("huge-range", MEMORY, "return len(range(10 ** 9))", LIMIT),
     body("huge-list", MEMORY, "return len([0] * 10 ** 7)", LIMIT),
@@ -409,6 +416,14 @@ CASES: list[Case] = [
          "it = [1]\nfor i in range(66000):\n    it = map(abs, it)\n", REJECTED),
     Case("big-source-ok", INSTALL, "T = [\n" + "    'abcdefghij',\n" * 7000
          + "]\n@write\ndef main(ctx):\n    return len(T)\n", OK),
+    Case("many-nodes-ok", INSTALL, "@write\ndef main(ctx):\n    a = [1]\n"
+         + "    a[0] = a[0] + a[-1]\n" * 1900, OK),
+    Case("many-calls-ok", INSTALL, "@write\ndef main(ctx):\n    x = []\n"
+         + "    x.append(len(x))\n" * 3600, OK),
+    Case("many-fstrings-ok", INSTALL, "@write\ndef main(ctx):\n    a = 1\n"
+         + "    b = f'{a}{a}{a}{a}'\n" * 2400, OK),
+    Case("too-many-nodes", INSTALL, "@write\ndef main(ctx):\n    a = [1]\n"
+         + "    a[0] = a[0] + a[-1]\n" * 5000, REJECTED),
 ]
 
 
@@ -451,10 +466,14 @@ class Outcome:
 
 def run_case(case: Case, *, limit: int = DEFAULT_STEP_LIMIT) -> Outcome:
     """Compile and call ``case`` like the host does; never raises for a LedgerError."""
+    # Install cases count what an install transaction is charged for compiling.
+    install = compile_steps(case.source) if case.kind == INSTALL else 0
     try:
         compiled = compile_chaincode(case.source, name=case.name)
     except LedgerError as err:
-        return Outcome(int(err.code), err.message, 0)
+        return Outcome(int(err.code), err.message, install)
+    if case.kind == INSTALL:
+        return Outcome(OK, "", install + compiled.load_steps)
     meter = Meter(limit)
     writable = compiled.exports.get(case.function) == "write"
     ctx = Context(chaincode="t", reader=DictReader(), caller=Caller(public_key="ab" * 32),
