@@ -39,8 +39,8 @@ MAX_AST_DEPTH = 120
 # passes): measured 8-17 us per node on the development machine, so a node costs
 # STEPS_PER_NODE steps (paid before the passes run) and a module has at most MAX_AST_NODES,
 # which keeps the largest install within one call's budget and under a second.
-MAX_AST_NODES = 40_000
-STEPS_PER_NODE = 4
+MAX_AST_NODES = 32_000
+STEPS_PER_NODE = 5
 
 # Binary operators that can allocate a lot, build huge integers, do superlinear work on
 # big integers (division is quadratic), or walk big operands in C: bitwise operators on big
