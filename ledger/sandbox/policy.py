@@ -36,11 +36,11 @@ ALLOWED_IMPORTS = frozenset(HOST_FUNCTIONS)
 # runs over the tree: the parser's and the compiler's own limits depend on the host stack.
 MAX_AST_DEPTH = 120
 # Checking and instrumenting is Python-level work per tree node (RestrictedPython and our
-# passes): measured 8-17 us per node on the development machine, so a node costs
+# passes): measured 8-24 us per node on the loaded development machine, so a node costs
 # STEPS_PER_NODE steps (paid before the passes run) and a module has at most MAX_AST_NODES,
 # which keeps the largest install within one call's budget and under a second.
-MAX_AST_NODES = 32_000
-STEPS_PER_NODE = 5
+MAX_AST_NODES = 20_000
+STEPS_PER_NODE = 8
 
 # Binary operators that can allocate a lot, build huge integers, do superlinear work on
 # big integers (division is quadratic), or walk big operands in C: bitwise operators on big

@@ -307,12 +307,12 @@ CASES: list[Case] = [
     loop("star-unpack", BUILTIN, "[*rows]", setup=ROWS),
     loop("sorted-strings", BUILTIN, "sorted(words)",
          setup="words = [('x' * 100) + str(i) for i in range(20000)]"),
-    loop("keep-list-displays", MEMORY, "kept.append(" + "[" + "0, " * 25000 + "])",
+    loop("keep-list-displays", MEMORY, "kept.append(" + "[" + "0, " * 18000 + "])",
          setup="kept = []"),
     loop("keep-dict-displays", MEMORY,
          "kept.append({" + "".join(f"'k{i}': 1, " for i in range(6000)) + "})",
          setup="kept = []"),
-    loop("keep-tuple-displays", MEMORY, "kept.append((" + "n, " * 12000 + "))",
+    loop("keep-tuple-displays", MEMORY, "kept.append((" + "n, " * 9000 + "))",
          setup="n = 1\nkept = []"),
     body("huge-string", MEMORY, "return len('x' * 10 ** 7)", LIMIT),
     body("huge-range", MEMORY, "return len(range(10 ** 9))", LIMIT),
@@ -417,13 +417,13 @@ CASES: list[Case] = [
     Case("big-source-ok", INSTALL, "T = [\n" + "    'abcdefghij',\n" * 7000
          + "]\n@write\ndef main(ctx):\n    return len(T)\n", OK),
     Case("many-nodes-ok", INSTALL, "@write\ndef main(ctx):\n    a = [1]\n"
-         + "    a[0] = a[0] + a[-1]\n" * 1500, OK),
+         + "    a[0] = a[0] + a[-1]\n" * 950, OK),
     Case("many-calls-ok", INSTALL, "@write\ndef main(ctx):\n    x = []\n"
-         + "    x.append(len(x))\n" * 2800, OK),
+         + "    x.append(len(x))\n" * 1800, OK),
     Case("many-fstrings-ok", INSTALL, "@write\ndef main(ctx):\n    a = 1\n"
-         + "    b = f'{a}{a}{a}{a}'\n" * 1900, OK),
+         + "    b = f'{a}{a}{a}{a}'\n" * 1200, OK),
     Case("too-many-nodes", INSTALL, "@write\ndef main(ctx):\n    a = [1]\n"
-         + "    a[0] = a[0] + a[-1]\n" * 4000, REJECTED),
+         + "    a[0] = a[0] + a[-1]\n" * 2500, REJECTED),
 ]
 
 
