@@ -19,7 +19,8 @@ class DictReader:
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
 
-    def range(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+    def range(self, start: bytes, end: bytes, limit: int,
+              max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
         return sorted((k, v) for k, v in self.data.items() if start <= k < end)[:limit]
 
 
