@@ -284,6 +284,9 @@ class Context(Exposed):
         self.writes.events.append((event_type, pairs))
 
     def require_role(self, role: str) -> None:
-        self._meter.step(EMIT_COST)  # raising and catching is the costly part
+        self._meter.step(GET_COST)  # raising and catching is the costly part
         if not self.caller.has_role(role):
-            raise LedgerError(Code.UNAUTHORIZED, f"caller lacks role {role!r}")
+            # the message quotes a bounded prefix: repr() of a huge role, caught and retried
+            # in a loop, would be unmetered work
+            shown = role[:64] if isinstance(role, str) else type(role).__name__
+            raise LedgerError(Code.UNAUTHORIZED, f"caller lacks role {shown!r}")

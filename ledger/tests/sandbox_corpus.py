@@ -192,6 +192,8 @@ CASES: list[Case] = [
     loop("get-missing", HOST, "ctx.get('nope')"),
     loop("caller-has-role", HOST, "ctx.caller.has_role('admin')"),
     loop("require-role-retry", HOST, "ctx.require_role('admin')"),
+    loop("require-huge-role-retry", HOST, "ctx.require_role(s)", setup=MB),
+    loop("has-role-huge", HOST, "ctx.caller.has_role(s)", setup=MB),
     # -- builtins and methods pay in proportion to their worst-case work --------------------
     loop("rfind-long-pattern", BUILTIN, "t.rfind(p)",
          setup="t = 'a' * 1000000\np = 'a' * 100000 + 'b'"),
