@@ -1,13 +1,14 @@
 # Two commands for a fresh machine:
 #   make run   - set up and run the portal, API and a Celery worker on the embedded default
 #   make test  - set up and run the whole test suite
+#   (make stop - stop the local ledger nodes that outlive Ctrl-C on make run)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint cometbft proto clean
+.PHONY: setup run stop test lint cometbft proto clean
 
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +29,17 @@ run: setup
 	$(PY) manage.py demo_setup
 	bash scripts/run-embedded.sh
 
+# Ctrl-C on `make run` stops the web server and the worker; the local ledger nodes keep
+# running (own sessions). This stops them, and a `make run` still running elsewhere.
+stop:
+	bash scripts/stop-embedded.sh
+
 test: $(STAMP) cometbft proto
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
 

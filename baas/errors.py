@@ -123,6 +123,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, AppError):
         code, message, details, status = exc.code, exc.message, exc.details, exc.status
+        if status == 429 and isinstance(details.get("retry_after"), int):
+            headers["Retry-After"] = str(details["retry_after"])
     elif isinstance(exc, Http404):
         code, message, details, status = "not_found", _("Not found."), {}, 404
     elif isinstance(exc, DjangoPermissionDenied):

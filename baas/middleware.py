@@ -1,10 +1,12 @@
-"""Request id + source IP for every request, and JSON errors for oversized API bodies."""
+"""Request id + source IP for every request; JSON errors for oversized API bodies and for
+API query strings that are not text."""
 
 from __future__ import annotations
 
 import re
 import uuid
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -69,4 +71,34 @@ class ApiBodyLimitMiddleware:
                     f"Request body is {length} bytes; the limit is {limit} bytes.",
                     413,
                 )
+        return self.get_response(request)
+
+
+class ApiQueryStringMiddleware:
+    """Refuses an API query string that is not UTF-8 text, or holds a NUL or another C0
+    control character, with ``400 invalid_query_string``.
+
+    Django decodes a bad byte sequence into U+FFFD without a word, so ``?status=%ED%A0%80``
+    silently became another value; a NUL reached PostgreSQL, which cannot store one in text,
+    and answered 500. Checking the raw bytes once here covers every endpoint and filter.
+    """
+
+    _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        raw = request.META.get("QUERY_STRING", "")
+        if raw and request.path.startswith("/api/"):
+            data = unquote_to_bytes(raw.replace("+", " ").encode("latin-1", "replace"))
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                return json_error_response(
+                    "invalid_query_string", "The query string is not valid UTF-8.", 400)
+            if self._CONTROL.search(data):
+                return json_error_response(
+                    "invalid_query_string",
+                    "The query string contains a NUL or another control character.", 400)
         return self.get_response(request)

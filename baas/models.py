@@ -37,6 +37,13 @@ class Operation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The run that holds the operation (``baas.runner``): a second delivery of the same task
+    # finds a fresh heartbeat and exits; a run whose claim was taken over stops quietly.
+    claim = models.CharField(max_length=32, blank=True)
+    # What the work needs beyond its target (e.g. a chaincode to install), so a stalled
+    # operation can be resumed from the row alone.
+    params = models.JSONField(default=dict, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantScopedQuerySet.as_manager()
 

@@ -14,12 +14,13 @@ from typing import Any
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from baas.choices import TERMINAL, OperationState, can_transition
+from baas.choices import ACTIVE, TERMINAL, OperationState, can_transition
 from baas.errors import Conflict, InvalidTransition, NotFound
 from baas.models import Operation
+from baas.operation_kinds import kind_spec
 
 DEFAULT_DEADLINE = timedelta(hours=1)
-_STEP_LOG_LIMIT = 500  # keep the JSON column bounded for chatty tasks
+STEP_LOG_LIMIT = 500  # keep the JSON column bounded for chatty tasks
 
 
 def _target_ref(target: Any) -> tuple[str, str]:
@@ -32,8 +33,15 @@ def _target_ref(target: Any) -> tuple[str, str]:
     return str(kind), str(ident)
 
 
-def _step(message: str) -> dict[str, str]:
-    return {"time": timezone.now().isoformat(), "message": message}
+def make_step(message: str, code: str = "", params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One progress record. ``code`` and ``params`` let the portal render the step in the
+    reader's language (``baas.messages``); ``message`` is the English text, kept for
+    clients and for codes a renderer does not know."""
+    step: dict[str, Any] = {"time": timezone.now().isoformat(), "message": message}
+    if code:
+        step["code"] = code
+        step["params"] = params or {}
+    return step
 
 
 def operation_create(
@@ -44,6 +52,7 @@ def operation_create(
     target: Any = None,
     idempotency_key: str | None = None,
     deadline: datetime | timedelta | None = DEFAULT_DEADLINE,
+    params: dict[str, Any] | None = None,
 ) -> Operation:
     """Record queued work. With an ``idempotency_key`` already used by this tenant for the
     same kind, returns that operation instead (``op.created`` tells which happened)."""
@@ -65,7 +74,8 @@ def operation_create(
                 target_id=target_id,
                 idempotency_key=key,
                 deadline=deadline,
-                steps=[_step("queued")],
+                params=params or {},
+                steps=[make_step("queued", "queued")],
             )
     except IntegrityError:
         # A concurrent request with the same key won the race.
@@ -92,8 +102,11 @@ def operation_transition(
     error_code: str | None = None,
     error_message: str | None = None,
     message: str | None = None,
+    step: str = "",
+    params: dict[str, Any] | None = None,
 ) -> Operation:
-    """Move an operation to ``to`` or raise ``InvalidTransition`` (409)."""
+    """Move an operation to ``to`` or raise ``InvalidTransition`` (409). ``step`` and
+    ``params`` name the step recorded (``make_step``); the default is the new state."""
     with transaction.atomic():
         try:
             op = Operation.objects.select_for_update().get(pk=operation_id)
@@ -116,29 +129,44 @@ def operation_transition(
         if error_code:
             op.error_code = error_code
             op.error_message = error_message or ""
-        op.steps = (op.steps + [_step(message or to)])[-_STEP_LOG_LIMIT:]
+        op.steps = (op.steps + [make_step(message or to, step or to, params)])[-STEP_LOG_LIMIT:]
         op.save()
     return op
 
 
-def operation_progress(*, operation_id: int, percent: int, message: str) -> Operation:
+def operation_progress(
+    *, operation_id: int, percent: int, message: str, step: str = "",
+    params: dict[str, Any] | None = None,
+) -> Operation:
     """Record a step; progress never goes backwards and is clamped to 0..100."""
     with transaction.atomic():
         op = Operation.objects.select_for_update().get(pk=operation_id)
         if op.state in TERMINAL:
             return op  # a late report after cancel/fail changes nothing
         op.progress = max(op.progress, min(100, max(0, int(percent))))
-        op.steps = (op.steps + [_step(message)])[-_STEP_LOG_LIMIT:]
+        op.steps = (op.steps + [make_step(message, step, params)])[-STEP_LOG_LIMIT:]
         op.save(update_fields=["progress", "steps", "updated_at"])
     return op
 
 
 def operation_cancel(*, operation_id: int, actor: Any = None) -> Operation:
+    """Cancel active work. Kinds registered as not cancellable (``baas.operation_kinds``)
+    answer 409 ``operation_not_cancellable``: their target would be left half-changed."""
+    op = Operation.objects.filter(pk=operation_id).first()
+    spec = kind_spec(op.kind) if op is not None else None
+    if spec is not None and not spec.cancellable and op is not None and op.state in ACTIVE:
+        raise Conflict(
+            "operation_not_cancellable",
+            spec.not_cancellable_reason or "This kind of operation cannot be cancelled.",
+            details={"kind": op.kind},
+        )
     by = getattr(actor, "email", "") or "system"
     return operation_transition(
         operation_id=operation_id,
         to=OperationState.CANCELLED,
         message=f"cancelled by {by}",
+        step="cancelled_by",
+        params={"actor": by},
     )
 
 

@@ -97,6 +97,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "baas.middleware.RequestContextMiddleware",
     "baas.middleware.ApiBodyLimitMiddleware",
+    "baas.middleware.ApiQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -106,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -172,6 +174,32 @@ BAAS_PUBLIC_URL = os.environ.get("BAAS_PUBLIC_URL", "http://127.0.0.1:8000").rst
 PASSWORD_RESET_TIMEOUT = int(os.environ.get("BAAS_PASSWORD_RESET_TIMEOUT", str(3 * 24 * 3600)))
 BAAS_INVITATION_TTL_HOURS = int(os.environ.get("BAAS_INVITATION_TTL_HOURS", "168"))
 BAAS_TRUST_X_FORWARDED_FOR = env_bool("BAAS_TRUST_X_FORWARDED_FOR", False)
+# Content-Security-Policy (django-csp) on every response: scripts, styles, images and
+# connections only from this site; no inline script, no plugins, no framing. The portal has
+# no inline script or handler (tests/test_csp.py keeps it so). The Swagger UI page renders
+# its configuration in an inline script, so /api/docs/ is left out until it moves to
+# drf-spectacular's SpectacularSwaggerSplitView.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/docs/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Per-account limits (docs/security.md): after BAAS_LOGIN_MAX_FAILURES wrong passwords the
+# account refuses sign-in for BAAS_LOGIN_LOCKOUT_SECONDS (a password reset ends it early);
+# at most BAAS_PASSWORD_RESET_PER_HOUR reset emails per account.
+BAAS_LOGIN_MAX_FAILURES = int(os.environ.get("BAAS_LOGIN_MAX_FAILURES", "10"))
+BAAS_LOGIN_LOCKOUT_SECONDS = int(os.environ.get("BAAS_LOGIN_LOCKOUT_SECONDS", "900"))
+BAAS_PASSWORD_RESET_PER_HOUR = int(os.environ.get("BAAS_PASSWORD_RESET_PER_HOUR", "3"))
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BAAS_SECURE_COOKIES", PRODUCTION)
 SECURE_SSL_REDIRECT = env_bool("BAAS_SSL_REDIRECT", PRODUCTION)
 # Probes speak plain HTTP from inside the cluster.
@@ -210,17 +238,24 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + ([] if PRODUCTION else ["rest_framework.renderers.BrowsableAPIRenderer"]),
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["baas.parsers.JSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "baas.pagination.Pagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "baas.errors.exception_handler",
+    # Actions named in BAAS_ACTION_THROTTLES are rate-limited per user and object by
+    # tenants.throttling.ActionRateThrottle; every other view passes it untouched.
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ActionRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("BAAS_AUTH_THROTTLE_RATE", "20/minute"),
+        "node_restart": os.environ.get("BAAS_NODE_RESTART_THROTTLE_RATE", "3/minute"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# "<view class>.<action>" -> throttle scope (a rate above): restarting one node is
+# limited, whatever the token or session asks.
+BAAS_ACTION_THROTTLES = {"NodeViewSet.restart": "node_restart"}
 SPECTACULAR_SETTINGS = {
     "TITLE": "BaaS control plane API",
     "DESCRIPTION": "Tenants, members, API tokens, operations, audit and ledger networks.",
@@ -232,6 +267,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two different "role" choice sets: a member's role and a consortium member's role.
+    "ENUM_NAME_OVERRIDES": {
+        "MemberRoleEnum": "tenants.choices.Role",
+        "ConsortiumRoleEnum": "deploy.choices.ConsortiumRole",
+    },
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).
 BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
@@ -254,6 +294,7 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_I18N = True
 TIME_ZONE = "UTC"
 USE_TZ = True
+FORMAT_MODULE_PATH = ["baas.formats"]  # Korean dates year-first (baas/formats/ko)
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -16,6 +16,7 @@ of another tenant's object is simply not found (404).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 
 from baas.errors import AppError, NotFound, PermissionDenied
 from tenants.permissions import TokenScopePermission
+
+_SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
 
 
 class TenantScopedQuerySet(models.QuerySet):
@@ -70,6 +73,10 @@ def resolve_tenant(request: Any) -> TenantContext:
         return TenantContext(auth.tenant, membership, membership.role if membership else None)
 
     slug = request.headers.get("X-Tenant") or request.GET.get("tenant")
+    if slug and not _SLUG.match(slug):
+        # Not a slug any tenant can have (NUL, other scripts, 5,000 characters): the same
+        # answer as an unknown one, before it reaches the database.
+        raise NotFound("not_found", "No such organisation visible to you.")
     if slug:
         membership = (
             Membership.objects.select_related("tenant").filter(user=user, tenant__slug=slug).first()

@@ -4,3 +4,26 @@ from django.apps import AppConfig
 class DeployConfig(AppConfig):
     name = "deploy"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from baas.quotas import register_usage
+        from deploy import operation_kinds
+        from deploy.services import keys
+        from tenants.models import ApiToken, Membership
+
+        operation_kinds.register()
+        register_usage("max_networks", _network_count)
+        # A person's or a token's signing keys end with the membership or the token.
+        post_delete.connect(keys.on_membership_deleted, sender=Membership,
+                            dispatch_uid="deploy.keys.membership")
+        post_save.connect(keys.on_token_saved, sender=ApiToken, dispatch_uid="deploy.keys.token")
+
+
+def _network_count(tenant) -> int:  # type: ignore[no-untyped-def]
+    # The same count network_create checks the quota against.
+    from deploy.choices import NETWORK_COUNTED
+    from deploy.models import Network
+
+    return Network.objects.filter(tenant=tenant, status__in=NETWORK_COUNTED).count()

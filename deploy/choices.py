@@ -1,6 +1,6 @@
 """States of networks and nodes, and the only moves between them.
 
-Nothing outside :mod:`deploy.services` (``network_transition`` / ``node_transition``) writes
+Nothing outside :mod:`deploy.states` (``network_transition`` / ``node_transition``) writes
 a ``status`` field; those functions consult the tables here and refuse any other move.
 """
 
@@ -80,7 +80,9 @@ NODE_TRANSITIONS: dict[str, frozenset[str]] = {
     N.STARTING: frozenset({N.RUNNING, N.CRASHED, N.FAILED, N.STOPPED, N.DELETED}),
     N.RUNNING: frozenset({N.CRASHED, N.STOPPED, N.FAILED, N.DELETED, N.STARTING}),
     N.CRASHED: frozenset({N.STARTING, N.RUNNING, N.STOPPED, N.FAILED, N.DELETED}),
-    N.STOPPED: frozenset({N.STARTING, N.RUNNING, N.DELETED, N.FAILED}),
+    # stopped -> crashed: a node left down in a live network (a user's restart that failed
+    # to start it again) is one the reconciler must bring back.
+    N.STOPPED: frozenset({N.STARTING, N.RUNNING, N.CRASHED, N.DELETED, N.FAILED}),
     N.FAILED: frozenset({N.STARTING, N.RUNNING, N.STOPPED, N.DELETED}),
     N.DELETED: frozenset(),
 }
@@ -97,11 +99,6 @@ class NodeHealth(models.TextChoices):
     UNHEALTHY = "unhealthy", _("Unhealthy")
 
 
-class DriverName(models.TextChoices):
-    LOCAL = "local", _("Local processes")
-    DOCKER = "docker", _("Docker Engine")
-
-
 class OperationKind(models.TextChoices):
     """Operation ``kind`` values this app records (the Operation model is the backend's)."""
 
@@ -115,6 +112,8 @@ class OperationKind(models.TextChoices):
     VALIDATOR_REMOVE = "network.validator_remove", "Remove validator"
     ORG_ADD = "network.org_add", "Register member organisation"
     MEMBER_REMOVE = "network.member_remove", "Remove consortium member"
+    CHAINCODE_INSTALL = "chaincode.install", "Install chaincode"
+    KEY_REVOKE = "key.revoke", "Take a revoked signing key off the chain"
 
 
 class ConsortiumRole(models.TextChoices):

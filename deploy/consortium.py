@@ -22,7 +22,8 @@ from django.utils.translation import gettext as _
 from baas.errors import AppError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
-from deploy import conf, homes, platform
+from baas.runner import StepFailed
+from deploy import chain, homes, platform, tasks
 from deploy.choices import (
     NETWORK_LIVE,
     ConsortiumRole,
@@ -31,8 +32,8 @@ from deploy.choices import (
     NodeStatus,
     OperationKind,
 )
+from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import ConsortiumInvitation, Network, NetworkMembership
-from deploy.services import no_active_validator_change, require_owner
 
 INVITATION_DAYS = 7
 # A network that was never started or is gone cannot take members.
@@ -199,13 +200,11 @@ def invitation_accept(
 
 
 def org_register_queue(*, network: Network, tenant: Any, actor: Any) -> Operation:
-    from deploy.tasks import consortium_org_add_task
-
     op = operation_create(
         tenant=tenant, actor=actor, kind=OperationKind.ORG_ADD,
         target=("deploy.network", network.pk), deadline=timedelta(minutes=5),
     )
-    enqueue_after_commit(consortium_org_add_task, str(network.pk), tenant.pk, op.pk)
+    enqueue_after_commit(tasks.consortium_org_add_task, str(network.pk), tenant.pk, op.pk)
     return op
 
 
@@ -218,8 +217,6 @@ def member_remove(
     """The owner removes a member, or a member leaves. Queued: the member's validators
     leave the set and are deleted, then its organisation and keys leave the chain, then
     the membership goes (``deploy.tasks.consortium_member_remove_task``)."""
-    from deploy.tasks import consortium_member_remove_task
-
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     membership = members(network=network).filter(tenant__slug=member_slug).first()
     if membership is None:
@@ -250,62 +247,19 @@ def member_remove(
             tenant=tenant, actor=actor, kind=OperationKind.MEMBER_REMOVE,
             target=("deploy.network", locked.pk),
             deadline=timedelta(minutes=5 + 5 * nodes.count()),
+            params={"membership_id": membership.pk},
         )
         for t in {tenant.pk: tenant, locked.tenant_id: locked.tenant,
                   membership.tenant_id: membership.tenant}.values():
             platform.audit(tenant=t, actor=actor, action="consortium.member_remove",
                            target=locked, request=request,
                            metadata={"member": member_slug, "leaving": leaving})
-        enqueue_after_commit(consortium_member_remove_task, str(locked.pk), membership.pk,
+        enqueue_after_commit(tasks.consortium_member_remove_task, str(locked.pk), membership.pk,
                              op.pk)
     return op
 
 
 # --- on chain --------------------------------------------------------------------------------
-
-
-class OrgApprovalPending(Exception):
-    """``add_org`` was proposed but the network's policy needs more organisations."""
-
-    def __init__(self, result: dict[str, Any]):
-        super().__init__(
-            f"The network's policy needs approvals from {result.get('required')} "
-            f"organisations; {result.get('approvals')} so far. Admins of the other "
-            "organisations must send the same _identity.add_org call."
-        )
-        self.result = result
-
-
-def register_org(network: Network, tenant: Any) -> None:
-    """Make sure the member's organisation (and its managed identity as admin) exists on
-    chain. Idempotent: an organisation that already exists counts as done."""
-    from deploy import gateway
-
-    membership = membership_of(network, tenant)
-    if membership is None:
-        raise NotFound("not_found", _("Not a member of this network."))
-    if membership.org_registered_at is not None:
-        return
-    from ledger.tx import membership_proof
-
-    identity, signer = homes.managed_identity(network, tenant)
-    try:
-        result = gateway.submit_committed(network=network, tenant=network.tenant, body={
-            "chaincode": "_identity", "function": "add_org",
-            "args": {"id": identity.organisation_id, "name": tenant.name,
-                     "admin_public_key": identity.public_key,
-                     # the member's key itself agrees to be its organisation's admin
-                     "admin_proof": membership_proof(signer, network.chain_id,
-                                                     identity.organisation_id)},
-        }, timeout=conf.setting("DEPLOY_GATEWAY_TIMEOUT_S"))
-    except AppError as exc:
-        if exc.code != "tx_rejected" or "already exists" not in str(exc.details.get("log", "")):
-            raise
-    else:
-        data = result.get("data")
-        if isinstance(data, dict) and data.get("status") == "pending":
-            raise OrgApprovalPending(data)
-    NetworkMembership.objects.filter(pk=membership.pk).update(org_registered_at=timezone.now())
 
 
 def ensure_registered(network: Network, tenant: Any) -> None:
@@ -314,9 +268,9 @@ def ensure_registered(network: Network, tenant: Any) -> None:
     if network.tenant_id == getattr(tenant, "pk", None):
         return
     try:
-        register_org(network, tenant)
-    except OrgApprovalPending as exc:
-        raise Conflict("org_approval_pending", str(exc), details=exc.result) from None
+        chain.register_org(network, tenant)
+    except StepFailed as exc:
+        raise Conflict(exc.code, exc.message, details=exc.params) from None
     except AppError as exc:
         if exc.code != "commit_timeout":
             raise

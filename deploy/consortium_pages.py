@@ -19,24 +19,29 @@ from django.views.decorators.http import require_POST
 
 from baas.errors import AppError, NotFound
 from deploy import consortium
-from deploy.choices import InvitationStatus
+from deploy.choices import InvitationStatus, NetworkStatus
 from deploy.forms import ConfirmForm, InviteForm
 from deploy.models import ConsortiumInvitation, Network
 from deploy.views import _detail_context, _network, _show_error
 from tenants.forms import app_error_text
 from tenants.views import page, posted, tenant_required
 
+CLOSED = frozenset({NetworkStatus.DELETING, NetworkStatus.DELETED, NetworkStatus.REJECTED})
+
 
 def consortium_context(request: HttpRequest, network: Network) -> dict[str, Any]:
     """What the network page shows about its consortium, for owner and members alike."""
     portal = request.portal
     is_owner = network.tenant_id == portal.tenant.pk
+    # A deleted, deleting or rejected network takes no members and has none to remove: the
+    # page offers nothing the services would refuse.
+    closed = network.status in CLOSED
     context: dict[str, Any] = {
         "is_owner": is_owner,
         "membership": None if is_owner else consortium.membership_of(network, portal.tenant),
         "members": consortium.members(network=network),
-        "can_invite": is_owner and portal.can("admin"),
-        "is_admin": portal.can("admin"),
+        "can_invite": is_owner and portal.can("admin") and not closed,
+        "is_admin": portal.can("admin") and not closed,
     }
     if context["can_invite"]:
         context["invitations"] = consortium.invitations_sent(

@@ -3,20 +3,19 @@ drivers and quotas and its ``AppError`` is shown next to the field it names."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from deploy.choices import ConsortiumRole
-from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.drivers.registry import driver_choices
 
-DRIVER_LABELS = {"local": _("Local processes (embedded)"), "docker": _("Docker Engine")}
-
-# Service error code -> the field it belongs to (``show_app_error`` places it there).
+# Service error code -> the field it belongs to (``error_field`` places it there).
 ERROR_FIELDS = {
     "invalid_name": "name",
     "network_name_taken": "name",
     "invalid_size": "validators",
-    "quota_exceeded": "validators",
     "driver_unknown": "driver",
     "tenant_not_found": "tenant",
     "cannot_invite_owner": "tenant",
@@ -24,6 +23,33 @@ ERROR_FIELDS = {
     "invitation_pending": "tenant",
     "invalid_role": "role",
 }
+
+
+# ``quota_exceeded`` names its quota: only the per-network size is about a field.
+QUOTA_FIELDS = {"max_validators_per_network": "validators"}
+
+
+def error_field(exc: Any) -> str | None:
+    """The form field a service's ``AppError`` concerns, or None for the whole form (the
+    number of networks an organisation may have is no fault of the validators field)."""
+    if exc.code == "quota_exceeded":
+        return QUOTA_FIELDS.get((exc.details or {}).get("quota", ""))
+    return ERROR_FIELDS.get(exc.code)
+
+
+def error_text(exc: Any) -> str:
+    """The words for a service's ``AppError`` on these forms: a quota names its numbers
+    (the generic "plan limit" text leaves a new user guessing which limit)."""
+    from tenants.forms import app_error_text
+
+    details = exc.details or {}
+    if exc.code == "quota_exceeded" and details.get("quota") == "max_networks":
+        return _("Your plan allows %(limit)s networks and %(used)s are in use (deleted ones "
+                 "do not count). Delete a network or ask the platform team for a higher "
+                 "limit.") % {"limit": details.get("limit"), "used": details.get("used")}
+    if exc.code == "quota_exceeded":
+        return str(exc.message)
+    return app_error_text(exc)
 
 
 class NetworkCreateForm(forms.Form):
@@ -37,7 +63,7 @@ class NetworkCreateForm(forms.Form):
     )
     driver = forms.ChoiceField(
         label=_("Where the nodes run"),
-        choices=[(name, DRIVER_LABELS.get(name, name)) for name in AVAILABLE_DRIVERS],
+        choices=driver_choices(),
         initial="local",
     )
 

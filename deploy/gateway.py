@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from baas.errors import AppError, Conflict, NotFound, ValidationFailed
+from baas.errors import AppError, Conflict, NotFound, PermissionDenied, ValidationFailed
 from deploy import conf, crypto
 from deploy.choices import NETWORK_LIVE, NodeHealth, NodeStatus
 from deploy.models import Network, NetworkIdentity, Node
@@ -129,10 +129,27 @@ def _result_json(result: Any) -> dict[str, Any]:
             "height": result.height, "data": data}
 
 
-def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """Broadcast a transaction; ``wait`` is ``commit`` (default) or ``sync``."""
-    wait = body.get("wait", "commit")
-    if wait not in ("commit", "sync"):
+def refuse_system_chaincode(chaincode: str) -> None:
+    """Governance (``_identity``, ``_lifecycle`` and every other ``_*`` system chaincode)
+    goes through services with roles, the ``deploy`` scope, an operation and an audit
+    record (``deploy.chain``), never through the gateway, whoever signed the call."""
+    if chaincode.startswith("_"):
+        raise PermissionDenied(
+            "system_chaincode_refused",
+            f"The gateway does not relay calls to the system chaincode {chaincode!r}. "
+            "Installs, upgrades and organisation or validator changes are API operations "
+            "(for example POST /api/v1/networks/{id}/chaincodes/); queries are allowed.",
+            details={"chaincode": chaincode},
+        )
+
+
+def check_tx_body(body: dict[str, Any]) -> bytes | None:
+    """Refuse a malformed tx body before anything else happens (no key is made, nothing
+    is sent). Returns the pre-signed bytes of ``{"tx"}``, or None for a call to sign."""
+    from ledger.errors import LedgerError
+    from ledger.tx import decode_tx
+
+    if body.get("wait", "commit") not in ("commit", "sync"):
         raise ValidationFailed("invalid_wait", "wait is 'commit' or 'sync'.")
     if "tx" in body:
         try:
@@ -141,25 +158,45 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
             raise ValidationFailed("invalid_tx", "tx must be base64 of an encoded tx.") from None
         if not raw:
             raise ValidationFailed("invalid_tx", "tx is empty.")
-    else:
-        chaincode, function = body.get("chaincode"), body.get("function")
-        if not isinstance(chaincode, str) or not isinstance(function, str) or not chaincode \
-                or not function:
-            raise ValidationFailed(
-                "invalid_tx",
-                'Send {"tx": "<base64>"} or {"chaincode": "...", "function": "...", '
-                '"args": [...]}.',
-            )
-        args = body.get("args", [])
-        if not isinstance(args, list | dict):
-            raise ValidationFailed("invalid_tx", "args must be a JSON list or object.")
-        from ledger.tx import build_tx
+        try:
+            decoded = decode_tx(raw, verify=False)
+        except (LedgerError, ValueError, TypeError, KeyError):
+            raise ValidationFailed("invalid_tx", "tx is not an encoded ledger transaction.") \
+                from None
+        refuse_system_chaincode(decoded.chaincode)
+        return raw
+    chaincode, function = body.get("chaincode"), body.get("function")
+    if not isinstance(chaincode, str) or not isinstance(function, str) or not chaincode \
+            or not function:
+        raise ValidationFailed(
+            "invalid_tx",
+            'Send {"tx": "<base64>"} or {"chaincode": "...", "function": "...", '
+            '"args": [...]}.',
+        )
+    refuse_system_chaincode(chaincode)
+    if not isinstance(body.get("args", []), list | dict):
+        raise ValidationFailed("invalid_tx", "args must be a JSON list or object.")
+    return None
 
+
+def submit_tx(*, network: Network, body: dict[str, Any], signer: Any = None) -> dict[str, Any]:
+    """Broadcast a transaction; ``wait`` is ``commit`` (default) or ``sync``.
+
+    A pre-signed ``{"tx"}`` is relayed as it is. ``{"chaincode","function","args"}`` is
+    signed with ``signer``, the acting person's or token's own key
+    (``deploy.services.keys``); the organisation's admin key never signs here."""
+    from ledger.tx import build_tx
+
+    wait = body.get("wait", "commit")
+    raw = check_tx_body(body)
+    if raw is None:
+        if signer is None:
+            raise ValidationFailed("invalid_tx", "Only a signed tx can be relayed here.")
         # Signed once, before failover: a node that took the tx and then timed out must
         # not make the next node run it again under a fresh nonce. The same bytes sent
         # twice are refused as a replay by the ledger.
-        raw = build_tx(signer=tenant_signer(network, tenant), chain_id=network.chain_id,
-                       chaincode=chaincode, function=function, args=args)
+        raw = build_tx(signer=signer, chain_id=network.chain_id, chaincode=body["chaincode"],
+                       function=body["function"], args=body.get("args", []))
 
     def call(client: Any) -> dict[str, Any]:
         return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait=wait)))
@@ -167,13 +204,17 @@ def submit_tx(*, network: Network, tenant: Any, body: dict[str, Any]) -> dict[st
     return with_failover(network, call)
 
 
-def submit_committed(*, network: Network, tenant: Any, body: dict[str, Any],
-                     timeout: float) -> dict[str, Any]:
-    """``submit_tx`` for the platform's own transactions, which must know how they ended: a
-    tx still in the mempool when CometBFT stops waiting (a chain that just lost and
-    regained a validator can take a few rounds) is waited for by hash, never sent again."""
+def broadcast_committed(*, network: Network, raw: bytes, timeout: float) -> dict[str, Any]:
+    """Broadcast signed bytes and wait for their block, for the platform's own transactions
+    (``deploy.chain``), which must know how they ended: a tx still in the mempool when
+    CometBFT stops waiting (a chain that just lost and regained a validator can take a few
+    rounds) is waited for by hash, never sent again."""
+
+    def call(client: Any) -> dict[str, Any]:
+        return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait="commit")))
+
     try:
-        return submit_tx(network=network, tenant=tenant, body=body)
+        return with_failover(network, call)
     except AppError as exc:
         if exc.code != "commit_timeout":
             raise
@@ -190,7 +231,10 @@ def wait_committed(*, network: Network, tx_hash: str, timeout: float) -> dict[st
     return with_failover(network, call)
 
 
-def query(*, network: Network, body: dict[str, Any]) -> dict[str, Any]:
+def query(*, network: Network, body: dict[str, Any], signer: Any = None) -> dict[str, Any]:
+    """A read. A chaincode call is signed with ``signer`` (the person's or token's own key)
+    when there is one, so the function sees who asks; the node ignores any caller an
+    unsigned query claims."""
     height = body.get("height", 0) or 0
     if not isinstance(height, int) or height < 0:
         raise ValidationFailed("invalid_height", "height is a non-negative integer.")
@@ -201,7 +245,12 @@ def query(*, network: Network, body: dict[str, Any]) -> dict[str, Any]:
         args = body.get("args", [])
 
         def call(client: Any) -> dict[str, Any]:
-            result = _ledger_errors(lambda: client.call(chaincode, function, args, height=height))
+            if signer is not None:
+                result = _ledger_errors(lambda: client.call_signed(
+                    chaincode, function, args, signer=signer, height=height))
+            else:
+                result = _ledger_errors(
+                    lambda: client.call(chaincode, function, args, height=height))
             return {"result": result}
 
         return with_failover(network, call)

@@ -89,38 +89,41 @@ def generate_and_store(network: Network, nodes: list[Node]) -> None:
 
     Either all homes are stored or none, so a crash here just means a re-run regenerates.
     """
-    from ledger.network import NodeConfig, generate_network
+    from ledger import network as ledger_network
 
+    # The managed identity first (a short transaction of its own), then the slow part --
+    # ``cometbft init`` per node -- outside any transaction: on SQLite an open write
+    # transaction blocks every other writer. Only storing the results is atomic.
+    identity, _signer = managed_identity(network)
+    app_state = app_state_for(network, identity)
+    configs = [
+        ledger_network.NodeConfig(
+            index=node.index, moniker=node.moniker, host=node.host,
+            p2p_port=node.p2p_port, rpc_port=node.rpc_port, abci_port=node.abci_port,
+        )
+        for node in nodes
+    ]
+    with tempfile.TemporaryDirectory(prefix="baas-homes-") as tmp:
+        generated = ledger_network.generate_network(
+            chain_id=network.chain_id, nodes=configs, out_dir=Path(tmp), app_state=app_state
+        )
+        trees = [_read_tree(Path(home)) for home in generated]
     with transaction.atomic():
-        identity, _signer = managed_identity(network)
-        app_state = app_state_for(network, identity)
-        configs = [
-            NodeConfig(
-                index=node.index, moniker=node.moniker, host=node.host,
-                p2p_port=node.p2p_port, rpc_port=node.rpc_port, abci_port=node.abci_port,
-            )
-            for node in nodes
-        ]
-        with tempfile.TemporaryDirectory(prefix="baas-homes-") as tmp:
-            homes = generate_network(
-                chain_id=network.chain_id, nodes=configs, out_dir=Path(tmp), app_state=app_state
-            )
-            for node, home in zip(nodes, homes, strict=True):
-                files = _read_tree(Path(home))
-                NodeKey.objects.filter(node=node).delete()
-                config: dict[str, str] = {}
-                for path, content in files.items():
-                    if is_secret(path):
-                        NodeKey.objects.create(node=node, path=path, sealed=crypto.seal(content))
-                    else:
-                        config[path] = base64.b64encode(content).decode()
-                node.home_config = config
-                node.validator_pub_key = _validator_pub_key(files)
-                node.save(update_fields=["home_config", "validator_pub_key", "updated_at"])
-            genesis_doc = _genesis_from(nodes[0].home_config) if nodes else None
-            if genesis_doc is not None:
-                network.genesis = genesis_doc
-                network.save(update_fields=["genesis", "updated_at"])
+        for node, files in zip(nodes, trees, strict=True):
+            NodeKey.objects.filter(node=node).delete()
+            config: dict[str, str] = {}
+            for path, content in files.items():
+                if is_secret(path):
+                    NodeKey.objects.create(node=node, path=path, sealed=crypto.seal(content))
+                else:
+                    config[path] = base64.b64encode(content).decode()
+            node.home_config = config
+            node.validator_pub_key = _validator_pub_key(files)
+            node.save(update_fields=["home_config", "validator_pub_key", "updated_at"])
+        genesis_doc = _genesis_from(nodes[0].home_config) if nodes else None
+        if genesis_doc is not None:
+            network.genesis = genesis_doc
+            network.save(update_fields=["genesis", "updated_at"])
 
 
 def _validator_pub_key(files: dict[str, bytes]) -> str:
@@ -185,7 +188,7 @@ def _peer_address(node: Node) -> str:
 def generate_and_store_extra(network: Network, node: Node, peers: list[Node]) -> None:
     """A home for a validator joining a running chain: fresh CometBFT keys, the network's
     byte-identical genesis, and the existing validators as persistent peers."""
-    from ledger.network import NodeConfig, generate_network
+    from ledger import network as ledger_network
 
     genesis = next(
         (base64.b64decode(v) for p, v in peers[0].home_config.items()
@@ -194,14 +197,14 @@ def generate_and_store_extra(network: Network, node: Node, peers: list[Node]) ->
     )
     if genesis is None:
         raise ValueError("the network's genesis is not stored; cannot add a validator")
-    config = NodeConfig(
+    config = ledger_network.NodeConfig(
         index=node.index, moniker=node.moniker, host=node.host, p2p_port=node.p2p_port,
         rpc_port=node.rpc_port, abci_port=node.abci_port,
     )
     peer_list = ",".join(_peer_address(p) for p in peers)
     with tempfile.TemporaryDirectory(prefix="baas-homes-") as tmp:
         # The throw-away genesis made here is replaced by the network's own below.
-        (home,) = generate_network(
+        (home,) = ledger_network.generate_network(
             chain_id=network.chain_id, nodes=[config], out_dir=Path(tmp), app_state=b"{}"
         )
         files = _read_tree(Path(home))

@@ -1,7 +1,7 @@
 """Ledger networks, their validator nodes, and the secrets those nodes need.
 
-Status fields are written only by ``deploy.services.network_transition`` and
-``deploy.services.node_transition`` (see ``deploy/choices.py`` for the allowed moves).
+Status fields are written only by ``deploy.states.network_transition`` and
+``deploy.states.node_transition`` (see ``deploy/choices.py`` for the allowed moves).
 Private keys live only in ``NodeKey`` / ``NetworkIdentity``, sealed with ``deploy.crypto``.
 """
 
@@ -17,7 +17,6 @@ from baas.tenancy import TenantScopedQuerySet
 from deploy.choices import (
     ConsortiumRole,
     DesiredState,
-    DriverName,
     InvitationStatus,
     NetworkStatus,
     NodeHealth,
@@ -45,7 +44,9 @@ class Network(models.Model):
     chain_id = models.CharField(max_length=50, unique=True)
     engine_version = models.CharField(max_length=20, default="0.38.26")
     validator_count = models.PositiveSmallIntegerField()
-    driver = models.CharField(max_length=20, choices=DriverName.choices, default=DriverName.LOCAL)
+    # A name in the driver registry (deploy/drivers/registry.py), checked by the services:
+    # no choices here, so a new runtime needs no migration.
+    driver = models.CharField(max_length=20, default="local")
     desired_state = models.CharField(
         max_length=20, choices=DesiredState.choices, default=DesiredState.RUNNING
     )
@@ -258,3 +259,38 @@ class NetworkMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant_id} in {self.network_id} ({self.role})"
+
+
+class SigningKey(models.Model):
+    """The own ed25519 key of one person (or one API token) on one network, registered on
+    chain as a member of its organisation without admin rights, so blocks, events and
+    chaincode see who acted. The organisation's managed identity (``NetworkIdentity``)
+    signs governance only.
+
+    Made when first needed (``deploy.services.keys``); taken off the chain when the
+    membership or the token ends. The private key is sealed; only the public key is shown.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="signing_keys")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                             on_delete=models.SET_NULL, related_name="+")
+    token = models.ForeignKey("tenants.ApiToken", null=True, blank=True,
+                              on_delete=models.SET_NULL, related_name="+")
+    member_id = models.CharField(max_length=64)  # on chain: "user-<id>" or "token-<prefix>"
+    public_key = models.CharField(max_length=64)
+    sealed_private_key = models.BinaryField()
+    registered_at = models.DateTimeField(null=True, blank=True)
+    # The membership or token ended: the key signs nothing more and leaves the chain.
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["network", "tenant", "member_id"],
+                                    name="deploy_signing_key_one_per_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}@{self.network_id}"

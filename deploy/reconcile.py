@@ -26,8 +26,9 @@ from django.utils import timezone
 
 from baas.choices import ACTIVE
 from baas.models import Operation
+from baas.operation_kinds import kind_spec
 from baas.operations import operation_progress, operations_reap
-from deploy import conf, homes, rpc
+from deploy import conf, homes, rpc, states
 from deploy.choices import (
     NETWORK_BUSY,
     NETWORK_LIVE,
@@ -36,7 +37,7 @@ from deploy.choices import (
     NodeHealth,
     NodeStatus,
 )
-from deploy.drivers import AVAILABLE_DRIVERS, Driver, DriverError, get_driver
+from deploy.drivers import Driver, DriverError, registry
 from deploy.models import Network, Node
 from deploy.recovery import (
     open_recoveries,
@@ -46,74 +47,75 @@ from deploy.recovery import (
     recovery_step,
     restarting,
 )
-from deploy.services import network_fail, network_transition, node_transition
+from deploy.workflows.common import stop_everything
 
 logger = logging.getLogger(__name__)
 
 
 def reconcile() -> dict[str, int]:
+    """One pass. A network or node that fails to reconcile, for any reason, is logged and
+    counted, and the pass goes on: one bad row must never stop the others, the orphan
+    clean-up or the resumption of stalled work."""
     counts: Counter[str] = Counter()
-    drivers: dict[str, Driver] = {}
     for network in Network.objects.filter(
-        status__in=NETWORK_LIVE | {NetworkStatus.STOPPED}
+        status__in=NETWORK_LIVE | {NetworkStatus.STOPPED, NetworkStatus.FAILED}
     ).select_related("tenant"):
         try:
-            driver = drivers.get(network.driver) or get_driver(network.driver)
-            drivers[network.driver] = driver
-            if network.status == NetworkStatus.STOPPED:
+            driver = registry.driver_for(network)
+            if network.status in (NetworkStatus.STOPPED, NetworkStatus.FAILED):
+                # Nothing of a stopped or failed network may run; a node whose stop failed
+                # earlier is stopped here, pass after pass, until it is.
                 counts["stopped_strays"] += _stop_strays(network, driver)
-                recoveries_cancel(network.nodes.values_list("pk", flat=True),
-                                  "the network was stopped")
+                why = ("the network was stopped" if network.status == NetworkStatus.STOPPED
+                       else "the network failed")
+                recoveries_cancel(network.nodes.values_list("pk", flat=True), why)
             else:
                 _reconcile_live(network, driver, counts)
         except DriverError as exc:
             logger.warning("reconcile %s: %s", network.pk, exc)
             counts["driver_errors"] += 1
-    counts["orphans_removed"] += remove_orphans()
-    counts["operations_resumed"] += resume_stalled()
+        except Exception:  # noqa: BLE001 -- isolate the failure to this network
+            logger.exception("reconcile %s: unexpected error; the pass goes on", network.pk)
+            counts["errors"] += 1
+    for name, step in (("orphans_removed", remove_orphans),
+                       ("operations_resumed", resume_stalled)):
+        try:
+            counts[name] += step()
+        except Exception:  # noqa: BLE001
+            logger.exception("reconcile: %s failed; the pass goes on", name)
+            counts["errors"] += 1
     return dict(counts)
 
 
-def _task_for(status: str) -> Any:
-    from deploy import tasks
-
-    return {
-        NetworkStatus.REQUESTED: tasks.network_provision_task,
-        NetworkStatus.PROVISIONING: tasks.network_provision_task,
-        NetworkStatus.STARTING: tasks.network_start_task,
-        NetworkStatus.STOPPING: tasks.network_stop_task,
-        NetworkStatus.DELETING: tasks.network_delete_task,
-    }.get(status)
-
-
 def resume_stalled() -> int:
-    """Queue again the task of a busy network whose operation stopped reporting.
+    """Queue again the work of every operation that stopped reporting, by kind, through
+    the registry (``baas.operation_kinds``; deploy's kinds in ``deploy.operation_kinds``).
 
     A worker killed mid-task (OOM, deploy, ``kill -9``) may take its message with it: the
     filesystem broker has no redelivery and Redis redelivers only after its visibility
-    timeout. Tasks are idempotent and resume from what the database and the driver
-    already hold, so running one again converges instead of duplicating nodes.
+    timeout. Workflows are idempotent and resume from what the database and the driver
+    already hold; the runner's claim keeps a late original run and the resumed one from
+    both working (the stale one stops at its next heartbeat).
     """
     stall = timedelta(seconds=conf.setting("DEPLOY_STALL_S"))
     cutoff = timezone.now() - stall
     resumed = 0
-    for network in Network.objects.filter(status__in=NETWORK_BUSY):
-        op = (
-            Operation.objects.filter(
-                target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE
-            )
-            .order_by("-created_at", "-id")
-            .first()
-        )
-        task = _task_for(network.status)
-        if op is None or task is None or op.updated_at > cutoff:
+    for op in Operation.objects.filter(state__in=ACTIVE, updated_at__lt=cutoff).order_by("id"):
+        spec = kind_spec(op.kind)
+        if spec is None or spec.resume is None:
+            continue
+        try:
+            if not spec.resume(op):
+                continue
+        except Exception:  # noqa: BLE001 -- one bad row must not stop the others
+            logger.exception("resuming operation %s failed", op.pk)
             continue
         operation_progress(
             operation_id=op.pk, percent=op.progress,
             message=f"no progress for {int(stall.total_seconds())}s: resuming",
+            step="resuming_stalled", params={"seconds": int(stall.total_seconds())},
         )
-        logger.warning("resuming stalled %s of network %s", op.kind, network.pk)
-        task.delay(str(network.pk), op.pk)
+        logger.warning("resuming stalled %s (operation %s)", op.kind, op.pk)
         resumed += 1
     return resumed
 
@@ -129,57 +131,68 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
     for node in nodes:
         if str(node.pk) in busy:
             continue  # a user's restart has it stopped on purpose; its task reports
-        state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
-        if not state.running:
-            # Crashed (or lost by the runtime): record it, then bring it back.
-            reason = state.detail or "not running"
-            node_transition(
-                node_id=node.pk, to=NodeStatus.CRASHED, health=NodeHealth.UNHEALTHY,
-                detail=reason,
-            )
-            op = recoveries[str(node.pk)] = recovery_begin(node, reason)
-            try:
-                started = driver.apply_node(homes.node_spec(node))
-            except DriverError as exc:
-                # One node that cannot come back (its port taken, say) must not stop the
-                # pass: the network still goes degraded and the other nodes are looked at.
-                node_transition(node_id=node.pk, to=NodeStatus.CRASHED,
-                                detail=f"restart failed: {exc.message}"[:255])
-                recovery_step(op, 10, f"restart failed ({exc.code}: {exc.message}); "
-                                      "the next pass tries again")
-                counts["restart_failures"] += 1
-                continue
-            node_transition(
-                node_id=node.pk, to=NodeStatus.STARTING, rpc_url=started.rpc_url or node.rpc_url,
-                restart_count=node.restart_count + 1, detail=started.detail,
-            )
-            recovery_step(op, 50, f"started {node.moniker} again (restart "
-                                  f"{node.restart_count + 1}); waiting for it to serve")
-            counts["nodes_restarted"] += 1
-            continue
-        rpc_url = state.rpc_url or node.rpc_url
         try:
-            info = rpc.status(rpc_url, timeout=2.0)
-        except rpc.RpcError as exc:
-            node_transition(
-                node_id=node.pk, to=node.status, health=NodeHealth.UNHEALTHY,
-                detail=str(exc)[:255], rpc_url=rpc_url,
-            )
-            continue
-        node_transition(
-            node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY,
-            height=info.height, last_seen_at=now, rpc_url=rpc_url,
-            restart_count=max(node.restart_count, state.restart_count),
-        )
-        if str(node.pk) in recoveries:
-            recovery_done(recoveries[str(node.pk)], node, info.height)
-        healthy += 1
+            healthy += _reconcile_node(network, node, driver, recoveries, now, counts)
+        except Exception:  # noqa: BLE001 -- one node must not stop the others
+            logger.exception("reconcile node %s of %s failed; the pass goes on",
+                             node.pk, network.pk)
+            counts["errors"] += 1
     if nodes and healthy < len(nodes) and network.status == NetworkStatus.RUNNING:
-        network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)
+        states.network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)
         counts["networks_degraded"] += 1
     elif nodes and healthy == len(nodes) and network.status == NetworkStatus.DEGRADED:
-        network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
+        states.network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
         counts["networks_recovered"] += 1
+
+
+def _reconcile_node(network: Network, node: Node, driver: Driver, recoveries: dict[str, Any],
+                    now: Any, counts: Counter[str]) -> int:
+    """Bring one node toward running; 1 if it is healthy now, else 0."""
+    state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
+    if not state.running:
+        # Crashed (or lost by the runtime): record it, then bring it back.
+        reason = state.detail or "not running"
+        states.node_transition(
+            node_id=node.pk, to=NodeStatus.CRASHED, health=NodeHealth.UNHEALTHY,
+            detail=reason,
+        )
+        op = recoveries[str(node.pk)] = recovery_begin(node, reason)
+        try:
+            started = driver.apply_node(homes.node_spec(node))
+        except DriverError as exc:
+            # One node that cannot come back (its port taken, say) must not stop the
+            # pass: the network still goes degraded and the other nodes are looked at.
+            states.node_transition(node_id=node.pk, to=NodeStatus.CRASHED,
+                            detail=f"restart failed: {exc.message}"[:255])
+            recovery_step(op, 10, f"restart failed ({exc.code}: {exc.message}); "
+                                  "the next pass tries again")
+            counts["restart_failures"] += 1
+            return 0
+        states.node_transition(
+            node_id=node.pk, to=NodeStatus.STARTING, rpc_url=started.rpc_url or node.rpc_url,
+            restart_count=node.restart_count + 1, detail=started.detail,
+        )
+        recovery_step(op, 50, f"started {node.moniker} again (restart "
+                              f"{node.restart_count + 1}); waiting for it to serve")
+        counts["nodes_restarted"] += 1
+        return 0
+    rpc_url = state.rpc_url or node.rpc_url
+    try:
+        info = rpc.status(rpc_url, timeout=2.0)
+    except rpc.RpcError as exc:
+        states.node_transition(
+            node_id=node.pk, to=node.status, health=NodeHealth.UNHEALTHY,
+            detail=str(exc)[:255], rpc_url=rpc_url,
+        )
+        return 0
+    states.node_transition(
+        node_id=node.pk, to=NodeStatus.RUNNING, health=NodeHealth.HEALTHY,
+        height=info.height, last_seen_at=now, rpc_url=rpc_url,
+        restart_count=max(node.restart_count, state.restart_count),
+    )
+    if str(node.pk) in recoveries:
+        recovery_done(recoveries[str(node.pk)], node, info.height)
+    return 1
 
 
 def _stop_strays(network: Network, driver: Driver) -> int:
@@ -196,9 +209,9 @@ def remove_orphans() -> int:
     """Delete driver resources of this install that the database does not account for."""
     removed = 0
     install = homes.install_id()
-    for name in AVAILABLE_DRIVERS:
+    for name in registry.AVAILABLE_DRIVERS:
         try:
-            driver = get_driver(name)
+            driver = registry.get_driver(name)
             # Not driver.check(): a missing or stale node image stops new nodes, not the
             # clean-up of old ones; listing fails on its own when the engine is down.
             owned = driver.list_owned(install_id=install)
@@ -263,16 +276,10 @@ def reap() -> list[int]:
         latest = ops.order_by("-created_at", "-id").first()
         if latest is None or latest.error_code != "deadline_exceeded":
             continue
-        network_fail(
-            network_id=network.pk,
-            error=DriverError(
-                "deadline_exceeded",
-                f"{latest.kind} did not finish before its deadline "
-                f"({latest.deadline:%Y-%m-%d %H:%M:%S} UTC).",
-            ),
+        states.network_fail(
+            network_id=network.pk, code="deadline_exceeded",
+            message=f"{latest.kind} did not finish before its deadline "
+                    f"({latest.deadline:%Y-%m-%d %H:%M:%S} UTC).",
         )
-        # The reconciler leaves failed networks alone, so nothing may keep running here.
-        from deploy.tasks import _stop_everything
-
-        _stop_everything(str(network.pk))
+        stop_everything(str(network.pk))
     return reaped

@@ -1,15 +1,20 @@
 """Minimal CometBFT RPC reads the control plane needs for health (always with a timeout).
 
 The gateway uses ``ledger.client`` for the full client; health checks only need ``/status``
-and must stay cheap, so they use the standard library directly.
+and must stay cheap, so they use the standard library directly. A ``unix:///…/x.sock`` URL
+(the local driver's nodes, see docs/security.md) is spoken to over that Unix socket.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+
+from ledger.client import unix_socket_of
 
 
 @dataclass(frozen=True)
@@ -23,11 +28,43 @@ class RpcError(Exception):
     pass
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("node", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+def _read(url: str, timeout: float) -> bytes:
+    target = unix_socket_of(url)
+    if target is None:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our nodes)
+            return resp.read()
+    conn = _UnixHTTPConnection(target[0], timeout)
+    try:
+        conn.request("GET", target[1])
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status >= 400 and not data:
+            raise OSError(f"HTTP {resp.status}")
+        return data
+    finally:
+        conn.close()
+
+
 def get_json(url: str, *, timeout: float = 2.0) -> dict:
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our nodes)
-            body = json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        body = json.loads(_read(url, timeout))
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         raise RpcError(f"{url}: {exc}") from exc
     if isinstance(body, dict) and body.get("error"):
         raise RpcError(f"{url}: {body['error']}")

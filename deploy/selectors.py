@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 
 from baas.errors import NotFound
 from deploy.choices import NetworkStatus, NodeStatus
+from deploy.drivers import DriverError, registry
+from deploy.errors import driver_app_error
 from deploy.models import Network, Node
 
 
@@ -72,3 +74,14 @@ def networks_pending_approval() -> QuerySet[Network]:
         .select_related("tenant", "created_by")
         .order_by("created_at")
     )
+
+
+def node_logs(*, node: Node, tail: int) -> str:
+    """The last ``tail`` log lines of a node ("" when its runtime has none yet)."""
+    try:
+        return registry.driver_for(node.network).logs(
+            network_id=str(node.network_id), node_id=str(node.pk), tail=tail)
+    except DriverError as exc:
+        if exc.code == "node_not_found":
+            return ""
+        raise driver_app_error(exc) from None

@@ -16,10 +16,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from baas.errors import AppError, NotFound, PermissionDenied
+from baas.messages import describe_operation
 from baas.models import Operation
 from deploy import consortium, platform, selectors, services
-from deploy.choices import NETWORK_BUSY, NETWORK_STARTABLE, NETWORK_STOPPABLE, NetworkStatus
-from deploy.forms import ERROR_FIELDS, ConfirmForm, NetworkCreateForm
+from deploy.choices import (
+    NETWORK_BUSY,
+    NETWORK_STARTABLE,
+    NETWORK_STOPPABLE,
+    NetworkStatus,
+    network_can_move,
+)
+from deploy.forms import ConfirmForm, NetworkCreateForm, error_field, error_text
 from deploy.models import Network, Node
 from tenants.forms import app_error_text
 from tenants.views import page, posted, tenant_required
@@ -56,9 +63,13 @@ def _latest_operation(network: Network, tenant: Any) -> Operation | None:
     )
 
 
+def _described(op: Operation | None) -> Operation | None:
+    return describe_operation(op) if op is not None else None
+
+
 def _show_error(form: Any, exc: AppError) -> None:
-    field = ERROR_FIELDS.get(exc.code)
-    form.add_error(field if field in form.fields else None, app_error_text(exc))
+    field = error_field(exc)
+    form.add_error(field if field in form.fields else None, error_text(exc))
 
 
 @tenant_required
@@ -74,12 +85,8 @@ def network_list(request: HttpRequest) -> HttpResponse:
         except AppError as exc:
             _show_error(form, exc)
         else:
-            if network.status == NetworkStatus.PENDING_APPROVAL:
-                messages.success(request, _("Network %(name)s is waiting for approval by "
-                                            "the platform team.") % {"name": network.name})
-            else:
-                messages.success(request, _("Network %(name)s is being created.")
-                                 % {"name": network.name})
+            # The network page's live panel says "waiting for approval" or "is being
+            # created" for as long as it is true (a flash message would outlive it).
             return redirect("deploy:network-detail", network_id=network.pk)
     return page(request, "deploy/network_list.html", {
         "networks": selectors.network_list(tenant=portal.tenant).select_related("tenant"),
@@ -102,12 +109,17 @@ def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
         "own_nodes": {n.pk for n in nodes if owner or n.tenant_id == portal.tenant.pk},
         # Name each node's organisation once more than one runs validators here.
         "consortium": len({n.tenant_id for n in nodes}) > 1,
-        "operation": _latest_operation(network, portal.tenant),
+        "operation": _described(_latest_operation(network, portal.tenant)),
         "busy": network.status in NETWORK_BUSY,
         "can_start": owner and network.status in NETWORK_STARTABLE and portal.can("developer"),
         "can_stop": owner and network.status in NETWORK_STOPPABLE and portal.can("developer"),
-        "can_delete": owner and network.status != NetworkStatus.DELETED
+        "can_delete": owner and network_can_move(network.status, NetworkStatus.DELETING)
         and portal.can("admin"),
+        # Said by the live panel while true, so it goes by itself once the network runs
+        # (a flash message would stay on the page until the next full reload).
+        "being_created": network.status in (NetworkStatus.REQUESTED,
+                                            NetworkStatus.PROVISIONING),
+        "awaiting_approval": network.status == NetworkStatus.PENDING_APPROVAL,
         "can_logs": portal.can("developer"),
         "can_add_validator": running and portal.can("admin")
         and consortium.may_write(network, portal.tenant),
@@ -164,18 +176,14 @@ def network_action(request: HttpRequest, network_id: Any, action: str) -> HttpRe
 
 @tenant_required
 def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
-    from deploy.drivers import DriverError
-    from deploy.tasks import driver_for
-
     network = _network(request, network_id)
     if not request.portal.can("developer"):
         raise Http404
     node = _own_node(request, network, node_id)
     error = ""
     try:
-        text = driver_for(network).logs(network_id=str(network.pk), node_id=str(node.pk),
-                                        tail=LOG_TAIL)
-    except DriverError as exc:
+        text = selectors.node_logs(node=node, tail=LOG_TAIL)
+    except AppError as exc:
         text, error = "", exc.message
     context = {"network": network, "node": node, "log": text, "error": error,
                "tail": LOG_TAIL}

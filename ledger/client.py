@@ -107,19 +107,39 @@ def _b64(data: str | None) -> bytes:
     return base64.b64decode(data) if data else b""
 
 
+def unix_socket_of(url: str) -> tuple[str, str] | None:
+    """``unix:///dir/node.sock/status`` -> ``("/dir/node.sock", "/status")``; None for other
+    URLs. A node's RPC socket file name ends in ``.sock``; what follows is the HTTP path."""
+    if not url.startswith("unix://"):
+        return None
+    rest = url[len("unix://"):]
+    end = rest.find(".sock")
+    if end < 0 or not rest.startswith("/"):
+        raise ValueError(f"unix RPC URL must name an absolute path ending in .sock: {url!r}")
+    return rest[: end + len(".sock")], rest[end + len(".sock"):] or "/"
+
+
 class LedgerClient:
     def __init__(
         self, url: str = "http://127.0.0.1:26657", *, signer: Signer | None = None,
         chain_id: str | None = None, timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"node URL must start with http:// or https://, got {url!r}")
+        socket = unix_socket_of(url)
+        if socket is None and not url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"node URL must start with http://, https:// or unix://, got {url!r}")
         self.url = url.rstrip("/")
         self.signer = signer
         self.timeout = timeout
         self._chain_id = chain_id
         self._ids = itertools.count(1)
-        self._http = httpx.Client(timeout=timeout)
+        # A node on a Unix socket (the local driver) is spoken to as http://node/ over it.
+        self._socket = socket[0] if socket else None
+        self._endpoint = "http://node/" if socket else self.url
+        self._http = httpx.Client(
+            timeout=timeout,
+            transport=httpx.HTTPTransport(uds=self._socket) if self._socket else None,
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -136,7 +156,7 @@ class LedgerClient:
         body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method,
                 "params": params or {}}
         try:
-            resp = self._http.post(self.url, json=body, timeout=timeout or self.timeout)
+            resp = self._http.post(self._endpoint, json=body, timeout=timeout or self.timeout)
         except httpx.TimeoutException as exc:
             raise ClientTimeout(f"{method} on {self.url} timed out") from exc
         except httpx.HTTPError as exc:
@@ -290,11 +310,16 @@ class LedgerClient:
         subscription: every event committed after it is seen.
         """
         from websockets.exceptions import WebSocketException
-        from websockets.sync.client import connect
+        from websockets.sync.client import connect, unix_connect
 
-        ws_url = "ws" + self.url[len("http"):] + "/websocket"
         try:
-            ws = connect(ws_url, open_timeout=self.timeout, max_size=2**24)
+            if self._socket:
+                ws_url = f"unix://{self._socket} (websocket)"
+                ws = unix_connect(self._socket, "ws://node/websocket",
+                                  open_timeout=self.timeout, max_size=2**24)
+            else:
+                ws_url = "ws" + self.url[len("http"):] + "/websocket"
+                ws = connect(ws_url, open_timeout=self.timeout, max_size=2**24)
         except (OSError, WebSocketException) as exc:
             raise ConnectionFailed(f"cannot open {ws_url}: {exc}") from exc
         with ws:

@@ -2,7 +2,9 @@
 
 Only SHA-256 of the whole token is stored. The prefix finds the row; the hash is compared in
 constant time. A revoked or expired token, or a token whose creator has left the tenant or
-been deactivated, fails with 401 ``authentication_failed``.
+been deactivated, fails with 401 ``authentication_failed``. A valid token that reaches an
+endpoint managing people, tokens or the organisation fails with 403 ``session_required``
+(``tenants.permissions.check_token_allowed``: the one place that rule lives).
 """
 
 from __future__ import annotations
@@ -57,6 +59,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise fail
         if not Membership.objects.filter(tenant_id=token.tenant_id, user=token.created_by).exists():
             raise fail
+        from tenants.permissions import check_token_allowed
+
+        check_token_allowed(request, (getattr(request, "parser_context", None) or {}).get("view"))
         now = timezone.now()
         if (
             token.last_used_at is None

@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
+from baas.validators import validate_name
+
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{1,38}[a-z0-9])$",
     _("Use 3 to 40 lowercase letters, digits or hyphens; start and end with a letter or digit."),
@@ -66,7 +68,7 @@ class _ProbeUser:
 
 
 class SignupForm(PasswordMixin, forms.Form):
-    full_name = forms.CharField(label=_("Your name"), max_length=150)
+    full_name = forms.CharField(label=_("Your name"), max_length=150, validators=[validate_name])
     email = forms.EmailField(label=_("Work email"), max_length=254)
     password = forms.CharField(
         label=_("Password"),
@@ -74,7 +76,8 @@ class SignupForm(PasswordMixin, forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=_("Use a long password that is not a common word and not only digits."),
     )
-    organisation = forms.CharField(label=_("Organisation name"), max_length=150)
+    organisation = forms.CharField(label=_("Organisation name"), max_length=150,
+                                   validators=[validate_name])
     slug = forms.CharField(
         label=_("Organisation address"),
         max_length=40,
@@ -139,7 +142,7 @@ class AcceptExistingForm(forms.Form):
 class AcceptSignupForm(PasswordMixin, forms.Form):
     """A person invited by email who has no account yet: the email comes from the invitation."""
 
-    full_name = forms.CharField(label=_("Your name"), max_length=150)
+    full_name = forms.CharField(label=_("Your name"), max_length=150, validators=[validate_name])
     email = forms.EmailField(label=_("Email"), disabled=True, required=False)
     password = forms.CharField(
         label=_("Password"),
@@ -162,7 +165,7 @@ class RoleForm(forms.Form):
 
 
 class TokenCreateForm(forms.Form):
-    name = forms.CharField(label=_("Token name"), max_length=100,
+    name = forms.CharField(label=_("Token name"), max_length=100, validators=[validate_name],
                            help_text=_("For example: ci-pipeline"))
     scopes = forms.MultipleChoiceField(
         label=_("Scopes"),

@@ -58,6 +58,18 @@ def _link(path: str) -> str:
     return f"{settings.BAAS_PUBLIC_URL}{path}"
 
 
+def _lock_tenant(tenant: Tenant) -> Tenant:
+    """Lock the tenant row for the rest of the transaction and return it fresh.
+
+    Invariants over a set of rows (at least one owner; members and tokens within quota)
+    cannot be guarded by locking the rows themselves: a concurrent insert or a concurrent
+    change of a *different* row passes by. Every service that checks one takes this lock
+    first, so on PostgreSQL they serialise per tenant (SQLite's IMMEDIATE transactions
+    already serialise every writer). Lock order: tenant, then its rows.
+    """
+    return Tenant.objects.select_for_update().get(pk=tenant.pk)
+
+
 # --- sign-up and email verification ----------------------------------------------------
 
 
@@ -143,23 +155,46 @@ def email_verify(*, uid: str, token: str) -> User:
 
 
 def login_check(*, email: str, password: str, request: Any = None) -> User:
-    """Return the user for valid credentials or raise 401 ``invalid_credentials``."""
-    user = authenticate(request, username=_normalise_email(email), password=password)
+    """Return the user for valid credentials or raise 401 ``invalid_credentials``.
+
+    After ``BAAS_LOGIN_MAX_FAILURES`` wrong passwords for one email the account answers
+    429 ``account_locked`` (even to the right password) until the lockout ends or the
+    password is reset, whatever address the attempts come from."""
+    from tenants import throttling
+
+    email = _normalise_email(email)
+    remaining = throttling.login_lockout_remaining(email)
+    if remaining:
+        audit_record(tenant=None, actor=None, action="user.login_locked", request=request,
+                     metadata={"email": email})
+        minutes = max(1, (remaining + 59) // 60)
+        raise AppError(
+            "account_locked",
+            _("Too many failed sign-ins for this account. Try again in %(minutes)s minutes, "
+              "or reset your password to sign in now.") % {"minutes": minutes},
+            429, details={"retry_after": remaining},
+        )
+    user = authenticate(request, username=email, password=password)
     if user is None:
+        throttling.login_failure_record(email)
         audit_record(tenant=None, actor=None, action="user.login_failed", request=request,
-                     metadata={"email": _normalise_email(email)})
+                     metadata={"email": email})
         raise AppError("invalid_credentials", _("Wrong email or password."), 401)
+    throttling.login_failures_clear(email)
     audit_record(tenant=None, actor=user, action="user.login", target=user, request=request)
     return user
 
 
 def password_reset_request(*, email: str) -> None:
     """Queue a reset email if the account exists; the caller never learns whether it does."""
+    from tenants import throttling
     from tenants.tasks import password_reset_send_task
 
     user = User.objects.filter(email=_normalise_email(email), is_active=True).first()
     if user is None:
         return
+    if not throttling.password_reset_allowed(user.email):
+        return  # at most BAAS_PASSWORD_RESET_PER_HOUR mails; the answer stays the same
     audit_record(tenant=None, actor=user, action="user.password_reset_requested", target=user)
     enqueue_after_commit(password_reset_send_task, user.pk)
 
@@ -179,6 +214,9 @@ def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
     _validate_password(new_password, user)
     user.set_password(new_password)  # changes the hash, so the link cannot be reused
     user.save(update_fields=["password"])
+    from tenants import throttling
+
+    throttling.login_failures_clear(user.email)  # the way back from a sign-in lockout
     audit_record(tenant=None, actor=user, action="user.password_reset", target=user)
     return user
 
@@ -241,6 +279,7 @@ def invitation_create(
     from tenants.tasks import invitation_send_task
 
     with transaction.atomic():
+        tenant = _lock_tenant(tenant)  # member quota: invitations and acceptances serialise
         if idempotency_key:
             op = operation_create(tenant=tenant, actor=actor, kind="invitation.send",
                                   idempotency_key=idempotency_key)
@@ -319,7 +358,7 @@ def invitation_accept(
                     # The link arrived at this address, which proves it.
                     email_verified_at=timezone.now(),
                 )
-        tenant = invitation.tenant
+        tenant = _lock_tenant(invitation.tenant)
         if Membership.objects.filter(tenant=tenant, user=user).exists():
             raise Conflict("already_member", _("You are already a member of this organisation."))
         quota_check(tenant=tenant, quota="max_members")
@@ -334,13 +373,16 @@ def invitation_accept(
 
 def invitation_revoke(*, invitation: Invitation, actor: User, membership: Any) -> Invitation:
     require_role(membership, Role.ADMIN)
-    if invitation.status != "pending":
-        raise Conflict("invitation_not_pending", _("The invitation is already %(status)s.")
-                       % {"status": invitation.status})
-    invitation.revoked_at = timezone.now()
-    invitation.save(update_fields=["revoked_at"])
-    audit_record(tenant=invitation.tenant, actor=actor, action="invitation.revoked",
-                 target=invitation)
+    with transaction.atomic():
+        # The same row lock invitation_accept takes: one of the two wins, never both.
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.status != "pending":
+            raise Conflict("invitation_not_pending", _("The invitation is already %(status)s.")
+                           % {"status": invitation.status})
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_record(tenant=invitation.tenant, actor=actor, action="invitation.revoked",
+                     target=invitation)
     return invitation
 
 
@@ -351,6 +393,25 @@ def _owner_count(tenant: Tenant) -> int:
     return Membership.objects.filter(tenant=tenant, role=Role.OWNER).count()
 
 
+def _locked_membership(target: Membership) -> Membership:
+    """The target row re-read under the tenant lock (404 if it left meanwhile)."""
+    found = Membership.objects.select_for_update().select_related("user", "tenant") \
+        .filter(pk=target.pk).first()
+    if found is None:
+        raise NotFound("not_found", _("No such member."))
+    return found
+
+
+def _current_membership(membership: Any) -> Any:
+    """The actor's membership as it is now (a concurrent demotion counts), or None for staff."""
+    if membership is None or not getattr(membership, "pk", None):
+        return membership
+    found = Membership.objects.filter(pk=membership.pk).first()
+    if found is None:
+        raise PermissionDenied("permission_denied", _("You are no longer a member."))
+    return found
+
+
 def membership_set_role(
     *, target: Membership, actor: User, membership: Any, role: str
 ) -> Membership:
@@ -359,11 +420,14 @@ def membership_set_role(
     require_role(membership, Role.ADMIN)
     if role not in ROLE_RANK:
         raise ValidationFailed("invalid_role", _("Unknown role '%(role)s'.") % {"role": role})
-    touches_owner = Role.OWNER in (role, target.role)
-    if touches_owner and getattr(membership, "role", None) != Role.OWNER:
-        raise PermissionDenied("permission_denied", _("Only an owner can grant or remove owner."))
     with transaction.atomic():
-        target = Membership.objects.select_for_update().get(pk=target.pk)
+        _lock_tenant(target.tenant)  # "at least one owner" is a rule over all the rows
+        target = _locked_membership(target)
+        membership = _current_membership(membership)
+        touches_owner = Role.OWNER in (role, target.role)
+        if touches_owner and getattr(membership, "role", None) != Role.OWNER:
+            raise PermissionDenied("permission_denied",
+                                   _("Only an owner can grant or remove owner."))
         if target.role == Role.OWNER and role != Role.OWNER and _owner_count(target.tenant) <= 1:
             raise Conflict("last_owner", _("An organisation must keep at least one owner."))
         old = target.role
@@ -379,9 +443,15 @@ def membership_remove(*, target: Membership, actor: User, membership: Any) -> No
     leaving = target.user_id == actor.pk
     if not leaving:
         require_role(membership, Role.ADMIN)
-        if target.role == Role.OWNER and getattr(membership, "role", None) != Role.OWNER:
-            raise PermissionDenied("permission_denied", _("Only an owner can remove an owner."))
     with transaction.atomic():
+        _lock_tenant(target.tenant)  # "at least one owner" is a rule over all the rows
+        target = _locked_membership(target)
+        if not leaving:
+            membership = _current_membership(membership)
+            require_role(membership, Role.ADMIN)
+            if target.role == Role.OWNER and getattr(membership, "role", None) != Role.OWNER:
+                raise PermissionDenied("permission_denied",
+                                       _("Only an owner can remove an owner."))
         if target.role == Role.OWNER and _owner_count(target.tenant) <= 1:
             raise Conflict("last_owner", _("An organisation must keep at least one owner."))
         audit_record(tenant=target.tenant, actor=actor, action="membership.removed",
@@ -408,6 +478,7 @@ def token_create(
     if expires_at is not None and expires_at <= timezone.now():
         raise ValidationFailed("invalid_expiry", _("The expiry must be in the future."))
     with transaction.atomic():
+        tenant = _lock_tenant(tenant)  # two creations at once must not both pass the quota
         quota_check(tenant=tenant, quota="max_tokens")
         prefix = secrets.token_hex(6)
         raw = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
@@ -421,7 +492,9 @@ def token_create(
 
 
 def token_revoke(*, token: ApiToken, actor: User, membership: Any) -> ApiToken:
-    if token.created_by_id != actor.pk:
+    """Its creator or a tenant admin revokes a token; platform staff too (from the admin:
+    the API refuses staff changes to a tenant they are not a member of)."""
+    if token.created_by_id != actor.pk and not (membership is None and actor.is_staff):
         require_role(membership, Role.ADMIN)
     if token.revoked_at:
         return token  # revoking twice changes nothing

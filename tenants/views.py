@@ -26,6 +26,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from baas.errors import AppError
+from baas.messages import describe_audit_events, describe_operation, describe_operations
 from tenants import forms
 from tenants.forms import app_error_text, show_app_error
 
@@ -117,11 +118,11 @@ class _AuthScope:
 def throttled(request: HttpRequest) -> bool:
     """The API's ``auth`` rate (``BAAS_AUTH_THROTTLE_RATE``) also guards the portal's
     unauthenticated forms; both count in the same cache entry per client address."""
-    from rest_framework.throttling import ScopedRateThrottle
+    from tenants.throttling import ClientAddressThrottle
 
     if request.method != "POST":
         return False
-    return not ScopedRateThrottle().allow_request(request, _AuthScope())
+    return not ClientAddressThrottle().allow_request(request, _AuthScope())
 
 
 def refuse_throttled(request: HttpRequest, template: str, form: Any,
@@ -319,9 +320,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "tenant": tenant,
         "plan_label": dict(forms.PLAN_CHOICES).get(tenant.plan, tenant.plan),
         "quotas": quota_rows(tenant),
-        "operations": Operation.objects.for_tenant(tenant).select_related("actor")[:5],
+        "operations": describe_operations(
+            Operation.objects.for_tenant(tenant).select_related("actor")[:5]),
         # The audit log is for admins and owners, so the dashboard shows it only to them.
-        "audit": selectors.audit_event_list(tenant=tenant)[:5] if portal.can("admin") else None,
+        "audit": describe_audit_events(selectors.audit_event_list(tenant=tenant)[:5])
+        if portal.can("admin") else None,
     })
 
 
@@ -568,7 +571,7 @@ def audit(request: HttpRequest) -> HttpResponse:
     query["as"] = "json"
     return page(request, "tenants/audit.html", {
         "form": form,
-        "records": records.select_related("actor")[:AUDIT_PAGE_SIZE],
+        "records": describe_audit_events(records.select_related("actor")[:AUDIT_PAGE_SIZE]),
         "chain_ok": chain_ok,
         "chain_bad_id": chain_bad_id,
         "export_url": f"{AUDIT_EXPORT_URL}?{query.urlencode()}",
@@ -592,7 +595,7 @@ def operations(request: HttpRequest) -> HttpResponse:
     from baas.models import Operation
 
     tenant = request.portal.tenant  # type: ignore[attr-defined]
-    ops = list(Operation.objects.for_tenant(tenant).select_related("actor")[:100])
+    ops = describe_operations(Operation.objects.for_tenant(tenant).select_related("actor")[:100])
     ctx = {"operations": ops, "any_active": any(op.state in ACTIVE for op in ops)}
     if getattr(request, "htmx", False):
         # htmx polls this while something is still running: send just the table.
@@ -610,7 +613,7 @@ def operation_detail(request: HttpRequest, operation_id: int) -> HttpResponse:
     if op is None:
         raise Http404
     return page(request, "tenants/operation_detail.html", {
-        "op": op,
+        "op": describe_operation(op),
         "state_labels": {k: str(v) for k, v in STATE_LABELS.items()},
         "live_texts": {
             "ended": _("This operation has ended."),

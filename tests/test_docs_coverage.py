@@ -33,7 +33,7 @@ SECRET_HELPERS = {"read_secret"}
 # class bases across the packages) take the error code as first argument or ``code=``.
 FAMILY_ROOTS = {
     "baas.errors.AppError",
-    "deploy.tasks.StepFailed",
+    "baas.runner.StepFailed",
     "deploy.drivers.base.DriverError",
 }
 

@@ -21,15 +21,18 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_service
+
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "install-cometbft.sh"
 # Not the real pinned version, so a real cometbft already on PATH never short-circuits.
 VERSION = "0.0.0-fake"
 ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("curl") is None or platform.machine().lower() not in ARCH,
-    reason="needs curl and an amd64 or arm64 machine",
-)
+@pytest.fixture(autouse=True)
+def _curl_and_a_known_machine() -> None:
+    require_service("curl", shutil.which("curl") is not None
+                    and platform.machine().lower() in ARCH,
+                    "needs curl and an amd64 or arm64 machine")
 
 
 def _archive_name() -> str:

@@ -19,12 +19,13 @@ from rest_framework.response import Response
 from baas.api.serializers import OperationSerializer
 from baas.audit import audit_record
 from baas.choices import TERMINAL, OperationState
+from baas.filters import StrictFilterSet
 from baas.models import Operation
 from baas.operations import operation_cancel
 from baas.tenancy import TenantScopedViewSet
 
 
-class OperationFilter(django_filters.FilterSet):
+class OperationFilter(StrictFilterSet):
     state = django_filters.MultipleChoiceFilter(choices=OperationState.choices)
     kind = django_filters.CharFilter()
     target_type = django_filters.CharFilter()

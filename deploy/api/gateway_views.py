@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,9 +17,12 @@ from rest_framework.views import APIView
 from baas.errors import ValidationFailed
 from baas.tenancy import TenantScopedMixin
 from deploy import consortium, gateway, selectors
+from deploy.api import serializers as s
 from deploy.models import Network
+from deploy.services import keys
 
 MAX_EVENT_WAIT_S = 300
+MAX_HEIGHT = 2**63 - 1  # CometBFT heights are int64
 
 
 class GatewayView(TenantScopedMixin, APIView):
@@ -29,39 +34,80 @@ class GatewayView(TenantScopedMixin, APIView):
 
 
 def _body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object whose every value the ledger can encode canonically: no
+    floats, integers within the signed 64-bit range, valid Unicode, at most 16 levels of
+    ``args`` nesting. Anything else is ``400 invalid_args`` naming the problem."""
     if not isinstance(request.data, dict):
         raise ValidationFailed("invalid_body", "The body must be a JSON object.")
-    return dict(request.data)
+    body = dict(request.data)
+    from ledger.canonical import DEFAULT_MAX_DEPTH, CanonicalError, check_value
+
+    try:
+        # The body is one level above args, which the ledger allows DEFAULT_MAX_DEPTH deep.
+        check_value(body, max_depth=DEFAULT_MAX_DEPTH + 1)
+    except CanonicalError as exc:
+        raise ValidationFailed("invalid_args", f"The ledger cannot encode this body: {exc}.",
+                               details={"reason": str(exc)}) from None
+    return body
+
+
+def _signer(request: Request, network: Network, tenant: Any) -> Any:
+    token = request.auth if getattr(request.auth, "prefix", None) else None
+    return keys.signer_for(network=network, tenant=tenant,
+                           user=None if token else request.user, token=token, request=request)
 
 
 class TxView(GatewayView):
+    @extend_schema(request=s.GatewayTxRequestSerializer,
+                   responses={200: s.GatewayTxResultSerializer, 202: s.GatewayTxResultSerializer})
     def post(self, request: Request, network_pk: Any) -> Response:
+        body = _body(request)  # bad input is refused before anything else happens
         network = self.network()
         consortium.require_writer(network, self.tenant)  # observers only read
+        presigned = gateway.check_tx_body(body)
         consortium.ensure_registered(network, self.tenant)
-        result = gateway.submit_tx(network=network, tenant=self.tenant, body=_body(request))
+        signer = None
+        if presigned is None:  # built here: signed with the person's or the token's own key
+            signer = _signer(request, network, self.tenant)
+        result = gateway.submit_tx(network=network, body=body, signer=signer)
         return Response(result, status=200 if result.get("height") else 202)
 
 
 class QueryView(GatewayView):
+    """A query is a read: viewers and ``read`` tokens may send it, although it is a POST."""
+
+    reads_only = True
+    write_role = "viewer"
+
+    @extend_schema(request=s.GatewayQueryRequestSerializer,
+                   responses=s.GatewayQueryResultSerializer)
     def post(self, request: Request, network_pk: Any) -> Response:
-        return Response(gateway.query(network=self.network(), body=_body(request)))
+        body = _body(request)
+        network = self.network()
+        signer = None
+        if "chaincode" in body and consortium.may_write(network, self.tenant):
+            # Signed with the asker's own key, so a @read function sees who asks. An
+            # observer's organisation is not on chain: its queries have no caller.
+            consortium.ensure_registered(network, self.tenant)
+            signer = _signer(request, network, self.tenant)
+        return Response(gateway.query(network=network, body=body, signer=signer))
 
 
 def _int_param(request: Request, name: str, default: int | None) -> int | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationFailed(f"invalid_{name}", f"{name} is a whole number.") from None
-    if value < 0:
-        raise ValidationFailed(f"invalid_{name}", f"{name} cannot be negative.")
+    if not raw.isascii() or not raw.isdigit():
+        raise ValidationFailed(f"invalid_{name}", f"{name} is a non-negative whole number.")
+    value = int(raw)
+    if value > MAX_HEIGHT:
+        raise ValidationFailed(f"invalid_{name}", f"{name} is at most {MAX_HEIGHT}.")
     return value
 
 
 class BlocksView(GatewayView):
+    @extend_schema(parameters=[OpenApiParameter("before", int), OpenApiParameter("limit", int)],
+                   responses=s.GatewayBlocksSerializer)
     def get(self, request: Request, network_pk: Any) -> Response:
         return Response(gateway.blocks(
             network=self.network(), before=_int_param(request, "before", None),
@@ -70,13 +116,17 @@ class BlocksView(GatewayView):
 
 
 class BlockView(GatewayView):
+    @extend_schema(operation_id="networks_gateway_block_retrieve",
+                   responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, network_pk: Any, height: int) -> Response:
-        if height < 1:
-            raise ValidationFailed("invalid_height", "Block heights start at 1.")
+        if not 1 <= height <= MAX_HEIGHT:
+            raise ValidationFailed("invalid_height",
+                                   f"Block heights run from 1 to {MAX_HEIGHT}.")
         return Response(gateway.block(network=self.network(), height=height))
 
 
 class TxDetailView(GatewayView):
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, network_pk: Any, tx_hash: str) -> Response:
         return Response(gateway.transaction(network=self.network(), tx_hash=tx_hash))
 
@@ -95,6 +145,10 @@ class EventsView(GatewayView):
 
     renderer_classes = [JSONRenderer, EventStreamRenderer]
 
+    @extend_schema(
+        parameters=[OpenApiParameter("query", str), OpenApiParameter("timeout", int)],
+        responses={(200, "text/event-stream"): OpenApiResponse(OpenApiTypes.STR)},
+    )
     def get(self, request: Request, network_pk: Any) -> StreamingHttpResponse:
         network = self.network()
         gateway.candidate_nodes(network)  # fail before streaming if the network is down

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from baas.models import Operation
+from baas.validators import validate_name
 from deploy.drivers import AVAILABLE_DRIVERS
 from deploy.models import Network, Node
 
 
+@extend_schema_serializer(component_name="OperationRef")
 class OperationSerializer(serializers.ModelSerializer):
+    """The operation a lifecycle call started, with its URL (the full shape is
+    ``baas.api.serializers.OperationSerializer``, component ``Operation``)."""
+
     url = serializers.SerializerMethodField()
 
     class Meta:
@@ -54,7 +60,7 @@ class NetworkSerializer(serializers.ModelSerializer):
 
 
 class NetworkCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=63)
+    name = serializers.CharField(max_length=63, validators=[validate_name])
     validators = serializers.IntegerField(default=4)
     # Checked by the service, which answers ``driver_unknown`` naming the valid choices.
     driver = serializers.CharField(max_length=32, default="local",
@@ -73,8 +79,62 @@ class NodeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_endpoints(self, node: Node) -> dict:
-        return {"host": node.host, "p2p_port": node.p2p_port, "rpc_port": node.rpc_port,
-                "rpc_url": node.rpc_url or None}
+        # A node whose RPC is a Unix socket of the platform (the local driver) has no RPC
+        # endpoint a tenant could use: the gateway is the way in, and the host path stays ours.
+        private = not node.rpc_url.startswith(("http://", "https://"))
+        return {"host": node.host, "p2p_port": node.p2p_port,
+                "rpc_port": None if private and node.rpc_url else node.rpc_port,
+                "rpc_url": None if private else node.rpc_url}
+
+
+# --- gateway shapes (documentation: the views validate bodies themselves, see gateway_views) --
+
+
+class GatewayTxRequestSerializer(serializers.Serializer):
+    tx = serializers.CharField(required=False, help_text="base64 of a signed, encoded tx")
+    chaincode = serializers.CharField(required=False)
+    function = serializers.CharField(required=False)
+    args = serializers.JSONField(required=False, help_text="a JSON list or object; no floats, "
+                                 "integers within int64, at most 16 levels deep")
+    wait = serializers.ChoiceField(choices=["commit", "sync"], required=False)
+
+
+class GatewayTxResultSerializer(serializers.Serializer):
+    hash = serializers.CharField()
+    code = serializers.IntegerField()
+    log = serializers.CharField(allow_blank=True)
+    height = serializers.IntegerField(allow_null=True)
+    data = serializers.JSONField(allow_null=True)
+
+
+class GatewayQueryRequestSerializer(serializers.Serializer):
+    chaincode = serializers.CharField(required=False)
+    function = serializers.CharField(required=False)
+    args = serializers.JSONField(required=False)
+    path = serializers.CharField(required=False, help_text="a raw ABCI query path, e.g. /state")
+    data = serializers.CharField(required=False, allow_blank=True)
+    height = serializers.IntegerField(required=False, min_value=0)
+
+
+class GatewayQueryResultSerializer(serializers.Serializer):
+    result = serializers.JSONField(required=False)
+    height = serializers.IntegerField(required=False)
+    value = serializers.JSONField(required=False, allow_null=True)
+    log = serializers.CharField(required=False, allow_blank=True)
+
+
+class GatewayBlockSummarySerializer(serializers.Serializer):
+    height = serializers.IntegerField()
+    time = serializers.CharField(allow_null=True)
+    hash = serializers.CharField(allow_null=True)
+    app_hash = serializers.CharField(allow_null=True)
+    num_txs = serializers.IntegerField()
+    proposer = serializers.CharField(allow_null=True)
+
+
+class GatewayBlocksSerializer(serializers.Serializer):
+    latest_height = serializers.IntegerField()
+    blocks = GatewayBlockSummarySerializer(many=True)
 
 
 class LifecycleResponseSerializer(serializers.Serializer):

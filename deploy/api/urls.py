@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from deploy.api import consortium_views, gateway_views, staff_views
+from deploy.api import chaincode_views, consortium_views, gateway_views, staff_views
 from deploy.api.views import NetworkViewSet, NodeViewSet
 
 router = SimpleRouter()
@@ -38,6 +38,7 @@ urlpatterns = [
     path(NET + "nodes/<uuid:pk>/", node_detail, name="network-node-detail"),
     path(NET + "nodes/<uuid:pk>/logs/", node_logs, name="network-node-logs"),
     path(NET + "nodes/<uuid:pk>/restart/", node_restart, name="network-node-restart"),
+    path(NET + "chaincodes/", chaincode_views.ChaincodeView.as_view(), name="network-chaincodes"),
     path(NET + "gateway/tx/", gateway_views.TxView.as_view(), name="gateway-tx"),
     path(NET + "gateway/query/", gateway_views.QueryView.as_view(), name="gateway-query"),
     path(NET + "gateway/blocks/", gateway_views.BlocksView.as_view(), name="gateway-blocks"),

@@ -24,9 +24,7 @@ from deploy.api.serializers import (
     NodeSerializer,
     OperationSerializer,
 )
-from deploy.drivers import DriverError
 from deploy.models import Network, Node
-from deploy.tasks import driver_for
 from tenants.permissions import INFRASTRUCTURE_PERMISSIONS
 
 MAX_LOG_TAIL = 2000
@@ -123,14 +121,7 @@ class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         except ValueError:
             raise ValidationFailed("invalid_tail", "tail is a whole number of lines.") from None
         tail = max(1, min(MAX_LOG_TAIL, tail))
-        try:
-            text = driver_for(node.network).logs(
-                network_id=str(node.network_id), node_id=str(node.pk), tail=tail
-            )
-        except DriverError as exc:
-            if exc.code != "node_not_found":
-                raise services.driver_app_error(exc) from None
-            text = ""
+        text = selectors.node_logs(node=node, tail=tail)
         return Response({"node": str(node.pk), "tail": tail, "lines": text.splitlines()})
 
     @action(detail=True, methods=["post"])

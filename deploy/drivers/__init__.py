@@ -9,7 +9,7 @@ from deploy.drivers.base import (
     OwnedResource,
     get_driver,
 )
-from deploy.drivers.registry import AVAILABLE_DRIVERS
+from deploy.drivers.registry import AVAILABLE_DRIVERS, driver_for
 
 __all__ = [
     "AVAILABLE_DRIVERS",
@@ -19,5 +19,6 @@ __all__ = [
     "NodeSpec",
     "NodeState",
     "OwnedResource",
+    "driver_for",
     "get_driver",
 ]

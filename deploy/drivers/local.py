@@ -9,6 +9,14 @@ Layout under the nodes dir (``settings.BAAS_NODES_DIR``, default ``var/nodes``):
     <network_id>/<node_id>/node.log   stdout + stderr of the node
     <network_id>/<node_id>/node.pid   pid, kernel start time, command line of the node
 
+Node RPC is not on TCP: each node's CometBFT serves RPC on a Unix socket
+(``rpc.laddr = "unix://…"``) in a directory only the platform's user can open (0700:
+``<nodes dir>/.rpc/``, or ``$TMPDIR/baas-rpc-<uid>-<hash>/`` when that path would pass the
+socket path limit), so other local users and their processes cannot read or write any
+tenant's chain through it. The node's ``rpc_url`` is ``unix:///…/<hash>.sock``;
+``deploy.rpc`` and ``ledger.client`` speak HTTP and websockets over it. P2P stays on
+loopback TCP (authenticated by node keys). See docs/security.md.
+
 Every fact lives on disk, so a new driver instance (after a control-plane restart) reattaches
 to running nodes by reading the pid files and checking ``/proc``. Crashed nodes are restarted
 by the control plane's reconciler (``inspect_node`` says not running, ``start_node`` starts).
@@ -16,10 +24,14 @@ by the control plane's reconciler (``inspect_node`` says not running, ``start_no
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import uuid
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -49,6 +61,10 @@ LOG_ROTATE_BYTES = 20 * 1024 * 1024
 # Environment a node process gets: nothing from the control plane beyond what it needs, so
 # control-plane secrets (database URL, secret key) never reach node processes.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "COMETBFT_BIN", "TMPDIR")
+# sun_path holds 108 bytes on Linux and 104 on macOS/BSD, terminator included.
+UNIX_SOCKET_PATH_MAX = 103
+CONFIG_TOML = "cometbft/config/config.toml"  # in the node home, as ledger.network writes it
+_RPC_LADDR = re.compile(r'^(\s*laddr\s*=\s*)"[^"]*"', re.MULTILINE)
 
 
 class LocalDriver(Driver):
@@ -86,6 +102,33 @@ class LocalDriver(Driver):
 
     def _home_args(self, node_dir: Path) -> list[str]:
         return ["--home", str((node_dir / "home").resolve())]
+
+    def _rpc_dir(self) -> Path:
+        """The 0700 directory of the nodes' RPC sockets (created, and checked to be ours)."""
+        base = (self.nodes_dir / ".rpc").resolve()
+        if len(str(base)) + 1 + 16 + len(".sock") > UNIX_SOCKET_PATH_MAX:
+            digest = hashlib.sha256(str(self.nodes_dir.resolve()).encode()).hexdigest()[:10]
+            base = Path(tempfile.gettempdir()) / f"baas-rpc-{os.getuid()}-{digest}"
+        try:
+            base.mkdir(parents=True, exist_ok=True, mode=0o700)
+            info = os.lstat(base)
+            if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode) \
+                    or info.st_uid != os.getuid():
+                raise DriverError("driver_error",
+                                  f"RPC socket dir {base} is not a directory owned by us")
+            if stat.S_IMODE(info.st_mode) != 0o700:
+                os.chmod(base, 0o700)
+        except OSError as exc:
+            raise DriverError("driver_error", f"cannot prepare RPC socket dir {base}: {exc}") \
+                from exc
+        return base
+
+    def _rpc_socket(self, network_id: str, node_id: str) -> Path:
+        name = hashlib.sha256(f"{network_id}/{node_id}".encode()).hexdigest()[:16]
+        path = self._rpc_dir() / f"{name}.sock"
+        if len(str(path)) > UNIX_SOCKET_PATH_MAX:
+            raise DriverError("driver_error", f"RPC socket path {path} is too long")
+        return path
 
     # --- planning ------------------------------------------------------------------------
 
@@ -171,6 +214,8 @@ class LocalDriver(Driver):
         leaves a half-written home that a retry would then refuse to overwrite."""
         if not paths:
             raise DriverError("invalid_spec", "home_files is empty")
+        socket: Path | None = self._rpc_socket(spec.network_id, spec.node_id)
+        paths, socket = _rpc_on_socket(paths, socket)
         tmp = node_dir.parent / f".tmp-{node_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             (tmp / "home").mkdir(parents=True, mode=0o700)
@@ -193,6 +238,7 @@ class LocalDriver(Driver):
                     "p2p_port": spec.address.p2p_port,
                     "rpc_port": spec.address.rpc_port,
                     "abci_port": spec.address.abci_port,
+                    "rpc_socket": str(socket) if socket else None,
                     "starts": 0,
                 },
             )
@@ -213,7 +259,12 @@ class LocalDriver(Driver):
             )
         # Leftovers of a node whose main process died (e.g. its CometBFT child) hold ports.
         _procs.terminate_sessions(self._sessions(node_dir), timeout=self.stop_timeout)
-        for key in ("p2p_port", "rpc_port", "abci_port"):
+        socket = meta.get("rpc_socket")
+        if socket:
+            self._rpc_dir()  # recreated 0700 if someone removed it
+            Path(socket).unlink(missing_ok=True)  # a stale socket would stop CometBFT binding
+        ports = ("p2p_port", "abci_port") if socket else ("p2p_port", "rpc_port", "abci_port")
+        for key in ports:
             if not port_is_free(int(meta[key]), HOST):
                 raise DriverError(
                     "port_in_use",
@@ -318,6 +369,8 @@ class LocalDriver(Driver):
             self._terminate(node_dir)
             meta = read_json(node_dir / "node.json")
             shutil.rmtree(node_dir, ignore_errors=True)
+            if meta is not None and meta.get("rpc_socket"):
+                Path(meta["rpc_socket"]).unlink(missing_ok=True)
             if meta is not None:  # free the ports this node held in the plan
                 with locked(self.nodes_dir / ".locks" / "ports.lock"):
                     plan_file = node_dir.parent / "plan.json"
@@ -331,6 +384,10 @@ class LocalDriver(Driver):
             # All nodes at once (one stop timeout for the network), including processes whose
             # dirs are already gone.
             self._terminate(net_dir)
+            for meta_file in net_dir.glob("*/node.json"):
+                socket = (read_json(meta_file) or {}).get("rpc_socket")
+                if socket:
+                    Path(socket).unlink(missing_ok=True)
             shutil.rmtree(net_dir, ignore_errors=True)
         (self.nodes_dir / ".locks" / f"{network_id}.lock").unlink(missing_ok=True)
 
@@ -343,7 +400,9 @@ class LocalDriver(Driver):
             return NodeState(
                 node_id=node_id, exists=False, running=False, rpc_url=None, detail="not found"
             )
-        rpc_url = f"http://{HOST}:{meta['rpc_port']}"
+        # Nodes created before RPC moved to sockets keep their loopback TCP URL.
+        rpc_url = f"unix://{meta['rpc_socket']}" if meta.get("rpc_socket") \
+            else f"http://{HOST}:{meta['rpc_port']}"
         restarts = max(0, int(meta.get("starts", 0)) - 1)
         home_args = self._home_args(node_dir)
         info = read_json(node_dir / "node.pid")
@@ -465,6 +524,27 @@ def _port_range_from_env() -> tuple[int, int]:
     if not 1024 <= low < high <= 65536:
         raise DriverError("invalid_spec", f"BAAS_LOCAL_PORT_RANGE={raw!r} is out of bounds")
     return low, high
+
+
+def _rpc_on_socket(paths: dict[Any, bytes], socket: Path | None,
+                   ) -> tuple[dict[Any, bytes], Path | None]:
+    """The home files with CometBFT's ``[rpc] laddr`` pointed at ``socket``. A home without a
+    CometBFT config (a test's stand-in node) is left as it is, with no socket."""
+    key = next((rel for rel in paths if str(rel) == CONFIG_TOML), None)
+    if key is None or socket is None:
+        return paths, None
+    text = paths[key].decode("utf-8")
+    section = re.search(r"^\[rpc\]\s*$", text, re.MULTILINE)
+    if section is None:
+        raise DriverError("invalid_spec", f"{CONFIG_TOML} has no [rpc] section")
+    start = section.end()
+    following = re.search(r"^\[", text[start:], re.MULTILINE)
+    end = start + following.start() if following else len(text)
+    body, found = _RPC_LADDR.subn(lambda m: f'{m.group(1)}"unix://{socket}"', text[start:end],
+                                  count=1)
+    if not found:
+        raise DriverError("invalid_spec", f"{CONFIG_TOML} has no laddr in [rpc]")
+    return {**paths, key: (text[:start] + body + text[end:]).encode("utf-8")}, socket
 
 
 def _last_log_line(path: Path) -> str:

@@ -7,11 +7,8 @@ code paths.
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -80,20 +77,23 @@ def make_specs(
 
 
 def rpc_status(rpc_url: str, *, timeout: float = 2.0) -> dict | None:
-    """CometBFT ``/status`` result, or None when the node does not answer (yet)."""
+    """CometBFT ``/status`` result, or None when the node does not answer (yet). Local
+    nodes serve RPC on a unix socket (``unix://``), Docker nodes on loopback TCP."""
+    from deploy import rpc
+
     try:
-        with urllib.request.urlopen(f"{rpc_url}/status", timeout=timeout) as resp:
-            return json.loads(resp.read())["result"]
-    except (OSError, urllib.error.URLError, ValueError, KeyError):
+        return rpc.get_json(f"{rpc_url}/status", timeout=timeout)
+    except rpc.RpcError:
         return None
 
 
 def peer_count(rpc_url: str, *, timeout: float = 2.0) -> int:
     """How many peers the node at ``rpc_url`` is connected to (0 when it does not answer)."""
+    from deploy import rpc
+
     try:
-        with urllib.request.urlopen(f"{rpc_url}/net_info", timeout=timeout) as resp:
-            return int(json.loads(resp.read())["result"]["n_peers"])
-    except (OSError, urllib.error.URLError, ValueError, KeyError):
+        return int(rpc.get_json(f"{rpc_url}/net_info", timeout=timeout)["n_peers"])
+    except (rpc.RpcError, KeyError, ValueError, TypeError):
         return 0
 
 

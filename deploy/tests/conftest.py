@@ -35,9 +35,8 @@ def cometbft():
 def fake_driver(monkeypatch, key_file, settings):
     """Tasks and reconciler see an in-memory driver; RPC answers from its running flags."""
     driver = FakeDriver()
-    monkeypatch.setattr("deploy.tasks.get_driver", lambda name: driver)
-    monkeypatch.setattr("deploy.reconcile.get_driver", lambda name: driver)
-    monkeypatch.setattr("deploy.reconcile.AVAILABLE_DRIVERS", ("local",))
+    monkeypatch.setattr("deploy.drivers.registry.get_driver", lambda name: driver)
+    monkeypatch.setattr("deploy.drivers.registry.AVAILABLE_DRIVERS", ("local",))
     settings.DEPLOY_FIRST_BLOCK_TIMEOUT_S = 1
     settings.BAAS_INSTALL_ID = "test-install"
     driver.height = 3

@@ -9,7 +9,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from baas.errors import AppError, PermissionDenied
-from deploy import consortium, homes, services
+from baas.runner import StepFailed
+from deploy import chain, consortium, homes, services
 from deploy.choices import NetworkStatus
 from deploy.models import ConsortiumInvitation, NetworkIdentity, NetworkMembership
 from deploy.tests.factories import MembershipFactory, NetworkFactory, NodeFactory
@@ -220,14 +221,32 @@ def member(world):
 
 
 def _fake_submit(monkeypatch, answer):
+    """Record (signing tenant, body) of the platform's governance txs (``deploy.chain``)
+    and of the gateway's txs, answering ``answer``."""
+    from ledger.tx import decode_tx
+
     calls = []
 
-    def submit(*, network, tenant, body):
-        calls.append((tenant, body))
+    def answer_with() -> dict:
         if isinstance(answer, Exception):
             raise answer
         return {"data": answer}
 
+    def broadcast(*, network, raw, timeout):
+        tx = decode_tx(raw)
+        signer = NetworkIdentity.objects.get(network=network, public_key=tx.signer).tenant
+        calls.append((signer, {"chaincode": tx.chaincode, "function": tx.function,
+                               "args": tx.args}))
+        return answer_with()
+
+    def submit(*, network, body, signer=None):
+        from deploy.models import SigningKey
+
+        key = SigningKey.objects.get(network=network, public_key=signer.public_key_hex)
+        calls.append((key.tenant, body))
+        return answer_with()
+
+    monkeypatch.setattr("deploy.gateway.broadcast_committed", broadcast)
     monkeypatch.setattr("deploy.gateway.submit_tx", submit)
     return calls
 
@@ -236,7 +255,7 @@ def test_register_org_signed_by_owner_with_member_admin(member, monkeypatch):
     network, tenant = member
     calls = _fake_submit(monkeypatch, {"status": "approved", "approvals": ["a"],
                                        "required": 1})
-    consortium.register_org(network, tenant)
+    chain.register_org(network, tenant)
     [(signer, body)] = calls
     identity = NetworkIdentity.objects.get(network=network, tenant=tenant)
     assert signer == network.tenant  # the owner's managed identity proposes/approves
@@ -247,15 +266,16 @@ def test_register_org_signed_by_owner_with_member_admin(member, monkeypatch):
         "id": tenant.slug, "name": tenant.name, "admin_public_key": identity.public_key}
     assert verify_membership_proof(network.chain_id, tenant.slug, identity.public_key, proof)
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
-    consortium.register_org(network, tenant)  # done once: no second tx
+    chain.register_org(network, tenant)  # done once: no second tx
     assert len(calls) == 1
 
 
 def test_register_org_pending_policy_is_reported(member, monkeypatch):
     network, tenant = member
     _fake_submit(monkeypatch, {"status": "pending", "approvals": ["a"], "required": 2})
-    with pytest.raises(consortium.OrgApprovalPending, match="approvals from 2"):
-        consortium.register_org(network, tenant)
+    with pytest.raises(StepFailed, match=r"\(1 of 2\)") as raised:
+        chain.register_org(network, tenant)
+    assert raised.value.code == "org_approval_pending"
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is None
 
 
@@ -263,7 +283,7 @@ def test_register_org_already_existing_counts_as_done(member, monkeypatch):
     network, tenant = member
     _fake_submit(monkeypatch, AppError("tx_rejected", "refused", 422,
                                        details={"log": "organisation 'x' already exists"}))
-    consortium.register_org(network, tenant)
+    chain.register_org(network, tenant)
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
 
 
@@ -298,8 +318,11 @@ def test_a_members_first_transaction_registers_its_organisation(member, monkeypa
     res = client.post(f"/api/v1/networks/{network.pk}/gateway/tx/",
                       {"chaincode": "kv", "function": "put", "args": ["k", 1]}, format="json")
     assert res.status_code in (200, 202), res.content
-    assert [body["function"] for _signer, body in services_calls] == ["add_org", "put"]
-    assert [signer for signer, _body in services_calls] == [network.tenant, tenant]
+    # the owner registers the organisation; the member's admin registers the person's own
+    # key; the person's key signs the transaction
+    assert [body["function"] for _signer, body in services_calls] == \
+        ["add_org", "add_member", "put"]
+    assert [signer for signer, _body in services_calls] == [network.tenant, tenant, tenant]
     assert NetworkMembership.objects.get(tenant=tenant).org_registered_at is not None
 
 

@@ -9,6 +9,7 @@ from baas.errors import AppError
 from deploy import gateway
 from deploy.choices import NodeHealth
 from deploy.tests.factories import NetworkFactory, NodeFactory
+from ledger.tx import Signer
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +100,7 @@ def _two_nodes_with_identity():
 def test_failover_resends_the_same_signed_tx_never_a_new_one(stub, key_file):
     network = _two_nodes_with_identity()
     stub.down = {"http://a"}
-    result = gateway.submit_tx(network=network, tenant=network.tenant,
+    result = gateway.submit_tx(network=network, signer=Signer.generate(),
                                body={"chaincode": "kv", "function": "put", "args": ["k", 1]})
     assert result["code"] == 0
     [(first_url, first), (second_url, second)] = stub.sent
@@ -111,7 +112,7 @@ def test_a_tx_not_yet_in_a_block_is_504_with_its_hash_and_is_not_sent_elsewhere(
     network = _two_nodes_with_identity()
     stub.pending = {"http://a"}
     with pytest.raises(AppError) as caught:
-        gateway.submit_tx(network=network, tenant=network.tenant,
+        gateway.submit_tx(network=network, signer=Signer.generate(),
                           body={"chaincode": "kv", "function": "put", "args": ["k", 1]})
     assert (caught.value.code, caught.value.status) == ("commit_timeout", 504)
     assert caught.value.details == {"hash": "ab" * 32}

@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from baas.errors import (
-    AppError,
     Conflict,
     InvalidTransition,
     PermissionDenied,
@@ -11,7 +10,7 @@ from baas.errors import (
     ValidationFailed,
 )
 from baas.models import Operation
-from deploy import services
+from deploy import services, states
 from deploy.choices import NetworkStatus
 from deploy.models import Network
 from deploy.services import NetworkSpec
@@ -137,7 +136,7 @@ def test_stop_start_delete_follow_the_state_machine(
         services.network_stop(tenant=owner.tenant, actor=owner.user, network=network)
     with pytest.raises(Conflict):  # cannot start while stopping
         services.network_start(tenant=owner.tenant, actor=owner.user, network=network)
-    services.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
+    states.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
     with django_capture_on_commit_callbacks(execute=True):
         services.network_start(tenant=owner.tenant, actor=owner.user, network=network)
     network.refresh_from_db()
@@ -163,15 +162,15 @@ def test_failed_network_is_deletable_but_deleted_one_is_not(owner, queued):
 def test_transition_refuses_illegal_moves(owner):
     network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.DELETED)
     with pytest.raises(InvalidTransition):
-        services.network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
+        states.network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
     network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.REQUESTED)
     with pytest.raises(InvalidTransition):
-        services.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
+        states.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
 
 
 def test_failing_a_network_keeps_the_reason(owner):
     network = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.PROVISIONING)
-    services.network_fail(network_id=network.pk, error=AppError("ports_exhausted", "no ports"))
+    states.network_fail(network_id=network.pk, code="ports_exhausted", message="no ports")
     network.refresh_from_db()
     assert (network.status, network.error_code, network.error_message) == (
         NetworkStatus.FAILED, "ports_exhausted", "no ports"

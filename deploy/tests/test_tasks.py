@@ -9,12 +9,13 @@ import pytest
 from django.utils import timezone
 
 from baas.models import Operation
-from deploy import crypto, homes, reconcile, services, tasks
+from deploy import chain, crypto, homes, reconcile, services, states, tasks
 from deploy.choices import NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import DriverError
 from deploy.homes import home_files
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
 from deploy.services import NetworkSpec
+from deploy.workflows import provision
 from tenants.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -75,8 +76,8 @@ def test_redelivered_task_resumes_with_the_same_homes(created, fake_driver):
     network, op = created
     # A first worker planned the nodes, stored homes, started two nodes, then died.
     driver = fake_driver
-    services.network_transition(network_id=network.pk, to=NetworkStatus.PROVISIONING)
-    nodes = tasks.plan_nodes(network, driver)
+    states.network_transition(network_id=network.pk, to=NetworkStatus.PROVISIONING)
+    nodes = provision.plan_nodes(network, driver)
     from deploy.homes import generate_and_store, node_spec
 
     generate_and_store(network, nodes)
@@ -205,8 +206,8 @@ def test_reaped_network_has_nothing_left_running(created, fake_driver):
     tasks.network_provision_task(str(network.pk), op.pk)
     # a later start that hangs: the network is busy, its operation past its deadline
     network.refresh_from_db()
-    services.network_transition(network_id=network.pk, to=NetworkStatus.STOPPING)
-    services.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
+    states.network_transition(network_id=network.pk, to=NetworkStatus.STOPPING)
+    states.network_transition(network_id=network.pk, to=NetworkStatus.STOPPED)
     start = services.network_start(tenant=network.tenant, actor=None, network=network)
     Operation.objects.filter(pk=start.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     assert reconcile.reap() == [start.pk]
@@ -295,7 +296,7 @@ def chain_set(monkeypatch):
     """The validator set the (fake) chain reports, as base64 keys; _identity txs no-ops."""
     keys: set[str] = set()
     monkeypatch.setattr("deploy.rpc.validator_keys", lambda url, timeout=2.0: set(keys))
-    monkeypatch.setattr("deploy.tasks._identity_tx", lambda *a, **k: None)
+    monkeypatch.setattr("deploy.chain.governance_tx", lambda *a, **k: None)
     return keys
 
 
@@ -304,7 +305,7 @@ def test_a_dead_validator_is_removed_by_asking_the_others(created, fake_driver, 
     nodes = list(network.nodes.order_by("index"))
     victim = nodes[3]
     fake_driver.stop_node(network_id=str(network.pk), node_id=str(victim.pk))
-    services.node_transition(node_id=victim.pk, to=NodeStatus.CRASHED)
+    states.node_transition(node_id=victim.pk, to=NodeStatus.CRASHED)
     chain_set.update(n.validator_pub_key for n in nodes[:3])  # the chain took it out
     op = services.validator_remove(tenant=network.tenant, actor=None, node=victim)
     tasks.validator_remove_task(str(victim.pk), op.pk)
@@ -324,11 +325,11 @@ def test_a_failed_add_that_the_chain_accepted_is_kept_running(created, fake_driv
     # the add commits on chain, but the new node never reports its voting power
     monkeypatch.setattr("deploy.rpc.voting_power", lambda url, timeout=2.0: (0, True))
 
-    def add_commits(net, function, args, **kw):
+    def add_commits(net, chaincode, function, args, **kw):
         new = Node.objects.get(network=net, status=NodeStatus.STARTING)
         chain_set.add(new.validator_pub_key)
 
-    monkeypatch.setattr("deploy.tasks._identity_tx", add_commits)
+    monkeypatch.setattr("deploy.chain.governance_tx", add_commits)
     settings.DEPLOY_FIRST_BLOCK_TIMEOUT_S = 0.2
     op = services.validator_add(tenant=network.tenant, actor=None, network=network)
     tasks.validator_add_task(str(network.pk), op.pk)
@@ -382,30 +383,34 @@ def test_an_identity_tx_that_outlives_the_commit_wait_is_awaited_not_resent(
     network, _ = _provision(created)
     sent, awaited = [], []
 
-    def submit(**kw):
-        sent.append(kw["body"]["function"])
+    def broadcast(network, call, **kw):  # the node took the tx; no block held it in time
+        sent.append(network.pk)
         raise AppError("commit_timeout", "not yet", status=504, details={"hash": "ab" * 32})
 
     def committed(**kw):
         awaited.append(kw["tx_hash"])
         return {"hash": kw["tx_hash"], "code": 0, "data": None}
 
-    monkeypatch.setattr("deploy.gateway.submit_tx", submit)
+    monkeypatch.setattr("deploy.gateway.with_failover", broadcast)
     monkeypatch.setattr("deploy.gateway.wait_committed", committed)
-    tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
-    assert (sent, awaited) == (["remove_node"], ["ab" * 32])
+    chain.governance_tx(network, "_identity", "remove_node", {"public_key": "00"},
+                        already_done="no node")
+    assert (sent, awaited) == ([network.pk], ["ab" * 32])
 
     def already_gone(**kw):  # the tx ran, and found the earlier run had done the work
         raise AppError("tx_rejected", "refused", status=422, details={"log": "no node with it"})
 
     monkeypatch.setattr("deploy.gateway.wait_committed", already_gone)
-    tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
+    chain.governance_tx(network, "_identity", "remove_node", {"public_key": "00"},
+                        already_done="no node")
+
     def still_pending(**kw):
         raise AppError("commit_timeout", "not yet", status=504, details={"hash": kw["tx_hash"]})
 
     monkeypatch.setattr("deploy.gateway.wait_committed", still_pending)
     with pytest.raises(AppError, match="not yet"):
-        tasks._identity_tx(network, "remove_node", {"public_key": "00"}, already_done="no node")
+        chain.governance_tx(network, "_identity", "remove_node", {"public_key": "00"},
+                            already_done="no node")
 
 
 def _member_running_the_last_node(network):
@@ -435,12 +440,12 @@ def test_removing_a_member_takes_its_validator_and_organisation_off_the_chain(
     chain_set.update(n.validator_pub_key for n in network.nodes.filter(index__lt=4))
     sent = []
 
-    def identity_tx(net, function, args, **kw):
+    def identity_tx(net, chaincode, function, args, **kw):
         sent.append((function, args))
         if function == "remove_node":
             chain_set.discard(theirs.validator_pub_key)
 
-    monkeypatch.setattr("deploy.tasks._identity_tx", identity_tx)
+    monkeypatch.setattr("deploy.chain.governance_tx", identity_tx)
     monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay", lambda *a: None)
     from deploy import consortium
 
@@ -482,7 +487,7 @@ def test_a_member_with_nothing_on_chain_leaves_a_stopped_network_without_asking_
     Network.objects.filter(pk=network.pk).update(status=NetworkStatus.STOPPED)
     network.refresh_from_db()
     sent = []
-    monkeypatch.setattr("deploy.tasks._identity_tx", lambda *a, **k: sent.append(a))
+    monkeypatch.setattr("deploy.chain.governance_tx", lambda *a, **k: sent.append((a[0], *a[2:])))
     monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay", lambda *a: None)
     op = consortium.member_remove(tenant=member, actor=None, network=network,
                                   member_slug=member.slug)
@@ -542,7 +547,7 @@ def test_a_member_removal_that_failed_halfway_converges_when_asked_again(
     chain_set.update(n.validator_pub_key for n in network.nodes.all())
     sent = []
 
-    def gateway_down_at_remove_org(net, function, args, **kw):
+    def gateway_down_at_remove_org(net, chaincode, function, args, **kw):
         sent.append(function)
         if function == "remove_node":
             chain_set.discard(theirs.validator_pub_key)
@@ -550,7 +555,7 @@ def test_a_member_removal_that_failed_halfway_converges_when_asked_again(
             raise AppError("gateway_unavailable", "No node of this network answered.",
                            status=503)
 
-    monkeypatch.setattr("deploy.tasks._identity_tx", gateway_down_at_remove_org)
+    monkeypatch.setattr("deploy.chain.governance_tx", gateway_down_at_remove_org)
     monkeypatch.setattr("deploy.tasks.consortium_member_remove_task.delay", lambda *a: None)
     first = consortium.member_remove(tenant=network.tenant, actor=None, network=network,
                                      member_slug=member.slug)

@@ -99,7 +99,7 @@ def test_bad_input_is_named(tmp_path, chain_id, nodes, message):
 
 
 def test_app_state_must_be_json(tmp_path):
-    if shutil.which("cometbft") is None:
-        pytest.skip("validation happens after the cometbft check")
+    # validation happens after the cometbft check
+    require_service("cometbft", shutil.which("cometbft") is not None, "binary not on PATH")
     with pytest.raises(NetworkError, match="not JSON"):
         generate_network(chain_id="c", nodes=local_nodes(1), out_dir=tmp_path, app_state=b"{")

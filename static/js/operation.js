@@ -1,7 +1,7 @@
 /* Live progress of one operation over server-sent events (the backend's
  * /api/v1/operations/{id}/events/ stream). Each event carries the operation as JSON
- * (state, progress, steps, error_code, error_message); the stream ends when the operation
- * reaches a terminal state. Without JavaScript the page still shows the state at load time. */
+ * (state, progress, steps with their translated ``text``, error_code, error_message); the
+ * stream ends when the operation reaches a terminal state. Without JavaScript the page still shows the state at load time. */
 (function () {
   "use strict";
   var root = document.getElementById("operation");
@@ -33,7 +33,8 @@
     t.className = "small muted";
     t.dateTime = step.time || "";
     t.textContent = (step.time || "").slice(11, 19);
-    li.append(t, " ", step.message || "");
+    // ``text``: the step in the page's language (the API renders it); ``message``: English.
+    li.append(t, " ", step.text || step.message || "");
     stepsEl.append(li);
   }
 

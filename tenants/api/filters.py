@@ -2,10 +2,11 @@
 
 import django_filters
 
+from baas.filters import StrictBooleanFilter, StrictFilterSet
 from tenants.models import AuditEvent
 
 
-class AuditEventFilter(django_filters.FilterSet):
+class AuditEventFilter(StrictFilterSet):
     action = django_filters.CharFilter()
     actor = django_filters.CharFilter(field_name="actor_email", lookup_expr="iexact")
     target_type = django_filters.CharFilter()
@@ -23,7 +24,7 @@ class StaffAuditEventFilter(AuditEventFilter):
     ``?platform=true`` to events of no tenant (logins, logouts, sign-up attempts)."""
 
     tenant = django_filters.CharFilter(field_name="tenant__slug")
-    platform = django_filters.BooleanFilter(field_name="tenant", lookup_expr="isnull")
+    platform = StrictBooleanFilter(field_name="tenant", lookup_expr="isnull")
 
     class Meta(AuditEventFilter.Meta):
         fields = [*AuditEventFilter.Meta.fields, "tenant", "platform"]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from baas.quotas import quota_usage
+from baas.validators import validate_name
 from tenants.choices import QUOTA_NAMES, Plan, Role, Scope
 from tenants.models import ApiToken, AuditEvent, Invitation, Membership, Tenant, User
+
+MAX_QUOTA = 2**31 - 1
 
 
 class SignupSerializer(serializers.Serializer):
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, trim_whitespace=False, max_length=128)
-    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
-    organisation_name = serializers.CharField(max_length=120)
+    full_name = serializers.CharField(max_length=150, required=False, allow_blank=True,
+                                      validators=[validate_name])
+    organisation_name = serializers.CharField(max_length=120, validators=[validate_name])
     organisation_slug = serializers.SlugField(max_length=50, required=False, allow_blank=True)
 
 
@@ -39,6 +44,7 @@ class TenantBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["id", "name", "slug", "plan"]
+        extra_kwargs = {"name": {"validators": [validate_name]}}
 
 
 class MyMembershipSerializer(serializers.ModelSerializer):
@@ -55,6 +61,7 @@ class MeSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
         fields = ["id", "email", "full_name", "email_verified", "is_staff", "memberships"]
+        extra_kwargs = {"full_name": {"validators": [validate_name]}}
 
 
 class TenantSerializer(serializers.ModelSerializer):
@@ -64,6 +71,7 @@ class TenantSerializer(serializers.ModelSerializer):
         model = Tenant
         fields = ["id", "name", "slug", "plan", "created_at", "quotas"]
         read_only_fields = ["id", "slug", "plan", "created_at", "quotas"]
+        extra_kwargs = {"name": {"validators": [validate_name]}}
 
     def get_quotas(self, tenant: Tenant) -> dict:
         return quota_usage(tenant=tenant)
@@ -71,10 +79,12 @@ class TenantSerializer(serializers.ModelSerializer):
 
 class StaffTenantUpdateSerializer(serializers.Serializer):
     plan = serializers.ChoiceField(choices=Plan.choices, required=False)
-    max_networks = serializers.IntegerField(min_value=0, required=False)
-    max_validators_per_network = serializers.IntegerField(min_value=0, required=False)
-    max_members = serializers.IntegerField(min_value=0, required=False)
-    max_tokens = serializers.IntegerField(min_value=0, required=False)
+    # Quotas are PositiveIntegerFields: 2^31-1 is the largest every database stores.
+    max_networks = serializers.IntegerField(min_value=0, max_value=MAX_QUOTA, required=False)
+    max_validators_per_network = serializers.IntegerField(min_value=0, max_value=MAX_QUOTA,
+                                                          required=False)
+    max_members = serializers.IntegerField(min_value=0, max_value=MAX_QUOTA, required=False)
+    max_tokens = serializers.IntegerField(min_value=0, max_value=MAX_QUOTA, required=False)
 
     def quotas(self) -> dict[str, int]:
         return {k: v for k, v in self.validated_data.items() if k in QUOTA_NAMES}
@@ -94,7 +104,10 @@ class RoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+@extend_schema_serializer(component_name="MemberInvitation")
 class InvitationSerializer(serializers.ModelSerializer):
+    """An invitation of a person into the organisation (not a consortium invitation)."""
+
     invited_by = serializers.EmailField(source="invited_by.email", read_only=True, default=None)
 
     class Meta:
@@ -114,7 +127,7 @@ class InvitationAcceptSerializer(serializers.Serializer):
     password = serializers.CharField(trim_whitespace=False, max_length=128, required=False,
                                      allow_blank=True, default="")
     full_name = serializers.CharField(max_length=150, required=False, allow_blank=True,
-                                      default="")
+                                      default="", validators=[validate_name])
 
 
 class ApiTokenSerializer(serializers.ModelSerializer):
@@ -128,7 +141,7 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=100, validators=[validate_name])
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=Scope.choices),
                                    allow_empty=False, max_length=3)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)

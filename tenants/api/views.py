@@ -16,7 +16,6 @@ from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
@@ -27,14 +26,15 @@ from tenants.api import serializers as s
 from tenants.api.filters import AuditEventFilter, StaffAuditEventFilter
 from tenants.models import ApiToken, AuditEvent, Invitation, Membership, Tenant
 from tenants.permissions import SessionOnly, TokenScopePermission
+from tenants.throttling import ClientAddressThrottle
 
 
 class AuthThrottled(APIView):
-    """Unauthenticated account endpoints: throttled by client address (scope ``auth``)."""
+    """Unauthenticated account endpoints: throttled by trusted client address (``auth``)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressThrottle]
     throttle_scope = "auth"
 
 
@@ -80,7 +80,7 @@ class VerifyEmailView(AuthThrottled):
 
 class VerifyEmailResendView(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=None, responses={202: None})
@@ -117,8 +117,9 @@ class PasswordResetConfirmView(AuthThrottled):
 class InvitationAcceptView(APIView):
     """Signed-in users accept as themselves; others sign in or sign up with ``password``."""
 
+    manages_people = True  # joining an organisation: never with an API token
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=s.InvitationAcceptSerializer, responses={201: s.MyMembershipSerializer})
@@ -228,6 +229,18 @@ EXPORT_FIELDS = ["id", "created_at", "actor_email", "action", "target_type", "ta
                  "source_ip", "request_id", "metadata", "prev_hash", "hash"]
 
 
+# A cell starting with one of these is a formula to Excel, LibreOffice and Google Sheets
+# (CSV injection): an actor's name or an invited email "=HYPERLINK(...)" would run.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """The value with a leading apostrophe when a spreadsheet would read it as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def _export(events: Any, fmt: str) -> HttpResponse:
     rows = s.AuditEventSerializer(events, many=True).data
     if fmt == "csv":
@@ -235,7 +248,8 @@ def _export(events: Any, fmt: str) -> HttpResponse:
         writer = csv.DictWriter(buf, fieldnames=EXPORT_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for row in rows:
-            writer.writerow({**row, "metadata": json.dumps(row["metadata"], sort_keys=True)})
+            cells = {**row, "metadata": json.dumps(row["metadata"], sort_keys=True)}
+            writer.writerow({k: csv_safe(v) for k, v in cells.items()})
         response = HttpResponse(buf.getvalue(), content_type="text/csv; charset=utf-8")
     else:
         response = HttpResponse(json.dumps(list(rows), indent=1), content_type="application/json")

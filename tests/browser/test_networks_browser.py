@@ -89,6 +89,8 @@ def test_create_a_network_see_it_run_and_delete_it(new_browser, live_server, cel
     node_row = page.locator("#network-live tbody tr")
     assert node_row.count() == 1
     page.wait_for_selector("#network-live tbody .badge[data-status='running']")
+    # The notice went with the same htmx swap, without a reload.
+    assert "is being created" not in page.inner_text("main")
     screenshot(page, "11-network-running")
 
     switch_language(page, "ko")

@@ -98,6 +98,16 @@ def test_language_switch_shows_korean(new_browser, live_server):
     )
     page.get_by_role("link", name="가입하기").click()
     assert page.get_by_label("조직 주소").is_visible()
+    # Korean text is drawn with the shipped web font (or an installed Noto Sans KR).
+    loaded = page.evaluate("""async () => {
+        await document.fonts.ready;
+        await document.fonts.load('16px "BaaS Noto Sans KR"', '조직');
+        return [...document.fonts].filter(f => f.family.includes('BaaS Noto Sans KR')
+                                               && f.status === 'loaded').length;
+    }""")
+    assert loaded >= 1
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(f"{live_server.url}{icon}").status == 200
     screenshot(page, "04-signup-korean")
 
 
@@ -173,6 +183,33 @@ def test_operation_page_follows_progress_live(new_browser, live_server, settings
     assert "all done" in page.locator("#op-steps").inner_text()
     assert page.locator("#op-live").inner_text() == "This operation has ended."
     screenshot(page, "05-operation-live")
+
+
+def test_operation_steps_arrive_live_in_korean(new_browser, live_server, settings):
+    """A Korean reader's live steps come in Korean: the stream renders each step's text in
+    the request's language."""
+    from baas.operations import operation_create, operation_progress
+    from tenants import services
+
+    settings.BAAS_SSE_POLL_SECONDS = 0.2
+    user, tenant = services.signup(email="ko@han.example", password=PASSWORD,
+                                   organisation_name="Han", organisation_slug="han-ko")
+    op = operation_create(tenant=tenant, actor=user, kind="network.create")
+    base = live_server.url
+    page = new_browser()
+    page.context.add_cookies([{"name": "django_language", "value": "ko", "url": base}])
+    page.goto(f"{base}/login/")
+    page.locator("#id_email").fill("ko@han.example")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("main form button[type=submit]").click()
+    page.wait_for_url(f"{base}/dashboard/")
+    page.goto(f"{base}/operations/{op.pk}/")
+    assert "네트워크 만들기" in page.get_by_role("heading", level=1).inner_text()
+    page.wait_for_selector("#operation[data-live='open']")
+    operation_progress(operation_id=op.pk, percent=40, message="started han-0")
+    page.wait_for_function("document.getElementById('op-progress').value === 40")
+    assert "han-0을(를) 시작했습니다" in page.locator("#op-steps").inner_text()
+    assert "started han-0" not in page.locator("#op-steps").inner_text()
 
 
 UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea')]

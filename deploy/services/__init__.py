@@ -18,10 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from baas.choices import ACTIVE
 from baas.errors import (
-    AppError,
     Conflict,
-    InvalidTransition,
     NotFound,
     PermissionDenied,
     QuotaExceeded,
@@ -34,7 +33,7 @@ from baas.operations import (
     operation_progress,
     operation_transition,
 )
-from deploy import conf, platform
+from deploy import conf, consortium, platform, tasks
 from deploy.choices import (
     NETWORK_COUNTED,
     NETWORK_STARTABLE,
@@ -44,10 +43,11 @@ from deploy.choices import (
     NodeStatus,
     OperationKind,
     network_can_move,
-    node_can_move,
 )
 from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network, Node
+from deploy.states import network_transition
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -58,65 +58,6 @@ def _deadline(name: str, default_s: int) -> timedelta:
 
 def max_validators() -> int:
     return int(conf.setting("DEPLOY_MAX_VALIDATORS"))
-
-
-# --- state machines ------------------------------------------------------------------------
-
-
-def network_transition(
-    *,
-    network_id: Any,
-    to: str,
-    error_code: str = "",
-    error_message: str = "",
-    allow_same: bool = False,
-) -> Network:
-    """Move a network to ``to`` under a row lock, or raise ``InvalidTransition`` (409)."""
-    with transaction.atomic():
-        network = Network.objects.select_for_update().get(pk=network_id)
-        if network.status == to and allow_same:
-            return network
-        if not network_can_move(network.status, to):
-            raise InvalidTransition(
-                "invalid_transition",
-                _("A network that is %(status)s cannot become %(to)s.")
-                % {"status": network.status, "to": to},
-                details={"status": network.status, "to": to},
-            )
-        now = timezone.now()
-        network.status = to
-        network.status_changed_at = now
-        if to in (NetworkStatus.FAILED, NetworkStatus.REJECTED):
-            network.error_code = error_code or to
-            network.error_message = error_message
-        elif to in (NetworkStatus.RUNNING, NetworkStatus.PROVISIONING, NetworkStatus.STARTING):
-            network.error_code, network.error_message = "", ""
-        if to == NetworkStatus.RUNNING and network.running_since is None:
-            network.running_since = now
-        if to in (NetworkStatus.STOPPED, NetworkStatus.DELETED):
-            network.running_since = None
-        network.save()
-    return network
-
-
-def node_transition(*, node_id: Any, to: str, detail: str | None = None, **fields: Any) -> Node:
-    """Move a node to ``to`` (same-state moves only update the extra fields)."""
-    with transaction.atomic():
-        node = Node.objects.select_for_update().get(pk=node_id)
-        if node.status != to and not node_can_move(node.status, to):
-            raise InvalidTransition(
-                "invalid_transition",
-                _("A node that is %(status)s cannot become %(to)s.")
-                % {"status": node.status, "to": to},
-                details={"status": node.status, "to": to},
-            )
-        node.status = to
-        if detail is not None:
-            node.detail = detail[:255]
-        for key, value in fields.items():
-            setattr(node, key, value)
-        node.save()
-    return node
 
 
 # --- lifecycle services -------------------------------------------------------------------
@@ -193,8 +134,6 @@ def network_create(
     queued until staff approve. ``on_behalf``: platform staff create it for the tenant
     (no membership needed, no approval: staff creating it is the approval).
     """
-    from deploy.tasks import network_provision_task
-
     if on_behalf:
         if not platform.is_staff(actor):
             raise NotFound("not_found", "Not found.")
@@ -213,8 +152,9 @@ def network_create(
     _validate_spec(spec)
     try:
         with transaction.atomic():
-            # Lock the tenant's networks so two concurrent creates cannot both pass the quota.
-            list(Network.objects.select_for_update().filter(tenant=tenant).values_list("pk"))
+            # Lock the tenant row: two concurrent creates cannot both pass the quota, even
+            # for a tenant's first network (locking its networks locked an empty set).
+            type(tenant).objects.select_for_update().filter(pk=tenant.pk).first()
             _check_quota(tenant=tenant, spec=spec)
             if Network.objects.filter(tenant=tenant, name=spec.name).visible().exists():
                 raise Conflict(
@@ -253,7 +193,7 @@ def network_create(
                 op = operation_progress(operation_id=op.pk, percent=0,
                                         message="waiting for platform approval")
             else:
-                enqueue_after_commit(network_provision_task, str(network.pk), op.pk)
+                enqueue_after_commit(tasks.network_provision_task, str(network.pk), op.pk)
     except IntegrityError:
         # Lost a race: another request with the same key or name committed first.
         if idempotency_key:
@@ -267,15 +207,6 @@ def network_create(
             _("You already have a network called '%(name)s'.") % {"name": spec.name},
         ) from None
     return network, op
-
-
-def require_owner(tenant: Any, network: Network) -> None:
-    """Consortium members read a network; only its owner starts, stops or deletes it."""
-    if network.tenant_id != getattr(tenant, "pk", None):
-        raise PermissionDenied(
-            "network_owner_only",
-            _("Only the organisation that owns the network can do this."),
-        )
 
 
 def _lifecycle(
@@ -316,23 +247,19 @@ def _lifecycle(
 
 
 def network_start(*, tenant: Any, actor: Any, network: Network, request: Any = None) -> Operation:
-    from deploy.tasks import network_start_task
-
     return _lifecycle(
         tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_START,
         allowed_from=NETWORK_STARTABLE, to=NetworkStatus.STARTING, desired=DesiredState.RUNNING,
-        task=network_start_task, minimum_role="developer",
+        task=tasks.network_start_task, minimum_role="developer",
         deadline_setting="DEPLOY_START_DEADLINE_S", request=request,
     )
 
 
 def network_stop(*, tenant: Any, actor: Any, network: Network, request: Any = None) -> Operation:
-    from deploy.tasks import network_stop_task
-
     return _lifecycle(
         tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_STOP,
         allowed_from=NETWORK_STOPPABLE, to=NetworkStatus.STOPPING, desired=DesiredState.STOPPED,
-        task=network_stop_task, minimum_role="developer",
+        task=tasks.network_stop_task, minimum_role="developer",
         deadline_setting="DEPLOY_STOP_DEADLINE_S", request=request,
     )
 
@@ -341,8 +268,6 @@ def network_delete(
     *, tenant: Any, actor: Any, network: Network, request: Any = None
 ) -> Operation:
     """Delete from any state but ``deleted``: a failed or half-made network is cleanable."""
-    from deploy.tasks import network_delete_task
-
     deletable = frozenset(
         s for s in NetworkStatus.values if network_can_move(s, NetworkStatus.DELETING)
     )
@@ -350,7 +275,7 @@ def network_delete(
     op = _lifecycle(
         tenant=tenant, actor=actor, network=network, kind=OperationKind.NETWORK_DELETE,
         allowed_from=deletable, to=NetworkStatus.DELETING, desired=DesiredState.DELETED,
-        task=network_delete_task, minimum_role="admin",
+        task=tasks.network_delete_task, minimum_role="admin",
         deadline_setting="DEPLOY_DELETE_DEADLINE_S", request=request,
     )
     if was_pending:  # the tenant withdrew its request: the waiting create will never run
@@ -371,8 +296,6 @@ def owner_or_runner(tenant: Any, node: Node) -> None:
 
 
 def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
-    from deploy.tasks import node_restart_task
-
     platform.require_role(tenant=tenant, actor=actor, minimum="developer")
     network = node.network
     owner_or_runner(tenant, node)
@@ -386,6 +309,14 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
     if node.status == NodeStatus.DELETED:
         raise NotFound("not_found", _("Node not found."))
     with transaction.atomic():
+        # The node row is the lock: two restarts of one node never run together.
+        Node.objects.select_for_update().get(pk=node.pk)
+        if Operation.objects.filter(kind=OperationKind.NODE_RESTART, target_type="deploy.node",
+                                    target_id=str(node.pk), state__in=ACTIVE).exists():
+            raise Conflict(
+                "operation_in_progress",
+                _("This node is already being restarted; wait for that to finish."),
+            )
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.NODE_RESTART,
             target=("deploy.node", node.pk), deadline=_deadline("DEPLOY_START_DEADLINE_S", 300),
@@ -393,45 +324,8 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
         platform.audit(
             tenant=tenant, actor=actor, action="node.restart", target=node, request=request
         )
-        enqueue_after_commit(node_restart_task, str(node.pk), op.pk)
+        enqueue_after_commit(tasks.node_restart_task, str(node.pk), op.pk)
     return op
-
-
-def network_fail(*, network_id: Any, error: AppError | Exception, code: str = "") -> Network:
-    """Mark a network failed with a readable reason (used by tasks and the reaper)."""
-    error_code = code or getattr(error, "code", "") or "provisioning_failed"
-    message = getattr(error, "message", "") or str(error) or error.__class__.__name__
-    network = Network.objects.get(pk=network_id)
-    if network.status == NetworkStatus.FAILED or not network_can_move(
-        network.status, NetworkStatus.FAILED
-    ):
-        return network
-    return network_transition(
-        network_id=network_id, to=NetworkStatus.FAILED, error_code=error_code,
-        error_message=message[:2000],
-    )
-
-
-def driver_app_error(exc: Any) -> AppError:
-    """A ``DriverError`` as an API error: unavailable runtimes are 503, the rest 502."""
-    status = 503 if exc.code in ("driver_unavailable", "driver_timeout") else 502
-    return AppError(exc.code, exc.message, status=status)
-
-
-def no_active_validator_change(network: Network) -> None:
-    from baas.choices import ACTIVE
-
-    busy = Operation.objects.filter(
-        target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
-        kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,
-                  OperationKind.MEMBER_REMOVE, OperationKind.ORG_ADD],
-    ).exists()
-    if busy:
-        raise Conflict(
-            "operation_in_progress",
-            _("A validator or membership change of this network is still running; wait for "
-              "it to finish."),
-        )
 
 
 def validator_add(
@@ -439,11 +333,8 @@ def validator_add(
 ) -> Operation:
     """Add one validator to a running network, through the ledger's validator updates
     (an ``_identity.add_node`` transaction), without restarting the chain."""
-    from deploy.consortium import require_writer
-    from deploy.tasks import validator_add_task
-
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
-    require_writer(network, tenant)
+    consortium.require_writer(network, tenant)
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status != NetworkStatus.RUNNING:
@@ -463,14 +354,12 @@ def validator_add(
         )
         platform.audit(tenant=tenant, actor=actor, action="network.validator_add",
                        target=locked, request=request)
-        enqueue_after_commit(validator_add_task, str(locked.pk), op.pk)
+        enqueue_after_commit(tasks.validator_add_task, str(locked.pk), op.pk)
     return op
 
 
 def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None) -> Operation:
     """Take a validator out of the set (voting power 0 on chain), then delete its node."""
-    from deploy.tasks import validator_remove_task
-
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     owner_or_runner(tenant, node)
     with transaction.atomic():
@@ -491,10 +380,11 @@ def validator_remove(*, tenant: Any, actor: Any, node: Node, request: Any = None
             tenant=tenant, actor=actor, kind=OperationKind.VALIDATOR_REMOVE,
             target=("deploy.network", network.pk),
             deadline=_deadline("DEPLOY_DELETE_DEADLINE_S", 300),
+            params={"node_id": str(node.pk)},
         )
         platform.audit(tenant=tenant, actor=actor, action="network.validator_remove",
                        target=node, request=request)
-        enqueue_after_commit(validator_remove_task, str(node.pk), op.pk)
+        enqueue_after_commit(tasks.validator_remove_task, str(node.pk), op.pk)
     return op
 
 
@@ -544,8 +434,6 @@ def network_approve(
     after commit, on the operation the tenant already holds."""
     from datetime import datetime
 
-    from deploy.tasks import network_provision_task
-
     with transaction.atomic():
         network = _pending_for_staff(actor=actor, network_id=network_id)
         network = network_transition(network_id=network.pk, to=NetworkStatus.REQUESTED)
@@ -563,7 +451,7 @@ def network_approve(
                                     message=f"approved by {getattr(actor, 'email', 'staff')}")
         platform.audit(tenant=network.tenant, actor=actor, action="network.approve",
                        target=network, request=request)
-        enqueue_after_commit(network_provision_task, str(network.pk), op.pk)
+        enqueue_after_commit(tasks.network_provision_task, str(network.pk), op.pk)
     return network, op
 
 
