@@ -160,8 +160,8 @@ class StateReader(HeightReads):
     wait for (or see inside) the consensus connection's transaction."""
 
     def __init__(self, path: Path) -> None:
-        self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                                   check_same_thread=False)
+        self._db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                   isolation_level=None, check_same_thread=False)
 
     def close(self) -> None:
         self._db.close()

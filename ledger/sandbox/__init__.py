@@ -18,7 +18,7 @@ from typing import Any
 from ledger import canonical
 from ledger.errors import Code, LedgerError, SandboxError
 from ledger.sandbox.cost import NotFormattable, TooDeep, weigh
-from ledger.sandbox.policy import compile_source
+from ledger.sandbox.policy import STEPS_PER_NODE, compile_source, source_nodes
 from ledger.sandbox.runtime import (
     DEFAULT_STEP_LIMIT,
     MAX_RESULT_BYTES,
@@ -27,8 +27,8 @@ from ledger.sandbox.runtime import (
     Exposed,
     Meter,
     make_globals,
-    text_of,
 )
+from ledger.sandbox.text import text_of
 
 __all__ = [
     "CompiledChaincode",
@@ -45,9 +45,8 @@ MAX_SOURCE_BYTES = 128 * 1024
 MAX_LOG = 500
 MAX_MESSAGE_UNITS = 20_000  # exception args larger than this are not formatted for the log
 MODULE_STEP_LIMIT = 20_000  # the module body only defines functions and constants
-# Checking and instrumenting the source is paid like a call: one step per this many bytes
-# (measured by bench/sandbox_cost.py: compiling costs less than 1 s per 200,000 steps).
-COMPILE_BYTES_PER_STEP = 2
+# Reading the source (parsing it in C to count its nodes) is paid per this many bytes.
+COMPILE_BYTES_PER_STEP = 16
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,10 @@ class CompiledChaincode:
 
 
 def compile_steps(source: str) -> int:
-    """Steps for checking and instrumenting ``source``: one per COMPILE_BYTES_PER_STEP."""
-    return 1 + len(source) // COMPILE_BYTES_PER_STEP
+    """Steps for checking and instrumenting ``source``, known before doing it: one per
+    COMPILE_BYTES_PER_STEP characters (parsing) plus STEPS_PER_NODE per syntax node (the
+    Python-level passes; a source with too many nodes is refused after the count)."""
+    return 1 + len(source) // COMPILE_BYTES_PER_STEP + STEPS_PER_NODE * source_nodes(source)
 
 
 def code_hash(source: str) -> str:

@@ -35,6 +35,12 @@ ALLOWED_IMPORTS = frozenset(HOST_FUNCTIONS)
 # Statements and expressions nested deeper than this are refused before any recursive pass
 # runs over the tree: the parser's and the compiler's own limits depend on the host stack.
 MAX_AST_DEPTH = 120
+# Checking and instrumenting is Python-level work per tree node (RestrictedPython and our
+# passes): measured 8-24 us per node on the loaded development machine, so a node costs
+# STEPS_PER_NODE steps (paid before the passes run) and a module has at most MAX_AST_NODES,
+# which keeps the largest install within one call's budget and under a second.
+MAX_AST_NODES = 20_000
+STEPS_PER_NODE = 8
 
 # Binary operators that can allocate a lot, build huge integers, do superlinear work on
 # big integers (division is quadratic), or walk big operands in C: bitwise operators on big
@@ -68,6 +74,8 @@ SIZED = "_sized_"  # charges for the (nested) values C code is about to walk
 KEY = "_key_"  # charges for hashing a dict key
 CONTAINS = "_contains_"  # `a in b` as _contains_(a, b): a hash lookup or a scan
 UNOP = "_unop_"  # -x, +x, ~x: big integers are copied
+LITERAL = "_literal_"  # list/tuple/dict displays of many elements: a new object each time
+LITERAL_FREE = 16  # displays with fewer elements are covered by the step of their statement
 CAUGHT = "_caught_"  # first statement of except/finally blocks
 UNARY_OPS: dict[type, str] = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
 
@@ -149,18 +157,29 @@ class _Precheck(ast.NodeVisitor):
                 self._deny(node, f"{node.module}.{alias.name} is not available")
 
 
-def ast_depth(tree: ast.AST) -> int:
-    """Depth of the tree, walked without recursion."""
-    deepest = 0
+def ast_shape(tree: ast.AST) -> tuple[int, int]:
+    """(depth, nodes) of the tree, walked without recursion; stops past either limit."""
+    deepest = nodes = 0
     stack = [(tree, 1)]
     while stack:
         node, depth = stack.pop()
+        nodes += 1
         if depth > deepest:
             deepest = depth
-            if depth > MAX_AST_DEPTH:
-                break
+        if deepest > MAX_AST_DEPTH or nodes > MAX_AST_NODES:
+            break
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return deepest
+    return deepest, nodes
+
+
+def source_nodes(source: str) -> int:
+    """Tree nodes of ``source`` (what compiling it costs), or 0 if it does not parse; the
+    count stops just past MAX_AST_NODES."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return 0
+    return ast_shape(tree)[1]
 
 
 def _name(name: str) -> ast.Name:
@@ -215,6 +234,19 @@ class _Instrumenter(ast.NodeTransformer):
             return node
         return _call(BINOP, ast.Constant(op), node.left, node.right)
 
+    def _display(self, node: ast.expr, size: int) -> ast.AST:
+        if size < LITERAL_FREE or isinstance(getattr(node, "ctx", None), (ast.Store, ast.Del)):
+            return node
+        return _call(LITERAL, ast.Constant(size), node)
+
+    def visit_List(self, node: ast.List) -> ast.AST:
+        self.generic_visit(node)
+        return self._display(node, len(node.elts))
+
+    def visit_Tuple(self, node: ast.Tuple) -> ast.AST:
+        self.generic_visit(node)
+        return self._display(node, len(node.elts))
+
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         self.generic_visit(node)
         op = UNARY_OPS.get(type(node.op))
@@ -266,7 +298,7 @@ class _Instrumenter(ast.NodeTransformer):
         node.values = [_call(SIZED, v) if k is None else v
                        for k, v in zip(node.keys, node.values, strict=True)]
         node.keys = [_key(k) for k in node.keys]
-        return node
+        return self._display(node, len(node.keys))
 
     def visit_DictComp(self, node: ast.DictComp) -> ast.AST:
         self.generic_visit(node)
@@ -285,8 +317,12 @@ class ChaincodePolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy wrapped by our pre-check and instrumentation passes."""
 
     def visit_Module(self, node: ast.Module) -> ast.AST:
-        if ast_depth(node) > MAX_AST_DEPTH:
+        depth, nodes = ast_shape(node)
+        if depth > MAX_AST_DEPTH:
             self.errors.append(f"Line 1: code is nested deeper than {MAX_AST_DEPTH} levels")
+            return node
+        if nodes > MAX_AST_NODES:
+            self.errors.append(f"Line 1: code has more than {MAX_AST_NODES} syntax nodes")
             return node
         _Precheck(self.errors).visit(node)
         node = super().visit_Module(node)

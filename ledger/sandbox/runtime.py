@@ -29,6 +29,7 @@ from ledger.sandbox.cost import (
     mul_steps,
     weigh,
 )
+from ledger.sandbox.text import INT_TEXT_CHUNK, text_int, text_of
 
 DEFAULT_STEP_LIMIT = 200_000
 MAX_CALL_DEPTH = 64
@@ -40,11 +41,6 @@ JSON_CHARS_PER_STEP = 4  # json.loads: canonical.decode parses, re-checks and re
 TEXT_KEY_UNIT = 1024  # characters of a str dict key compared per step (memcmp)
 BIG_INT_BITS = ALLOC_UNIT * 64  # + and - on integers this big pay one step per this many bits
 MAX_KEY_INT_BITS = 60  # dict keys: larger integers (and tuples) can be made to share a hash
-# Decimal conversions of integers up to this many bits (606 digits) are done by CPython
-# directly: below the smallest limit PYTHONINTMAXSTRDIGITS can set (640 digits). Larger
-# ones are converted by the sandbox in chunks, so the result never depends on that setting.
-DIRECT_INT_TEXT_BITS = 2000
-INT_TEXT_CHUNK = 600  # decimal digits per chunk (< 640)
 MAX_RESULT_BYTES = 256 * 1024  # encoded return value of one call
 RESULT_BYTES_PER_STEP = 64
 
@@ -167,81 +163,6 @@ class Meter:
                 self.step(cost)
 
 
-def int_text(value: int) -> str:
-    """Decimal text of an integer, independent of PYTHONINTMAXSTRDIGITS."""
-    if value.bit_length() <= DIRECT_INT_TEXT_BITS:
-        return str(value)
-    sign = "-" if value < 0 else ""
-    value = abs(value)
-    unit = 10**INT_TEXT_CHUNK
-    chunks = []
-    while value:
-        value, low = divmod(value, unit)
-        chunks.append(low)
-    parts = [str(chunks[-1])] + [str(c).zfill(INT_TEXT_CHUNK) for c in reversed(chunks[:-1])]
-    return sign + "".join(parts)
-
-
-def text_int(digits: str, base: int) -> int:
-    """int(digits, base) for a long run of digits, independent of PYTHONINTMAXSTRDIGITS.
-
-    ``digits`` is already stripped, without sign or underscores; each chunk is parsed by
-    ``int`` itself (so the accepted digits are exactly Python's).
-    """
-    value = 0
-    for start in range(0, len(digits), INT_TEXT_CHUNK):
-        chunk = digits[start:start + INT_TEXT_CHUNK]
-        value = value * base ** len(chunk) + int(chunk, base)
-    return value
-
-
-def text_of(value: Any, conversion: int = -1) -> str:
-    """str()/repr()/ascii() of a formattable value (checked by ``weigh(fmt=True)``), the
-    same on every node whatever PYTHONINTMAXSTRDIGITS says."""
-    try:
-        if conversion in CONVERSIONS:
-            return CONVERSIONS[conversion](value)
-        return value if type(value) is str else str(value)
-    except ValueError:  # an integer beyond the process' conversion limit, somewhere inside
-        pass
-    if conversion == ord("a"):
-        return _repr(value).encode("ascii", "backslashreplace").decode("ascii")
-    if conversion == ord("r"):
-        return _repr(value)
-    return _str(value)
-
-
-def _str(value: Any) -> str:
-    if isinstance(value, BaseException):
-        args = value.args
-        if not args:
-            return ""
-        if len(args) == 1:
-            return _repr(args[0]) if isinstance(value, KeyError) else _str(args[0])
-        return _repr(args)
-    if type(value) is int:
-        return int_text(value)
-    if type(value) in (list, tuple, dict):
-        return _repr(value)
-    return str(value)
-
-
-def _repr(value: Any) -> str:
-    kind = type(value)
-    if kind is int:
-        return int_text(value)
-    if kind is list:
-        return "[" + ", ".join(map(_repr, value)) + "]"
-    if kind is tuple:
-        inner = ", ".join(map(_repr, value))
-        return "(" + inner + ("," if len(value) == 1 else "") + ")"
-    if kind is dict:
-        return "{" + ", ".join(f"{_repr(k)}: {_repr(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, BaseException):
-        return f"{kind.__name__}({', '.join(map(_repr, value.args))})"
-    return repr(value)
-
-
 class Writer:
     """What ``_write_`` returns for a list or dict: item assignment and deletion, charged.
 
@@ -344,12 +265,19 @@ SAFE_METHODS: dict[type, frozenset[str]] = {
 PRODUCT_METHODS = frozenset({"rfind", "rindex", "rsplit", "rpartition", "strip", "lstrip",
                              "rstrip"})
 UTF8 = frozenset({"utf-8", "utf8", "UTF-8", "UTF8"})
+# Iterators and methods that create a new object per element (a tuple, a str, a call's
+# result) rather than passing existing ones along: each element is ~100 bytes, not an
+# 8-byte reference, so it pays NEW_OBJECT units (half a step) instead of one.
+NEW_OBJECT = 8
+# A dict entry (hash, key, value, index slot and spare room) takes about five times the
+# memory of a list slot: dicts pay DICT_ENTRY units per entry they allocate.
+DICT_ENTRY = 5
+PRODUCING = frozenset({"enumerate", "zip", "map"})
 # Methods that compare elements: they pay for the receiver's nested size (sort: 8x).
 COMPARING = {"sort": 8, "index": 1, "count": 1, "remove": 1}
 # dict methods whose first argument is hashed and compared as a key.
 KEYED = frozenset({"get", "pop", "setdefault"})
 EXCEPTION_ATTRS = frozenset({"args"})
-CONVERSIONS: dict[int, Callable[[Any], str]] = {ord("s"): str, ord("r"): repr, ord("a"): ascii}
 
 
 def _size(value: Any) -> int:
@@ -415,6 +343,8 @@ def make_globals(
             result = fn(*args, **kwargs)
             if isinstance(result, SIZED) and len(result) > MAX_SEQUENCE:
                 charge(len(result))  # trips: e.g. upper() of 'ß' doubles the length
+            if type(result) is list:  # split & co: a new str object per element
+                work(NEW_OBJECT * len(result))
             return result
         return wrapper
 
@@ -467,11 +397,14 @@ def make_globals(
     def lazy(fn: Callable[..., Any]) -> Callable[..., Any]:
         """map/filter/zip/enumerate/reversed: an argument that is itself a lazy iterator is
         materialised first (and paid for), so iterators never chain: CPython walks a chain
-        of lazy iterators recursively in C, and 66,000 nested maps crash the process."""
+        of lazy iterators recursively in C, and 66,000 nested maps crash the process.
+        Those that make a new object per element pay NEW_OBJECT units per element."""
+        factor = NEW_OBJECT if fn.__name__ in PRODUCING else 1
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            args = tuple(a if type(a) in WALKABLE or callable(a) or a is None
-                         else consume(a) for a in args)
-            work(sum(_size(a) for a in args) + sum(_size(v) for v in kwargs.values()))
+            args = tuple(consume(a) if isinstance(a, Iterator) else a for a in args)
+            work(factor * (sum(_size(a) for a in args)
+                           + sum(_size(v) for v in kwargs.values())))
             return fn(*args, **kwargs)
         return wrapper
 
@@ -573,7 +506,7 @@ def make_globals(
                     "deterministic (compare keys with a comprehension, e.g. "
                     "[k for k in d if k not in e])")
             if op == "|" and isinstance(a, dict) and isinstance(b, dict):
-                charge(len(a) + len(b))  # a new dict; every key hashed again
+                dict_entries(len(a) + len(b))  # a new dict; every key hashed again
                 charge_deep(a.keys())
                 charge_deep(b.keys())
                 return a | b
@@ -687,6 +620,17 @@ def make_globals(
             return result
         return wrapper
 
+    def dict_entries(n: int) -> None:
+        """Pay for allocating a dict of ``n`` entries (before it is built)."""
+        charge(n)
+        step((DICT_ENTRY - 1) * n // ALLOC_UNIT)
+
+    def dict_copy(target: dict[Any, Any]) -> Callable[[], dict[Any, Any]]:
+        def copy() -> dict[Any, Any]:
+            dict_entries(len(target))
+            return target.copy()
+        return copy
+
     def safe_dict(*args: Any, **kwargs: Any) -> dict[Any, Any]:
         if args and type(args[0]) is not dict:  # pairs: every key is hashed
             items = consume(args[0])
@@ -695,9 +639,8 @@ def make_globals(
                 if type(pair) in (list, tuple) and len(pair) == 2:
                     meter.dict_key(pair[0])
             args = (items, *args[1:])
-        result = dict(*args, **kwargs)
-        charge(len(result))
-        return result
+        dict_entries((_size(args[0]) if args else 0) + len(kwargs))
+        return dict(*args, **kwargs)
 
     def guarded_extend(target: list[Any]) -> Callable[[Any], None]:
         def extend(items: Any) -> None:
@@ -727,7 +670,7 @@ def make_globals(
     def guarded_update(target: dict[Any, Any]) -> Callable[..., None]:
         def update(*args: Any, **kwargs: Any) -> None:
             other = safe_dict(*args, **kwargs)
-            charge(len(target) + len(other))
+            dict_entries(len(target) + len(other))
             target.update(other)
         return update
 
@@ -758,12 +701,16 @@ def make_globals(
                 return list_index(obj)
             if kind is dict and name == "update":
                 return guarded_update(obj)
+            if kind is dict and name == "copy":
+                return dict_copy(obj)
             if name == "copy":
                 return sized(method)
             if name in COMPARING:
                 return comparing(method, obj, COMPARING[name])
             if kind is dict and name in KEYED:
                 return keyed(method, len(obj), name == "setdefault")
+            if kind is dict and name == "items":  # a new tuple per item when walked
+                return charged(method, base=len(obj), factor=NEW_OBJECT)
             return charged(method, base=len(obj))
         if isinstance(obj, Exposed) and name in obj.EXPOSED:
             return getattr(obj, name)
@@ -834,6 +781,12 @@ def make_globals(
         if op == "~":
             return ~value
         return +value
+
+    def literal(size: int, value: Any) -> Any:
+        """A list/tuple/dict display of ``size`` elements (16 or more): allocated anew every
+        time it is evaluated, so it pays like any other allocation."""
+        step((DICT_ENTRY * size if type(value) is dict else size) // ALLOC_UNIT)
+        return value
 
     def caught() -> None:
         """First statement of every except/finally block: an error that depends on the
@@ -976,6 +929,7 @@ def make_globals(
         "_leave_": leave,
         "_binop_": binop,
         "_unop_": unop,
+        "_literal_": literal,
         "_caught_": caught,
         "_fmt_": fmt,
         "_fstring_": fstring,

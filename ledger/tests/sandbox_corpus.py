@@ -13,6 +13,7 @@ on the way), so it measures the worst cost per step of that operation.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import textwrap
@@ -21,7 +22,7 @@ from typing import Any
 
 from ledger.contract import Caller, Context
 from ledger.errors import Code, LedgerError
-from ledger.sandbox import Meter, compile_chaincode, invoke
+from ledger.sandbox import Meter, compile_chaincode, compile_steps, invoke
 from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT
 
 OK = 0
@@ -191,6 +192,8 @@ CASES: list[Case] = [
     loop("get-missing", HOST, "ctx.get('nope')"),
     loop("caller-has-role", HOST, "ctx.caller.has_role('admin')"),
     loop("require-role-retry", HOST, "ctx.require_role('admin')"),
+    loop("require-huge-role-retry", HOST, "ctx.require_role(s)", setup=MB),
+    loop("has-role-huge", HOST, "ctx.caller.has_role(s)", setup=MB),
     # -- builtins and methods pay in proportion to their worst-case work --------------------
     loop("rfind-long-pattern", BUILTIN, "t.rfind(p)",
          setup="t = 'a' * 1000000\np = 'a' * 100000 + 'b'"),
@@ -270,6 +273,49 @@ CASES: list[Case] = [
     loop("keep-big-strings", MEMORY, "kept.append(t * 2)",
          setup="t = 'x' * 500000\nkept = []"),
     loop("keep-lists", MEMORY, "kept.append([0] * 100000)", setup="kept = []"),
+    loop("keep-split-words", MEMORY, "kept.append(t.split())",
+         setup="t = 'ab ' * 330000\nkept = []"),
+    loop("keep-split-chars", MEMORY, "kept.append(t.split('a'))", LIMIT,
+         setup="t = 'a' * 1000000\nkept = []"),
+    loop("keep-rsplit-pairs", MEMORY, "kept.append(t.rsplit('c'))",
+         setup="t = 'abc' * 330000\nkept = []"),
+    loop("keep-splitlines", MEMORY, "kept.append(t.splitlines())",
+         setup="t = 'a\\n' * 500000\nkept = []"),
+    loop("keep-list-of-chars", MEMORY, "kept.append(list(t))",
+         setup="t = 'ab' * 500000\nkept = []"),
+    loop("keep-partitions", MEMORY, "kept.append([t.partition('b') for i in range(1000)])",
+         setup="t = 'a' * 1000 + 'b'\nkept = []"),
+    loop("keep-hex", MEMORY, "kept.append(b.hex())",
+         setup="b = ('x' * 400000).encode()\nkept = []"),
+    loop("keep-dict-items", MEMORY, "kept.append(list(d.items()))",
+         setup="d = {str(i): i for i in range(20000)}\nkept = []"),
+    loop("keep-enumerate", MEMORY, "kept.append(list(enumerate(items)))",
+         setup="items = [0] * 500000\nkept = []"),
+    loop("keep-zip", MEMORY, "kept.append(list(zip(items, items)))",
+         setup="items = [0] * 500000\nkept = []"),
+    loop("keep-divmod-pairs", MEMORY, "kept.append([divmod(i, 7) for i in items])",
+         setup="items = list(range(1000))\nkept = []"),
+    loop("keep-json-loads", MEMORY, "kept.append(json.loads(t))",
+         setup="t = '[' + ','.join(['[]'] * 200000) + ']'\nkept = []"),
+    loop("keep-ctx-range", MEMORY, "kept.append(ctx.range('', None, 1000))",
+         setup="kept = []"),
+    loop("keep-ctx-get", MEMORY, "kept.append(ctx.get('big'))", setup="kept = []"),
+    loop("format-escapes", BUILTIN, "f'{t!r}'", setup="t = '\\x00' * 200000"),
+    loop("format-ascii", BUILTIN, "f'{t!a}'", setup="t = 'é' * 200000"),
+    loop("str-rows", BUILTIN, "str(rows)", setup="row = list(range(1000)); rows = [row] * 100"),
+    loop("dict-copy", BUILTIN, "d.copy()", setup="d = {str(i): i for i in range(30000)}"),
+    loop("dict-equal", BUILTIN, "d == e",
+         setup="d = {str(i): i for i in range(30000)}\ne = d.copy()"),
+    loop("star-unpack", BUILTIN, "[*rows]", setup=ROWS),
+    loop("sorted-strings", BUILTIN, "sorted(words)",
+         setup="words = [('x' * 100) + str(i) for i in range(20000)]"),
+    loop("keep-list-displays", MEMORY, "kept.append(" + "[" + "0, " * 18000 + "])",
+         setup="kept = []"),
+    loop("keep-dict-displays", MEMORY,
+         "kept.append({" + "".join(f"'k{i}': 1, " for i in range(6000)) + "})",
+         setup="kept = []"),
+    loop("keep-tuple-displays", MEMORY, "kept.append((" + "n, " * 9000 + "))",
+         setup="n = 1\nkept = []"),
     body("huge-string", MEMORY, "return len('x' * 10 ** 7)", LIMIT),
     body("huge-range", MEMORY, "return len(range(10 ** 9))", LIMIT),
     body("huge-list", MEMORY, "return len([0] * 10 ** 7)", LIMIT),
@@ -372,6 +418,14 @@ CASES: list[Case] = [
          "it = [1]\nfor i in range(66000):\n    it = map(abs, it)\n", REJECTED),
     Case("big-source-ok", INSTALL, "T = [\n" + "    'abcdefghij',\n" * 7000
          + "]\n@write\ndef main(ctx):\n    return len(T)\n", OK),
+    Case("many-nodes-ok", INSTALL, "@write\ndef main(ctx):\n    a = [1]\n"
+         + "    a[0] = a[0] + a[-1]\n" * 950, OK),
+    Case("many-calls-ok", INSTALL, "@write\ndef main(ctx):\n    x = []\n"
+         + "    x.append(len(x))\n" * 1800, OK),
+    Case("many-fstrings-ok", INSTALL, "@write\ndef main(ctx):\n    a = 1\n"
+         + "    b = f'{a}{a}{a}{a}'\n" * 1200, OK),
+    Case("too-many-nodes", INSTALL, "@write\ndef main(ctx):\n    a = [1]\n"
+         + "    a[0] = a[0] + a[-1]\n" * 2500, REJECTED),
 ]
 
 
@@ -382,6 +436,7 @@ class DictReader:
         big = json.dumps("v" * 60_000).encode()
         self.data = {b"t/big": big, b"t/big2": big}
         self.data.update({f"t/k{i:05}".encode(): b"1" for i in range(3000)})
+        self.keys = sorted(self.data)
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
@@ -393,12 +448,13 @@ class DictReader:
               max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
         rows = []
         total = 0
-        for key in sorted(self.data):
-            if start <= key < end:
-                rows.append((key, self.data[key]))
-                total += len(self.data[key])
-                if len(rows) >= limit or (max_bytes is not None and total > max_bytes):
-                    break
+        for key in self.keys[bisect.bisect_left(self.keys, start):]:
+            if key >= end or len(rows) >= limit:
+                break
+            rows.append((key, self.data[key]))
+            total += len(self.data[key])
+            if max_bytes is not None and total > max_bytes:
+                break
         return rows
 
 
@@ -412,10 +468,14 @@ class Outcome:
 
 def run_case(case: Case, *, limit: int = DEFAULT_STEP_LIMIT) -> Outcome:
     """Compile and call ``case`` like the host does; never raises for a LedgerError."""
+    # Install cases count what an install transaction is charged for compiling.
+    install = compile_steps(case.source) if case.kind == INSTALL else 0
     try:
         compiled = compile_chaincode(case.source, name=case.name)
     except LedgerError as err:
-        return Outcome(int(err.code), err.message, 0)
+        return Outcome(int(err.code), err.message, install)
+    if case.kind == INSTALL:
+        return Outcome(OK, "", install + compiled.load_steps)
     meter = Meter(limit)
     writable = compiled.exports.get(case.function) == "write"
     ctx = Context(chaincode="t", reader=DictReader(), caller=Caller(public_key="ab" * 32),

@@ -90,3 +90,40 @@ def test_undecodable_bytes_stop_the_server():
         return server.fatal
 
     assert asyncio.run(scenario()) is not None
+
+
+def test_a_slow_query_does_not_hold_up_requests_on_other_connections():
+    """Issue 9: queries run on their own thread, so consensus is answered meanwhile."""
+    import threading
+
+    from ledger.app import QueryResult
+
+    release = threading.Event()
+
+    class SlowQueries(App):
+        def query(self, *, path, data, height=0, prove=False):
+            release.wait(10)  # a query busy for as long as the test wants
+            return QueryResult(value=b"late")
+
+    async def scenario():
+        server = AbciServer(Handler(SlowQueries()), port=0)
+        await server.start()
+        try:
+            query = asyncio.ensure_future(_exchange(
+                server.port, [abci.Request(query=abci.RequestQuery(path="/x")),
+                              abci.Request(flush=abci.RequestFlush())], 2))
+            await asyncio.sleep(0.2)
+            info = await _exchange(server.port, [abci.Request(info=abci.RequestInfo()),
+                                                 abci.Request(flush=abci.RequestFlush())], 2)
+            answered_before_release = not query.done()
+            release.set()
+            return info, answered_before_release, await query
+        finally:
+            release.set()
+            server.stop()
+
+    info, answered_first, query = asyncio.run(scenario())
+    assert [a.WhichOneof("value") for a in info] == ["info", "flush"]
+    assert answered_first
+    assert [a.WhichOneof("value") for a in query] == ["query", "flush"]
+    assert query[0].query.value == b"late"

@@ -19,7 +19,8 @@ class DictReader:
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
 
-    def range(self, start: bytes, end: bytes, limit: int) -> list[tuple[bytes, bytes]]:
+    def range(self, start: bytes, end: bytes, limit: int,
+              max_bytes: int | None = None) -> list[tuple[bytes, bytes]]:
         return sorted((k, v) for k, v in self.data.items() if start <= k < end)[:limit]
 
 
@@ -654,13 +655,16 @@ def test_metered_builtins_keep_python_semantics() -> None:
                     [9, 8, 7, 8].index(8, 2), (4, 5).index(5), [1, 2, 1].count(1),
                     list(divmod(17, 5)), int("ff", 16), int(" 42 "), 7 // 2, 7 % 3,
                     -7 // 2 == -4, 2 ** 10,
-                    dict([("a", 1)], b=2), isinstance(1, (str, int)), isinstance({}, dict)]
+                    dict([("a", 1)], b=2), isinstance(1, (str, int)), isinstance({}, dict),
+                    list(enumerate("ab", 1)), list(zip([1, 2], map(abs, [-3, -4]), strict=True)),
+                    list(map(abs, filter(None, reversed([0, -5, 6]))))]
     """)
     assert result == [
         [7, 8, 4], {"b": 2}, 1, 2, {"x": 1}, "'a'|[1, 'b']|'\\xe9'|3", "b'x'",
         True, True, True, True, True, True, False,
         3, [1], "c", 0, [3, 2, 1], ["a", "bb"], 3, 1, 2,
-        [3, 2], 255, 42, 3, 1, True, 1024, {"a": 1, "b": 2}, True, True]
+        [3, 2], 255, 42, 3, 1, True, 1024, {"a": 1, "b": 2}, True, True,
+        [(1, "a"), (2, "b")], [(1, 3), (2, 4)], [6, 5]]
 
 
 @pytest.mark.parametrize("statement", [
@@ -712,3 +716,13 @@ def test_appending_past_the_size_limit_is_refused() -> None:
     """, limit=10**7)
     assert (code, message) == (Code.RESOURCE_LIMIT,
                                "object of 1000001 elements exceeds the limit of 1000000")
+
+
+def test_every_name_the_policy_allows_to_import_exists_at_run_time() -> None:
+    from ledger.sandbox.policy import HOST_FUNCTIONS
+
+    for module, names in HOST_FUNCTIONS.items():
+        result, _, _ = run(f"from {module} import {', '.join(sorted(names))}\n"
+                           "@write\ndef main(ctx):\n"
+                           f"    return len([{', '.join(sorted(names))}])\n")
+        assert result == len(names)

@@ -1,5 +1,5 @@
 """The adversarial corpus (``sandbox_corpus.py``) in CI: every hostile case ends with its
-expected code, the same way twice, and the whole corpus gives the same outcomes and app
+expected code, and the whole corpus gives the same outcomes and app
 hash under different hash seeds and integer-conversion limits (and another Python build
 when one with the ledger's dependencies is installed)."""
 
@@ -31,12 +31,10 @@ def test_corpus_covers_every_class_with_at_least_100_cases() -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
-def test_hostile_case_ends_as_expected_and_identically(case: Case) -> None:
-    first = run_case(case)
-    assert first.code == case.expect, f"{case.name}: {first.code} {first.message!r}"
-    second = run_case(case)
-    assert (second.code, second.message, second.steps, repr(second.result)) == (
-        first.code, first.message, first.steps, repr(first.result))
+def test_hostile_case_ends_as_expected(case: Case) -> None:
+    """(Identical outcomes across processes are checked by the digest test below.)"""
+    outcome = run_case(case)
+    assert outcome.code == case.expect, f"{case.name}: {outcome.code} {outcome.message!r}"
 
 
 def _digest(env: dict[str, str], python: str = sys.executable) -> subprocess.Popen[str]:
