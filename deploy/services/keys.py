@@ -89,11 +89,13 @@ def signer_for(*, network: Network, tenant: Any, user: Any = None, token: Any = 
                 locked.registered_at = timezone.now()
                 locked.save(update_fields=["registered_at"])
             if locked.revoked_at is not None:
-                # Revoked while its registration was in flight: take it off again.
+                # Revoked while its registration was in flight: take it off again (the
+                # removal queued at revocation may have run before the add committed).
                 _queue_removal(locked)
-                raise PermissionDenied("signing_key_revoked",
-                                       _("This key was revoked with the membership or token "
-                                         "it belonged to."))
+        if locked.revoked_at is not None:
+            raise PermissionDenied("signing_key_revoked",
+                                   _("This key was revoked with the membership or token it "
+                                     "belonged to."))
         platform.audit(tenant=tenant, actor=user, action="network.signing_key_registered",
                        target=network, request=request,
                        metadata={"member": member_id, "public_key": key.public_key})

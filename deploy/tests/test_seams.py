@@ -419,7 +419,8 @@ def test_a_read_token_and_a_viewer_may_query_but_not_transact(created, fake_driv
     signers = []
     monkeypatch.setattr("deploy.gateway.query", lambda network, body, signer=None:
                         signers.append(signer) or {"result": "ok"})
-    monkeypatch.setattr("deploy.chain.add_member_key", lambda *a, **k: None)
+    monkeypatch.setattr("deploy.chain.add_member_key",
+                        lambda *a, **k: pytest.fail("a query must not register a key"))
     _token, raw = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
                                name="reader", scopes=["read"])
     viewer = MembershipFactory(tenant=owner.tenant, role="viewer")
@@ -431,11 +432,12 @@ def test_a_read_token_and_a_viewer_may_query_but_not_transact(created, fake_driv
         res = client.post(base + "tx/", {"chaincode": "kv", "function": "put",
                                          "args": ["k", 1]}, format="json")
         assert res.status_code == 403, res.content
-    # each query is signed with the asker's own key, so a @read function sees who asks
+    # a query never registers a key (a read writes nothing on chain): with no key of
+    # their own yet, both queries ran unsigned, with no caller
     from deploy.models import SigningKey
 
-    keys = set(SigningKey.objects.filter(network=network).values_list("public_key", flat=True))
-    assert len(keys) == 2 and {s.public_key_hex for s in signers} == keys
+    assert signers == [None, None]
+    assert not SigningKey.objects.filter(network=network).exists()
 
 
 # --- a signing key per person and per token -----------------------------------------------
@@ -543,3 +545,99 @@ def test_a_planned_stop_and_start_is_not_counted_as_a_restart(created, fake_driv
     network.refresh_from_db()
     assert network.status == NetworkStatus.RUNNING, network.error_message
     assert [n.restart_count for n in network.nodes.all()] == [0, 0]
+
+
+def test_a_query_is_signed_once_the_asker_has_a_key(created, fake_driver, owner, chain_calls,
+                                                    monkeypatch):
+    from baas.testing import api_client_for
+    from deploy.models import SigningKey
+
+    network = _running(created)
+    signers = []
+    monkeypatch.setattr("deploy.gateway.query", lambda network, body, signer=None:
+                        signers.append(signer) or {"result": "ok"})
+    client = api_client_for(owner.user, owner.tenant)
+    assert _tx(client, network).status_code == 200
+    res = client.post(f"/api/v1/networks/{network.pk}/gateway/query/",
+                      {"chaincode": "kv", "function": "get", "args": ["k"]}, format="json")
+    assert res.status_code == 200
+    key = SigningKey.objects.get(network=network)
+    assert [s.public_key_hex for s in signers] == [key.public_key]
+
+
+def test_a_key_revoked_while_it_registers_is_taken_off_again(created, fake_driver, owner,
+                                                             monkeypatch):
+    from baas.errors import PermissionDenied
+    from deploy.services import keys
+    from tenants.tests.factories import MembershipFactory
+
+    network = _running(created)
+    dev = MembershipFactory(tenant=owner.tenant, role="developer")
+
+    def add_while_the_person_leaves(net, tenant, *, member_id, signer):
+        keys.signing_keys_revoke(tenant=tenant, user=dev.user)
+
+    monkeypatch.setattr("deploy.chain.add_member_key", add_while_the_person_leaves)
+    monkeypatch.setattr("deploy.tasks.signing_key_revoke_task.delay", lambda *a: None)
+    with pytest.raises(PermissionDenied):
+        keys.signer_for(network=network, tenant=owner.tenant, user=dev.user)
+    # queued at revocation and again once the registration turned out to have committed
+    assert Operation.objects.filter(kind="key.revoke").count() == 2
+
+
+def test_a_person_who_comes_back_gets_a_fresh_key(created, fake_driver, owner, chain_calls):
+    from deploy.models import SigningKey
+    from deploy.services import keys
+
+    network = _running(created)
+    first = keys.signer_for(network=network, tenant=owner.tenant, user=owner.user)
+    keys.signing_keys_revoke(tenant=owner.tenant, user=owner.user)
+    second = keys.signer_for(network=network, tenant=owner.tenant, user=owner.user)
+    assert first.public_key_hex != second.public_key_hex
+    assert SigningKey.objects.filter(network=network, revoked_at__isnull=True).count() == 1
+
+
+def test_a_stale_run_that_fails_leaves_the_network_to_the_run_that_took_over(
+        created, fake_driver, monkeypatch):
+    network, op = created
+    real_apply = fake_driver.apply_node
+
+    def taken_over_then_failing(spec):
+        real_apply(spec)
+        # meanwhile the reconciler resumed the work and another run claimed it
+        Operation.objects.filter(pk=op.pk).update(claim="another-run")
+        raise DriverError("driver_timeout", "the engine stopped answering")
+
+    monkeypatch.setattr(fake_driver, "apply_node", taken_over_then_failing)
+    tasks.network_provision_task(str(network.pk), op.pk)
+    network.refresh_from_db()
+    op.refresh_from_db()
+    assert network.status == NetworkStatus.PROVISIONING  # not failed, nodes not stopped
+    assert (op.state, op.claim) == ("running", "another-run")
+
+
+def test_a_stop_during_the_start_wait_leaves_no_node_marked_running(created, fake_driver, owner,
+                                                                   monkeypatch):
+    from deploy.workflows import provision
+
+    network = _running(created)
+    stop = services.network_stop(tenant=owner.tenant, actor=owner.user, network=network)
+    tasks.network_stop_task(str(network.pk), stop.pk)
+    start = services.network_start(tenant=owner.tenant, actor=owner.user,
+                                   network=Network.objects.get(pk=network.pk))
+    real_wait = provision.wait_for_blocks
+
+    def wait_while_the_user_stops(network_id, **kw):
+        heights = real_wait(network_id, **kw)
+        services.network_stop(tenant=owner.tenant, actor=owner.user,
+                              network=Network.objects.get(pk=network_id))
+        return heights
+
+    monkeypatch.setattr(provision, "wait_for_blocks", wait_while_the_user_stops)
+    fake_driver.height = 9
+    tasks.network_start_task(str(network.pk), start.pk)
+    network.refresh_from_db()
+    start.refresh_from_db()
+    assert network.status == NetworkStatus.STOPPING
+    assert start.state == "failed"
+    assert not network.nodes.filter(status=NodeStatus.RUNNING).exists()
