@@ -22,7 +22,7 @@ from deploy import consortium
 from deploy.choices import InvitationStatus, NetworkStatus
 from deploy.forms import ConfirmForm, InviteForm
 from deploy.models import ConsortiumInvitation, Network
-from deploy.views import _detail_context, _network, _show_error
+from deploy.views import detail_context, network_for_page, show_error
 from tenants.forms import app_error_text
 from tenants.views import page, posted, tenant_required
 
@@ -54,7 +54,7 @@ def consortium_context(request: HttpRequest, network: Network) -> dict[str, Any]
 @tenant_required
 @require_POST
 def network_invite(request: HttpRequest, network_id: Any) -> HttpResponse:
-    network = _network(request, network_id)
+    network = network_for_page(request, network_id)
     form = InviteForm(request.POST)
     if form.is_valid():
         try:
@@ -64,13 +64,13 @@ def network_invite(request: HttpRequest, network_id: Any) -> HttpResponse:
                 request=request,
             )
         except AppError as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             messages.success(request, _("Invitation sent to %(org)s.")
                              % {"org": form.cleaned_data["tenant"]})
             return redirect("deploy:network-detail", network_id=network.pk)
     # Show the page again with the form's errors next to its fields.
-    context = {**_detail_context(request, network), **consortium_context(request, network),
+    context = {**detail_context(request, network), **consortium_context(request, network),
                "invite_form": form}
     return page(request, "deploy/network_detail.html", context, status=400)
 
@@ -78,7 +78,7 @@ def network_invite(request: HttpRequest, network_id: Any) -> HttpResponse:
 @tenant_required
 @require_POST
 def invitation_revoke(request: HttpRequest, network_id: Any, invitation_id: Any) -> HttpResponse:
-    network = _network(request, network_id)
+    network = network_for_page(request, network_id)
     invitation = ConsortiumInvitation.objects.filter(pk=invitation_id, network=network).first()
     if invitation is None or network.tenant_id != request.portal.tenant.pk:
         raise Http404
@@ -123,7 +123,7 @@ def invitation_decide(request: HttpRequest, invitation_id: Any, decision: str) -
 @tenant_required
 def member_remove(request: HttpRequest, network_id: Any, slug: str) -> HttpResponse:
     """Confirm, then remove a member (the owner) or leave the network (the member)."""
-    network = _network(request, network_id)
+    network = network_for_page(request, network_id)
     membership = consortium.members(network=network).filter(tenant__slug=slug).first()
     leaving = membership is not None and membership.tenant_id == request.portal.tenant.pk
     if membership is None or not (leaving or network.tenant_id == request.portal.tenant.pk):

@@ -34,7 +34,7 @@ from tenants.views import page, posted, tenant_required
 LOG_TAIL = 200
 
 
-def _network(request: HttpRequest, network_id: Any) -> Network:
+def network_for_page(request: HttpRequest, network_id: Any) -> Network:
     try:
         return selectors.network_get(tenant=request.portal.tenant, network_id=network_id)
     except NotFound:
@@ -67,7 +67,7 @@ def _described(op: Operation | None) -> Operation | None:
     return describe_operation(op) if op is not None else None
 
 
-def _show_error(form: Any, exc: AppError) -> None:
+def show_error(form: Any, exc: AppError) -> None:
     field = error_field(exc)
     form.add_error(field if field in form.fields else None, error_text(exc))
 
@@ -83,7 +83,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
                 spec=services.NetworkSpec(**form.cleaned_data), request=request,
             )
         except AppError as exc:
-            _show_error(form, exc)
+            show_error(form, exc)
         else:
             # The network page's live panel says "waiting for approval" or "is being
             # created" for as long as it is true (a flash message would outlive it).
@@ -97,7 +97,7 @@ def network_list(request: HttpRequest) -> HttpResponse:
     }, status=400 if form.errors else 200)
 
 
-def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
+def detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
     portal = request.portal
     owner = network.tenant_id == portal.tenant.pk
     nodes = list(selectors.node_list(tenant=portal.tenant, network=network))
@@ -130,8 +130,8 @@ def _detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
 
 @tenant_required
 def network_detail(request: HttpRequest, network_id: Any) -> HttpResponse:
-    network = _network(request, network_id)
-    context = _detail_context(request, network)
+    network = network_for_page(request, network_id)
+    context = detail_context(request, network)
     if request.headers.get("HX-Request"):  # the live panel refreshing itself
         return page(request, "deploy/_network_live.html", context)
     from deploy.consortium_pages import consortium_context
@@ -154,7 +154,7 @@ def network_action(request: HttpRequest, network_id: Any, action: str) -> HttpRe
     """GET asks for confirmation; POST calls the service and returns to the network page."""
     if action not in ACTIONS:
         raise Http404
-    network = _network(request, network_id)
+    network = network_for_page(request, network_id)
     if action != "add-validator" and network.tenant_id != request.portal.tenant.pk:
         raise Http404  # a consortium member never manages the owner's network
     service, _role, label = ACTIONS[action]
@@ -176,7 +176,7 @@ def network_action(request: HttpRequest, network_id: Any, action: str) -> HttpRe
 
 @tenant_required
 def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
-    network = _network(request, network_id)
+    network = network_for_page(request, network_id)
     if not request.portal.can("developer"):
         raise Http404
     node = _own_node(request, network, node_id)
@@ -195,7 +195,7 @@ def node_logs(request: HttpRequest, network_id: Any, node_id: Any) -> HttpRespon
 @tenant_required
 def node_remove(request: HttpRequest, network_id: Any, node_id: Any) -> HttpResponse:
     """Confirm, then take the validator out of the set and delete its node."""
-    network = _network(request, network_id)
+    network = network_for_page(request, network_id)
     node = _own_node(request, network, node_id)
     form = ConfirmForm(posted(request), expected=node.moniker)
     if request.method == "POST" and form.is_valid():
