@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from baas.choices import OperationState
-from baas.tenancy import TenantScopedQuerySet
+from baas.querysets import TenantScopedQuerySet
 
 
 class Operation(models.Model):

@@ -25,18 +25,10 @@ from rest_framework import viewsets
 from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 
 from baas.errors import AppError, NotFound, PermissionDenied
+from baas.querysets import TenantScopedQuerySet  # noqa: F401 -- re-exported for apps
 from tenants.permissions import TokenScopePermission
 
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
-
-
-class TenantScopedQuerySet(models.QuerySet):
-    """``tenant_field`` names the path to the tenant (``"tenant"``, ``"network__tenant"``)."""
-
-    tenant_field = "tenant"
-
-    def for_tenant(self, tenant: Any) -> TenantScopedQuerySet:
-        return self.filter(**{self.tenant_field: tenant})
 
 
 @dataclass

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from baas.tenancy import TenantScopedQuerySet
+from baas.querysets import TenantScopedQuerySet
 from deploy.choices import (
     ConsortiumRole,
     DesiredState,

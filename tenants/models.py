@@ -10,7 +10,7 @@ from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
-from baas.tenancy import TenantScopedQuerySet
+from baas.querysets import TenantScopedQuerySet
 from tenants.choices import PLAN_QUOTAS, Plan, Role
 
 
