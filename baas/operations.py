@@ -129,7 +129,9 @@ def operation_transition(
         if error_code:
             op.error_code = error_code
             op.error_message = error_message or ""
-        op.steps = (op.steps + [make_step(message or to, step or to, params)])[-STEP_LOG_LIMIT:]
+        # A free-text message with no step code is shown as it is; the bare state otherwise.
+        code = step or ("" if message else to)
+        op.steps = (op.steps + [make_step(message or to, code, params)])[-STEP_LOG_LIMIT:]
         op.save()
     return op
 

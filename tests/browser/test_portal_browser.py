@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import link_in, screenshot, wait_for_mail
 
@@ -174,7 +175,8 @@ def test_operation_page_follows_progress_live(new_browser, live_server, settings
     operation_transition(operation_id=op.pk, to=OperationState.RUNNING, message="started")
     page.wait_for_selector("#op-state .badge[data-state='running']")
     operation_progress(operation_id=op.pk, percent=40, message="halfway there")
-    page.wait_for_function("document.getElementById('op-progress').value === 40")
+    # not wait_for_function: its string predicate is an eval, which the page's CSP forbids
+    expect(page.locator("#op-progress")).to_have_js_property("value", 40)
     assert "halfway there" in page.locator("#op-steps").inner_text()
     operation_transition(operation_id=op.pk, to=OperationState.SUCCEEDED, message="all done")
     page.wait_for_selector("#operation[data-live='closed']")
@@ -207,7 +209,8 @@ def test_operation_steps_arrive_live_in_korean(new_browser, live_server, setting
     assert "네트워크 만들기" in page.get_by_role("heading", level=1).inner_text()
     page.wait_for_selector("#operation[data-live='open']")
     operation_progress(operation_id=op.pk, percent=40, message="started han-0")
-    page.wait_for_function("document.getElementById('op-progress').value === 40")
+    # not wait_for_function: its string predicate is an eval, which the page's CSP forbids
+    expect(page.locator("#op-progress")).to_have_js_property("value", 40)
     assert "han-0을(를) 시작했습니다" in page.locator("#op-steps").inner_text()
     assert "started han-0" not in page.locator("#op-steps").inner_text()
 
