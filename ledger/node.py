@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable
@@ -41,6 +42,18 @@ async def _stop_child(child: asyncio.subprocess.Process) -> None:
         await child.wait()
 
 
+def _unix_proxy_app(home: Path) -> str | None:
+    """The unix socket CometBFT's ``proxy_app`` names, if it names one (the platform's local
+    driver puts it in a 0700 directory); None for TCP."""
+    config = home / "cometbft" / "config" / "config.toml"
+    try:
+        text = config.read_text("utf-8")
+    except OSError:
+        return None
+    match = re.search(r'^\s*proxy_app\s*=\s*"unix://([^"]+)"', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
 async def run_node(home: Path, app_factory: Callable[[Path], Any] | None = None) -> int:
     if app_factory is None:
         from ledger.app import LedgerApp as app_factory
@@ -51,12 +64,15 @@ async def run_node(home: Path, app_factory: Callable[[Path], Any] | None = None)
     except Exception:
         log.exception("cannot open the app state in %s", home / "app")
         return 1
-    server = AbciServer(Handler(app), host="127.0.0.1", port=int(info["abci_port"]))
+    abci_path = _unix_proxy_app(home)
+    server = AbciServer(Handler(app), host="127.0.0.1", port=int(info["abci_port"]),
+                        path=abci_path)
     try:
         try:
             await server.start()
         except OSError as exc:
-            log.error("cannot listen for ABCI on 127.0.0.1:%s: %s", info["abci_port"], exc)
+            where = abci_path or f"127.0.0.1:{info['abci_port']}"
+            log.error("cannot listen for ABCI on %s: %s", where, exc)
             return 1
         try:
             child = await asyncio.create_subprocess_exec(

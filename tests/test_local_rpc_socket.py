@@ -41,6 +41,8 @@ def test_the_rpc_listen_address_becomes_the_socket_and_p2p_stays():
     assert 'laddr = "unix:///run/x/abc.sock"' in text
     assert 'laddr = "tcp://127.0.0.1:26656"' in text  # [p2p] untouched
     assert "26657" not in text
+    # the ABCI connection to the chaincode host leaves loopback TCP too
+    assert 'proxy_app = "unix:///run/x/abc.abci"' in text and "tcp://127.0.0.1:1" not in text
 
 
 def test_the_socket_dir_is_private_and_paths_fit_the_limit(tmp_path):
@@ -146,9 +148,13 @@ def test_a_real_node_answers_on_its_socket_and_not_on_tcp(tmp_path):
             events = client.subscribe("tm.event='NewBlock'", timeout=30)
             assert next(events)
             events.close()
-        # Nothing answers RPC on the planned TCP port.
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", spec.address.rpc_port)) != 0
+        # Nothing answers RPC, or the chaincode host's ABCI, on the planned TCP ports: a local
+        # user could read any chain's state through either.
+        for port in (spec.address.rpc_port, spec.address.abci_port):
+            with socket.socket() as probe:
+                assert probe.connect_ex(("127.0.0.1", port)) != 0, port
+        abci = Path(sock_path).with_suffix(".abci")
+        assert abci.exists() and stat.S_IMODE(os.stat(abci).st_mode) == 0o600
     finally:
         drv.delete_network(network_id=spec.network_id)
-    assert not Path(sock_path).exists()
+    assert not Path(sock_path).exists() and not Path(sock_path).with_suffix(".abci").exists()

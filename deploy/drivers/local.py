@@ -65,6 +65,7 @@ PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "COMETBFT_BIN", "TMPDIR")
 UNIX_SOCKET_PATH_MAX = 103
 CONFIG_TOML = "cometbft/config/config.toml"  # in the node home, as ledger.network writes it
 _RPC_LADDR = re.compile(r'^(\s*laddr\s*=\s*)"[^"]*"', re.MULTILINE)
+_PROXY_APP = re.compile(r'^(\s*proxy_app\s*=\s*)"[^"]*"', re.MULTILINE)
 
 
 class LocalDriver(Driver):
@@ -239,6 +240,7 @@ class LocalDriver(Driver):
                     "rpc_port": spec.address.rpc_port,
                     "abci_port": spec.address.abci_port,
                     "rpc_socket": str(socket) if socket else None,
+                    "abci_socket": str(abci_socket_for(socket)) if socket else None,
                     "starts": 0,
                 },
             )
@@ -263,7 +265,11 @@ class LocalDriver(Driver):
         if socket:
             self._rpc_dir()  # recreated 0700 if someone removed it
             Path(socket).unlink(missing_ok=True)  # a stale socket would stop CometBFT binding
-        ports = ("p2p_port", "abci_port") if socket else ("p2p_port", "rpc_port", "abci_port")
+        abci = meta.get("abci_socket")
+        if abci:
+            Path(abci).unlink(missing_ok=True)
+        ports = ("p2p_port",) if abci else ("p2p_port", "abci_port") if socket else (
+            "p2p_port", "rpc_port", "abci_port")
         for key in ports:
             if not port_is_free(int(meta[key]), HOST):
                 raise DriverError(
@@ -369,8 +375,9 @@ class LocalDriver(Driver):
             self._terminate(node_dir)
             meta = read_json(node_dir / "node.json")
             shutil.rmtree(node_dir, ignore_errors=True)
-            if meta is not None and meta.get("rpc_socket"):
-                Path(meta["rpc_socket"]).unlink(missing_ok=True)
+            for key in ("rpc_socket", "abci_socket"):
+                if meta is not None and meta.get(key):
+                    Path(meta[key]).unlink(missing_ok=True)
             if meta is not None:  # free the ports this node held in the plan
                 with locked(self.nodes_dir / ".locks" / "ports.lock"):
                     plan_file = node_dir.parent / "plan.json"
@@ -385,9 +392,10 @@ class LocalDriver(Driver):
             # dirs are already gone.
             self._terminate(net_dir)
             for meta_file in net_dir.glob("*/node.json"):
-                socket = (read_json(meta_file) or {}).get("rpc_socket")
-                if socket:
-                    Path(socket).unlink(missing_ok=True)
+                meta = read_json(meta_file) or {}
+                for key in ("rpc_socket", "abci_socket"):
+                    if meta.get(key):
+                        Path(meta[key]).unlink(missing_ok=True)
             shutil.rmtree(net_dir, ignore_errors=True)
         (self.nodes_dir / ".locks" / f"{network_id}.lock").unlink(missing_ok=True)
 
@@ -544,7 +552,19 @@ def _rpc_on_socket(paths: dict[Any, bytes], socket: Path | None,
                                   count=1)
     if not found:
         raise DriverError("invalid_spec", f"{CONFIG_TOML} has no laddr in [rpc]")
-    return {**paths, key: (text[:start] + body + text[end:]).encode("utf-8")}, socket
+    text = text[:start] + body + text[end:]
+    # The ABCI connection between CometBFT and the chaincode host goes over a socket of the
+    # same 0700 directory too: on loopback TCP any local user could send it queries.
+    text, found = _PROXY_APP.subn(lambda m: f'{m.group(1)}"unix://{abci_socket_for(socket)}"',
+                                  text, count=1)
+    if not found:
+        raise DriverError("invalid_spec", f"{CONFIG_TOML} has no proxy_app")
+    return {**paths, key: text.encode("utf-8")}, socket
+
+
+def abci_socket_for(rpc_socket: Path | str) -> Path:
+    """The node's ABCI socket: beside its RPC socket, with a name of the same length."""
+    return Path(rpc_socket).with_suffix(".abci")
 
 
 def _last_log_line(path: Path) -> str:

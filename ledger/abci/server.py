@@ -12,7 +12,9 @@ connection simply waits for its own answer, keeping its order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from ledger.abci.handler import FatalAppError, Handler, abci
@@ -22,10 +24,13 @@ log = logging.getLogger("ledger.abci")
 
 
 class AbciServer:
-    def __init__(self, handler: Handler, *, host: str = "127.0.0.1", port: int = 26658) -> None:
+    def __init__(self, handler: Handler, *, host: str = "127.0.0.1", port: int = 26658,
+                 path: str | None = None) -> None:
         self.handler = handler
         self.host = host
         self.port = port
+        # A unix socket path instead of host/port: only who can open its directory connects.
+        self.path = path
         self.fatal: BaseException | None = None
         self._server: asyncio.base_events.Server | None = None
         self._stopped = asyncio.Event()
@@ -33,6 +38,13 @@ class AbciServer:
         self._queries = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abci-query")
 
     async def start(self) -> None:
+        if self.path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)  # a stale socket of an earlier run
+            self._server = await asyncio.start_unix_server(self._serve, path=self.path)
+            os.chmod(self.path, 0o600)
+            log.info("ABCI server listening on unix://%s", self.path)
+            return
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
         sock = self._server.sockets[0]
         self.port = sock.getsockname()[1]
