@@ -39,6 +39,7 @@ OPERATION_KINDS: dict[str, Promise] = {
     "key.revoke": _("Take a revoked signing key off the chain"),
     "network.org_add": _("Register member organisation"),
     "network.member_remove": _("Remove consortium member"),
+    "network.upgrade": _("Upgrade network ledger"),
     "invitation.send": _("Send invitation email"),
 }
 
@@ -77,6 +78,7 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "network.validator_remove": _("Removed a validator"),
     "chaincode.install": _("Installed chaincode"),
     "network.signing_key_registered": _("Registered a personal signing key"),
+    "network.upgrade": _("Asked for a network ledger upgrade"),
     "node.restart": _("Restarted a node"),
     "node.recover": _("Recovered a crashed node"),
     # consortiums
@@ -154,6 +156,13 @@ OPERATION_STEPS: dict[str, Promise] = {
     # signing keys (deploy/workflows/keys.py)
     "key_destroyed": _("Key {member} destroyed; the network is not running"),
     "key_removed_from_chain": _("Key {member} is off the chain"),
+    # network upgrades (deploy/workflows/upgrade.py)
+    "upgrade_runtime_ready": _("Ledger {version} can run on the {driver} driver"),
+    "upgrade_halted": _("Stopped every validator: the chain halted at height {height}"),
+    "upgrade_switched": _("The network now runs ledger {version}"),
+    "app_hashes_equal": _("Every node has app hash {app_hash} at height {height}"),
+    "network_upgraded": _("Upgraded to ledger {version}; running at height {height}"),
+    "already_upgraded": _("Already at ledger {version}"),
     # invitation emails (tenants/tasks.py)
     "invitation_picked_up": _("The worker picked up the invitation"),
     "email_composing": _("Composing the email"),

@@ -144,7 +144,9 @@ def docker_available() -> str:
     try:
         driver = get_driver("docker")
         driver.check()
-        driver._require_image()  # noqa: SLF001 -- same precondition the tests check
+        from deploy.drivers.runtimes import current_version
+
+        driver.ensure_runtime(current_version())  # an image of this ledger/ is here
     except DriverError as exc:
         return f"{exc.code}: {exc.message}"
     return ""

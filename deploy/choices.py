@@ -21,6 +21,8 @@ class NetworkStatus(models.TextChoices):
     STOPPING = "stopping", "Stopping"
     STOPPED = "stopped", "Stopped"
     STARTING = "starting", "Starting"
+    # Every validator halted and restarted on another ledger version (network upgrade).
+    UPGRADING = "upgrading", "Upgrading"
     DELETING = "deleting", "Deleting"
     DELETED = "deleted", "Deleted"
     FAILED = "failed", "Failed"
@@ -37,11 +39,13 @@ NETWORK_TRANSITIONS: dict[str, frozenset[str]] = {
     S.REJECTED: frozenset({S.DELETING}),
     S.REQUESTED: frozenset({S.PROVISIONING, S.FAILED, S.DELETING}),
     S.PROVISIONING: frozenset({S.RUNNING, S.DEGRADED, S.FAILED, S.DELETING}),
-    S.RUNNING: frozenset({S.DEGRADED, S.STOPPING, S.DELETING, S.FAILED}),
+    S.RUNNING: frozenset({S.DEGRADED, S.STOPPING, S.DELETING, S.FAILED, S.UPGRADING}),
     S.DEGRADED: frozenset({S.RUNNING, S.STOPPING, S.DELETING, S.FAILED}),
     S.STOPPING: frozenset({S.STOPPED, S.FAILED, S.DELETING}),
     S.STOPPED: frozenset({S.STARTING, S.DELETING}),
     S.STARTING: frozenset({S.RUNNING, S.DEGRADED, S.FAILED, S.STOPPING, S.DELETING}),
+    # Only the upgrade's own workflow leaves it: running at the new version, or failed.
+    S.UPGRADING: frozenset({S.RUNNING, S.FAILED, S.DELETING}),
     S.FAILED: frozenset({S.PROVISIONING, S.STARTING, S.DELETING}),
     S.DELETING: frozenset({S.DELETED, S.FAILED}),
     S.DELETED: frozenset(),
@@ -49,7 +53,8 @@ NETWORK_TRANSITIONS: dict[str, frozenset[str]] = {
 
 # Named groups, so callers never spell out lists of strings.
 NETWORK_LIVE = frozenset({S.RUNNING, S.DEGRADED})  # nodes should be up and serving
-NETWORK_BUSY = frozenset({S.REQUESTED, S.PROVISIONING, S.STOPPING, S.STARTING, S.DELETING})
+NETWORK_BUSY = frozenset({S.REQUESTED, S.PROVISIONING, S.STOPPING, S.STARTING, S.UPGRADING,
+                          S.DELETING})
 NETWORK_TERMINAL = frozenset({S.DELETED})
 NETWORK_STARTABLE = frozenset({S.STOPPED, S.FAILED})
 NETWORK_STOPPABLE = frozenset({S.RUNNING, S.DEGRADED, S.STARTING})
@@ -114,6 +119,7 @@ class OperationKind(models.TextChoices):
     MEMBER_REMOVE = "network.member_remove", "Remove consortium member"
     CHAINCODE_INSTALL = "chaincode.install", "Install chaincode"
     KEY_REVOKE = "key.revoke", "Take a revoked signing key off the chain"
+    NETWORK_UPGRADE = "network.upgrade", "Upgrade network ledger"
 
 
 class ConsortiumRole(models.TextChoices):

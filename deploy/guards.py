@@ -27,11 +27,11 @@ def no_active_validator_change(network: Network) -> None:
         target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
         kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,
                   OperationKind.MEMBER_REMOVE, OperationKind.ORG_ADD,
-                  OperationKind.CHAINCODE_INSTALL],
+                  OperationKind.CHAINCODE_INSTALL, OperationKind.NETWORK_UPGRADE],
     ).exists()
     if busy:
         raise Conflict(
             "operation_in_progress",
-            _("A validator or membership change of this network is still running; wait for "
-              "it to finish."),
+            _("A validator, membership, chaincode or ledger version change of this network "
+              "is still running; wait for it to finish."),
         )

@@ -177,6 +177,10 @@ def node_spec(node: Node) -> NodeSpec:
         home_files=home_files(node),
         cpu_limit=conf.setting("DEPLOY_NODE_CPU_LIMIT"),
         memory_mb=int(conf.setting("DEPLOY_NODE_MEMORY_MB")),
+        # The network's pinned ledger, not the control plane's: a validator added or
+        # restarted later runs what the others run.
+        ledger_version=network.ledger_version,
+        runtime_ref=network.runtime_ref,
     )
 
 

@@ -43,6 +43,11 @@ class Network(models.Model):
     name = models.CharField(max_length=63)
     chain_id = models.CharField(max_length=50, unique=True)
     engine_version = models.CharField(max_length=20, default="0.38.26")
+    # The ledger runtime the nodes run: the 16-hex hash of its ledger/ tree
+    # (deploy.drivers.runtimes), pinned at creation and changed only by a network upgrade.
+    ledger_version = models.CharField(max_length=16, blank=True, default="")
+    # What the driver runs it from, when it says (docker: the node image id, sha256:...).
+    runtime_ref = models.CharField(max_length=255, blank=True, default="")
     validator_count = models.PositiveSmallIntegerField()
     # A name in the driver registry (deploy/drivers/registry.py), checked by the services:
     # no choices here, so a new runtime needs no migration.

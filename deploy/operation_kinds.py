@@ -1,7 +1,8 @@
 """Deploy's operation kinds in the registry (``baas.operation_kinds``): how the reconciler
 resumes each one when it stalls, and which ones a user may cancel.
 
-Work on a whole network, validator removal and member removal cannot be cancelled: the
+Work on a whole network (an upgrade too), validator removal and member removal cannot be
+cancelled: the
 user's way back is the opposite request once it ends (start a stopped network), and a
 half-cancelled delete or removal would leave the network between two states that nothing
 drives forward.
@@ -22,6 +23,9 @@ _NETWORK_WORK = {
     OperationKind.NETWORK_START: (tasks.network_start_task, {NetworkStatus.STARTING}),
     OperationKind.NETWORK_STOP: (tasks.network_stop_task, {NetworkStatus.STOPPING}),
     OperationKind.NETWORK_DELETE: (tasks.network_delete_task, {NetworkStatus.DELETING}),
+    # Queued while the network still runs; upgrading once its validators are stopped.
+    OperationKind.NETWORK_UPGRADE: (tasks.network_upgrade_task,
+                                    {NetworkStatus.RUNNING, NetworkStatus.UPGRADING}),
 }
 
 NOT_CANCELLABLE = (

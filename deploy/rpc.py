@@ -103,3 +103,14 @@ def validator_keys(rpc_url: str, *, timeout: float = 2.0) -> set[str]:
         return {str(v["pub_key"]["value"]) for v in result["validators"]}
     except (KeyError, TypeError) as exc:
         raise RpcError(f"{rpc_url}: unexpected /validators answer") from exc
+
+
+def app_hash(rpc_url: str, height: int, *, timeout: float = 2.0) -> str:
+    """The app hash in the header of block ``height`` as this node's own store has it (the
+    state after block ``height - 1``), upper-case hex."""
+    result = get_json(rpc_url.rstrip("/") + f"/block?height={int(height)}", timeout=timeout)
+    try:
+        return str(result["block"]["header"]["app_hash"]).upper()
+    except (KeyError, TypeError) as exc:
+        raise RpcError(f"{rpc_url}: unexpected /block answer") from exc
+

@@ -16,7 +16,15 @@ from celery import shared_task
 from baas.runner import Run, Superseded, run_operation
 from deploy import conf, reconcile
 from deploy.choices import DesiredState
-from deploy.workflows import chaincode, keys, lifecycle, membership, provision, validators
+from deploy.workflows import (
+    chaincode,
+    keys,
+    lifecycle,
+    membership,
+    provision,
+    upgrade,
+    validators,
+)
 from deploy.workflows.common import network_policy
 
 TASK_OPTIONS: dict[str, Any] = {"acks_late": True, "reject_on_worker_lost": True}
@@ -116,6 +124,12 @@ def chaincode_install_task(network_id: str, operation_id: int | None = None) -> 
 @shared_task(name="deploy.signing_key_revoke", **TASK_OPTIONS)
 def signing_key_revoke_task(key_id: str, operation_id: int | None = None) -> None:
     _run(operation_id, lambda run: keys.revoke(run, key_id), label=f"revoke key {key_id}")
+
+
+@shared_task(name="deploy.network_upgrade", **TASK_OPTIONS)
+def network_upgrade_task(network_id: str, operation_id: int | None = None) -> None:
+    _run(operation_id, lambda run: upgrade.upgrade(run, network_id),
+         on_failure=upgrade.policy(network_id), label=f"upgrade {network_id}")
 
 
 @shared_task(name="deploy.reconcile")

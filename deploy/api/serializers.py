@@ -41,7 +41,8 @@ class NetworkSerializer(serializers.ModelSerializer):
     class Meta:
         model = Network
         fields = [
-            "id", "name", "owner", "chain_id", "engine_version", "validator_count", "driver",
+            "id", "name", "owner", "chain_id", "engine_version", "ledger_version",
+            "runtime_ref", "validator_count", "driver",
             "desired_state", "status", "error", "created_at", "updated_at",
             "status_changed_at", "running_since", "nodes_url", "gateway_url",
         ]

@@ -26,6 +26,7 @@ from deploy.api.serializers import (
 )
 from deploy.choices import NetworkStatus
 from deploy.models import Network, Node
+from deploy.services.upgrade import network_upgrade
 from tenants.permissions import INFRASTRUCTURE_PERMISSIONS
 
 MAX_LOG_TAIL = 2000
@@ -48,7 +49,7 @@ class NetworkViewSet(
     queryset = Network.objects.all()
     lookup_value_regex = "[0-9a-fA-F-]{36}"
     action_roles = {"create": "admin", "destroy": "admin", "start": "developer",
-                    "stop": "developer", "validators": "admin"}
+                    "stop": "developer", "validators": "admin", "upgrade": "admin"}
 
     def get_queryset(self):
         if self.action != "list":
@@ -91,6 +92,15 @@ class NetworkViewSet(
         return _accepted(network, services.network_stop(
             tenant=self.tenant, actor=request.user, network=network, request=request))
 
+    @action(detail=True, methods=["post"])
+    def upgrade(self, request: Request, pk: str | None = None) -> Response:
+        """Move every validator to another ledger version (``{"ledger_version": "..."}``;
+        default: the control plane's current ``ledger/``) at one height."""
+        network = self.get_object()
+        body = request.data if isinstance(request.data, dict) else {}
+        return _accepted(network, network_upgrade(
+            tenant=self.tenant, actor=request.user, network=network,
+            version=body.get("ledger_version"), request=request))
 
     @action(detail=True, methods=["post"])
     def validators(self, request: Request, pk: str | None = None) -> Response:

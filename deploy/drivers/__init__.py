@@ -7,6 +7,7 @@ from deploy.drivers.base import (
     NodeSpec,
     NodeState,
     OwnedResource,
+    Runtime,
     get_driver,
 )
 from deploy.drivers.registry import AVAILABLE_DRIVERS, driver_for
@@ -19,6 +20,7 @@ __all__ = [
     "NodeSpec",
     "NodeState",
     "OwnedResource",
+    "Runtime",
     "driver_for",
     "get_driver",
 ]

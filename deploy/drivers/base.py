@@ -40,6 +40,22 @@ class NodeSpec:
     home_files: dict[str, bytes] = field(repr=False)
     cpu_limit: float = 1.0
     memory_mb: int = 512
+    # The ledger version (16-hex ``ledger/`` hash, see ``deploy.drivers.runtimes``) the node
+    # runs: the network's pinned version, never simply the control plane's. Empty only for
+    # scripts and benchmarks: the control plane's current version then.
+    ledger_version: str = ""
+    # The driver's own reference of that runtime as ``ensure_runtime`` returned it when the
+    # network recorded it (docker: the image id); a hint, the version is what is enforced.
+    runtime_ref: str = ""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What ``Driver.ensure_runtime`` found for a ledger version."""
+
+    version: str
+    ref: str  # local: the runtime store entry; docker: the image id (sha256:...)
+    detail: str = ""  # human readable: a path, an image tag
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class NodeState:
     rpc_url: str | None  # reachable FROM THE CONTROL PLANE (host): e.g. http://127.0.0.1:PORT
     detail: str = ""  # pid / container id / exit code, human readable
     restart_count: int = 0
+    ledger_version: str = ""  # the version the node was last applied with ("" if unknown)
 
 
 @dataclass(frozen=True)
@@ -66,7 +83,9 @@ class DriverError(Exception):
     Codes in use: ``driver_unknown``, ``driver_not_implemented``, ``driver_unavailable``
     (engine down or unreachable), ``driver_timeout``, ``image_missing``, ``ports_exhausted``,
     ``port_in_use``, ``node_not_found``, ``node_start_failed``, ``invalid_spec``,
-    ``driver_error`` (anything else).
+    ``runtime_missing`` (no runtime of the asked ledger version here), ``image_stale`` (an
+    image of another ledger version), ``runtime_mismatch`` (a running node asked to run
+    another version: stop it first), ``driver_error`` (anything else).
     """
 
     def __init__(self, code: str, message: str):
@@ -91,8 +110,22 @@ class Driver(abc.ABC):
         """Idempotent: shared resources of a network (docker: the bridge network)."""
 
     @abc.abstractmethod
+    def ensure_runtime(self, version: str) -> Runtime:
+        """Make sure nodes of ledger ``version`` can start here, or raise
+        ``DriverError("runtime_missing" | "image_stale" | "image_missing", ...)`` naming it.
+
+        Every driver answers it (the version check is part of the contract, not one
+        runtime's habit): local keeps a copy of each version's ``ledger/`` it still needs,
+        docker finds an image labelled with that version. Idempotent and cheap when the
+        runtime is already there."""
+
+    @abc.abstractmethod
     def apply_node(self, spec: NodeSpec) -> NodeState:
-        """Idempotent create-or-start; writes ``home_files`` only on first create."""
+        """Idempotent create-or-start; writes ``home_files`` only on first create.
+
+        The node runs ``spec.ledger_version`` (through ``ensure_runtime``). A stopped node
+        last applied with another version is moved to this one, keeping its home and chain
+        data (a network upgrade); a running one raises ``runtime_mismatch``."""
 
     @abc.abstractmethod
     def stop_node(self, *, network_id: str, node_id: str) -> None: ...

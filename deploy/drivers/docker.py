@@ -8,8 +8,10 @@ what this platform install made and nothing else:
   DNS name (``node<index>``), which is what the other validators dial;
 * volume ``baas-node-<node_id>`` mounted at ``/node``: the node home and chain data. The
   home files are copied in with ``put_archive`` before the first start;
-* container ``baas-node-<node_id>`` from the node image (``scripts/build-node-image.sh``),
-  with CPU and memory limits, restart policy ``unless-stopped``, and CometBFT's RPC
+* container ``baas-node-<node_id>`` from the node image of the network's pinned ledger
+  version (``scripts/build-node-image.sh`` labels each image ``baas.ledger-hash=<version>``
+  and tags it ``<repo>:ledger-<version>`` besides the configured tag), with CPU and memory
+  limits, restart policy ``unless-stopped``, and CometBFT's RPC
   published on ``127.0.0.1:<random>`` so the control plane on the host can reach it.
 
 Every Docker call has a timeout (the client's HTTP timeout); every SDK or engine error is
@@ -19,14 +21,13 @@ turned into ``DriverError`` with a stable code.
 from __future__ import annotations
 
 import contextlib
-import functools
 import io
 import tarfile
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from deploy.drivers import config
+from deploy.drivers import config, runtimes
 from deploy.drivers._files import check_id, home_path
 from deploy.drivers.base import (
     Driver,
@@ -35,6 +36,7 @@ from deploy.drivers.base import (
     NodeSpec,
     NodeState,
     OwnedResource,
+    Runtime,
 )
 
 P2P_PORT, RPC_PORT, ABCI_PORT = 26656, 26657, 26658
@@ -213,6 +215,7 @@ class DockerDriver(Driver):
                 f"cpu_limit {spec.cpu_limit} must be in (0, 64] "
                 f"and memory_mb {spec.memory_mb} in [64, 1048576]",
             )
+        version = spec.ledger_version or runtimes.current_version()
         container = self._get(self.client.containers, name)
         if container is not None and not self._owned(container, spec.network_id):
             raise DriverError(
@@ -220,12 +223,22 @@ class DockerDriver(Driver):
                 f"a container named {name} exists but is not "
                 f"labelled as node {spec.node_id} of this install and network",
             )
+        if container is not None and container_version(container) != version:
+            # A network upgrade: the container goes, its volume (home, chain data) stays.
+            if self._state(container, spec.node_id).running:
+                raise DriverError(
+                    "runtime_mismatch",
+                    f"node {spec.node_id} runs ledger {container_version(container)}, not "
+                    f"{version}; stop it before moving it to another version",
+                )
+            self._remove(container, f"remove container {name} for ledger {version}")
+            container = None
         if container is None:
-            self._require_image()
+            image = self._find_image(version, spec.runtime_ref)
             self.prepare_network(
                 install_id=spec.install_id, tenant_id=spec.tenant_id, network_id=spec.network_id
             )
-            container = self._create(spec, name)
+            container = self._create(spec, name, image.id)
         # Also for a container that already exists: a worker killed between creating it
         # and copying the home leaves one with an empty volume, which would never serve.
         if not self._home_written(container):
@@ -236,24 +249,50 @@ class DockerDriver(Driver):
             return state
         return self._start(container, spec.node_id)
 
-    def _require_image(self) -> None:
-        """The node image exists and runs the same ``ledger/`` as this control plane: nodes
-        of one network that execute blocks with different code would part ways on the app
-        hash, so a stale image is refused before any container is made from it."""
-        with self._errors("look up the node image"):
-            image = self.client.images.get(self.image)
-        built_from = (image.labels or {}).get(LEDGER_HASH_LABEL)
-        expected = ledger_hash()
-        if built_from != expected:
+    def version_tag(self, version: str) -> str:
+        """``<repo>:ledger-<version>``: where the image build keeps each version's image."""
+        repo = self.image.split("@", 1)[0]
+        if ":" in repo.rsplit("/", 1)[-1]:
+            repo = repo.rsplit(":", 1)[0]
+        return f"{repo}:ledger-{runtimes.check_version(version)}"
+
+    def _find_image(self, version: str, ref: str = "") -> Any:
+        """The image of ledger ``version``: the one the network recorded (``ref``) if it is
+        still here, else the version's tag, else the configured image -- each only if its
+        ``baas.ledger-hash`` label says ``version``. Nodes of one network that execute
+        blocks with different code part on the app hash, so no other image is ever used."""
+        import docker.errors
+
+        seen: dict[str, str] = {}
+        for name in [n for n in (ref, self.version_tag(version), self.image) if n]:
+            with self._errors(f"look up the node image {name}"):
+                try:
+                    image = self.client.images.get(name)
+                except docker.errors.ImageNotFound:
+                    continue
+            built_from = (image.labels or {}).get(LEDGER_HASH_LABEL)
+            if built_from == version:
+                return image
+            seen[name] = built_from or f"no {LEDGER_HASH_LABEL} label"
+        if seen:
+            found = ", ".join(f"{n} is {v}" for n, v in seen.items())
             raise DriverError(
                 "image_stale",
-                f"node image {self.image!r} was built from "
-                f"{'another' if built_from else 'an unlabelled'} ledger/ "
-                f"({built_from or 'no ' + LEDGER_HASH_LABEL + ' label'}; this control plane "
-                f"runs {expected}); rebuild it with scripts/build-node-image.sh",
+                f"no node image of ledger {version} ({found}); build one from that "
+                "ledger/ with scripts/build-node-image.sh",
             )
+        raise DriverError(
+            "image_missing",
+            f"no node image of ledger {version} ({self.version_tag(version)} and "
+            f"{self.image!r} are not present); build it with scripts/build-node-image.sh",
+        )
 
-    def _create(self, spec: NodeSpec, name: str) -> Any:
+    def ensure_runtime(self, version: str) -> Runtime:
+        image = self._find_image(version)
+        tags = ", ".join(image.tags or []) or "untagged"
+        return Runtime(version=version, ref=str(image.id), detail=f"image {tags}")
+
+    def _create(self, spec: NodeSpec, name: str, image: str) -> Any:
         import docker.errors
         from docker.types import LogConfig
 
@@ -271,7 +310,7 @@ class DockerDriver(Driver):
         with self._errors(f"create container {name}"):
             try:
                 return self.client.containers.create(
-                    self.image,
+                    image,
                     name=name,
                     hostname=spec.address.host,
                     labels=labels,
@@ -419,6 +458,7 @@ class DockerDriver(Driver):
             rpc_url=rpc_url,
             detail=detail,
             restart_count=int(attrs.get("RestartCount", 0)),
+            ledger_version=container_version(container),
         )
 
     def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
@@ -458,18 +498,19 @@ class DockerDriver(Driver):
         return owned
 
     def check(self) -> None:
+        """The engine answers and the configured node image exists. Whether an image of a
+        network's own ledger version is here is ``ensure_runtime``'s answer."""
         with self._errors("ping the Docker engine"):
             self.client.ping()
-        self._require_image()
+        with self._errors("look up the node image"):
+            self.client.images.get(self.image)
 
 
-@functools.lru_cache(maxsize=1)
-def ledger_hash() -> str:
-    """This control plane's ``ledger/`` hash, once per process (its source does not change
-    under a running process)."""
-    from ledger.source_hash import source_hash
-
-    return source_hash()
+def container_version(container: Any) -> str:
+    """The ledger version a container runs: its image's label, which Docker copies into
+    the container's own labels."""
+    labels = container.attrs.get("Config", {}).get("Labels") or {}
+    return str(labels.get(LEDGER_HASH_LABEL) or "")
 
 
 def _explain(exc: Exception) -> str:

@@ -8,6 +8,13 @@ Layout under the nodes dir (``settings.BAAS_NODES_DIR``, default ``var/nodes``):
     <network_id>/<node_id>/home/      the node home (home_files from the spec)
     <network_id>/<node_id>/node.log   stdout + stderr of the node
     <network_id>/<node_id>/node.pid   pid, kernel start time, command line of the node
+    .runtimes/<version>/ledger/       the ledger runtime store: one copy of ``ledger/`` per
+                                      version a node here runs (``deploy.drivers.runtimes``)
+
+Each node runs its network's pinned ledger version: ``node.json`` records it and the node
+process gets ``PYTHONPATH=.runtimes/<version>``, so it imports that copy, not the control
+plane's checkout. A version enters the store when it is first needed and is the control
+plane's own ``ledger/`` then; the store keeps it while any node here still records it.
 
 Node RPC is not on TCP: each node's CometBFT serves RPC on a Unix socket
 (``rpc.laddr = "unix://…"``) in a directory only the platform's user can open (0700:
@@ -25,6 +32,7 @@ by the control plane's reconciler (``inspect_node`` says not running, ``start_no
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -37,7 +45,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from deploy.drivers import _procs, config
+from deploy.drivers import _procs, config, runtimes
 from deploy.drivers._files import (
     check_id,
     home_path,
@@ -54,7 +62,10 @@ from deploy.drivers.base import (
     NodeSpec,
     NodeState,
     OwnedResource,
+    Runtime,
 )
+
+logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
@@ -79,8 +90,12 @@ class LocalDriver(Driver):
         command: list[str] | None = None,
         port_range: tuple[int, int] | None = None,
         stop_timeout: float = 10.0,
+        runtimes_dir: str | Path | None = None,
     ):
         self.nodes_dir = Path(nodes_dir) if nodes_dir else config.nodes_dir()
+        # With the nodes it serves: same owner, same lifetime, no setting of its own.
+        self.runtimes = runtimes.RuntimeStore(
+            Path(runtimes_dir) if runtimes_dir else self.nodes_dir / ".runtimes")
         self.install_id = install_id or config.install_id()
         # The node command without "--home HOME"; tests may swap in a stand-in process.
         self.command = list(command) if command else [sys.executable, "-m", "ledger", "node"]
@@ -197,20 +212,62 @@ class LocalDriver(Driver):
                     },
                 )
 
+    # --- ledger runtimes -----------------------------------------------------------------
+
+    def ensure_runtime(self, version: str) -> Runtime:
+        path = self.runtimes.ensure(version)
+        return Runtime(version=version, ref=str(path), detail=f"ledger {version} at {path}")
+
+    def prune_runtimes(self) -> list[str]:
+        """Drop store entries no node here records and that are not the control plane's
+        current version (a new network would snapshot that one again anyway). Returns the
+        versions removed."""
+        keep = {runtimes.current_version()}
+        if self.nodes_dir.is_dir():
+            for meta_file in self.nodes_dir.glob("*/*/node.json"):
+                keep.add(str((read_json(meta_file) or {}).get("ledger_version") or ""))
+        removed = []
+        for version in self.runtimes.versions():
+            if version not in keep:
+                shutil.rmtree(self.runtimes.path(version), ignore_errors=True)
+                removed.append(version)
+        return removed
+
     # --- node lifecycle ------------------------------------------------------------------
 
     def apply_node(self, spec: NodeSpec) -> NodeState:
         node_dir = self._node_dir(spec.network_id, spec.node_id)
         paths = {home_path(rel): content for rel, content in spec.home_files.items()}
+        version = spec.ledger_version or runtimes.current_version()
+        self.ensure_runtime(version)  # before anything is made: a missing one is refused
         with self._lock(spec.network_id):
-            if read_json(node_dir / "node.json") is None:
-                self._create(node_dir, spec, paths)
+            meta = read_json(node_dir / "node.json")
+            if meta is None:
+                self._create(node_dir, spec, paths, version)
+            elif meta.get("ledger_version") != version:
+                self._switch_version(spec, node_dir, meta, version)
             state = self._state(spec.network_id, spec.node_id)
             if state.running:
                 return state
             return self._start(spec.network_id, spec.node_id)
 
-    def _create(self, node_dir: Path, spec: NodeSpec, paths: dict[Any, bytes]) -> None:
+    def _switch_version(self, spec: NodeSpec, node_dir: Path, meta: dict[str, Any],
+                        version: str) -> None:
+        """A stopped node moves to ``version`` on its next start, home and chain data kept
+        (a network upgrade). A node recorded before versions were (no version in its
+        metadata) just records the one it is given."""
+        state = self._state(spec.network_id, spec.node_id)
+        if state.running and meta.get("ledger_version"):
+            raise DriverError(
+                "runtime_mismatch",
+                f"node {spec.node_id} runs ledger {meta['ledger_version']}, not {version}; "
+                "stop it before moving it to another version",
+            )
+        meta["ledger_version"] = version
+        write_json(node_dir / "node.json", meta)
+
+    def _create(self, node_dir: Path, spec: NodeSpec, paths: dict[Any, bytes],
+                version: str) -> None:
         """Build the node dir aside and rename it into place, so a crash mid-write never
         leaves a half-written home that a retry would then refuse to overwrite."""
         if not paths:
@@ -241,6 +298,7 @@ class LocalDriver(Driver):
                     "abci_port": spec.address.abci_port,
                     "rpc_socket": str(socket) if socket else None,
                     "abci_socket": str(abci_socket_for(socket)) if socket else None,
+                    "ledger_version": version,
                     "starts": 0,
                 },
             )
@@ -282,7 +340,10 @@ class LocalDriver(Driver):
         if log_path.exists() and log_path.stat().st_size > LOG_ROTATE_BYTES:
             os.replace(log_path, node_dir / "node.log.1")
         env = {k: os.environ[k] for k in PASSED_ENV if k in os.environ}
-        env["PYTHONPATH"] = str(config.REPO_ROOT)
+        # The node's pinned ledger copy; a node made before versions were recorded runs
+        # the checkout, as it always did.
+        version = meta.get("ledger_version")
+        env["PYTHONPATH"] = str(self.runtimes.ensure(version) if version else config.REPO_ROOT)
         env["PYTHONUNBUFFERED"] = "1"
         args = self.command + self._home_args(node_dir)
         try:
@@ -304,7 +365,8 @@ class LocalDriver(Driver):
         _procs.wait_for_exec(proc.pid, self._home_args(node_dir))
         write_json(
             node_dir / "node.pid",
-            {"pid": proc.pid, "start_time": _procs.start_time(proc.pid), "args": args},
+            {"pid": proc.pid, "start_time": _procs.start_time(proc.pid), "args": args,
+             "pythonpath": env["PYTHONPATH"]},
         )
         meta["starts"] = int(meta.get("starts", 0)) + 1
         write_json(node_dir / "node.json", meta)
@@ -398,6 +460,10 @@ class LocalDriver(Driver):
                         Path(meta[key]).unlink(missing_ok=True)
             shutil.rmtree(net_dir, ignore_errors=True)
         (self.nodes_dir / ".locks" / f"{network_id}.lock").unlink(missing_ok=True)
+        try:
+            self.prune_runtimes()
+        except DriverError as exc:  # a broken current ledger/ must not stop a delete
+            logger.warning("runtime store not pruned: %s", exc)
 
     # --- observation ---------------------------------------------------------------------
 
@@ -412,17 +478,19 @@ class LocalDriver(Driver):
         rpc_url = f"unix://{meta['rpc_socket']}" if meta.get("rpc_socket") \
             else f"http://{HOST}:{meta['rpc_port']}"
         restarts = max(0, int(meta.get("starts", 0)) - 1)
+        version = str(meta.get("ledger_version") or "")
         home_args = self._home_args(node_dir)
         info = read_json(node_dir / "node.pid")
         if info is not None and _procs.is_our_node(
             int(info["pid"]), started=info.get("start_time"), home_args=home_args
         ):
-            return NodeState(node_id, True, True, rpc_url, f"pid {info['pid']}", restarts)
+            return NodeState(node_id, True, True, rpc_url, f"pid {info['pid']}", restarts,
+                             version)
         adopted = self._adopt(node_dir, home_args)
         if adopted is not None:
-            return NodeState(node_id, True, True, rpc_url, f"pid {adopted}", restarts)
+            return NodeState(node_id, True, True, rpc_url, f"pid {adopted}", restarts, version)
         if info is None:
-            return NodeState(node_id, True, False, rpc_url, "never started", restarts)
+            return NodeState(node_id, True, False, rpc_url, "never started", restarts, version)
         pid = int(info["pid"])
         detail = "not running"
         _procs.reap(pid)
@@ -436,7 +504,7 @@ class LocalDriver(Driver):
         last = _last_log_line(node_dir / "node.log")
         if last:
             detail += f"; last log line: {last}"
-        return NodeState(node_id, True, False, rpc_url, detail, restarts)
+        return NodeState(node_id, True, False, rpc_url, detail, restarts, version)
 
     def _adopt(self, node_dir: Path, home_args: list[str]) -> int | None:
         """A live node runner for this home that the pid file does not name (the control

@@ -45,6 +45,7 @@ from deploy.choices import (
     network_can_move,
 )
 from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.drivers.runtimes import current_version
 from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network, Node
 from deploy.states import network_transition
@@ -171,6 +172,8 @@ def network_create(
                 desired_state=DesiredState.RUNNING,
                 created_by=actor if getattr(actor, "pk", None) else None,
                 engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
+                # Pinned again when provisioning starts (nothing has run before that).
+                ledger_version=current_version(),
                 # The initial state, not a move: nothing else can see the row yet.
                 status=NetworkStatus.PENDING_APPROVAL if pending else NetworkStatus.REQUESTED,
             )

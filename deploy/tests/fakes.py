@@ -3,7 +3,15 @@ tests against real processes and a real Docker engine)."""
 
 from __future__ import annotations
 
-from deploy.drivers.base import Driver, DriverError, NodeAddress, NodeSpec, NodeState, OwnedResource
+from deploy.drivers.base import (
+    Driver,
+    DriverError,
+    NodeAddress,
+    NodeSpec,
+    NodeState,
+    OwnedResource,
+    Runtime,
+)
 
 
 class FakeDriver(Driver):
@@ -15,6 +23,9 @@ class FakeDriver(Driver):
         self.unavailable = False
         self.applied: list[str] = []
         self.next_port = 30000
+        # Ledger versions this fake runtime cannot run (ensure_runtime: runtime_missing).
+        self.missing_versions: set[str] = set()
+        self.ensured: list[str] = []
 
     def _port(self) -> int:
         self.next_port += 1
@@ -33,11 +44,23 @@ class FakeDriver(Driver):
     def prepare_network(self, *, install_id: str, tenant_id: str, network_id: str) -> None:
         self.prepared.add(network_id)
 
+    def ensure_runtime(self, version: str) -> Runtime:
+        self.ensured.append(version)
+        if version in self.missing_versions:
+            raise DriverError("runtime_missing", f"no runtime of ledger {version} here")
+        return Runtime(version=version, ref=f"fake:{version}")
+
     def apply_node(self, spec: NodeSpec) -> NodeState:
         key = (spec.network_id, spec.node_id)
+        self.ensure_runtime(spec.ledger_version)
+        entry = self.nodes.get(key)
+        if entry is not None and entry.get("running") \
+                and entry.get("version") != spec.ledger_version:
+            raise DriverError("runtime_mismatch", "stop it before moving it to another version")
         self.applied.append(spec.node_id)
         entry = self.nodes.setdefault(key, {"files": dict(spec.home_files), "restarts": 0,
                                             "install": spec.install_id})
+        entry["version"] = spec.ledger_version
         entry["running"] = True
         entry["rpc"] = f"http://127.0.0.1:{spec.address.rpc_port}"
         return self.inspect_node(network_id=spec.network_id, node_id=spec.node_id)
@@ -58,7 +81,7 @@ class FakeDriver(Driver):
         if entry is None:
             return NodeState(node_id, False, False, None, "missing")
         return NodeState(node_id, True, entry["running"], entry["rpc"], "fake",
-                         entry["restarts"])
+                         entry["restarts"], entry.get("version", ""))
 
     def delete_network(self, *, network_id: str) -> None:
         for key in [k for k in self.nodes if k[0] == network_id]:

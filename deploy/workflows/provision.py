@@ -17,6 +17,7 @@ from baas.runner import Run, StepFailed, Superseded
 from deploy import conf, homes, rpc, states
 from deploy.choices import NETWORK_LIVE, DesiredState, NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import Driver, driver_for
+from deploy.drivers.runtimes import current_version
 from deploy.models import Network, Node
 from deploy.workflows.common import last_words
 
@@ -134,6 +135,19 @@ def mark_running(network_id: str, heights: dict[Any, int]) -> None:
         )
 
 
+def pin_runtime(network: Network, driver: Driver, *, repin: bool) -> None:
+    """Make sure the network's ledger version can run here and record the driver's
+    reference of it (docker: the image id). ``repin``: nothing of the network has run yet
+    (no genesis), so it takes the control plane's current version -- a request that waited
+    for approval while the control plane moved on gets today's ledger, not a lost one."""
+    version = current_version() if repin or not network.ledger_version \
+        else network.ledger_version
+    runtime = driver.ensure_runtime(version)
+    Network.objects.filter(pk=network.pk).update(ledger_version=version,
+                                                 runtime_ref=runtime.ref[:255])
+    network.ledger_version, network.runtime_ref = version, runtime.ref[:255]
+
+
 def provision(run: Run, network_id: str) -> None:
     network = Network.objects.get(pk=network_id)
     if network.status in NETWORK_LIVE:
@@ -148,6 +162,7 @@ def provision(run: Run, network_id: str) -> None:
     driver = driver_for(network)
     driver.check()
     run.step(5, "driver_available", f"{driver.name} driver is available", driver=driver.name)
+    pin_runtime(network, driver, repin=not network.genesis)
     _still_running_wanted(network_id)
     nodes = plan_nodes(network, driver)
     run.step(15, "nodes_planned", f"planned {len(nodes)} validator addresses", count=len(nodes))

@@ -26,7 +26,9 @@ def docker_ready():
     try:
         driver = get_driver("docker")
         driver.check()
-        driver._require_image()  # noqa: SLF001 -- the image is a precondition, not a test subject
+        from deploy.drivers.runtimes import current_version
+
+        driver.ensure_runtime(current_version())  # an image of this ledger/ is here
     except DriverError as exc:
         require_service("docker", False, f"{exc.code}: {exc.message}")
 

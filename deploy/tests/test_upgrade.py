@@ -1,0 +1,218 @@
+"""Pinned ledger versions and the network upgrade, on the in-memory driver (the real
+drivers' runtime stores have their own tests; tests/e2e/test_upgrade.py runs it all on
+CometBFT).
+
+"Version B" is a real second ledger version: a copy of ``ledger/`` with one extra file,
+made the control plane's current ledger through ``BAAS_LEDGER_SOURCE``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+
+import pytest
+
+from baas.errors import Conflict
+from baas.models import Operation
+from baas.operations import operation_cancel
+from deploy import reconcile, rpc, services, states, tasks
+from deploy.choices import NetworkStatus, NodeStatus
+from deploy.drivers.runtimes import current_version
+from deploy.models import Network
+from deploy.services import NetworkSpec
+from deploy.services.upgrade import network_upgrade
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def version_b(tmp_path, settings):
+    """Make the control plane's ledger/ another version; returns a function doing it."""
+    from ledger.source_hash import ROOT
+
+    def move() -> str:
+        copy = tmp_path / "ledger-b" / "ledger"
+        shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", "tests"))
+        (copy / "UPGRADE_NOTE.txt").write_text("version B: one harmless extra file\n")
+        settings.BAAS_LEDGER_SOURCE = str(copy)
+        return current_version()
+
+    return move
+
+
+@pytest.fixture
+def running(owner, fake_driver, cometbft, monkeypatch):
+    for name in ("network_provision_task", "validator_add_task", "network_upgrade_task"):
+        monkeypatch.setattr(f"deploy.tasks.{name}.delay", lambda *a: None)
+    network, op = services.network_create(
+        tenant=owner.tenant, actor=owner.user, spec=NetworkSpec(name="pinned", validators=2))
+    tasks.network_provision_task(str(network.pk), op.pk)
+    network.refresh_from_db()
+    assert network.status == NetworkStatus.RUNNING, network.error_message
+    return network
+
+
+@pytest.fixture
+def chain_moves(monkeypatch, fake_driver):
+    """RPC of a chain that keeps committing: every /status is one block higher, and every
+    node's block store has the same app hash (unless a test says otherwise)."""
+    heights = itertools.count(10)
+
+    def status(url, *, timeout=2.0):
+        running = any(e.get("running") and e.get("rpc") == url
+                      for e in fake_driver.nodes.values())
+        if not running:
+            raise rpc.RpcError(f"{url}: connection refused")
+        return rpc.NodeStatusInfo(height=next(heights), catching_up=False, node_id="x")
+
+    hashes: dict[str, str] = {}
+    monkeypatch.setattr("deploy.rpc.status", status)
+    monkeypatch.setattr("deploy.rpc.app_hash",
+                        lambda url, height, timeout=2.0: hashes.get(url, "AB" * 32))
+    return hashes
+
+
+def _versions(fake_driver, network) -> set[str]:
+    return {e["version"] for (net, _node), e in fake_driver.nodes.items()
+            if net == str(network.pk)}
+
+
+def _upgrade(network, owner, **kwargs) -> Operation:
+    op = network_upgrade(tenant=owner.tenant, actor=owner.user, network=network, **kwargs)
+    tasks.network_upgrade_task(str(network.pk), op.pk)
+    op.refresh_from_db()
+    return op
+
+
+def test_a_network_records_the_ledger_version_it_was_made_with(running, fake_driver):
+    version = current_version()
+    assert running.ledger_version == version and len(version) == 16
+    assert running.runtime_ref == f"fake:{version}"  # what the driver answered
+    assert _versions(fake_driver, running) == {version}
+
+
+def test_a_validator_added_later_runs_the_networks_version(running, fake_driver, owner,
+                                                          version_b, monkeypatch):
+    a = running.ledger_version
+    b = version_b()
+    assert b != a and current_version() == b
+    monkeypatch.setattr("deploy.chain.governance_tx", lambda *a, **k: None)
+    monkeypatch.setattr("deploy.rpc.voting_power", lambda url, timeout=2.0: (10, False))
+    monkeypatch.setattr("deploy.rpc.validator_keys", lambda url, timeout=2.0: set())
+    type(owner.tenant).objects.filter(pk=owner.tenant_id).update(max_validators_per_network=7)
+    op = services.validator_add(tenant=owner.tenant, actor=owner.user, network=running)
+    tasks.validator_add_task(str(running.pk), op.pk)
+    op.refresh_from_db()
+    assert op.state == "succeeded", op.error_message
+    added = running.nodes.get(index=2)
+    assert fake_driver.nodes[(str(running.pk), str(added.pk))]["version"] == a  # not b
+    assert _versions(fake_driver, running) == {a}
+
+
+def test_the_upgrade_moves_every_validator_at_one_height(running, fake_driver, owner,
+                                                        version_b, chain_moves,
+                                                        django_capture_on_commit_callbacks):
+    from baas.testing import api_client_for
+    from tenants.models import AuditEvent
+
+    a, b = running.ledger_version, version_b()
+    with django_capture_on_commit_callbacks(execute=False):
+        res = api_client_for(owner.user, owner.tenant).post(
+            f"/api/v1/networks/{running.pk}/upgrade/", {}, format="json")
+    assert res.status_code == 202, res.content
+    op = Operation.objects.get(pk=res.json()["operation"]["id"])
+    assert op.kind == "network.upgrade" and op.params == {"from": a, "to": b}
+    assert AuditEvent.objects.filter(action="network.upgrade").exists()
+    tasks.network_upgrade_task(str(running.pk), op.pk)
+    op.refresh_from_db()
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    running.refresh_from_db()
+    assert (running.status, running.ledger_version, running.runtime_ref) == (
+        NetworkStatus.RUNNING, b, f"fake:{b}")
+    assert _versions(fake_driver, running) == {b}
+    steps = [s["code"] for s in op.steps]
+    assert steps.index("upgrade_halted") < steps.index("upgrade_switched") \
+        < steps.index("app_hashes_equal") < steps.index("network_upgraded")
+    halted = next(s for s in op.steps if s["code"] == "upgrade_halted")["params"]["height"]
+    compared = next(s for s in op.steps if s["code"] == "app_hashes_equal")["params"]
+    assert compared["height"] > halted + 1  # a block the new version executed everywhere
+    assert all(n.status == NodeStatus.RUNNING for n in running.nodes.all())
+
+
+def test_nodes_that_disagree_on_the_app_hash_fail_the_upgrade(running, fake_driver, owner,
+                                                             version_b, chain_moves):
+    version_b()
+    first = running.nodes.order_by("index").first()
+    chain_moves[fake_driver.nodes[(str(running.pk), str(first.pk))]["rpc"]] = "CD" * 32
+    op = _upgrade(running, owner)
+    assert (op.state, op.error_code) == ("failed", "app_hash_mismatch")
+    assert "CDCD" in op.error_message
+    running.refresh_from_db()
+    assert running.status == NetworkStatus.FAILED
+    assert not any(e["running"] for e in fake_driver.nodes.values())  # nothing unsupervised
+
+
+def test_a_version_the_driver_cannot_run_leaves_the_network_running(running, fake_driver,
+                                                                   owner, version_b,
+                                                                   chain_moves):
+    a, b = running.ledger_version, version_b()
+    fake_driver.missing_versions.add(b)
+    op = _upgrade(running, owner)
+    assert (op.state, op.error_code) == ("failed", "runtime_missing")
+    running.refresh_from_db()
+    assert (running.status, running.ledger_version) == (NetworkStatus.RUNNING, a)
+    assert all(e["running"] for e in fake_driver.nodes.values())  # nothing was stopped
+    assert _versions(fake_driver, running) == {a}
+
+
+def test_an_upgrade_resumed_after_the_halt_converges(running, fake_driver, owner, version_b,
+                                                     chain_moves):
+    b = version_b()
+    op = network_upgrade(tenant=owner.tenant, actor=owner.user, network=running)
+    # a worker died after halting the chain: upgrading, every validator stopped
+    states.network_transition(network_id=running.pk, to=NetworkStatus.UPGRADING)
+    for node in running.nodes.all():
+        fake_driver.stop_node(network_id=str(running.pk), node_id=str(node.pk))
+        states.node_transition(node_id=node.pk, to=NodeStatus.STOPPED)
+    assert reconcile.reconcile().get("nodes_restarted", 0) == 0  # left to the upgrade
+    tasks.network_upgrade_task(str(running.pk), op.pk)
+    op.refresh_from_db()
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    running.refresh_from_db()
+    assert running.status == NetworkStatus.RUNNING and _versions(fake_driver, running) == {b}
+
+
+def test_the_upgrade_is_refused_when_it_cannot_or_need_not_run(running, owner, version_b):
+    from baas.testing import api_client_for, token_client
+    from tenants.services import token_create
+    from tenants.tests.factories import MembershipFactory
+
+    client = api_client_for(owner.user, owner.tenant)
+    url = f"/api/v1/networks/{running.pk}/upgrade/"
+    res = client.post(url, {}, format="json")  # the control plane still runs its version
+    assert (res.status_code, res.json()["error"]["code"]) == (409, "upgrade_not_needed")
+    res = client.post(url, {"ledger_version": "not-a-version"}, format="json")
+    assert (res.status_code, res.json()["error"]["code"]) == (400, "invalid_ledger_version")
+    version_b()
+    developer = MembershipFactory(tenant=owner.tenant, role="developer")
+    res = api_client_for(developer.user, owner.tenant).post(url, {}, format="json")
+    assert res.status_code == 403
+    _token, raw = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
+                               name="app", scopes=["read", "write"])
+    res = token_client(raw).post(url, {}, format="json")
+    assert (res.status_code, res.json()["error"]["code"]) == (403, "insufficient_scope")
+    op = network_upgrade(tenant=owner.tenant, actor=owner.user, network=running)
+    with pytest.raises(Conflict) as err:  # one change of the node set or software at a time
+        services.validator_add(tenant=owner.tenant, actor=owner.user, network=running)
+    assert err.value.code == "operation_in_progress"
+    with pytest.raises(Conflict) as err:
+        network_upgrade(tenant=owner.tenant, actor=owner.user, network=running)
+    assert err.value.code == "operation_in_progress"
+    with pytest.raises(Conflict) as err:
+        operation_cancel(operation_id=op.pk, actor=owner.user)
+    assert err.value.code == "operation_not_cancellable"
+    Network.objects.filter(pk=running.pk).update(status=NetworkStatus.STOPPED)
+    Operation.objects.filter(pk=op.pk).update(state="failed")
+    res = client.post(url, {}, format="json")
+    assert (res.status_code, res.json()["error"]["code"]) == (409, "network_not_running")
