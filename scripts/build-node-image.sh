@@ -7,7 +7,9 @@
 # Steps: wheels for the runtime deps are downloaded on the HOST (pip talks to PyPI; the build
 # itself needs no network), the host's `cometbft` binary and the `ledger/` package are copied
 # into a build context, and the image is tagged with a hash of that context and the base, so
-# an unchanged tree skips the build entirely. Prints the image tag on its last line.
+# an unchanged tree skips the build entirely; also :latest and :ledger-<ledger hash> (the tag
+# the Docker driver looks for to run networks pinned to that ledger version). Prints the
+# image tag on its last line.
 #
 # Environment: NODE_IMAGE_REPO (default baas/node), NODE_BASE (skip mmdebstrap and use this
 # base), DEBIAN_MIRROR (default http://deb.debian.org/debian), BAAS_IMAGE_CACHE (wheel and
@@ -113,9 +115,15 @@ else
     -t "$tag" "$ctx" >&2 || die "docker build failed"
 fi
 docker tag "$tag" "$IMAGE_REPO:latest"
-# Older builds are dropped so repeated builds do not fill the disk; an image still used by a
-# container is kept (docker refuses to remove it without --force).
+# Each ledger version keeps a tag of its own: networks pinned to an older version go on
+# finding its image (the Docker driver looks for <repo>:ledger-<version>) after the control
+# plane and :latest have moved on.
+docker tag "$tag" "$IMAGE_REPO:ledger-$ledger_hash"
+# Older builds are dropped so repeated builds do not fill the disk, except the per-version
+# tags above; an image still used by a container is kept (docker refuses to remove it
+# without --force).
 docker images --filter label=baas.component=node-image --format '{{.Repository}}:{{.Tag}}' \
-  | grep -vxF -e "$tag" -e "$IMAGE_REPO:latest" | xargs -r docker rmi >/dev/null 2>&1 || true
+  | grep -vxF -e "$tag" -e "$IMAGE_REPO:latest" | grep -v ':ledger-[0-9a-f]*$' \
+  | xargs -r docker rmi >/dev/null 2>&1 || true
 log "done in $(( $(date +%s) - start ))s"
 echo "$tag"

@@ -22,6 +22,7 @@ import pytest
 from conftest import require_service
 from deploy.drivers import DriverError, NodeSpec, get_driver
 from deploy.drivers.docker import DockerDriver, network_name, node_name
+from deploy.drivers.runtimes import current_version
 
 REPO = Path(__file__).resolve().parents[2]
 STAND_IN = [
@@ -169,8 +170,9 @@ def test_image_built_from_another_ledger_is_image_stale(engine, node_image, inst
     engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=stale, rm=True)
     try:
         drv = DockerDriver(image=stale, install_id=install_id)
+        drv.check()  # the engine and an image are here; which version is another question
         with pytest.raises(DriverError) as err:
-            drv.check()
+            drv.ensure_runtime(current_version())
         assert err.value.code == "image_stale"
         assert "0123456789abcdef" in err.value.message
         assert "build-node-image" in err.value.message
@@ -178,9 +180,49 @@ def test_image_built_from_another_ledger_is_image_stale(engine, node_image, inst
             drv.apply_node(spec_for(drv, install_id))
         assert err.value.code == "image_stale"
         assert drv.list_owned(install_id=install_id) == []  # nothing half-made
-        DockerDriver(image=node_image, install_id=install_id).check()  # the fresh one passes
+        # the fresh one passes
+        DockerDriver(image=node_image, install_id=install_id).ensure_runtime(current_version())
     finally:
         engine.images.remove(stale, force=True)
+
+
+def test_a_network_keeps_its_version_image_and_moves_with_its_volume(driver, engine,
+                                                                     install_id):
+    """Each node runs the image of its network's ledger version, found by the version's
+    tag after the configured image moved on; a stopped node moves to another version in a
+    new container over the same volume; a running one is never switched."""
+    import io
+
+    a, b = current_version(), "fedcba9876543210"
+    tag_b = driver.version_tag(b)
+    dockerfile = f"FROM {driver.image}\nLABEL baas.ledger-hash={b}\n"
+    engine.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag_b, rm=True)
+    try:
+        runtime = driver.ensure_runtime(b)
+        assert runtime.ref == engine.images.get(tag_b).id
+        spec = spec_for(driver, install_id)
+        spec = NodeSpec(**{**spec.__dict__, "ledger_version": a})
+        ids = {"network_id": spec.network_id, "node_id": spec.node_id}
+        assert driver.apply_node(spec).ledger_version == a
+        c = engine.containers.get(node_name(spec.node_id))
+        c.exec_run(["sh", "-c", "echo chain-data > /node/state"])
+        moved = NodeSpec(**{**spec.__dict__, "ledger_version": b})
+        with pytest.raises(DriverError) as err:
+            driver.apply_node(moved)
+        assert err.value.code == "runtime_mismatch"
+        driver.stop_node(**ids)
+        state = driver.apply_node(moved)
+        assert state.running and state.ledger_version == b
+        c = engine.containers.get(node_name(spec.node_id))
+        assert c.image.id == runtime.ref
+        assert c.exec_run(["cat", "/node/state"]).output == b"chain-data\n"
+        # the configured image knows nothing of a version nobody built
+        with pytest.raises(DriverError) as err:
+            driver.ensure_runtime("0000000000000000")
+        assert err.value.code == "image_stale" and "0000000000000000" in err.value.message
+    finally:
+        _cleanup(engine, install_id)
+        engine.images.remove(tag_b, force=True)
 
 
 def test_registry_returns_docker_driver():
