@@ -14,6 +14,20 @@ from deploy.errors import driver_app_error
 from deploy.models import Network, Node
 
 
+def ledger_upgrade_offer(*, network: Network) -> str:
+    """The ledger version a running network could be upgraded to (the control plane's
+    current one), or "" when it runs that already or is not running."""
+    from deploy.drivers.runtimes import current_version
+
+    if network.status != NetworkStatus.RUNNING:
+        return ""
+    try:
+        current = current_version()
+    except DriverError:
+        return ""
+    return current if current != network.ledger_version else ""
+
+
 def network_queryset(*, tenant: Any) -> QuerySet[Network]:
     """Networks ``tenant`` may read: its own and those it joined as a consortium member.
     Writes check ownership (or the member's role) in the services."""

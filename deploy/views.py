@@ -28,6 +28,7 @@ from deploy.choices import (
 )
 from deploy.forms import ConfirmForm, NetworkCreateForm, error_field, error_text
 from deploy.models import Network, Node
+from deploy.services.upgrade import network_upgrade
 from tenants.forms import app_error_text
 from tenants.views import page, posted, tenant_required
 
@@ -125,6 +126,9 @@ def detail_context(request: HttpRequest, network: Network) -> dict[str, Any]:
         and consortium.may_write(network, portal.tenant),
         "can_remove_validator": running and portal.can("admin")
         and network.validator_count > 1,
+        # Only the owner's admins move the network's software.
+        "upgrade_to": selectors.ledger_upgrade_offer(network=network)
+        if owner and running and portal.can("admin") else "",
     }
 
 
@@ -146,6 +150,7 @@ ACTIONS = {
     "stop": (services.network_stop, "developer", gettext_lazy("Stop")),
     "delete": (services.network_delete, "admin", gettext_lazy("Delete")),
     "add-validator": (services.validator_add, "admin", gettext_lazy("Add a validator to")),
+    "upgrade": (network_upgrade, "admin", gettext_lazy("Upgrade the ledger of")),
 }
 
 

@@ -216,3 +216,26 @@ def test_the_upgrade_is_refused_when_it_cannot_or_need_not_run(running, owner, v
     Operation.objects.filter(pk=op.pk).update(state="failed")
     res = client.post(url, {}, format="json")
     assert (res.status_code, res.json()["error"]["code"]) == (409, "network_not_running")
+
+
+def test_the_portal_offers_the_upgrade_to_the_owners_admins_once_there_is_one(
+        running, owner, version_b, client, monkeypatch):
+    from tenants.tests.factories import MembershipFactory
+
+    url = f"/networks/{running.pk}/"
+    client.force_login(owner.user)
+    panel = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert running.ledger_version in panel and "Upgrade ledger" not in panel
+    b = version_b()
+    panel = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Upgrade ledger" in panel and f"{b} is available" in panel
+    developer = MembershipFactory(tenant=owner.tenant, role="developer")
+    client.force_login(developer.user)
+    assert "Upgrade ledger" not in client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    client.force_login(owner.user)
+    queued = []
+    monkeypatch.setattr("deploy.tasks.network_upgrade_task.delay", lambda *a: queued.append(a))
+    res = client.post(f"/networks/{running.pk}/upgrade/", {})
+    assert res.status_code == 302
+    op = Operation.objects.get(kind="network.upgrade")
+    assert op.params["to"] == b and op.actor_id == owner.user.pk
