@@ -54,7 +54,7 @@ class Runtime:
     """What ``Driver.ensure_runtime`` found for a ledger version."""
 
     version: str
-    ref: str  # local: the runtime store entry; docker: the image id (sha256:...)
+    ref: str  # local: "runtime-store:<version>"; docker: the image id (sha256:...)
     detail: str = ""  # human readable: a path, an image tag
 
 

@@ -216,7 +216,9 @@ class LocalDriver(Driver):
 
     def ensure_runtime(self, version: str) -> Runtime:
         path = self.runtimes.ensure(version)
-        return Runtime(version=version, ref=str(path), detail=f"ledger {version} at {path}")
+        # The ref is shown to tenants on the network: a name, never a server path.
+        return Runtime(version=version, ref=f"runtime-store:{version}",
+                       detail=f"ledger {version} at {path}")
 
     def prune_runtimes(self) -> list[str]:
         """Drop store entries no node here records and that are not the control plane's

@@ -44,8 +44,9 @@ from deploy.choices import (
     OperationKind,
     network_can_move,
 )
-from deploy.drivers import AVAILABLE_DRIVERS
+from deploy.drivers import AVAILABLE_DRIVERS, DriverError
 from deploy.drivers.runtimes import current_version
+from deploy.errors import driver_app_error
 from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network, Node
 from deploy.states import network_transition
@@ -152,6 +153,10 @@ def network_create(
             return Network.objects.get(pk=replay.target_id), replay
     _validate_spec(spec)
     try:
+        ledger_version = current_version()  # hashed outside the transaction
+    except DriverError as exc:  # BAAS_LEDGER_SOURCE names no ledger package
+        raise driver_app_error(exc) from exc
+    try:
         with transaction.atomic():
             # Lock the tenant row: two concurrent creates cannot both pass the quota, even
             # for a tenant's first network (locking its networks locked an empty set).
@@ -173,7 +178,7 @@ def network_create(
                 created_by=actor if getattr(actor, "pk", None) else None,
                 engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
                 # Pinned again when provisioning starts (nothing has run before that).
-                ledger_version=current_version(),
+                ledger_version=ledger_version,
                 # The initial state, not a move: nothing else can see the row yet.
                 status=NetworkStatus.PENDING_APPROVAL if pending else NetworkStatus.REQUESTED,
             )

@@ -22,7 +22,9 @@ from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
 from deploy import conf, platform, tasks
 from deploy.choices import NetworkStatus, OperationKind
+from deploy.drivers import DriverError
 from deploy.drivers.runtimes import VERSION_RE, current_version
+from deploy.errors import driver_app_error
 from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network
 
@@ -33,7 +35,10 @@ def network_upgrade(
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     require_owner(tenant, network)
     if version in (None, ""):
-        version = current_version()
+        try:
+            version = current_version()
+        except DriverError as exc:  # BAAS_LEDGER_SOURCE names no ledger package
+            raise driver_app_error(exc) from exc
     if not isinstance(version, str) or not VERSION_RE.match(version):
         raise ValidationFailed(
             "invalid_ledger_version",
