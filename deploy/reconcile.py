@@ -46,6 +46,7 @@ from deploy.recovery import (
     recovery_done,
     recovery_step,
     restarting,
+    upgrade_running,
 )
 from deploy.workflows.common import stop_everything
 
@@ -155,6 +156,8 @@ def resume_stalled() -> int:
 
 
 def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> None:
+    if upgrade_running(network.pk):
+        return  # its upgrade stops every node on purpose (the network is upgrading soon)
     # Pending nodes belong to a running validator-add task; failed ones were given up on.
     nodes = list(network.nodes.filter(status__in=NODE_SUPERVISED).order_by("index"))
     healthy = 0

@@ -33,6 +33,14 @@ def _active(kind: str, node_ids: Iterable[Any]) -> Any:
                                     state__in=ACTIVE)
 
 
+def upgrade_running(network_id: Any) -> bool:
+    """A ``network.upgrade`` of the network has started: it stops and starts every node
+    itself, so the reconciler must not bring back a node it just stopped."""
+    return Operation.objects.filter(kind=OperationKind.NETWORK_UPGRADE,
+                                    target_type="deploy.network",
+                                    target_id=str(network_id), state="running").exists()
+
+
 def open_recoveries(node_ids: Iterable[Any]) -> dict[str, int]:
     """Node id -> its open ``node.recover`` operation, for a pass over one network."""
     return dict(_active(OperationKind.NODE_RECOVER, node_ids)

@@ -239,3 +239,34 @@ def test_the_portal_offers_the_upgrade_to_the_owners_admins_once_there_is_one(
     assert res.status_code == 302
     op = Operation.objects.get(kind="network.upgrade")
     assert op.params["to"] == b and op.actor_id == owner.user.pk
+
+
+def test_the_reconciler_leaves_the_nodes_of_a_running_upgrade_alone(running, fake_driver,
+                                                                   owner, version_b):
+    version_b()
+    op = network_upgrade(tenant=owner.tenant, actor=owner.user, network=running)
+    first = running.nodes.order_by("index").first()
+    fake_driver.stop_node(network_id=str(running.pk), node_id=str(first.pk))
+    Operation.objects.filter(pk=op.pk).update(state="running")  # the workflow has begun
+    assert reconcile.reconcile().get("nodes_restarted", 0) == 0
+    Operation.objects.filter(pk=op.pk).update(state="queued")  # not yet: supervised as ever
+    assert reconcile.reconcile().get("nodes_restarted", 0) == 1
+
+
+def test_a_node_brought_back_on_the_old_version_meanwhile_is_switched_too(
+        running, fake_driver, owner, version_b, chain_moves, monkeypatch):
+    a, b = running.ledger_version, version_b()
+    first = running.nodes.order_by("index").first()
+    real_stop = fake_driver.stop_node
+    missed: list[str] = []
+
+    def stop_node(*, network_id, node_id):
+        if node_id == str(first.pk) and not missed:
+            missed.append(node_id)  # it stops, and a reconciler pass starts it again on A
+            return
+        real_stop(network_id=network_id, node_id=node_id)
+
+    monkeypatch.setattr(fake_driver, "stop_node", stop_node)
+    op = _upgrade(running, owner)
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    assert missed and _versions(fake_driver, running) == {b} != {a}

@@ -85,6 +85,11 @@ def upgrade(run: Run, network_id: str) -> None:
                              .select_related("network").order_by("index")):
         if not still_upgrading(network_id):
             raise Superseded(reason="The network was asked to stop or be deleted.")
+        current = driver.inspect_node(network_id=network_id, node_id=str(node.pk))
+        if current.running and current.ledger_version != version:
+            # brought back on the old version meanwhile (a reconciler pass that began
+            # before this upgrade did): stop it again, it cannot be switched running
+            driver.stop_node(network_id=network_id, node_id=str(node.pk))
         state = driver.apply_node(homes.node_spec(node))
         states.node_transition(node_id=node.pk, to=NodeStatus.STARTING, detail=state.detail,
                                rpc_url=state.rpc_url or node.rpc_url)
