@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import mixins, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -92,6 +93,10 @@ class NetworkViewSet(
         return _accepted(network, services.network_stop(
             tenant=self.tenant, actor=request.user, network=network, request=request))
 
+    @extend_schema(
+        request=inline_serializer("NetworkUpgrade", {
+            "ledger_version": serializers.CharField(required=False)}),
+        responses={202: OpenApiResponse(description='{"network", "operation"}')})
     @action(detail=True, methods=["post"])
     def upgrade(self, request: Request, pk: str | None = None) -> Response:
         """Move every validator to another ledger version (``{"ledger_version": "..."}``;
