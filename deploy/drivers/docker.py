@@ -292,7 +292,10 @@ class DockerDriver(Driver):
         tags = ", ".join(image.tags or []) or "untagged"
         return Runtime(version=version, ref=str(image.id), detail=f"image {tags}")
 
-    def _create(self, spec: NodeSpec, name: str, image: str) -> Any:
+    def _create(self, spec: NodeSpec, name: str, image: str | None = None) -> Any:
+        if image is None:  # the image of the spec's version, as apply_node finds it
+            version = spec.ledger_version or runtimes.current_version()
+            image = str(self._find_image(version, spec.runtime_ref).id)
         import docker.errors
         from docker.types import LogConfig
 
