@@ -152,6 +152,14 @@ def homes_stored(nodes: list[Node]) -> bool:
     )
 
 
+def config_files(node: Node) -> dict[str, bytes]:
+    return {path: base64.b64decode(encoded) for path, encoded in node.home_config.items()}
+
+
+def secret_files(node: Node) -> dict[str, bytes]:
+    return {key.path: crypto.unseal(key.sealed) for key in node.keys.all()}
+
+
 def home_files(node: Node) -> dict[str, bytes]:
     files = {path: base64.b64decode(encoded) for path, encoded in node.home_config.items()}
     for key in node.keys.all():
@@ -174,7 +182,8 @@ def node_spec(node: Node) -> NodeSpec:
             host=node.host, p2p_port=node.p2p_port or 0, rpc_port=node.rpc_port or 0,
             abci_port=node.abci_port or 0,
         ),
-        home_files=home_files(node),
+        home_files=config_files(node),
+        secret_files=secret_files(node),
         cpu_limit=conf.setting("DEPLOY_NODE_CPU_LIMIT"),
         memory_mb=int(conf.setting("DEPLOY_NODE_MEMORY_MB")),
         # The network's pinned ledger, not the control plane's: a validator added or

@@ -36,8 +36,12 @@ class NodeSpec:
     moniker: str
     address: NodeAddress
     # relative path -> content: the node home made by ledger.network.generate_network
-    # (node.json, cometbft/config/*, keys). Written only when the node is first created.
+    # (node.json, cometbft/config/*). Written only when the node is first created.
     home_files: dict[str, bytes] = field(repr=False)
+    # The private keys of the home (validator key, node key, ...), kept apart so a runtime
+    # can store them its own way (a cluster: an encrypted Secret unsealed in the pod); they
+    # belong at the same relative paths. Never logged, never put in an environment variable.
+    secret_files: dict[str, bytes] = field(default_factory=dict, repr=False)
     cpu_limit: float = 1.0
     memory_mb: int = 512
     # The ledger version (16-hex ``ledger/`` hash, see ``deploy.drivers.runtimes``) the node
@@ -47,6 +51,11 @@ class NodeSpec:
     # The driver's own reference of that runtime as ``ensure_runtime`` returned it when the
     # network recorded it (docker: the image id); a hint, the version is what is enforced.
     runtime_ref: str = ""
+
+
+def home_tree(spec: NodeSpec) -> dict[str, bytes]:
+    """Every file of the node's home, for runtimes that write the home as one tree."""
+    return {**spec.home_files, **spec.secret_files}
 
 
 @dataclass(frozen=True)

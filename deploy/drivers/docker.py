@@ -37,6 +37,7 @@ from deploy.drivers.base import (
     NodeState,
     OwnedResource,
     Runtime,
+    home_tree,
 )
 
 P2P_PORT, RPC_PORT, ABCI_PORT = 26656, 26657, 26658
@@ -208,7 +209,7 @@ class DockerDriver(Driver):
 
     def apply_node(self, spec: NodeSpec) -> NodeState:
         name = node_name(spec.node_id)
-        archive = _home_archive(spec.home_files)  # validates paths before touching Docker
+        archive = _home_archive(home_tree(spec))  # validates paths before touching Docker
         if not 0 < spec.cpu_limit <= 64 or not 64 <= spec.memory_mb <= 1024 * 1024:
             raise DriverError(
                 "invalid_spec",

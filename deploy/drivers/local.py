@@ -63,6 +63,7 @@ from deploy.drivers.base import (
     NodeState,
     OwnedResource,
     Runtime,
+    home_tree,
 )
 
 logger = logging.getLogger(__name__)
@@ -239,7 +240,7 @@ class LocalDriver(Driver):
 
     def apply_node(self, spec: NodeSpec) -> NodeState:
         node_dir = self._node_dir(spec.network_id, spec.node_id)
-        paths = {home_path(rel): content for rel, content in spec.home_files.items()}
+        paths = {home_path(rel): content for rel, content in home_tree(spec).items()}
         version = spec.ledger_version or runtimes.current_version()
         self.ensure_runtime(version)  # before anything is made: a missing one is refused
         with self._lock(spec.network_id):

@@ -11,6 +11,7 @@ from deploy.drivers.base import (
     NodeState,
     OwnedResource,
     Runtime,
+    home_tree,
 )
 
 
@@ -58,7 +59,7 @@ class FakeDriver(Driver):
                 and entry.get("version") != spec.ledger_version:
             raise DriverError("runtime_mismatch", "stop it before moving it to another version")
         self.applied.append(spec.node_id)
-        entry = self.nodes.setdefault(key, {"files": dict(spec.home_files), "restarts": 0,
+        entry = self.nodes.setdefault(key, {"files": home_tree(spec), "restarts": 0,
                                             "install": spec.install_id})
         entry["version"] = spec.ledger_version
         entry["running"] = True

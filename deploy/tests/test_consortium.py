@@ -329,7 +329,8 @@ def test_a_members_first_transaction_registers_its_organisation(member, monkeypa
 def test_a_members_node_carries_the_members_ownership_label(member, monkeypatch):
     network, tenant = member
     node = NodeFactory(network=network, tenant=tenant)
-    monkeypatch.setattr("deploy.homes.home_files", lambda n: {})
+    monkeypatch.setattr("deploy.homes.config_files", lambda n: {})
+    monkeypatch.setattr("deploy.homes.secret_files", lambda n: {})
     from deploy.homes import node_spec
 
     assert node_spec(node).tenant_id == str(tenant.pk)

@@ -641,3 +641,14 @@ def test_a_stop_during_the_start_wait_leaves_no_node_marked_running(created, fak
     assert network.status == NetworkStatus.STOPPING
     assert start.state == "failed"
     assert not network.nodes.filter(status=NodeStatus.RUNNING).exists()
+
+
+def test_a_node_spec_keeps_private_keys_apart_from_its_config(created, fake_driver):
+    network = _running(created)
+    spec = homes.node_spec(network.nodes.first())
+    assert "cometbft/config/priv_validator_key.json" in spec.secret_files
+    assert "cometbft/config/node_key.json" in spec.secret_files
+    assert "cometbft/config/genesis.json" in spec.home_files
+    assert not set(spec.home_files) & set(spec.secret_files)
+    assert not any(homes.is_secret(path) for path in spec.home_files)
+    assert "priv" not in repr(spec)  # keys never printed with the spec
