@@ -158,6 +158,8 @@ OPERATION_STEPS: dict[str, Promise] = {
     "key_removed_from_chain": _("Key {member} is off the chain"),
     # network upgrades (deploy/workflows/upgrade.py)
     "upgrade_runtime_ready": _("Ledger {version} can run on the {driver} driver"),
+    "upgrade_catching_up": _("{count} validator(s) stopped before height {height}: syncing them "
+                             "on the old version first"),
     "upgrade_halted": _("Stopped every validator: the chain halted at height {height}"),
     "upgrade_switched": _("The network now runs ledger {version}"),
     "app_hashes_equal": _("Every node has app hash {app_hash} at height {height}"),

@@ -169,6 +169,10 @@ def home_files(node: Node) -> dict[str, bytes]:
 
 def node_spec(node: Node) -> NodeSpec:
     network = node.network
+    # The version read now, not from a network row loaded earlier: a restart or a
+    # reconciler pass that began before an upgrade must not start a node on the old one.
+    version, runtime_ref = Network.objects.filter(pk=node.network_id).values_list(
+        "ledger_version", "runtime_ref").get()
     return NodeSpec(
         install_id=install_id(),
         # The organisation that runs the node (a consortium member's own validator carries
@@ -188,8 +192,8 @@ def node_spec(node: Node) -> NodeSpec:
         memory_mb=int(conf.setting("DEPLOY_NODE_MEMORY_MB")),
         # The network's pinned ledger, not the control plane's: a validator added or
         # restarted later runs what the others run.
-        ledger_version=network.ledger_version,
-        runtime_ref=network.runtime_ref,
+        ledger_version=version,
+        runtime_ref=runtime_ref,
     )
 
 

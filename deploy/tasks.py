@@ -129,7 +129,7 @@ def signing_key_revoke_task(key_id: str, operation_id: int | None = None) -> Non
 @shared_task(name="deploy.network_upgrade", **TASK_OPTIONS)
 def network_upgrade_task(network_id: str, operation_id: int | None = None) -> None:
     _run(operation_id, lambda run: upgrade.upgrade(run, network_id),
-         on_failure=upgrade.policy(network_id), label=f"upgrade {network_id}")
+         on_failure=upgrade.policy(network_id, operation_id), label=f"upgrade {network_id}")
 
 
 @shared_task(name="deploy.reconcile")

@@ -20,6 +20,7 @@ Django-free, like every driver module.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,8 @@ from pathlib import Path
 from deploy.drivers import config
 from deploy.drivers._files import locked
 from deploy.drivers.base import DriverError
+
+log = logging.getLogger(__name__)
 
 VERSION_RE = re.compile(r"^[0-9a-f]{16}$")
 META = "runtime.json"
@@ -100,15 +103,15 @@ class RuntimeStore:
             if current != version:
                 raise DriverError(
                     "runtime_missing",
-                    f"ledger version {version} is not in the runtime store {self.root} and "
-                    f"the control plane's ledger/ is {current}; nodes of that version cannot "
+                    f"ledger version {version} is not in this driver's runtime store and the "
+                    f"control plane's ledger/ is {current}; nodes of that version cannot "
                     "start here",
                 )
             if not (source / "proto" / "gen").is_dir():
                 raise DriverError(
                     "runtime_missing",
-                    f"{source}/proto/gen is missing (run make proto): a copy of ledger "
-                    f"{version} without its generated types could not run",
+                    f"the control plane's ledger/proto/gen is missing (run make proto): a "
+                    f"copy of ledger {version} without its generated types could not run",
                 )
             self._snapshot(source, version, entry)
         return entry
@@ -124,8 +127,8 @@ class RuntimeStore:
             if current_version() != version:  # the tree changed while it was copied
                 raise DriverError(
                     "runtime_missing",
-                    f"{source} changed while it was copied; ledger {version} is no longer "
-                    "there to copy",
+                    f"the control plane's ledger/ changed while it was copied; ledger {version} "
+                    "is no longer there to copy",
                 )
             (tmp / META).write_text(json.dumps({
                 "version": version, "source": str(source), "created_at": int(time.time()),
@@ -134,7 +137,9 @@ class RuntimeStore:
                 shutil.rmtree(entry)
             os.rename(tmp, entry)
         except OSError as exc:
+            # The path stays in the server's log; tenants read this message.
+            log.error("cannot store ledger %s in %s: %s", version, self.root, exc)
             raise DriverError("driver_error",
-                              f"cannot store ledger {version} in {self.root}: {exc}") from exc
+                              f"cannot store ledger {version}: {exc.strerror or exc}") from exc
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -4,9 +4,8 @@ Governance of the network's software, so only through here: an admin of the netw
 owner (``deploy`` scope on tokens) asks; the service checks the version and the network,
 records a ``network.upgrade`` operation and an audit record, and the workflow
 (``deploy.workflows.upgrade``) halts and restarts the validators on the new version. The
-version defaults to the control plane's current ``ledger/``; another version is accepted
-when its runtime is on the network's driver (the workflow's first step says if it is not,
-before anything is stopped).
+target is the control plane's current ``ledger/``: never an older runtime a driver still
+keeps.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from baas.choices import ACTIVE
 from baas.errors import Conflict, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
@@ -44,6 +44,18 @@ def network_upgrade(
             "invalid_ledger_version",
             _("A ledger version is the 16 hexadecimal digits of a ledger/ source hash."),
             details={"ledger_version": str(version)[:80]})
+    try:
+        current = current_version()
+    except DriverError as exc:
+        raise driver_app_error(exc) from exc
+    if version != current:
+        # Only forward, to what this control plane ships: a tenant may not move its network
+        # to an older runtime (one before a sandbox fix, say) that a driver still keeps.
+        raise ValidationFailed(
+            "upgrade_target_not_allowed",
+            _("A network can be upgraded only to the ledger version this platform runs "
+              "(%(current)s).") % {"current": current},
+            details={"ledger_version": version, "current": current})
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status != NetworkStatus.RUNNING:
@@ -58,6 +70,13 @@ def network_upgrade(
                 _("The network already runs ledger %(version)s.") % {"version": version},
                 details={"ledger_version": version})
         no_active_validator_change(locked)
+        restarting = Operation.objects.filter(
+            kind=OperationKind.NODE_RESTART, state__in=ACTIVE, target_type="deploy.node",
+            target_id__in=[str(pk) for pk in locked.nodes.values_list("pk", flat=True)])
+        if restarting.exists():
+            raise Conflict("operation_in_progress",
+                           _("A node of this network is being restarted; wait for that to "
+                             "finish."))
         op = operation_create(
             tenant=tenant, actor=actor, kind=OperationKind.NETWORK_UPGRADE,
             target=("deploy.network", locked.pk),

@@ -8,7 +8,6 @@ made the control plane's current ledger through ``BAAS_LEDGER_SOURCE``.
 
 from __future__ import annotations
 
-import itertools
 import shutil
 
 import pytest
@@ -55,16 +54,18 @@ def running(owner, fake_driver, cometbft, monkeypatch):
 
 @pytest.fixture
 def chain_moves(monkeypatch, fake_driver):
-    """RPC of a chain that keeps committing: every /status is one block higher, and every
-    node's block store has the same app hash (unless a test says otherwise)."""
-    heights = itertools.count(10)
+    """RPC of a chain that commits while all its validators run (every /status then sees
+    one block more) and stands still otherwise; every node's block store has the same app
+    hash (unless a test says otherwise)."""
+    chain = {"height": 10}
 
     def status(url, *, timeout=2.0):
-        running = any(e.get("running") and e.get("rpc") == url
-                      for e in fake_driver.nodes.values())
-        if not running:
+        entries = list(fake_driver.nodes.values())
+        if not any(e.get("running") and e.get("rpc") == url for e in entries):
             raise rpc.RpcError(f"{url}: connection refused")
-        return rpc.NodeStatusInfo(height=next(heights), catching_up=False, node_id="x")
+        if all(e.get("running") for e in entries):
+            chain["height"] += 1
+        return rpc.NodeStatusInfo(height=chain["height"], catching_up=False, node_id="x")
 
     hashes: dict[str, str] = {}
     monkeypatch.setattr("deploy.rpc.status", status)
@@ -145,12 +146,46 @@ def test_nodes_that_disagree_on_the_app_hash_fail_the_upgrade(running, fake_driv
     version_b()
     first = running.nodes.order_by("index").first()
     chain_moves[fake_driver.nodes[(str(running.pk), str(first.pk))]["rpc"]] = "CD" * 32
+    a = running.ledger_version
+    op = _upgrade(running, owner)
+    # the upgrade is rolled back: every validator runs the old version again
+    assert (op.state, op.error_code) == ("failed", "upgrade_rolled_back")
+    assert "CDCD" in op.error_message  # the reason it failed
+    running.refresh_from_db()
+    assert (running.status, running.ledger_version) == (NetworkStatus.RUNNING, a)
+    assert _versions(fake_driver, running) == {a}
+    assert all(e["running"] for e in fake_driver.nodes.values())
+
+
+def test_an_upgrade_that_cannot_be_rolled_back_fails_the_network(running, fake_driver, owner,
+                                                                  version_b, chain_moves,
+                                                                  monkeypatch):
+    from deploy.workflows import upgrade
+
+    version_b()
+    first = running.nodes.order_by("index").first()
+    chain_moves[fake_driver.nodes[(str(running.pk), str(first.pk))]["rpc"]] = "CD" * 32
+
+    def broken(network_id, version):
+        raise RuntimeError("the old runtime is gone too")
+
+    monkeypatch.setattr(upgrade, "roll_back", broken)
     op = _upgrade(running, owner)
     assert (op.state, op.error_code) == ("failed", "app_hash_mismatch")
-    assert "CDCD" in op.error_message
     running.refresh_from_db()
     assert running.status == NetworkStatus.FAILED
     assert not any(e["running"] for e in fake_driver.nodes.values())  # nothing unsupervised
+
+
+def test_only_the_platforms_own_version_is_an_upgrade_target(running, owner, version_b):
+    from baas.testing import api_client_for
+
+    b = version_b()
+    url = f"/api/v1/networks/{running.pk}/upgrade/"
+    res = api_client_for(owner.user, owner.tenant).post(
+        url, {"ledger_version": "0123456789abcdef"}, format="json")
+    assert (res.status_code, res.json()["error"]["code"]) == (400, "upgrade_target_not_allowed")
+    assert res.json()["error"]["details"]["current"] == b
 
 
 def test_a_version_the_driver_cannot_run_leaves_the_network_running(running, fake_driver,
@@ -270,3 +305,39 @@ def test_a_node_brought_back_on_the_old_version_meanwhile_is_switched_too(
     op = _upgrade(running, owner)
     assert op.state == "succeeded", (op.error_code, op.error_message)
     assert missed and _versions(fake_driver, running) == {b} != {a}
+
+
+def test_validators_stopped_before_the_halt_catch_up_on_the_old_version_first(
+        owner, fake_driver, cometbft, version_b, chain_moves, monkeypatch):
+    """Four validators: the chain went on without the first one stopped. It is brought to
+    the halt height on the old version, with one up-to-date peer (two of four running: the
+    chain makes no block meanwhile), before anything switches, so no block below the halt
+    is executed by the new code."""
+    from deploy.workflows import upgrade
+
+    monkeypatch.setattr("deploy.tasks.network_provision_task.delay", lambda *a: None)
+    monkeypatch.setattr("deploy.tasks.network_upgrade_task.delay", lambda *a: None)
+    type(owner.tenant).objects.filter(pk=owner.tenant_id).update(max_validators_per_network=4)
+    running, create = services.network_create(
+        tenant=owner.tenant, actor=owner.user, spec=NetworkSpec(name="four", validators=4))
+    tasks.network_provision_task(str(running.pk), create.pk)
+    running.refresh_from_db()
+    a, b = running.ledger_version, version_b()
+    first = running.nodes.order_by("index").first()
+    real_live_height = upgrade.live_height
+    monkeypatch.setattr(upgrade, "live_height",
+                        lambda node: 3 if node.pk == first.pk else real_live_height(node))
+    started = []
+    real_apply = fake_driver.apply_node
+
+    def apply(spec):
+        started.append((spec.node_id, spec.ledger_version))
+        return real_apply(spec)
+
+    monkeypatch.setattr(fake_driver, "apply_node", apply)
+    op = _upgrade(running, owner)
+    assert op.state == "succeeded", (op.error_code, op.error_message)
+    assert any(s["code"] == "upgrade_catching_up" for s in op.steps)
+    # the lagging node and one peer ran the old version again before every node got B
+    assert started[:2] == [(str(first.pk), a), (started[1][0], a)]
+    assert len(started) == 6 and all(version == b for _node, version in started[2:])
