@@ -67,6 +67,12 @@ class NetworkCreateForm(forms.Form):
         choices=driver_choices(),
         initial="local",
     )
+    public_access = forms.BooleanField(
+        label=_("Public pages"), required=False, initial=False,
+        help_text=_("Let people outside your organisation (donors, residents) act on the "
+                    "public pages of templates with keys held in their browser. Fixed when "
+                    "the network is created."),
+    )
 
 
 class ConfirmForm(forms.Form):

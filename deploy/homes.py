@@ -81,7 +81,8 @@ def app_state_for(network: Network, identity: NetworkIdentity) -> bytes:
     from ledger.genesis import make_app_state
 
     # The owner runs every genesis validator; members' validators join later, as their own.
-    return make_app_state(organisations=[org], validator_org=identity.organisation_id)
+    return make_app_state(organisations=[org], validator_org=identity.organisation_id,
+                          open_access=network.public_access)
 
 
 def generate_and_store(network: Network, nodes: list[Node]) -> None:

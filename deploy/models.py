@@ -52,6 +52,11 @@ class Network(models.Model):
     # A name in the driver registry (deploy/drivers/registry.py), checked by the services:
     # no choices here, so a new runtime needs no migration.
     driver = models.CharField(max_length=20, default="local")
+    # Keys not registered on chain may transact (genesis ``open_access``): people outside
+    # the tenant (donors, residents) act on a template's public page with their own keys.
+    # Chaincode decides what such a key may do; system chaincode still needs registered
+    # roles. Fixed at creation: it is part of the genesis.
+    public_access = models.BooleanField(default=False)
     desired_state = models.CharField(
         max_length=20, choices=DesiredState.choices, default=DesiredState.RUNNING
     )

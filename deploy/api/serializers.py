@@ -42,7 +42,7 @@ class NetworkSerializer(serializers.ModelSerializer):
         model = Network
         fields = [
             "id", "name", "owner", "chain_id", "engine_version", "ledger_version",
-            "runtime_ref", "validator_count", "driver",
+            "runtime_ref", "validator_count", "driver", "public_access",
             "desired_state", "status", "error", "created_at", "updated_at",
             "status_changed_at", "running_since", "nodes_url", "gateway_url",
         ]
@@ -66,6 +66,9 @@ class NetworkCreateSerializer(serializers.Serializer):
     # Checked by the service, which answers ``driver_unknown`` naming the valid choices.
     driver = serializers.CharField(max_length=32, default="local",
                                    help_text=f"one of: {', '.join(AVAILABLE_DRIVERS)}")
+    public_access = serializers.BooleanField(
+        default=False, help_text="let keys not registered on chain transact (template public "
+                                 "pages); fixed at creation")
 
 
 class NodeSerializer(serializers.ModelSerializer):

@@ -70,6 +70,7 @@ class NetworkViewSet(
             spec=services.NetworkSpec(
                 name=data.validated_data["name"], validators=data.validated_data["validators"],
                 driver=data.validated_data["driver"],
+                public_access=data.validated_data["public_access"],
             ),
             idempotency_key=request.headers.get("Idempotency-Key") or None,
             request=request,

@@ -70,6 +70,7 @@ class NetworkSpec:
     name: str
     validators: int = 4
     driver: str = "local"
+    public_access: bool = False
 
 
 def _validate_spec(spec: NetworkSpec) -> None:
@@ -174,6 +175,7 @@ def network_create(
                 chain_id=_chain_id(spec.name),
                 validator_count=spec.validators,
                 driver=spec.driver,
+                public_access=bool(spec.public_access),
                 desired_state=DesiredState.RUNNING,
                 created_by=actor if getattr(actor, "pk", None) else None,
                 engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
