@@ -49,3 +49,10 @@ def run_samples(chain: BundleChain) -> list[tuple[dict[str, Any], str, Any]]:
         except CallFailed as exc:
             outcomes.append((sample, "refused", exc))
     return outcomes
+
+
+def events(outcome: Any) -> list[tuple[str, dict[str, str]]]:
+    """The contract's own events of a call (without the host's ``tx`` event and the
+    ``chaincode`` attribute the host adds)."""
+    return [(t, {k: v for k, v in a.items() if k != "chaincode"})
+            for t, a in outcome.events if t != "tx"]
