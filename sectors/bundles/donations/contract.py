@@ -23,6 +23,8 @@ MAX_AMOUNT = 10**15
 MAX_ALLOCATIONS = 200  # per campaign and per project (stored as one list)
 MAX_DISBURSEMENTS = 200  # per project
 MAX_RECEIVER_PROJECTS = 100
+MAX_REPORT_ROWS = 50  # rows of each list that donation_report returns
+MAX_REPORT_STEPS = 1000  # disbursements donation_report examines (bounds its cost)
 MAX_TITLE = 120
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 HEX = "0123456789abcdef"
@@ -99,6 +101,19 @@ def must_get(ctx, prefix, id, what):
 
 def overlap(a0, a1, b0, b1):
     return max(0, min(a1, b1) - max(a0, b0))
+
+
+def first_ending_after(entries, point):
+    """Index of the first entry (in offset order) with offset + amount > point."""
+    lo = 0
+    hi = len(entries)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if entries[mid]["offset"] + entries[mid]["amount"] > point:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
 
 
 # -- setup ----------------------------------------------------------------------------------
@@ -342,7 +357,8 @@ def get_campaign(ctx, id):
 
 @read
 def list_campaigns(ctx):
-    return [v for k, v in ctx.range("campaign/", "campaign0", limit=200)]
+    rows = ctx.range("campaign/", "campaign0", limit=200)
+    return [row[1] for row in rows]
 
 
 @read
@@ -356,7 +372,8 @@ def get_project(ctx, id):
 
 @read
 def list_projects(ctx):
-    return [v for k, v in ctx.range("project/", "project0", limit=200)]
+    rows = ctx.range("project/", "project0", limit=200)
+    return [row[1] for row in rows]
 
 
 @read
@@ -367,7 +384,8 @@ def get_disbursement(ctx, id):
 
 @read
 def list_disbursements(ctx):
-    return [v for k, v in ctx.range("disbursement/", "disbursement0", limit=200)]
+    rows = ctx.range("disbursement/", "disbursement0", limit=200)
+    return [row[1] for row in rows]
 
 
 @read
@@ -392,34 +410,47 @@ def donation_report(ctx, id):
     delivered = 0
     acknowledged = 0
     projects = {}
-    for a in ctx.get("calloc/" + d["campaign"], []):
+    truncated = False
+    partial = False  # totals cover only what was examined
+    examined = 0
+    callocs = ctx.get("calloc/" + d["campaign"], [])
+    for a in callocs[first_ending_after(callocs, lo):]:
+        if a["offset"] >= hi or partial:
+            break
         share = overlap(lo, hi, a["offset"], a["offset"] + a["amount"])
-        if share == 0:
-            if a["offset"] >= hi:
-                break
-            continue
         allocated += share
         p = projects.get(a["project"])
         if p is None:
             p = ctx.get("project/" + a["project"])
             projects[a["project"]] = p
-        allocations.append({"project": a["project"], "title": p["title"], "amount": share,
-                            "allocation": a["amount"], "time": a["time"]})
+        if len(allocations) < MAX_REPORT_ROWS:
+            allocations.append({"project": a["project"], "title": p["title"],
+                                "amount": share, "allocation": a["amount"],
+                                "time": a["time"]})
+        else:
+            truncated = True
         # the donation's part of this allocation, placed in the project's FIFO stream
         plo = a["poffset"] + max(lo, a["offset"]) - a["offset"]
         phi = plo + share
-        for s in ctx.get("pdisb/" + a["project"], []):
+        disbs = ctx.get("pdisb/" + a["project"], [])
+        for s in disbs[first_ending_after(disbs, plo):]:
+            if s["offset"] >= phi:
+                break
+            examined += 1
+            if examined > MAX_REPORT_STEPS:
+                partial = True
+                truncated = True
+                break
             part = overlap(plo, phi, s["offset"], s["offset"] + s["amount"])
-            if part == 0:
-                if s["offset"] >= phi:
-                    break
-                continue
             r = ctx.get("disbursement/" + s["id"])
             disbursed += part
             if r["state"] != "disbursed":
                 delivered += part
             if r["state"] == "acknowledged":
                 acknowledged += part
+            if len(disbursements) >= MAX_REPORT_ROWS:
+                truncated = True
+                continue
             disbursements.append({"id": r["id"], "project": r["project"], "amount": part,
                                   "disbursement": r["amount"], "state": r["state"],
                                   "deliverer": r["deliverer"], "disbursed": r["disbursed"],
@@ -435,5 +466,7 @@ def donation_report(ctx, id):
         "totals": {"amount": d["amount"], "allocated": allocated, "disbursed": disbursed,
                    "delivered": delivered, "acknowledged": acknowledged},
         "attribution": "fifo",
+        "truncated": truncated,
+        "partial": partial,
         "currency": config(ctx)["currency"],
     }

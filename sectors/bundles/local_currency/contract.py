@@ -25,7 +25,7 @@ BPS = 10000
 MAX_NAME = 120
 HEX = "0123456789abcdef"
 CATEGORY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
-SCAN = 200  # accounts of each kind that supply() adds up
+SCAN = 200  # accounts of each kind that supply() adds up (the literal limit below)
 
 
 # -- checks ---------------------------------------------------------------------------------
@@ -424,15 +424,16 @@ def get_merchant(ctx, id):
 
 @read
 def list_merchants(ctx):
-    return [v for k, v in ctx.range("merchant/", "merchant0", limit=200)]
+    rows = ctx.range("merchant/", "merchant0", limit=200)
+    return [row[1] for row in rows]
 
 
 @read
 def supply(ctx):
     config(ctx)
     stats = ctx.get("stats")
-    residents = ctx.range("resident/", "resident0", limit=SCAN)
-    merchants = ctx.range("merchant/", "merchant0", limit=SCAN)
+    residents = ctx.range("resident/", "resident0", limit=200)
+    merchants = ctx.range("merchant/", "merchant0", limit=200)
     total = 0
     for row in residents:
         total += lots_total(row[1]["lots"])

@@ -347,6 +347,7 @@ def test_donation_report_of_an_unallocated_donation(chain):
     report = chain.query("donation_report", id="c1-2")
     assert report["allocations"] == [] and report["disbursements"] == []
     assert report["totals"]["allocated"] == 0
+    assert not report["truncated"] and not report["partial"]
 
 
 def test_every_write_emits_events_naming_the_instance(chain):
@@ -383,3 +384,15 @@ def test_upgrade_to_1_1_0_keeps_the_state(chain):
             project="p1", amount=1, deliverer="org2")
     chain.call("key:carol", "donate", campaign="c1", amount=1)
     assert chain.query("get_campaign", id="c1")["raised"] == 170_001
+
+
+def test_donation_report_lists_at_most_50_rows_but_totals_everything(chain):
+    funded(chain, raised=(1_000,))
+    chain.call("charity", "allocate", campaign="c1", project="p1", amount=1_000)
+    for i in range(55):
+        chain.call("charity", "disburse", id=f"d{i}", project="p1", amount=10,
+                   deliverer="org2")
+    report = chain.query("donation_report", id="c1-1")
+    assert len(report["disbursements"]) == 50 and report["truncated"]
+    assert not report["partial"]
+    assert report["totals"]["disbursed"] == 550
