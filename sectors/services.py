@@ -150,11 +150,11 @@ def _check_roles(template: Template, roles: Any, organisations: list[str]) -> di
 
 
 def _check_args(spec: dict[str, Any], args: Any, *, code: str = "args_invalid") -> None:
-    from jsonschema import Draft202012Validator
+    from sectors.schemas import ArgsValidator
 
     if not isinstance(args, dict):
         raise ValidationFailed(code, _("The arguments are a JSON object."))
-    errors = sorted(Draft202012Validator(spec.get("args") or {"type": "object"})
+    errors = sorted(ArgsValidator(spec.get("args") or {"type": "object"})
                     .iter_errors(args), key=lambda e: list(e.absolute_path))
     if errors:
         problems = [{"path": "/".join(str(p) for p in e.absolute_path) or "(arguments)",

@@ -26,6 +26,7 @@ from ledger.errors import SandboxError
 from ledger.sandbox import CompiledChaincode, compile_chaincode
 from sectors.bundle import CONTRACT, MANIFEST, Bundle, Problem, parse_version
 from sectors.review import Review, assign_roles, review_bundle, static_warnings, substitute
+from sectors.schemas import ArgsValidator, pattern_problem, patterns_in
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 MAX_MESSAGE = 300
@@ -141,6 +142,12 @@ def _check_args_schemas(manifest: dict[str, Any], add: Any) -> None:
             add(Problem("args_schema_invalid",
                         _short(f"not a valid JSON Schema{' at ' + where if where else ''}: "
                                f"{exc.message}"), f"$.functions[{i}].args"))
+            continue
+        for pattern in patterns_in(args):
+            why = pattern_problem(pattern)
+            if why:
+                add(Problem("args_schema_invalid",
+                            _short(f"pattern {pattern[:60]!r} {why}"), f"$.functions[{i}].args"))
 
 
 def _valid_args_schema(fn: dict[str, Any]) -> dict[str, Any] | None:
@@ -150,6 +157,8 @@ def _valid_args_schema(fn: dict[str, Any]) -> dict[str, Any] | None:
     try:
         Draft202012Validator.check_schema(args)
     except SchemaError:
+        return None
+    if any(pattern_problem(p) for p in patterns_in(args)):
         return None
     return args
 
@@ -245,7 +254,7 @@ def _check_sample_args(manifest: dict[str, Any], add: Any) -> None:
             # schema check would stop first: the contract must refuse it too.
             continue
         try:
-            errors = sorted(Draft202012Validator(schema).iter_errors(substitute(args, roles)),
+            errors = sorted(ArgsValidator(schema).iter_errors(substitute(args, roles)),
                             key=lambda e: e.json_path)
             for error in errors:
                 add(Problem("sample_args_invalid", _short(error.message),

@@ -412,3 +412,25 @@ def test_the_schema_requires_a_closed_manifest() -> None:
     assert schema["additionalProperties"] is False
     for name in ("role", "function", "sample", "state"):
         assert schema["$defs"][name]["additionalProperties"] is False
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(a|aa)*b", r"(\w)\1", "(?=a)b", "x" * 300])
+def test_patterns_that_could_stall_a_worker_are_refused(tmp_path, pattern):
+    """Argument schemas are checked for every call on the web workers: a pattern must run
+    in linear time (RE2), so backtracking constructs are refused at upload."""
+    from sectors.schemas import ArgsValidator, pattern_problem
+
+    assert pattern_problem(pattern)
+    assert not pattern_problem("^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
+    schema = {"type": "object", "properties": {"s": {"type": "string", "pattern": pattern}}}
+    errors = list(ArgsValidator(schema).iter_errors({"s": "a" * 5000 + "!"}))
+    assert errors  # refused, at once, whatever the input
+
+
+def test_linear_patterns_still_match_and_refuse():
+    from sectors.schemas import ArgsValidator
+
+    schema = {"type": "object", "patternProperties": {"^k[0-9]+$": {"type": "integer"}},
+              "properties": {"id": {"type": "string", "pattern": "^[a-z]{1,5}$"}}}
+    assert not list(ArgsValidator(schema).iter_errors({"id": "abc", "k1": 2}))
+    assert len(list(ArgsValidator(schema).iter_errors({"id": "ABC", "k1": "x"}))) == 2
