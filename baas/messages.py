@@ -41,6 +41,7 @@ OPERATION_KINDS: dict[str, Promise] = {
     "network.member_remove": _("Remove consortium member"),
     "network.upgrade": _("Upgrade network ledger"),
     "invitation.send": _("Send invitation email"),
+    "template.deploy": _("Deploy a template"),
 }
 
 # --- audit actions (``AuditEvent.action``) ---------------------------------------------------
@@ -87,6 +88,10 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "consortium.accept": _("Joined a network"),
     "consortium.decline": _("Declined a network invitation"),
     "consortium.member_remove": _("Removed a network member"),
+    # templates
+    "template.upload": _("Uploaded a template"),
+    "template.deploy": _("Deployed a template"),
+    "template.approve": _("Approved a template version"),
 }
 
 # --- operation steps (``Operation.steps[i]["code"]`` and its ``params``) ---------------------
@@ -165,6 +170,11 @@ OPERATION_STEPS: dict[str, Promise] = {
     "app_hashes_equal": _("Every node has app hash {app_hash} at height {height}"),
     "network_upgraded": _("Upgraded to ledger {version}; running at height {height}"),
     "already_upgraded": _("Already at ledger {version}"),
+    # template deploys (sectors/workflows.py)
+    "template_checking": _("Checking {name} on the chain"),
+    "template_installing": _("Installing {name} {version}"),
+    "template_initialising": _("Calling {name}.{function} with the organisation roles"),
+    "template_deployed": _("{name} {version} is active"),
     # invitation emails (tenants/tasks.py)
     "invitation_picked_up": _("The worker picked up the invitation"),
     "email_composing": _("Composing the email"),

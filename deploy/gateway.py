@@ -392,3 +392,40 @@ def events(*, network: Network, query_text: str, timeout: float) -> Iterator[dic
         yield {"error": str(exc)}
     finally:
         client.close()
+
+
+def tx_search(*, network: Network, query_text: str, limit: int = 50) -> list[dict[str, Any]]:
+    """The newest ``limit`` (at most 100) committed transactions matching a CometBFT event
+    query, decoded: ``{"hash", "height", "code", "function", "args", "signer", "events"}``
+    with events as ``[{"type", "attributes": {key: value}}]``."""
+    from ledger.client import RpcError
+    from ledger.tx import decode_tx
+
+    per_page = max(1, min(int(limit), 100))
+
+    def call(client: Any) -> list[dict[str, Any]]:
+        try:
+            res = client.rpc("tx_search", {"query": query_text, "order_by": "desc",
+                                           "page": "1", "per_page": str(per_page)})
+        except RpcError as exc:
+            raise ValidationFailed("invalid_query", f"The node refused the search: {exc.data}",
+                                   details={"rpc_code": exc.code}) from None
+        found = []
+        for item in (res or {}).get("txs", []):
+            result = item.get("tx_result", {})
+            try:
+                tx = decode_tx(base64.b64decode(item["tx"]), verify=False)
+                function, args, signer = tx.function, tx.args, tx.signer
+            except Exception:  # noqa: BLE001 -- not one of ours: listed, undecoded
+                function, args, signer = "", None, ""
+            events = [{"type": e.get("type", ""),
+                       "attributes": {a.get("key", ""): a.get("value", "")
+                                      for a in e.get("attributes", [])}}
+                      for e in result.get("events", [])]
+            found.append({"hash": str(item.get("hash", "")).lower(),
+                          "height": int(item.get("height", 0)),
+                          "code": int(result.get("code", 0)), "function": function,
+                          "args": args, "signer": signer, "events": events})
+        return found
+
+    return with_failover(network, call)

@@ -117,3 +117,6 @@ class DeploymentApproval(models.Model):
             models.UniqueConstraint(fields=["deployment", "template", "tenant"],
                                     name="approval_once_per_org"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant_id} approves {self.template_id}"

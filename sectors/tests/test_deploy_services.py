@@ -1,0 +1,349 @@
+"""Deploying templates, upgrade approvals, calls and the public page's checks: everything
+the platform decides before a network is involved (the chain itself: tests/e2e)."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from rest_framework.test import APIClient
+
+from baas.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from baas.models import Operation
+from deploy.choices import NetworkStatus
+from deploy.models import NetworkMembership
+from deploy.tests.factories import MembershipFactory, NetworkFactory, TenantFactory
+from sectors import services, workflows
+from sectors.catalogue import version_key
+from sectors.choices import TEMPLATE_DEPLOY, DeploymentStatus
+from sectors.models import Deployment, DeploymentApproval, Template
+
+pytestmark = pytest.mark.django_db
+
+INIT_ARGS = {"type": "object", "additionalProperties": False, "required": ["roles"],
+             "properties": {"roles": {"type": "object"}, "currency": {"type": "string"}}}
+
+
+def manifest(version: str = "1.0.0", approval: str = "owner") -> dict:
+    return {
+        "name": "ledgerbook", "version": version, "sector": "other",
+        "title": {"en": "Ledger book", "ko": "장부"},
+        "description": {"en": "A book", "ko": "장부"},
+        "roles": [{"id": "keeper", "holder": "organisation",
+                   "title": {"en": "Keeper", "ko": "관리자"}},
+                  {"id": "visitor", "holder": "key", "title": {"en": "Visitor", "ko": "방문자"}}],
+        "functions": [
+            {"name": "init", "kind": "write", "roles": ["keeper"], "args": INIT_ARGS,
+             "title": {"en": "Init", "ko": "초기화"}},
+            {"name": "put", "kind": "write", "roles": ["keeper"],
+             "title": {"en": "Put", "ko": "넣기"},
+             "args": {"type": "object", "additionalProperties": False, "required": ["key"],
+                      "properties": {"key": {"type": "string", "maxLength": 8},
+                                     "amount": {"type": "integer", "minimum": 1}}}},
+            {"name": "sign", "kind": "write", "roles": ["visitor"], "public": True,
+             "title": {"en": "Sign", "ko": "서명"},
+             "args": {"type": "object", "additionalProperties": False,
+                      "properties": {"note": {"type": "string"}}}},
+            {"name": "get", "kind": "read", "roles": ["anyone"], "public": True,
+             "title": {"en": "Get", "ko": "조회"},
+             "args": {"type": "object", "properties": {"key": {"type": "string"}}}},
+        ],
+        "init": {"function": "init", "args": {"currency": "KRW"}},
+        "upgrade": {"approval": approval},
+    }
+
+
+def template(version: str = "1.0.0", tenant=None, approval: str = "owner",
+             content: str = "") -> Template:
+    return Template.objects.create(
+        tenant=tenant, name="ledgerbook", version=version, version_key=version_key(version),
+        sector="other", content_hash=(version + content).ljust(64, "0")[:64],
+        manifest=manifest(version, approval), source=f"# {version}{content}\n")
+
+
+@pytest.fixture
+def owner():
+    return MembershipFactory(role="owner")
+
+
+@pytest.fixture
+def network(owner):
+    return NetworkFactory(tenant=owner.tenant, public_access=True)
+
+
+def deploy(owner, network, tpl, **kwargs):
+    return services.deployment_create(tenant=owner.tenant, actor=owner.user, network=network,
+                                      template=tpl, **kwargs)
+
+
+def activate(deployment: Deployment) -> None:
+    workflows._activate(deployment.pk, deployment.target)
+    deployment.refresh_from_db()
+
+
+def test_first_deploy_queues_an_operation_with_the_roles_and_init_args(
+        owner, network, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        deployment, op = deploy(owner, network, template())
+    assert deployment.status == DeploymentStatus.DEPLOYING and op.kind == TEMPLATE_DEPLOY
+    assert deployment.roles == {"keeper": [owner.tenant.slug]}  # the owner holds every role
+    assert deployment.init_args == {"currency": "KRW"}  # the manifest's defaults
+    assert op.target_id == str(deployment.pk) and len(callbacks) == 1
+
+
+def test_redeploying_the_active_bundle_is_a_no_op_and_older_versions_are_refused(
+        owner, network):
+    v2 = template("1.2.0")
+    deployment, _ = deploy(owner, network, v2)
+    activate(deployment)
+    ops = Operation.objects.count()
+    same, op = deploy(owner, network, v2)
+    assert op is None and same.status == DeploymentStatus.ACTIVE
+    assert Operation.objects.count() == ops
+    for older in ("1.1.9", "1.2.0"):
+        tpl = template(older, content="x") if older == "1.2.0" else template(older)
+        if older == "1.2.0":  # the same version with other contents (a private upload)
+            tpl.tenant = owner.tenant
+            tpl.save()
+        with pytest.raises(ValidationFailed) as err:
+            deploy(owner, network, tpl)
+        assert err.value.code == "version_not_newer"
+    deployment.refresh_from_db()
+    assert deployment.active == v2 and deployment.status == DeploymentStatus.ACTIVE
+
+
+def test_a_second_deploy_while_one_runs_is_refused(owner, network):
+    deploy(owner, network, template())
+    with pytest.raises(Conflict) as err:
+        deploy(owner, network, template("1.0.1"))
+    assert err.value.code == "deployment_busy"
+
+
+@pytest.mark.parametrize("role", ["viewer", "developer"])
+def test_only_admins_deploy(network, owner, role):
+    person = MembershipFactory(tenant=owner.tenant, role=role)
+    with pytest.raises(PermissionDenied):
+        deploy(person, network, template())
+    assert not Deployment.objects.exists()
+
+
+def test_foreign_networks_private_templates_and_stopped_networks_are_refused(owner, network):
+    other = MembershipFactory(role="owner")
+    with pytest.raises(PermissionDenied) as err:
+        deploy(owner, NetworkFactory(tenant=other.tenant), template())
+    assert err.value.code == "network_owner_only"
+    with pytest.raises(NotFound):
+        deploy(owner, network, template(tenant=other.tenant))
+    stopped = NetworkFactory(tenant=owner.tenant, status=NetworkStatus.STOPPED)
+    with pytest.raises(Conflict) as err:
+        deploy(owner, stopped, template())
+    assert err.value.code == "network_not_running"
+    assert not Deployment.objects.exists()
+
+
+@pytest.mark.parametrize("roles,init_args,code", [
+    ({"nobody": ["x"]}, None, "role_unknown"),
+    ({"keeper": ["not-an-org"]}, None, "organisation_unknown"),
+    ({"keeper": []}, None, "invalid_roles"),
+    ("keeper", None, "invalid_roles"),
+    (None, {"currency": 5}, "invalid_init_args"),
+    (None, {"surprise": "x"}, "invalid_init_args"),
+    (None, {"roles": {}}, "invalid_init_args"),
+])
+def test_bad_roles_and_init_args_change_nothing(owner, network, roles, init_args, code):
+    with pytest.raises(ValidationFailed) as err:
+        deploy(owner, network, template(), roles=roles, init_args=init_args)
+    assert err.value.code == code
+    assert not Deployment.objects.exists() and not Operation.objects.exists()
+
+
+def test_an_upgrade_waits_for_the_approvals_the_running_version_asks_for(owner, network):
+    member = MembershipFactory(role="admin")
+    NetworkMembership.objects.create(network=network, tenant=member.tenant)
+    deployment, _ = deploy(owner, network, template("1.0.0", approval="all"))
+    activate(deployment)
+    deployment, op = deploy(owner, network, template("1.1.0"))
+    assert op is None and deployment.status == DeploymentStatus.AWAITING_APPROVAL
+    assert services.deployment_approvals(deployment) == {
+        "approved": [owner.tenant.slug], "required": 2}
+    with pytest.raises(Conflict) as err:  # the owner cannot count twice
+        services.deployment_approve(tenant=owner.tenant, actor=owner.user,
+                                    deployment=deployment)
+    assert err.value.code == "already_approved"
+    outsider = MembershipFactory(role="owner")
+    with pytest.raises(NotFound):
+        services.deployment_approve(tenant=outsider.tenant, actor=outsider.user,
+                                    deployment=deployment)
+    viewer = MembershipFactory(tenant=member.tenant, role="viewer")
+    with pytest.raises(PermissionDenied):
+        services.deployment_approve(tenant=member.tenant, actor=viewer.user,
+                                    deployment=deployment)
+    deployment, op = services.deployment_approve(tenant=member.tenant, actor=member.user,
+                                                 deployment=deployment)
+    assert op is not None and deployment.status == DeploymentStatus.DEPLOYING
+    assert DeploymentApproval.objects.filter(deployment=deployment).count() == 2
+    with pytest.raises(Conflict) as err:
+        services.deployment_approve(tenant=member.tenant, actor=member.user,
+                                    deployment=deployment)
+    assert err.value.code == "nothing_to_approve"
+
+
+def test_a_failed_first_deploy_fails_and_a_failed_upgrade_keeps_the_active_version(
+        owner, network):
+    deployment, _ = deploy(owner, network, template())
+    assert workflows.failure_policy(str(deployment.pk))("install_failed", "boom") \
+        == "install_failed"
+    deployment.refresh_from_db()
+    assert deployment.status == DeploymentStatus.FAILED and deployment.active is None
+    deployment, _ = deploy(owner, network, template())  # retried
+    activate(deployment)
+    v1 = deployment.active
+    deployment, _ = deploy(owner, network, template("2.0.0"))
+    workflows.failure_policy(str(deployment.pk))("install_failed", "boom")
+    deployment.refresh_from_db()
+    assert deployment.status == DeploymentStatus.ACTIVE and deployment.active == v1
+    assert deployment.error_code == "install_failed"
+    # a late failure of a deploy that is no longer running changes nothing
+    assert workflows.failure_policy(str(deployment.pk))("late", "late") == "superseded"
+
+
+@pytest.fixture
+def active(owner, network):
+    deployment, _ = deploy(owner, network, template())
+    activate(deployment)
+    return deployment
+
+
+@pytest.mark.parametrize("function,args,code", [
+    ("nope", {}, "function_unknown"),
+    ("init", {"roles": {}}, "function_unknown"),  # init is the platform's, once
+    ("put", {"key": "way-too-long"}, "args_invalid"),
+    ("put", {"key": "k", "amount": 0}, "args_invalid"),
+    ("put", {"key": "k", "extra": 1}, "args_invalid"),
+    ("put", ["k"], "args_invalid"),
+])
+def test_calls_are_checked_against_the_manifest_before_the_network(owner, active, function,
+                                                                    args, code):
+    with pytest.raises(ValidationFailed) as err:
+        services.deployment_call(tenant=owner.tenant, actor=owner.user, deployment=active,
+                                 function=function, args=args)
+    assert err.value.code == code
+
+
+def test_a_role_the_manifest_does_not_allow_is_refused(owner, active):
+    with pytest.raises(PermissionDenied) as err:
+        services.deployment_call(tenant=owner.tenant, actor=owner.user, deployment=active,
+                                 function="sign", args={"note": "hi"})
+    assert err.value.code == "role_not_allowed"
+    viewer = MembershipFactory(tenant=owner.tenant, role="viewer")
+    with pytest.raises(PermissionDenied):
+        services.deployment_call(tenant=owner.tenant, actor=viewer.user, deployment=active,
+                                 function="put", args={"key": "k"})
+
+
+def test_the_public_page_signs_only_public_functions_and_checks_the_signature(active):
+    from ledger import canonical
+    from ledger.tx import SIGN_DOMAIN, Signer
+
+    key = Signer.generate()
+    with pytest.raises(PermissionDenied) as err:
+        services.public_prepare(deployment=active, function="put", args={"key": "k"},
+                                public_key=key.public_key_hex)
+    assert err.value.code == "function_not_public"
+    with pytest.raises(ValidationFailed) as err:
+        services.public_prepare(deployment=active, function="sign", args={},
+                                public_key="zz")
+    assert err.value.code == "invalid_public_key"
+    prepared = services.public_prepare(deployment=active, function="sign",
+                                       args={"note": "hello"}, public_key=key.public_key_hex)
+    body = prepared["body"]
+    assert base64.b64decode(prepared["sign_bytes"]) == SIGN_DOMAIN + canonical.encode(body)
+    assert body["signer"] == key.public_key_hex and body["chaincode"] == "ledgerbook"
+    forged = key.sign(b"something else").hex()
+    with pytest.raises(ValidationFailed) as err:
+        services.public_submit(deployment=active, body=body, signature=forged)
+    assert err.value.code == "invalid_signed_tx"
+    good = key.sign(base64.b64decode(prepared["sign_bytes"])).hex()
+    for change in ({"chaincode": "kv"}, {"function": "put", "args": {"key": "k"}},
+                   {"args": {"note": 5}}):
+        with pytest.raises((ValidationFailed, PermissionDenied)):
+            services.public_submit(deployment=active, body={**body, **change}, signature=good)
+
+
+def test_public_pages_need_a_public_network_and_an_active_deployment(owner, active):
+    from sectors import selectors
+
+    assert selectors.deployment_public_get(deployment_id=active.pk) == active
+    closed = NetworkFactory(tenant=owner.tenant, public_access=False)
+    hidden, _ = deploy(owner, closed, template())
+    activate(hidden)
+    fresh_net = NetworkFactory(tenant=owner.tenant, public_access=True)
+    pending, _ = deploy(owner, fresh_net, template())
+    for deployment in (hidden, pending):
+        with pytest.raises(NotFound):
+            selectors.deployment_public_get(deployment_id=deployment.pk)
+    with pytest.raises(NotFound):
+        selectors.deployment_public_get(deployment_id="not-a-uuid")
+
+
+# -- the API: scopes and tenants ----------------------------------------------------------
+def token_client(membership, scopes):
+    from tenants.services import token_create
+
+    _token, secret = token_create(tenant=membership.tenant, actor=membership.user,
+                                  membership=membership, name="ci", scopes=scopes)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.mark.parametrize("scopes,status,code", [
+    (["read"], 403, "insufficient_scope"),
+    (["read", "write"], 403, "insufficient_scope"),
+    (["read", "write", "deploy"], 202, None),
+])
+def test_deploying_over_the_api_needs_the_deploy_scope(owner, network, scopes, status, code):
+    tpl = template()
+    client = token_client(owner, scopes)
+    res = client.post(f"/api/v1/networks/{network.pk}/deployments/",
+                      {"template": str(tpl.pk)}, format="json")
+    assert res.status_code == status, res.content
+    if code:
+        assert res.json()["error"]["code"] == code
+        assert not Deployment.objects.exists()
+    else:
+        body = res.json()
+        assert body["deployment"]["status"] == "deploying" and body["operation"]["id"]
+
+
+def test_other_tenants_see_neither_private_templates_nor_deployments(owner, active):
+    private = template("9.0.0", tenant=owner.tenant)
+    other = MembershipFactory(role="owner")
+    client = APIClient()
+    client.force_authenticate(user=other.user)
+    listed = {t["id"] for t in client.get("/api/v1/templates/").json()}
+    assert str(private.pk) not in listed
+    for url in (f"/api/v1/templates/{private.pk}/", f"/api/v1/deployments/{active.pk}/",
+                f"/api/v1/deployments/{active.pk}/history/",
+                f"/api/v1/networks/{active.network_id}/deployments/"):
+        assert client.get(url).status_code == 404, url
+    for url in (f"/api/v1/deployments/{active.pk}/approve/",
+                f"/api/v1/deployments/{active.pk}/call/"):
+        res = client.post(url, {"function": "get", "args": {}}, format="json")
+        assert res.status_code == 404, (url, res.content)
+    mine = APIClient()
+    mine.force_authenticate(user=owner.user)
+    assert str(private.pk) in {t["id"] for t in mine.get("/api/v1/templates/").json()}
+    got = mine.get(f"/api/v1/deployments/{active.pk}/").json()
+    assert got["active"]["version"] == "1.0.0" and got["public_url"] == f"/p/{active.pk}/"
+
+
+def test_bad_deploy_requests_are_4xx(owner, network):
+    client = APIClient()
+    client.force_authenticate(user=owner.user)
+    url = f"/api/v1/networks/{network.pk}/deployments/"
+    for body in ({}, {"template": "nope"}, {"template": str(TenantFactory().pk)}):
+        res = client.post(url, body, format="json")
+        assert 400 <= res.status_code < 500, res.content
+    res = client.get("/api/v1/templates/?sector=space")
+    assert res.status_code == 400 and res.json()["error"]["code"] == "invalid_sector"
