@@ -23,6 +23,8 @@ from django.core.validators import RegexValidator
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from sectors import manifest
+
 # Properties a form can carry; a schema beyond this is a page problem, not a crash.
 MAX_FIELDS = 50
 MAX_TEXT = 10_000
@@ -33,14 +35,9 @@ def reader_language() -> str:
 
 
 def localised(obj: Any, lang: str | None = None) -> str:
-    """``{"en": ..., "ko": ...}`` in ``lang`` (default: the reader's), else English; a plain
-    string as itself. Same rule as ``sectors.manifest.text``."""
-    lang = lang or reader_language()
-    if isinstance(obj, dict):
-        value = obj.get(lang) or obj.get("en") or next(
-            (v for v in obj.values() if isinstance(v, str) and v), "")
-        return str(value)
-    return "" if obj is None else str(obj)
+    """``{"en": ..., "ko": ...}`` in ``lang`` (default: the reader's language), else
+    English; a plain string as itself (``sectors.manifest.text``)."""
+    return manifest.text(obj, lang or reader_language())
 
 
 def properties(schema: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
