@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("baas", "tenants", "deploy", "sectors")
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
-ERROR_DOCS = [ROOT / "docs" / name for name in ("api.md", "networks.md", "operations.md")]
+ERROR_DOCS = [ROOT / "docs" / name for name in ("api.md", "networks.md", "operations.md",
+                                                   "templates.md")]
 
 # Calls whose first string argument (or ``name=``) is an environment variable name.
 # ``os.environ.get``/``os.getenv`` and ``os.environ[...]`` are handled separately.
