@@ -67,10 +67,26 @@ def error(code: str, message: str, status: int,
     return JsonResponse(error_body(code, message, details), status=status)
 
 
+# Plumbing for the pages themselves, not something to offer a visitor.
+NOT_SHOWN = frozenset({"roles_of"})
+
+
 def public_functions(manifest: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [f for f in manifest.get("functions") or []
             if isinstance(f, dict) and f.get("public") is True and f.get("name")
             and f.get("kind", "write") == kind]
+
+
+def shown(manifest: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    init = (manifest.get("init") or {}).get("function")
+    return [f for f in public_functions(manifest, kind)
+            if f["name"] not in NOT_SHOWN and f["name"] != init]
+
+
+def table_json(value: Any) -> dict[str, Any]:
+    result = table(value)
+    return {"kind": result.kind, "columns": result.columns, "rows": result.rows,
+            "value": result.value}
 
 
 def _deployment(deployment_id: Any) -> Deployment:
@@ -99,8 +115,8 @@ def public_page(request: HttpRequest, deployment_id: Any) -> HttpResponse:
         "deployment": deployment,
         "title": localised(manifest.get("title")) or deployment.name,
         "description": localised(manifest.get("description")),
-        "writes": [entry(f) for f in public_functions(manifest, "write")],
-        "reads": [entry(f) for f in public_functions(manifest, "read")],
+        "writes": [entry(f) for f in shown(manifest, "write")],
+        "reads": [entry(f) for f in shown(manifest, "read")],
         "texts": {
             "no_webcrypto": _("This browser cannot make a signing key (Ed25519 in WebCrypto "
                               "is missing). Use a current browser."),
@@ -156,7 +172,7 @@ def _json_endpoint(request: HttpRequest, deployment_id: Any, handle: Any) -> Jso
     if not throttle.allow_request(request, _Scope()):
         wait = int(throttle.wait() or 1)
         response = error("throttled", _("Too many requests; try again later."), 429,
-                         {"retry_after": wait})
+                         {"wait_seconds": wait})
         response["Retry-After"] = str(wait)
         return response
     try:
@@ -171,8 +187,8 @@ def _json_endpoint(request: HttpRequest, deployment_id: Any, handle: Any) -> Jso
     except Exception:
         # The page must never see a 500 page: log it for the operators, answer in JSON.
         logger.exception("public endpoint failed for deployment %s", deployment_id)
-        return error("unavailable", _("The network could not be reached; try again later."),
-                     503)
+        return error("gateway_unavailable",
+                     _("The network could not be reached; try again later."), 503)
 
 
 def _prepare(deployment: Deployment, manifest: dict[str, Any],
@@ -180,7 +196,7 @@ def _prepare(deployment: Deployment, manifest: dict[str, Any],
     function = _function(data, manifest, "write")
     public_key = data.get("public_key")
     if not isinstance(public_key, str) or not HEX64.match(public_key):
-        raise Refused("validation_failed",
+        raise Refused("invalid_public_key",
                       _("The public key must be 64 lowercase hexadecimal characters."))
     prepared = services.public_prepare(deployment=deployment, function=function,
                                        args=_args(data), public_key=public_key)
@@ -195,19 +211,17 @@ def _submit(deployment: Deployment, manifest: dict[str, Any],
     _function({"function": body.get("function")}, manifest, "write")
     signature = data.get("signature")
     if not isinstance(signature, str) or not HEX128.match(signature):
-        raise Refused("bad_signature",
+        raise Refused("invalid_signed_tx",
                       _("The signature must be 128 lowercase hexadecimal characters."))
-    return services.public_submit(deployment=deployment, body=body, signature=signature)
+    result = services.public_submit(deployment=deployment, body=body, signature=signature)
+    return {**result, "table": table_json(result.get("data"))}
 
 
 def _query(deployment: Deployment, manifest: dict[str, Any],
            data: dict[str, Any]) -> dict[str, Any]:
     function = _function(data, manifest, "read")
     answer = services.public_query(deployment=deployment, function=function, args=_args(data))
-    result = table(answer.get("data"))
-    return {"data": answer.get("data"),
-            "table": {"kind": result.kind, "columns": result.columns, "rows": result.rows,
-                      "value": result.value}}
+    return {"data": answer.get("data"), "table": table_json(answer.get("data"))}
 
 
 @require_POST

@@ -457,12 +457,12 @@ def test_the_public_endpoints_refuse_functions_that_are_not_public(deployment, c
     ("prepare", {"function": "donate", "args": [], "public_key": "aa" * 32}, 400,
      "validation_failed"),
     ("prepare", {"function": "donate", "args": {"campaign": "c1", "amount": 5},
-                 "public_key": "XYZ"}, 400, "validation_failed"),
+                 "public_key": "XYZ"}, 400, "invalid_public_key"),
     ("prepare", {"function": "donate", "args": {"campaign": "c1", "amount": 0},
                  "public_key": "aa" * 32}, 400, "args_invalid"),
     ("query", {"function": 5}, 400, "validation_failed"),
     ("submit", {"body": "nope", "signature": "00" * 64}, 400, "validation_failed"),
-    ("submit", {"body": {"function": "donate"}, "signature": "zz"}, 400, "bad_signature"),
+    ("submit", {"body": {"function": "donate"}, "signature": "zz"}, 400, "invalid_signed_tx"),
 ])
 def test_bad_requests_are_json_errors_with_a_4xx(deployment, chain, endpoint, payload, status,
                                                  code):
@@ -530,4 +530,4 @@ def test_a_chain_failure_is_json_not_a_500(deployment, chain, monkeypatch):
     response = public_post(Client(), deployment, "query",
                            {"function": "donation_report", "args": {"id": "c1"}})
     assert response.status_code == 503
-    assert response.json()["error"]["code"] == "unavailable"
+    assert response.json()["error"]["code"] == "gateway_unavailable"

@@ -159,7 +159,13 @@
   function showTable(box, table) {
     box.className = "outcome";
     box.textContent = "";
-    if (!table || table.kind === "empty") { box.textContent = texts.empty; return; }
+    if (!table || table.kind === "empty") {
+      var nothing = document.createElement("p");
+      nothing.className = "muted";
+      nothing.textContent = texts.empty;
+      box.appendChild(nothing);
+      return;
+    }
     if (table.kind === "value") {
       var p = document.createElement("p");
       p.className = "result-value";
@@ -237,7 +243,12 @@
     var signature = await crypto.subtle.sign({ name: "Ed25519" }, state.key, bytes);
     var result = await post(root.dataset.submitUrl,
       { body: prepared.body, signature: hex(signature) });
-    say(box, interpolate(texts.committed, { height: result.height }), "success");
+    if (result.table && result.table.kind !== "empty") showTable(box, result.table);
+    else { box.className = "outcome"; box.textContent = ""; }
+    var done = document.createElement("p");
+    done.className = "success";
+    done.textContent = interpolate(texts.committed, { height: result.height });
+    box.insertBefore(done, box.firstChild);
     refreshAutomatic();
   }
 
@@ -282,6 +293,10 @@
     keyText.textContent = found.publicHex;
     root.dataset.publicKey = found.publicHex;
     if (found.made) keyStatus.textContent = texts.key_made;
+    // "My donations" and the like ask for the visitor's own key: fill it in.
+    document.querySelectorAll("form.public-form [data-arg=public_key]").forEach(function (el) {
+      if (!el.value) el.value = found.publicHex;
+    });
     copy.disabled = false;
     document.querySelectorAll("form.public-form[data-kind=write] button[type=submit]")
       .forEach(function (b) { b.disabled = false; });
