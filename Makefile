@@ -10,10 +10,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup run stop test lint cometbft proto clean
 
-$(STAMP): requirements.txt constraints.txt
+$(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -r requirements.txt -c constraints.txt
+	$(PIP) install -q --no-deps -e .
 	touch $(STAMP)
 
 setup: $(STAMP) cometbft proto

@@ -314,7 +314,7 @@ def _read_zip(data: bytes) -> list[tuple[str, bytes]]:
                     if (problem := _unsafe(name.rstrip("/") or name)) is not None:
                         problems.append(problem)
                     continue
-                if mode and not stat.S_ISREG(mode):
+                if stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: no Unix mode recorded
                     problems.append(Problem("archive_unsafe_path",
                                             "links and special files are not allowed", name))
                     continue

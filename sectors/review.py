@@ -231,10 +231,14 @@ def _sample(review: Review, chain: BundleChain, index: int, sample: Any,
     fname, who, expect = sample.get("function"), sample.get("as"), sample.get("expect")
     signer = signer_for(who, manifest, review.roles)
     args = sample.get("args", {})
-    if not isinstance(fname, str) or signer is None or not isinstance(args, dict):
+    declared = {f.get("name") for f in _dicts(manifest.get("functions"))}
+    init = manifest.get("init") if isinstance(manifest.get("init"), dict) else {}
+    if (fname not in declared and fname != init.get("function")) or signer is None \
+            or not isinstance(args, dict):
+        # validation reports the unknown function or role; nothing to compare here
         return CallRecord(function=str(fname), as_=str(who), outcome="skipped", index=index,
-                          expect=str(expect), note="the sample names no usable function, "
-                                                   "caller or args")
+                          expect=str(expect), note="the sample names no declared function "
+                                                   "or no usable caller")
     record = _call(chain, fname, str(who), signer, substitute(args, review.roles))
     record.index, record.expect = index, str(expect)
     if record.outcome != expect:
