@@ -19,6 +19,11 @@ class Table:
     value: str = ""
     truncated: bool = False
 
+    @property
+    def labelled_rows(self) -> list[list[tuple[str, str]]]:
+        """Each row's cells with their column (narrow screens stack a row as label: value)."""
+        return [list(zip(self.columns, row, strict=False)) for row in self.rows]
+
 
 def cell(value: Any) -> str:
     """A value as one line of text."""

@@ -176,6 +176,9 @@ def review_view(review: dict[str, Any] | None) -> dict[str, Any]:
     sample with its outcome against what it expected and its step cost, each role check
     (a caller without an allowed role must be refused), the static warnings."""
     review = review or {}
+    # A template keeps the validation report ({"valid", "problems", "review": {...}}).
+    if isinstance(review.get("review"), dict):
+        review = review["review"]
 
     def calls(key: str) -> list[dict[str, Any]]:
         return [c for c in review.get(key) or [] if isinstance(c, dict)]

@@ -89,7 +89,8 @@ def make_template(tenant=None, version="1.0.0") -> Template:
     return Template.objects.create(
         tenant=tenant, name="donations", version=version, version_key=version_key(version),
         sector="donation", content_hash=version.ljust(64, "0"),
-        manifest={**MANIFEST, "version": version}, source="# contract\n", review=REVIEW)
+        manifest={**MANIFEST, "version": version}, source="# contract\n",
+        review={"valid": True, "problems": [], "review": REVIEW})
 
 
 class FakeChain:

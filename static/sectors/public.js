@@ -145,11 +145,12 @@
     box.textContent = text;
   }
 
-  function cellRow(tag, values, headerFirst) {
+  function cellRow(tag, values, headerFirst, labels) {
     var tr = document.createElement("tr");
     values.forEach(function (v, i) {
       var cell = document.createElement(headerFirst && i === 0 ? "th" : tag);
       if (headerFirst && i === 0) cell.scope = "row";
+      if (labels && labels[i]) cell.setAttribute("data-label", labels[i]);
       cell.textContent = v;
       tr.appendChild(cell);
     });
@@ -176,14 +177,18 @@
     var wrap = document.createElement("div");
     wrap.className = "table-wrap";
     var t = document.createElement("table");
-    t.className = "result";
+    // Several columns: on a phone each row stacks as "column: value" (portal.css).
+    var stacked = table.kind === "rows" && table.columns.length > 1;
+    t.className = stacked ? "result stack" : "result";
     if (table.kind === "rows" && table.columns.length && (table.columns.length > 1 || table.columns[0])) {
       var head = document.createElement("thead");
       head.appendChild(cellRow("th", table.columns, false));
       t.appendChild(head);
     }
     var body = document.createElement("tbody");
-    table.rows.forEach(function (row) { body.appendChild(cellRow("td", row, table.kind === "pairs")); });
+    table.rows.forEach(function (row) {
+      body.appendChild(cellRow("td", row, table.kind === "pairs", stacked ? table.columns : null));
+    });
     t.appendChild(body);
     wrap.appendChild(t);
     box.appendChild(wrap);
