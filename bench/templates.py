@@ -79,7 +79,7 @@ def deploy(chain: Chain, bundle: Any) -> float:
     manifest = bundle.manifest
     began = time.perf_counter()
     chain.send(chain.admin, "_lifecycle", "install",
-               {"name": bundle.name, "version": bundle.version, "source": bundle.source})
+               {"name": bundle.name, "version": bundle.version, "source": bundle.contract})
     init = manifest.get("init") or {}
     if init.get("function"):
         roles = {r["id"]: ["org1"] for r in manifest.get("roles", [])

@@ -81,7 +81,7 @@ def template_fields(bundle: Any, report: Any) -> dict[str, Any]:
         "name": bundle.name, "version": bundle.version,
         "version_key": version_key(bundle.version),
         "sector": manifest.get("sector", "other"), "content_hash": bundle.content_hash,
-        "manifest": manifest, "source": bundle.source, "review": report.to_dict(),
+        "manifest": manifest, "source": bundle.contract, "review": report.to_dict(),
     }
 
 

@@ -349,3 +349,56 @@ def test_bad_deploy_requests_are_4xx(owner, network):
         assert 400 <= res.status_code < 500, res.content
     res = client.get("/api/v1/templates/?sector=space")
     assert res.status_code == 400 and res.json()["error"]["code"] == "invalid_sector"
+
+
+# -- the catalogue and uploads (real bundles, validated) --------------------------------
+def test_platform_bundles_enter_the_catalogue_once_validated(owner):
+    from sectors import catalogue, selectors
+
+    catalogue.forget()
+    listed = {t.name: t for t in selectors.template_list(tenant=owner.tenant)}
+    assert {"donations", "local_currency"} <= set(listed)
+    donations = listed["donations"]
+    assert donations.is_platform and donations.review["valid"]
+    assert donations.review["review"]["samples"] and donations.manifest["title"]["ko"]
+    catalogue.forget()
+    selectors.template_list(tenant=owner.tenant)  # again: nothing new
+    assert Template.objects.filter(name="donations", tenant__isnull=True).count() == 1
+    assert [t.name for t in selectors.template_list(tenant=owner.tenant,
+                                                    sector="local_currency")] == [
+        "local_currency"]
+
+
+def test_uploading_a_bundle_stores_a_private_template_once(owner, tmp_path):
+    import shutil
+
+    from sectors.bundle import pack_dir
+    from sectors.catalogue import BUNDLES_DIR
+
+    copy = tmp_path / "donations"
+    shutil.copytree(BUNDLES_DIR / "donations", copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    archive = pack_dir(copy)
+    template = services.template_upload(tenant=owner.tenant, actor=owner.user,
+                                        archive=archive)
+    assert template.tenant == owner.tenant and template.review["valid"]
+    again = services.template_upload(tenant=owner.tenant, actor=owner.user, archive=archive)
+    assert again.pk == template.pk
+    (copy / "contract.py").write_text((copy / "contract.py").read_text() + "\n# changed\n")
+    with pytest.raises(Conflict) as err:
+        services.template_upload(tenant=owner.tenant, actor=owner.user,
+                                 archive=pack_dir(copy))
+    assert err.value.code == "template_version_exists"
+    (copy / "contract.py").write_text("@write\ndef nothing(ctx):\n    import os\n")
+    with pytest.raises(ValidationFailed) as err:
+        services.template_upload(tenant=owner.tenant, actor=owner.user,
+                                 archive=pack_dir(copy))
+    codes = {p["code"] for p in err.value.details["problems"]}
+    assert err.value.code == "bundle_invalid" and "contract_rejected" in codes
+    for bad in (b"", b"not an archive", b"x" * (services.MAX_ARCHIVE_BYTES + 1)):
+        with pytest.raises(ValidationFailed):
+            services.template_upload(tenant=owner.tenant, actor=owner.user, archive=bad)
+    viewer = MembershipFactory(tenant=owner.tenant, role="viewer")
+    with pytest.raises(PermissionDenied):
+        services.template_upload(tenant=owner.tenant, actor=viewer.user, archive=archive)
+    assert Template.objects.filter(tenant=owner.tenant).count() == 1
