@@ -17,6 +17,8 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("", include("baas.health_urls")),
     path("", include("tenants.urls")),
+    # Before deploy's: its ``networks/<id>/<action>/`` would catch ``.../deployments/``.
+    path("", include("sectors.urls")),
     path("", include("deploy.urls")),
 ]
 
