@@ -256,6 +256,9 @@ REST_FRAMEWORK = {
 # "<view class>.<action>" -> throttle scope (a rate above): restarting one node is
 # limited, whatever the token or session asks.
 BAAS_ACTION_THROTTLES = {"NodeViewSet.restart": "node_restart"}
+# The public pages of template deployments (/p/<id>/prepare|submit|query/), per client
+# address: anyone may call them, so they are the first thing a flood would hit.
+BAAS_PUBLIC_PAGE_THROTTLE_RATE = os.environ.get("BAAS_PUBLIC_PAGE_THROTTLE_RATE", "60/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "BaaS control plane API",
     "DESCRIPTION": "Tenants, members, API tokens, operations, audit and ledger networks.",
