@@ -419,16 +419,15 @@ def cmd_deployments(args: argparse.Namespace, out: Out) -> int:
     if not items:
         out.line("no deployments")
         return EXIT_OK
-    rows = [["id", "template", "version", "state"]]
+    rows = [["id", "name", "active", "status", "target"]]
     for item in items:
         if not isinstance(item, dict):
             continue
-        template = item.get("template")
-        name = template.get("name") if isinstance(template, dict) else item.get("name", template)
-        version = item.get("version") or (template.get("version")
-                                          if isinstance(template, dict) else "")
-        rows.append([str(item.get("id", "")), str(name or ""), str(version or ""),
-                     str(item.get("state") or item.get("status") or "")])
+        active, target = item.get("active"), item.get("target")
+        rows.append([str(item.get("id", "")), str(item.get("name", "")),
+                     str(active.get("version", "")) if isinstance(active, dict) else "-",
+                     str(item.get("status", "")),
+                     str(target.get("version", "")) if isinstance(target, dict) else "-"])
     for text in _table(rows, last_right=False):
         out.line(text)
     return EXIT_OK

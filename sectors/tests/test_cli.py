@@ -375,12 +375,13 @@ def test_unknown_operation_exits_3(stub: Stub) -> None:
 
 
 def test_deployments(stub: Stub) -> None:
-    items = [{"id": "dep_1", "template": {"name": "donations", "version": "1.0.0"},
-              "state": "deployed"}]
+    items = [{"id": "dep_1", "name": "donations", "status": "active",
+              "active": {"version": "1.0.0"}, "target": None}]
     stub.on("GET", "/api/v1/networks/7/deployments/",
             (200, {"count": 1, "next": None, "previous": None, "results": items}))
     result = run("deployments", "--network", "7", *api_args(stub))
     assert result.code == 0
-    assert "dep_1" in result.out and "donations" in result.out and "deployed" in result.out
+    assert "dep_1" in result.out and "donations" in result.out and "active" in result.out
+    assert "1.0.0" in result.out
     assert run("deployments", "--network", "7", "--json",
                *api_args(stub)).json()["deployments"] == items

@@ -171,6 +171,20 @@ def test_templates_on_a_real_network(celery_worker, e2e_env, live_server, tmp_pa
     assert currency.status == "active"
     run_currency_scenario(client, currency)
 
+    # -- what a pipeline sees: the list, and a broken bundle refused with every problem ----
+    listed = baasctl(live_server, secret, "deployments", "--network", network_id, "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert {d["name"] for d in json.loads(listed.stdout)["deployments"]} == {
+        "donations", "local_currency"}
+    (upgraded / "contract.py").write_text("import os\n", "utf-8")
+    (upgraded / "manifest.toml").write_text(
+        manifest.replace('version = "1.0.0"', 'version = "1.0.2"', 1), "utf-8")
+    broken = baasctl(live_server, secret, "deploy", str(upgraded), "--network", network_id,
+                     "--json")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert "contract_rejected" in broken.stdout
+    assert Deployment.objects.get(pk=dep_id).active.version == "1.0.1"  # nothing changed
+
 
 def run_currency_scenario(client: APIClient, deployment: Deployment) -> None:
     """The city enrols a resident and a merchant, mints; the resident pays with its own key;
