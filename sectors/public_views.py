@@ -41,6 +41,7 @@ HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX128 = re.compile(r"^[0-9a-f]{128}$")
 FUNCTION = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 DEFAULT_RATE = "60/minute"
+MAX_REASON = 300
 
 
 class PublicPageThrottle(ClientAddressThrottle):
@@ -167,6 +168,18 @@ def _args(data: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
+def refusal_text(exc: AppError) -> str:
+    """What the page shows for a service's refusal: when the chain refused, the contract's
+    own reason (its log) after a sentence in the visitor's language, without the ledger's
+    stage names; anything else as the service put it."""
+    log = str((exc.details or {}).get("log") or "").strip()[:MAX_REASON]
+    if exc.code == "tx_rejected" and log:
+        return _("The transaction was refused: %(reason)s") % {"reason": log}
+    if exc.code == "query_failed" and log:
+        return _("The look-up was refused: %(reason)s") % {"reason": log}
+    return str(exc.message)
+
+
 def _json_endpoint(request: HttpRequest, deployment_id: Any, handle: Any) -> JsonResponse:
     throttle = PublicPageThrottle()
     if not throttle.allow_request(request, _Scope()):
@@ -183,7 +196,7 @@ def _json_endpoint(request: HttpRequest, deployment_id: Any, handle: Any) -> Jso
         return error(exc.code, exc.message, exc.status, exc.details)
     except AppError as exc:
         status = exc.status if 400 <= exc.status < 500 else 503
-        return error(exc.code, str(exc.message), status, exc.details)
+        return error(exc.code, refusal_text(exc), status, exc.details)
     except Exception:
         # The page must never see a 500 page: log it for the operators, answer in JSON.
         logger.exception("public endpoint failed for deployment %s", deployment_id)

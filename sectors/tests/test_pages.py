@@ -532,3 +532,43 @@ def test_a_chain_failure_is_json_not_a_500(deployment, chain, monkeypatch):
                            {"function": "donation_report", "args": {"id": "c1"}})
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "gateway_unavailable"
+
+
+@pytest.mark.parametrize("lang, said", [
+    ("en", "The transaction was refused: insufficient balance: 20 spendable"),
+    ("ko", "거래가 거부되었습니다: insufficient balance: 20 spendable"),
+])
+def test_a_refused_write_says_the_contracts_reason_in_the_visitors_language(
+        deployment, chain, monkeypatch, lang, said):
+    def refuse(**kwargs):
+        raise AppError("tx_rejected", "The ledger rejected the transaction at FinalizeBlock: "
+                       "insufficient balance: 20 spendable", status=422,
+                       details={"stage": "FinalizeBlock", "hash": "ab" * 32, "code": 5,
+                                "codespace": "", "log": "insufficient balance: 20 spendable"})
+
+    monkeypatch.setattr("sectors.services.gateway.submit_tx", refuse)
+    client = Client(HTTP_ACCEPT_LANGUAGE=lang)
+    key = Signer.generate()
+    prepared = public_post(client, deployment, "prepare", {
+        "function": "donate", "args": {"campaign": "c1", "amount": 25},
+        "public_key": key.public_key_hex}).json()
+    response = public_post(client, deployment, "submit", {
+        "body": prepared["body"],
+        "signature": key.sign(base64.b64decode(prepared["sign_bytes"])).hex()})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "tx_rejected" and error["message"] == said
+    assert "FinalizeBlock" not in error["message"]
+    assert error["details"]["log"] == "insufficient balance: 20 spendable"
+
+
+def test_a_refused_look_up_says_the_contracts_reason(deployment, chain, monkeypatch):
+    def refuse(**kwargs):
+        raise AppError("query_failed", "The query failed: no such campaign: c9", status=422,
+                       details={"path": "/chaincode", "code": 1, "log": "no such campaign: c9"})
+
+    monkeypatch.setattr("sectors.services.gateway.query", refuse)
+    response = public_post(Client(HTTP_ACCEPT_LANGUAGE="ko"), deployment, "query",
+                           {"function": "donation_report", "args": {"id": "c9"}})
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == "조회가 거부되었습니다: no such campaign: c9"

@@ -197,3 +197,176 @@ def test_deploy_donations_act_through_the_generated_pages_and_donate_from_a_phon
     # and the chain saw the donation signed by that key
     deployment = Deployment.objects.get(pk=deployment_id)
     assert deployment.status == "active"
+
+
+# -- the local currency ------------------------------------------------------------------------
+CITY = "mapo-city"
+HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@pytest.fixture
+def currency_bundle():
+    from sectors import catalogue
+
+    if not (catalogue.BUNDLES_DIR / "local_currency" / "manifest.toml").is_file():
+        pytest.skip("the platform's local_currency bundle (sectors/bundles/local_currency) "
+                    "is not here")
+    catalogue.forget()
+    yield
+    catalogue.forget()
+
+
+def public_key_of(phone) -> str:
+    """The key the public page's browser made (or kept), once it is shown."""
+    from playwright.sync_api import expect
+
+    key = phone.locator("#public-key")
+    expect(key).to_have_text(HEX64)
+    return key.inner_text()
+
+
+def public_call(phone, function: str, **fields: str):
+    """Fill a public page's form, send it and return its outcome box once it answers."""
+    from playwright.sync_api import expect
+
+    section = phone.locator(f"section[data-function='{function}']")
+    for name, value in fields.items():
+        section.locator(f"#id_{function}-{name}").fill(value)
+    outcome = section.locator(".outcome")
+    outcome.evaluate("box => { box.textContent = ''; box.className = 'outcome'; }")
+    section.locator("button[type=submit]").click()
+    expect(outcome.locator("p.success, table, p.result-value")
+           .or_(phone.locator(f"section[data-function='{function}'] .outcome.error"))
+           .first).to_be_visible(timeout=30_000)
+    return outcome
+
+
+def cell(outcome, name: str) -> str:
+    """A value of a name/value result table."""
+    return outcome.locator(f"tr:has(th:text-is('{name}')) td").inner_text()
+
+
+@pytest.mark.usefixtures("local_nodes", "currency_bundle")
+def test_a_city_runs_a_local_currency_residents_pay_from_a_phone_and_merchants_redeem(
+        new_browser, live_server, celery_worker):
+    from playwright.sync_api import expect
+
+    from deploy import services as deploy_services
+    from tenants import services
+    from tenants.models import Membership
+
+    services.signup(email="currency@mapo.example", password=PASSWORD,
+                    organisation_name="Mapo City", organisation_slug=CITY)
+    base = live_server.url
+    page = new_browser()
+    page.goto(f"{base}/login/")
+    page.get_by_label("Email").fill("currency@mapo.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/dashboard/")
+
+    # -- a one-validator network with public pages, made as the donations test makes it ------
+    membership = Membership.objects.select_related("tenant", "user").get(tenant__slug=CITY)
+    network, _op = deploy_services.network_create(
+        tenant=membership.tenant, actor=membership.user,
+        spec=deploy_services.NetworkSpec(name="mapo-currency", validators=1, driver="local",
+                                         public_access=True))
+    page.goto(f"{base}/networks/{network.pk}/")
+    page.wait_for_selector("#network-live dd[aria-live] .badge[data-status='running']",
+                           timeout=RUNNING_TIMEOUT_MS)
+
+    # -- deploy from the template's page: the city role is ours by default ---------------------
+    page.goto(f"{base}/templates/")
+    row = page.locator("tr[data-template='local_currency']")
+    row.get_by_role("link", name="Local digital currency").click()
+    page.wait_for_url(re.compile(rf"{re.escape(base)}/templates/[0-9a-f-]{{36}}/$"))
+    form = page.locator("#deploy-form")
+    assert form.locator("input[type=checkbox]:checked").count() == 1  # city
+    with page.expect_navigation():
+        form.get_by_role("button", name="Deploy local_currency 1.0.0").click()
+    deployment_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.wait_for_selector("#deployment-status .badge[data-status='active']",
+                           timeout=RUNNING_TIMEOUT_MS)
+    page.wait_for_selector("#fn-enroll_resident")
+    assert "City" in page.inner_text("#status-title + div + p")
+    public_path = page.get_by_role("link", name="Public page").get_attribute("href")
+    assert public_path == f"/p/{deployment_id}/"
+    screenshot(page, "currency-01-deployed")
+
+    # -- a resident (a phone reading Korean) and a merchant open the public page: keys -------
+    resident = new_browser(width=375, height=812, locale="ko-KR")
+    resident.goto(base + public_path)
+    assert resident.locator("h1").inner_text() == "디지털 지역화폐"
+    resident_key = public_key_of(resident)
+    assert "새 키를 만들어" in resident.inner_text("#key-status")
+    assert resident.locator("#pub-pay-title").inner_text() == "가맹점에 결제"
+    assert resident.locator("label[for='id_pay-merchant']").inner_text() == "가맹점 공개 키"
+    screenshot(resident, "currency-02-resident-key")
+    merchant = new_browser(width=375, height=812, locale="ko-KR")
+    merchant.goto(base + public_path)
+    merchant_key = public_key_of(merchant)
+    assert merchant_key != resident_key
+
+    # -- the city enrols both and sells the resident 50,000 -----------------------------------
+    act(page, "enroll_resident", public_key=resident_key)
+    assert "Enrol a resident committed in block" in page.inner_text(".messages")
+    act(page, "enroll_merchant", public_key=merchant_key, name="Mangwon Bakery",
+        category="food")
+    act(page, "mint", to=resident_key, amount="50000")
+    assert "committed in block" in page.inner_text(".messages")
+    merchant_row = page.locator(f"#instances tr[data-instance='{merchant_key}']")
+    assert "Active" in merchant_row.inner_text()
+    screenshot(page, "currency-03-enrolled-and-minted")
+
+    # -- the resident pays the bakery, signed by its browser key -----------------------------
+    outcome = public_call(resident, "pay", merchant=merchant_key, amount="30000")
+    expect(outcome.locator("p.success")).to_contain_text("블록")
+    assert cell(outcome, "from") == resident_key and cell(outcome, "to") == merchant_key
+    assert cell(outcome, "amount") == "30000" and cell(outcome, "balance") == "20000"
+    # more than the balance: refused, and the page says why
+    outcome = public_call(resident, "pay", merchant=merchant_key, amount="25000")
+    expect(outcome).to_have_class(re.compile(r"\berror\b"))
+    # in the page's language, with the contract's own reason
+    expect(outcome).to_contain_text("거래가 거부되었습니다: insufficient balance: 20000 spendable")
+    assert "FinalizeBlock" not in outcome.inner_text()
+    screenshot(resident, "currency-04-resident-paid-and-refused")
+    # its own balance: the look-up carries this browser's key already
+    balance_form = resident.locator("section[data-function='balance']")
+    assert balance_form.locator("#id_balance-public_key").input_value() == resident_key
+    outcome = public_call(resident, "balance")
+    assert cell(outcome, "balance") == "20000" and cell(outcome, "kind") == "resident"
+    assert page_overflow(resident) == 0
+
+    # -- the merchant redeems part of its takings ----------------------------------------------
+    outcome = public_call(merchant, "redeem", amount="20000")
+    expect(outcome.locator("p.success")).to_be_visible()
+    assert cell(outcome, "amount") == "20000" and cell(outcome, "balance") == "10000"
+    # the supply (a public read, refreshed after the write): minted - burned = balances
+    supply = merchant.locator("section[data-function='supply'] .outcome")
+    expect(supply.locator("tr:has(th:text-is('burned')) td")).to_have_text("20000")
+    assert cell(supply, "minted") == "50000" and cell(supply, "supply") == "30000"
+    assert cell(supply, "sum_of_balances") == "30000"
+    assert page_overflow(merchant) == 0
+    screenshot(merchant, "currency-05-merchant-redeemed")
+
+    # -- the portal's look-ups agree; then the same pages in Korean ---------------------------
+    page.goto(f"{base}/deployments/{deployment_id}/")
+    with page.expect_navigation():
+        page.locator("#fn-supply button[type=submit]").click()
+    result = page.locator("#fn-supply .fn-result")
+    assert cell(result, "minted") == "50000" and cell(result, "burned") == "20000"
+    assert cell(result, "supply") == "30000"
+    page.locator("#id_balance-public_key").fill(merchant_key)
+    with page.expect_navigation():
+        page.locator("#fn-balance button[type=submit]").click()
+    result = page.locator("#fn-balance .fn-result")
+    assert cell(result, "balance") == "10000" and cell(result, "kind") == "merchant"
+    screenshot(page, "currency-06-portal-supply")
+
+    switch_language(page, "ko")
+    main = page.inner_text("main")
+    assert "디지털 지역화폐" in main and "주민 등록" in main and "가맹점 등록" in main
+    assert page.locator("label[for='id_mint-to']").inner_text() == "주민 공개 키"
+    assert "거래 가능" in page.locator(f"#instances tr[data-instance='{merchant_key}']"
+                                      ).inner_text()
+    screenshot(page, "currency-07-portal-korean")
