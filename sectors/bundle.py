@@ -94,11 +94,35 @@ class Bundle:
                    content_hash=content_hash(files))
 
 
+MAX_MANIFEST_DEPTH = 32
+
+
+def nesting_depth(value: Any, limit: int = MAX_MANIFEST_DEPTH) -> int:
+    """How deep ``value`` nests (lists and tables), counted without recursion and stopping
+    once past ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    return deepest
+
+
 def parse_manifest(data: bytes) -> dict[str, Any] | None:
+    """The manifest as a dict; None when it is not UTF-8 TOML or nests deeper than
+    MAX_MANIFEST_DEPTH (tomllib recurses per level: thousands of ``[[`` exhaust the
+    stack)."""
     try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        manifest = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
+    return manifest if nesting_depth(manifest) <= MAX_MANIFEST_DEPTH else None
 
 
 def content_hash(files: dict[str, bytes]) -> str:

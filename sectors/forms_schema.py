@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.core.validators import RegexValidator
+from django.core.exceptions import ValidationError
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
@@ -60,6 +60,24 @@ def _attrs(name: str, kind: str) -> dict[str, str]:
     return {"data-arg": name, "data-arg-type": kind}
 
 
+class PatternValidator:
+    """A schema's ``pattern`` on RE2 (``sectors.schemas``): linear time whatever the pattern,
+    where Django's RegexValidator would backtrack on Python's ``re``. A pattern RE2 cannot
+    run refuses every value (such templates are refused at upload)."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+
+    def __call__(self, value: Any) -> None:
+        from sectors.schemas import compiled, pattern_problem
+
+        if pattern_problem(self.pattern) or compiled(self.pattern).search(str(value)) is None:
+            raise ValidationError(_("Enter a value in the expected format."), code="invalid")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PatternValidator) and other.pattern == self.pattern
+
+
 def _string_field(name: str, prop: dict[str, Any], required: bool, common: dict) -> forms.Field:
     if isinstance(prop.get("enum"), list):
         choices = [(str(v), str(v)) for v in prop["enum"]]
@@ -69,8 +87,7 @@ def _string_field(name: str, prop: dict[str, Any], required: bool, common: dict)
                                  widget=forms.Select(attrs=_attrs(name, "string")), **common)
     validators = []
     if isinstance(prop.get("pattern"), str):
-        validators.append(RegexValidator(
-            prop["pattern"], message=_("Enter a value in the expected format.")))
+        validators.append(PatternValidator(prop["pattern"]))
     max_length = prop.get("maxLength")
     multiline = isinstance(max_length, int) and max_length > 200
     widget_cls = forms.Textarea if multiline else forms.TextInput
@@ -110,8 +127,7 @@ class LinesField(forms.CharField):
         self.max_items = max_items
         self.item_validators = []
         if isinstance(item.get("pattern"), str):
-            self.item_validators.append(RegexValidator(
-                item["pattern"], message=_("Enter a value in the expected format.")))
+            self.item_validators.append(PatternValidator(item["pattern"]))
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> list[str]:  # type: ignore[override]

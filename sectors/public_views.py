@@ -144,7 +144,7 @@ def _read_json(request: HttpRequest) -> dict[str, Any]:
         raise Refused("payload_too_large", _("Request body too large."), 413)
     try:
         data = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise Refused("malformed_request", _("The request body is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise Refused("malformed_request", _("The request body must be a JSON object."))

@@ -9,6 +9,11 @@ for untrusted patterns) runs every pattern it accepts in time linear in the inpu
 refuses what needs backtracking (backreferences, lookaround). So ``pattern`` and
 ``patternProperties`` go through RE2 here, and validation refuses patterns RE2 cannot
 compile.
+
+References are refused too (``$ref``, ``$dynamicRef``): jsonschema follows a remote one
+with ``urlopen`` (the web worker would fetch any URL, or read a file), and a local one can
+refer to itself. An args schema is one self-contained document, nested at most
+``MAX_SCHEMA_DEPTH`` deep; validators are built with an empty registry all the same.
 """
 
 from __future__ import annotations
@@ -20,10 +25,38 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 MAX_PATTERN_CHARS = 256
+MAX_SCHEMA_DEPTH = 16
+REFERENCE_KEYWORDS = frozenset({"$ref", "$dynamicRef", "$recursiveRef"})
+
+
+class ArgsUnusable(Exception):
+    """The schema itself cannot be applied (a reference, a recursion): the template's
+    fault, refused at upload; met at call time only for templates validated before."""
+
+
+def schema_problem(schema: Any) -> str:
+    """Why an args schema cannot be used ("" when it can): references, nesting, patterns."""
+    stack: list[tuple[Any, int]] = [(schema, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_SCHEMA_DEPTH:
+            return f"is nested deeper than {MAX_SCHEMA_DEPTH} levels"
+        if isinstance(node, dict):
+            refs = REFERENCE_KEYWORDS & set(node)
+            if refs:
+                return f"uses {sorted(refs)[0]}: an args schema must be self-contained"
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+    for pattern in patterns_in(schema):
+        why = pattern_problem(pattern)
+        if why:
+            return f"has a pattern {pattern[:60]!r} that {why}"
+    return ""
 
 
 @lru_cache(maxsize=512)
-def _compiled(pattern: str) -> Any:
+def compiled(pattern: str) -> Any:
     import re2
 
     options = re2.Options()
@@ -36,7 +69,7 @@ def pattern_problem(pattern: str) -> str:
     if len(pattern) > MAX_PATTERN_CHARS:
         return f"is longer than {MAX_PATTERN_CHARS} characters"
     try:
-        _compiled(pattern)
+        compiled(pattern)
     except Exception as exc:  # re2.error: what it cannot run in linear time, or bad syntax
         reason = str(exc.args[0] if exc.args else exc)
         if isinstance(exc.args[0] if exc.args else None, bytes):
@@ -50,7 +83,7 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
         return
     if pattern_problem(pattern):
         yield ValidationError(f"the schema's pattern {pattern[:60]!r} cannot be used")
-    elif _compiled(pattern).search(instance) is None:
+    elif compiled(pattern).search(instance) is None:
         yield ValidationError(f"{instance[:80]!r} does not match {pattern[:80]!r}")
 
 
@@ -63,12 +96,29 @@ def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
             yield ValidationError(f"the schema's pattern {pattern[:60]!r} cannot be used")
             continue
         for key, value in instance.items():
-            if _compiled(pattern).search(key) is not None:
+            if compiled(pattern).search(key) is not None:
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
 ArgsValidator = validators.extend(Draft202012Validator, {
     "pattern": _pattern, "patternProperties": _pattern_properties})
+
+
+def args_errors(schema: Any, args: Any) -> list[Any]:
+    """The validation errors of ``args`` (sorted by path); ``ArgsUnusable`` when the schema
+    cannot be applied. Nothing is ever fetched: the registry is empty."""
+    from referencing import Registry
+
+    why = schema_problem(schema)
+    if why:
+        raise ArgsUnusable(why)
+    try:
+        validator = ArgsValidator(schema, registry=Registry())
+        return sorted(validator.iter_errors(args), key=lambda e: list(e.absolute_path))
+    except RecursionError:
+        raise ArgsUnusable("is too deeply nested to apply") from None
+    except Exception as exc:  # noqa: BLE001 -- a referencing error and the like
+        raise ArgsUnusable(f"cannot be applied: {type(exc).__name__}") from None
 
 
 def patterns_in(schema: Any) -> list[str]:
@@ -77,6 +127,8 @@ def patterns_in(schema: Any) -> list[str]:
     stack = [schema]
     while stack:
         node = stack.pop()
+        if len(found) > 1000:
+            break
         if isinstance(node, dict):
             if isinstance(node.get("pattern"), str):
                 found.append(node["pattern"])

@@ -150,12 +150,27 @@ def _check_roles(template: Template, roles: Any, organisations: list[str]) -> di
 
 
 def _check_args(spec: dict[str, Any], args: Any, *, code: str = "args_invalid") -> None:
-    from sectors.schemas import ArgsValidator
+    """Arguments a function accepts: a JSON object the ledger can encode (no floats,
+    integers within 64 bits, nesting within bounds) that matches its schema."""
+    from ledger.canonical import DEFAULT_MAX_DEPTH, CanonicalError, check_value
+    from sectors.schemas import ArgsUnusable, args_errors
 
     if not isinstance(args, dict):
         raise ValidationFailed(code, _("The arguments are a JSON object."))
-    errors = sorted(ArgsValidator(spec.get("args") or {"type": "object"})
-                    .iter_errors(args), key=lambda e: list(e.absolute_path))
+    try:
+        check_value(args, max_depth=DEFAULT_MAX_DEPTH)
+    except (CanonicalError, RecursionError) as exc:
+        raise ValidationFailed(
+            code, _("The ledger cannot encode these arguments: %(reason)s")
+            % {"reason": str(exc)[:200]},
+            details={"problems": [{"path": "(arguments)", "message": str(exc)[:300]}]}) \
+            from None
+    try:
+        errors = args_errors(spec.get("args") or {"type": "object"}, args)
+    except ArgsUnusable as exc:
+        raise Conflict("template_schema_unusable",
+                       _("The template's schema for %(function)s cannot be applied: %(why)s")
+                       % {"function": spec.get("name"), "why": str(exc)}) from None
     if errors:
         problems = [{"path": "/".join(str(p) for p in e.absolute_path) or "(arguments)",
                      "message": e.message[:300]} for e in errors[:20]]

@@ -24,9 +24,17 @@ from jsonschema.exceptions import SchemaError
 
 from ledger.errors import SandboxError
 from ledger.sandbox import CompiledChaincode, compile_chaincode
-from sectors.bundle import CONTRACT, MANIFEST, Bundle, Problem, parse_version
+from sectors.bundle import (
+    CONTRACT,
+    MANIFEST,
+    MAX_MANIFEST_DEPTH,
+    Bundle,
+    Problem,
+    nesting_depth,
+    parse_version,
+)
 from sectors.review import Review, assign_roles, review_bundle, static_warnings, substitute
-from sectors.schemas import ArgsValidator, pattern_problem, patterns_in
+from sectors.schemas import ArgsUnusable, args_errors, schema_problem
 
 SCHEMA_PATH = Path(__file__).with_name("manifest.schema.json")
 MAX_MESSAGE = 300
@@ -117,11 +125,18 @@ def _parse_manifest(bundle: Bundle, add: Any) -> dict[str, Any] | None:
         add(Problem("manifest_missing", f"the bundle has no {MANIFEST}"))
         return None
     try:
-        return tomllib.loads(data.decode("utf-8"))
+        manifest = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         add(Problem("manifest_syntax", "manifest.toml is not valid UTF-8", MANIFEST))
     except tomllib.TOMLDecodeError as exc:
         add(Problem("manifest_syntax", _short(str(exc)), MANIFEST))
+    except RecursionError:
+        add(Problem("manifest_syntax", "manifest.toml nests too deeply to read", MANIFEST))
+    else:
+        if nesting_depth(manifest) <= MAX_MANIFEST_DEPTH:
+            return manifest
+        add(Problem("manifest_syntax", f"manifest.toml nests deeper than "
+                    f"{MAX_MANIFEST_DEPTH} levels", MANIFEST))
     return None
 
 
@@ -135,6 +150,11 @@ def _check_args_schemas(manifest: dict[str, Any], add: Any) -> None:
         args = fn.get("args")
         if not isinstance(args, dict):
             continue
+        why = schema_problem(args)  # first: nesting and references make check_schema recurse
+        if why:
+            add(Problem("args_schema_invalid", _short(f"the args schema {why}"),
+                        f"$.functions[{i}].args"))
+            continue
         try:
             Draft202012Validator.check_schema(args)
         except SchemaError as exc:
@@ -142,23 +162,17 @@ def _check_args_schemas(manifest: dict[str, Any], add: Any) -> None:
             add(Problem("args_schema_invalid",
                         _short(f"not a valid JSON Schema{' at ' + where if where else ''}: "
                                f"{exc.message}"), f"$.functions[{i}].args"))
-            continue
-        for pattern in patterns_in(args):
-            why = pattern_problem(pattern)
-            if why:
-                add(Problem("args_schema_invalid",
-                            _short(f"pattern {pattern[:60]!r} {why}"), f"$.functions[{i}].args"))
 
 
 def _valid_args_schema(fn: dict[str, Any]) -> dict[str, Any] | None:
     args = fn.get("args")
     if not isinstance(args, dict):
         return None
+    if schema_problem(args):
+        return None
     try:
         Draft202012Validator.check_schema(args)
     except SchemaError:
-        return None
-    if any(pattern_problem(p) for p in patterns_in(args)):
         return None
     return args
 
@@ -254,14 +268,12 @@ def _check_sample_args(manifest: dict[str, Any], add: Any) -> None:
             # schema check would stop first: the contract must refuse it too.
             continue
         try:
-            errors = sorted(ArgsValidator(schema).iter_errors(substitute(args, roles)),
-                            key=lambda e: e.json_path)
-            for error in errors:
+            for error in args_errors(schema, substitute(args, roles)):
                 add(Problem("sample_args_invalid", _short(error.message),
                             f"$.samples[{i}].args" + error.json_path[1:]))
-        except Exception as exc:  # an unresolvable $ref and the like: the schema's fault
-            add(Problem("sample_args_invalid", _short(f"the args schema cannot be applied: "
-                                                      f"{exc}"), f"$.samples[{i}].args"))
+        except ArgsUnusable as exc:  # the schema's fault
+            add(Problem("sample_args_invalid", _short(f"the args schema {exc}"),
+                        f"$.samples[{i}].args"))
 
 
 def _check_version(manifest: dict[str, Any], deployed: tuple[int, int, int] | None,

@@ -402,3 +402,48 @@ def test_uploading_a_bundle_stores_a_private_template_once(owner, tmp_path):
     with pytest.raises(PermissionDenied):
         services.template_upload(tenant=owner.tenant, actor=viewer.user, archive=archive)
     assert Template.objects.filter(tenant=owner.tenant).count() == 1
+
+
+# -- hostile schemas and arguments (review findings) -------------------------------------
+@pytest.mark.parametrize("args", [{"key": "k", "amount": 5.0}, {"key": "k", "amount": 2**70},
+                                  {"key": "k", "amount": 1, "deep": [[[[[[[[[[[[[[[[[1]]]]]]]]
+                                                                            ]]]]]]]]]}])
+def test_arguments_the_ledger_cannot_encode_are_a_400(owner, active, args):
+    with pytest.raises(ValidationFailed) as err:
+        services.deployment_call(tenant=owner.tenant, actor=owner.user, deployment=active,
+                                 function="put", args=args)
+    assert err.value.code == "args_invalid"
+    with pytest.raises(ValidationFailed):
+        services.public_prepare(deployment=active, function="sign",
+                                args={"note": 1.5}, public_key="ab" * 32)
+
+
+@pytest.mark.parametrize("schema", [
+    {"type": "object", "properties": {"x": {"$ref": "http://127.0.0.1:9/secret"}}},
+    {"type": "object", "properties": {"x": {"$ref": "file:///etc/passwd"}}},
+    {"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"},
+])
+def test_a_schema_with_references_is_never_applied(owner, active, schema, monkeypatch):
+    """A template validated before references were refused: calls answer 409, and nothing
+    is fetched (urlopen would be the only way out)."""
+    import urllib.request
+
+    def no_fetch(*args, **kwargs):
+        raise AssertionError("the schema made the server fetch a URL")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_fetch)
+    spec = {**services.manifest.function_spec(active.active.manifest, "put"), "args": schema}
+    monkeypatch.setattr(services.manifest, "function_spec", lambda m, name: spec)
+    with pytest.raises(Conflict) as err:
+        services.deployment_call(tenant=owner.tenant, actor=owner.user, deployment=active,
+                                 function="put", args={"x": 1})
+    assert err.value.code == "template_schema_unusable"
+
+
+def test_the_public_endpoints_refuse_deeply_nested_json(active):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=False)
+    body = "[" * 5000 + "]" * 5000
+    res = client.post(f"/p/{active.pk}/prepare/", body, content_type="application/json")
+    assert res.status_code == 400 and res.json()["error"]["code"] == "malformed_request"

@@ -443,3 +443,31 @@ def test_linear_patterns_still_match_and_refuse():
               "properties": {"id": {"type": "string", "pattern": "^[a-z]{1,5}$"}}}
     assert not list(ArgsValidator(schema).iter_errors({"id": "abc", "k1": 2}))
     assert len(list(ArgsValidator(schema).iter_errors({"id": "ABC", "k1": "x"}))) == 2
+
+
+def test_hostile_nesting_is_a_problem_not_a_crash(tmp_path):
+    from sectors.bundle import Bundle
+
+    manifest = b"a = " + b"[" * 3000 + b"]" * 3000 + b"\n"
+    bundle = Bundle.from_files({"manifest.toml": manifest, "contract.py": CONTRACT.encode()})
+    codes = {p.code for p in validate(bundle, review=False).problems}
+    assert "manifest_syntax" in codes
+    deep: dict = {"type": "object"}
+    for _ in range(40):
+        deep = {"type": "object", "properties": {"x": deep}}
+    from sectors.schemas import schema_problem
+
+    assert "nested deeper" in schema_problem(deep)
+    assert "$ref" in schema_problem({"$ref": "http://127.0.0.1:9/"})
+
+
+def test_form_patterns_run_on_re2():
+    from sectors.forms_schema import PatternValidator
+
+    slow = PatternValidator("^(a+)+$")
+    with pytest.raises(Exception):
+        slow("a" * 5000 + "!")  # RE2: no match, at once
+    slow("aaaa")
+    PatternValidator(r"^[a-z]+\z")("abc")  # RE2 syntax that Python's re cannot compile
+    with pytest.raises(Exception):
+        PatternValidator("(?=a)b")("ab")  # not RE2 syntax: refused, never a crash
