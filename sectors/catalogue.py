@@ -66,6 +66,7 @@ def _sync_one(path: Path) -> None:
     if not report.valid:
         logger.error("platform bundle %s %s is invalid: %s", bundle.name, bundle.version,
                      [p.code for p in report.problems])
+        _seen.add(bundle.content_hash)  # said once per content, not on every read
         return
     try:
         with transaction.atomic():

@@ -59,6 +59,21 @@ class _Parser(argparse.ArgumentParser):
 
 
 # -- HTTP -------------------------------------------------------------------------------------
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would send the Authorization header to wherever it
+    points, another host included."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 class Api:
     def __init__(self, url: str, token: str, timeout: float = HTTP_TIMEOUT) -> None:
         base = url.rstrip("/")
@@ -67,6 +82,10 @@ class Api:
         parts = urllib.parse.urlsplit(base)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise UsageError(f"--url must be an http(s) URL, not {url!r}")
+        if parts.scheme == "http" and parts.hostname not in LOOPBACK_HOSTS:
+            # the token would cross the network in clear text
+            raise UsageError(f"--url must use https for a server other than this machine, "
+                             f"not {url!r}")
         self.base = base
         self._token = token
         self.timeout = timeout
@@ -99,7 +118,7 @@ class Api:
                                      headers=headers)
         where = f"{method} {path}"
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
+            with _OPENER.open(req, timeout=self.timeout) as resp:
                 return resp.status, _decode(resp.read())
         except urllib.error.HTTPError as exc:
             raw = exc.read() if exc.fp is not None else b""

@@ -244,7 +244,13 @@ def deployment_create(*, tenant: Any, actor: Any, network: Network, template: Te
             if _unchanged(deployment, template):
                 return deployment, None
             _check_upgrade(deployment, template)
-            if deployment.active is None:  # a first deploy that failed: roles may change
+            if deployment.active is None:  # a first deploy that failed: retried
+                if _init_may_have_run(deployment) and roles != deployment.roles:
+                    raise ValidationFailed(
+                        "roles_fixed",
+                        _("An earlier deploy may already have given the roles on chain; "
+                          "deploy again with the same roles."),
+                        details={"roles": deployment.roles})
                 deployment.roles = roles
                 deployment.init_args = _init_args(template, roles, init_args)
             deployment.target = template
@@ -260,6 +266,14 @@ def deployment_create(*, tenant: Any, actor: Any, network: Network, template: Te
                                  "deployment": str(deployment.pk),
                                  "status": deployment.status})
     return deployment, op
+
+
+def _init_may_have_run(deployment: Deployment) -> bool:
+    """Did an earlier deploy of this deployment get as far as sending its init call?"""
+    ops = Operation.objects.filter(kind=TEMPLATE_DEPLOY, target_type="sectors.deployment",
+                                   target_id=str(deployment.pk))
+    return any(step.get("code") == "template_initialising"
+               for steps in ops.values_list("steps", flat=True) for step in steps or [])
 
 
 def _user(actor: Any) -> Any:
@@ -290,10 +304,19 @@ def _check_upgrade(deployment: Deployment, template: Template) -> None:
             details={"active": active.version, "version": template.version})
 
 
+def _approvers(deployment: Deployment) -> Any:
+    """Approvals of the target that count: from the owner and the network's current
+    members (an organisation that left takes its approval with it)."""
+    network = deployment.network
+    current = [network.tenant_id, *NetworkMembership.objects.filter(network=network)
+               .values_list("tenant_id", flat=True)]
+    return DeploymentApproval.objects.filter(deployment=deployment, template=deployment.target,
+                                             tenant_id__in=current)
+
+
 def _advance(deployment: Deployment, *, tenant: Any, actor: Any) -> Operation | None:
     """Queue the deploy once enough organisations approved the target; else wait."""
-    count = DeploymentApproval.objects.filter(deployment=deployment,
-                                              template=deployment.target).count()
+    count = _approvers(deployment).count()
     if count < _needed(deployment):
         deployment.status = DeploymentStatus.AWAITING_APPROVAL
         deployment.save()
@@ -334,8 +357,7 @@ def deployment_approvals(deployment: Deployment) -> dict[str, Any]:
     """Who approved the version waiting, and how many must."""
     if deployment.target is None:
         return {"approved": [], "required": 0}
-    approved = DeploymentApproval.objects.filter(
-        deployment=deployment, template=deployment.target).select_related("tenant")
+    approved = _approvers(deployment).select_related("tenant")
     return {"approved": [a.tenant.slug for a in approved], "required": _needed(deployment)}
 
 

@@ -91,6 +91,7 @@ def validate(bundle: Bundle, *, deployed_version: str | None = None,
         for error in errors:
             add(Problem("manifest_schema", _short(error.message), error.json_path))
         schema_ok = not errors
+        _check_exact_names(manifest, add)
         _check_args_schemas(manifest, add)
         _check_references(manifest, add)
         _check_sample_args(manifest, add)
@@ -143,6 +144,25 @@ def _parse_manifest(bundle: Bundle, add: Any) -> dict[str, Any] | None:
 def _functions(manifest: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
     return [(i, f) for i, f in enumerate(_list(manifest.get("functions")))
             if isinstance(f, dict)]
+
+
+# as in manifest.schema.json; at most 6 digits a part: sectors.catalogue.version_key
+EXACT_NAMES = {"name": r"[a-z][a-z0-9_]{0,63}",
+               "version": r"(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})\.(0|[1-9][0-9]{0,5})"}
+
+
+def _check_exact_names(manifest: dict[str, Any], add: Any) -> None:
+    """The schema's patterns end in ``$``, which JSON Schema applies with a search that lets
+    a trailing newline through ("donations\n" would be another chaincode that looks the
+    same): the name and version must match exactly."""
+    import re
+
+    for key, pattern in EXACT_NAMES.items():
+        value = manifest.get(key)
+        # the schema already reports any other mismatch
+        if isinstance(value, str) and value.endswith("\n") and not re.fullmatch(pattern, value):
+            add(Problem("manifest_schema", f"{key} {value[:70]!r} must match {pattern} "
+                        "exactly", f"$.{key}"))
 
 
 def _check_args_schemas(manifest: dict[str, Any], add: Any) -> None:

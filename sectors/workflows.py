@@ -84,6 +84,15 @@ def deploy(run: Run, deployment_id: str) -> None:
             raise StepFailed("chain_approval_pending",
                              "The network's own policy needs more organisations to approve "
                              "this chaincode.")
+        run.beat()
+        # "already active" counts as done for a resumed run, but _lifecycle says the same
+        # of this version with other code: only the code the chain runs now is proof.
+        now = ((_on_chain(deployment) or {}).get("active") or {}).get("code_hash")
+        if now != wanted:
+            raise StepFailed(
+                "chaincode_version_conflict",
+                f"The network already runs {deployment.name} {target.version} with other "
+                "code; deploy a newer version.", params={"version": target.version})
     run.check()
     init = (target.manifest.get("init") or {}).get("function")
     if deployment.active is None and init:
@@ -93,29 +102,36 @@ def deploy(run: Run, deployment_id: str) -> None:
         chain.governance_tx(network, deployment.name, init,
                             {**deployment.init_args, "roles": deployment.roles},
                             already_done=ALREADY_INITIALISED)
-    _activate(deployment.pk, target)
+    run.check()  # a run that lost its claim (resumed elsewhere) stops before recording
+    if not _activate(deployment.pk, target):
+        raise Superseded(reason="The deployment moved on while this deploy ran.")
     run.succeed("template_deployed", f"{deployment.name} {target.version} is active",
                 name=deployment.name, version=target.version)
 
 
 def _ours(deployment: Deployment, active: dict[str, Any]) -> bool:
-    """Is the chaincode active on chain one of this template's versions (an earlier run,
-    or a first deploy that failed after the install)?"""
-    for source in Template.objects.filter(name=deployment.name).values_list("source",
-                                                                           flat=True):
+    """Is the chaincode active on chain a version of this template the deploying tenant
+    may use (an earlier run, or a first deploy that failed after the install)?"""
+    versions = Template.objects.visible_to(deployment.tenant).filter(name=deployment.name)
+    for source in versions.values_list("source", flat=True):
         if _code_hash(source) == active.get("code_hash"):
             return True
     return False
 
 
-def _activate(deployment_id: Any, target: Template) -> None:
+def _activate(deployment_id: Any, target: Template) -> bool:
+    """Record ``target`` as active, only if the deployment still waits for exactly this
+    deploy (a late run must not overwrite a newer request or a recorded failure)."""
     with transaction.atomic():
         locked = Deployment.objects.select_for_update().get(pk=deployment_id)
+        if locked.status != DeploymentStatus.DEPLOYING or locked.target_id != target.pk:
+            return False
         locked.active = target
         locked.target = None
         locked.status = DeploymentStatus.ACTIVE
         locked.error_code = locked.error_message = ""
         locked.save()
+    return True
 
 
 def failure_policy(deployment_id: str) -> Callable[[str, str], str | None]:
@@ -129,6 +145,8 @@ def failure_policy(deployment_id: str) -> Callable[[str, str], str | None]:
                 return "superseded"
             locked.status = (DeploymentStatus.FAILED if locked.active is None
                              else DeploymentStatus.ACTIVE)
+            if locked.active is not None:
+                locked.target = None  # nothing waits any more; the error says what failed
             locked.error_code, locked.error_message = code, message[:2000]
             locked.save()
         return code

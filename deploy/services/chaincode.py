@@ -35,13 +35,13 @@ def chaincode_install(
 ) -> Operation:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     require_owner(tenant, network)
-    if not isinstance(name, str) or not NAME_RE.match(name):
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise ValidationFailed(
             "invalid_chaincode_name",
             _("A chaincode name is 1-64 lowercase letters, digits or underscores, starting "
               "with a letter (names starting with '_' are the system's)."),
             details={"name": str(name)[:80]})
-    if not isinstance(version, str) or not VERSION_RE.match(version):
+    if not isinstance(version, str) or not VERSION_RE.fullmatch(version):
         raise ValidationFailed("invalid_version",
                                _("The version is MAJOR.MINOR.PATCH, for example 1.0.0."))
     if not isinstance(source, str) or not source.strip():

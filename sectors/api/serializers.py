@@ -82,6 +82,24 @@ class DeploymentSerializer(serializers.ModelSerializer):
         return f"/p/{deployment.pk}/"
 
 
+class DeploymentDetailSerializer(DeploymentSerializer):
+    """One deployment, with the version waiting for approval in full (manifest, review
+    report and contract source): organisations asked to approve a private template of the
+    owner cannot open it in the catalogue, and must see what they approve."""
+
+    target_template = serializers.SerializerMethodField()
+
+    class Meta(DeploymentSerializer.Meta):
+        fields = [*DeploymentSerializer.Meta.fields, "target_template"]
+        read_only_fields = fields
+
+    def get_target_template(self, deployment: Deployment) -> dict[str, Any] | None:
+        if deployment.target is None:
+            return None
+        return {**TemplateSerializer(deployment.target).data,
+                "contract": deployment.target.source}
+
+
 class DeployRequestSerializer(serializers.Serializer):
     template = serializers.UUIDField()
     roles = serializers.JSONField(required=False)

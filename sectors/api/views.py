@@ -24,6 +24,7 @@ from deploy.api.serializers import OperationSerializer
 from sectors import selectors, services
 from sectors.api.serializers import (
     CallRequestSerializer,
+    DeploymentDetailSerializer,
     DeploymentSerializer,
     DeployRequestSerializer,
     TemplateSerializer,
@@ -149,9 +150,9 @@ class DeploymentDetailView(TenantScopedMixin, APIView):
     permission_classes = [IsAuthenticated, TokenScopePermission]
     read_role = "viewer"
 
-    @extend_schema(responses=DeploymentSerializer)
+    @extend_schema(responses=DeploymentDetailSerializer)
     def get(self, request: Request, pk: Any) -> Response:
-        return Response(DeploymentSerializer(
+        return Response(DeploymentDetailSerializer(
             selectors.deployment_get(tenant=self.tenant, deployment_id=pk)).data)
 
 

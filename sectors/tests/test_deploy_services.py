@@ -447,3 +447,64 @@ def test_the_public_endpoints_refuse_deeply_nested_json(active):
     body = "[" * 5000 + "]" * 5000
     res = client.post(f"/p/{active.pk}/prepare/", body, content_type="application/json")
     assert res.status_code == 400 and res.json()["error"]["code"] == "malformed_request"
+
+
+def test_a_late_run_never_records_over_a_newer_request(owner, network):
+    deployment, _ = deploy(owner, network, template())
+    v1 = deployment.target
+    workflows.failure_policy(str(deployment.pk))("install_failed", "boom")
+    assert workflows._activate(deployment.pk, v1) is False  # the failure stands
+    deployment, _ = deploy(owner, network, template())
+    activate(deployment)
+    deployment, _ = deploy(owner, network, template("2.0.0"))
+    assert workflows._activate(deployment.pk, v1) is False  # not the target any more
+    deployment.refresh_from_db()
+    assert deployment.active == v1 and deployment.status == DeploymentStatus.DEPLOYING
+
+
+def test_roles_are_fixed_once_an_earlier_deploy_may_have_sent_init(owner, network):
+    from baas.operations import operation_progress
+
+    member = MembershipFactory(role="admin")
+    NetworkMembership.objects.create(network=network, tenant=member.tenant)
+    deployment, op = deploy(owner, network, template())
+    operation_progress(operation_id=op.pk, percent=70, message="calling",
+                       step="template_initialising")
+    workflows.failure_policy(str(deployment.pk))("init_failed", "timeout")
+    with pytest.raises(ValidationFailed) as err:
+        deploy(owner, network, template(), roles={"keeper": [member.tenant.slug]})
+    assert err.value.code == "roles_fixed"
+    again, _ = deploy(owner, network, template())  # the same roles: retried
+    assert again.status == DeploymentStatus.DEPLOYING
+
+
+def test_an_organisation_that_left_takes_its_approval_with_it(owner, network):
+    first, second = MembershipFactory(role="admin"), MembershipFactory(role="admin")
+    for m in (first, second):
+        NetworkMembership.objects.create(network=network, tenant=m.tenant)
+    deployment, _ = deploy(owner, network, template("1.0.0", approval="all"))
+    activate(deployment)
+    deployment, _ = deploy(owner, network, template("1.1.0"))
+    services.deployment_approve(tenant=first.tenant, actor=first.user, deployment=deployment)
+    NetworkMembership.objects.filter(tenant=first.tenant).delete()
+    deployment.refresh_from_db()
+    assert services.deployment_approvals(deployment) == {
+        "approved": [owner.tenant.slug], "required": 2}
+    deployment, op = services.deployment_approve(tenant=second.tenant, actor=second.user,
+                                                 deployment=deployment)
+    assert op is not None  # owner + the member still there: 2 of 2
+
+
+def test_members_asked_to_approve_see_the_code(owner, network):
+    member = MembershipFactory(role="admin")
+    NetworkMembership.objects.create(network=network, tenant=member.tenant)
+    deployment, _ = deploy(owner, network, template("1.0.0", approval="all"))
+    activate(deployment)
+    private = template("1.1.0", tenant=owner.tenant)
+    deployment, _ = deploy(owner, network, private)
+    client = APIClient()
+    client.force_authenticate(user=member.user)
+    assert client.get(f"/api/v1/templates/{private.pk}/").status_code == 404
+    seen = client.get(f"/api/v1/deployments/{deployment.pk}/").json()["target_template"]
+    assert seen["version"] == "1.1.0" and seen["contract"] == private.source
+    assert seen["review"] == private.review

@@ -462,12 +462,24 @@ def test_hostile_nesting_is_a_problem_not_a_crash(tmp_path):
 
 
 def test_form_patterns_run_on_re2():
+    from django.core.exceptions import ValidationError
+
     from sectors.forms_schema import PatternValidator
 
     slow = PatternValidator("^(a+)+$")
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         slow("a" * 5000 + "!")  # RE2: no match, at once
     slow("aaaa")
     PatternValidator(r"^[a-z]+\z")("abc")  # RE2 syntax that Python's re cannot compile
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         PatternValidator("(?=a)b")("ab")  # not RE2 syntax: refused, never a crash
+
+
+def test_a_name_with_a_trailing_newline_is_refused(tmp_path):
+    from sectors.tests.bundles import MANIFEST
+
+    bundle_dir = write_bundle(tmp_path, manifest=MANIFEST.replace(
+        'name = "donations"', 'name = "donations\\n"', 1))
+    report = validate(load_dir(bundle_dir), review=False)
+    assert any(p.code == "manifest_schema" and p.path == "$.name" for p in report.problems), \
+        report.problems

@@ -232,6 +232,9 @@
       && same(body.args, args)
       && body.signer === state.publicHex
       && body.chaincode === root.dataset.chaincode
+      && body.chain_id === root.dataset.chainId
+      // a signature is good for the ledger's window around its time: only now, not later
+      && Math.abs(body.time_ms - Date.now()) < 5 * 60 * 1000
       && !("sig" in body);
     return ok ? bytes : null;
   }

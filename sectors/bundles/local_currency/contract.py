@@ -22,6 +22,10 @@ MAX_CATEGORIES = 32
 MAX_SECONDS = 100 * 365 * 86400
 SECOND = 10**9
 BPS = 10000
+# At most 20 %: cashback is new money, and a resident and a merchant working together could
+# otherwise mint without end (at 100 % every payment refunds itself). With a rate r < 1,
+# all the cashback a purchase can ever earn is at most r / (1 - r) of it (25 % here).
+MAX_CASHBACK_BPS = 2000
 MAX_NAME = 120
 HEX = "0123456789abcdef"
 CATEGORY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"
@@ -84,7 +88,7 @@ def check_category(value):
 def check_rules(mint_limit, period_seconds, cashback_bps, expiry_seconds, categories):
     check_int(mint_limit, "mint_limit", 1, MAX_AMOUNT)
     check_int(period_seconds, "period_seconds", 1, MAX_SECONDS)
-    check_int(cashback_bps, "cashback_bps", 0, BPS)
+    check_int(cashback_bps, "cashback_bps", 0, MAX_CASHBACK_BPS)
     check_int(expiry_seconds, "expiry_seconds", 1, MAX_SECONDS)
     if not isinstance(categories, list) or len(categories) > MAX_CATEGORIES:
         raise ContractError("categories must be a list of at most " + str(MAX_CATEGORIES))

@@ -87,7 +87,7 @@ def test_init_runs_once_and_only_for_a_network_admin(tmp_path):
     refused(chain, "org:org1", "init", match="roles.city", roles={"city": []})
     refused(chain, "org:org1", "init", match="unknown organisation role",
             roles={"city": ["org1"], "bank": ["org2"]})
-    refused(chain, "org:org1", "init", match="cashback_bps", roles=ROLES, cashback_bps=10_001)
+    refused(chain, "org:org1", "init", match="cashback_bps", roles=ROLES, cashback_bps=2_001)
     refused(chain, "org:org1", "init", match="unit", roles=ROLES, unit="")
     out = chain.call("org:org2", "init", roles=ROLES, **MANIFEST["init"]["args"])
     assert out["rules"]["categories"] == MANIFEST["init"]["args"]["categories"]
@@ -119,7 +119,7 @@ def test_set_rules(chain):
 @pytest.mark.parametrize("change, match", [
     ({"mint_limit": 0}, "mint_limit"), ({"mint_limit": "5"}, "mint_limit"),
     ({"mint_limit": True}, "mint_limit"), ({"period_seconds": 0}, "period_seconds"),
-    ({"cashback_bps": -1}, "cashback_bps"), ({"cashback_bps": 10_001}, "cashback_bps"),
+    ({"cashback_bps": -1}, "cashback_bps"), ({"cashback_bps": 2_001}, "cashback_bps"),
     ({"expiry_seconds": 0}, "expiry_seconds"), ({"categories": "food"}, "categories"),
     ({"categories": ["Food"]}, "category"), ({"categories": ["food", "food"]}, "twice"),
     ({"categories": [f"c{i}" for i in range(33)]}, "at most"), ({"categories": [""]}, "category"),
@@ -310,13 +310,14 @@ def test_a_mint_burns_the_expired_units_first(chain):
 
 
 def test_lots_are_capped_and_merge_towards_the_later_expiry(chain):
-    chain.call("city", "set_rules", **rules(cashback_bps=10_000))  # 100 %: one lot per payment
+    # 20 % of 5 is 1: each payment adds a cashback lot of its own
+    chain.call("city", "set_rules", **rules(cashback_bps=2_000))
     chain.call("city", "mint", to=pk("alice"), amount=1_000)
     for _ in range(40):
-        chain.call("key:alice", "pay", merchant=pk("bakery"), amount=1)
+        chain.call("key:alice", "pay", merchant=pk("bakery"), amount=5)
     bal = chain.query("balance", public_key=pk("alice"))
     assert len(bal["lots"]) == 32
-    assert bal["spendable"] == 1_000
+    assert bal["spendable"] == 1_000 - 40 * 5 + 40
     expiries = [lot["expires"] for lot in bal["lots"]]
     assert expiries == sorted(expiries) and expiries[-1] == chain.chain.time_ns + YEAR * SECOND
     assert_supply(chain)

@@ -182,7 +182,7 @@ def check(chain: BundleChain, model: Model) -> None:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 3_000), st.lists(rounds, min_size=1, max_size=8).map(flatten))
+@given(st.integers(0, 2_000), st.lists(rounds, min_size=1, max_size=8).map(flatten))
 def test_random_operations_keep_supply_equal_to_minted_minus_burned(cashback_bps, steps):
     with tempfile.TemporaryDirectory(prefix="currency-prop-") as tmp:
         chain = BundleChain.start(Path(tmp), BUNDLE, roles={"city": ["org1"]})
