@@ -83,8 +83,11 @@ def stub() -> Iterator[Stub]:
             body = self.rfile.read(length) if length else b""
             state.requests.append(Request(self.command, self.path, dict(self.headers), body))
             status, data = state.answer(self.command, self.path)
+            location = data.get("__location__") if isinstance(data, dict) else None
             raw = data if isinstance(data, bytes) else json.dumps(data).encode()
             self.send_response(status)
+            if location:
+                self.send_header("Location", location)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
@@ -385,3 +388,13 @@ def test_deployments(stub: Stub) -> None:
     assert "1.0.0" in result.out
     assert run("deployments", "--network", "7", "--json",
                *api_args(stub)).json()["deployments"] == items
+
+
+def test_the_token_never_crosses_the_network_in_clear_or_follows_a_redirect(stub: Stub) -> None:
+    refused = run("status", "1", "--url", "http://baas.example.org", "--token", TOKEN)
+    assert refused.code == 2 and "https" in refused.err
+    stub.on("GET", "/api/v1/operations/1/", (302, {"__location__": "/elsewhere/"}))
+    stub.on("GET", "/elsewhere/", (200, operation("succeeded", 100, "done")))
+    moved = run("status", "1", *api_args(stub))
+    assert moved.code != 0  # a redirect is an answer to refuse, not to follow
+    assert [r.path for r in stub.requests] == ["/api/v1/operations/1/"]
