@@ -195,8 +195,16 @@ def submit_tx(*, network: Network, body: dict[str, Any], signer: Any = None) -> 
         # Signed once, before failover: a node that took the tx and then timed out must
         # not make the next node run it again under a fresh nonce. The same bytes sent
         # twice are refused as a replay by the ledger.
-        raw = build_tx(signer=signer, chain_id=network.chain_id, chaincode=body["chaincode"],
-                       function=body["function"], args=body.get("args", []))
+        from ledger.errors import LedgerError
+
+        try:
+            raw = build_tx(signer=signer, chain_id=network.chain_id,
+                           chaincode=body["chaincode"], function=body["function"],
+                           args=body.get("args", []))
+        except LedgerError as exc:  # too large, too deep, a name the envelope refuses
+            raise ValidationFailed("invalid_tx", f"The ledger cannot carry this call: "
+                                   f"{exc.message}", details={"reason": exc.code.name}) \
+                from None
 
     def call(client: Any) -> dict[str, Any]:
         return _result_json(_ledger_errors(lambda: client.broadcast(raw, wait=wait)))

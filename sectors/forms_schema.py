@@ -60,6 +60,27 @@ def _attrs(name: str, kind: str) -> dict[str, str]:
     return {"data-arg": name, "data-arg-type": kind}
 
 
+class BoundedJSONField(forms.JSONField):
+    """A JSON value typed into a form, refused before parsing when it nests deeper than the
+    ledger could carry (``json.loads`` recurses per level: a hundred thousand ``[`` is a
+    RecursionError, which Django's field does not catch)."""
+
+    def to_python(self, value: Any) -> Any:
+        from baas.errors import AppError
+        from baas.parsers import check_depth
+
+        if isinstance(value, str):
+            try:
+                check_depth(value)
+            except AppError:
+                raise ValidationError(_("The value nests too deeply."), code="invalid") \
+                    from None
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(_("The value nests too deeply."), code="invalid") from None
+
+
 class PatternValidator:
     """A schema's ``pattern`` on RE2 (``sectors.schemas``): linear time whatever the pattern,
     where Django's RegexValidator would backtrack on Python's ``re``. A pattern RE2 cannot
@@ -193,7 +214,7 @@ def build_field(name: str, prop: dict[str, Any], required: bool) -> forms.Field:
         if item_type in (None, "string"):
             return _array_field(name, prop, required, common)
     common["help_text"] = common["help_text"] or _("A JSON value.")
-    return forms.JSONField(widget=forms.Textarea(attrs={**_attrs(name, "json"), "rows": "3"}),
+    return BoundedJSONField(widget=forms.Textarea(attrs={**_attrs(name, "json"), "rows": "3"}),
                            **common)
 
 

@@ -30,6 +30,9 @@ from sectors.choices import TEMPLATE_DEPLOY, DeploymentStatus
 from sectors.models import Deployment, DeploymentApproval, Template
 
 MAX_ARCHIVE_BYTES = 1024 * 1024
+# Arguments of one call, encoded: what fits in a transaction (ledger.tx.MAX_TX_BYTES, 256
+# KiB) with room for the envelope.
+MAX_ARGS_BYTES = 192 * 1024
 MAX_HISTORY = 100
 
 
@@ -152,13 +155,17 @@ def _check_roles(template: Template, roles: Any, organisations: list[str]) -> di
 def _check_args(spec: dict[str, Any], args: Any, *, code: str = "args_invalid") -> None:
     """Arguments a function accepts: a JSON object the ledger can encode (no floats,
     integers within 64 bits, nesting within bounds) that matches its schema."""
-    from ledger.canonical import DEFAULT_MAX_DEPTH, CanonicalError, check_value
+    from ledger.canonical import CanonicalError, encode
+    from ledger.tx import MAX_ARGS_DEPTH, MAX_TX_BYTES
     from sectors.schemas import ArgsUnusable, args_errors
 
     if not isinstance(args, dict):
         raise ValidationFailed(code, _("The arguments are a JSON object."))
     try:
-        check_value(args, max_depth=DEFAULT_MAX_DEPTH)
+        size = len(encode(args, max_depth=MAX_ARGS_DEPTH))  # what the transaction will carry
+        if size > MAX_ARGS_BYTES:
+            raise CanonicalError(f"{size} bytes, at most {MAX_ARGS_BYTES} fit in a "
+                                 f"transaction of {MAX_TX_BYTES} bytes")
     except (CanonicalError, RecursionError) as exc:
         raise ValidationFailed(
             code, _("The ledger cannot encode these arguments: %(reason)s")
@@ -224,7 +231,8 @@ def deployment_create(*, tenant: Any, actor: Any, network: Network, template: Te
     if not Template.objects.visible_to(tenant).filter(pk=template.pk).exists():
         raise NotFound("not_found", "Template not found.")
     organisations = network_organisations(network)
-    roles = _check_roles(template, roles, organisations)
+    asked_roles, asked_init = roles, init_args
+    roles = _check_roles(template, roles, organisations) if roles is not None else None
     with transaction.atomic():
         locked = Network.objects.select_for_update().get(pk=network.pk)
         if locked.status not in NETWORK_LIVE:
@@ -235,6 +243,7 @@ def deployment_create(*, tenant: Any, actor: Any, network: Network, template: Te
         deployment = (Deployment.objects.select_for_update()
                       .filter(network=locked, name=template.name).first())
         if deployment is None:
+            roles = roles or _check_roles(template, None, organisations)
             args = _init_args(template, roles, init_args)
             deployment = Deployment.objects.create(
                 network=locked, tenant=locked.tenant, name=template.name, target=template,
@@ -245,14 +254,21 @@ def deployment_create(*, tenant: Any, actor: Any, network: Network, template: Te
                 return deployment, None
             _check_upgrade(deployment, template)
             if deployment.active is None:  # a first deploy that failed: retried
-                if _init_may_have_run(deployment) and roles != deployment.roles:
-                    raise ValidationFailed(
-                        "roles_fixed",
-                        _("An earlier deploy may already have given the roles on chain; "
-                          "deploy again with the same roles."),
-                        details={"roles": deployment.roles})
-                deployment.roles = roles
-                deployment.init_args = _init_args(template, roles, init_args)
+                if _init_may_have_run(deployment):
+                    # What init was sent with may be on chain: it cannot change now. The
+                    # stored roles stand even if an organisation has left since.
+                    changed = (asked_roles is not None and roles != deployment.roles) or (
+                        asked_init is not None and asked_init != deployment.init_args)
+                    if changed:
+                        raise ValidationFailed(
+                            "roles_fixed",
+                            _("An earlier deploy may already have given the roles and init "
+                              "arguments on chain; deploy again without changing them."),
+                            details={"roles": deployment.roles,
+                                     "init_args": deployment.init_args})
+                else:
+                    deployment.roles = roles or _check_roles(template, None, organisations)
+                    deployment.init_args = _init_args(template, deployment.roles, init_args)
             deployment.target = template
             deployment.error_code = deployment.error_message = ""
         DeploymentApproval.objects.get_or_create(deployment=deployment, template=template,
@@ -269,11 +285,16 @@ def deployment_create(*, tenant: Any, actor: Any, network: Network, template: Te
 
 
 def _init_may_have_run(deployment: Deployment) -> bool:
-    """Did an earlier deploy of this deployment get as far as sending its init call?"""
+    """May an earlier deploy of this deployment have run its init call on chain? It got as
+    far as sending it, and did not end with the chain refusing it (a refused transaction
+    changes nothing)."""
     ops = Operation.objects.filter(kind=TEMPLATE_DEPLOY, target_type="sectors.deployment",
                                    target_id=str(deployment.pk))
-    return any(step.get("code") == "template_initialising"
-               for steps in ops.values_list("steps", flat=True) for step in steps or [])
+    for steps, error in ops.values_list("steps", "error_code"):
+        sent = any(step.get("code") == "template_initialising" for step in steps or [])
+        if sent and error != "tx_rejected":
+            return True
+    return False
 
 
 def _user(actor: Any) -> Any:
@@ -304,7 +325,7 @@ def _check_upgrade(deployment: Deployment, template: Template) -> None:
             details={"active": active.version, "version": template.version})
 
 
-def _approvers(deployment: Deployment) -> Any:
+def approvers(deployment: Deployment) -> Any:
     """Approvals of the target that count: from the owner and the network's current
     members (an organisation that left takes its approval with it)."""
     network = deployment.network
@@ -316,7 +337,7 @@ def _approvers(deployment: Deployment) -> Any:
 
 def _advance(deployment: Deployment, *, tenant: Any, actor: Any) -> Operation | None:
     """Queue the deploy once enough organisations approved the target; else wait."""
-    count = _approvers(deployment).count()
+    count = approvers(deployment).count()
     if count < _needed(deployment):
         deployment.status = DeploymentStatus.AWAITING_APPROVAL
         deployment.save()
@@ -326,9 +347,11 @@ def _advance(deployment: Deployment, *, tenant: Any, actor: Any) -> Operation | 
     return _queue(deployment, tenant=deployment.tenant, actor=actor)
 
 
-def deployment_approve(*, tenant: Any, actor: Any, deployment: Deployment,
+def deployment_approve(*, tenant: Any, actor: Any, deployment: Deployment, template_id: Any,
                        request: Any = None) -> tuple[Deployment, Operation | None]:
-    """An admin of one of the network's organisations agrees to the version waiting."""
+    """An admin of one of the network's organisations agrees to the version waiting, named
+    by ``template_id``: the approval is of what they reviewed, never of a version the owner
+    put in its place since (``409 target_changed``)."""
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     network = deployment.network
     if tenant != network.tenant and consortium.membership_of(network, tenant) is None:
@@ -339,6 +362,12 @@ def deployment_approve(*, tenant: Any, actor: Any, deployment: Deployment,
             raise Conflict("nothing_to_approve",
                            _("No version of %(name)s is waiting for approval.")
                            % {"name": locked.name})
+        if str(template_id) != str(locked.target_id):
+            raise Conflict("target_changed",
+                           _("The version waiting for approval is now %(version)s; review it "
+                             "and approve that one.") % {"version": locked.target.version},
+                           details={"template": str(locked.target_id),
+                                    "version": locked.target.version})
         _approval, created = DeploymentApproval.objects.get_or_create(
             deployment=locked, template=locked.target, tenant=tenant,
             defaults={"approved_by": _user(actor)})
@@ -357,7 +386,7 @@ def deployment_approvals(deployment: Deployment) -> dict[str, Any]:
     """Who approved the version waiting, and how many must."""
     if deployment.target is None:
         return {"approved": [], "required": 0}
-    approved = _approvers(deployment).select_related("tenant")
+    approved = approvers(deployment).select_related("tenant")
     return {"approved": [a.tenant.slug for a in approved], "required": _needed(deployment)}
 
 
@@ -402,14 +431,15 @@ def deployment_call(*, tenant: Any, actor: Any, deployment: Deployment, function
     signed with the caller's own key (``deploy.services.keys``)."""
     spec = _active_spec(deployment, function)
     args = {} if args is None else args
-    _check_args(spec, args)
     network = deployment.network
     body = {"chaincode": deployment.name, "function": spec["name"], "args": args}
     if spec.get("kind") == "read":
         platform.require_role(tenant=tenant, actor=actor, minimum="viewer")
+        _check_args(spec, args)
         signer = keys.registered_signer(network=network, tenant=tenant,
                                         user=None if token else actor, token=token)
         return {"data": gateway.query(network=network, body=body, signer=signer)["result"]}
+    # who may, before any work on what they sent
     platform.require_role(tenant=tenant, actor=actor, minimum="developer")
     consortium.require_writer(network, tenant)
     org = _org_of(network, tenant)
@@ -419,6 +449,7 @@ def deployment_call(*, tenant: Any, actor: Any, deployment: Deployment, function
             _("%(function)s is for %(roles)s; your organisation holds none of these roles.")
             % {"function": spec["name"], "roles": ", ".join(spec.get("roles") or [])},
             details={"roles": spec.get("roles") or []})
+    _check_args(spec, args)
     consortium.ensure_registered(network, tenant)
     signer = keys.signer_for(network=network, tenant=tenant, user=None if token else actor,
                              token=token, request=request)

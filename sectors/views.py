@@ -30,7 +30,7 @@ from sectors import selectors, services
 from sectors.choices import SECTORS, DeploymentStatus
 from sectors.forms import ApproveForm, DeployForm, UploadForm, organisation_roles
 from sectors.forms_schema import args_from, form_class, localised
-from sectors.models import Deployment, DeploymentApproval, Template
+from sectors.models import Deployment, Template
 from sectors.tables import Table, table
 from tenants.forms import app_error_text
 from tenants.views import page, posted, tenant_required
@@ -381,12 +381,13 @@ def latest_operation(deployment: Deployment, tenant: Any) -> Operation | None:
 
 
 def approvals_context(request: HttpRequest, deployment: Deployment) -> dict[str, Any]:
-    approvals = list(DeploymentApproval.objects.filter(
-        deployment=deployment, template_id=deployment.target_id).select_related("tenant"))
+    approvals = list(services.approvers(deployment).select_related("tenant"))
     waiting = deployment.status == DeploymentStatus.AWAITING_APPROVAL
     approved = any(a.tenant_id == request.portal.tenant.pk for a in approvals)
     return {
         "approvals": approvals,
+        "target_review": review_view(deployment.target.review) if waiting and
+        deployment.target else None,
         "awaiting_approval": waiting,
         "can_approve": waiting and not approved and request.portal.can("admin"),
     }
@@ -471,7 +472,9 @@ def deployment_approve(request: HttpRequest, deployment_id: Any) -> HttpResponse
     if ApproveForm(request.POST).is_valid():
         try:
             services.deployment_approve(tenant=request.portal.tenant, actor=request.user,
-                                        deployment=deployment, request=request)
+                                        deployment=deployment,
+                                        template_id=request.POST.get("template"),
+                                        request=request)
         except AppError as exc:
             messages.error(request, app_error_text(exc))
         else:

@@ -85,9 +85,11 @@ def deploy(run: Run, deployment_id: str) -> None:
                              "The network's own policy needs more organisations to approve "
                              "this chaincode.")
         run.beat()
-        # "already active" counts as done for a resumed run, but _lifecycle says the same
-        # of this version with other code: only the code the chain runs now is proof.
-        now = ((_on_chain(deployment) or {}).get("active") or {}).get("code_hash")
+        # A fresh install answers with the code it activated. "Already active" (an empty
+        # answer) counts as done for a resumed run, but _lifecycle says the same of this
+        # version with other code: then only what the chain runs now is proof.
+        now = result.get("code_hash") or (
+            (_on_chain(deployment) or {}).get("active") or {}).get("code_hash")
         if now != wanted:
             raise StepFailed(
                 "chaincode_version_conflict",

@@ -25,7 +25,7 @@ from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-VERSION_RE = re.compile(r"^\d{1,6}\.\d{1,6}\.\d{1,6}$")
+VERSION_RE = re.compile(r"^[0-9]{1,6}\.[0-9]{1,6}\.[0-9]{1,6}$")
 MAX_SOURCE_BYTES = 256 * 1024
 
 

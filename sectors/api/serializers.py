@@ -106,6 +106,11 @@ class DeployRequestSerializer(serializers.Serializer):
     init_args = serializers.JSONField(required=False)
 
 
+class ApproveRequestSerializer(serializers.Serializer):
+    template = serializers.UUIDField(help_text="the id of the version you reviewed (the "
+                                               "deployment's target)")
+
+
 class CallRequestSerializer(serializers.Serializer):
     function = serializers.CharField(max_length=64)
     args = serializers.JSONField(required=False)

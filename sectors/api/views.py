@@ -23,6 +23,7 @@ from deploy import selectors as deploy_selectors
 from deploy.api.serializers import OperationSerializer
 from sectors import selectors, services
 from sectors.api.serializers import (
+    ApproveRequestSerializer,
     CallRequestSerializer,
     DeploymentDetailSerializer,
     DeploymentSerializer,
@@ -161,11 +162,15 @@ class DeploymentApproveView(TenantScopedMixin, APIView):
     read_role = "viewer"
     write_role = "admin"
 
-    @extend_schema(request=None, responses={200: DeployAnswer, 202: DeployAnswer})
+    @extend_schema(request=ApproveRequestSerializer,
+                   responses={200: DeployAnswer, 202: DeployAnswer})
     def post(self, request: Request, pk: Any) -> Response:
         deployment = selectors.deployment_get(tenant=self.tenant, deployment_id=pk)
-        deployment, op = services.deployment_approve(tenant=self.tenant, actor=request.user,
-                                                     deployment=deployment, request=request)
+        data = ApproveRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        deployment, op = services.deployment_approve(
+            tenant=self.tenant, actor=request.user, deployment=deployment,
+            template_id=data.validated_data["template"], request=request)
         return _deploy_answer(deployment, op)
 
 

@@ -169,24 +169,25 @@ def test_an_upgrade_waits_for_the_approvals_the_running_version_asks_for(owner, 
         "approved": [owner.tenant.slug], "required": 2}
     with pytest.raises(Conflict) as err:  # the owner cannot count twice
         services.deployment_approve(tenant=owner.tenant, actor=owner.user,
-                                    deployment=deployment)
+                                    deployment=deployment, template_id=deployment.target_id)
     assert err.value.code == "already_approved"
     outsider = MembershipFactory(role="owner")
     with pytest.raises(NotFound):
         services.deployment_approve(tenant=outsider.tenant, actor=outsider.user,
-                                    deployment=deployment)
+                                    deployment=deployment, template_id=deployment.target_id)
     viewer = MembershipFactory(tenant=member.tenant, role="viewer")
     with pytest.raises(PermissionDenied):
         services.deployment_approve(tenant=member.tenant, actor=viewer.user,
-                                    deployment=deployment)
+                                    deployment=deployment, template_id=deployment.target_id)
     deployment, op = services.deployment_approve(tenant=member.tenant, actor=member.user,
-                                                 deployment=deployment)
+                                                 deployment=deployment,
+                                                 template_id=deployment.target_id)
     assert op is not None and deployment.status == DeploymentStatus.DEPLOYING
     assert DeploymentApproval.objects.filter(deployment=deployment,
                                              template=deployment.target).count() == 2
     with pytest.raises(Conflict) as err:
         services.deployment_approve(tenant=member.tenant, actor=member.user,
-                                    deployment=deployment)
+                                    deployment=deployment, template_id=deployment.target_id)
     assert err.value.code == "nothing_to_approve"
 
 
@@ -485,13 +486,15 @@ def test_an_organisation_that_left_takes_its_approval_with_it(owner, network):
     deployment, _ = deploy(owner, network, template("1.0.0", approval="all"))
     activate(deployment)
     deployment, _ = deploy(owner, network, template("1.1.0"))
-    services.deployment_approve(tenant=first.tenant, actor=first.user, deployment=deployment)
+    services.deployment_approve(tenant=first.tenant, actor=first.user, deployment=deployment,
+                                template_id=deployment.target_id)
     NetworkMembership.objects.filter(tenant=first.tenant).delete()
     deployment.refresh_from_db()
     assert services.deployment_approvals(deployment) == {
         "approved": [owner.tenant.slug], "required": 2}
     deployment, op = services.deployment_approve(tenant=second.tenant, actor=second.user,
-                                                 deployment=deployment)
+                                                 deployment=deployment,
+                                                 template_id=deployment.target_id)
     assert op is not None  # owner + the member still there: 2 of 2
 
 
@@ -508,3 +511,32 @@ def test_members_asked_to_approve_see_the_code(owner, network):
     seen = client.get(f"/api/v1/deployments/{deployment.pk}/").json()["target_template"]
     assert seen["version"] == "1.1.0" and seen["contract"] == private.source
     assert seen["review"] == private.review
+
+
+def test_an_approval_names_the_version_reviewed(owner, network):
+    member = MembershipFactory(role="admin")
+    NetworkMembership.objects.create(network=network, tenant=member.tenant)
+    deployment, _ = deploy(owner, network, template("1.0.0", approval="all"))
+    activate(deployment)
+    deployment, _ = deploy(owner, network, template("1.1.0"))
+    reviewed = deployment.target_id
+    deployment, _ = deploy(owner, network, template("1.2.0"))  # the owner swaps the target
+    with pytest.raises(Conflict) as err:
+        services.deployment_approve(tenant=member.tenant, actor=member.user,
+                                    deployment=deployment, template_id=reviewed)
+    assert err.value.code == "target_changed" and err.value.details["version"] == "1.2.0"
+    assert services.deployment_approvals(deployment)["approved"] == [owner.tenant.slug]
+
+
+def test_roles_may_change_when_the_chain_refused_the_earlier_init(owner, network):
+    from baas.operations import operation_progress
+
+    member = MembershipFactory(role="admin")
+    NetworkMembership.objects.create(network=network, tenant=member.tenant)
+    deployment, op = deploy(owner, network, template())
+    operation_progress(operation_id=op.pk, percent=70, message="calling",
+                       step="template_initialising")
+    Operation.objects.filter(pk=op.pk).update(state="failed", error_code="tx_rejected")
+    workflows.failure_policy(str(deployment.pk))("tx_rejected", "refused")
+    again, _ = deploy(owner, network, template(), roles={"keeper": [member.tenant.slug]})
+    assert again.roles == {"keeper": [member.tenant.slug]}

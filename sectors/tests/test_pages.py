@@ -359,7 +359,9 @@ def test_approvals_waiting_show_an_approve_button_to_another_orgs_admin(
     client = signed_in(member)
     body = client.get(f"/deployments/{deployment.pk}/").content.decode()
     assert "Version 1.1.0 waits for the approval" in body and "/approve/" in body
-    response = client.post(f"/deployments/{deployment.pk}/approve/")
+    assert "What version 1.1.0 is: its review and its code" in body  # not approved blind
+    assert v2.content_hash in body
+    response = client.post(f"/deployments/{deployment.pk}/approve/", {"template": str(v2.pk)})
     assert response.status_code == 302
     assert DeploymentApproval.objects.filter(deployment=deployment, template=v2).count() == 2
 

@@ -283,7 +283,7 @@ def test_a_city_runs_a_local_currency_residents_pay_from_a_phone_and_merchants_r
     form = page.locator("#deploy-form")
     assert form.locator("input[type=checkbox]:checked").count() == 1  # city
     with page.expect_navigation():
-        form.get_by_role("button", name="Deploy local_currency 1.0.0").click()
+        form.get_by_role("button", name="Deploy local_currency 1.1.0").click()
     deployment_id = page.url.rstrip("/").rsplit("/", 1)[1]
     page.wait_for_selector("#deployment-status .badge[data-status='active']",
                            timeout=RUNNING_TIMEOUT_MS)

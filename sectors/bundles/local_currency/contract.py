@@ -331,7 +331,8 @@ def pay(ctx, merchant, amount):
              tx=ctx.tx_hash)
     ctx.emit("payment_received", id=merchant, to=merchant, amount=amount, tx=ctx.tx_hash,
              **{"from": payer})
-    cashback = amount * rules["cashback_bps"] // BPS
+    # clamped here too: rules stored by a version before the cap still apply the cap
+    cashback = amount * min(rules["cashback_bps"], MAX_CASHBACK_BPS) // BPS
     if cashback > 0:
         mint_lot(ctx, acct, stats, rules, cashback, "cashback")
     ctx.put("resident/" + payer, acct)

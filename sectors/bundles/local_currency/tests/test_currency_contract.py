@@ -347,7 +347,7 @@ def test_balance_of_unknown_keys(chain):
 
 
 # -- upgrade ----------------------------------------------------------------------------------
-def test_upgrade_to_1_1_0_keeps_the_state(chain):
+def test_upgrade_to_1_2_0_keeps_the_state(chain):
     chain.call("city", "set_rules", **rules(cashback_bps=100))
     chain.call("city", "mint", to=pk("alice"), amount=50_000)
     chain.call("key:alice", "pay", merchant=pk("bakery"), amount=10_000)
@@ -355,9 +355,9 @@ def test_upgrade_to_1_1_0_keeps_the_state(chain):
     before = (chain.query("supply"), chain.query("balance", public_key=pk("alice")),
               chain.query("get_rules"))
     source = (BUNDLE / "contract.py").read_text() + (
-        "\n\n@read\ndef version(ctx):\n    return \"1.1.0\"\n")
-    chain.install("1.1.0", source)
-    assert chain.query("version") == "1.1.0"
+        "\n\n@read\ndef version(ctx):\n    return \"1.2.0\"\n")
+    chain.install("1.2.0", source)
+    assert chain.query("version") == "1.2.0"
     assert (chain.query("supply"), chain.query("balance", public_key=pk("alice")),
             chain.query("get_rules")) == before
     chain.call("key:alice", "pay", merchant=pk("bakery"), amount=100)
