@@ -275,6 +275,7 @@ SPECTACULAR_SETTINGS = {
         "MemberRoleEnum": "tenants.choices.Role",
         "ConsortiumRoleEnum": "deploy.choices.ConsortiumRole",
         "NetworkStatusEnum": "deploy.choices.NetworkStatus",
+        "DeploymentStatusEnum": "sectors.choices.DeploymentStatus",
     },
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).
