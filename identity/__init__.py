@@ -1,0 +1,1 @@
+"""Decentralised identity: DIDs now, verifiable credentials next (issue 13)."""
