@@ -128,7 +128,7 @@ def multikey_decode(value: str) -> tuple[KeyType, bytes]:
 def public_key_from_raw(key_type: KeyType, raw: bytes) -> PublicKey:
     try:
         if key_type is ED25519:
-            _ed25519_point(raw)
+            ed25519_point_y(raw)
             return ed25519.Ed25519PublicKey.from_public_bytes(raw)
         if key_type is X25519:
             return x25519.X25519PublicKey.from_public_bytes(raw)
@@ -168,7 +168,7 @@ _P = 2**255 - 19
 _D = (-121665 * pow(121666, -1, _P)) % _P
 
 
-def _ed25519_point(raw: bytes) -> int:
+def ed25519_point_y(raw: bytes) -> int:
     """The y coordinate of an encoded Ed25519 point, after RFC 8032 5.1.3's decoding checks
     (OpenSSL loads any 32 bytes as a public key and fails only at verification)."""
     y = int.from_bytes(raw, "little")
@@ -191,7 +191,7 @@ def x25519_from_ed25519(raw: bytes) -> bytes:
     """The X25519 public key of an Ed25519 public key: the birational map u = (1+y)/(1-y)
     (RFC 7748 section 4.1), as libsodium's crypto_sign_ed25519_pk_to_curve25519."""
     try:
-        y = _ed25519_point(raw)
+        y = ed25519_point_y(raw)
     except ValueError as exc:
         raise InvalidPublicKey(f"not a valid Ed25519 public key: {exc}") from exc
     if y == 1:
