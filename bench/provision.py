@@ -72,6 +72,35 @@ def start_worker(tmp: Path) -> subprocess.Popen:
     raise SystemExit(f"celery worker did not start; see {log}")
 
 
+def owner_client(*, max_networks: int):
+    """Django set up on the throw-away database (migrated), one owner of a tenant "bench",
+    and an API client signed in as that owner."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from rest_framework.test import APIClient
+
+    from tenants.models import Membership, Tenant, User
+
+    call_command("migrate", verbosity=0)
+    user = User.objects.create_user("bench@example.test", "bench-password-123")
+    tenant = Tenant.objects.create(name="Bench", slug="bench", max_networks=max_networks,
+                                   max_validators_per_network=7)
+    Membership.objects.create(user=user, tenant=tenant, role="owner")
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
 def wait_op(client, op_id: int, timeout: float = 300) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -185,21 +214,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="baas-bench-"))
     env = setup_environment(tmp)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from rest_framework.test import APIClient
-
-    from tenants.models import Membership, Tenant, User
-
-    call_command("migrate", verbosity=0)
-    user = User.objects.create_user("bench@example.test", "bench-password-123")
-    tenant = Tenant.objects.create(name="Bench", slug="bench", max_networks=100,
-                                   max_validators_per_network=7)
-    Membership.objects.create(user=user, tenant=tenant, role="owner")
-    client = APIClient()
-    client.force_authenticate(user=user)
+    client = owner_client(max_networks=100)
 
     worker = start_worker(tmp)
     drivers = ["local"]
@@ -224,11 +239,7 @@ def main() -> None:
                       f"running={med['running_s']:.2f}s delete={med['delete_s']:.2f}s "
                       f"rss/node={med['node_rss_mb']:.0f}MB  (median of {args.runs})")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
         cleanup(env["BAAS_INSTALL_ID"])
         shutil.rmtree(tmp, ignore_errors=True)
 

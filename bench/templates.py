@@ -96,28 +96,19 @@ def platform_deploys() -> dict[str, float]:
     """Deploy each platform bundle through the control plane onto a 4-validator network;
     seconds from the request to the operation's success, per bundle."""
     import shutil
-    import signal
-    import subprocess
 
-    from bench.provision import cleanup, setup_environment, start_worker, wait_op
+    from bench.provision import (
+        cleanup,
+        owner_client,
+        setup_environment,
+        start_worker,
+        stop_worker,
+        wait_op,
+    )
 
     tmp = Path(tempfile.mkdtemp(prefix="templates-bench-platform-"))
     env = setup_environment(tmp)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from rest_framework.test import APIClient
-
-    from tenants.models import Membership, Tenant, User
-
-    call_command("migrate", verbosity=0)
-    user = User.objects.create_user("bench@example.test", "bench-password-123")
-    tenant = Tenant.objects.create(name="Bench", slug="bench", max_networks=10,
-                                   max_validators_per_network=7)
-    Membership.objects.create(user=user, tenant=tenant, role="owner")
-    client = APIClient()
-    client.force_authenticate(user=user)
+    client = owner_client(max_networks=10)
     worker = start_worker(tmp)
     times: dict[str, float] = {}
     try:
@@ -138,11 +129,7 @@ def platform_deploys() -> dict[str, float]:
             if op["state"] != "succeeded":
                 raise SystemExit(f"deploy {name}: {op['error_code']}: {op['error_message']}")
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
         cleanup(env["BAAS_INSTALL_ID"])
         shutil.rmtree(tmp, ignore_errors=True)
     return times

@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 
 BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
 _seen: set[str] = set()  # content hashes already in the catalogue (this process)
+# Per bundle dir, the files' sizes and times when last synchronised: a catalogue read only
+# stats the files, it reads and hashes them again only when one changed.
+_stamps: dict[Path, tuple] = {}
 _lock = threading.Lock()
 
 
@@ -46,13 +49,23 @@ def sync_platform_bundles() -> None:
                 logger.exception("platform bundle %s could not be loaded", path.name)
 
 
+def _stamp(path: Path) -> tuple:
+    return tuple(sorted((str(f.relative_to(path)), f.stat().st_mtime_ns, f.stat().st_size)
+                        for f in path.rglob("*")
+                        if f.is_file() and "__pycache__" not in f.parts))
+
+
 def _sync_one(path: Path) -> None:
     from sectors.bundle import load_dir
     from sectors.models import Template
     from sectors.validation import validate
 
+    stamp = _stamp(path)
+    if _stamps.get(path) == stamp:
+        return
     bundle = load_dir(path)
     if bundle.content_hash in _seen:
+        _stamps[path] = stamp
         return
     existing = Template.objects.filter(tenant__isnull=True, name=bundle.name,
                                        version=bundle.version).first()
@@ -74,6 +87,7 @@ def _sync_one(path: Path) -> None:
     except IntegrityError:  # another process entered it first
         pass
     _seen.add(bundle.content_hash)
+    _stamps[path] = stamp
 
 
 def template_fields(bundle: Any, report: Any) -> dict[str, Any]:
@@ -90,3 +104,4 @@ def forget() -> None:
     """Tests: make the next read load the bundles again."""
     with _lock:
         _seen.clear()
+        _stamps.clear()
