@@ -68,8 +68,8 @@ def test_deploy_donations_act_through_the_generated_pages_and_donate_from_a_phon
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base}/dashboard/")
 
-    # -- a network with public pages (the portal's create form does not offer the switch
-    # yet, so the service the form calls makes it; the worker provisions it for real) ------
+    # -- a network with public pages, made by the service the portal's create form calls
+    # (the form's "Public pages" box is the same switch); the worker provisions it ---------
     from deploy import services as deploy_services
     from tenants.models import Membership
 
