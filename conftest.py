@@ -7,6 +7,8 @@ CI can never go green by skipping the tests that matter.
 """
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +24,38 @@ def require_service(name: str, available: bool, reason: str = "") -> None:
     if services_required():
         pytest.fail(message + " (BAAS_REQUIRE_SERVICES=1)", pytrace=False)
     pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class KubeEnv:
+    """The real API server of ``scripts/kube-test-env.sh`` (no kubelet: pods never run)."""
+
+    kubeconfig: str  # cluster admin: fixtures and checks
+    driver_kubeconfig: str  # user ``baas-driver``, no rights until a test binds a role to it
+
+
+def _kube_env() -> tuple[KubeEnv | None, str]:
+    path = os.environ.get("KUBECONFIG") or str(
+        Path(__file__).resolve().parent / "var" / "kube-test-env" / "kubeconfig")
+    if not Path(path).is_file():
+        return None, f"no kubeconfig at {path}; run scripts/kube-test-env.sh start"
+    driver = str(Path(path).with_name("kubeconfig-driver"))
+    try:
+        from kubernetes import client, config
+
+        api = config.new_client_from_config(config_file=path)
+        api.configuration.retries = 0
+        client.VersionApi(api).get_code(_request_timeout=5)
+    except Exception as exc:  # any failure means "not usable here"; the reason is shown
+        return None, f"the API server of {path} does not answer: {exc}"
+    return KubeEnv(kubeconfig=path, driver_kubeconfig=driver), ""
+
+
+@pytest.fixture(scope="session")
+def kube_env() -> KubeEnv:
+    """A real kube-apiserver with etcd (tests marked ``kubernetes``): skipped on a developer
+    machine without one, failed in CI."""
+    env, reason = _kube_env()
+    require_service("kube-apiserver", env is not None, reason)
+    assert env is not None
+    return env
