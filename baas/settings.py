@@ -2,7 +2,8 @@
 
 Development defaults need nothing: SQLite under ``var/`` and a Celery broker on the local
 filesystem, so the embedded runtime still runs a real worker process. Set ``DATABASE_URL``
-for PostgreSQL and ``REDIS_URL`` for a Redis broker. With ``BAAS_ENV=production`` the
+for PostgreSQL and ``REDIS_URL`` for a Redis broker (or ``DATABASE_URL_FILE`` /
+``REDIS_URL_FILE``: the URLs carry passwords). With ``BAAS_ENV=production`` the
 process refuses to start without its secrets. Every setting is listed in
 ``docs/configuration.md``.
 """
@@ -46,6 +47,21 @@ def read_secret(name: str) -> str | None:
 
         raise ImproperlyConfigured(f"{name}_FILE names {path!r}, which cannot be read: "
                                    f"{exc.strerror}.") from None
+
+
+def url_setting(name: str) -> str:
+    """A service URL from ``<NAME>_FILE`` or the ``<NAME>`` variable, empty when neither.
+
+    The file form exists because the URL carries a password: a container orchestrator mounts
+    it from a secret store, where an environment variable would show it to anyone who can
+    read the process's or the pod's environment. Both at once is refused rather than one
+    silently winning, so an operator is never unsure which database the process uses.
+    """
+    from_file = read_secret(name)
+    from_env = os.environ.get(name, "")
+    if from_file is not None and from_env:
+        raise ImproperlyConfigured(f"{name} and {name}_FILE are both set; set only one")
+    return from_env if from_file is None else from_file
 
 
 def development_secret_key() -> str:
@@ -131,8 +147,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'baas.sqlite3'}",
+    "default": dj_database_url.parse(
+        url_setting("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'baas.sqlite3'}",
         conn_max_age=int(os.environ.get("BAAS_DB_CONN_MAX_AGE", "60")),
     )
 }
@@ -283,13 +299,14 @@ BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
 BAAS_SSE_MAX_SECONDS = float(os.environ.get("BAAS_SSE_MAX_SECONDS", "300"))
 # A shared cache makes throttling count across processes. Kept apart from the broker's Redis
 # database on purpose: clearing a cache must never drop queued tasks.
+_cache_url = url_setting("BAAS_CACHE_URL")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": os.environ["BAAS_CACHE_URL"],
+        "LOCATION": _cache_url,
         "KEY_PREFIX": "baas",
     }
-    if os.environ.get("BAAS_CACHE_URL")
+    if _cache_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
@@ -306,7 +323,7 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
 
 # --- Celery -------------------------------------------------------------------------------
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = url_setting("REDIS_URL")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}

@@ -29,6 +29,8 @@ ENV_HELPERS = {
 }
 # ``read_secret("X")`` in baas/settings.py reads the variable ``X_FILE``.
 SECRET_HELPERS = {"read_secret"}
+# ``url_setting("X")`` in baas/settings.py reads both ``X`` and ``X_FILE``.
+URL_HELPERS = {"url_setting"}
 
 # Where the AppError family starts: these and every subclass of them (found by following
 # class bases across the packages) take the error code as first argument or ``code=``.
@@ -119,6 +121,9 @@ def env_reads(tree: ast.Module) -> set[str]:
                 names.update(strings_in(arg))
             elif last in SECRET_HELPERS:
                 names.update(f"{name}_FILE" for name in strings_in(arg))
+            elif last in URL_HELPERS:
+                for name in strings_in(arg):
+                    names.update({name, f"{name}_FILE"})
         elif isinstance(node, ast.Subscript) and _is_os_environ(node.value):
             names.update(strings_in(node.slice))
         elif isinstance(node, ast.Compare) and any(_is_os_environ(c) for c in node.comparators):
@@ -285,7 +290,7 @@ def test_collectors_find_enough() -> None:
     # Sanity: the collectors must keep seeing the code, or the checks below pass vacuously.
     assert len(env_vars) >= 40, sorted(env_vars)
     assert {"BAAS_ENV", "DATABASE_URL", "DEPLOY_STALL_S", "BAAS_NODES_DIR"} <= env_vars
-    assert {"BAAS_SECRET_KEY_FILE", "DEPLOY_APPROVAL_PLANS"} <= env_vars
+    assert {"BAAS_SECRET_KEY_FILE", "DEPLOY_APPROVAL_PLANS", "DATABASE_URL_FILE"} <= env_vars
     assert len(codes) >= 60, sorted(codes)
     assert {"validation_failed", "quota_exceeded", "network_owner_only"} <= codes
     assert {"baas.errors.ValidationFailed", "baas.errors.InvalidTransition"} <= family
