@@ -19,14 +19,10 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 
 IMAGE_REPO="${NODE_IMAGE_REPO:-baas/node}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 CACHE="${BAAS_IMAGE_CACHE:-var/image-cache}"
 PY="${PYTHON:-.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
 SRC=deploy/images/node
-# Debian packages of the imported base. Bookworm's python3 is 3.11, the same ABI as the
-# wheels below; pip installs them at build time from the local wheel directory.
-DEBIAN_PACKAGES="python3,python3-pip,ca-certificates"
 
 log() { echo "build-node-image: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -42,25 +38,8 @@ if [ -n "${NODE_BASE:-}" ]; then
   docker image inspect "$base" >/dev/null 2>&1 || docker pull "$base" >&2 \
     || die "base image $base is neither local nor pullable"
 else
-  recipe_hash="$(printf '%s\n' bookworm minbase "$DEBIAN_PACKAGES" | sha256sum | cut -c1-12)"
-  base="baas/debian-base:bookworm-$recipe_hash"
-  if docker image inspect "$base" >/dev/null 2>&1; then
-    log "base $base exists, skipping mmdebstrap"
-  else
-    command -v mmdebstrap >/dev/null || die "mmdebstrap not found (apt-get install mmdebstrap)"
-    log "making a Debian bookworm root fs with mmdebstrap ($DEBIAN_PACKAGES)"
-    rootfs="$CACHE/debian-bookworm-$recipe_hash.tar"
-    # minbase: Essential packages + apt; docs and apt lists dropped to keep the image small.
-    mmdebstrap --quiet --variant=minbase --include="$DEBIAN_PACKAGES" \
-      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-      --dpkgopt='path-exclude=/usr/share/locale/*' \
-      --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-      bookworm "$rootfs" "$MIRROR" >&2 || die "mmdebstrap failed"
-    docker import --change 'CMD ["/bin/bash"]' "$rootfs" "$base" >/dev/null
-    docker tag "$base" baas/debian-base:bookworm
-    rm -f "$rootfs"
-    log "imported $base"
-  fi
+  # Shared with the control-plane image (scripts/debian-base.sh): one base, made once.
+  base="$(bash scripts/debian-base.sh | tail -1)" || die "no Debian base image"
 fi
 base_id="$(docker image inspect --format '{{.Id}}' "$base")"
 
