@@ -107,10 +107,11 @@ else
 fi
 docker tag "$tag" "$IMAGE_REPO:$version"
 docker tag "$tag" "$IMAGE_REPO:latest"
-# Older builds are dropped so repeated builds do not fill the disk; an image still used by a
-# container is kept (docker refuses to remove it without --force).
+# Older builds of this repository are dropped so repeated builds do not fill the disk (other
+# repositories' are not ours to remove); an image still used by a container is kept (docker
+# refuses to remove it without --force).
 docker images --filter label=baas.component=control-plane-image \
-  --format '{{.Repository}}:{{.Tag}}' \
+  --filter "reference=$IMAGE_REPO" --format '{{.Repository}}:{{.Tag}}' \
   | grep -vxF -e "$tag" -e "$IMAGE_REPO:latest" -e "$IMAGE_REPO:$version" \
   | xargs -r docker rmi >/dev/null 2>&1 || true
 log "done in $(( $(date +%s) - start ))s: $tag ($IMAGE_REPO:$version), $(docker image inspect \

@@ -99,9 +99,11 @@ docker tag "$tag" "$IMAGE_REPO:latest"
 # plane and :latest have moved on.
 docker tag "$tag" "$IMAGE_REPO:ledger-$ledger_hash"
 # Older builds are dropped so repeated builds do not fill the disk, except the per-version
-# tags above; an image still used by a container is kept (docker refuses to remove it
+# tags above and other repositories' images (a build with another NODE_IMAGE_REPO must not
+# remove these); an image still used by a container is kept (docker refuses to remove it
 # without --force).
-docker images --filter label=baas.component=node-image --format '{{.Repository}}:{{.Tag}}' \
+docker images --filter label=baas.component=node-image --filter "reference=$IMAGE_REPO" \
+  --format '{{.Repository}}:{{.Tag}}' \
   | grep -vxF -e "$tag" -e "$IMAGE_REPO:latest" | grep -v ':ledger-[0-9a-f]*$' \
   | xargs -r docker rmi >/dev/null 2>&1 || true
 log "done in $(( $(date +%s) - start ))s"
