@@ -220,6 +220,9 @@ def test_every_pod_is_unprivileged_with_a_read_only_root(values):
         name = obj["metadata"]["name"]
         pod = spec["securityContext"]
         assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 10001, name
+        # Service links would put BAAS_WEB_PORT=tcp://... (from a Service named baas-web)
+        # into the settings' namespace of variables.
+        assert spec["enableServiceLinks"] is False, name
         assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, name
         volumes = {v["name"]: v for v in spec["volumes"]}
         for container in containers(spec):
@@ -388,3 +391,23 @@ def test_cluster_role_holds_least_rights(default):
     }
     assert not any("resourceNames" in rule or "nonResourceURLs" in rule for rule in rules)
     assert not find(render(values={"rbac.create": False}), "ClusterRole")
+
+
+def test_every_value_is_commented():
+    """values.yaml is the chart's reference: each value has a comment line right above it
+    (the requests and limits inside a commented `resources` excepted)."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    stack: list[tuple[int, str]] = []
+    bare = []
+    for number, line in enumerate(lines, 1):
+        match = re.match(r"^(\s*)([A-Za-z][\w.-]*):\s*(.*)$", line)
+        if not match:
+            continue
+        indent, key, value = len(match[1]), match[2], match[3]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        parents = [k for _, k in stack]
+        stack.append((indent, key))
+        if value and "resources" not in parents and not lines[number - 2].strip().startswith("#"):
+            bare.append(f"{number}: {line.strip()}")
+    assert len(stack) > 0 and not bare, bare
