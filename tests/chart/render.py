@@ -3,8 +3,8 @@
 Used by the chart tests and meant for reuse (e.g. comparing the chart's ClusterRole with
 ``deploy.drivers.kubernetes.RBAC_RULES``)::
 
-    from tests.chart.render import cluster_role_rules, helm_binary, render
-    rules = cluster_role_rules(render())
+    from tests.chart.render import cluster_role_rules, normalised_rules, render
+    assert normalised_rules(cluster_role_rules(render())) == normalised_rules(RBAC_RULES)
 
 Helm comes from ``$HELM`` or the cache ``scripts/install-helm.sh`` fills (it prints the
 path; ``.ci/run`` exports it as ``HELM``), never from a download here.
@@ -102,3 +102,15 @@ def pod_specs(objects: list[dict[str, Any]]) -> Iterator[tuple[dict, dict]]:
 
 def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [*pod_spec.get("initContainers", []), *pod_spec.get("containers", [])]
+
+
+def normalised_rules(rules: list[dict[str, Any]]) -> dict[tuple[str, str], frozenset[str]]:
+    """``(api group, resource) -> verbs``: two rule lists grant the same rights exactly when
+    these are equal, however the rules are grouped or ordered."""
+    rights: dict[tuple[str, str], set[str]] = {}
+    for rule in rules:
+        assert not {"resourceNames", "nonResourceURLs"} & set(rule), rule  # not comparable here
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                rights.setdefault((group, resource), set()).update(rule["verbs"])
+    return {key: frozenset(verbs) for key, verbs in rights.items()}

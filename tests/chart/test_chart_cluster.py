@@ -227,6 +227,8 @@ def test_the_service_account_holds_the_driver_rights_and_no_more(api, kube_env, 
             ("get", "nodes", "", None, None),
             ("create", "serviceaccounts", "", network_ns, None),
             ("impersonate", "users", "", None, None),
+            ("list", "secrets", "", None, None), ("watch", "namespaces", "", None, None),
+            ("update", "statefulsets", "apps", network_ns, None),
         ]
         for verb, resource, group, ns, sub in allowed:
             assert _can(api, user, groups, verb, resource, group=group, namespace=ns,
