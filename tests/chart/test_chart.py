@@ -191,7 +191,8 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(default):
 def test_web_probes_hit_the_health_endpoints_with_an_allowed_host(everything):
     (web,) = _deployment(everything, "web")["spec"]["template"]["spec"]["containers"]
     assert web["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    assert "--bind=0.0.0.0:8080" in web["args"] and web["args"][-2:] == ["--workers", "3"]
+    assert web["args"] == ["web", "--bind=0.0.0.0:8080", "--workers=3", "--timeout", "60"]
+    assert _env(web)["BAAS_FORWARDED_ALLOW_IPS"] == "10.42.0.0/16"
     paths = {probe: web[probe]["httpGet"]["path"]
              for probe in ("startupProbe", "livenessProbe", "readinessProbe")}
     assert paths == {"startupProbe": "/healthz", "livenessProbe": "/healthz",
