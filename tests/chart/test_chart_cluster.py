@@ -6,7 +6,7 @@ defaulting, validation, admission); `helm install` creates the release's objects
 `helm uninstall` removes them; the migration hook runs before everything else and the install
 waits on it; the ClusterRole grants the chart's ServiceAccount what the driver needs and
 nothing more, checked by the API server's own authorizer and by acting with the account's
-token. What it cannot prove here: that pods start, probes pass and the migration Job
+token; every pod template passes Pod Security admission at the restricted level. What it cannot prove here: that pods start, probes pass and the migration Job
 completes, since nothing schedules or runs pods (see docs/chart.md).
 """
 
@@ -272,3 +272,36 @@ def _token_configuration(kubeconfig: str, token: str):
     configuration.refresh_api_key_hook = None
     configuration.cert_file = configuration.key_file = None
     return configuration
+
+
+def test_every_pod_meets_pod_security_restricted(api):
+    """The API server's Pod Security admission, at the strictest level, admits a pod made
+    from each of the chart's pod templates (no kubelet needed: admission runs on create);
+    a template without runAsNonRoot is refused, so the check can fail."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    core = client.CoreV1Api(api)
+    name = f"chart-psa-{uuid.uuid4().hex[:10]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest"}}})
+    try:
+        objects = render(namespace=name)
+        templates = [(o["metadata"]["name"], o["spec"]["template"]["spec"])
+                     for o in objects if o["kind"] in {"Deployment", "Job"}]
+        assert len(templates) == 4
+        for owner, spec in templates:
+            pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": f"{owner}-probe"},
+                   "spec": spec}
+            core.create_namespaced_pod(name, pod, dry_run="All")
+        owner, spec = templates[0]
+        loose = {**spec, "securityContext": {k: v for k, v in spec["securityContext"].items()
+                                             if k != "runAsNonRoot"}}
+        with pytest.raises(ApiException) as refused:
+            core.create_namespaced_pod(name, {"apiVersion": "v1", "kind": "Pod",
+                                              "metadata": {"name": "loose"}, "spec": loose},
+                                       dry_run="All")
+        assert refused.value.status == 403 and "runAsNonRoot" in refused.value.body
+    finally:
+        core.delete_namespace(name)
