@@ -32,11 +32,14 @@ log "building helm $VERSION with go install (takes a few minutes)"
 # Helm reads its version from a variable set at link time; without -X it reports a dev
 # version and the cache check above would never match. -trimpath and -s -w keep the
 # binary small and free of this machine's paths.
-GOBIN="$CACHE/.gobin" GOFLAGS=-buildvcs=false nice go install -trimpath \
+# Built into a directory of this run's own and moved into place in one rename, so a second
+# run at the same time, or one interrupted, never leaves a half-written binary at $BIN.
+gobin="$(mktemp -d "$CACHE/.gobin.XXXXXX")"
+trap 'rm -rf "$gobin"' EXIT
+GOBIN="$gobin" GOFLAGS=-buildvcs=false nice go install -trimpath \
   -ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=$VERSION" \
   "helm.sh/helm/v4/cmd/helm@$VERSION" >&2 || die "go install helm.sh/helm/v4/cmd/helm@$VERSION failed"
-mv "$CACHE/.gobin/helm" "$BIN"
-rmdir "$CACHE/.gobin" 2>/dev/null || true
+mv "$gobin/helm" "$BIN"
 got="$("$BIN" version --template '{{.Version}}')"
 [ "$got" = "$VERSION" ] || die "built helm reports version '$got', expected $VERSION"
 log "built in $(( $(date +%s) - start ))s"

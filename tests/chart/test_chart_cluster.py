@@ -6,8 +6,9 @@ defaulting, validation, admission); `helm install` creates the release's objects
 `helm uninstall` removes them; the migration hook runs before everything else and the install
 waits on it; the ClusterRole grants the chart's ServiceAccount what the driver needs and
 nothing more, checked by the API server's own authorizer and by acting with the account's
-token; every pod template passes Pod Security admission at the restricted level. What it cannot prove here: that pods start, probes pass and the migration Job
-completes, since nothing schedules or runs pods (see docs/chart.md).
+token; every pod template passes Pod Security admission at the restricted level. What it
+cannot prove here: that pods start, probes pass and the migration Job completes, since
+nothing schedules or runs pods (see docs/chart.md).
 """
 
 from __future__ import annotations
