@@ -341,6 +341,11 @@ CELERY_BEAT_SCHEDULE = {
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
 
+# --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
+# A tenant's kubeconfig may point at loopback, private or link-local addresses only when this
+# is on: off by default, so a tenant cannot aim the control plane at its own network.
+BAAS_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_CLUSTER_ALLOW_PRIVATE", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
