@@ -632,3 +632,70 @@ def test_rights_granted_one_by_one_until_registration_passes(owner, real, servic
     assert res.status_code == 201, res.content
     stored = json.loads(crypto.unseal(bytes(Cluster.objects.get().sealed_kubeconfig)))
     assert stored["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
+
+
+# --- portal ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(client, owner):
+    client.force_login(owner.user)
+    return client
+
+
+def test_portal_registers_and_never_renders_the_kubeconfig_back(browser, owner, probe):
+    refused = browser.post("/clusters/", {"name": "prod", "kubeconfig": kubeconfig(
+        user={"token": SECRET_TOKEN, "exec": {"command": "id"}})})
+    assert refused.status_code == 400
+    assert SECRET_TOKEN not in refused.content.decode()
+    assert "run a command on our servers" in str(refused.context["form"].errors["kubeconfig"])
+    assert not Cluster.objects.exists()
+
+    res = browser.post("/clusters/", {"name": "prod", "kubeconfig": kubeconfig()})
+    assert res.status_code == 302 and res["Location"] == "/clusters/"
+    page = browser.get("/clusters/").content.decode()
+    assert "prod" in page and "https://93.184.216.34:6443" in page
+    assert SECRET_TOKEN not in page
+    cluster = Cluster.objects.get(tenant=owner.tenant)
+
+    probe.fail = kc.KubeconfigError("cluster_forbidden", right="create namespaces")
+    browser.post(f"/clusters/{cluster.pk}/check/")
+    cluster.refresh_from_db()
+    assert cluster.status == ClusterStatus.FAILING
+    assert "cannot create namespaces" in browser.get("/clusters/").content.decode()
+
+    assert browser.post(f"/clusters/{cluster.pk}/delete/", {"confirm_name": "nope"}
+                        ).status_code == 400
+    assert browser.post(f"/clusters/{cluster.pk}/delete/", {"confirm_name": "prod"}
+                        ).status_code == 302
+    assert not Cluster.objects.exists()
+
+
+def test_portal_hides_management_from_developers_and_other_tenants(client, probe):
+    developer = MembershipFactory(role="developer")
+    mine = ClusterFactory(tenant=developer.tenant)
+    theirs = ClusterFactory(tenant=MembershipFactory().tenant, name="theirs")
+    client.force_login(developer.user)
+    page = client.get("/clusters/")
+    assert page.status_code == 200 and mine.name in page.content.decode()
+    assert "theirs" not in page.content.decode() and b"kubeconfig" not in page.content
+    client.post("/clusters/", {"name": "sneaky", "kubeconfig": kubeconfig()})
+    assert client.post(f"/clusters/{mine.pk}/check/").status_code == 404
+    assert client.post(f"/clusters/{mine.pk}/delete/", {"confirm_name": mine.name}
+                       ).status_code == 404
+    assert sorted(Cluster.objects.values_list("name", flat=True)) == sorted([mine.name,
+                                                                               "theirs"])
+    assert probe.calls == []
+    owner = MembershipFactory(role="owner")
+    client.force_login(owner.user)
+    for url in (f"/clusters/{theirs.pk}/check/", f"/clusters/{theirs.pk}/delete/"):
+        assert client.post(url).status_code == 404
+
+
+def test_the_network_form_offers_own_and_platform_clusters(browser, owner, probe):
+    ClusterFactory(tenant=owner.tenant, name="mine")
+    ClusterFactory(tenant=None, name="shared")
+    ClusterFactory(tenant=MembershipFactory().tenant, name="theirs")
+    choices = [label for _value, label in
+               browser.get("/networks/").context["form"].fields["cluster"].choices]
+    assert choices[1:] == ["mine", "shared"]
