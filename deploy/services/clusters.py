@@ -111,6 +111,8 @@ def _check(accepted: kc.Accepted) -> kc.ProbeResult:
 
 
 def _require_writer(*, tenant: Any, actor: Any) -> None:
+    if actor is None:  # the platform itself (``manage.py platform_cluster``)
+        return
     if tenant is None:  # a platform cluster: staff only, invisible to anyone else
         if not platform.is_staff(actor):
             raise NotFound("not_found", _("Not found."))

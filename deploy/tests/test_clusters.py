@@ -699,3 +699,37 @@ def test_the_network_form_offers_own_and_platform_clusters(browser, owner, probe
     choices = [label for _value, label in
                browser.get("/networks/").context["form"].fields["cluster"].choices]
     assert choices[1:] == ["mine", "shared"]
+
+
+# --- the operator's command for platform clusters ---------------------------------------------
+
+
+def test_the_operator_registers_checks_and_deletes_platform_clusters(probe, tmp_path, owner):
+    from django.core.management import CommandError, call_command
+
+    path = tmp_path / "kubeconfig"
+    path.write_text(kubeconfig())
+    out = tmp_path / "out"
+    with out.open("w") as stream:
+        call_command("platform_cluster", "register", "shared", "--kubeconfig", str(path),
+                     stdout=stream)
+        cluster = Cluster.objects.get(tenant__isnull=True)
+        call_command("platform_cluster", "list", stdout=stream)
+        probe.fail = kc.KubeconfigError("cluster_tls_failed", server=cluster.server)
+        call_command("platform_cluster", "check", str(cluster.pk), stdout=stream)
+    printed = out.read_text()
+    assert "registered" in printed and "shared" in printed and "failing" in printed
+    assert SECRET_TOKEN not in printed
+    assert client_for(owner).get("/api/v1/clusters/").json()["results"][0]["platform"] is True
+
+    path.write_text(kubeconfig(cluster={"certificate-authority": "/etc/passwd"}))
+    with pytest.raises(CommandError, match="cluster_file_reference"):
+        call_command("platform_cluster", "register", "other", "--kubeconfig", str(path))
+    with pytest.raises(CommandError, match="not a cluster id"):
+        call_command("platform_cluster", "delete", "nope")
+    NetworkFactory(tenant=owner.tenant, driver="kubernetes", cluster=cluster)
+    with pytest.raises(CommandError, match="cluster_in_use"):
+        call_command("platform_cluster", "delete", str(cluster.pk))
+    Network.objects.update(status=NetworkStatus.DELETED)
+    call_command("platform_cluster", "delete", str(cluster.pk), stdout=out.open("w"))
+    assert not Cluster.objects.exists()
