@@ -733,3 +733,12 @@ def test_the_operator_registers_checks_and_deletes_platform_clusters(probe, tmp_
     Network.objects.update(status=NetworkStatus.DELETED)
     call_command("platform_cluster", "delete", str(cluster.pk), stdout=out.open("w"))
     assert not Cluster.objects.exists()
+
+
+def test_refusals_are_worded_in_the_readers_language(owner, probe):
+    res = client_for(owner).post(
+        "/api/v1/clusters/", {"name": "prod", "kubeconfig": kubeconfig(
+            cluster={"insecure-skip-tls-verify": True})},
+        format="json", HTTP_ACCEPT_LANGUAGE="ko")
+    assert res.json()["error"]["code"] == "cluster_insecure_tls"
+    assert "TLS 검증을 끕니다" in res.json()["error"]["message"]
