@@ -77,10 +77,12 @@ class Right:
     resource: str
     group: str = ""
     subresource: str = ""
+    name: str = ""  # a rule limited to named objects (``resourceNames``)
 
     def __str__(self) -> str:
-        name = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
-        return f"{self.verb} {name}" + (f" ({self.group})" if self.group else "")
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return (f"{self.verb} {what}" + (f" {self.name!r}" if self.name else "")
+                + (f" ({self.group})" if self.group else ""))
 
 
 @dataclass
@@ -212,17 +214,19 @@ def sanitize(text: Any, *, context: str | None = None, allow_private: bool = Fal
 
 
 def required_rights(rules: Iterable[dict[str, Any]]) -> list[Right]:
-    """Every (verb, group, resource) of ClusterRole ``rules``, in their order, once."""
+    """Every (verb, group, resource[, name]) of ClusterRole ``rules``, in their order,
+    once. Rules of ``nonResourceURLs`` only name no resource and are not checked."""
     rights: list[Right] = []
     for rule in rules:
         for group in rule.get("apiGroups") or [""]:
             for resource in rule.get("resources") or []:
                 resource_name, _, sub = resource.partition("/")
                 for verb in rule.get("verbs") or []:
-                    right = Right(verb=verb, resource=resource_name, group=group,
-                                  subresource=sub)
-                    if right not in rights:
-                        rights.append(right)
+                    for name in rule.get("resourceNames") or [""]:
+                        right = Right(verb=verb, resource=resource_name, group=group,
+                                      subresource=sub, name=name)
+                        if right not in rights:
+                            rights.append(right)
     return rights
 
 
@@ -297,7 +301,7 @@ def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]]
                 spec=client.V1SelfSubjectAccessReviewSpec(
                     resource_attributes=client.V1ResourceAttributes(
                         verb=right.verb, group=right.group, resource=right.resource,
-                        subresource=right.subresource or None)))
+                        subresource=right.subresource or None, name=right.name or None)))
             budget = remaining()
             try:
                 answer = authz.create_self_subject_access_review(

@@ -199,9 +199,13 @@ def test_the_rights_checked_are_the_driver_rules_in_order():
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "delete"]},
         {"apiGroups": ["", "apps"], "resources": ["pods/log"], "verbs": ["get"]},
         {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["update"],
+         "resourceNames": ["baas-reconciler"]},
+        {"nonResourceURLs": ["/healthz"], "verbs": ["get"]},
     ])
     assert [str(r) for r in rights] == [
-        "create namespaces", "delete namespaces", "get pods/log", "get pods/log (apps)"]
+        "create namespaces", "delete namespaces", "get pods/log", "get pods/log (apps)",
+        "update leases 'baas-reconciler' (coordination.k8s.io)"]
 
 
 # --- registration, check, delete -----------------------------------------------------------
