@@ -17,6 +17,8 @@ puts credentials in an error, and nothing imports Django.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import socket
 import time
@@ -30,8 +32,10 @@ import yaml
 MAX_KUBECONFIG_BYTES = 64 * 1024
 
 # Keys copied from the chosen cluster and user entries; everything else is dropped.
+# No username/password: Kubernetes dropped basic authentication (1.19), so a server would
+# take such a request as anonymous.
 CLUSTER_KEYS = ("server", "certificate-authority-data", "tls-server-name")
-USER_KEYS = ("client-certificate-data", "client-key-data", "token", "username", "password")
+USER_KEYS = ("client-certificate-data", "client-key-data", "token")
 PLUGIN_KEYS = ("exec", "auth-provider")
 FILE_KEYS = ("certificate-authority", "client-certificate", "client-key", "tokenFile")
 
@@ -141,6 +145,26 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _check_pem(value: str, *, key: str, kind: str) -> None:
+    """``*-data`` must be base64 of PEM the TLS layer can load; anything else would fail
+    later as an obscure TLS error (or an exception) instead of saying which field."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="base64", field=key) from None
+    try:
+        if kind == "key":
+            serialization.load_pem_private_key(raw, password=None)
+        else:
+            x509.load_pem_x509_certificates(raw)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="pem", field=key) from None
+
+
 def resolve_host(host: str) -> list[str]:
     return sorted({info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
 
@@ -190,11 +214,16 @@ def sanitize(text: Any, *, context: str | None = None, allow_private: bool = Fal
         value = cluster.get(key, user.get(key))
         if value is not None and not isinstance(value, str):
             raise KubeconfigError("cluster_kubeconfig_invalid", reason=key)
-    if not (user.get("token") or user.get("client-key-data") or user.get("password")):
+    if not (user.get("token") or user.get("client-key-data")):
         raise KubeconfigError("cluster_kubeconfig_incomplete", missing="user credentials")
     if bool(user.get("client-certificate-data")) != bool(user.get("client-key-data")):
         raise KubeconfigError("cluster_kubeconfig_incomplete",
                               missing="client-certificate-data and client-key-data")
+    for entry, key, kind in ((cluster, "certificate-authority-data", "certificates"),
+                             (user, "client-certificate-data", "certificates"),
+                             (user, "client-key-data", "key")):
+        if entry.get(key):
+            _check_pem(entry[key], key=key, kind=kind)
     server = _check_server(cluster.get("server"), allow_private=allow_private, resolve=resolve)
 
     kept = {
@@ -307,9 +336,11 @@ def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]]
                 answer = authz.create_self_subject_access_review(
                     review, _request_timeout=budget)
             except ApiException as exc:
-                if exc.status == 403:  # not even allowed to ask
-                    raise KubeconfigError("cluster_forbidden",
-                                          right="create selfsubjectaccessreviews") from None
+                if exc.status == 403:
+                    # Every authenticated user may ask (``system:basic-user``): a refusal
+                    # means the server took the request as anonymous.
+                    raise KubeconfigError("cluster_unauthorized", server=accepted.server
+                                          ) from None
                 raise _classify(exc, accepted.server) from None
             except Exception as exc:
                 raise _classify(exc, accepted.server) from None

@@ -87,7 +87,12 @@ def _message(error: kc.KubeconfigError) -> str:
     template = _messages().get(error.code, error.code)
     params = {"limit": "", "reason": "", "missing": "", "field": "", "server": "",
               "right": "", **{k: str(v) for k, v in error.params.items()}}
-    if params["reason"] == "line":
+    if params["reason"] == "base64":
+        params["reason"] = _("'%(field)s' is not base64") % {"field": params["field"]}
+    elif params["reason"] == "pem":
+        params["reason"] = _("'%(field)s' holds no PEM certificate or key we can load") % {
+            "field": params["field"]}
+    elif params["reason"] == "line":
         params["reason"] = _("YAML error at line %(line)s") % {"line": params.get("line", "?")}
     params["reason"] = _reasons().get(params["reason"], params["reason"])
     return template % params

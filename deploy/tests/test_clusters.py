@@ -30,7 +30,31 @@ from tenants.models import AuditEvent
 pytestmark = pytest.mark.django_db
 
 SECRET_TOKEN = "s3cret-token-" + "x" * 20  # noqa: S105 -- a marker to search logs for
-CA_DATA = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nnot a real ca\n").decode()
+
+
+def _pem_pair() -> tuple[str, str]:
+    """A self-signed certificate and its key, base64 of PEM as in a kubeconfig."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
+    now = datetime.now(timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return (base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode(),
+            base64.b64encode(key_pem).decode())
+
+
+CA_DATA, KEY_DATA = _pem_pair()
+NOT_PEM = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nnot a real ca\n").decode()
 
 
 def kubeconfig(*, server: str = "https://93.184.216.34:6443", cluster: dict | None = None,
@@ -131,6 +155,15 @@ REFUSED = [
     ("http", kubeconfig(server="http://93.184.216.34:6443"), "cluster_server_not_https"),
     ("bad-port", kubeconfig(server="https://93.184.216.34:http"), "cluster_server_not_https"),
     ("token-not-text", kubeconfig(user={"token": ["a", "b"]}), "cluster_kubeconfig_invalid"),
+    ("ca-not-base64", kubeconfig(cluster={"certificate-authority-data": "!!!x"}),
+     "cluster_kubeconfig_invalid"),
+    ("ca-not-pem", kubeconfig(cluster={"certificate-authority-data": NOT_PEM}),
+     "cluster_kubeconfig_invalid"),
+    ("key-not-a-key", kubeconfig(user={"client-certificate-data": CA_DATA,
+                                       "client-key-data": CA_DATA}),
+     "cluster_kubeconfig_invalid"),
+    ("basic-auth-only", kubeconfig(user={"username": "admin", "password": "pw"}),
+     "cluster_kubeconfig_incomplete"),
 ]
 
 
@@ -164,6 +197,13 @@ def test_private_servers_are_refused_unless_the_operator_allows_them(
     settings.BAAS_CLUSTER_ALLOW_PRIVATE = True
     res = register(client_for(owner), kubeconfig(server=server))
     assert res.status_code == 201, res.content
+
+
+def test_an_inline_client_certificate_is_accepted():
+    accepted = kc.sanitize(kubeconfig(user={"client-certificate-data": CA_DATA,
+                                            "client-key-data": KEY_DATA}))
+    assert accepted.kubeconfig["users"][0]["user"] == {
+        "client-certificate-data": CA_DATA, "client-key-data": KEY_DATA}
 
 
 def test_a_name_resolving_to_a_private_address_is_refused():
