@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,7 @@ SECRET_TOKEN = "s3cret-token-" + "x" * 20  # noqa: S105 -- a marker to search lo
 
 def _pem_pair() -> tuple[str, str]:
     """A self-signed certificate and its key, base64 of PEM as in a kubeconfig."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -43,7 +44,7 @@ def _pem_pair() -> tuple[str, str]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test-ca")])
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
             .public_key(key.public_key()).serial_number(1).not_valid_before(now)
             .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
