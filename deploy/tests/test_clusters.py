@@ -89,6 +89,16 @@ def _token(member, scopes: list[str]) -> APIClient:
     return token_client(raw)
 
 
+@pytest.fixture(autouse=True)
+def fresh_throttles():
+    """Registration and re-checks are rate-limited per user (counted in the cache)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def allow_private(settings):
     settings.BAAS_CLUSTER_ALLOW_PRIVATE = True
@@ -287,6 +297,20 @@ def test_registration_seals_the_kubeconfig_and_never_shows_it(owner, probe, capl
     audit = AuditEvent.objects.get(action="cluster.register")
     assert audit.metadata["server"] == "https://93.184.216.34:6443"
     assert audit.tenant == owner.tenant
+
+
+def test_registering_and_checking_are_rate_limited(owner, probe):
+    client = client_for(owner)
+    cluster_id = register(client, kubeconfig()).json()["id"]
+    answers = [client.post(f"/api/v1/clusters/{cluster_id}/check/").status_code
+               for _ in range(11)]
+    assert answers == [200] * 10 + [429]
+    assert len(probe.calls) == 11  # registration and ten checks; the refused one never ran
+    for n in range(9):  # registrations count on their own, per user: ten a minute
+        assert register(client, kubeconfig(), name=f"more-{n}").status_code == 201
+    res = register(client, kubeconfig(), name="one-too-many")
+    assert res.status_code == 429 and res.json()["error"]["code"] == "throttled"
+    assert not Cluster.objects.filter(name="one-too-many").exists()
 
 
 def test_a_taken_name_is_a_conflict(owner, probe):
