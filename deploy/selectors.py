@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from baas.errors import NotFound
 from deploy import crypto
 from deploy.choices import NetworkStatus, NodeStatus
 from deploy.drivers import DriverError, config, registry
+from deploy.drivers import kubeconfig as kc
 from deploy.errors import driver_app_error
 from deploy.models import Cluster, Network, Node
 
@@ -160,6 +162,14 @@ def cluster_driver_options(
         except crypto.SealError:
             raise DriverError("driver_unavailable", "the cluster's credentials cannot be "
                               "opened with the configured key file") from None
+        # The registration rules hold at use too: a row stored before the operator
+        # tightened them (BAAS_CLUSTER_ALLOW_PRIVATE off) or edited since is not used.
+        try:
+            kc.sanitize(json.dumps(kubeconfig), allow_private=bool(
+                getattr(settings, "BAAS_CLUSTER_ALLOW_PRIVATE", False)))
+        except kc.KubeconfigError as exc:
+            raise DriverError("cluster_refused", f"the cluster's stored kubeconfig is refused "
+                              f"now ({exc.code}); check the cluster again") from None
         return {"kubeconfig": kubeconfig, "install_id": install_id}
 
     return f"cluster:{cluster.pk}", version, build

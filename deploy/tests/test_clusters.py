@@ -518,6 +518,20 @@ def test_driver_for_uses_the_clusters_kubeconfig_cached_until_it_changes(owner, 
     assert len(built) == 2
 
 
+def test_driver_for_applies_the_registration_rules_again(owner, built, settings):
+    settings.BAAS_CLUSTER_ALLOW_PRIVATE = True
+    private = crypto.seal(json.dumps(kc.sanitize(
+        kubeconfig(server="https://10.0.0.5:6443"), allow_private=True).kubeconfig).encode())
+    cluster = ClusterFactory(tenant=owner.tenant, sealed_kubeconfig=private)
+    network = NetworkFactory(tenant=owner.tenant, driver="kubernetes", cluster=cluster)
+    settings.BAAS_CLUSTER_ALLOW_PRIVATE = False  # the operator tightened the rules since
+    with pytest.raises(DriverError) as refused:
+        registry.driver_for(network)
+    assert refused.value.code == "cluster_refused"
+    assert "cluster_server_private" in refused.value.message
+    assert built == []
+
+
 def test_driver_for_without_a_cluster_uses_the_platform_defaults(owner, built):
     registry.driver_for(NetworkFactory(tenant=owner.tenant, driver="kubernetes"))
     registry.driver_for(NetworkFactory(tenant=owner.tenant, driver="local"))
