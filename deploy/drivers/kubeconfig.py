@@ -124,6 +124,9 @@ def _check_server(server: Any, *, allow_private: bool,
         parts.port  # noqa: B018 -- raises on a port that is not a number
     except ValueError:
         raise KubeconfigError("cluster_server_not_https", server=server[:200]) from None
+    if parts.username is not None or parts.password is not None:
+        # The server URL is stored and shown: it must not carry a password.
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="userinfo")
     if parts.scheme != "https" or not host:
         raise KubeconfigError("cluster_server_not_https", server=server[:200])
     if allow_private:
@@ -175,10 +178,12 @@ def sanitize(text: Any, *, context: str | None = None, allow_private: bool = Fal
     ``KubeconfigError`` saying what is refused."""
     if not isinstance(text, str) or not text.strip():
         raise KubeconfigError("cluster_kubeconfig_invalid", reason="empty")
-    if len(text.encode("utf-8")) > MAX_KUBECONFIG_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_KUBECONFIG_BYTES:
         raise KubeconfigError("cluster_kubeconfig_too_large", limit=MAX_KUBECONFIG_BYTES)
     try:
         doc = yaml.safe_load(text)
+    except RecursionError:  # nesting deeper than any kubeconfig
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="yaml") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         if mark is None:

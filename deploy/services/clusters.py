@@ -80,6 +80,7 @@ def _reasons() -> dict[str, str]:
         "empty": _("it is empty"),
         "not a mapping": _("it is not a mapping of clusters, users and contexts"),
         "yaml": _("it is not valid YAML"),
+        "userinfo": _("the server URL contains a user name or password"),
     }
 
 

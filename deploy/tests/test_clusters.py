@@ -175,6 +175,9 @@ REFUSED = [
      "cluster_kubeconfig_invalid"),
     ("basic-auth-only", kubeconfig(user={"username": "admin", "password": "pw"}),
      "cluster_kubeconfig_incomplete"),
+    ("password-in-server", kubeconfig(server="https://admin:" + SECRET_TOKEN
+                                      + "@93.184.216.34:6443"), "cluster_kubeconfig_invalid"),
+    ("deeply-nested", "a: " + "[" * 20000 + "]" * 20000, "cluster_kubeconfig_invalid"),
 ]
 
 
@@ -189,6 +192,15 @@ def test_a_refused_kubeconfig_stores_nothing_and_says_why(owner, probe, text, co
     assert probe.calls == []  # refused before anything was contacted
     assert not Cluster.objects.exists()
     assert not AuditEvent.objects.filter(action="cluster.register").exists()
+
+
+def test_a_lone_surrogate_is_refused_not_a_server_error(owner, probe):
+    res = client_for(owner).post(
+        "/api/v1/clusters/", data='{"name": "prod", "kubeconfig": "clusters: \\ud800"}',
+        content_type="application/json")
+    assert res.status_code == 400, res.content
+    assert res.json()["error"]["code"] == "invalid_unicode"  # the API's parser says it
+    assert not Cluster.objects.exists()
 
 
 @pytest.mark.parametrize("server", [
