@@ -78,6 +78,17 @@ async def in_stream_pool(fn: Callable[..., T], *args: Any) -> T:
     return await sync_to_async(call, thread_sensitive=False, executor=_stream_pool())()
 
 
+def _release_request_connections() -> None:
+    # Django keeps a request's sync thread, and so the thread's database connections, until
+    # the response has been sent, which for a stream is minutes. The request is done with the
+    # database here (the stream reads through the pool), so its connections are closed now:
+    # otherwise 200 open streams would hold 200 connections. Whatever runs later in this
+    # request (a middleware saving the session) simply reconnects.
+    for conn in connections.all(initialized_only=True):
+        if not conn.in_atomic_block:
+            conn.close()
+
+
 def event_stream_response(
     request: Any,
     *,
@@ -86,7 +97,11 @@ def event_stream_response(
 ) -> StreamingHttpResponse:
     """A ``text/event-stream`` response built from whichever stream this server consumes
     as it goes (see the module docstring). Both factories are called lazily: only one."""
-    stream = async_stream() if runs_under_asgi(request) else sync_stream()
+    if runs_under_asgi(request):
+        _release_request_connections()
+        stream = async_stream()
+    else:
+        stream = sync_stream()
     response = StreamingHttpResponse(stream, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
