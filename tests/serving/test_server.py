@@ -231,3 +231,56 @@ def test_access_log_leaves_out_query_strings(server: Server):
     text = server.log.read_text()
     assert line in text
     assert secret not in text
+
+
+def test_gateway_events_come_from_the_nodes_websocket_as_they_happen(server: Server):
+    """The ASGI gateway stream reads the node's websocket on the event loop
+    (``gateway.aevents``). A stand-in for CometBFT's websocket in this process sends the
+    confirmation, then one event only after the test has read ``subscribed``, then nothing:
+    the stream must pass each on as it comes and end after its quiet ``timeout``."""
+    import websockets.asyncio.server
+
+    from deploy.tests.factories import NetworkFactory, NodeFactory
+
+    tenant, _, token = _owner_with_token(["read"])
+    send_event = asyncio.Event()
+    requests: list[dict[str, Any]] = []
+
+    async def cometbft(ws: Any) -> None:
+        request = json.loads(await ws.recv())
+        requests.append(request)
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {}}))
+        await send_event.wait()
+        await ws.send(json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": {
+            "query": request["params"]["query"],
+            "data": {"type": "tendermint/event/Tx", "value": {"height": "7"}},
+            "events": {"tx.hash": ["AB" * 32]},
+        }}))
+        await ws.wait_closed()
+
+    async def scenario() -> list[dict[str, Any]]:
+        async with websockets.asyncio.server.serve(cometbft, "127.0.0.1", 0) as node_ws:
+            port = node_ws.sockets[0].getsockname()[1]
+            network = await asyncio.to_thread(NetworkFactory, tenant=tenant)
+            node = await asyncio.to_thread(NodeFactory, network=network, health="healthy",
+                                           rpc_url=f"http://127.0.0.1:{port}")
+            url = (f"{server.url}/api/v1/networks/{network.pk}/gateway/events/"
+                   "?timeout=1&query=tm.event%3D%27Tx%27")
+            headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+            async with httpx.AsyncClient(timeout=DEADLINE_S) as client, \
+                    client.stream("GET", url, headers=headers) as response:
+                assert response.status_code == 200, await response.aread()
+                lines = response.aiter_lines()
+                subscribed = await _next_frame(lines, "subscribed")
+                assert subscribed["data"] == {"subscribed": node.moniker}
+                send_event.set()
+                ledger = await _next_frame(lines, "ledger")
+                end = await _next_frame(lines, "end")
+        return [ledger, end]
+
+    ledger, end = asyncio.run(scenario())
+    assert requests[0]["method"] == "subscribe"
+    assert requests[0]["params"] == {"query": "tm.event='Tx'"}
+    assert ledger["data"]["events"] == {"tx.hash": ["AB" * 32]}
+    assert ledger["data"]["data"]["value"] == {"height": "7"}
+    assert end["data"] == {}
