@@ -284,3 +284,40 @@ def test_gateway_events_come_from_the_nodes_websocket_as_they_happen(server: Ser
     assert ledger["data"]["events"] == {"tx.hash": ["AB" * 32]}
     assert ledger["data"]["data"]["value"] == {"height": "7"}
     assert end["data"] == {}
+
+
+def test_portal_sign_in_session_csrf_locale_and_static_files(server: Server, settings):
+    """The portal's sync views, middleware and sessions work under ASGI: a password sign-in
+    through the form (CSRF cookie and token, session cookie), the dashboard in Korean with
+    the security headers, and a static file served by WhiteNoise."""
+    import re
+
+    from tenants.tests.factories import PASSWORD, MembershipFactory
+
+    # The server checks passwords with the production hashers, not the tests' fast one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    membership = MembershipFactory(role="owner")
+    with httpx.Client(base_url=server.url, timeout=DEADLINE_S) as client:
+        login = client.get("/login/")
+        assert login.status_code == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+        assert client.cookies.get("csrftoken")
+        refused = client.post("/login/", data={"email": membership.user.email,
+                                               "password": PASSWORD})
+        assert refused.status_code == 403  # no CSRF token: the middleware refuses
+        signed_in = client.post("/login/", data={
+            "email": membership.user.email, "password": PASSWORD,
+            "csrfmiddlewaretoken": token})
+        assert signed_in.status_code == 302, signed_in.text[:500]
+        assert client.cookies.get("sessionid")
+        dashboard = client.get(signed_in.headers["location"],
+                               headers={"Accept-Language": "ko"})
+        assert dashboard.status_code == 200
+        assert dashboard.headers["content-language"] == "ko"
+        assert membership.tenant.name in dashboard.text
+        assert "script-src 'self'" in dashboard.headers["content-security-policy"]
+        assert dashboard.headers["x-frame-options"] == "DENY"
+        assert re.fullmatch(r"[0-9a-f]{32}", dashboard.headers["x-request-id"])
+        static = client.get("/static/css/portal.css")
+        assert static.status_code == 200
+        assert static.headers["content-type"].startswith("text/css")
