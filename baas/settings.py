@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "baas.middleware.ApiBodyLimitMiddleware",
     "baas.middleware.ApiQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "baas.middleware.AsyncFileResponseMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from baas.choices import OperationState
+from tests.e2e.conftest import REPO
 from tests.serving.conftest import Server, process_status, sqlite_connections
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -318,6 +319,13 @@ def test_portal_sign_in_session_csrf_locale_and_static_files(server: Server, set
         assert "script-src 'self'" in dashboard.headers["content-security-policy"]
         assert dashboard.headers["x-frame-options"] == "DENY"
         assert re.fullmatch(r"[0-9a-f]{32}", dashboard.headers["x-request-id"])
+        css = (REPO / "static" / "css" / "portal.css").read_bytes()
         static = client.get("/static/css/portal.css")
         assert static.status_code == 200
         assert static.headers["content-type"].startswith("text/css")
+        assert static.content == css
+        part = client.get("/static/css/portal.css", headers={"Range": "bytes=0-9"})
+        assert (part.status_code, part.content) == (206, css[:10])
+        assert client.head("/static/css/portal.css").content == b""
+    # Streamed, not read whole by Django (which warns when it has to).
+    assert "must consume synchronous iterators" not in server.log.read_text()
