@@ -9,6 +9,7 @@ committed rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -107,12 +108,11 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="module")
-def server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
-    """One gunicorn master with one uvicorn worker for the module's tests (it starts in a
-    few seconds; its rows come and go with each test's transactional_db)."""
+@contextlib.contextmanager
+def running_server(log: Path, **extra_env: str) -> Iterator[Server]:
+    """Start gunicorn with one uvicorn worker on the test database; stop it (SIGTERM) at
+    the end unless the caller already has."""
     port = _free_port()
-    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -123,6 +123,7 @@ def server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
         # default, which makes the 200-stream test a harder load, not an easier one.
         "BAAS_SSE_POLL_SECONDS": "0.25",
         "BAAS_GRACEFUL_TIMEOUT": "10",
+        **extra_env,
     }
     with log.open("wb") as out:
         master = subprocess.Popen(
@@ -147,3 +148,11 @@ def server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
         yield served
     finally:
         _stop(master)
+
+
+@pytest.fixture(scope="module")
+def server(django_db_setup, tmp_path_factory) -> Iterator[Server]:
+    """One server for the module's tests (it starts in a few seconds; its rows come and go
+    with each test's transactional_db)."""
+    with running_server(tmp_path_factory.mktemp("gunicorn") / "server.log") as served:
+        yield served

@@ -21,7 +21,7 @@ import pytest
 
 from baas.choices import OperationState
 from tests.e2e.conftest import REPO
-from tests.serving.conftest import Server, process_status, sqlite_connections
+from tests.serving.conftest import Server, process_status, running_server, sqlite_connections
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -329,3 +329,44 @@ def test_portal_sign_in_session_csrf_locale_and_static_files(server: Server, set
         assert client.head("/static/css/portal.css").content == b""
     # Streamed, not read whole by Django (which warns when it has to).
     assert "must consume synchronous iterators" not in server.log.read_text()
+
+
+def test_sigterm_ends_open_streams_before_gunicorn_would_kill_the_worker(tmp_path):
+    """A rolling update sends SIGTERM while streams are open (they may run for minutes).
+    The worker cancels them at its own deadline, a little before gunicorn's
+    ``graceful_timeout`` (``baas/gunicorn_conf.py``), and exits by itself: gunicorn never
+    has to SIGKILL it, and the master exits 0."""
+    tenant, actor, token = _owner_with_token(["read"])
+    op = _running_operation(tenant, actor)
+    with running_server(tmp_path / "server.log", BAAS_GRACEFUL_TIMEOUT="5") as served:
+
+        async def scenario() -> list[str]:
+            ended: list[str] = []
+            opened = asyncio.Event()
+
+            async def hold(client: httpx.AsyncClient) -> None:
+                url = f"/api/v1/operations/{op.pk}/events/"
+                async with client.stream("GET", url,
+                                         headers={"Authorization": f"Bearer {token}"}) as r:
+                    lines = r.aiter_lines()
+                    await _next_frame(lines, "progress")
+                    opened.set()
+                    try:
+                        async for _ in lines:
+                            pass
+                        ended.append("closed")
+                    except httpx.HTTPError:  # cut mid-response: EventSource reconnects
+                        ended.append("cut")
+
+            async with httpx.AsyncClient(base_url=served.url, timeout=DEADLINE_S) as client:
+                task = asyncio.create_task(hold(client))
+                await asyncio.wait_for(opened.wait(), DEADLINE_S)
+                served.master.terminate()
+                await asyncio.wait_for(task, DEADLINE_S)
+            return ended
+
+        assert asyncio.run(scenario()) in (["closed"], ["cut"])
+        assert served.master.wait(timeout=DEADLINE_S) == 0
+        log = served.log.read_text()
+        assert "timeout graceful shutdown exceeded" in log  # uvicorn cancelled the stream
+        assert "SIGKILL" not in log
