@@ -31,6 +31,12 @@ bind = [b.strip() for b in os.environ.get("BAAS_LISTEN", "127.0.0.1:8000").split
 # os.cpu_count(): in a container that counts the node's CPUs, not the pod's CPU limit.
 workers = _int_env("BAAS_WEB_WORKERS", 2)
 worker_class = "baas.gunicorn_conf.UvicornWorker"
+# Open connections one worker accepts before it answers 503 (uvicorn's limit_concurrency,
+# set from gunicorn's own setting for it). Every open event stream also parks one idle
+# thread (Django runs each request's sync code in a thread kept until the response ends),
+# so this bounds a worker's threads and memory (about 350 kB a stream measured, see
+# docs/serving.md) well before a pids limit or the OOM killer would.
+worker_connections = _int_env("BAAS_WEB_MAX_CONNECTIONS", 1000)
 # SIGTERM (a rolling update, a scale-down) lets requests and streams finish for this many
 # seconds before the worker is killed. Kept under Kubernetes' default 30 s grace period.
 graceful_timeout = _int_env("BAAS_GRACEFUL_TIMEOUT", 25)
@@ -57,7 +63,8 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 class UvicornWorker(_UvicornWorker):
-    """uvicorn's gunicorn worker, with its own shutdown deadline just before gunicorn's.
+    """uvicorn's gunicorn worker with two of gunicorn's settings it leaves out: the
+    connection limit (``worker_connections``) and a shutdown deadline of its own.
 
     On SIGTERM uvicorn waits for open responses, and an event stream may run for minutes
     (``BAAS_SSE_MAX_SECONDS``); gunicorn would SIGKILL the worker at ``graceful_timeout``
@@ -70,6 +77,7 @@ class UvicornWorker(_UvicornWorker):
         # Django has no ASGI lifespan handler; "off" spares every boot a log line saying so.
         self.config.lifespan = "off"
         self.config.timeout_graceful_shutdown = max(1, int(self.cfg.graceful_timeout) - 3)
+        self.config.limit_concurrency = int(self.cfg.worker_connections)
 
 
 class PathOnlyAccessLog(logging.Filter):

@@ -10,6 +10,7 @@ What the runs measured (memory, threads, latency) is printed as an observation (
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -370,3 +371,39 @@ def test_sigterm_ends_open_streams_before_gunicorn_would_kill_the_worker(tmp_pat
         log = served.log.read_text()
         assert "timeout graceful shutdown exceeded" in log  # uvicorn cancelled the stream
         assert "SIGKILL" not in log
+
+
+def test_a_worker_full_of_streams_answers_503_not_one_more_thread(tmp_path):
+    """``BAAS_WEB_MAX_CONNECTIONS`` bounds what one worker holds (every open stream parks
+    one idle thread): past it the server answers 503 at once, and serves again as soon as
+    streams close."""
+    tenant, actor, token = _owner_with_token(["read"])
+    op = _running_operation(tenant, actor)
+    limit = 3
+    with running_server(tmp_path / "server.log", BAAS_WEB_MAX_CONNECTIONS=str(limit)) as served:
+
+        async def scenario() -> tuple[int, int]:
+            auth = {"Authorization": f"Bearer {token}"}
+            async with contextlib.AsyncExitStack() as stack:
+                streams = await stack.enter_async_context(httpx.AsyncClient(
+                    base_url=served.url, timeout=DEADLINE_S))
+                # uvicorn counts the asking connection in: limit - 1 streams fill it.
+                for _ in range(limit - 1):
+                    response = await stack.enter_async_context(streams.stream(
+                        "GET", f"/api/v1/operations/{op.pk}/events/", headers=auth))
+                    assert response.status_code == 200
+                    lines = response.aiter_lines()
+                    stack.push_async_callback(lines.aclose)
+                    await _next_frame(lines, "progress")
+                async with httpx.AsyncClient(base_url=served.url,
+                                             timeout=DEADLINE_S) as other:
+                    full = (await other.get("/healthz")).status_code
+            # The streams are closed: the worker takes requests again.
+            deadline = time.monotonic() + DEADLINE_S
+            while served.established() > 0 and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            async with httpx.AsyncClient(base_url=served.url, timeout=DEADLINE_S) as other:
+                again = (await other.get("/healthz")).status_code
+            return full, again
+
+        assert asyncio.run(scenario()) == (503, 200)
