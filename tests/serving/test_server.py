@@ -26,13 +26,7 @@ from tests.serving.conftest import Server, process_status, running_server, sqlit
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-# 200 is the issue's figure: one worker holding that many open streams while the API still
-# answers. It is bounded on purpose: every stream is a real TCP connection and socket pair on
-# loopback plus a client task, the client and the server share 2 CPU cores with other work
-# in CI, and the point is "far more streams than a thread-per-request server has threads"
-# (a sync gunicorn worker holds exactly one), not the server's ceiling, which
-# bench/serving.py explores.
-STREAMS = 200
+STREAMS = 200  # why this many and no more: the first test's docstring
 # Generous on purpose (see the module docstring): opening 200 streams on a loaded 2-core
 # machine takes seconds, not minutes.
 DEADLINE_S = 120.0
@@ -94,7 +88,13 @@ async def _next_frame(lines: Any, event: str) -> dict[str, Any]:
 def test_one_worker_holds_200_streams_while_the_api_answers(server: Server):
     """200 operation streams, each delivering its first event, stay open on ONE worker
     process while /healthz and an authenticated API call answer; after they close, the
-    same worker still serves."""
+    same worker still serves.
+
+    It holds exactly ``STREAMS`` = 200 streams (the issue's figure), no more: each is a
+    real loopback connection with a socket on both sides, a client task here and a parked
+    thread in the worker, on CI's two shared cores. 200 is already far past what a
+    thread-per-request worker holds while still answering; where one worker's ceiling lies
+    is ``bench/serving.py``'s question, not a test's."""
     tenant, actor, token = _owner_with_token(["read"])
     op = _running_operation(tenant, actor)  # running: no stream ends on its own
     (worker,) = server.worker_pids()
