@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "baas.middleware.ApiBodyLimitMiddleware",
     "baas.middleware.ApiQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "baas.middleware.AsyncFileResponseMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -285,6 +286,9 @@ SPECTACULAR_SETTINGS = {
 # Server-sent events of operations: database poll interval and stream length (seconds).
 BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
 BAAS_SSE_MAX_SECONDS = float(os.environ.get("BAAS_SSE_MAX_SECONDS", "300"))
+# Under ASGI every event stream of a process reads the database through one pool of this
+# many threads (baas/sse.py), so streams cost at most this many database connections.
+BAAS_SSE_DB_THREADS = int(os.environ.get("BAAS_SSE_DB_THREADS", "4"))
 # A shared cache makes throttling count across processes. Kept apart from the broker's Redis
 # database on purpose: clearing a cache must never drop queued tasks.
 CACHES = {
