@@ -1,6 +1,7 @@
-# Two commands for a fresh machine:
+# Commands for a fresh machine:
 #   make run   - set up and run the portal, API and a Celery worker on the embedded default
 #   make test  - set up and run the whole test suite
+#   make serve - the production web server (gunicorn + uvicorn workers) on the same setup
 #   (make stop - stop the local ledger nodes that outlive Ctrl-C on make run)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -8,7 +9,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run stop test lint cometbft proto clean
+.PHONY: setup run serve stop test lint cometbft proto clean
 
 $(STAMP): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,11 @@ proto: $(STAMP)
 run: setup
 	$(PY) manage.py demo_setup
 	bash scripts/run-embedded.sh
+
+# The production web server, as the image runs it (docs/serving.md); no worker: start
+# `celery -A baas worker` and `celery -A baas beat` beside it for background work.
+serve: setup
+	VENV=$(VENV) bash scripts/serve.sh
 
 # Ctrl-C on `make run` stops the web server and the worker; the local ledger nodes keep
 # running (own sessions). This stops them, and a `make run` still running elsewhere.

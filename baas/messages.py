@@ -82,6 +82,10 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "network.upgrade": _("Asked for a network ledger upgrade"),
     "node.restart": _("Restarted a node"),
     "node.recover": _("Recovered a crashed node"),
+    # clusters
+    "cluster.register": _("Registered a Kubernetes cluster"),
+    "cluster.check": _("Checked a Kubernetes cluster"),
+    "cluster.delete": _("Removed a Kubernetes cluster"),
     # consortiums
     "consortium.invite": _("Invited an organisation to a network"),
     "consortium.revoke": _("Withdrew a network invitation"),

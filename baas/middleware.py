@@ -1,15 +1,18 @@
 """Request id + source IP for every request; JSON errors for oversized API bodies and for
-API query strings that are not text."""
+API query strings that are not text; file responses streamed under ASGI."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.handlers.asgi import ASGIRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 
 from baas.context import request_id_var, source_ip_var
 from baas.errors import json_error_response
@@ -102,3 +105,41 @@ class ApiQueryStringMiddleware:
                     "invalid_query_string",
                     "The query string contains a NUL or another control character.", 400)
         return self.get_response(request)
+
+
+# Django's own ASGI chunk size: one read per message it sends.
+_FILE_BLOCK = 2**16
+
+
+async def _file_blocks(file: Any) -> AsyncIterator[bytes]:
+    while block := await asyncio.to_thread(file.read, _FILE_BLOCK):
+        yield block
+
+
+async def _parts(parts: Any) -> AsyncIterator[bytes]:
+    for part in parts:  # no file: what the response holds is already in memory
+        yield part
+
+
+class AsyncFileResponseMiddleware:
+    """Under ASGI, hands a file response (WhiteNoise's static files) to the server as an
+    async iterator whose every read runs in a thread.
+
+    Django consumes a sync iterator under ASGI with ``sync_to_async(list)``: the whole file
+    in memory before the first byte goes out, and a warning. Listed just before WhiteNoise,
+    which answers static files without calling what follows it. The file is still closed
+    by the response, which registered it when it was created.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (isinstance(response, FileResponse) and not response.is_async
+                and isinstance(request, ASGIRequest)):
+            file = response.file_to_stream
+            # No file for HEAD: WhiteNoise then gives an empty body.
+            response.streaming_content = (
+                _file_blocks(file) if file is not None else _parts(response.streaming_content))
+        return response

@@ -115,6 +115,7 @@ MIDDLEWARE = [
     "baas.middleware.ApiBodyLimitMiddleware",
     "baas.middleware.ApiQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "baas.middleware.AsyncFileResponseMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -266,12 +267,16 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("BAAS_AUTH_THROTTLE_RATE", "20/minute"),
         "node_restart": os.environ.get("BAAS_NODE_RESTART_THROTTLE_RATE", "3/minute"),
+        # Registering or checking a cluster connects out to an address the tenant chose.
+        "cluster_check": os.environ.get("BAAS_CLUSTER_CHECK_THROTTLE_RATE", "10/minute"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # "<view class>.<action>" -> throttle scope (a rate above): restarting one node is
 # limited, whatever the token or session asks.
-BAAS_ACTION_THROTTLES = {"NodeViewSet.restart": "node_restart"}
+BAAS_ACTION_THROTTLES = {"NodeViewSet.restart": "node_restart",
+                         "ClusterViewSet.create": "cluster_check",
+                         "ClusterViewSet.check": "cluster_check"}
 # The public pages of template deployments (/p/<id>/prepare|submit|query/), per client
 # address: anyone may call them, so they are the first thing a flood would hit.
 BAAS_PUBLIC_PAGE_THROTTLE_RATE = os.environ.get("BAAS_PUBLIC_PAGE_THROTTLE_RATE", "60/minute")
@@ -297,6 +302,9 @@ SPECTACULAR_SETTINGS = {
 # Server-sent events of operations: database poll interval and stream length (seconds).
 BAAS_SSE_POLL_SECONDS = float(os.environ.get("BAAS_SSE_POLL_SECONDS", "1"))
 BAAS_SSE_MAX_SECONDS = float(os.environ.get("BAAS_SSE_MAX_SECONDS", "300"))
+# Under ASGI every event stream of a process reads the database through one pool of this
+# many threads (baas/sse.py), so streams cost at most this many database connections.
+BAAS_SSE_DB_THREADS = int(os.environ.get("BAAS_SSE_DB_THREADS", "4"))
 # A shared cache makes throttling count across processes. Kept apart from the broker's Redis
 # database on purpose: clearing a cache must never drop queued tasks.
 _cache_url = url_setting("BAAS_CACHE_URL")
@@ -357,6 +365,11 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
+
+# --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
+# A tenant's kubeconfig may point at loopback, private or link-local addresses only when this
+# is on: off by default, so a tenant cannot aim the control plane at its own network.
+BAAS_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_CLUSTER_ALLOW_PRIVATE", False)
 
 LOGGING = {
     "version": 1,

@@ -9,11 +9,14 @@ class DeployConfig(AppConfig):
         from django.db.models.signals import post_delete, post_save
 
         from baas.quotas import register_usage
-        from deploy import operation_kinds
+        from deploy import operation_kinds, selectors
+        from deploy.drivers import registry
         from deploy.services import keys
         from tenants.models import ApiToken, Membership
 
         operation_kinds.register()
+        # Networks on a registered cluster get a driver with its kubeconfig.
+        registry.set_network_options(selectors.cluster_driver_options)
         register_usage("max_networks", _network_count)
         # A person's or a token's signing keys end with the membership or the token.
         post_delete.connect(keys.on_membership_deleted, sender=Membership,

@@ -143,3 +143,10 @@ def network_can_move(current: str, target: str) -> bool:
 
 def node_can_move(current: str, target: str) -> bool:
     return target in NODE_TRANSITIONS.get(current, frozenset())
+
+
+class ClusterStatus(models.TextChoices):
+    # The last check reached the API server, authenticated and found every right the
+    # driver needs; "failing" keeps the code of what the last check found missing.
+    READY = "ready", _("Ready")
+    FAILING = "failing", _("Failing")

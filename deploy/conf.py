@@ -18,6 +18,8 @@ DEFAULTS: dict[str, float] = {
     "DEPLOY_GATEWAY_TIMEOUT_S": 5,
     "DEPLOY_NODE_CPU_LIMIT": 1.0,
     "DEPLOY_NODE_MEMORY_MB": 512,
+    # Timeout of the whole check of a cluster at registration or re-check (seconds).
+    "BAAS_CLUSTER_CHECK_TIMEOUT_S": 10,
 }
 
 

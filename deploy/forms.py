@@ -23,6 +23,9 @@ ERROR_FIELDS = {
     "already_member": "tenant",
     "invitation_pending": "tenant",
     "invalid_role": "role",
+    "cluster_name_taken": "name",
+    "cluster_unknown": "cluster",
+    "cluster_driver_mismatch": "cluster",
 }
 
 
@@ -73,6 +76,16 @@ class NetworkCreateForm(forms.Form):
                     "public pages of templates with keys held in their browser. Fixed when "
                     "the network is created."),
     )
+    cluster = forms.ChoiceField(
+        label=_("Kubernetes cluster"), required=False, choices=[],
+        help_text=_("Only for the Kubernetes driver; empty: the platform's own cluster."),
+    )
+
+    def __init__(self, *args: Any, clusters: Any = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The service checks the choice again (another tenant's id is refused there too).
+        self.fields["cluster"].choices = [("", _("The platform's own cluster"))] + [
+            (str(c.pk), c.name) for c in clusters]
 
 
 class ConfirmForm(forms.Form):
@@ -108,3 +121,24 @@ class InviteForm(forms.Form):
     )
     role = forms.ChoiceField(label=_("Role"), choices=ConsortiumRole.choices,
                              initial=ConsortiumRole.VALIDATOR)
+
+
+class ClusterRegisterForm(forms.Form):
+    """Register a Kubernetes cluster; the service refuses what the kubeconfig may not do."""
+
+    name = forms.CharField(
+        label=_("Name"), max_length=63, validators=[validate_name],
+        help_text=_("Lowercase letters, digits and hyphens, e.g. prod-seoul."),
+    )
+    kubeconfig = forms.CharField(
+        label=_("Kubeconfig"), strip=False,
+        widget=forms.Textarea(attrs={"rows": 10, "spellcheck": "false",
+                                     "autocomplete": "off"}),
+        help_text=_("The kubeconfig file's text, with the credentials inline (a token, or "
+                    "client-certificate-data and client-key-data) and the cluster's CA as "
+                    "certificate-authority-data. Stored encrypted and never shown again."),
+    )
+    context = forms.CharField(
+        label=_("Context"), max_length=253, required=False,
+        help_text=_("The context to use; empty: the kubeconfig's current context."),
+    )

@@ -14,7 +14,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
 from baas.errors import AppError, Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -380,25 +380,54 @@ def transaction(*, network: Network, tx_hash: str) -> dict[str, Any]:
     return with_failover(network, call)
 
 
-def events(*, network: Network, query_text: str, timeout: float) -> Iterator[dict[str, Any]]:
-    """Yield events from one node's websocket subscription (no failover mid-stream); the
-    first item is ``{"subscribed": node moniker}`` once the node confirmed it."""
+def _event_item(node: Node, event: dict[str, Any]) -> dict[str, Any]:
+    if not event:  # the node confirmed the subscription
+        return {"subscribed": node.moniker}
+    return {"query": event.get("query"), "data": event.get("data"), "events": event.get("events")}
+
+
+def events(*, network: Network, node: Node, query_text: str,
+           timeout: float) -> Iterator[dict[str, Any]]:
+    """Yield events from ``node``'s websocket subscription (no failover mid-stream); the
+    first item is ``{"subscribed": node moniker}`` once the node confirmed it. The caller
+    picks the node (``candidate_nodes``) before streaming, so a down network is refused
+    with its error code rather than inside an open stream."""
     from ledger.client import ClientTimeout, LedgerClient, LedgerClientError
 
-    node = candidate_nodes(network)[0]
     client = LedgerClient(node.rpc_url, chain_id=network.chain_id, timeout=_timeout())
     try:
         for event in client.subscribe(query_text, timeout=timeout, confirm=True):
-            if not event:
-                yield {"subscribed": node.moniker}
-                continue
-            yield {"query": event.get("query"), "data": event.get("data"),
-                   "events": event.get("events")}
+            yield _event_item(node, event)
     except ClientTimeout:
         return
     except LedgerClientError as exc:
         yield {"error": str(exc)}
     finally:
+        client.close()
+
+
+async def aevents(*, network: Network, node: Node, query_text: str,
+                  timeout: float) -> AsyncIterator[dict[str, Any]]:
+    """``events`` for an event loop (the ASGI server): the same items, and the websocket is
+    read by the loop, so an open stream holds no thread. Touches no database."""
+    import asyncio
+
+    from ledger.client import ClientTimeout, LedgerClient, LedgerClientError
+
+    # Building a client loads TLS certificates for its HTTP pool (about 20 ms here): done in
+    # a thread so that many streams opening at once do not stall every other request.
+    client = await asyncio.to_thread(LedgerClient, node.rpc_url, chain_id=network.chain_id,
+                                     timeout=_timeout())
+    try:
+        async for event in client.asubscribe(query_text, timeout=timeout, confirm=True):
+            yield _event_item(node, event)
+    except ClientTimeout:
+        return
+    except LedgerClientError as exc:
+        yield {"error": str(exc)}
+    finally:
+        # Only the websocket was used; the client's HTTP pool holds no connection, so
+        # closing it does not block the loop.
         client.close()
 
 

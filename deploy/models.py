@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from baas.querysets import TenantScopedQuerySet
 from deploy.choices import (
+    ClusterStatus,
     ConsortiumRole,
     DesiredState,
     InvitationStatus,
@@ -22,6 +23,56 @@ from deploy.choices import (
     NodeHealth,
     NodeStatus,
 )
+
+
+class ClusterQuerySet(TenantScopedQuerySet):
+    def usable_by(self, tenant):
+        """Clusters a network of ``tenant`` may run on: its own and the platform's."""
+        return self.filter(Q(tenant=tenant) | Q(tenant__isnull=True))
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster networks of the ``kubernetes`` driver run on.
+
+    ``tenant`` None: a platform cluster registered by staff, usable by every tenant. The
+    kubeconfig is stored sealed (``deploy.crypto``), reduced to the one context chosen at
+    registration with inline credentials only (``deploy.drivers.kubeconfig``); it is never
+    returned, logged or put in an error message. Written only by
+    ``deploy.services.clusters``.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="clusters")
+    name = models.CharField(max_length=63)
+    server = models.CharField(max_length=2048)  # the API server URL, shown to the tenant
+    sealed_kubeconfig = models.BinaryField()
+    status = models.CharField(max_length=20, choices=ClusterStatus.choices,
+                              default=ClusterStatus.READY)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=64, blank=True, default="")
+    last_error_message = models.CharField(max_length=500, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ClusterQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "name"],
+                                    name="deploy_cluster_name_unique_per_tenant"),
+            # NULL tenants are distinct to the constraint above: platform names need their own.
+            models.UniqueConstraint(fields=["name"], condition=Q(tenant__isnull=True),
+                                    name="deploy_cluster_platform_name_unique"),
+        ]
+
+    def __str__(self) -> str:  # never the kubeconfig
+        return self.name
 
 
 class NetworkQuerySet(TenantScopedQuerySet):
@@ -52,6 +103,11 @@ class Network(models.Model):
     # A name in the driver registry (deploy/drivers/registry.py), checked by the services:
     # no choices here, so a new runtime needs no migration.
     driver = models.CharField(max_length=20, default="local")
+    # Where a ``kubernetes`` network runs: a cluster of its tenant or of the platform; None
+    # is the platform's own cluster (``BAAS_KUBE_KUBECONFIG`` or in-cluster config).
+    # Deleting a cluster live networks use is refused (``cluster_in_use``).
+    cluster = models.ForeignKey(Cluster, null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="networks")
     # Keys not registered on chain may transact (genesis ``open_access``): people outside
     # the tenant (donors, residents) act on a template's public page with their own keys.
     # Chaincode decides what such a key may do; system chaincode still needs registered

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from baas.errors import NotFound
+from deploy import crypto
 from deploy.choices import NetworkStatus, NodeStatus
-from deploy.drivers import DriverError, registry
+from deploy.drivers import DriverError, config, registry
+from deploy.drivers import kubeconfig as kc
 from deploy.errors import driver_app_error
-from deploy.models import Network, Node
+from deploy.models import Cluster, Network, Node
 
 
 def ledger_upgrade_offer(*, network: Network) -> str:
@@ -99,3 +105,71 @@ def node_logs(*, node: Node, tail: int) -> str:
         if exc.code == "node_not_found":
             return ""
         raise driver_app_error(exc) from None
+
+
+# --- clusters ---------------------------------------------------------------------------------
+
+
+def cluster_list(*, tenant: Any) -> QuerySet[Cluster]:
+    """The tenant's own clusters and the platform's (which any network may run on)."""
+    return Cluster.objects.usable_by(tenant).select_related("tenant")
+
+
+def cluster_get(*, tenant: Any, cluster_id: Any) -> Cluster:
+    """One cluster ``tenant`` may see; another tenant's, or a bad id, is 404."""
+    try:
+        uuid.UUID(str(cluster_id))
+    except ValueError:
+        raise NotFound("not_found", "Cluster not found.") from None
+    cluster = cluster_list(tenant=tenant).filter(pk=cluster_id).first()
+    if cluster is None:
+        raise NotFound("not_found", "Cluster not found.")
+    return cluster
+
+
+def cluster_in_use(*, cluster: Cluster) -> QuerySet[Network]:
+    """Networks that still need ``cluster``: every one not deleted (a network being deleted
+    needs it to remove its namespace)."""
+    return Network.objects.filter(cluster=cluster).exclude(status=NetworkStatus.DELETED)
+
+
+def cluster_driver_options(
+    network: Any,
+) -> tuple[str, str, Callable[[], dict[str, Any]]] | None:
+    """How ``registry.driver_for`` builds the driver of a network on a registered cluster
+    (installed by ``deploy.apps``): one driver per cluster, rebuilt when its sealed
+    kubeconfig changes. None: the driver's defaults (the platform's own cluster).
+
+    A tenant's cluster serves only that tenant's networks; the services never attach one
+    to another tenant's network, and this refuses it again in case a row says otherwise.
+    """
+    if network.driver != "kubernetes" or not getattr(network, "cluster_id", None):
+        return None
+    cluster = (Cluster.objects.filter(pk=network.cluster_id)
+               .only("id", "tenant_id", "sealed_kubeconfig").first())
+    if cluster is None:
+        raise DriverError("driver_unavailable", "the network's cluster is no longer registered")
+    if cluster.tenant_id is not None and cluster.tenant_id != network.tenant_id:
+        raise DriverError("cluster_not_allowed",
+                          "this cluster belongs to another organisation than the network")
+    sealed = bytes(cluster.sealed_kubeconfig)
+    install_id = config.install_id()
+    version = hashlib.sha256(sealed + install_id.encode()).hexdigest()
+
+    def build() -> dict[str, Any]:
+        try:
+            kubeconfig = json.loads(crypto.unseal(sealed))
+        except crypto.SealError:
+            raise DriverError("driver_unavailable", "the cluster's credentials cannot be "
+                              "opened with the configured key file") from None
+        # The registration rules hold at use too: a row stored before the operator
+        # tightened them (BAAS_CLUSTER_ALLOW_PRIVATE off) or edited since is not used.
+        try:
+            kc.sanitize(json.dumps(kubeconfig), allow_private=bool(
+                getattr(settings, "BAAS_CLUSTER_ALLOW_PRIVATE", False)))
+        except kc.KubeconfigError as exc:
+            raise DriverError("cluster_refused", f"the cluster's stored kubeconfig is refused "
+                              f"now ({exc.code}); check the cluster again") from None
+        return {"kubeconfig": kubeconfig, "install_id": install_id}
+
+    return f"cluster:{cluster.pk}", version, build

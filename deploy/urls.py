@@ -2,13 +2,17 @@
 
 from django.urls import path
 
-from deploy import consortium_pages, views
+from deploy import cluster_pages, consortium_pages, views
 
 app_name = "deploy"
 
 urlpatterns = [
     path("staff/networks/", views.staff_networks, name="staff-networks"),
     path("networks/", views.network_list, name="network-list"),
+    path("clusters/", cluster_pages.cluster_list, name="cluster-list"),
+    path("clusters/<uuid:cluster_id>/check/", cluster_pages.cluster_check, name="cluster-check"),
+    path("clusters/<uuid:cluster_id>/delete/", cluster_pages.cluster_delete,
+         name="cluster-delete"),
     path("networks/<uuid:network_id>/", views.network_detail, name="network-detail"),
     # Consortium routes come before the generic ``<action>`` route that would catch them.
     path("networks/<uuid:network_id>/invite/", consortium_pages.network_invite,

@@ -76,7 +76,8 @@ def show_error(form: Any, exc: AppError) -> None:
 @tenant_required
 def network_list(request: HttpRequest) -> HttpResponse:
     portal = request.portal
-    form = NetworkCreateForm(posted(request))
+    form = NetworkCreateForm(posted(request),
+                             clusters=selectors.cluster_list(tenant=portal.tenant))
     if request.method == "POST" and form.is_valid():
         try:
             network, op = services.network_create(

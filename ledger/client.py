@@ -17,7 +17,7 @@ import base64
 import itertools
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -301,6 +301,36 @@ class LedgerClient:
         return json.loads(value) if value else None
 
     # --- events --------------------------------------------------------------------------
+    # Two forms of one subscription: ``subscribe`` for threads, ``asubscribe`` for an event
+    # loop (the control plane's ASGI server, where a stream must not hold a thread). They
+    # share the address, the request and the reading of each message.
+    def _ws_target(self) -> tuple[str, str | None]:
+        """(URL to connect to or show in errors, unix socket path or None)."""
+        if self._socket:
+            return f"unix://{self._socket} (websocket)", self._socket
+        return "ws" + self.url[len("http"):] + "/websocket", None
+
+    @staticmethod
+    def _subscribe_request(query: str) -> str:
+        return json.dumps({"jsonrpc": "2.0", "id": 0, "method": "subscribe",
+                           "params": {"query": query}})
+
+    @staticmethod
+    def _subscription_item(raw: str | bytes, awaiting_confirm: bool) -> dict[str, Any] | None:
+        """What one websocket message gives the subscriber: an event, ``{}`` for the
+        node's confirmation while ``awaiting_confirm``, or None (nothing to pass on)."""
+        message = json.loads(raw)
+        if message.get("error"):
+            err = message["error"]
+            raise RpcError(int(err.get("code", 0)), str(err.get("message", "")),
+                           str(err.get("data", "")))
+        result = message.get("result") or {}
+        if result.get("data"):
+            return result
+        if awaiting_confirm:  # the answer to the subscribe request itself
+            return {}
+        return None
+
     def subscribe(self, query: str, *, timeout: float | None = None,
                   confirm: bool = False) -> Iterator[dict[str, Any]]:
         """Yield events matching a CometBFT query (e.g. ``tm.event='Tx'``) as they happen.
@@ -312,33 +342,57 @@ class LedgerClient:
         from websockets.exceptions import WebSocketException
         from websockets.sync.client import connect, unix_connect
 
+        ws_url, socket = self._ws_target()
         try:
-            if self._socket:
-                ws_url = f"unix://{self._socket} (websocket)"
-                ws = unix_connect(self._socket, "ws://node/websocket",
+            if socket:
+                ws = unix_connect(socket, "ws://node/websocket",
                                   open_timeout=self.timeout, max_size=2**24)
             else:
-                ws_url = "ws" + self.url[len("http"):] + "/websocket"
                 ws = connect(ws_url, open_timeout=self.timeout, max_size=2**24)
         except (OSError, WebSocketException) as exc:
             raise ConnectionFailed(f"cannot open {ws_url}: {exc}") from exc
         with ws:
-            ws.send(json.dumps({"jsonrpc": "2.0", "id": 0, "method": "subscribe",
-                                "params": {"query": query}}))
+            ws.send(self._subscribe_request(query))
             while True:
                 try:
-                    message = json.loads(ws.recv(timeout=timeout or self.timeout * 6))
+                    raw = ws.recv(timeout=timeout or self.timeout * 6)
                 except TimeoutError:
                     raise ClientTimeout(f"no event for {query!r}") from None
                 except WebSocketException as exc:
                     raise ConnectionFailed(f"subscription to {ws_url} lost: {exc}") from exc
-                if message.get("error"):
-                    err = message["error"]
-                    raise RpcError(int(err.get("code", 0)), str(err.get("message", "")),
-                                   str(err.get("data", "")))
-                result = message.get("result") or {}
-                if result.get("data"):
-                    yield result
-                elif confirm:  # the answer to the subscribe request itself
-                    confirm = False
-                    yield {}
+                item = self._subscription_item(raw, confirm)
+                if item is not None:
+                    confirm = confirm and bool(item)
+                    yield item
+
+    async def asubscribe(self, query: str, *, timeout: float | None = None,
+                         confirm: bool = False) -> AsyncIterator[dict[str, Any]]:
+        """``subscribe`` for an asyncio event loop: the same items, errors and timeouts,
+        waiting on the loop instead of in a thread."""
+        import asyncio
+
+        from websockets.asyncio.client import connect, unix_connect
+        from websockets.exceptions import WebSocketException
+
+        ws_url, socket = self._ws_target()
+        try:
+            if socket:
+                ws = await unix_connect(socket, "ws://node/websocket",
+                                        open_timeout=self.timeout, max_size=2**24)
+            else:
+                ws = await connect(ws_url, open_timeout=self.timeout, max_size=2**24)
+        except (OSError, WebSocketException) as exc:
+            raise ConnectionFailed(f"cannot open {ws_url}: {exc}") from exc
+        async with ws:
+            await ws.send(self._subscribe_request(query))
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), timeout or self.timeout * 6)
+                except TimeoutError:
+                    raise ClientTimeout(f"no event for {query!r}") from None
+                except WebSocketException as exc:
+                    raise ConnectionFailed(f"subscription to {ws_url} lost: {exc}") from exc
+                item = self._subscription_item(raw, confirm)
+                if item is not None:
+                    confirm = confirm and bool(item)
+                    yield item

@@ -34,6 +34,11 @@ from tenants.auth import TOKEN_PREFIX, token_hash
 from tenants.choices import PLAN_QUOTAS, QUOTA_NAMES, ROLE_RANK, Plan, Role, Scope
 from tenants.models import ApiToken, Invitation, Membership, Tenant, User
 from tenants.selectors import member_count, pending_invitation_count
+from tenants.tasks import (
+    email_verification_send_task,
+    invitation_send_task,
+    password_reset_send_task,
+)
 
 RESERVED_SLUGS = frozenset({"admin", "api", "static", "www", "staff", "new"})
 
@@ -52,10 +57,6 @@ def _validate_password(password: str, user: User | None = None) -> None:
 
 def _normalise_email(email: str) -> str:
     return (email or "").strip().lower()
-
-
-def _link(path: str) -> str:
-    return f"{settings.BAAS_PUBLIC_URL}{path}"
 
 
 def _lock_tenant(tenant: Tenant) -> Tenant:
@@ -126,15 +127,8 @@ def tenant_create(*, name: str, slug: str, plan: str = Plan.FREE) -> Tenant:
 
 def email_verification_send(*, user: User) -> None:
     """Queue the verification email (after commit)."""
-    from tenants.tasks import email_verification_send_task
 
     enqueue_after_commit(email_verification_send_task, user.pk)
-
-
-def email_verification_link(*, user: User) -> str:
-    uid = signed.encode_uid(user.pk)
-    token = signed.email_verification_tokens.make_token(user)
-    return _link(f"/verify-email/{uid}/{token}/")
 
 
 def email_verify(*, uid: str, token: str) -> User:
@@ -188,7 +182,6 @@ def login_check(*, email: str, password: str, request: Any = None) -> User:
 def password_reset_request(*, email: str) -> None:
     """Queue a reset email if the account exists; the caller never learns whether it does."""
     from tenants import throttling
-    from tenants.tasks import password_reset_send_task
 
     user = User.objects.filter(email=_normalise_email(email), is_active=True).first()
     if user is None:
@@ -197,11 +190,6 @@ def password_reset_request(*, email: str) -> None:
         return  # at most BAAS_PASSWORD_RESET_PER_HOUR mails; the answer stays the same
     audit_record(tenant=None, actor=user, action="user.password_reset_requested", target=user)
     enqueue_after_commit(password_reset_send_task, user.pk)
-
-
-def password_reset_link(*, user: User) -> str:
-    uid = signed.encode_uid(user.pk)
-    return _link(f"/reset-password/{uid}/{signed.password_reset_tokens.make_token(user)}/")
 
 
 def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
@@ -276,7 +264,6 @@ def invitation_create(
         raise Conflict("already_member", _("%(email)s is already a member of this organisation.")
                        % {"email": email})
     from tenants.selectors import invitation_list
-    from tenants.tasks import invitation_send_task
 
     with transaction.atomic():
         tenant = _lock_tenant(tenant)  # member quota: invitations and acceptances serialise
@@ -304,10 +291,6 @@ def invitation_create(
                      metadata={"email": email, "role": role, "operation": op.pk})
         enqueue_after_commit(invitation_send_task, op.pk, invitation.pk)
     return invitation, op
-
-
-def invitation_link(*, invitation: Invitation) -> str:
-    return _link(f"/invitations/{signed.invitation_token(invitation.pk, invitation.nonce)}/")
 
 
 def invitation_from_token(token: str) -> Invitation:

@@ -11,6 +11,7 @@ from baas.choices import TERMINAL, OperationState
 from baas.errors import InvalidTransition
 from baas.models import Operation
 from baas.operations import operation_progress, operation_transition
+from tenants.links import email_verification_link, invitation_link, password_reset_link
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +19,6 @@ logger = logging.getLogger(__name__)
 @shared_task(name="tenants.tasks.email_verification_send_task")
 def email_verification_send_task(user_id: int) -> None:
     from tenants.models import User
-    from tenants.services import email_verification_link
 
     user = User.objects.filter(pk=user_id).first()
     if user is None or user.email_verified:
@@ -35,7 +35,6 @@ def email_verification_send_task(user_id: int) -> None:
 @shared_task(name="tenants.tasks.password_reset_send_task")
 def password_reset_send_task(user_id: int) -> None:
     from tenants.models import User
-    from tenants.services import password_reset_link
 
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
@@ -62,7 +61,6 @@ def invitation_send_task(operation_id: int, invitation_id: int) -> None:
     for a running one does not send twice once the operation has succeeded.
     """
     from tenants.models import Invitation
-    from tenants.services import invitation_link
 
     op = Operation.objects.filter(pk=operation_id).first()
     if op is None or op.state in TERMINAL:

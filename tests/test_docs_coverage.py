@@ -38,6 +38,8 @@ FAMILY_ROOTS = {
     "baas.errors.AppError",
     "baas.runner.StepFailed",
     "deploy.drivers.base.DriverError",
+    # Refusals of a cluster's kubeconfig and failed checks, 400 codes of /clusters/.
+    "deploy.drivers.kubeconfig.KubeconfigError",
 }
 
 

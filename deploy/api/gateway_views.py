@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from baas.errors import ValidationFailed
+from baas.sse import event_stream_response
 from baas.tenancy import TenantScopedMixin
 from deploy import consortium, gateway, selectors
 from deploy.api import serializers as s
@@ -141,6 +142,17 @@ class EventStreamRenderer(BaseRenderer):
         return json.dumps(data).encode()
 
 
+CONNECTING = b": connecting\n\n"
+END = b"event: end\ndata: {}\n\n"
+
+
+def _event_frame(event: dict[str, Any]) -> bytes:
+    if "subscribed" in event:  # from here on, no committed event is missed
+        return f"event: subscribed\ndata: {json.dumps(event)}\n\n".encode()
+    kind = "error" if "error" in event else "ledger"
+    return f"event: {kind}\ndata: {json.dumps(event, default=str)}\n\n".encode()
+
+
 class EventsView(GatewayView):
     """Server-sent events: one ``event: ledger`` per matching ledger event, until the
     stream has been quiet for ``timeout`` seconds (default 30, at most 300)."""
@@ -153,24 +165,24 @@ class EventsView(GatewayView):
     )
     def get(self, request: Request, network_pk: Any) -> StreamingHttpResponse:
         network = self.network()
-        gateway.candidate_nodes(network)  # fail before streaming if the network is down
+        node = gateway.candidate_nodes(network)[0]  # fail before streaming if it is down
         query_text = request.query_params.get("query", "tm.event='Tx'")
         if len(query_text) > 512 or "\n" in query_text:
             raise ValidationFailed("invalid_query", "query is one CometBFT query line.")
         timeout = min(MAX_EVENT_WAIT_S, _int_param(request, "timeout", 30) or 30)
+        options = {"network": network, "node": node, "query_text": query_text,
+                   "timeout": float(timeout)}
 
         def stream() -> Iterator[bytes]:
-            yield b": connecting\n\n"  # headers out at once; the node may take a moment
-            for event in gateway.events(network=network, query_text=query_text,
-                                        timeout=float(timeout)):
-                if "subscribed" in event:  # from here on, no committed event is missed
-                    yield f"event: subscribed\ndata: {json.dumps(event)}\n\n".encode()
-                    continue
-                kind = "error" if "error" in event else "ledger"
-                yield f"event: {kind}\ndata: {json.dumps(event, default=str)}\n\n".encode()
-            yield b"event: end\ndata: {}\n\n"
+            yield CONNECTING  # headers out at once; the node may take a moment
+            for event in gateway.events(**options):
+                yield _event_frame(event)
+            yield END
 
-        response = StreamingHttpResponse(stream(), content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"
-        return response
+        async def astream() -> AsyncIterator[bytes]:
+            yield CONNECTING
+            async for event in gateway.aevents(**options):
+                yield _event_frame(event)
+            yield END
+
+        return event_stream_response(request, sync_stream=stream, async_stream=astream)

@@ -8,7 +8,7 @@ from rest_framework import serializers
 from baas.models import Operation
 from baas.validators import validate_name
 from deploy.drivers import AVAILABLE_DRIVERS
-from deploy.models import Network, Node
+from deploy.models import Cluster, Network, Node
 
 
 @extend_schema_serializer(component_name="OperationRef")
@@ -44,7 +44,7 @@ class NetworkSerializer(serializers.ModelSerializer):
             "id", "name", "owner", "chain_id", "engine_version", "ledger_version",
             "runtime_ref", "validator_count", "driver", "public_access",
             "desired_state", "status", "error", "created_at", "updated_at",
-            "status_changed_at", "running_since", "nodes_url", "gateway_url",
+            "status_changed_at", "running_since", "nodes_url", "gateway_url", "cluster",
         ]
         read_only_fields = fields
 
@@ -69,6 +69,51 @@ class NetworkCreateSerializer(serializers.Serializer):
     public_access = serializers.BooleanField(
         default=False, help_text="let keys not registered on chain transact (template public "
                                  "pages); fixed at creation")
+    # Checked by the service (``cluster_unknown``, ``cluster_driver_mismatch``), so a bad id
+    # answers like another tenant's.
+    cluster = serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=64, default=None,
+        help_text="id of a registered cluster (yours or the platform's); driver kubernetes "
+                  "only; none: the platform's own cluster")
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    """A registered cluster. Its kubeconfig is never part of any answer."""
+
+    platform = serializers.SerializerMethodField()
+    server = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Cluster
+        fields = ["id", "name", "platform", "server", "status", "last_checked_at", "error",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+    def get_platform(self, cluster: Cluster) -> bool:
+        return cluster.tenant_id is None
+
+    def get_server(self, cluster: Cluster) -> str | None:
+        # Where the platform's own clusters are is the platform's business.
+        return None if cluster.tenant_id is None else cluster.server
+
+    def get_error(self, cluster: Cluster) -> dict | None:
+        if not cluster.last_error_code:
+            return None
+        return {"code": cluster.last_error_code, "message": cluster.last_error_message}
+
+
+class ClusterCreateSerializer(serializers.Serializer):
+    """Documentation of the create body; the service checks it (stable codes)."""
+
+    name = serializers.CharField(max_length=63)
+    kubeconfig = serializers.CharField(
+        help_text="the kubeconfig file's text (YAML, at most 64 KiB): inline credentials "
+                  "only (token or client-certificate-data/client-key-data, "
+                  "certificate-authority-data); no exec or auth-provider plugins, no file "
+                  "paths, no insecure-skip-tls-verify, an https server")
+    context = serializers.CharField(required=False, allow_null=True,
+                                    help_text="context to use (default: current-context)")
 
 
 class NodeSerializer(serializers.ModelSerializer):

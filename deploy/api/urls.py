@@ -3,11 +3,18 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from deploy.api import chaincode_views, consortium_views, gateway_views, staff_views
+from deploy.api import (
+    chaincode_views,
+    cluster_views,
+    consortium_views,
+    gateway_views,
+    staff_views,
+)
 from deploy.api.views import NetworkViewSet, NodeViewSet
 
 router = SimpleRouter()
 router.register("networks", NetworkViewSet, basename="network")
+router.register("clusters", cluster_views.ClusterViewSet, basename="cluster")
 router.register("consortium-invitations", consortium_views.ReceivedInvitationViewSet,
                 basename="consortium-invitation")
 

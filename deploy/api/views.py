@@ -71,6 +71,7 @@ class NetworkViewSet(
                 name=data.validated_data["name"], validators=data.validated_data["validators"],
                 driver=data.validated_data["driver"],
                 public_access=data.validated_data["public_access"],
+                cluster=data.validated_data.get("cluster") or None,
             ),
             idempotency_key=request.headers.get("Idempotency-Key") or None,
             request=request,

@@ -10,6 +10,7 @@ class would import every driver to build the list). Adding a runtime is one
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,9 +97,37 @@ def _cache_key(name: str) -> str:
 def reset_cache() -> None:
     """Forget cached drivers (tests that change driver settings call this)."""
     _INSTANCES.clear()
+    _NETWORK_INSTANCES.clear()
+
+
+# How a network gets a driver of its own configuration (a ``kubernetes`` network on a
+# registered cluster): the control plane installs a resolver at start-up
+# (``deploy.apps`` -> ``deploy.selectors.cluster_driver_options``), so this package needs no
+# Django. It answers None (the driver's defaults) or ``(slot, version, build)``: one cached
+# driver per slot, rebuilt when ``version`` changes (rotated credentials), ``build()``
+# giving the constructor's options.
+NetworkOptions = Callable[[Any], "tuple[str, str, Callable[[], dict[str, Any]]] | None"]
+_network_options: NetworkOptions | None = None
+_NETWORK_INSTANCES: dict[str, tuple[str, Driver]] = {}
+
+
+def set_network_options(resolver: NetworkOptions | None) -> None:
+    global _network_options
+    _network_options = resolver
+    _NETWORK_INSTANCES.clear()
 
 
 def driver_for(network: Any) -> Driver:
     """The driver a network was created on. Looked up through this module's attribute so
     tests can substitute one driver everywhere."""
-    return get_driver(network.driver)
+    resolved = _network_options(network) if _network_options is not None else None
+    if resolved is None:
+        return get_driver(network.driver)
+    slot, version, build = resolved
+    key = f"{network.driver}|{slot}"
+    cached = _NETWORK_INSTANCES.get(key)
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    driver = get_driver(network.driver, **build())
+    _NETWORK_INSTANCES[key] = (version, driver)  # replaces the one of older credentials
+    return driver

@@ -49,6 +49,7 @@ from deploy.drivers.runtimes import current_version
 from deploy.errors import driver_app_error
 from deploy.guards import no_active_validator_change, require_owner
 from deploy.models import Network, Node
+from deploy.services.clusters import cluster_for_network
 from deploy.states import network_transition
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -71,6 +72,8 @@ class NetworkSpec:
     validators: int = 4
     driver: str = "local"
     public_access: bool = False
+    # A registered cluster's id (``kubernetes`` only); None: the platform's own cluster.
+    cluster: str | None = None
 
 
 def _validate_spec(spec: NetworkSpec) -> None:
@@ -153,6 +156,7 @@ def network_create(
                 )
             return Network.objects.get(pk=replay.target_id), replay
     _validate_spec(spec)
+    cluster = cluster_for_network(tenant=tenant, cluster_id=spec.cluster, driver=spec.driver)
     try:
         ledger_version = current_version()  # hashed outside the transaction
     except DriverError as exc:  # BAAS_LEDGER_SOURCE names no ledger package
@@ -175,6 +179,7 @@ def network_create(
                 chain_id=_chain_id(spec.name),
                 validator_count=spec.validators,
                 driver=spec.driver,
+                cluster=cluster,
                 public_access=bool(spec.public_access),
                 desired_state=DesiredState.RUNNING,
                 created_by=actor if getattr(actor, "pk", None) else None,
@@ -197,7 +202,8 @@ def network_create(
                 tenant=tenant, actor=actor, action="network.create", target=network,
                 request=request,
                 metadata={"validators": spec.validators, "driver": spec.driver,
-                          "pending_approval": pending, "on_behalf": on_behalf},
+                          "pending_approval": pending, "on_behalf": on_behalf,
+                          **({"cluster": str(cluster.pk)} if cluster else {})},
             )
             if pending:
                 op = operation_progress(operation_id=op.pk, percent=0,

@@ -8,7 +8,7 @@ import factory
 from django.utils import timezone
 
 from deploy.choices import NetworkStatus, NodeStatus
-from deploy.models import ConsortiumInvitation, Network, Node
+from deploy.models import Cluster, ConsortiumInvitation, Network, Node
 from tenants.models import Membership, Tenant, User
 
 
@@ -68,3 +68,16 @@ class ConsortiumInvitationFactory(factory.django.DjangoModelFactory):
     network = factory.SubFactory(NetworkFactory)
     invited_tenant = factory.SubFactory(TenantFactory)
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
+
+
+class ClusterFactory(factory.django.DjangoModelFactory):
+    """A registered cluster row; its ``sealed_kubeconfig`` is a placeholder unless a test
+    seals one (``deploy.crypto.seal``)."""
+
+    class Meta:
+        model = Cluster
+
+    tenant = factory.SubFactory(TenantFactory)
+    name = factory.Sequence(lambda n: f"cluster-{n}")
+    server = "https://k8s.example.test:6443"
+    sealed_kubeconfig = b"not-a-sealed-kubeconfig"

@@ -7,11 +7,23 @@ Node, log and gateway URLs hang under a network; ``deploy/tests/test_api.py``
 from __future__ import annotations
 
 from baas.testing import IsolationCase
-from deploy.tests.factories import ConsortiumInvitationFactory, NetworkFactory
+from deploy.tests.factories import (
+    ClusterFactory,
+    ConsortiumInvitationFactory,
+    NetworkFactory,
+)
 
 
 def _network(tenant, owner):
     return NetworkFactory(tenant=tenant)
+
+
+def _cluster(tenant, owner):
+    return ClusterFactory(tenant=tenant)
+
+
+def _cluster_url(suffix: str = ""):
+    return lambda o: f"/api/v1/clusters/{o.pk}/{suffix}"
 
 
 def _invitation_to(tenant, owner):
@@ -38,6 +50,9 @@ CASES = [
                   ("get", "post")),
     IsolationCase("network-members", _network, "/api/v1/networks/", _url("members/"),
                   ("get",)),
+    IsolationCase("clusters", _cluster, "/api/v1/clusters/", _cluster_url(), ("get", "delete")),
+    IsolationCase("cluster-check", _cluster, "/api/v1/clusters/", _cluster_url("check/"),
+                  ("post",)),
     IsolationCase("consortium-invitations", _invitation_to, "/api/v1/consortium-invitations/",
                   _invitation_url(), ("get",)),
     IsolationCase("consortium-invitation-accept", _invitation_to,

@@ -180,6 +180,47 @@ def test_subscribe_receives_committed_tx_events(node):
 
 @pytest.mark.cometbft
 @pytest.mark.slow
+def test_asubscribe_receives_the_same_items_on_an_event_loop(node):
+    """The async form (the ASGI gateway stream) yields the confirmation, then the event."""
+    import asyncio
+
+    async def first_two() -> list[dict]:
+        events = node.asubscribe("tm.event='Tx'", timeout=30, confirm=True)
+        items = [await anext(events)]
+        done = await asyncio.to_thread(node.submit, "kv", "put", ["aevt", "y"], wait="commit")
+        items.append(await anext(events))
+        await events.aclose()
+        return [items[0], items[1], done.hash]
+
+    confirmed, event, tx = asyncio.run(first_two())
+    assert confirmed == {}
+    assert event["data"]["type"] == "tendermint/event/Tx"
+    assert [h.lower() for h in event["events"]["tx.hash"]] == [tx.lower()]
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_asubscribe_raises_rpc_error_and_client_timeout(node):
+    import asyncio
+
+    async def first(query: str, timeout: float) -> dict:
+        events = node.asubscribe(query, timeout=timeout, confirm=True)
+        try:
+            item = await anext(events)
+            if item == {}:  # confirmed; the next wait is the one that times out
+                item = await anext(events)
+            return item
+        finally:
+            await events.aclose()
+
+    with pytest.raises(RpcError):
+        asyncio.run(first("tm.event = = 'Tx'", 10))
+    with pytest.raises(ClientTimeout):
+        asyncio.run(first("tm.event='Tx' AND tx.height=0", 0.5))
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
 def test_rejections_raise_with_code_and_log(node):
     with pytest.raises(TxRejected) as err:
         node.submit("nochaincode", "put", ["a", "b"], wait="commit")

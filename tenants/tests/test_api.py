@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 
 from baas.audit import audit_record
 from baas.testing import api_client_for, token_client
-from tenants import services
+from tenants import links, services
 from tenants.models import ApiToken, Invitation, Membership
 from tenants.tests.factories import (
     PASSWORD,
@@ -116,7 +116,7 @@ def test_invite_accept_over_api(django_capture_on_commit_callbacks):
     assert duplicate.json()["error"]["code"] == "invitation_pending"
 
     invitation = Invitation.objects.get()
-    token = services.invitation_link(invitation=invitation).rstrip("/").rsplit("/", 1)[1]
+    token = links.invitation_link(invitation=invitation).rstrip("/").rsplit("/", 1)[1]
     accepted = APIClient().post("/api/v1/invitations/accept/",
                                 {"token": token, "password": PASSWORD}, format="json")
     assert accepted.status_code == 201 and accepted.json()["role"] == "developer"

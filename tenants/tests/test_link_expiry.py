@@ -15,7 +15,7 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from tenants import services
+from tenants import links
 from tenants import tokens as signed
 from tenants.models import AuditEvent
 from tenants.tests.factories import PASSWORD, UserFactory
@@ -43,7 +43,7 @@ def clock(monkeypatch):
 
 def test_expired_verification_link_is_refused_and_verifies_nothing(clock):
     user = UserFactory(email_verified_at=None)
-    body = _uid_token(services.email_verification_link(user=user), "/verify-email")
+    body = _uid_token(links.email_verification_link(user=user), "/verify-email")
     api = APIClient()
 
     clock(settings.PASSWORD_RESET_TIMEOUT + 5)
@@ -64,7 +64,7 @@ def test_expired_verification_link_is_refused_and_verifies_nothing(clock):
 def test_expired_password_reset_link_is_refused_and_keeps_the_password(clock):
     user = UserFactory()
     old_hash = user.password
-    body = {**_uid_token(services.password_reset_link(user=user), "/reset-password"),
+    body = {**_uid_token(links.password_reset_link(user=user), "/reset-password"),
             "new_password": "a brand new passphrase"}
     api = APIClient()
 
@@ -87,7 +87,7 @@ def test_a_shorter_timeout_setting_expires_links_sooner(clock, settings):
     """``BAAS_PASSWORD_RESET_TIMEOUT`` (``PASSWORD_RESET_TIMEOUT``) is what links obey."""
     settings.PASSWORD_RESET_TIMEOUT = 600
     user = UserFactory(email_verified_at=None)
-    body = _uid_token(services.email_verification_link(user=user), "/verify-email")
+    body = _uid_token(links.email_verification_link(user=user), "/verify-email")
     clock(606)
     res = APIClient().post("/api/v1/auth/verify-email/", body, format="json")
     assert res.status_code == 400 and res.json()["error"]["code"] == "token_invalid"

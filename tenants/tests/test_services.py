@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from baas.audit import audit_verify
 from baas.errors import AppError
-from tenants import services
+from tenants import links, services
 from tenants.models import Invitation, Membership, Tenant, User
 from tenants.tests.factories import PASSWORD, InvitationFactory, MembershipFactory, UserFactory
 
@@ -114,7 +114,7 @@ def test_invitation_task_is_idempotent(eager_celery, mailoutbox):
 def test_existing_user_accepts_with_password_and_mismatch_is_refused():
     invitation = InvitationFactory(email="old@example.test", role="viewer")
     existing = UserFactory(email="old@example.test")
-    token = services.invitation_link(invitation=invitation).rstrip("/").rsplit("/", 1)[1]
+    token = links.invitation_link(invitation=invitation).rstrip("/").rsplit("/", 1)[1]
     stranger = UserFactory()
     with pytest.raises(AppError) as mismatch:
         services.invitation_accept(token=token, user=stranger)
@@ -132,7 +132,7 @@ def test_existing_user_accepts_with_password_and_mismatch_is_refused():
 ])
 def test_unusable_invitations(change, code):
     invitation = InvitationFactory()
-    token = services.invitation_link(invitation=invitation).rstrip("/").rsplit("/", 1)[1]
+    token = links.invitation_link(invitation=invitation).rstrip("/").rsplit("/", 1)[1]
     Invitation.objects.filter(pk=invitation.pk).update(**change)
     with pytest.raises(AppError) as exc:
         services.invitation_accept(token=token, password=PASSWORD)

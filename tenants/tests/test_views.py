@@ -157,7 +157,7 @@ def test_signup_names_a_taken_email_and_a_taken_slug_on_their_fields(client):
 
 
 def test_email_verification_link_works_once(client):
-    from tenants.services import email_verification_link
+    from tenants.links import email_verification_link
 
     user, _ = make_member("verify@example.com", "verify-org")
     path = email_verification_link(user=user).split("://", 1)[1].split("/", 1)[1]
@@ -215,8 +215,8 @@ def test_invite_by_a_viewer_is_refused_in_words(client):
 
 
 def accept_path(tenant, email="colleague@example.com"):
+    from tenants.links import invitation_link
     from tenants.selectors import invitation_list
-    from tenants.services import invitation_link
 
     invitation = invitation_list(tenant=tenant).get(email=email)
     return "/" + invitation_link(invitation=invitation).split("://", 1)[1].split("/", 1)[1]

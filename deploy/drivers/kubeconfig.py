@@ -1,0 +1,357 @@
+"""Kubeconfigs people hand us: what we accept, and the check of the cluster they reach.
+
+A tenant's kubeconfig runs on our workers, so it may do nothing there but open one HTTPS
+connection: no ``exec`` or ``auth-provider`` plugins (they run commands), no file
+references (``certificate-authority``, ``client-certificate``, ``client-key``,
+``tokenFile`` would read our files), no ``insecure-skip-tls-verify``, no proxy, only
+``https://`` servers and, unless the operator allows it, no loopback, private or
+link-local addresses (our own network). ``sanitize`` keeps only the chosen context with
+the keys known to be harmless, so what is stored is what was checked.
+
+``probe`` checks a sanitized kubeconfig against its API server: ``/version`` answers
+(reachable, TLS verified), the credentials are accepted, and a SelfSubjectAccessReview
+grants every right the driver needs. Failures are ``KubeconfigError`` with a stable code
+and parameters; the control plane words them (``deploy.services.clusters``). Nothing here
+puts credentials in an error, and nothing imports Django.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+MAX_KUBECONFIG_BYTES = 64 * 1024
+
+# Keys copied from the chosen cluster and user entries; everything else is dropped.
+# No username/password: Kubernetes dropped basic authentication (1.19), so a server would
+# take such a request as anonymous.
+CLUSTER_KEYS = ("server", "certificate-authority-data", "tls-server-name")
+USER_KEYS = ("client-certificate-data", "client-key-data", "token")
+PLUGIN_KEYS = ("exec", "auth-provider")
+FILE_KEYS = ("certificate-authority", "client-certificate", "client-key", "tokenFile")
+
+# The rights the driver needs, when ``deploy.drivers.kubernetes`` does not say
+# (``RBAC_RULES`` there is the authority: a ClusterRole's rules).
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {"apiGroups": [""], "resources": ["namespaces"],
+     "verbs": ["create", "get", "list", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["services", "configmaps", "secrets",
+                                      "persistentvolumeclaims"],
+     "verbs": ["create", "get", "list", "patch", "delete"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": ["apps"], "resources": ["statefulsets"],
+     "verbs": ["create", "get", "list", "patch", "delete"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],
+     "verbs": ["create", "get", "list", "patch", "delete"]},
+    {"apiGroups": ["policy"], "resources": ["poddisruptionbudgets"],
+     "verbs": ["create", "get", "list", "patch", "delete"]},
+]
+
+
+class KubeconfigError(Exception):
+    """A refused kubeconfig or a failed check: ``code`` is stable, ``params`` fill the
+    message (never a credential)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(code)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    kubeconfig: dict[str, Any]  # one context, inline credentials only
+    server: str
+    context: str
+
+
+@dataclass(frozen=True)
+class Right:
+    verb: str
+    resource: str
+    group: str = ""
+    subresource: str = ""
+    name: str = ""  # a rule limited to named objects (``resourceNames``)
+
+    def __str__(self) -> str:
+        what = f"{self.resource}/{self.subresource}" if self.subresource else self.resource
+        return (f"{self.verb} {what}" + (f" {self.name!r}" if self.name else "")
+                + (f" ({self.group})" if self.group else ""))
+
+
+@dataclass
+class ProbeResult:
+    version: str = ""
+    checked: list[str] = field(default_factory=list)
+
+
+# --- what we accept ---------------------------------------------------------------------------
+
+
+def _named(entries: Any, name: str, kind: str) -> dict[str, Any]:
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("name") == name \
+                and isinstance(entry.get(kind), dict):
+            return entry[kind]
+    raise KubeconfigError("cluster_kubeconfig_incomplete", missing=f"{kind} {name!r}")
+
+
+def _address_is_private(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
+            or ip.is_multicast or ip.is_unspecified)
+
+
+def _check_server(server: Any, *, allow_private: bool,
+                  resolve: Callable[[str], Iterable[str]]) -> str:
+    if not isinstance(server, str) or not server:
+        raise KubeconfigError("cluster_kubeconfig_incomplete", missing="server")
+    try:
+        parts = urlsplit(server)
+        host = parts.hostname
+        parts.port  # noqa: B018 -- raises on a port that is not a number
+    except ValueError:
+        raise KubeconfigError("cluster_server_not_https", server=server[:200]) from None
+    if parts.username is not None or parts.password is not None:
+        # The server URL is stored and shown: it must not carry a password.
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="userinfo")
+    if parts.scheme != "https" or not host:
+        raise KubeconfigError("cluster_server_not_https", server=server[:200])
+    if allow_private:
+        return server
+    try:
+        addresses = [host] if _is_ip(host) else list(resolve(host))
+    except OSError:
+        raise KubeconfigError("cluster_unreachable", server=server, reason="name") from None
+    if not addresses or any(_address_is_private(a) for a in addresses):
+        raise KubeconfigError("cluster_server_private", server=server)
+    return server
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+def _check_pem(value: str, *, key: str, kind: str) -> None:
+    """``*-data`` must be base64 of PEM the TLS layer can load; anything else would fail
+    later as an obscure TLS error (or an exception) instead of saying which field."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="base64", field=key) from None
+    try:
+        if kind == "key":
+            serialization.load_pem_private_key(raw, password=None)
+        else:
+            x509.load_pem_x509_certificates(raw)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="pem", field=key) from None
+
+
+def resolve_host(host: str) -> list[str]:
+    return sorted({info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
+
+
+def sanitize(text: Any, *, context: str | None = None, allow_private: bool = False,
+             resolve: Callable[[str], Iterable[str]] = resolve_host) -> Accepted:
+    """The kubeconfig ``text`` reduced to ``context`` (default: its current context), or
+    ``KubeconfigError`` saying what is refused."""
+    if not isinstance(text, str) or not text.strip():
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="empty")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_KUBECONFIG_BYTES:
+        raise KubeconfigError("cluster_kubeconfig_too_large", limit=MAX_KUBECONFIG_BYTES)
+    try:
+        doc = yaml.safe_load(text)
+    except RecursionError:  # nesting deeper than any kubeconfig
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="yaml") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        if mark is None:
+            raise KubeconfigError("cluster_kubeconfig_invalid", reason="yaml") from None
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="line",
+                              line=mark.line + 1) from None
+    if not isinstance(doc, dict):
+        raise KubeconfigError("cluster_kubeconfig_invalid", reason="not a mapping")
+    name = context or doc.get("current-context")
+    if not isinstance(name, str) or not name:
+        raise KubeconfigError("cluster_kubeconfig_incomplete", missing="current-context")
+    ctx = _named(doc.get("contexts"), name, "context")
+    cluster_name, user_name = ctx.get("cluster"), ctx.get("user")
+    if not isinstance(cluster_name, str) or not cluster_name:
+        raise KubeconfigError("cluster_kubeconfig_incomplete", missing="cluster")
+    if not isinstance(user_name, str) or not user_name:
+        raise KubeconfigError("cluster_kubeconfig_incomplete", missing="user")
+    cluster = _named(doc.get("clusters"), cluster_name, "cluster")
+    user = _named(doc.get("users"), user_name, "user")
+
+    for key in PLUGIN_KEYS:
+        if key in user:
+            raise KubeconfigError("cluster_plugin_refused", field=key)
+    for entry in (cluster, user):
+        for key in FILE_KEYS:
+            if key in entry:
+                raise KubeconfigError("cluster_file_reference", field=key)
+    if cluster.get("insecure-skip-tls-verify"):
+        raise KubeconfigError("cluster_insecure_tls", field="insecure-skip-tls-verify")
+    if cluster.get("proxy-url"):
+        raise KubeconfigError("cluster_proxy_refused", field="proxy-url")
+    for key in (*CLUSTER_KEYS[1:], *USER_KEYS):
+        value = cluster.get(key, user.get(key))
+        if value is not None and not isinstance(value, str):
+            raise KubeconfigError("cluster_kubeconfig_invalid", reason=key)
+    if not (user.get("token") or user.get("client-key-data")):
+        raise KubeconfigError("cluster_kubeconfig_incomplete", missing="user credentials")
+    if bool(user.get("client-certificate-data")) != bool(user.get("client-key-data")):
+        raise KubeconfigError("cluster_kubeconfig_incomplete",
+                              missing="client-certificate-data and client-key-data")
+    for entry, key, kind in ((cluster, "certificate-authority-data", "certificates"),
+                             (user, "client-certificate-data", "certificates"),
+                             (user, "client-key-data", "key")):
+        if entry.get(key):
+            _check_pem(entry[key], key=key, kind=kind)
+    server = _check_server(cluster.get("server"), allow_private=allow_private, resolve=resolve)
+
+    kept = {
+        "apiVersion": "v1", "kind": "Config", "current-context": name,
+        "clusters": [{"name": cluster_name,
+                      "cluster": {k: cluster[k] for k in CLUSTER_KEYS if cluster.get(k)}}],
+        "users": [{"name": user_name, "user": {k: user[k] for k in USER_KEYS if user.get(k)}}],
+        "contexts": [{"name": name, "context": {
+            "cluster": cluster_name, "user": user_name,
+            **({"namespace": ctx["namespace"]} if isinstance(ctx.get("namespace"), str)
+               else {})}}],
+    }
+    return Accepted(kubeconfig=kept, server=server, context=name)
+
+
+# --- the check --------------------------------------------------------------------------------
+
+
+def required_rights(rules: Iterable[dict[str, Any]]) -> list[Right]:
+    """Every (verb, group, resource[, name]) of ClusterRole ``rules``, in their order,
+    once. Rules of ``nonResourceURLs`` only name no resource and are not checked."""
+    rights: list[Right] = []
+    for rule in rules:
+        for group in rule.get("apiGroups") or [""]:
+            for resource in rule.get("resources") or []:
+                resource_name, _, sub = resource.partition("/")
+                for verb in rule.get("verbs") or []:
+                    for name in rule.get("resourceNames") or [""]:
+                        right = Right(verb=verb, resource=resource_name, group=group,
+                                      subresource=sub, name=name)
+                        if right not in rights:
+                            rights.append(right)
+    return rights
+
+
+def driver_rules() -> list[dict[str, Any]]:
+    """The driver's own ``RBAC_RULES`` when it publishes them, else ``DEFAULT_RULES``."""
+    try:
+        from deploy.drivers import kubernetes
+    except ImportError:  # pragma: no cover - the client library is pinned
+        return DEFAULT_RULES
+    return list(getattr(kubernetes, "RBAC_RULES", None) or DEFAULT_RULES)
+
+
+def _classify(exc: BaseException, server: str) -> KubeconfigError:
+    """A client or transport failure as one of our codes (never its text: it can quote the
+    request, headers included)."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import (
+        ConnectTimeoutError,
+        MaxRetryError,
+        NameResolutionError,
+        ReadTimeoutError,
+        SSLError,
+        TimeoutStateError,
+    )
+
+    if isinstance(exc, ApiException):
+        if exc.status == 401:
+            return KubeconfigError("cluster_unauthorized", server=server)
+        return KubeconfigError("cluster_unreachable", server=server,
+                               reason=f"HTTP {exc.status}")
+    reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+    if isinstance(reason, SSLError) or "SSL" in type(reason).__name__:
+        return KubeconfigError("cluster_tls_failed", server=server)
+    if isinstance(reason, (TimeoutError, TimeoutStateError, ReadTimeoutError,
+                           ConnectTimeoutError)) or "timed out" in str(reason):
+        return KubeconfigError("cluster_unreachable", server=server, reason="timeout")
+    if isinstance(reason, NameResolutionError):
+        return KubeconfigError("cluster_unreachable", server=server, reason="name")
+    return KubeconfigError("cluster_unreachable", server=server, reason="connection")
+
+
+def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]] | None = None
+          ) -> ProbeResult:
+    """Reach, authenticate and authorize against the cluster of ``accepted``, all within
+    ``timeout`` seconds."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    end = time.monotonic() + timeout
+
+    def remaining() -> float:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise KubeconfigError("cluster_unreachable", server=accepted.server,
+                                  reason="timeout")
+        return left
+
+    api = config.new_client_from_config_dict(accepted.kubeconfig, context=accepted.context,
+                                             persist_config=False)
+    api.configuration.retries = 0
+    result = ProbeResult()
+    try:
+        budget = remaining()
+        try:
+            info = client.VersionApi(api).get_code(_request_timeout=budget)
+            result.version = str(getattr(info, "git_version", "") or "")
+        except Exception as exc:  # every failure becomes a code (see _classify)
+            raise _classify(exc, accepted.server) from None
+        authz = client.AuthorizationV1Api(api)
+        for right in required_rights(driver_rules() if rules is None else rules):
+            review = client.V1SelfSubjectAccessReview(
+                spec=client.V1SelfSubjectAccessReviewSpec(
+                    resource_attributes=client.V1ResourceAttributes(
+                        verb=right.verb, group=right.group, resource=right.resource,
+                        subresource=right.subresource or None, name=right.name or None)))
+            budget = remaining()
+            try:
+                answer = authz.create_self_subject_access_review(
+                    review, _request_timeout=budget)
+            except ApiException as exc:
+                if exc.status == 403:
+                    # Every authenticated user may ask (``system:basic-user``): a refusal
+                    # means the server took the request as anonymous.
+                    raise KubeconfigError("cluster_unauthorized", server=accepted.server
+                                          ) from None
+                raise _classify(exc, accepted.server) from None
+            except Exception as exc:
+                raise _classify(exc, accepted.server) from None
+            if not getattr(answer.status, "allowed", False):
+                raise KubeconfigError("cluster_forbidden", right=str(right))
+            result.checked.append(str(right))
+    finally:
+        api.close()
+    return result
