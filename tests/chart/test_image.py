@@ -179,9 +179,6 @@ def test_worker_and_beat_start(image, secret_dir, role, ready):
 
 
 def test_web_serves_the_health_endpoints(image, secret_dir):
-    serving = [REPO / "baas" / "asgi.py", REPO / "baas" / "gunicorn_conf.py"]
-    if not all(path.exists() for path in serving):
-        pytest.skip("baas/asgi.py and baas/gunicorn_conf.py are not on this branch yet")
     name = f"baas-cp-test-web-{uuid.uuid4().hex[:8]}"
     # The chart's arguments (deploy/chart/templates/web.yaml).
     _docker(*_run_args(secret_dir, name=name, detach=True), image, "web",
