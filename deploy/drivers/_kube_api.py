@@ -85,7 +85,8 @@ def errors(action: str, *, server: str, timeout: float) -> Iterator[None]:
 def api_error(action: str, exc: Any) -> DriverError:
     status, message = exc.status, _status_message(exc)
     if not status:  # the client's own wrapping of a TLS failure
-        return DriverError("driver_unavailable", f"{action}: {message}")
+        code = "driver_timeout" if "timed out" in message else "driver_unavailable"
+        return DriverError(code, f"{action}: {message}")
     if status == 403:
         if "being terminated" in message:
             return DriverError("driver_error", f"{action}: {message}; try again once the "

@@ -48,14 +48,19 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 # volume, once. Like the Docker driver's put_archive + marker: a home that already holds a
 # node (keys, the validator's last signed height) is never overwritten, and a copy cut
 # short (pod killed) is redone because the marker is written last.
-INIT_SCRIPT = f"""\
+CONFIG_DIR, KEYS_DIR = "/baas/home", "/baas/keys"  # the init container's read-only mounts
+
+
+def init_script(home: str = HOME, sources: tuple[str, ...] = (CONFIG_DIR, KEYS_DIR)) -> str:
+    """The init container's program (``python3 -c``; the paths are parameters for tests)."""
+    return f"""\
 import os, sys
-home = {HOME!r}
+home = {home!r}
 marker = os.path.join(home, {HOME_MARKER!r})
 if os.path.exists(marker):
     print("baas-init: the node home is already written; left as it is")
     sys.exit(0)
-for src in ("/baas/home", "/baas/keys"):
+for src in {sources!r}:
     # ConfigMap and Secret volumes keep their files under ..data (symlinked): skip those names
     for root, dirs, files in os.walk(src, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith("..")]
@@ -336,14 +341,14 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
                         "name": "home",
                         "image": image,
                         "imagePullPolicy": "IfNotPresent",
-                        "command": ["python3", "-c", INIT_SCRIPT],
+                        "command": ["python3", "-c", init_script()],
                         "securityContext": _restricted(),
                         "resources": {"requests": {"cpu": "50m", "memory": "64Mi"},
                                       "limits": {"cpu": "200m", "memory": "128Mi"}},
                         "volumeMounts": [
                             {"name": "data", "mountPath": HOME},
-                            {"name": "home-files", "mountPath": "/baas/home", "readOnly": True},
-                            {"name": "home-keys", "mountPath": "/baas/keys", "readOnly": True},
+                            {"name": "home-files", "mountPath": CONFIG_DIR, "readOnly": True},
+                            {"name": "home-keys", "mountPath": KEYS_DIR, "readOnly": True},
                         ],
                     }],
                     "containers": [{
