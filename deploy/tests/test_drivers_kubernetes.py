@@ -55,10 +55,17 @@ def _cleanup(api, install_id: str) -> None:
     """Delete every namespace this test's install made and wait until they are gone."""
     selector = f"{m.L_INSTALL}={install_id}"
     for ns in api.list("Namespace", selector=selector):
-        api.delete("Namespace", ns["metadata"]["name"])
+        name = ns["metadata"]["name"]
+        # No pvc-protection controller runs here to lift its finalizer from the claims a
+        # test made: without this the namespace would stay terminating for ever.
+        for pvc in api.list("PersistentVolumeClaim", name):
+            api.merge_patch("PersistentVolumeClaim", pvc["metadata"]["name"], name,
+                            {"metadata": {"finalizers": None}})
+        api.delete("Namespace", name)
     deadline = time.monotonic() + 120
     while api.list("Namespace", selector=selector) and time.monotonic() < deadline:
         time.sleep(0.5)
+    assert not api.list("Namespace", selector=selector), "a test namespace is stuck"
 
 
 @pytest.fixture
@@ -139,7 +146,8 @@ def test_a_four_validator_network_is_made_labelled_and_a_second_apply_changes_no
     assert ownership.items() <= policy["metadata"]["labels"].items()
     assert len(policy["spec"]["ingress"]) == 2
     pdb = admin.get("PodDisruptionBudget", "validators", ns)
-    assert pdb["spec"]["minAvailable"] == 3 and ownership.items() <= pdb["metadata"]["labels"].items()
+    assert pdb["spec"]["minAvailable"] == 3
+    assert ownership.items() <= pdb["metadata"]["labels"].items()
     for spec, state in zip(specs, states, strict=True):
         found = objects(admin, spec)
         for obj in found.values():
