@@ -518,3 +518,59 @@ def test_without_rights_check_names_what_is_refused(kube_env, admin, install_id)
     with pytest.raises(DriverError) as err:
         drv.prepare_network(install_id=install_id, tenant_id="t1", network_id=str(uuid.uuid4()))
     assert err.value.code == "cluster_forbidden" and "baas-driver" in err.value.message
+
+
+# --- the control plane's own workflow on the cluster ----------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_control_plane_provisions_onto_the_cluster_until_blocks_are_needed(
+        kube_env, admin, install_id, owner, cometbft, key_file, settings, monkeypatch):
+    """network_create -> provision task -> the kubernetes driver, with the stored homes and
+    sealed keys of the control plane: every node is applied with its keys in the Secret
+    only; with no kubelet no block ever comes, so the network fails ``node_unhealthy``,
+    its nodes are scaled to 0 and the delete task removes the namespace."""
+    from deploy import services, tasks
+    from deploy.choices import NetworkStatus
+    from deploy.drivers import registry
+    from deploy.services import NetworkSpec
+
+    settings.BAAS_KUBE_KUBECONFIG = kube_env.kubeconfig
+    settings.BAAS_INSTALL_ID = install_id
+    settings.DEPLOY_FIRST_BLOCK_TIMEOUT_S = 1
+    registry.reset_cache()
+    for name in ("network_provision_task", "network_delete_task"):
+        monkeypatch.setattr(f"deploy.tasks.{name}.delay", lambda *a: None)
+    try:
+        network, op = services.network_create(
+            tenant=owner.tenant, actor=owner.user,
+            spec=NetworkSpec(name="on-k8s", validators=4, driver="kubernetes"))
+        tasks.network_provision_task(str(network.pk), op.pk)
+        network.refresh_from_db()
+        assert (network.status, network.error_code) == (NetworkStatus.FAILED, "node_unhealthy")
+        assert "not created yet" in network.error_message  # the node's detail, in words
+        ns = f"baas-{network.pk}"
+        assert admin.get("Namespace", ns)["metadata"]["labels"][m.L_TENANT] == str(
+            owner.tenant.pk)
+        for node in network.nodes.all():
+            assert node.host == f"node{node.index}.{ns}.svc.cluster.local"
+            sts = admin.get("StatefulSet", f"node{node.index}", ns)
+            assert sts["metadata"]["labels"][m.L_NODE] == str(node.pk)
+            assert sts["spec"]["replicas"] == 0  # the failed task stopped what it started
+            secret = admin.get("Secret", f"node{node.index}-keys", ns)
+            paths = {i["path"] for v in sts["spec"]["template"]["spec"]["volumes"]
+                     if v["name"] == "home-keys" for i in v["secret"]["items"]}
+            assert paths == {"cometbft/config/node_key.json",
+                             "cometbft/config/priv_validator_key.json"}
+            assert len(secret["data"]) == 2
+            config = admin.get("ConfigMap", f"node{node.index}-home", ns)
+            assert not any("key" in k for k in config["binaryData"])
+        delete = services.network_delete(tenant=owner.tenant, actor=owner.user,
+                                         network=network)
+        tasks.network_delete_task(str(network.pk), delete.pk)
+        network.refresh_from_db()
+        assert network.status == NetworkStatus.DELETED
+        assert admin.get("Namespace", ns) is None
+    finally:
+        registry.reset_cache()
+        _cleanup(admin, install_id)
