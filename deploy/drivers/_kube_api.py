@@ -139,7 +139,8 @@ class KubeApi:
                 text: bool = False) -> Any:
         from kubernetes.client.exceptions import ApiException
 
-        headers = {"Accept": "text/plain" if text else "application/json"}
+        # the log endpoint answers text/plain but only to a catch-all Accept (406 otherwise)
+        headers = {"Accept": "*/*" if text else "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         with self.errors(action):

@@ -354,8 +354,10 @@ class KubernetesDriver(Driver):
                 query=[("container", "node"), ("tailLines", str(max(0, int(tail))))],
                 text=True, action=f"read the logs of pod {meta['name']}")
         except DriverError as exc:
-            if exc.code == "driver_error" and "HTTP 400" in exc.message:
-                return f"[baas] no logs: {exc.message}\n"  # e.g. container waiting to start
+            # a container waiting to start (400), the pod or its node gone meanwhile (404)
+            if exc.code == "not_found" or (exc.code == "driver_error" and "HTTP 400"
+                                           in exc.message):
+                return f"[baas] no logs: {exc.message}\n"
             raise
 
     def list_owned(self, *, install_id: str) -> list[OwnedResource]:

@@ -61,6 +61,11 @@ def _cleanup(api, install_id: str) -> None:
         for pvc in api.list("PersistentVolumeClaim", name):
             api.merge_patch("PersistentVolumeClaim", pvc["metadata"]["name"], name,
                             {"metadata": {"finalizers": None}})
+        for pod in api.list("Pod", name):  # no kubelet confirms a graceful pod deletion
+            api.request("DELETE", f"/api/v1/namespaces/{name}/pods/{pod['metadata']['name']}",
+                        body={"apiVersion": "v1", "kind": "DeleteOptions",
+                              "gracePeriodSeconds": 0},
+                        content_type="application/json", action="force-delete a test pod")
         api.delete("Namespace", name)
     deadline = time.monotonic() + 120
     while api.list("Namespace", selector=selector) and time.monotonic() < deadline:
@@ -308,6 +313,49 @@ def test_stop_and_start_scale_the_statefulset(driver, admin):
     with pytest.raises(DriverError) as err:
         driver.wait_ready(network_id=spec.network_id, node_ids=[spec.node_id], timeout=1)
     assert err.value.code == "driver_timeout" and "node0-0" in err.value.message
+
+
+def test_a_pod_as_a_kubelet_reports_it_is_read_by_inspect_wait_ready_and_logs(driver, admin):
+    """No kubelet runs here, so the test plays one: it stores node0's pod as the StatefulSet
+    controller would, then its status as a kubelet would (pending, then running and ready
+    after two restarts)."""
+    (spec,) = network(driver, 1)
+    ids = {"network_id": spec.network_id, "node_id": spec.node_id}
+    ns = f"baas-{spec.network_id}"
+    template = admin.get("StatefulSet", "node0", ns)["spec"]["template"]
+    volumes = [*template["spec"]["volumes"],
+               {"name": "data", "persistentVolumeClaim": {"claimName": "data-node0-0"}}]
+    admin.apply({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "node0-0", "namespace": ns,
+                              "labels": template["metadata"]["labels"]},
+                 "spec": {**template["spec"], "volumes": volumes, "nodeName": "worker-1"}})
+    assert driver.inspect_node(**ids).detail == "pod node0-0 pending, not ready"
+    assert "no logs" in driver.logs(**ids)
+
+    def status(body: dict) -> None:
+        admin.request("PATCH", f"/api/v1/namespaces/{ns}/pods/node0-0/status",
+                      body={"status": body}, content_type="application/merge-patch+json",
+                      action="play the kubelet")
+
+    status({"conditions": [{"type": "PodScheduled", "status": "True"}],
+            "initContainerStatuses": [{"name": "home", "image": "i", "imageID": "",
+                                       "ready": False, "restartCount": 0, "state": {
+                                           "waiting": {"reason": "ErrImagePull",
+                                                       "message": "not in the registry"}}}]})
+    assert driver.inspect_node(**ids).detail == (
+        "pod node0-0 container home waiting: ErrImagePull not in the registry")
+    with pytest.raises(DriverError) as err:
+        driver.wait_ready(network_id=spec.network_id, node_ids=[spec.node_id], timeout=1)
+    assert "ErrImagePull" in err.value.message
+    status({"phase": "Running", "initContainerStatuses": None,
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "node", "image": "i", "imageID": "", "ready": True,
+                                   "restartCount": 2, "state": {"running": {}}}]})
+    state = driver.inspect_node(**ids)
+    assert (state.detail, state.restart_count) == ("pod node0-0 running, ready", 2)
+    driver.wait_ready(network_id=spec.network_id, node_ids=[spec.node_id], timeout=5)
+    # the API server asks the pod's kubelet for the logs; there is none: a clear line
+    assert driver.logs(**ids).startswith("[baas] no logs:")
 
 
 def test_unknown_nodes_are_not_found_or_quietly_absent(driver):
