@@ -156,7 +156,11 @@ class KubeApi:
                                    data=None)
         if text:
             return data.decode(errors="replace")
-        return json.loads(data) if data else {}
+        try:
+            return json.loads(data) if data else {}
+        except ValueError:  # e.g. a proxy's HTML page in front of the API server
+            raise DriverError("driver_error", f"{action}: the answer of {self.server} is not "
+                                              "JSON (is it a Kubernetes API server?)") from None
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:

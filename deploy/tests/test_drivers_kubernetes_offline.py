@@ -276,3 +276,67 @@ def test_the_kubeconfig_setting_is_a_path_never_read_from_kubeconfig_env(monkeyp
     monkeypatch.setenv("KUBECONFIG", os.devnull)
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     assert KubernetesDriver(install_id="x").kubeconfig is None
+
+
+@pytest.fixture
+def fake_api_server():
+    """An HTTP server answering every request with the status and body a test sets."""
+    import http.server
+    import threading
+
+    answer = {"status": 200, "body": b"{}", "type": "application/json"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _reply(self):
+            self.send_response(answer["status"])
+            self.send_header("Content-Type", answer["type"])
+            self.send_header("Content-Length", str(len(answer["body"])))
+            self.end_headers()
+            self.wfile.write(answer["body"])
+
+        do_GET = do_PATCH = do_POST = do_DELETE = _reply
+
+        def log_message(self, *args):  # keep the test output clean
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", answer
+    server.shutdown()
+    server.server_close()
+
+
+def _status(code: int, message: str) -> bytes:
+    return json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "message": message, "code": code}).encode()
+
+
+@pytest.mark.parametrize(("status", "message", "code"), [
+    (403, 'namespaces is forbidden: User "u" cannot create resource "namespaces"',
+     "cluster_forbidden"),
+    (403, "unable to create new content in namespace baas-n1 because it is being terminated",
+     "driver_error"),
+    (401, "Unauthorized", "driver_unavailable"),
+    (422, 'StatefulSet "node0" is invalid: spec.replicas: Invalid value', "invalid_spec"),
+    (429, "too many requests", "driver_unavailable"),
+    (503, "the server is shutting down", "driver_unavailable"),
+    (504, "the request timed out", "driver_timeout"),
+    (500, "etcdserver: no leader", "driver_error"),
+])
+def test_api_answers_become_stable_codes_with_the_servers_message(fake_api_server, status,
+                                                                  message, code):
+    url, answer = fake_api_server
+    answer.update(status=status, body=_status(status, message))
+    drv = KubernetesDriver(kubeconfig=_kubeconfig(url), install_id="x", timeout=5)
+    with pytest.raises(DriverError) as err:
+        drv.prepare_network(install_id="x", tenant_id="t", network_id="n1")
+    assert err.value.code == code and message in err.value.message
+
+
+def test_an_answer_that_is_not_json_is_driver_error(fake_api_server):
+    url, answer = fake_api_server
+    answer.update(body=b"<html>proxy login</html>", type="text/html")
+    drv = KubernetesDriver(kubeconfig=_kubeconfig(url), install_id="x", timeout=5)
+    with pytest.raises(DriverError) as err:
+        drv.inspect_node(network_id="n1", node_id="m1")
+    assert err.value.code == "driver_error" and "not JSON" in err.value.message
