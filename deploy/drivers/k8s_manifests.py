@@ -91,7 +91,7 @@ RBAC_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["services", "configmaps", "persistentvolumeclaims"],
      "verbs": _CRUD},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "create", "patch", "delete"]},
-    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},  # node<i>-0, by name
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
     {"apiGroups": ["apps"], "resources": ["statefulsets"], "verbs": _CRUD},
     {"apiGroups": ["networking.k8s.io"], "resources": ["networkpolicies"],

@@ -17,7 +17,8 @@ never in an environment variable. An init container copies them into the home on
 volume once. Their protection at rest is the cluster's encryption of Secrets at rest
 (``EncryptionConfiguration`` on the API server, or the provider's KMS): that is an
 explicit requirement for clusters that run networks (docs/kubernetes.md). Whoever may
-read Secrets in a network's namespace may read its keys.
+read Secrets in a network's namespace may read its keys, this driver's credentials
+included (``get`` on secrets, cluster-wide; never ``list``).
 
 **What the API server alone can show.** With no kubelet, pods are never created: "running"
 here is the StatefulSet's desired replicas (1), ``wait_ready`` times out naming every pod,
@@ -415,8 +416,10 @@ class KubernetesDriver(Driver):
         (``apply_node``) repairs every item."""
         ns_name = namespace_name(network_id)
         ns = self.api.get("Namespace", ns_name)
-        if ns is None or not self._owned(ns, network_id):
+        if ns is None:
             return [f"Namespace {ns_name} is missing"]
+        if not self._owned(ns, network_id):
+            return [f"Namespace {ns_name} is not labelled as this install's network"]
         tenant = (ns["metadata"].get("labels") or {}).get(m.L_TENANT, "")
         own = f"{m.L_INSTALL}={self.install_id}"
         stss = {s["metadata"]["labels"].get(m.L_NODE): s

@@ -170,7 +170,7 @@ def test_rbac_rules_are_least_rights():
     assert verbs[("", "secrets")] == {"get", "create", "patch", "delete"}  # never list
     assert ("", "pods/exec") not in verbs and ("", "nodes") not in verbs
     assert not any(g == "rbac.authorization.k8s.io" for g, _ in verbs)
-    assert verbs[("", "pods")] == {"get", "list"}
+    assert verbs[("", "pods")] == {"get"}
 
 
 def _configmap_volume(root: Path, files: dict[str, bytes]) -> Path:
