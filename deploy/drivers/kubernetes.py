@@ -61,6 +61,7 @@ from deploy.drivers.k8s_manifests import (  # noqa: F401 -- the module's public 
 ABCI_PORT = 26658  # inside the pod only: the chaincode host and CometBFT share it on loopback
 DEFAULT_IMAGE = "baas/node"
 POLL_S = 1.0
+MIN_MINOR = 30  # Kubernetes 1.30: the oldest version the manifests are validated against
 
 
 def _number(name: str, value: Any, default: float, kind: type = float) -> Any:
@@ -379,10 +380,16 @@ class KubernetesDriver(Driver):
         return owned
 
     def check(self) -> None:
-        """The API server answers, and these credentials may do everything in RBAC_RULES
-        (a SelfSubjectAccessReview per verb and resource): ``cluster_forbidden`` names the
+        """The API server answers, is a Kubernetes the manifests were validated for (1.30
+        or newer), and these credentials may do everything in RBAC_RULES (a
+        SelfSubjectAccessReview per verb and resource): ``cluster_forbidden`` names the
         first thing refused."""
-        self.api.request("GET", "/version", action="read the API server's version")
+        info = self.api.request("GET", "/version", action="read the API server's version")
+        minor = "".join(c for c in str(info.get("minor", "")) if c.isdigit())  # "30+" on EKS
+        if str(info.get("major")) != "1" or not minor or int(minor) < MIN_MINOR:
+            raise DriverError("driver_unavailable",
+                              f"the cluster runs Kubernetes {info.get('gitVersion', '?')}; the "
+                              f"driver needs 1.{MIN_MINOR} or newer")
         for rule in RBAC_RULES:
             for resource in rule["resources"]:
                 plural, _, sub = resource.partition("/")

@@ -340,3 +340,14 @@ def test_an_answer_that_is_not_json_is_driver_error(fake_api_server):
     with pytest.raises(DriverError) as err:
         drv.inspect_node(network_id="n1", node_id="m1")
     assert err.value.code == "driver_error" and "not JSON" in err.value.message
+
+
+@pytest.mark.parametrize("minor", ["26", "29+"])
+def test_an_older_kubernetes_is_refused_by_check(fake_api_server, minor):
+    url, answer = fake_api_server
+    answer.update(body=json.dumps({"major": "1", "minor": minor,
+                                   "gitVersion": f"v1.{minor[:2]}.3"}).encode())
+    drv = KubernetesDriver(kubeconfig=_kubeconfig(url), install_id="x", timeout=5)
+    with pytest.raises(DriverError) as err:
+        drv.check()
+    assert err.value.code == "driver_unavailable" and "1.30 or newer" in err.value.message
