@@ -126,6 +126,11 @@ class KubernetesDriver(Driver):
         from kubernetes.config.config_exception import ConfigException
 
         cfg = k8s.Configuration()
+        if isinstance(self.kubeconfig, str) and ("\n" in self.kubeconfig
+                                                 or "apiVersion" in self.kubeconfig):
+            # Content where a path belongs: refused without echoing it (it holds credentials).
+            raise DriverError("invalid_spec", "BAAS_KUBE_KUBECONFIG must be the path of a "
+                                              "kubeconfig file, not its content")
         try:
             if isinstance(self.kubeconfig, dict):
                 kube_config.load_kube_config_from_dict(

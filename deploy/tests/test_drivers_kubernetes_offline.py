@@ -351,3 +351,10 @@ def test_an_older_kubernetes_is_refused_by_check(fake_api_server, minor):
     with pytest.raises(DriverError) as err:
         drv.check()
     assert err.value.code == "driver_unavailable" and "1.30 or newer" in err.value.message
+
+
+def test_kubeconfig_content_in_the_path_setting_is_refused_without_echoing_it(settings):
+    settings.BAAS_KUBE_KUBECONFIG = "apiVersion: v1\nusers:\n- user: {token: s3cr3t}\n"
+    with pytest.raises(DriverError) as err:
+        KubernetesDriver(install_id="x").check()
+    assert err.value.code == "invalid_spec" and "s3cr3t" not in str(err.value)
