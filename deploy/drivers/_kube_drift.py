@@ -118,6 +118,5 @@ def storage_of(sts: dict[str, Any]) -> tuple[int, str | None]:
     """Size (GiB) and class of a live StatefulSet's claim template: immutable once made,
     so a re-apply renders these, whatever the settings say now."""
     template = (sts["spec"].get("volumeClaimTemplates") or [{}])[0].get("spec") or {}
-    size = str(((template.get("resources") or {}).get("requests") or {}).get("storage", "5Gi"))
-    gb = int(size[:-2]) if size.endswith("Gi") and size[:-2].isdigit() else 5
-    return gb, template.get("storageClassName")
+    size = str(((template.get("resources") or {}).get("requests") or {}).get("storage", ""))
+    return m.gib_of(size) or 5, template.get("storageClassName")

@@ -157,6 +157,27 @@ def home_digest(config: dict[str, bytes], keys: dict[str, bytes]) -> str:
     return h.hexdigest()
 
 
+_BINARY = (("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20))
+
+
+def quantity_bytes(amount: int) -> str:
+    """Bytes in the API server's canonical binary form ("512Mi", "1Gi" for 1024Mi): the
+    server rewrites quantities so, and drift() compares what it reads back."""
+    for suffix, size in _BINARY:
+        if amount % size == 0:
+            return f"{amount // size}{suffix}"
+    return str(amount)
+
+
+def gib_of(quantity: str) -> int | None:
+    """GiB of a canonical binary quantity ("5Gi", "1Ti"), None for anything else."""
+    for suffix, size in _BINARY:
+        number = quantity[: -len(suffix)]
+        if quantity.endswith(suffix) and number.isdigit():
+            return int(number) * size // 2**30 or None
+    return None
+
+
 def quantity_cpu(cpu: float) -> str:
     """CPU in the API server's canonical form ("1", "500m"), so a re-read compares equal."""
     millis = round(cpu * 1000)
@@ -308,11 +329,13 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
     sts_labels = {**labels, L_VERSION: _label("ledger version", version)} if version else labels
     annotations = {A_REPLICAS: str(replicas), A_HOME_SHA: home_digest(config, keys),
                    A_CPU: repr(float(spec.cpu_limit)), A_MEMORY: str(int(spec.memory_mb))}
-    claim_spec: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
-                                  "resources": {"requests": {"storage": f"{int(storage_gb)}Gi"}}}
+    claim_spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": quantity_bytes(int(storage_gb) * 2**30)}}}
     if storage_class:
         claim_spec["storageClassName"] = storage_class
-    resources = {"cpu": quantity_cpu(spec.cpu_limit), "memory": f"{spec.memory_mb}Mi"}
+    resources = {"cpu": quantity_cpu(spec.cpu_limit),
+                 "memory": quantity_bytes(int(spec.memory_mb) * 2**20)}
     mounts = [{"name": "data", "mountPath": HOME}, {"name": "tmp", "mountPath": "/tmp"}]
     statefulset = {
         "apiVersion": "apps/v1",

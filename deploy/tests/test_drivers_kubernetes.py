@@ -236,6 +236,7 @@ def test_updates_are_patched_and_a_running_node_never_changes_version(driver, ad
     assert sts["metadata"]["resourceVersion"] != before
     assert sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == \
         {"cpu": "2", "memory": "1Gi"}
+    assert driver.drift(network_id=spec.network_id) == []  # "1024Mi" is stored as "1Gi"
     moved = dataclasses.replace(spec, ledger_version=V2)
     with pytest.raises(DriverError) as err:
         driver.apply_node(moved)

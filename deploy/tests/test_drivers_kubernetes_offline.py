@@ -358,3 +358,17 @@ def test_kubeconfig_content_in_the_path_setting_is_refused_without_echoing_it(se
     with pytest.raises(DriverError) as err:
         KubernetesDriver(install_id="x").check()
     assert err.value.code == "invalid_spec" and "s3cr3t" not in str(err.value)
+
+
+def test_quantities_are_rendered_as_the_api_server_rewrites_them():
+    """drift() compares what it rendered with what the server stores: both canonical."""
+    assert [m.quantity_cpu(c) for c in (0.5, 1.0, 1.5, 2.0, 0.25)] == [
+        "500m", "1", "1500m", "2", "250m"]
+    assert [m.quantity_bytes(mb * 2**20) for mb in (256, 1024, 1536, 1048576)] == [
+        "256Mi", "1Gi", "1536Mi", "1Ti"]
+    assert [m.gib_of(q) for q in ("5Gi", "1Ti", "512Mi", "bogus")] == [5, 1024, None, None]
+    sts = render_node(spec(memory_mb=2048), image="i", storage_gb=1024)[-1]
+    assert sts["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] \
+        == "2Gi"
+    assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
+        "storage": "1Ti"}
