@@ -291,8 +291,9 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
     StatefulSet last: its pod needs the other three)."""
     if not spec.home_files:
         raise DriverError("invalid_spec", "home_files is empty")
-    if not 0 < spec.cpu_limit <= 64 or not 64 <= spec.memory_mb <= 1024 * 1024:
-        raise DriverError("invalid_spec", f"cpu_limit {spec.cpu_limit} must be in (0, 64] and "
+    # a thousandth of a CPU is the smallest quantity Kubernetes keeps (1m)
+    if not 0.001 <= spec.cpu_limit <= 64 or not 64 <= spec.memory_mb <= 1024 * 1024:
+        raise DriverError("invalid_spec", f"cpu_limit {spec.cpu_limit} must be in [0.001, 64] and "
                                           f"memory_mb {spec.memory_mb} in [64, 1048576]")
     if not 1 <= int(storage_gb) <= 64 * 1024:
         raise DriverError("invalid_spec", f"storage of {storage_gb} GiB is out of range")

@@ -154,7 +154,8 @@ def test_names_images_and_file_keys():
 
 @pytest.mark.parametrize("bad", [
     {"network_id": "Not_A_DNS_Label"}, {"network_id": "x" * 60}, {"install_id": "bad install"},
-    {"node_id": "../etc"}, {"cpu_limit": 0}, {"memory_mb": 8}, {"home_files": {}},
+    {"node_id": "../etc"}, {"cpu_limit": 0}, {"cpu_limit": 0.0004}, {"memory_mb": 8},
+    {"home_files": {}},
     {"home_files": {"../escape": b"x"}}, {"secret_files": {"node.json": b"dup"}},
 ])
 def test_bad_specs_are_invalid_spec_before_any_call(bad):
