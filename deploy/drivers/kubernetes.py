@@ -349,9 +349,7 @@ class KubernetesDriver(Driver):
                               f"node {node_id} of network {network_id} has no StatefulSet")
         pod = self._pod(sts)
         statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
-        started = any(("running" in (s.get("state") or {}) or "terminated" in (s.get("state")
-                       or {}) or s.get("lastState", {}).get("terminated")) for s in statuses)
-        if pod is None or not started:
+        if pod is None or not any(_has_run(status) for status in statuses):
             running = int(sts["spec"].get("replicas") or 0) > 0
             return f"[baas] no logs: {pod_detail(sts, pod, running)}\n"
         meta = pod["metadata"]
@@ -496,6 +494,13 @@ class KubernetesDriver(Driver):
                 raise DriverError("driver_timeout", f"pods not ready after {limit:g}s: "
                                   + "; ".join(waiting))
             time.sleep(POLL_S)
+
+
+def _has_run(container_status: dict[str, Any]) -> bool:
+    """The container runs or ran: the kubelet has logs of it (a crashed one's included)."""
+    state = container_status.get("state") or {}
+    last = container_status.get("lastState") or {}
+    return "running" in state or "terminated" in state or "terminated" in last
 
 
 def pod_ready(pod: dict[str, Any] | None) -> bool:
