@@ -318,6 +318,20 @@ CACHES = {
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
+# --- Kubernetes driver (docs/configuration.md, docs/kubernetes.md) ---------------------------
+# The platform's own cluster: a kubeconfig FILE path (never its content, which would end up
+# in the environment of every process), else in-cluster config when running in a pod.
+BAAS_KUBE_KUBECONFIG = os.environ.get("BAAS_KUBE_KUBECONFIG") or None
+BAAS_KUBE_CONTEXT = os.environ.get("BAAS_KUBE_CONTEXT") or None
+# Repository of the node image; a network's pods run <repository>:ledger-<its version>.
+BAAS_KUBE_NODE_IMAGE = os.environ.get("BAAS_KUBE_NODE_IMAGE", "baas/node")
+BAAS_KUBE_STORAGE_CLASS = os.environ.get("BAAS_KUBE_STORAGE_CLASS") or None
+BAAS_KUBE_STORAGE_GB = int(os.environ.get("BAAS_KUBE_STORAGE_GB", "5"))
+# Namespace the control plane runs in: node RPC accepts traffic from it (NetworkPolicy).
+BAAS_KUBE_CONTROL_PLANE_NAMESPACE = os.environ.get("BAAS_KUBE_CONTROL_PLANE_NAMESPACE", "baas")
+# Seconds to wait for pods to become ready and for a deleted network's namespace to go.
+BAAS_KUBE_READY_TIMEOUT = float(os.environ.get("BAAS_KUBE_READY_TIMEOUT", "300"))
+
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("ko", "한국어")]
 LOCALE_PATHS = [BASE_DIR / "locale"]

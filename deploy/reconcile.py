@@ -6,6 +6,8 @@
   count goes up), under a ``node.recover`` operation of the organisation that runs it
   (``deploy.recovery``); heights and health are refreshed from RPC; the network becomes
   ``degraded`` while any validator is down and ``running`` again once all are back;
+- a driver that reports drift (kubernetes: objects edited or deleted in the cluster) gets
+  the network's nodes applied again, which repairs it;
 - a node of a stopped network that runs anyway is stopped;
 - resources labelled with this install's id whose network or node the database does not
   know (or knows as deleted) are removed -- and only those: ownership comes from the
@@ -174,12 +176,39 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
             logger.exception("reconcile node %s of %s failed; the pass goes on",
                              node.pk, network.pk)
             counts["errors"] += 1
+    counts["drift_repaired"] += _repair_drift(network, driver, nodes, busy)
     if nodes and healthy < len(nodes) and network.status == NetworkStatus.RUNNING:
         states.network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)
         counts["networks_degraded"] += 1
     elif nodes and healthy == len(nodes) and network.status == NetworkStatus.DEGRADED:
         states.network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
         counts["networks_recovered"] += 1
+
+
+def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set[str]) -> int:
+    """A driver that can tell what changed under it (kubernetes: ``drift``, e.g. an edited
+    StatefulSet, a deleted Service, a widened NetworkPolicy) gets the network's nodes applied
+    again: ``apply_node`` is idempotent and puts back what it made. Nodes a user's restart
+    holds stopped are left to that restart."""
+    drift = getattr(driver, "drift", None)
+    if not callable(drift) or not nodes:
+        return 0
+    items = drift(network_id=str(network.pk))
+    if not items:
+        return 0
+    logger.warning("network %s drifted (%s); applying its nodes again", network.pk,
+                   "; ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
+    repaired = 0
+    for node in nodes:
+        if str(node.pk) in busy:
+            continue
+        try:
+            driver.apply_node(homes.node_spec(node))
+        except DriverError as exc:  # one node must not stop the repair of the others
+            logger.warning("re-applying node %s of %s failed: %s", node.pk, network.pk, exc)
+            continue
+        repaired += 1
+    return repaired
 
 
 def _reconcile_node(network: Network, node: Node, driver: Driver, recoveries: dict[str, Any],

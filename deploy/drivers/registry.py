@@ -42,9 +42,8 @@ def register_driver(name: str, target: str, *, label: Any, available: bool = Tru
 
 register_driver("local", "deploy.drivers.local:LocalDriver", label=_("Local processes (embedded)"))
 register_driver("docker", "deploy.drivers.docker:DockerDriver", label=_("Docker Engine"))
-# Reserved seam for the Kubernetes issue: asking for it raises driver_not_implemented.
 register_driver("kubernetes", "deploy.drivers.kubernetes:KubernetesDriver",
-                label=_("Kubernetes"), available=False)
+                label=_("Kubernetes"))
 
 # Drivers a user can choose today (forms, serializers, API validation).
 AVAILABLE_DRIVERS: tuple[str, ...] = tuple(n for n, d in _DRIVERS.items() if d.available)
@@ -59,6 +58,8 @@ _INSTANCES: dict[str, Driver] = {}
 _DEFAULT_SETTINGS = (
     "BAAS_INSTALL_ID", "BAAS_NODES_DIR", "VAR_DIR", "BAAS_VAR_DIR", "DOCKER_HOST",
     "BAAS_DOCKER_HOST", "BAAS_NODE_IMAGE", "BAAS_LOCAL_PORT_RANGE",
+    "BAAS_KUBE_KUBECONFIG", "BAAS_KUBE_CONTEXT", "BAAS_KUBE_NODE_IMAGE", "BAAS_KUBE_STORAGE_CLASS",
+    "BAAS_KUBE_STORAGE_GB", "BAAS_KUBE_CONTROL_PLANE_NAMESPACE", "BAAS_KUBE_READY_TIMEOUT",
 )
 
 
@@ -68,8 +69,9 @@ def get_driver(name: str, **options: object) -> Driver:
     one when ``options`` are given.
 
     ``options`` go to the driver's constructor (e.g. ``nodes_dir=`` for local,
-    ``base_url=``/``image=`` for docker); without them each driver reads its defaults from
-    Django settings when configured, else from the environment.
+    ``base_url=``/``image=`` for docker, ``kubeconfig=``/``context=`` for kubernetes);
+    without them each driver reads its defaults from Django settings when configured, else
+    from the environment.
     """
     info = _DRIVERS.get(name)
     if info is None:

@@ -16,11 +16,18 @@ def test_unknown_driver_names_are_refused(name):
     assert "local" in err.value.message
 
 
-def test_kubernetes_is_reserved_but_not_implemented():
-    assert "kubernetes" not in AVAILABLE_DRIVERS
+def test_kubernetes_is_available_and_needs_no_cluster_to_be_listed(monkeypatch, settings):
+    from deploy.drivers.kubernetes import KubernetesDriver
+
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    settings.BAAS_KUBE_KUBECONFIG = None
+    assert "kubernetes" in AVAILABLE_DRIVERS
+    driver = get_driver("kubernetes", install_id="registry-test")
+    assert isinstance(driver, KubernetesDriver)
+    # no kubeconfig and not in a pod: the first call says so, not the constructor
     with pytest.raises(DriverError) as err:
-        get_driver("kubernetes")
-    assert err.value.code == "driver_not_implemented"
+        driver.list_owned(install_id="registry-test")
+    assert err.value.code == "driver_unavailable" and "BAAS_KUBE_KUBECONFIG" in err.value.message
 
 
 def test_available_drivers_implement_the_interface(tmp_path):

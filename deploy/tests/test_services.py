@@ -67,7 +67,7 @@ def test_idempotency_key_returns_the_first_result(owner, queued):
         ({"name": "-x"}, "invalid_name"),
         ({"validators": 0}, "invalid_size"),
         ({"validators": 99}, "invalid_size"),
-        ({"driver": "kubernetes"}, "driver_unknown"),
+        ({"driver": "podman"}, "driver_unknown"),
         ({"driver": "nope"}, "driver_unknown"),
     ],
 )
