@@ -216,7 +216,7 @@ def test_the_service_account_holds_the_driver_rights_and_no_more(api, kube_env, 
             ("delete", "persistentvolumeclaims", "", network_ns, None),
             ("create", "networkpolicies", "networking.k8s.io", network_ns, None),
             ("create", "poddisruptionbudgets", "policy", network_ns, None),
-            ("list", "pods", "", network_ns, None), ("get", "pods", "", network_ns, "log"),
+            ("get", "pods", "", network_ns, None), ("get", "pods", "", network_ns, "log"),
             ("create", "selfsubjectaccessreviews", "authorization.k8s.io", None, None),
         ]
         refused = [
@@ -229,6 +229,7 @@ def test_the_service_account_holds_the_driver_rights_and_no_more(api, kube_env, 
             ("create", "serviceaccounts", "", network_ns, None),
             ("impersonate", "users", "", None, None),
             ("list", "secrets", "", None, None), ("watch", "namespaces", "", None, None),
+            ("list", "pods", "", network_ns, None),
             ("update", "statefulsets", "apps", network_ns, None),
         ]
         for verb, resource, group, ns, sub in allowed:
