@@ -113,6 +113,16 @@ start() {
   fi
   build
   stop_processes
+  # Another instance (another clone's) on our ports would answer for us with its own
+  # tokens; say so instead of failing later with a confusing authentication error.
+  local port
+  for port in "$ETCD_PORT" "$((ETCD_PORT + 1))" "$API_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "kube-test-env: 127.0.0.1:$port is in use (another kube-test-env?); stop it, or" \
+           "choose other ports with KUBE_TEST_ENV_API_PORT / KUBE_TEST_ENV_ETCD_PORT" >&2
+      exit 1
+    fi
+  done
   rm -rf "$RUN"
   mkdir -p "$RUN/certs" "$RUN/etcd"
   chmod 700 "$RUN"

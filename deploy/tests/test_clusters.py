@@ -585,6 +585,10 @@ def inline(path: str, *, token: str | None = None, ca: bool = True,
     return yaml.safe_dump(doc)
 
 
+def _server(path: str) -> str:
+    return yaml.safe_load(Path(path).read_text())["clusters"][0]["cluster"]["server"]
+
+
 def _admin_token(path: str) -> str:
     return yaml.safe_load(Path(path).read_text())["users"][0]["user"]["token"]
 
@@ -607,7 +611,7 @@ def test_registering_the_real_cluster_with_admin_credentials(owner, real, caplog
     res = register(client, text, name="test-env")
     assert res.status_code == 201, res.content
     assert res.json()["status"] == ClusterStatus.READY
-    assert res.json()["server"] == "https://127.0.0.1:16443"
+    assert res.json()["server"] == _server(real.kubeconfig)
     res = client.post(f"/api/v1/clusters/{res.json()['id']}/check/")
     assert res.json()["status"] == ClusterStatus.READY and res.json()["error"] is None
 
@@ -726,7 +730,7 @@ def test_rights_granted_one_by_one_until_registration_passes(owner, real, servic
     res = _register_until(client, text, lambda r: r.status_code == 201)
     assert res.status_code == 201, res.content
     stored = json.loads(crypto.unseal(bytes(Cluster.objects.get().sealed_kubeconfig)))
-    assert stored["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:16443"
+    assert stored["clusters"][0]["cluster"]["server"] == _server(real.kubeconfig)
 
 
 # --- portal ---------------------------------------------------------------------------------
