@@ -16,8 +16,10 @@ DEFAULTS: dict[str, float] = {
     "DEPLOY_STALL_S": 120,  # reconciler re-queues a busy network's task after this silence
     "DEPLOY_MAX_VALIDATORS": 7,  # hard ceiling on top of the tenant's quota
     "DEPLOY_GATEWAY_TIMEOUT_S": 5,
-    "DEPLOY_NODE_CPU_LIMIT": 1.0,
-    "DEPLOY_NODE_MEMORY_MB": 512,
+    # Ceilings on the per-node CPUs and memory of the tenants' plans
+    # (tenants.choices.PLAN_NODE_RESOURCES): the largest plan's by default.
+    "DEPLOY_NODE_CPU_LIMIT": 2.0,
+    "DEPLOY_NODE_MEMORY_MB": 2048,
     # Timeout of the whole check of a cluster at registration or re-check (seconds).
     "BAAS_CLUSTER_CHECK_TIMEOUT_S": 10,
 }

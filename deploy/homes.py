@@ -22,6 +22,8 @@ from django.db import transaction
 from deploy import conf, crypto
 from deploy.drivers import NodeAddress, NodeSpec
 from deploy.models import Network, NetworkIdentity, Node, NodeKey
+from tenants.choices import PLAN_NODE_RESOURCES, Plan
+from tenants.models import Tenant
 
 
 def is_secret(path: str) -> bool:
@@ -168,6 +170,16 @@ def home_files(node: Node) -> dict[str, bytes]:
     return files
 
 
+def node_resources(tenant: Tenant) -> dict[str, Any]:
+    """CPUs and memory of one validator of ``tenant``: its plan's, within the operator's
+    ceilings. The tenant that runs the node decides (a consortium member pays for its own)."""
+    cpu, memory_mb = PLAN_NODE_RESOURCES.get(tenant.plan, PLAN_NODE_RESOURCES[Plan.FREE])
+    return {
+        "cpu_limit": min(cpu, conf.setting("DEPLOY_NODE_CPU_LIMIT")),
+        "memory_mb": min(memory_mb, int(conf.setting("DEPLOY_NODE_MEMORY_MB"))),
+    }
+
+
 def node_spec(node: Node) -> NodeSpec:
     network = node.network
     # The version read now, not from a network row loaded earlier: a restart or a
@@ -189,8 +201,7 @@ def node_spec(node: Node) -> NodeSpec:
         ),
         home_files=config_files(node),
         secret_files=secret_files(node),
-        cpu_limit=conf.setting("DEPLOY_NODE_CPU_LIMIT"),
-        memory_mb=int(conf.setting("DEPLOY_NODE_MEMORY_MB")),
+        **node_resources(node.tenant),
         # The network's pinned ledger, not the control plane's: a validator added or
         # restarted later runs what the others run.
         ledger_version=version,

@@ -36,6 +36,14 @@ PLAN_QUOTAS: dict[str, dict[str, int]] = {
     Plan.ENTERPRISE: {"max_networks": 100, "max_validators_per_network": 21,
                       "max_members": 500, "max_tokens": 200},
 }
+# CPUs and memory (MB) of each validator a tenant runs, by plan: the requests and limits of
+# a Kubernetes pod, the limits of a Docker container (the local driver cannot enforce them).
+# The operator's DEPLOY_NODE_CPU_LIMIT / DEPLOY_NODE_MEMORY_MB cap them (small machines).
+PLAN_NODE_RESOURCES: dict[str, tuple[float, int]] = {
+    Plan.FREE: (1.0, 512),
+    Plan.STARTUP: (1.0, 1024),
+    Plan.ENTERPRISE: (2.0, 2048),
+}
 QUOTA_NAMES: tuple[str, ...] = (
     "max_networks", "max_validators_per_network", "max_members", "max_tokens",
 )
