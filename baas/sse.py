@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, StreamingHttpResponse
 
 T = TypeVar("T")
@@ -52,7 +52,14 @@ def _stream_pool() -> ThreadPoolExecutor:
 
 def _call_and_release(fn: Callable[..., T], *args: Any) -> T:
     try:
-        return fn(*args)
+        try:
+            return fn(*args)
+        except (OperationalError, InterfaceError):
+            # The connection this thread kept from an earlier poll may have died with a
+            # database restart: close it and try once more on a fresh one, so the stream
+            # survives the restart. A database that is really down fails again, here.
+            _drop_broken_connections()
+            return fn(*args)
     finally:
         _drop_broken_connections()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -144,6 +147,7 @@ class EventStreamRenderer(BaseRenderer):
 
 CONNECTING = b": connecting\n\n"
 END = b"event: end\ndata: {}\n\n"
+TIMEOUT = b"event: timeout\ndata: {}\n\n"
 
 
 def _event_frame(event: dict[str, Any]) -> bytes:
@@ -173,16 +177,29 @@ class EventsView(GatewayView):
         options = {"network": network, "node": node, "query_text": query_text,
                    "timeout": float(timeout)}
 
+        # ``timeout`` ends a quiet stream; a busy chain keeps one busy for ever, so a stream
+        # also ends after BAAS_SSE_MAX_SECONDS, as the operation streams do (the client
+        # reconnects: EventSource by itself).
+        deadline = time.monotonic() + settings.BAAS_SSE_MAX_SECONDS
+
         def stream() -> Iterator[bytes]:
             yield CONNECTING  # headers out at once; the node may take a moment
-            for event in gateway.events(**options):
-                yield _event_frame(event)
+            with contextlib.closing(gateway.events(**options)) as events:
+                for event in events:
+                    yield _event_frame(event)
+                    if time.monotonic() > deadline:
+                        yield TIMEOUT
+                        return
             yield END
 
         async def astream() -> AsyncIterator[bytes]:
             yield CONNECTING
-            async for event in gateway.aevents(**options):
-                yield _event_frame(event)
+            async with contextlib.aclosing(gateway.aevents(**options)) as events:
+                async for event in events:
+                    yield _event_frame(event)
+                    if time.monotonic() > deadline:
+                        yield TIMEOUT
+                        return
             yield END
 
         return event_stream_response(request, sync_stream=stream, async_stream=astream)
