@@ -82,9 +82,10 @@ def find(objects: list[dict[str, Any]], kind: str, name: str | None = None) -> l
             if o["kind"] == kind and (name is None or o["metadata"]["name"] == name)]
 
 
-def cluster_role_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rules of the chart's one ClusterRole (the driver's rights)."""
-    (role,) = find(objects, "ClusterRole")
+def cluster_role_rules(objects: list[dict[str, Any]], suffix: str = "-driver") -> list[dict]:
+    """The rules of the chart's ClusterRole named ``<fullname><suffix>``: ``-driver`` (the
+    worker's rights, RBAC_RULES) or ``-web-read`` (the web pods', RBAC_READ_RULES)."""
+    (role,) = [r for r in find(objects, "ClusterRole") if r["metadata"]["name"].endswith(suffix)]
     return role["rules"]
 
 

@@ -71,10 +71,14 @@ def test_helm_lint_is_clean(values):
 def test_default_values_render_the_control_plane(default):
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in default)
     assert kinds == [
-        ("ClusterRole", "baas-driver"), ("ClusterRoleBinding", "baas-driver"),
+        ("ClusterRole", "baas-driver"), ("ClusterRole", "baas-web-read"),
+        ("ClusterRoleBinding", "baas-driver"), ("ClusterRoleBinding", "baas-web-read"),
         ("Deployment", "baas-beat"), ("Deployment", "baas-web"), ("Deployment", "baas-worker"),
-        ("Job", "baas-migrate"), ("PodDisruptionBudget", "baas-web"), ("Service", "baas-web"),
-        ("ServiceAccount", "baas"),
+        ("Job", "baas-migrate"), ("NetworkPolicy", "baas-web"),
+        ("PodDisruptionBudget", "baas-web"), ("Service", "baas-web"),
+        ("ServiceAccount", "baas"), ("ServiceAccount", "baas-web"),
+        ("ValidatingAdmissionPolicy", "baas-driver-scope"),
+        ("ValidatingAdmissionPolicyBinding", "baas-driver-scope"),
     ]
     # The chart references the operator's Secrets; it never carries one, nor a ConfigMap.
     assert not find(default, "Secret") and not find(default, "ConfigMap")
@@ -93,7 +97,7 @@ def test_every_option_renders_its_objects(everything):
     assert backend == {"name": service["metadata"]["name"], "port": {"name": "http"}}
     (sa,) = find(everything, "ServiceAccount", "baas-control-plane")
     assert sa["metadata"]["annotations"] == {"iam.example.com/role": "baas"}
-    (binding,) = find(everything, "ClusterRoleBinding")
+    (binding,) = find(everything, "ClusterRoleBinding", "baas-all-driver")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "baas-control-plane",
                                     "namespace": "baas-system"}]
     for obj, spec in pod_specs(everything):
@@ -120,7 +124,7 @@ def test_supported_versions_are_accepted_and_older_ones_refused(version):
 @pytest.mark.parametrize("values", VALUE_SETS)
 def test_every_manifest_validates_against_the_openapi_schema(values, version):
     objects = render(**VALUE_SETS[values])
-    assert len(objects) >= 9
+    assert len(objects) >= 15
     for obj in objects:
         # strict: a field the schema does not know (a typo, a field of a newer version)
         # fails instead of being ignored.
@@ -329,8 +333,11 @@ def test_every_secret_file_is_mounted_from_the_named_secret(everything):
         "REDIS_URL_FILE": ("baas-redis-urls", "broker-url"),
         "BAAS_CACHE_URL_FILE": ("baas-redis-urls", "cache-url"),
         "BAAS_EMAIL_HOST_PASSWORD_FILE": ("baas-smtp", "password"),
-        "BAAS_KUBE_KUBECONFIG": ("baas-ledger-cluster", "kubeconfig"),
     }
+    # only the worker mounts the driver's kubeconfig (it can write), the web pods the
+    # read-only one, beat and migrations none
+    kubeconfigs = {"worker": ("baas-ledger-cluster", "kubeconfig"),
+                   "web": ("baas-ledger-cluster-read", "kubeconfig-read")}
     for obj, spec in pod_specs(everything):
         (volume,) = [v for v in spec["volumes"] if v["name"] == "secrets"]
         files = {item["path"]: (source["secret"]["name"], item["key"])
@@ -341,6 +348,14 @@ def test_every_secret_file_is_mounted_from_the_named_secret(everything):
         (mount,) = [m for m in container["volumeMounts"] if m["name"] == "secrets"]
         assert mount == {"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True}
         env = _env(container)
+        component = obj["metadata"]["labels"]["app.kubernetes.io/component"]
+        if component in kubeconfigs:
+            assert files["kubeconfig"] == kubeconfigs[component]
+            assert env["BAAS_KUBE_KUBECONFIG"] == f"{SECRETS_DIR}/kubeconfig"
+            # the web pods' kubeconfig is used with its current context
+            assert ("BAAS_KUBE_CONTEXT" in env) == (component == "worker")
+        else:
+            assert "kubeconfig" not in files and "BAAS_KUBE_KUBECONFIG" not in env
         for var, secret_key in expected.items():
             path = env[var]
             assert path.startswith(SECRETS_DIR + "/"), (obj["metadata"]["name"], var)
@@ -401,6 +416,111 @@ def test_cluster_role_grants_exactly_what_the_driver_declares(default):
     from deploy.drivers.kubernetes import RBAC_RULES
 
     assert normalised_rules(cluster_role_rules(default)) == normalised_rules(RBAC_RULES)
+
+
+def test_web_read_role_grants_exactly_what_node_logs_read(default):
+    """The web pods' role and RBAC_READ_RULES (what KubernetesDriver.logs() reads; proven
+    on a real API server by deploy/tests/test_k8s_rbac.py) are one list."""
+    from deploy.drivers.k8s_rbac import RBAC_READ_RULES
+
+    rules = normalised_rules(cluster_role_rules(default, "-web-read"))
+    assert rules == normalised_rules(RBAC_READ_RULES)
+    assert all(verbs <= {"get", "list"} for verbs in rules.values())  # reads only
+    assert ("", "secrets") not in rules
+
+
+def test_only_the_worker_holds_the_drivers_rights(default, everything):
+    for objects, prefix in ((default, "baas"), (everything, "baas-all")):
+        bindings = {b["metadata"]["name"]: b for b in find(objects, "ClusterRoleBinding")}
+        worker_sa = _deployment(objects, "worker")["spec"]["template"]["spec"][
+            "serviceAccountName"]
+        web_spec = _deployment(objects, "web")["spec"]["template"]["spec"]
+        driver = bindings[f"{prefix}-driver"]
+        assert driver["roleRef"]["name"] == f"{prefix}-driver"
+        assert [s["name"] for s in driver["subjects"]] == [worker_sa]
+        read = bindings[f"{prefix}-web-read"]
+        assert read["roleRef"]["name"] == f"{prefix}-web-read"
+        assert [s["name"] for s in read["subjects"]] == [web_spec["serviceAccountName"]]
+        assert web_spec["serviceAccountName"] != worker_sa
+        # beat and migrations never call the Kubernetes API: no token at all
+        for component in ("beat",):
+            spec = _deployment(objects, component)["spec"]["template"]["spec"]
+            assert spec["automountServiceAccountToken"] is False
+        (job,) = find(objects, "Job")
+        assert job["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    # in-cluster (default): the web pods need their token for node logs; with a kubeconfig
+    # for another cluster they use the read-only kubeconfig and get no token
+    assert _deployment(default, "web")["spec"]["template"]["spec"][
+        "automountServiceAccountToken"] is True
+    assert _deployment(everything, "web")["spec"]["template"]["spec"][
+        "automountServiceAccountToken"] is False
+
+
+def test_the_admission_policy_binds_the_workers_identity(default, everything):
+    (policy,) = find(default, "ValidatingAdmissionPolicy")
+    (binding,) = find(default, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {"policyName": policy["metadata"]["name"],
+                               "validationActions": ["Deny"]}
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["operations"] == ["CREATE", "UPDATE", "DELETE"]
+    assert rule["resources"] == ["*/*"] and rule["apiGroups"] == ["*"]
+    (condition,) = spec["matchConditions"]
+    assert condition["expression"] == (
+        'request.userInfo.username in ["system:serviceaccount:baas:baas"]')
+    texts = " ".join(v["expression"] for v in spec["validations"])
+    assert "baas.io/install'] == 'baas'" in texts  # the release name is the install id
+    (policy,) = find(everything, "ValidatingAdmissionPolicy")
+    assert policy["spec"]["matchConditions"][0]["expression"] == (
+        'request.userInfo.username in ["system:serviceaccount:baas-system:baas-control-plane",'
+        ' "baas-ledger-driver"]'.replace(", ", ","))
+    assert "baas.io/install'] == 'prod-eu-1'" in " ".join(
+        v["expression"] for v in policy["spec"]["validations"])
+    off = render(values={"admissionPolicy.enabled": False})
+    assert not find(off, "ValidatingAdmissionPolicy")
+    assert not find(off, "ValidatingAdmissionPolicyBinding")
+
+
+@pytest.mark.parametrize("values", VALUE_SETS)
+def test_tmp_is_memory_with_a_size_limit(values):
+    """The kubernetes client writes a kubeconfig's decrypted client key to a temporary file
+    and keeps it until the process exits: /tmp (and TMPDIR) must be tmpfs, never disk."""
+    objects = render(**VALUE_SETS[values])
+    limit = "512Mi" if values == "all-options" else "256Mi"
+    for obj, spec in pod_specs(objects):
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        for container in containers(spec):
+            mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+            tmpdir = _env(container).get("TMPDIR", "/tmp")
+            for path in {"/tmp", tmpdir}:
+                volume = volumes[mounts[path]]
+                assert volume["emptyDir"] == {"medium": "Memory", "sizeLimit": limit}, (
+                    obj["metadata"]["name"], path)
+
+
+def test_web_network_policy_admits_only_the_ingress_and_this_namespace(default, everything):
+    (policy,) = find(default, "NetworkPolicy")
+    web = _deployment(default, "web")
+    assert policy["spec"]["podSelector"] == web["spec"]["selector"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]  # egress (database, RPC) stays open
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+        {"podSelector": {}},  # same namespace
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": "http"}]
+    (policy,) = find(everything, "NetworkPolicy")
+    assert policy["spec"]["ingress"][0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "traefik"}}},
+        {"podSelector": {}},
+        {"ipBlock": {"cidr": "192.0.2.0/24"}},
+    ]
+    assert not find(render(values={"web.networkPolicy.enabled": False}), "NetworkPolicy")
+    with pytest.raises(HelmError, match="ingressNamespaceSelector"):
+        # an empty selector would admit every namespace
+        render(values={"web.networkPolicy.ingressNamespaceSelector": None})
 
 
 def test_every_value_is_commented():

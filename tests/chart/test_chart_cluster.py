@@ -120,6 +120,7 @@ def _release_objects(api, namespace: str, release: str) -> dict[str, list[str]]:
     apps, core = client.AppsV1Api(api), client.CoreV1Api(api)
     rbac, policy = client.RbacAuthorizationV1Api(api), client.PolicyV1Api(api)
     batch = client.BatchV1Api(api)
+    admission = client.AdmissionregistrationV1Api(api)
     names = {
         "Deployment": apps.list_namespaced_deployment(namespace, label_selector=selector),
         "Service": core.list_namespaced_service(namespace, label_selector=selector),
@@ -130,6 +131,12 @@ def _release_objects(api, namespace: str, release: str) -> dict[str, list[str]]:
         "Job": batch.list_namespaced_job(namespace, label_selector=selector),
         "ClusterRole": rbac.list_cluster_role(label_selector=selector),
         "ClusterRoleBinding": rbac.list_cluster_role_binding(label_selector=selector),
+        "NetworkPolicy": client.NetworkingV1Api(api).list_namespaced_network_policy(
+            namespace, label_selector=selector),
+        "ValidatingAdmissionPolicy": admission.list_validating_admission_policy(
+            label_selector=selector),
+        "ValidatingAdmissionPolicyBinding": admission.list_validating_admission_policy_binding(
+            label_selector=selector),
     }
     return {kind: sorted(o.metadata.name for o in found.items) for kind, found in names.items()}
 
@@ -146,11 +153,14 @@ def test_helm_install_upgrade_and_uninstall(api, kube_env, namespace):
         assert _release_objects(api, namespace, release) == {
             "Deployment": [f"{prefix}-beat", f"{prefix}-web", f"{prefix}-worker"],
             "Service": [f"{prefix}-web"],
-            "ServiceAccount": [prefix],
+            "ServiceAccount": [prefix, f"{prefix}-web"],
             "PodDisruptionBudget": [f"{prefix}-web"],
             "Job": [],
-            "ClusterRole": [f"{prefix}-driver"],
-            "ClusterRoleBinding": [f"{prefix}-driver"],
+            "ClusterRole": [f"{prefix}-driver", f"{prefix}-web-read"],
+            "ClusterRoleBinding": [f"{prefix}-driver", f"{prefix}-web-read"],
+            "NetworkPolicy": [f"{prefix}-web"],
+            "ValidatingAdmissionPolicy": [f"{prefix}-driver-scope"],
+            "ValidatingAdmissionPolicyBinding": [f"{prefix}-driver-scope"],
         }
         apps = client.AppsV1Api(api)
         assert apps.read_namespaced_deployment(f"{prefix}-web", namespace).spec.replicas == 2
@@ -163,7 +173,8 @@ def test_helm_install_upgrade_and_uninstall(api, kube_env, namespace):
         _helm_k(kube_env, "uninstall", release, "--namespace", namespace, "--wait")
     assert _release_objects(api, namespace, release) == {
         kind: [] for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget",
-                              "Job", "ClusterRole", "ClusterRoleBinding")}
+                              "Job", "ClusterRole", "ClusterRoleBinding", "NetworkPolicy",
+                              "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")}
 
 
 def test_install_waits_for_the_migration_hook(api, kube_env, namespace):
@@ -247,8 +258,10 @@ def test_the_service_account_holds_the_driver_rights_and_no_more(api, kube_env, 
         whoami = client.AuthenticationV1Api(as_sa).create_self_subject_review({})
         assert whoami.status.user_info.username == user
         core = client.CoreV1Api(as_sa)
-        core.create_namespace({"metadata": {"name": network_ns,
-                                            "labels": {"app.kubernetes.io/managed-by": "baas"}}})
+        # labelled as this install's network: the admission policy refuses any other
+        core.create_namespace({"metadata": {"name": network_ns, "labels": {
+            "app.kubernetes.io/managed-by": "baas", "baas.io/install": release,
+            "pod-security.kubernetes.io/enforce": "restricted"}}})
         try:
             core.create_namespaced_config_map(network_ns, {"metadata": {"name": "node0-home"}})
             with pytest.raises(ApiException) as refused_err:

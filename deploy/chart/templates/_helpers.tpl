@@ -27,6 +27,20 @@ the longest suffix ("-migrate") still fits the 63 characters of a label value an
 {{- end -}}
 {{- end -}}
 
+{{/* The web pods' ServiceAccount: read-only rights (node logs), never the driver's. */}}
+{{- define "baas.webServiceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (printf "%s-web" (include "baas.fullname" .)) .Values.serviceAccount.webName -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.webName -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The driver's identity as the API server names it (the admission policy matches it). */}}
+{{- define "baas.driverUsername" -}}
+{{- printf "system:serviceaccount:%s:%s" .Release.Namespace (include "baas.serviceAccountName" .) -}}
+{{- end -}}
+
 {{- define "baas.webServiceName" -}}
 {{- printf "%s-web" (include "baas.fullname" .) -}}
 {{- end -}}
@@ -74,11 +88,29 @@ these paths; the settings read the files (baas/settings.py read_secret and url_s
 {{- define "baas.secretsDir" -}}/run/secrets/baas{{- end -}}
 
 {{/*
+The kubeconfig Secret a component mounts, as (dict "secret" "key"), empty for none: the worker
+gets the driver's (write) kubeconfig, the web pods the read-only one for node logs, beat and
+migrations none (they never call the Kubernetes API). Call with (dict "ctx" $ "component" c).
+*/}}
+{{- define "baas.kubeconfigSource" -}}
+{{- $kc := .ctx.Values.kubernetes.kubeconfig -}}
+{{- if and (eq .component "worker") $kc.existingSecret -}}
+{{- dict "secret" $kc.existingSecret "key" $kc.key "context" $kc.context | toJson -}}
+{{- else if and (eq .component "web") $kc.webExistingSecret -}}
+{{- dict "secret" $kc.webExistingSecret "key" $kc.webKey "context" "" | toJson -}}
+{{- else -}}
+{{- dict | toJson -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Environment of every container: non-secret settings and the paths of the secret files.
 Secret names and URLs with credentials are refused in config.extraEnv, so a value meant
-for a Secret cannot end up in the pod spec by mistake.
+for a Secret cannot end up in the pod spec by mistake. Call with (dict "ctx" $ "component" c).
 */}}
 {{- define "baas.env" -}}
+{{- $kubeconfig := include "baas.kubeconfigSource" . | fromJson -}}
+{{- with .ctx -}}
 {{- $dir := include "baas.secretsDir" . -}}
 - name: BAAS_ENV
   value: production
@@ -147,14 +179,18 @@ for a Secret cannot end up in the pod spec by mistake.
 - name: BAAS_KUBE_READY_TIMEOUT
   value: {{ .Values.kubernetes.readyTimeout | quote }}
 {{- end }}
-{{- if .Values.kubernetes.kubeconfig.existingSecret }}
+{{- if $kubeconfig.secret }}
 - name: BAAS_KUBE_KUBECONFIG
   value: {{ printf "%s/kubeconfig" $dir | quote }}
-{{- if .Values.kubernetes.kubeconfig.context }}
+{{- if $kubeconfig.context }}
 - name: BAAS_KUBE_CONTEXT
-  value: {{ .Values.kubernetes.kubeconfig.context | quote }}
+  value: {{ $kubeconfig.context | quote }}
 {{- end }}
 {{- end }}
+# The kubernetes client writes a kubeconfig's client key and CA to temporary files: /tmp is
+# memory (baas.volumes), so decrypted keys never reach a disk.
+- name: TMPDIR
+  value: /tmp
 {{- range $name, $value := .Values.config.extraEnv }}
 {{- if regexMatch "(?i)(PASSWORD|SECRET|TOKEN|CREDENTIAL|^DATABASE_URL$|^REDIS_URL$|^BAAS_CACHE_URL$)" $name }}
 {{- if not (hasSuffix "_FILE" $name) }}
@@ -167,10 +203,14 @@ for a Secret cannot end up in the pod spec by mistake.
 - name: {{ $name }}
   value: {{ toString $value | quote }}
 {{- end }}
+{{- end }}
 {{- end -}}
 
-{{/* The projected volume of Secret keys; each key becomes one file under baas.secretsDir. */}}
+{{/* The projected volume of Secret keys; each key becomes one file under baas.secretsDir.
+Call with (dict "ctx" $ "component" c). */}}
 {{- define "baas.secretsVolume" -}}
+{{- $kubeconfig := include "baas.kubeconfigSource" . | fromJson -}}
+{{- with .ctx -}}
 - name: secrets
   projected:
     # Readable by the pod's group (fsGroup) only, never world-readable.
@@ -197,22 +237,30 @@ for a Secret cannot end up in the pod spec by mistake.
           name: {{ .Values.email.password.existingSecret }}
           items: [{key: {{ .Values.email.password.key | quote }}, path: email-password}]
       {{- end }}
-      {{- if .Values.kubernetes.kubeconfig.existingSecret }}
+      {{- if $kubeconfig.secret }}
       - secret:
-          name: {{ .Values.kubernetes.kubeconfig.existingSecret }}
-          items: [{key: {{ .Values.kubernetes.kubeconfig.key | quote }}, path: kubeconfig}]
+          name: {{ $kubeconfig.secret }}
+          items: [{key: {{ $kubeconfig.key | quote }}, path: kubeconfig}]
       {{- end }}
+{{- end }}
 {{- end -}}
 
-{{/* Volumes of every pod: the secrets, and scratch space for the read-only root fs. */}}
+{{/* Volumes of every pod: the secrets, and scratch space for the read-only root fs.
+/tmp is memory (tmpfs): the kubernetes client writes the client keys of a kubeconfig there,
+decrypted, and keeps them until the process exits; in memory they never reach a node's
+disk and go with the pod. What /tmp holds counts against the container's memory limit.
+Call with (dict "ctx" $ "component" c). */}}
 {{- define "baas.volumes" -}}
 {{ include "baas.secretsVolume" . }}
+{{- with .ctx }}
 - name: tmp
   emptyDir:
+    medium: Memory
     sizeLimit: {{ .Values.scratch.tmpSizeLimit }}
 - name: var
   emptyDir:
     sizeLimit: {{ .Values.scratch.varSizeLimit }}
+{{- end }}
 {{- end -}}
 
 {{- define "baas.volumeMounts" -}}
