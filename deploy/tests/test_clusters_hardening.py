@@ -251,6 +251,18 @@ def test_the_check_connects_to_the_address_it_checked_with_the_name_for_tls(tmp_
     assert server.seen[0]["host"] == f"api.cluster.example.test:{server.port}"
 
 
+def test_pinning_the_address_keeps_the_certificate_checked_against_the_name(tmp_path):
+    server = _TLSServer(tmp_path, dns="api.cluster.example.test")
+    try:
+        accepted = kc.sanitize(server.kubeconfig(host="other.example.test"),
+                               allow_private=True)
+        with pytest.raises(kc.KubeconfigError) as refused:
+            kc.probe(accepted, timeout=5, rules=RULES, resolve=lambda host: ["127.0.0.1"])
+    finally:
+        server.close()
+    assert refused.value.code == "cluster_tls_failed"
+
+
 def test_the_check_refuses_a_name_that_now_resolves_to_a_private_address():
     """DNS rebinding: public when registered, private when the check connects."""
     accepted = kc.sanitize(kubeconfig(server="https://rebind.example.test:6443"),
