@@ -135,11 +135,11 @@ def cluster_in_use(*, cluster: Cluster) -> QuerySet[Network]:
 
 
 # Driver options for every registered cluster (see ``cluster_driver_options``).
-# None: the cluster's default StorageClass. NOTE: ``KubernetesDriver`` reads a falsy
-# ``storage_class`` as "not given" and falls back to BAAS_KUBE_STORAGE_CLASS; until it
-# takes an explicit "cluster default", that platform setting still reaches registered
-# clusters (deploy/tests/test_clusters_options.py marks it as an expected failure).
-CLUSTER_STORAGE_CLASS: str | None = None
+# "": no storageClassName, the cluster's default StorageClass. NOTE: ``KubernetesDriver``
+# still reads any falsy ``storage_class`` as "not given" and falls back to
+# BAAS_KUBE_STORAGE_CLASS; once it falls back only for None, "" means what it says here
+# (deploy/tests/test_clusters_hardening.py marks the gap as an expected failure).
+CLUSTER_STORAGE_CLASS = ""
 CLUSTER_CONTROL_PLANE_NAMESPACE = "baas"  # the driver's built-in default
 
 
