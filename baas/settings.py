@@ -384,6 +384,13 @@ BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2
 # A tenant's kubeconfig may point at loopback, private or link-local addresses only when this
 # is on: off by default, so a tenant cannot aim the control plane at its own network.
 BAAS_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_CLUSTER_ALLOW_PRIVATE", False)
+# The same for platform clusters (registered by staff or `manage.py platform_cluster`), so the
+# tenants' switch can stay off. On by default: the operator's own clusters usually sit on the
+# operator's private network (a VPC, a private API endpoint), and whoever registers one is
+# already trusted to decide where the control plane connects (as BAAS_KUBE_KUBECONFIG does for
+# the platform's own cluster). Turn it off where staff accounts should not be able to aim the
+# control plane at internal addresses.
+BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE", True)
 
 LOGGING = {
     "version": 1,

@@ -51,7 +51,9 @@ class Cluster(models.Model):
                               default=ClusterStatus.READY)
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error_code = models.CharField(max_length=64, blank=True, default="")
-    last_error_message = models.CharField(max_length=500, blank=True, default="")
+    # What the last check found, as a code and its parameters (never words: each reader
+    # gets them in their own language, ``deploy.services.clusters.cluster_error``).
+    last_error_params = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+",

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.translation import gettext as _
 
 from baas.errors import NotFound
 from deploy import crypto
@@ -120,10 +121,10 @@ def cluster_get(*, tenant: Any, cluster_id: Any) -> Cluster:
     try:
         uuid.UUID(str(cluster_id))
     except ValueError:
-        raise NotFound("not_found", "Cluster not found.") from None
+        raise NotFound("not_found", _("Cluster not found.")) from None
     cluster = cluster_list(tenant=tenant).filter(pk=cluster_id).first()
     if cluster is None:
-        raise NotFound("not_found", "Cluster not found.")
+        raise NotFound("not_found", _("Cluster not found."))
     return cluster
 
 
@@ -131,6 +132,15 @@ def cluster_in_use(*, cluster: Cluster) -> QuerySet[Network]:
     """Networks that still need ``cluster``: every one not deleted (a network being deleted
     needs it to remove its namespace)."""
     return Network.objects.filter(cluster=cluster).exclude(status=NetworkStatus.DELETED)
+
+
+# Driver options for every registered cluster (see ``cluster_driver_options``).
+# "": no storageClassName, the cluster's default StorageClass. NOTE: ``KubernetesDriver``
+# still reads any falsy ``storage_class`` as "not given" and falls back to
+# BAAS_KUBE_STORAGE_CLASS; once it falls back only for None, "" means what it says here
+# (deploy/tests/test_clusters_hardening.py marks the gap as an expected failure).
+CLUSTER_STORAGE_CLASS = ""
+CLUSTER_CONTROL_PLANE_NAMESPACE = "baas"  # the driver's built-in default
 
 
 def cluster_driver_options(
@@ -154,7 +164,24 @@ def cluster_driver_options(
                           "this cluster belongs to another organisation than the network")
     sealed = bytes(cluster.sealed_kubeconfig)
     install_id = config.install_id()
-    version = hashlib.sha256(sealed + install_id.encode()).hexdigest()
+    # Every option the driver takes, given explicitly: the platform's BAAS_KUBE_* settings
+    # describe the platform's own cluster (its context, storage class, the namespace the
+    # control plane runs in) and must not leak into a registered one. What is shared on
+    # purpose (the node image, the readiness and storage sizes, the API timeout: how the
+    # platform runs nodes anywhere) is read here and is part of the cache version, so a
+    # changed setting rebuilds the driver.
+    shared = {
+        "image": config.setting("BAAS_KUBE_NODE_IMAGE") or None,
+        "ready_timeout": config.setting("BAAS_KUBE_READY_TIMEOUT") or None,
+        "storage_gb": config.setting("BAAS_KUBE_STORAGE_GB") or None,
+    }
+    private = (cluster.tenant_id is None and bool(
+        getattr(settings, "BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE", False))) or (
+        cluster.tenant_id is not None and bool(
+            getattr(settings, "BAAS_CLUSTER_ALLOW_PRIVATE", False)))
+    version = hashlib.sha256(sealed + json.dumps(
+        {"install_id": install_id, "private": private, **shared},
+        sort_keys=True, default=str).encode()).hexdigest()
 
     def build() -> dict[str, Any]:
         try:
@@ -165,11 +192,22 @@ def cluster_driver_options(
         # The registration rules hold at use too: a row stored before the operator
         # tightened them (BAAS_CLUSTER_ALLOW_PRIVATE off) or edited since is not used.
         try:
-            kc.sanitize(json.dumps(kubeconfig), allow_private=bool(
-                getattr(settings, "BAAS_CLUSTER_ALLOW_PRIVATE", False)))
+            accepted = kc.sanitize(json.dumps(kubeconfig), allow_private=private)
         except kc.KubeconfigError as exc:
             raise DriverError("cluster_refused", f"the cluster's stored kubeconfig is refused "
                               f"now ({exc.code}); check the cluster again") from None
-        return {"kubeconfig": kubeconfig, "install_id": install_id}
+        return {
+            "kubeconfig": kubeconfig,
+            # The kubeconfig's own (only) context, never BAAS_KUBE_CONTEXT.
+            "context": accepted.context,
+            "in_cluster": False,
+            "install_id": install_id,
+            "storage_class": CLUSTER_STORAGE_CLASS,  # see the note at the constant
+            # The control plane does not run in a registered cluster: the NetworkPolicy's
+            # control-plane rule names the driver's built-in namespace, never the
+            # platform's BAAS_KUBE_CONTROL_PLANE_NAMESPACE.
+            "control_plane_namespace": CLUSTER_CONTROL_PLANE_NAMESPACE,
+            **{k: v for k, v in shared.items() if v is not None},
+        }
 
     return f"cluster:{cluster.pk}", version, build

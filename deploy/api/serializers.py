@@ -98,9 +98,11 @@ class ClusterSerializer(serializers.ModelSerializer):
         return None if cluster.tenant_id is None else cluster.server
 
     def get_error(self, cluster: Cluster) -> dict | None:
-        if not cluster.last_error_code:
-            return None
-        return {"code": cluster.last_error_code, "message": cluster.last_error_message}
+        # Worded now, in the reader's language. A platform cluster's details (they can name
+        # internal addresses) never go to tenants: this API is the tenants'.
+        from deploy.services.clusters import cluster_error
+
+        return cluster_error(cluster=cluster, staff=False)
 
 
 class ClusterCreateSerializer(serializers.Serializer):

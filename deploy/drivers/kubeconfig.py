@@ -10,9 +10,13 @@ the keys known to be harmless, so what is stored is what was checked.
 
 ``probe`` checks a sanitized kubeconfig against its API server: ``/version`` answers
 (reachable, TLS verified), the credentials are accepted, and a SelfSubjectAccessReview
-grants every right the driver needs. Failures are ``KubeconfigError`` with a stable code
-and parameters; the control plane words them (``deploy.services.clusters``). Nothing here
-puts credentials in an error, and nothing imports Django.
+grants every right the driver needs. It follows no redirect and retries nothing (one
+request per step, within one overall timeout), connects to the very address it checked
+(the name is resolved once; TLS still verifies, and SNI names, the server's host name),
+and deletes the files the TLS layer needs for inline certificates and keys before it
+returns. Failures are ``KubeconfigError`` with a stable code and parameters; the control
+plane words them (``deploy.services.clusters``). Nothing here puts credentials in an
+error, and nothing imports Django.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import os
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -73,6 +79,9 @@ class Accepted:
     kubeconfig: dict[str, Any]  # one context, inline credentials only
     server: str
     context: str
+    # The rule the server was checked under; ``probe`` applies it again to the address it
+    # connects to (the name may resolve differently by then).
+    allow_private: bool = False
 
 
 @dataclass(frozen=True)
@@ -110,8 +119,23 @@ def _address_is_private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-            or ip.is_multicast or ip.is_unspecified)
+    # ``not is_global`` also covers shared address space (100.64.0.0/10, carrier-grade NAT,
+    # where some clouds put internal services), benchmarking and documentation ranges.
+    return (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local
+            or ip.is_reserved or ip.is_multicast or ip.is_unspecified)
+
+
+def _valid_host(host: str) -> bool:
+    """A host name the resolver can take: IDNA-encodable, no empty or over-long label.
+    (``getaddrinfo`` raises ``UnicodeError`` on those, which is not an ``OSError``.)"""
+    if _is_ip(host):
+        return True
+    try:
+        encoded = host.rstrip(".").encode("idna")
+    except UnicodeError:
+        return False
+    return 0 < len(encoded) <= 253 and all(0 < len(label) <= 63
+                                           for label in encoded.split(b"."))
 
 
 def _check_server(server: Any, *, allow_private: bool,
@@ -129,15 +153,27 @@ def _check_server(server: Any, *, allow_private: bool,
         raise KubeconfigError("cluster_kubeconfig_invalid", reason="userinfo")
     if parts.scheme != "https" or not host:
         raise KubeconfigError("cluster_server_not_https", server=server[:200])
+    if not _valid_host(host):
+        raise KubeconfigError("cluster_server_invalid_host", server=server[:200])
     if allow_private:
         return server
-    try:
-        addresses = [host] if _is_ip(host) else list(resolve(host))
-    except OSError:
-        raise KubeconfigError("cluster_unreachable", server=server, reason="name") from None
-    if not addresses or any(_address_is_private(a) for a in addresses):
-        raise KubeconfigError("cluster_server_private", server=server)
+    _allowed_addresses(host, server=server, allow_private=False, resolve=resolve)
     return server
+
+
+def _allowed_addresses(host: str, *, server: str, allow_private: bool,
+                       resolve: Callable[[str], Iterable[str]]) -> list[str]:
+    """The addresses ``host`` resolves to, or ``KubeconfigError`` when it does not resolve
+    or (unless ``allow_private``) any of them is not a public address."""
+    try:
+        addresses = [host.split("%", 1)[0]] if _is_ip(host) else list(resolve(host))
+    except (OSError, UnicodeError):
+        raise KubeconfigError("cluster_unreachable", server=server, reason="name") from None
+    if not addresses:
+        raise KubeconfigError("cluster_unreachable", server=server, reason="name")
+    if not allow_private and any(_address_is_private(a) for a in addresses):
+        raise KubeconfigError("cluster_server_private", server=server)
+    return addresses
 
 
 def _is_ip(host: str) -> bool:
@@ -169,7 +205,10 @@ def _check_pem(value: str, *, key: str, kind: str) -> None:
 
 
 def resolve_host(host: str) -> list[str]:
-    return sorted({info[4][0] for info in socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)})
+    """The addresses of ``host`` in the resolver's order of preference (RFC 6724: the one
+    this machine can best reach first; ``probe`` connects to the first), each once."""
+    infos = socket.getaddrinfo(host, 443, proto=socket.IPPROTO_TCP)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def sanitize(text: Any, *, context: str | None = None, allow_private: bool = False,
@@ -241,7 +280,8 @@ def sanitize(text: Any, *, context: str | None = None, allow_private: bool = Fal
             **({"namespace": ctx["namespace"]} if isinstance(ctx.get("namespace"), str)
                else {})}}],
     }
-    return Accepted(kubeconfig=kept, server=server, context=name)
+    return Accepted(kubeconfig=kept, server=server, context=name,
+                    allow_private=allow_private)
 
 
 # --- the check --------------------------------------------------------------------------------
@@ -281,12 +321,16 @@ def _classify(exc: BaseException, server: str) -> KubeconfigError:
         ConnectTimeoutError,
         MaxRetryError,
         NameResolutionError,
+        NewConnectionError,
         ReadTimeoutError,
         SSLError,
         TimeoutStateError,
     )
 
     if isinstance(exc, ApiException):
+        if not exc.status and str(exc.reason or "").startswith("SSLError"):
+            # The client's own wrapping of a TLS failure (no retries: not a MaxRetryError).
+            return KubeconfigError("cluster_tls_failed", server=server)
         if exc.status == 401:
             return KubeconfigError("cluster_unauthorized", server=server)
         return KubeconfigError("cluster_unreachable", server=server,
@@ -294,21 +338,85 @@ def _classify(exc: BaseException, server: str) -> KubeconfigError:
     reason = exc.reason if isinstance(exc, MaxRetryError) else exc
     if isinstance(reason, SSLError) or "SSL" in type(reason).__name__:
         return KubeconfigError("cluster_tls_failed", server=server)
+    if isinstance(reason, NameResolutionError):
+        return KubeconfigError("cluster_unreachable", server=server, reason="name")
+    # Before the timeouts: urllib3 2.x makes NewConnectionError (refused, no route) a
+    # subclass of ConnectTimeoutError.
+    if isinstance(reason, NewConnectionError):
+        cause = reason.__cause__ or reason.__context__
+        if isinstance(cause, ConnectionRefusedError):
+            return KubeconfigError("cluster_unreachable", server=server, reason="refused")
+        if isinstance(cause, (TimeoutError, socket.timeout)):
+            return KubeconfigError("cluster_unreachable", server=server, reason="timeout")
+        return KubeconfigError("cluster_unreachable", server=server, reason="connection")
+    if isinstance(reason, ConnectionRefusedError):
+        return KubeconfigError("cluster_unreachable", server=server, reason="refused")
     if isinstance(reason, (TimeoutError, TimeoutStateError, ReadTimeoutError,
                            ConnectTimeoutError)) or "timed out" in str(reason):
         return KubeconfigError("cluster_unreachable", server=server, reason="timeout")
-    if isinstance(reason, NameResolutionError):
-        return KubeconfigError("cluster_unreachable", server=server, reason="name")
     return KubeconfigError("cluster_unreachable", server=server, reason="connection")
 
 
-def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]] | None = None
-          ) -> ProbeResult:
-    """Reach, authenticate and authorize against the cluster of ``accepted``, all within
-    ``timeout`` seconds."""
-    from kubernetes import client, config
-    from kubernetes.client.exceptions import ApiException
+def _write_private(directory: str, name: str, data: bytes) -> str:
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    return path
 
+
+def _pinned_client(accepted: Accepted, *, address: str, files: str) -> Any:
+    """An API client for the cluster of ``accepted`` that connects to ``address`` (the one
+    checked) and nowhere else.
+
+    Built from a ``Configuration`` made here rather than by the kubernetes client's
+    kubeconfig loader: the loader writes inline certificates and keys to files of its own,
+    cached per process and removed only at exit. Here they go to ``files`` (a private
+    directory the caller deletes). ``retries=False`` is set before the client (and so its
+    connection pool) exists: no retry, and a redirect is returned as is (it fails as an
+    unexpected HTTP status), never followed. TLS verifies against the server's host name
+    (``tls-server-name`` when given), which is also sent as SNI and as the Host header.
+    """
+    from kubernetes import client
+
+    cluster = accepted.kubeconfig["clusters"][0]["cluster"]
+    user = accepted.kubeconfig["users"][0]["user"]
+    parts = urlsplit(accepted.server)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    cfg = client.Configuration()
+    cfg.host = f"https://{literal}:{parts.port or 443}{parts.path.rstrip('/')}"
+    cfg.verify_ssl = True
+    cfg.retries = False  # before ApiClient: the pool takes it when it is made
+    server_name = cluster.get("tls-server-name") or (None if _is_ip(host) else host)
+    if server_name:
+        cfg.tls_server_name = server_name
+    if cluster.get("certificate-authority-data"):
+        cfg.ssl_ca_cert = _write_private(
+            files, "ca.crt", base64.b64decode(cluster["certificate-authority-data"]))
+    if user.get("client-certificate-data"):
+        cfg.cert_file = _write_private(
+            files, "client.crt", base64.b64decode(user["client-certificate-data"]))
+        cfg.key_file = _write_private(
+            files, "client.key", base64.b64decode(user["client-key-data"]))
+    if user.get("token"):
+        cfg.api_key = {"authorization": f"Bearer {user['token']}"}
+    api = client.ApiClient(cfg)
+    if parts.netloc:
+        api.set_default_header("Host", parts.netloc)
+    return api
+
+
+def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]] | None = None,
+          resolve: Callable[[str], Iterable[str]] = resolve_host) -> ProbeResult:
+    """Reach, authenticate and authorize against the cluster of ``accepted``, all within
+    ``timeout`` seconds.
+
+    The server's name is resolved here, once, and checked again under the rule it was
+    accepted with (``accepted.allow_private``); the connection goes to that address, so a
+    name that resolves to a public address for the check and to a private one a moment
+    later (DNS rebinding) cannot turn the check into a request to our own network.
+    """
     end = time.monotonic() + timeout
 
     def remaining() -> float:
@@ -318,40 +426,55 @@ def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]]
                                   reason="timeout")
         return left
 
-    api = config.new_client_from_config_dict(accepted.kubeconfig, context=accepted.context,
-                                             persist_config=False)
-    api.configuration.retries = 0
-    result = ProbeResult()
+    host = urlsplit(accepted.server).hostname or ""
+    address = _allowed_addresses(host, server=accepted.server,
+                                 allow_private=accepted.allow_private, resolve=resolve)[0]
+    files = tempfile.mkdtemp(prefix="baas-probe-")  # 0700, removed below
     try:
+        api = _pinned_client(accepted, address=address, files=files)
+        try:
+            result = _probe_steps(api, accepted, remaining, rules)
+        finally:
+            api.close()
+    finally:
+        for name in os.listdir(files):
+            os.unlink(os.path.join(files, name))
+        os.rmdir(files)
+    return result
+
+
+def _probe_steps(api: Any, accepted: Accepted, remaining: Callable[[], float],
+                 rules: Iterable[dict[str, Any]] | None) -> ProbeResult:
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    result = ProbeResult()
+    budget = remaining()
+    try:
+        info = client.VersionApi(api).get_code(_request_timeout=budget)
+        result.version = str(getattr(info, "git_version", "") or "")
+    except Exception as exc:  # every failure becomes a code (see _classify)
+        raise _classify(exc, accepted.server) from None
+    authz = client.AuthorizationV1Api(api)
+    for right in required_rights(driver_rules() if rules is None else rules):
+        review = client.V1SelfSubjectAccessReview(
+            spec=client.V1SelfSubjectAccessReviewSpec(
+                resource_attributes=client.V1ResourceAttributes(
+                    verb=right.verb, group=right.group, resource=right.resource,
+                    subresource=right.subresource or None, name=right.name or None)))
         budget = remaining()
         try:
-            info = client.VersionApi(api).get_code(_request_timeout=budget)
-            result.version = str(getattr(info, "git_version", "") or "")
-        except Exception as exc:  # every failure becomes a code (see _classify)
+            answer = authz.create_self_subject_access_review(review, _request_timeout=budget)
+        except ApiException as exc:
+            if exc.status == 403:
+                # Every authenticated user may ask (``system:basic-user``): a refusal
+                # means the server took the request as anonymous.
+                raise KubeconfigError("cluster_unauthorized", server=accepted.server
+                                      ) from None
             raise _classify(exc, accepted.server) from None
-        authz = client.AuthorizationV1Api(api)
-        for right in required_rights(driver_rules() if rules is None else rules):
-            review = client.V1SelfSubjectAccessReview(
-                spec=client.V1SelfSubjectAccessReviewSpec(
-                    resource_attributes=client.V1ResourceAttributes(
-                        verb=right.verb, group=right.group, resource=right.resource,
-                        subresource=right.subresource or None, name=right.name or None)))
-            budget = remaining()
-            try:
-                answer = authz.create_self_subject_access_review(
-                    review, _request_timeout=budget)
-            except ApiException as exc:
-                if exc.status == 403:
-                    # Every authenticated user may ask (``system:basic-user``): a refusal
-                    # means the server took the request as anonymous.
-                    raise KubeconfigError("cluster_unauthorized", server=accepted.server
-                                          ) from None
-                raise _classify(exc, accepted.server) from None
-            except Exception as exc:
-                raise _classify(exc, accepted.server) from None
-            if not getattr(answer.status, "allowed", False):
-                raise KubeconfigError("cluster_forbidden", right=str(right))
-            result.checked.append(str(right))
-    finally:
-        api.close()
+        except Exception as exc:
+            raise _classify(exc, accepted.server) from None
+        if not getattr(answer.status, "allowed", False):
+            raise KubeconfigError("cluster_forbidden", right=str(right))
+        result.checked.append(str(right))
     return result

@@ -48,8 +48,8 @@ from deploy.drivers import AVAILABLE_DRIVERS, DriverError
 from deploy.drivers.runtimes import current_version
 from deploy.errors import driver_app_error
 from deploy.guards import no_active_validator_change, require_owner
-from deploy.models import Network, Node
-from deploy.services.clusters import cluster_for_network
+from deploy.models import Cluster, Network, Node
+from deploy.services.clusters import cluster_for_network, cluster_lock_for_network
 from deploy.states import network_transition
 
 NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -166,6 +166,8 @@ def network_create(
             # Lock the tenant row: two concurrent creates cannot both pass the quota, even
             # for a tenant's first network (locking its networks locked an empty set).
             type(tenant).objects.select_for_update().filter(pk=tenant.pk).first()
+            if cluster is not None:  # gone or failing since it was chosen: refused, not 500
+                cluster = cluster_lock_for_network(cluster=cluster)
             _check_quota(tenant=tenant, spec=spec)
             if Network.objects.filter(tenant=tenant, name=spec.name).visible().exists():
                 raise Conflict(
@@ -218,6 +220,9 @@ def network_create(
             ).first()
             if replay is not None:
                 return Network.objects.get(pk=replay.target_id), replay
+        if cluster is not None and not Cluster.objects.filter(pk=cluster.pk).exists():
+            raise ValidationFailed("cluster_unknown", _("No such cluster."),
+                                   details={"cluster": str(cluster.pk)}) from None
         raise Conflict(
             "network_name_taken",
             _("You already have a network called '%(name)s'.") % {"name": spec.name},

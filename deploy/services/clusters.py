@@ -56,6 +56,9 @@ def _messages() -> dict[str, str]:
             "The kubeconfig routes through a proxy ('%(field)s'), which is not supported."),
         "cluster_server_not_https": _(
             "The cluster's server must be an https:// URL (got '%(server)s')."),
+        "cluster_server_invalid_host": _(
+            "The cluster's server '%(server)s' does not have a valid host name (empty or "
+            "over-long labels, or characters a host name cannot have)."),
         "cluster_server_private": _(
             "The cluster's server %(server)s is on a loopback, private or link-local address; "
             "this platform only connects to public addresses."),
@@ -76,7 +79,8 @@ def _reasons() -> dict[str, str]:
     return {
         "timeout": _("timed out"),
         "name": _("its name does not resolve"),
-        "connection": _("connection refused or no route"),
+        "connection": _("no route to it"),
+        "refused": _("the connection was refused"),
         "empty": _("it is empty"),
         "not a mapping": _("it is not a mapping of clusters, users and contexts"),
         "yaml": _("it is not valid YAML"),
@@ -99,13 +103,45 @@ def _message(error: kc.KubeconfigError) -> str:
     return template % params
 
 
+def _check_error_text(code: str, params: dict[str, Any]) -> str:
+    if code == "cluster_credentials_unreadable":
+        return _("The cluster's stored credentials cannot be opened with the configured "
+                 "key file; register it again.")
+    return _message(kc.KubeconfigError(code, **params))
+
+
+def cluster_error(*, cluster: Cluster, staff: bool = False) -> dict[str, Any] | None:
+    """The last check's failure as ``{"code", "message"}`` in the reader's language (the
+    row keeps the code and its parameters, not words), or None.
+
+    Anyone but platform staff (``staff``) reading a platform cluster gets the code and a
+    generic message only: the parameters can name the platform's internal addresses (the
+    server URL is hidden from tenants for the same reason).
+    """
+    if not cluster.last_error_code:
+        return None
+    code = cluster.last_error_code
+    if cluster.tenant_id is None and not staff:
+        return {"code": code, "message": _(
+            "The platform's cluster failed its last check. Choose another cluster, or ask "
+            "the platform's operator.")}
+    # Rows checked before parameters were stored have none: the server is the row's own.
+    params = {"server": cluster.server, **(cluster.last_error_params or {})}
+    return {"code": code, "message": _check_error_text(code, params)}
+
+
 def _refused(error: kc.KubeconfigError) -> ValidationFailed:
     # Only our own parameters (field names, the server URL, a right): never the kubeconfig.
     return ValidationFailed(error.code, _message(error), details=dict(error.params))
 
 
-def _allow_private() -> bool:
-    return bool(getattr(settings, "BAAS_CLUSTER_ALLOW_PRIVATE", False))
+def allow_private(*, tenant: Any) -> bool:
+    """Whether a cluster of ``tenant`` may be on a loopback, private or link-local address:
+    ``BAAS_CLUSTER_ALLOW_PRIVATE`` for a tenant's cluster, ``BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE``
+    for a platform cluster (``tenant=None``, registered by staff or the operator's command)."""
+    name = "BAAS_CLUSTER_ALLOW_PRIVATE" if tenant is not None \
+        else "BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE"
+    return bool(getattr(settings, name, False))
 
 
 def _timeout() -> float:
@@ -157,11 +193,13 @@ def cluster_register(
                        details={"name": name})
     try:
         accepted = kc.sanitize(kubeconfig, context=context or None,
-                               allow_private=_allow_private())
+                               allow_private=allow_private(tenant=tenant))
         result = _check(accepted)
     except kc.KubeconfigError as exc:
         logger.info("cluster registration refused: %s", exc.code)
         raise _refused(exc) from None
+    except UnicodeError:  # a host name the IDNA codec refuses, wherever it surfaces
+        raise _refused(kc.KubeconfigError("cluster_server_invalid_host", server="")) from None
     sealed = crypto.seal(json.dumps(accepted.kubeconfig, sort_keys=True).encode())
     try:
         with transaction.atomic():
@@ -183,29 +221,34 @@ def cluster_register(
 
 def cluster_check(*, tenant: Any, actor: Any, cluster: Cluster, request: Any = None) -> Cluster:
     """Check a registered cluster again with its stored kubeconfig; its status says how it
-    went (``ready``, or ``failing`` with the code and message of what failed)."""
+    went (``ready``, or ``failing`` with the code and parameters of what failed, worded in
+    each reader's language by ``cluster_error``)."""
     _require_writer(tenant=tenant, actor=actor)
     _require_own(tenant=tenant, cluster=cluster)
+    params: dict[str, Any] = {}
     try:
         stored = json.loads(crypto.unseal(bytes(cluster.sealed_kubeconfig)))
         # Checked again as at registration: the operator may have tightened the rules.
-        accepted = kc.sanitize(json.dumps(stored), allow_private=_allow_private())
+        accepted = kc.sanitize(json.dumps(stored),
+                               allow_private=allow_private(tenant=cluster.tenant_id))
         _check(accepted)
-        code, message = "", ""
+        code = ""
     except kc.KubeconfigError as exc:
-        code, message = exc.code, _message(exc)
+        code = exc.code
+        # Only our own parameters (a field name, the server URL, a right), as text.
+        params = {k: str(v)[:300] for k, v in exc.params.items()}
+    except UnicodeError:
+        code, params = "cluster_server_invalid_host", {"server": cluster.server[:300]}
     except crypto.SealError:
         code = "cluster_credentials_unreadable"
-        message = _("The cluster's stored credentials cannot be opened with the configured "
-                    "key file; register it again.")
     with transaction.atomic():
         locked = Cluster.objects.select_for_update().get(pk=cluster.pk)
         locked.status = ClusterStatus.FAILING if code else ClusterStatus.READY
         locked.last_checked_at = timezone.now()
         locked.last_error_code = code
-        locked.last_error_message = message[:500]
+        locked.last_error_params = params
         locked.save(update_fields=["status", "last_checked_at", "last_error_code",
-                                   "last_error_message", "updated_at"])
+                                   "last_error_params", "updated_at"])
         platform.audit(tenant=tenant, actor=actor, action="cluster.check", target=locked,
                        request=request, metadata={"status": locked.status, "error_code": code})
     return locked
@@ -248,7 +291,30 @@ def cluster_for_network(*, tenant: Any, cluster_id: Any, driver: str) -> Cluster
             details={"driver": driver},
         )
     try:
-        return selectors.cluster_get(tenant=tenant, cluster_id=cluster_id)
+        cluster = selectors.cluster_get(tenant=tenant, cluster_id=cluster_id)
     except NotFound:
         raise ValidationFailed("cluster_unknown", _("No such cluster."),
                                details={"cluster": str(cluster_id)[:40]}) from None
+    _require_usable(cluster)
+    return cluster
+
+
+def _require_usable(cluster: Cluster) -> None:
+    if cluster.status == ClusterStatus.FAILING:
+        raise ValidationFailed(
+            "cluster_failing",
+            _("This cluster failed its last check; check it again (or choose another) "
+              "before creating a network on it."),
+            details={"cluster": str(cluster.pk)})
+
+
+def cluster_lock_for_network(*, cluster: Cluster) -> Cluster:
+    """Inside the transaction that creates a network on ``cluster``: lock its row (so
+    ``cluster_delete``, which takes the same lock, waits and then sees the network) and
+    refuse it if it was removed or marked failing since ``cluster_for_network`` chose it."""
+    locked = Cluster.objects.select_for_update().filter(pk=cluster.pk).first()
+    if locked is None:
+        raise ValidationFailed("cluster_unknown", _("No such cluster."),
+                               details={"cluster": str(cluster.pk)})
+    _require_usable(locked)
+    return locked

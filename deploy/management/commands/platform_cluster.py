@@ -59,8 +59,9 @@ class Command(BaseCommand):
                 cluster = _platform_cluster(options["id"])
                 if action == "check":
                     cluster = clusters.cluster_check(tenant=None, actor=None, cluster=cluster)
+                    error = clusters.cluster_error(cluster=cluster, staff=True)
                     self.stdout.write(f"{cluster.name}: {cluster.status} "
-                                      f"{cluster.last_error_message}".rstrip())
+                                      f"{error['message'] if error else ''}".rstrip())
                 else:
                     clusters.cluster_delete(tenant=None, actor=None, cluster=cluster)
                     self.stdout.write(f"deleted {options['id']}")
