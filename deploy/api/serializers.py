@@ -108,7 +108,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 class ClusterCreateSerializer(serializers.Serializer):
     """Documentation of the create body; the service checks it (stable codes)."""
 
-    name = serializers.CharField(max_length=63)
+    name = serializers.CharField(max_length=63, validators=[validate_name])
     kubeconfig = serializers.CharField(
         help_text="the kubeconfig file's text (YAML, at most 64 KiB): inline credentials "
                   "only (token or client-certificate-data/client-key-data, "
