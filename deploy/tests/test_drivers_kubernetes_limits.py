@@ -1,6 +1,8 @@
 """The Kubernetes driver against API servers that misbehave on purpose: one that drips its
 answer a byte at a time (the whole request has a deadline, not only each socket read) and
-one that sends a huge body (refused past ``MAX_RESPONSE_BYTES``, never read into memory)."""
+one that sends a huge body (refused past ``MAX_RESPONSE_BYTES``, never read into memory);
+and a TLS server that requires a client certificate, which the driver presents from inline
+kubeconfig data without leaving it in a temporary file."""
 
 from __future__ import annotations
 
@@ -123,3 +125,100 @@ def test_a_declared_huge_answer_is_refused_before_reading(raw_server, monkeypatc
     with pytest.raises(DriverError) as err:
         drv.version()
     assert err.value.code == "driver_error" and time.monotonic() - started < 3
+
+
+def _cert(name: str, *, issuer=None, ca: bool = False, ip: str | None = None):
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    signer_cert, signer_key = issuer or (None, key)
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(signer_cert.subject if signer_cert else subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=1))
+               .not_valid_after(now + datetime.timedelta(days=1))
+               .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ip:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(ip))]),
+            critical=False)
+    return builder.sign(signer_key, hashes.SHA256()), key
+
+
+def _pem(cert=None, key=None) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    if cert is not None:
+        return cert.public_bytes(serialization.Encoding.PEM)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def test_inline_client_certificates_work_and_leave_no_file_behind(tmp_path, monkeypatch):
+    """Finding 13 (driver side): the decrypted client key of a registered cluster is not
+    left in a temporary file, and the client still presents it (the server requires it)."""
+    import base64
+    import http.server
+    import ssl
+    import tempfile
+
+    ca, ca_key = _cert("test-ca", ca=True)
+    server_cert, server_key = _cert("server", issuer=(ca, ca_key), ip="127.0.0.1")
+    client_cert, client_key = _cert("client", issuer=(ca, ca_key))
+    files = tmp_path / "server"
+    files.mkdir()
+    (files / "ca.pem").write_bytes(_pem(ca))
+    (files / "server.pem").write_bytes(_pem(server_cert) + _pem(key=server_key))
+    seen: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            peer = self.connection.getpeercert()
+            seen.append(dict(x[0] for x in peer["subject"])["commonName"])
+            body = b'{"major": "1", "minor": "30", "gitVersion": "v1.30.0"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(files / "server.pem")
+    context.load_verify_locations(files / "ca.pem")
+    context.verify_mode = ssl.CERT_REQUIRED  # no client certificate: no answer
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    try:
+        config = _kubeconfig(f"https://127.0.0.1:{server.server_address[1]}")
+        config["clusters"][0]["cluster"]["certificate-authority-data"] = b64(_pem(ca))
+        config["users"][0]["user"] = {"client-certificate-data": b64(_pem(client_cert)),
+                                      "client-key-data": b64(_pem(key=client_key))}
+        drv = KubernetesDriver(kubeconfig=config, install_id="x", timeout=5)
+        assert drv.version() == "v1.30.0"
+        assert list(temp.iterdir()) == []  # nothing written stays, the key least of all
+        assert drv.version() == "v1.30.0"  # new connections still present the certificate
+        drv.api.client.rest_client.pool_manager.clear()
+        assert drv.version() == "v1.30.0"
+        assert seen == ["client", "client", "client"]
+    finally:
+        server.shutdown()
+        server.server_close()
