@@ -307,15 +307,18 @@ def _summary(items: list[str]) -> str:
     return "; ".join(items[:5]) + (" ..." if len(items) > 5 else "")
 
 
-def _repair_wanted(network_pk: Any, node_pk: Any) -> bool:
+def _repair_wanted(network_pk: Any, node_pk: Any, *, any_operation: bool = True) -> bool:
     """Read now, not at the start of the pass: the network still runs and is meant to, no
-    operation (stop, delete, upgrade, validator change, ...) works on it, the node is
-    still supervised and no restart holds it."""
+    operation (stop, delete, upgrade, validator change, ...) works on it (only no upgrade,
+    with ``any_operation`` False: crash recovery goes on during a validator add), the node
+    is still supervised and no restart holds it."""
     row = Network.objects.filter(pk=network_pk).values_list("status", "desired_state").first()
     if row is None or row[0] not in NETWORK_LIVE or row[1] != DesiredState.RUNNING:
         return False
-    if Operation.objects.filter(target_type="deploy.network", target_id=str(network_pk),
-                                state__in=ACTIVE).exists():
+    if any_operation and Operation.objects.filter(
+            target_type="deploy.network", target_id=str(network_pk), state__in=ACTIVE).exists():
+        return False
+    if upgrade_running(network_pk):
         return False
     status = Node.objects.filter(pk=node_pk).values_list("status", flat=True).first()
     if status not in NODE_SUPERVISED:
@@ -342,6 +345,8 @@ def _reconcile_node(network: Network, node: Node, driver: Driver, recoveries: di
                     now: Any, counts: Counter[str]) -> int:
     """Bring one node toward running; 1 if it is healthy now, else 0."""
     state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
+    if not state.running and not _repair_wanted(network.pk, node.pk, any_operation=False):
+        return 0  # a stop, delete or upgrade came in during the pass: not a crash
     if not state.running:
         # Crashed (or lost by the runtime): record it, then bring it back.
         reason = state.detail or "not running"

@@ -152,6 +152,24 @@ def test_an_operation_started_during_the_pass_wins(running, fake_driver, owner):
     assert len(repaired) == 1
 
 
+def test_a_node_stopped_by_a_stop_during_the_pass_is_not_restarted(running, fake_driver,
+                                                                   applied, monkeypatch):
+    """The pass read the network as running; the user's stop scaled the node down before
+    the pass looked at it: that is not a crash to recover."""
+    real = fake_driver.inspect_node
+
+    def stopped_meanwhile(*, network_id, node_id):
+        Network.objects.filter(pk=running.pk).update(status=NetworkStatus.STOPPING,
+                                                     desired_state=DesiredState.STOPPED)
+        fake_driver.stop_node(network_id=network_id, node_id=node_id)
+        return real(network_id=network_id, node_id=node_id)
+
+    monkeypatch.setattr(fake_driver, "inspect_node", stopped_meanwhile)
+    counts = reconcile.reconcile()
+    assert applied == [] and counts.get("nodes_restarted", 0) == 0
+    assert not running.nodes.filter(status=NodeStatus.CRASHED).exists()
+
+
 def test_a_repair_uses_repair_node_when_the_driver_has_it(running, fake_driver, applied):
     fake_driver.drift = lambda *, network_id: ["Service node0 is missing"]
     repaired: list[str] = []
