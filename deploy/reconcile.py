@@ -261,9 +261,8 @@ def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set
     if not callable(drift) or not nodes:
         return 0
     network_id = str(network.pk)
+    _remove_leftovers(network, driver)
     items = drift(network_id=network_id)
-    if items and _remove_leftovers(network, driver):
-        items = drift(network_id=network_id)
     key = f"deploy:drift:{network_id}"
     if not items:
         cache.delete(key)
@@ -327,9 +326,13 @@ def _repair_wanted(network_pk: Any, node_pk: Any, *, any_operation: bool = True)
 
 
 def _remove_leftovers(network: Network, driver: Driver) -> int:
-    """Delete the objects of nodes the database does not know (or knows as deleted)."""
+    """Delete the objects of nodes the database does not know (or knows as deleted): on a
+    cluster the orphan sweep does not list (a registered one), a node whose delete broke
+    off would otherwise run on, or be drift forever. Never while an operation works on
+    the network (a validator being added or removed)."""
     node_ids = getattr(driver, "node_ids", None)
-    if not callable(node_ids):
+    if not callable(node_ids) or Operation.objects.filter(
+            target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE).exists():
         return 0
     known = {str(pk) for pk in Node.objects.filter(network=network)
              .exclude(status=NodeStatus.DELETED).values_list("pk", flat=True)}

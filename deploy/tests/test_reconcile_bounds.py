@@ -219,6 +219,27 @@ def test_leftovers_of_a_node_the_database_no_longer_has_are_deleted(running, fak
     assert counts.get("drift_repaired", 0) == 0  # nothing left to repair once they are gone
 
 
+def test_a_whole_node_left_by_a_broken_delete_is_removed_without_drift(running, fake_driver,
+                                                                       applied, owner):
+    """Its objects are consistent (no drift), but the database deleted the node: it must
+    not run on as a validator nobody supervises."""
+    stray = "5b0f6a3e-0000-4000-8000-000000000001"
+    left = {stray}
+    fake_driver.node_ids = lambda *, network_id: {str(n.pk) for n in running.nodes.all()} | left
+    deleted: list[str] = []
+    fake_driver.delete_node = lambda *, network_id, node_id: (deleted.append(node_id),
+                                                              left.discard(node_id))
+    fake_driver.drift = lambda *, network_id: []
+    Operation.objects.create(tenant=owner.tenant, kind="network.validator_add", state="running",
+                             target_type="deploy.network", target_id=str(running.pk))
+    reconcile.reconcile()
+    assert deleted == []  # an add in progress: its node may not be recorded yet
+    Operation.objects.filter(target_id=str(running.pk), state="running").update(
+        state="succeeded")
+    reconcile.reconcile()
+    assert deleted == [stray] and applied == []
+
+
 # --- finding 9: deleting a network on a dead cluster of its tenant ---------------------------
 
 
