@@ -18,7 +18,9 @@ in the shared cache; beat queues a pass every 15 s, a pass still running makes t
 exit at once), every API call under an overall deadline (``deploy.drivers._kube_api``),
 and a cluster whose API server was unreachable or timed out (``driver_unavailable``,
 ``driver_timeout``) is skipped for the rest of the pass: its other networks wait for the
-next pass instead of each waiting out the same timeout. A drift repair that does not
+next pass instead of each waiting out the same timeout; a cluster that answers, but
+slowly, gets ``CLUSTER_BUDGET_S`` of a pass (networks are visited in a new random order each
+pass, so none is always the one left out). A drift repair that does not
 change the drift backs off for ``DRIFT_BACKOFF_S`` instead of repeating every pass.
 
 ``reap`` fails operations stuck past their deadline, marks their network failed and stops
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import time
 import uuid
 from collections import Counter
@@ -79,6 +82,8 @@ DRIFT_BACKOFF_S = 900
 # Codes that say the cluster itself cannot be reached: its other networks are skipped
 # for the rest of the pass.
 UNREACHABLE = frozenset({"driver_unavailable", "driver_timeout"})
+# The time one cluster's networks may take of a pass; the rest of them wait for the next.
+CLUSTER_BUDGET_S = 60.0
 _clock = time.time  # wall time: the back-off is kept in the shared cache across processes
 
 
@@ -105,13 +110,26 @@ def _reconcile_pass() -> dict[str, int]:
     the resumption of stalled work."""
     counts: Counter[str] = Counter()
     unreachable: set[str] = set()
-    for network in Network.objects.filter(
+    spent: dict[str, float] = {}
+    networks = list(Network.objects.filter(
         status__in=NETWORK_LIVE | {NetworkStatus.STOPPED, NetworkStatus.FAILED}
-    ).select_related("tenant"):
+    ).select_related("tenant"))
+    # A different order each pass: networks a slow cluster's budget leaves out this pass
+    # come early in another.
+    random.shuffle(networks)
+    for network in networks:
         cluster = _cluster_key(network)
         if cluster in unreachable:
             counts["skipped_unreachable"] += 1
             continue
+        if spent.get(cluster, 0.0) >= CLUSTER_BUDGET_S:
+            if spent[cluster] != float("inf"):
+                logger.warning("reconcile: %s used its %ss of this pass; its other networks "
+                               "wait for the next pass", cluster, CLUSTER_BUDGET_S)
+                spent[cluster] = float("inf")
+            counts["skipped_over_budget"] += 1
+            continue
+        started = time.monotonic()
         try:
             driver = registry.driver_for(network)
             if network.status in (NetworkStatus.STOPPED, NetworkStatus.FAILED):
@@ -133,6 +151,8 @@ def _reconcile_pass() -> dict[str, int]:
         except Exception:  # noqa: BLE001 -- isolate the failure to this network
             logger.exception("reconcile %s: unexpected error; the pass goes on", network.pk)
             counts["errors"] += 1
+        finally:
+            spent[cluster] = spent.get(cluster, 0.0) + time.monotonic() - started
     for name, step in (("orphans_removed", remove_orphans),
                        ("operations_resumed", resume_stalled),
                        ("key_removals_queued", sweep_signing_keys)):

@@ -101,6 +101,23 @@ def test_an_unreachable_cluster_is_asked_once_per_pass(owner, running, fake_driv
     assert {str(running.pk), str(second.pk)} >= set(asked)
 
 
+def test_a_slow_cluster_gets_its_budget_of_a_pass_not_more(owner, running, fake_driver,
+                                                           monkeypatch):
+    _running(owner, "bounds-slow")
+    monkeypatch.setattr(reconcile, "CLUSTER_BUDGET_S", 0.05)
+    asked: list[str] = []
+    real = fake_driver.inspect_node
+
+    def slow(*, network_id, node_id):
+        asked.append(network_id)
+        reconcile.time.sleep(0.03)
+        return real(network_id=network_id, node_id=node_id)
+
+    monkeypatch.setattr(fake_driver, "inspect_node", slow)
+    counts = reconcile.reconcile()
+    assert len(set(asked)) == 1 and counts["skipped_over_budget"] == 1
+
+
 def test_a_node_level_error_does_not_skip_the_cluster(owner, running, fake_driver,
                                                       monkeypatch):
     _running(owner, "bounds-3")
