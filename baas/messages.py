@@ -137,6 +137,12 @@ OPERATION_STEPS: dict[str, Promise] = {
     "shared_resources_removed": _("Removed the network's shared resources"),
     "network_deleted": _("Deleted"),
     "already_deleted": _("Already deleted"),
+    "cluster_leftovers_possible": _(
+        "The organisation's cluster could not be cleaned up ({reason}); objects of this "
+        "network may remain there (namespace baas-{network}) and are the organisation's "
+        "to delete"),
+    "network_deleted_with_leftovers": _(
+        "Deleted; objects may remain on the organisation's cluster"),
     # node restart and recovery (deploy/tasks.py, deploy/recovery.py, deploy/reconcile.py)
     "node_back": _("{node} is back at height {height}"),
     "recovery_found_down": _("The reconciler found {node} not running: {reason}"),

@@ -191,6 +191,7 @@ def node_spec(node: Node) -> NodeSpec:
         # The organisation that runs the node (a consortium member's own validator carries
         # the member's label), not necessarily the network's owner.
         tenant_id=str(node.tenant_id or network.tenant_id),
+        network_tenant_id=str(network.tenant_id),
         network_id=str(network.pk),
         node_id=str(node.pk),
         index=node.index,

@@ -13,17 +13,32 @@
   know (or knows as deleted) are removed -- and only those: ownership comes from the
   driver's labels / records, never from names alone.
 
+Bounded, so one cluster cannot stall the others: one pass at a time (a single-flight lock
+in the shared cache; beat queues a pass every 15 s, a pass still running makes the next
+exit at once), every API call under an overall deadline (``deploy.drivers._kube_api``),
+and a cluster whose API server was unreachable or timed out (``driver_unavailable``,
+``driver_timeout``) is skipped for the rest of the pass: its other networks wait for the
+next pass instead of each waiting out the same timeout; a cluster that answers, but
+slowly, gets ``CLUSTER_BUDGET_S`` of a pass (networks are visited in a new random order each
+pass, so none is always the one left out). A drift repair that does not
+change the drift backs off for ``DRIFT_BACKOFF_S`` instead of repeating every pass.
+
 ``reap`` fails operations stuck past their deadline, marks their network failed and stops
 whatever of it still runs.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
+import time
+import uuid
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from django.core.cache import cache
 from django.utils import timezone
 
 from baas.choices import ACTIVE
@@ -35,6 +50,7 @@ from deploy.choices import (
     NETWORK_BUSY,
     NETWORK_LIVE,
     NODE_SUPERVISED,
+    DesiredState,
     NetworkStatus,
     NodeHealth,
     NodeStatus,
@@ -55,14 +71,65 @@ from deploy.workflows.common import stop_everything
 logger = logging.getLogger(__name__)
 
 
+# One pass at a time, across processes (the cache is shared in production). The lock
+# expires on its own after this long, so a worker killed mid-pass cannot block every later
+# pass; a pass is bounded well below it by the drivers' per-request deadlines and the
+# per-cluster skip.
+LOCK_KEY = "deploy:reconcile:lock"
+LOCK_TTL_S = 600
+# A repair that left the drift exactly as it found it is tried again after this long.
+DRIFT_BACKOFF_S = 900
+# Codes that say the cluster itself cannot be reached: its other networks are skipped
+# for the rest of the pass.
+UNREACHABLE = frozenset({"driver_unavailable", "driver_timeout"})
+# The time one cluster's networks may take of a pass; the rest of them wait for the next.
+CLUSTER_BUDGET_S = 60.0
+_clock = time.time  # wall time: the back-off is kept in the shared cache across processes
+
+
 def reconcile() -> dict[str, int]:
-    """One pass. A network or node that fails to reconcile, for any reason, is logged and
-    counted, and the pass goes on: one bad row must never stop the others, the orphan
-    clean-up or the resumption of stalled work."""
+    """One pass, unless another is still running (then ``{"skipped_busy": 1}``)."""
+    token = uuid.uuid4().hex
+    if not cache.add(LOCK_KEY, token, timeout=LOCK_TTL_S):
+        logger.info("reconcile: the previous pass is still running; this one is skipped")
+        return {"skipped_busy": 1}
+    try:
+        return _reconcile_pass()
+    finally:
+        if cache.get(LOCK_KEY) == token:  # never release a lock that expired and was retaken
+            cache.delete(LOCK_KEY)
+
+
+def _cluster_key(network: Network) -> str:
+    return f"{network.driver}|{network.cluster_id or 'platform'}"
+
+
+def _reconcile_pass() -> dict[str, int]:
+    """A network or node that fails to reconcile, for any reason, is logged and counted,
+    and the pass goes on: one bad row must never stop the others, the orphan clean-up or
+    the resumption of stalled work."""
     counts: Counter[str] = Counter()
-    for network in Network.objects.filter(
+    unreachable: set[str] = set()
+    spent: dict[str, float] = {}
+    networks = list(Network.objects.filter(
         status__in=NETWORK_LIVE | {NetworkStatus.STOPPED, NetworkStatus.FAILED}
-    ).select_related("tenant"):
+    ).select_related("tenant"))
+    # A different order each pass: networks a slow cluster's budget leaves out this pass
+    # come early in another.
+    random.shuffle(networks)
+    for network in networks:
+        cluster = _cluster_key(network)
+        if cluster in unreachable:
+            counts["skipped_unreachable"] += 1
+            continue
+        if spent.get(cluster, 0.0) >= CLUSTER_BUDGET_S:
+            if spent[cluster] != float("inf"):
+                logger.warning("reconcile: %s used its %ss of this pass; its other networks "
+                               "wait for the next pass", cluster, CLUSTER_BUDGET_S)
+                spent[cluster] = float("inf")
+            counts["skipped_over_budget"] += 1
+            continue
+        started = time.monotonic()
         try:
             driver = registry.driver_for(network)
             if network.status in (NetworkStatus.STOPPED, NetworkStatus.FAILED):
@@ -77,9 +144,15 @@ def reconcile() -> dict[str, int]:
         except DriverError as exc:
             logger.warning("reconcile %s: %s", network.pk, exc)
             counts["driver_errors"] += 1
+            if exc.code in UNREACHABLE:
+                logger.warning("reconcile: %s is unreachable (%s); its other networks wait "
+                               "for the next pass", cluster, exc.code)
+                unreachable.add(cluster)
         except Exception:  # noqa: BLE001 -- isolate the failure to this network
             logger.exception("reconcile %s: unexpected error; the pass goes on", network.pk)
             counts["errors"] += 1
+        finally:
+            spent[cluster] = spent.get(cluster, 0.0) + time.monotonic() - started
     for name, step in (("orphans_removed", remove_orphans),
                        ("operations_resumed", resume_stalled),
                        ("key_removals_queued", sweep_signing_keys)):
@@ -172,6 +245,11 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
             continue  # a user's restart has it stopped on purpose; its task reports
         try:
             healthy += _reconcile_node(network, node, driver, recoveries, now, counts)
+        except DriverError as exc:
+            if exc.code in UNREACHABLE:
+                raise  # the cluster, not the node: the pass skips the rest of it
+            logger.warning("reconcile node %s of %s failed: %s", node.pk, network.pk, exc)
+            counts["errors"] += 1
         except Exception:  # noqa: BLE001 -- one node must not stop the others
             logger.exception("reconcile node %s of %s failed; the pass goes on",
                              node.pk, network.pk)
@@ -188,33 +266,110 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
 def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set[str]) -> int:
     """A driver that can tell what changed under it (kubernetes: ``drift``, e.g. an edited
     StatefulSet, a deleted Service, a widened NetworkPolicy) gets the network's nodes applied
-    again: ``apply_node`` is idempotent and puts back what it made. Nodes a user's restart
-    holds stopped are left to that restart."""
+    again: ``apply_node`` is idempotent and puts back what it made (``repair_node`` when the
+    driver has it: the same, keeping the replica count it last set).
+
+    - What is left of nodes the database no longer has (an interrupted delete) is deleted,
+      never applied again.
+    - Right before each node's apply the network and the node are read again: a stop, a
+      delete, an upgrade or any other operation the user started meanwhile wins, and the
+      repair leaves the node alone.
+    - A repair after which the drift is what it was before backs off for
+      ``DRIFT_BACKOFF_S`` (logged once), instead of repeating every pass.
+    Nodes a user's restart holds stopped are left to that restart."""
     drift = getattr(driver, "drift", None)
     if not callable(drift) or not nodes:
         return 0
-    items = drift(network_id=str(network.pk))
+    network_id = str(network.pk)
+    _remove_leftovers(network, driver)
+    items = drift(network_id=network_id)
+    key = f"deploy:drift:{network_id}"
     if not items:
+        cache.delete(key)
         return 0
-    logger.warning("network %s drifted (%s); applying its nodes again", network.pk,
-                   "; ".join(items[:5]) + (" ..." if len(items) > 5 else ""))
+    signature = hashlib.sha256("\n".join(items).encode()).hexdigest()
+    last = cache.get(key) or {}
+    if last.get("signature") == signature:
+        retry_at = last.get("retry_at")
+        if retry_at is None:  # the last repair changed nothing: say so once, then wait
+            logger.warning("network %s: the drift repair did not change the drift (%s); "
+                           "trying again in %ss", network_id, _summary(items), DRIFT_BACKOFF_S)
+            cache.set(key, {"signature": signature, "retry_at": _clock() + DRIFT_BACKOFF_S},
+                      timeout=DRIFT_BACKOFF_S * 4)
+            return 0
+        if _clock() < retry_at:
+            return 0
+    logger.warning("network %s drifted (%s); applying its nodes again", network_id,
+                   _summary(items))
+    cache.set(key, {"signature": signature, "retry_at": None}, timeout=DRIFT_BACKOFF_S * 4)
+    apply = getattr(driver, "repair_node", driver.apply_node)
     repaired = 0
     for node in nodes:
         if str(node.pk) in busy:
             continue
+        if not _repair_wanted(network.pk, node.pk):
+            logger.info("network %s: node %s changed meanwhile; not repairing it",
+                        network_id, node.pk)
+            continue
         try:
-            driver.apply_node(homes.node_spec(node))
+            apply(homes.node_spec(node))
         except DriverError as exc:  # one node must not stop the repair of the others
-            logger.warning("re-applying node %s of %s failed: %s", node.pk, network.pk, exc)
+            if exc.code in UNREACHABLE:
+                raise
+            logger.warning("re-applying node %s of %s failed: %s", node.pk, network_id, exc)
             continue
         repaired += 1
     return repaired
+
+
+def _summary(items: list[str]) -> str:
+    return "; ".join(items[:5]) + (" ..." if len(items) > 5 else "")
+
+
+def _repair_wanted(network_pk: Any, node_pk: Any, *, any_operation: bool = True) -> bool:
+    """Read now, not at the start of the pass: the network still runs and is meant to, no
+    operation (stop, delete, upgrade, validator change, ...) works on it (only no upgrade,
+    with ``any_operation`` False: crash recovery goes on during a validator add), the node
+    is still supervised and no restart holds it."""
+    row = Network.objects.filter(pk=network_pk).values_list("status", "desired_state").first()
+    if row is None or row[0] not in NETWORK_LIVE or row[1] != DesiredState.RUNNING:
+        return False
+    if any_operation and Operation.objects.filter(
+            target_type="deploy.network", target_id=str(network_pk), state__in=ACTIVE).exists():
+        return False
+    if upgrade_running(network_pk):
+        return False
+    status = Node.objects.filter(pk=node_pk).values_list("status", flat=True).first()
+    if status not in NODE_SUPERVISED:
+        return False
+    return not restarting([node_pk])
+
+
+def _remove_leftovers(network: Network, driver: Driver) -> int:
+    """Delete the objects of nodes the database does not know (or knows as deleted): on a
+    cluster the orphan sweep does not list (a registered one), a node whose delete broke
+    off would otherwise run on, or be drift forever. Never while an operation works on
+    the network (a validator being added or removed)."""
+    node_ids = getattr(driver, "node_ids", None)
+    if not callable(node_ids) or Operation.objects.filter(
+            target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE).exists():
+        return 0
+    known = {str(pk) for pk in Node.objects.filter(network=network)
+             .exclude(status=NodeStatus.DELETED).values_list("pk", flat=True)}
+    removed = 0
+    for node_id in sorted(set(node_ids(network_id=str(network.pk))) - known):
+        logger.info("network %s: removing what is left of node %s", network.pk, node_id)
+        driver.delete_node(network_id=str(network.pk), node_id=node_id)
+        removed += 1
+    return removed
 
 
 def _reconcile_node(network: Network, node: Node, driver: Driver, recoveries: dict[str, Any],
                     now: Any, counts: Counter[str]) -> int:
     """Bring one node toward running; 1 if it is healthy now, else 0."""
     state = driver.inspect_node(network_id=str(network.pk), node_id=str(node.pk))
+    if not state.running and not _repair_wanted(network.pk, node.pk, any_operation=False):
+        return 0  # a stop, delete or upgrade came in during the pass: not a crash
     if not state.running:
         # Crashed (or lost by the runtime): record it, then bring it back.
         reason = state.detail or "not running"

@@ -6,19 +6,28 @@ and four verbs (get, list, apply, delete) do that uniformly, where the typed API
 turn every object into a model class and back. Authentication, TLS and kubeconfig handling
 stay the client's (``ApiClient``).
 
-Every call carries a timeout; every client, HTTP or OS error leaves as ``DriverError``
-with a stable code (see ``errors``).
+Every call carries a timeout -- per socket operation *and* for the whole request, so an
+API server that drips its answer a byte at a time cannot hold a worker past the deadline --
+and an answer larger than ``MAX_RESPONSE_BYTES`` is refused (``driver_error``) instead of
+read into memory. Every client, HTTP or OS error leaves as ``DriverError`` with a stable
+code (see ``errors``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from deploy.drivers.base import DriverError
 from deploy.drivers.k8s_manifests import FIELD_MANAGER
+
+# The largest answer read (a list of a network's objects is a few hundred KiB at most; a
+# node's log tail less): anything bigger is a misbehaving or hostile server.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+_CHUNK = 64 * 1024
 
 # kind -> (API prefix, plural, namespaced)
 KINDS: dict[str, tuple[str, str, bool]] = {
@@ -147,10 +156,11 @@ class KubeApi:
             method, url, headers, body, post = self.client.param_serialize(
                 method=method, resource_path=path, query_params=query or [],
                 header_params=headers, body=body, auth_settings=["BearerToken"])
+            deadline = time.monotonic() + self.timeout
             response = self.client.call_api(method, url, header_params=headers, body=body,
                                             post_params=post,
                                             _request_timeout=(self.timeout, self.timeout))
-            data = response.read()
+            data = self._read(response, deadline, action)
             if not 200 <= response.status <= 299:
                 raise ApiException(http_resp=response, body=data.decode(errors="replace"),
                                    data=None)
@@ -161,6 +171,42 @@ class KubeApi:
         except ValueError:  # e.g. a proxy's HTML page in front of the API server
             raise DriverError("driver_error", f"{action}: the answer of {self.server} is not "
                                               "JSON (is it a Kubernetes API server?)") from None
+
+    def _read(self, response: Any, deadline: float, action: str) -> bytes:
+        """The body, read in chunks against the request's overall deadline and the size
+        cap (``read1`` returns what has arrived instead of waiting for a full chunk)."""
+        raw = getattr(response, "response", None)
+        if raw is None or not hasattr(raw, "read1"):  # not a streaming urllib3 answer
+            return bytes(response.read())
+        declared = raw.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+            raw.close()
+            raise self._too_big(action)
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while True:
+                if time.monotonic() >= deadline:
+                    raise DriverError("driver_timeout", f"{action}: the API server at "
+                                      f"{self.server} did not finish its answer within "
+                                      f"{self.timeout:g}s")
+                chunk = raw.read1(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise self._too_big(action)
+                chunks.append(chunk)
+        except DriverError:
+            raw.close()  # the connection is not reusable mid-body
+            raise
+        data = b"".join(chunks)
+        response.data = data
+        return data
+
+    def _too_big(self, action: str) -> DriverError:
+        return DriverError("driver_error", f"{action}: the answer of {self.server} is larger "
+                                           f"than {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB")
 
     def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         try:

@@ -51,6 +51,14 @@ class NodeSpec:
     # The driver's own reference of that runtime as ``ensure_runtime`` returned it when the
     # network recorded it (docker: the image id); a hint, the version is what is enforced.
     runtime_ref: str = ""
+    # The tenant that owns the network (empty: ``tenant_id``). Differs from ``tenant_id``
+    # for a consortium member's validator: its own objects carry the member's label, the
+    # network's shared ones (namespace, policies, budgets) keep the owner's.
+    network_tenant_id: str = ""
+
+    @property
+    def owner_tenant_id(self) -> str:
+        return self.network_tenant_id or self.tenant_id
 
 
 def home_tree(spec: NodeSpec) -> dict[str, bytes]:

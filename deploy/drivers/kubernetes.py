@@ -155,7 +155,9 @@ class KubernetesDriver(Driver):
         # No silent retries: a down API server fails within the timeout and the caller (a
         # task, the reconciler's next pass) decides when to try again.
         cfg.retries = False
-        return k8s.ApiClient(cfg)
+        client = k8s.ApiClient(cfg)
+        _forget_credential_files(cfg, client)
+        return client
 
     def _owned(self, obj: dict[str, Any] | None, network_id: str) -> bool:
         labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
@@ -213,6 +215,15 @@ class KubernetesDriver(Driver):
     # --- node lifecycle ------------------------------------------------------------------
 
     def apply_node(self, spec: NodeSpec) -> NodeState:
+        return self._apply_node(spec, keep_replicas=False)
+
+    def repair_node(self, spec: NodeSpec) -> NodeState:
+        """``apply_node`` for drift repair: puts back what the driver made but keeps the
+        replica count it last set (``baas.io/replicas``), so a repair never starts a node
+        that a stop scaled to 0."""
+        return self._apply_node(spec, keep_replicas=True)
+
+    def _apply_node(self, spec: NodeSpec, *, keep_replicas: bool) -> NodeState:
         version = spec.ledger_version or runtimes.current_version()
         spec = dataclasses.replace(spec, ledger_version=version)
         image = self._image(version)
@@ -233,16 +244,24 @@ class KubernetesDriver(Driver):
                     f"not {version}; stop it before moving it to another version")
             # The claim template cannot change: keep the size and class it was made with.
             storage = storage_of(live)
+            replicas = 1
+            if keep_replicas:
+                notes = live["metadata"].get("annotations") or {}
+                recorded = str(notes.get(m.A_REPLICAS, ""))
+                replicas = int(recorded) if recorded.isdigit() else int(
+                    live["spec"].get("replicas") or 0)
             objs = render_node(spec, image=image, storage_gb=storage[0],
-                               storage_class=storage[1])
-        self.prepare_network(install_id=spec.install_id, tenant_id=spec.tenant_id,
+                               storage_class=storage[1], replicas=replicas)
+        # The namespace and the network-wide objects are the owner's, also when a
+        # consortium member's validator is applied.
+        self.prepare_network(install_id=spec.install_id, tenant_id=spec.owner_tenant_id,
                              network_id=spec.network_id)
         # The home files are applied every time (the same bytes: nothing changes), but the
         # init container writes them into the home only once, so keys and the validator's
         # signing state on the volume are never overwritten.
         for obj in objs:
             self.api.apply(obj)
-        self._sync_pdb(spec.network_id, spec.install_id, spec.tenant_id)
+        self._sync_pdb(spec.network_id, spec.install_id, spec.owner_tenant_id)
         return self.inspect_node(network_id=spec.network_id, node_id=spec.node_id)
 
     def _sync_pdb(self, network_id: str, install_id: str, tenant_id: str) -> None:
@@ -281,25 +300,44 @@ class KubernetesDriver(Driver):
         return self.inspect_node(network_id=network_id, node_id=node_id)
 
     def delete_node(self, *, network_id: str, node_id: str) -> None:
+        """The keys Secret goes first: a delete interrupted at any later step leaves
+        objects the next delete (or the reconciler's clean-up of leftovers) finds by label,
+        never a node's private keys with nothing left to find them by."""
         ns = namespace_name(network_id)
         selector = self._node_selector(node_id)
+        found: list[tuple[str, dict[str, Any]]] = []
         indexes: set[str] = set()
         for kind in ("StatefulSet", "Service", "ConfigMap", "PersistentVolumeClaim"):
             for obj in self.api.list(kind, ns, selector=selector):
                 if self._owned(obj, network_id):
                     indexes.add((obj["metadata"].get("labels") or {}).get(m.L_INDEX, ""))
-                    self.api.delete(kind, obj["metadata"]["name"], ns)
+                    found.append((kind, obj))
         # Secrets are not listable with the driver's rights: found by name, checked by label.
         for index in sorted(i for i in indexes if i.isdigit()):
             name = f"{m.node_name(int(index))}-keys"
             secret = self.api.get("Secret", name, ns)
             if secret is not None and self._owned(secret, network_id) and (
-                    secret["metadata"]["labels"].get(m.L_NODE) == node_id):
+                    (secret["metadata"].get("labels") or {}).get(m.L_NODE) == node_id):
                 self.api.delete("Secret", name, ns)
+        for kind, obj in found:
+            self.api.delete(kind, obj["metadata"]["name"], ns)
         namespace = self.api.get("Namespace", ns)
         if indexes and namespace is not None and self._owned(namespace, network_id):
             tenant = namespace["metadata"]["labels"].get(m.L_TENANT, "")
             self._sync_pdb(network_id, self.install_id, tenant)
+
+    def node_ids(self, *, network_id: str) -> set[str]:
+        """Every node id that still has an object of this install in the network's
+        namespace (StatefulSet, Service, ConfigMap or claim): the reconciler deletes those
+        the database no longer knows instead of re-applying them."""
+        ns = namespace_name(network_id)
+        ids: set[str] = set()
+        for kind in ("StatefulSet", "Service", "ConfigMap", "PersistentVolumeClaim"):
+            for obj in self.api.list(kind, ns, selector=f"{m.L_INSTALL}={self.install_id}"):
+                labels = obj["metadata"].get("labels") or {}
+                if self._owned(obj, network_id) and labels.get(m.L_NODE):
+                    ids.add(labels[m.L_NODE])
+        return ids
 
     def delete_network(self, *, network_id: str) -> None:
         """Deletes the namespace (the API server then deletes everything in it) and waits
@@ -494,6 +532,40 @@ class KubernetesDriver(Driver):
                 raise DriverError("driver_timeout", f"pods not ready after {limit:g}s: "
                                   + "; ".join(waiting))
             time.sleep(POLL_S)
+
+
+def _forget_credential_files(cfg: Any, client: Any) -> None:
+    """The client writes inline credentials of a kubeconfig (``certificate-authority-data``,
+    ``client-certificate-data``, ``client-key-data``: a registered cluster's decrypted ones)
+    to temporary files and keeps them until the process exits. Read them into the client's
+    own TLS context here and delete them at once: no private key stays on disk. Files a
+    kubeconfig names by path are the operator's and are left alone."""
+    import ssl
+
+    from kubernetes.config import kube_config
+    from urllib3.util.ssl_ import create_urllib3_context
+
+    temp = {path: key for key, path in kube_config._temp_files.items()}
+    ours = [p for p in (cfg.ssl_ca_cert, cfg.cert_file, cfg.key_file) if p and p in temp]
+    if not ours:
+        return
+    kw = client.rest_client.pool_manager.connection_pool_kw
+    if cfg.cert_file or cfg.key_file:
+        context = create_urllib3_context(
+            cert_reqs=ssl.CERT_REQUIRED if cfg.verify_ssl else ssl.CERT_NONE)
+        context.load_cert_chain(cfg.cert_file, cfg.key_file)
+        kw["ssl_context"] = context
+        kw["cert_file"] = kw["key_file"] = None
+    if cfg.ssl_ca_cert in temp:
+        with open(cfg.ssl_ca_cert, encoding="ascii", errors="replace") as ca:
+            kw["ca_cert_data"] = ca.read()
+        kw["ca_certs"] = None
+    for path in ours:
+        kube_config._temp_files.pop(temp[path], None)
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 def _has_run(container_status: dict[str, Any]) -> bool:

@@ -627,3 +627,128 @@ def test_the_control_plane_provisions_onto_the_cluster_until_blocks_are_needed(
     finally:
         registry.reset_cache()
         _cleanup(admin, install_id)
+
+
+# --- review findings 5-8, 13: members, repairs, interrupted deletes, credential files --------
+
+
+def test_a_members_validator_joins_the_owners_network_and_keeps_its_labels(driver, admin):
+    """Finding 5: the namespace is checked against the network's owner, the member's own
+    objects carry the member's label, the network's objects keep the owner's."""
+    specs = network(driver, 1, tenant="owner")
+    net, ns = specs[0].network_id, f"baas-{specs[0].network_id}"
+    member = make_spec(driver, net, 1, tenant="member", network_tenant_id="owner")
+    driver.apply_node(member)
+    assert admin.get("StatefulSet", "node1", ns)["metadata"]["labels"][m.L_TENANT] == "member"
+    assert admin.get("Secret", "node1-keys", ns)["metadata"]["labels"][m.L_TENANT] == "member"
+    for kind, name in (("PodDisruptionBudget", "validators"),
+                       ("NetworkPolicy", "baas-isolation")):
+        assert admin.get(kind, name, ns)["metadata"]["labels"][m.L_TENANT] == "owner"
+    assert admin.get("Namespace", ns)["metadata"]["labels"][m.L_TENANT] == "owner"
+    assert admin.get("PodDisruptionBudget", "validators", ns)["spec"]["minAvailable"] == 2
+    assert driver.drift(network_id=net) == []
+    # without the owner, the namespace of another tenant is still refused
+    stranger = make_spec(driver, net, 2, tenant="stranger")
+    with pytest.raises(DriverError) as err:
+        driver.apply_node(stranger)
+    assert err.value.code == "name_conflict"
+
+
+def test_a_repair_keeps_a_stopped_node_stopped(driver, admin):
+    """Finding 6: ``repair_node`` keeps the replica count the driver last set."""
+    (spec,) = network(driver, 1)
+    ns = f"baas-{spec.network_id}"
+    driver.stop_node(network_id=spec.network_id, node_id=spec.node_id)
+    admin.delete("Service", "node0", ns)  # drift while stopped
+    assert driver.drift(network_id=spec.network_id)
+    driver.repair_node(spec)
+    assert admin.get("Service", "node0", ns) is not None
+    assert admin.get("StatefulSet", "node0", ns)["spec"]["replicas"] == 0
+    assert driver.drift(network_id=spec.network_id) == []
+    driver.apply_node(spec)  # a start (recovery) still starts it
+    assert admin.get("StatefulSet", "node0", ns)["spec"]["replicas"] == 1
+
+
+def test_an_interrupted_delete_node_never_leaves_the_keys(driver, admin, monkeypatch):
+    """Finding 8: the keys Secret goes first, so a delete that breaks off after its first
+    call leaves no private key behind."""
+    specs = network(driver, 2)
+    net, ns = specs[0].network_id, f"baas-{specs[0].network_id}"
+    real, deleted = driver.api.delete, []
+
+    def delete_once(kind, name, namespace=None):
+        if deleted:
+            raise DriverError("driver_unavailable", "the API server went away")
+        deleted.append((kind, name))
+        return real(kind, name, namespace)
+
+    monkeypatch.setattr(driver.api, "delete", delete_once)
+    with pytest.raises(DriverError):
+        driver.delete_node(network_id=net, node_id=specs[1].node_id)
+    assert deleted == [("Secret", "node1-keys")]
+    assert admin.get("Secret", "node1-keys", ns) is None
+    assert admin.get("StatefulSet", "node1", ns) is not None  # the rest is still there
+    monkeypatch.undo()
+    # Finding 7: what is left is known by its labels and deleted, not re-applied
+    assert driver.node_ids(network_id=net) == {specs[0].node_id, specs[1].node_id}
+    driver.delete_node(network_id=net, node_id=specs[1].node_id)
+    assert all(v is None for v in objects(admin, specs[1]).values())
+    assert driver.node_ids(network_id=net) == {specs[0].node_id}
+    assert driver.drift(network_id=net) == []
+
+
+def test_leftovers_of_a_statefulset_deleted_first_are_found_and_removed(driver, admin):
+    """Finding 7's case: the StatefulSet went, its Service and ConfigMap stayed; 'StatefulSet
+    node1 missing' is drift a re-apply of the database's nodes can never repair."""
+    specs = network(driver, 2)
+    net, ns = specs[0].network_id, f"baas-{specs[0].network_id}"
+    admin.delete("StatefulSet", "node1", ns)
+    assert any("node1" in item for item in driver.drift(network_id=net))
+    assert specs[1].node_id in driver.node_ids(network_id=net)
+    driver.delete_node(network_id=net, node_id=specs[1].node_id)
+    assert all(v is None for v in objects(admin, specs[1]).values())
+    assert driver.drift(network_id=net) == []
+    assert admin.get("StatefulSet", "node0", ns) is not None
+
+
+def test_inline_credentials_leave_no_file_behind(kube_env, tmp_path, monkeypatch):
+    """Finding 13 (driver side): a dict kubeconfig's inline CA (and client key) is not kept
+    in temporary files once the client is built, and the client still verifies the server."""
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    config = yaml.safe_load(Path(kube_env.kubeconfig).read_text())
+    cluster = config["clusters"][0]["cluster"]
+    ca = Path(cluster.pop("certificate-authority")).read_bytes()
+    cluster["certificate-authority-data"] = base64.b64encode(ca).decode()
+    drv = KubernetesDriver(kubeconfig=config, install_id="temp-files")
+    assert drv.version().startswith("v1.")
+    assert list(tmp_path.iterdir()) == []
+    # a wrong CA still fails verification: the data was used, not dropped
+    cluster["certificate-authority-data"] = base64.b64encode(
+        Path(__file__).read_bytes()[:0] + _other_ca()).decode()
+    with pytest.raises(DriverError):
+        KubernetesDriver(kubeconfig=config, install_id="temp-files", timeout=5).version()
+    assert list(tmp_path.iterdir()) == []
+
+
+def _other_ca() -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "not-the-cluster")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)

@@ -8,7 +8,7 @@ from typing import Any
 from baas.runner import Run, StepFailed, Superseded
 from deploy import conf, homes, rpc, states
 from deploy.choices import NETWORK_LIVE, DesiredState, NetworkStatus, NodeHealth, NodeStatus
-from deploy.drivers import driver_for
+from deploy.drivers import DriverError, driver_for
 from deploy.models import Network, NetworkIdentity, Node, NodeKey, SigningKey
 from deploy.recovery import recoveries_cancel
 
@@ -34,22 +34,56 @@ def stop(run: Run, network_id: str) -> None:
     run.succeed("network_stopped", "stopped")
 
 
+# What a tenant's own cluster answers when it cannot (or no longer may) be used: a deletion
+# there finishes anyway, with a warning (see ``delete``).
+CLUSTER_GONE = frozenset({"driver_unavailable", "cluster_forbidden", "cluster_refused"})
+
+
+def _tenant_cluster(network: Network) -> bool:
+    """The network runs on a cluster its tenant registered (not the platform's)."""
+    cluster = getattr(network, "cluster", None) if network.cluster_id else None
+    return cluster is not None and cluster.tenant_id is not None
+
+
 def delete(run: Run, network_id: str) -> None:
-    network = Network.objects.get(pk=network_id)
+    """Delete every node, then the network's shared resources, then its keys.
+
+    On a cluster the tenant registered, a cluster that cannot be reached or refuses us
+    (``driver_unavailable``, ``cluster_forbidden``, ``cluster_refused``: dead, credentials
+    revoked, kubeconfig no longer accepted) does not keep the network from being deleted:
+    what may remain there is on the tenant's own cluster, the operation records a warning
+    saying so, and the keys in our database are removed as always. On the platform's
+    clusters the same errors stay failures: what remains there is ours to clean up."""
+    network = Network.objects.select_related("cluster").get(pk=network_id)
     if network.status == NetworkStatus.DELETED:
         run.succeed("already_deleted", "already deleted")
         return
     if network.status != NetworkStatus.DELETING:
         raise Superseded(reason=f"The network is {network.status}.")
-    driver = driver_for(network)
+    tolerant = _tenant_cluster(network)
+    left: DriverError | None = None
     nodes = list(network.nodes.exclude(status=NodeStatus.DELETED))
-    for i, node in enumerate(nodes):
-        driver.delete_node(network_id=network_id, node_id=str(node.pk))
-        states.node_transition(node_id=node.pk, to=NodeStatus.DELETED, health=NodeHealth.UNKNOWN)
-        run.step(10 + 60 * (i + 1) // max(1, len(nodes)), "node_removed",
-                 f"removed {node.moniker}", node=node.moniker)
-    driver.delete_network(network_id=network_id)
-    run.step(85, "shared_resources_removed", "removed the network's shared resources")
+    try:
+        driver = driver_for(network)
+        for i, node in enumerate(nodes):
+            driver.delete_node(network_id=network_id, node_id=str(node.pk))
+            states.node_transition(node_id=node.pk, to=NodeStatus.DELETED,
+                                   health=NodeHealth.UNKNOWN)
+            run.step(10 + 60 * (i + 1) // max(1, len(nodes)), "node_removed",
+                     f"removed {node.moniker}", node=node.moniker)
+        driver.delete_network(network_id=network_id)
+        run.step(85, "shared_resources_removed", "removed the network's shared resources")
+    except DriverError as exc:
+        if not (tolerant and exc.code in CLUSTER_GONE):
+            raise
+        left = exc
+        for node in nodes:
+            states.node_transition(node_id=node.pk, to=NodeStatus.DELETED,
+                                   health=NodeHealth.UNKNOWN)
+        run.step(85, "cluster_leftovers_possible",
+                 f"the organisation's cluster could not be cleaned up ({exc.code}); objects "
+                 f"of this network may remain there (namespace baas-{network_id}) and are "
+                 "the organisation's to delete", reason=exc.code, network=network_id)
     # The secrets are useless once the chain is gone; do not keep them around.
     NodeKey.objects.filter(node__network_id=network_id).delete()
     NetworkIdentity.objects.filter(network_id=network_id).delete()
@@ -57,6 +91,11 @@ def delete(run: Run, network_id: str) -> None:
     recoveries_cancel(Node.objects.filter(network_id=network_id).values_list("pk", flat=True),
                       "the network was deleted")
     states.network_transition(network_id=network_id, to=NetworkStatus.DELETED)
+    if left is not None:
+        run.succeed("network_deleted_with_leftovers",
+                    "deleted; objects may remain on the organisation's cluster",
+                    reason=left.code)
+        return
     run.succeed("network_deleted", "deleted")
 
 

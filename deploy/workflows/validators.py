@@ -4,9 +4,10 @@ updates (``_identity.add_node`` / ``remove_node``), without restarting it."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from baas.models import Operation
-from baas.runner import Run, Superseded
+from baas.runner import Run, StepFailed, Superseded
 from deploy import chain, homes, rpc, states
 from deploy.choices import NetworkStatus, NodeHealth, NodeStatus
 from deploy.drivers import DriverError, driver_for
@@ -26,6 +27,7 @@ def add(run: Run, network_id: str) -> None:
     if network.status != NetworkStatus.RUNNING:
         raise Superseded(reason=f"The network is {network.status}.")
     runner = runner_of(network, run.operation_id)
+    refuse_member_on_tenant_cluster(network, runner)
     driver = driver_for(network)
     driver.check()
     if runner.pk != network.tenant_id:
@@ -69,6 +71,23 @@ def add(run: Run, network_id: str) -> None:
                            height=info.height)
     chain.sync_validator_count(network_id, +1)
     run.succeed("validator_added", f"{node.moniker} is a validator", node=node.moniker)
+
+
+def refuse_member_on_tenant_cluster(network: Network, runner: Any) -> None:
+    """A consortium member's validator runs only where the platform runs it: on a cluster
+    the network's owner registered, the member's validator keys would sit in a Secret the
+    owner (an admin of that cluster) can read, so the owner could sign as the member. On
+    the platform's clusters (and the other drivers) members add validators as usual.
+    Checked before any key is generated or sent."""
+    if runner.pk == network.tenant_id or network.driver != "kubernetes" or not network.cluster_id:
+        return
+    cluster = network.cluster
+    if cluster is not None and cluster.tenant_id is not None:
+        raise StepFailed(
+            "member_validator_refused",
+            "this network runs on a cluster its owner registered; a member organisation's "
+            "validator keys would be readable there by the owner, so members can add "
+            "validators only to networks on the platform's clusters")
 
 
 def give_up_pending(network_id: str) -> None:
