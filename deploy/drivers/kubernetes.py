@@ -103,7 +103,9 @@ class KubernetesDriver(Driver):
         self.image = image or config.setting("BAAS_KUBE_NODE_IMAGE") or DEFAULT_IMAGE
         self.timeout = float(timeout)
         self.ready_timeout = _number("BAAS_KUBE_READY_TIMEOUT", ready_timeout, 300.0)
-        self.storage_class = storage_class or config.setting("BAAS_KUBE_STORAGE_CLASS") or None
+        # None: the platform's setting; "" (a registered cluster): that cluster's default.
+        self.storage_class = (config.setting("BAAS_KUBE_STORAGE_CLASS")
+                              if storage_class is None else storage_class) or None
         self.storage_gb = _number("BAAS_KUBE_STORAGE_GB", storage_gb, 5, int)
         self.control_plane_namespace = (control_plane_namespace
                                         or config.setting("BAAS_KUBE_CONTROL_PLANE_NAMESPACE")

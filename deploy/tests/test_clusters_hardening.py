@@ -547,8 +547,6 @@ def test_a_registered_clusters_driver_ignores_the_platforms_context_and_namespac
     assert driver.in_cluster is False
 
 
-@pytest.mark.xfail(strict=True, reason="KubernetesDriver reads storage_class=None as unset "
-                   "and falls back to BAAS_KUBE_STORAGE_CLASS; needs a driver change")
 def test_a_registered_clusters_driver_ignores_the_platforms_storage_class(
         owner, platform_kube_settings):
     assert registry.driver_for(_on_cluster(owner)).storage_class is None
