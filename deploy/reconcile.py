@@ -301,7 +301,6 @@ def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set
             return 0
     logger.warning("network %s drifted (%s); applying its nodes again", network_id,
                    _summary(items))
-    cache.set(key, {"signature": signature, "retry_at": None}, timeout=DRIFT_BACKOFF_S * 4)
     apply = getattr(driver, "repair_node", driver.apply_node)
     repaired = 0
     for node in nodes:
@@ -319,7 +318,25 @@ def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set
             logger.warning("re-applying node %s of %s failed: %s", node.pk, network_id, exc)
             continue
         repaired += 1
+        if not _repair_wanted(network.pk, node.pk, any_operation=False) and \
+                _network_gone(network.pk):
+            # A delete finished between the check above and the apply, which recreated the
+            # namespace: take it away again rather than leave a deleted network's objects.
+            logger.warning("network %s was deleted during its repair; removing it again",
+                           network_id)
+            driver.delete_network(network_id=network_id)
+            return repaired
+    if repaired:
+        # Only a repair that ran arms the back-off: drift left alone because an operation
+        # was busy is repaired as soon as the operation ends, not DRIFT_BACKOFF_S later.
+        cache.set(key, {"signature": signature, "retry_at": None},
+                  timeout=DRIFT_BACKOFF_S * 4)
     return repaired
+
+
+def _network_gone(network_pk: Any) -> bool:
+    status = Network.objects.filter(pk=network_pk).values_list("status", flat=True).first()
+    return status in (None, NetworkStatus.DELETING, NetworkStatus.DELETED)
 
 
 def _summary(items: list[str]) -> str:
@@ -351,13 +368,20 @@ def _remove_leftovers(network: Network, driver: Driver) -> int:
     off would otherwise run on, or be drift forever. Never while an operation works on
     the network (a validator being added or removed)."""
     node_ids = getattr(driver, "node_ids", None)
-    if not callable(node_ids) or Operation.objects.filter(
+    if not callable(node_ids):
+        return 0
+    # The cluster is listed FIRST and the database read after: a validator add saves its
+    # node row before it applies anything, so every node listed here is in the rows read
+    # below, even one whose add began while the (slow) listing ran. Read the other way
+    # round, such a node would look like a leftover and be deleted mid-add.
+    listed = set(node_ids(network_id=str(network.pk)))
+    if Operation.objects.filter(
             target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE).exists():
         return 0
     known = {str(pk) for pk in Node.objects.filter(network=network)
              .exclude(status=NodeStatus.DELETED).values_list("pk", flat=True)}
     removed = 0
-    for node_id in sorted(set(node_ids(network_id=str(network.pk))) - known):
+    for node_id in sorted(listed - known):
         logger.info("network %s: removing what is left of node %s", network.pk, node_id)
         driver.delete_node(network_id=str(network.pk), node_id=node_id)
         removed += 1

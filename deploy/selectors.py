@@ -135,10 +135,8 @@ def cluster_in_use(*, cluster: Cluster) -> QuerySet[Network]:
 
 
 # Driver options for every registered cluster (see ``cluster_driver_options``).
-# "": no storageClassName, the cluster's default StorageClass. NOTE: ``KubernetesDriver``
-# still reads any falsy ``storage_class`` as "not given" and falls back to
-# BAAS_KUBE_STORAGE_CLASS; once it falls back only for None, "" means what it says here
-# (deploy/tests/test_clusters_hardening.py marks the gap as an expected failure).
+# "": no storageClassName, the cluster's default StorageClass (``KubernetesDriver`` falls
+# back to BAAS_KUBE_STORAGE_CLASS only for None, the platform's own cluster).
 CLUSTER_STORAGE_CLASS = ""
 CLUSTER_CONTROL_PLANE_NAMESPACE = "baas"  # the driver's built-in default
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import json
 import os
 import socket
 import tempfile
@@ -443,6 +444,38 @@ def probe(accepted: Accepted, *, timeout: float, rules: Iterable[dict[str, Any]]
     return result
 
 
+# The check's answers are small (a version, an access review); a tenant's server that
+# sends more, or drips its answer to hold a web worker, is cut off.
+MAX_CHECK_ANSWER = 1024 * 1024
+
+
+def _bounded_json(response: Any, remaining: Callable[[], float], server: str) -> Any:
+    """The JSON body of a urllib3 ``response`` (asked with ``_preload_content=False``),
+    read as it arrives (``read1``) against the check's overall deadline (``remaining``
+    raises when it has passed) and ``MAX_CHECK_ANSWER``: the per-read socket timeout alone
+    lets a server that sends a byte now and then hold the check for as long as it likes."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            remaining()
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > MAX_CHECK_ANSWER:
+                raise KubeconfigError("cluster_unreachable", server=server,
+                                      reason="answer too large")
+            chunks.append(chunk)
+    finally:
+        response.close()
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        raise KubeconfigError("cluster_unreachable", server=server,
+                              reason="not a Kubernetes API server") from None
+
+
 def _probe_steps(api: Any, accepted: Accepted, remaining: Callable[[], float],
                  rules: Iterable[dict[str, Any]] | None) -> ProbeResult:
     from kubernetes import client
@@ -451,8 +484,12 @@ def _probe_steps(api: Any, accepted: Accepted, remaining: Callable[[], float],
     result = ProbeResult()
     budget = remaining()
     try:
-        info = client.VersionApi(api).get_code(_request_timeout=budget)
-        result.version = str(getattr(info, "git_version", "") or "")
+        answer = client.VersionApi(api).get_code(_request_timeout=budget,
+                                                 _preload_content=False)
+        info = _bounded_json(answer, remaining, accepted.server)
+        result.version = str(info.get("gitVersion", "") if isinstance(info, dict) else "")
+    except KubeconfigError:
+        raise
     except Exception as exc:  # every failure becomes a code (see _classify)
         raise _classify(exc, accepted.server) from None
     authz = client.AuthorizationV1Api(api)
@@ -464,7 +501,11 @@ def _probe_steps(api: Any, accepted: Accepted, remaining: Callable[[], float],
                     subresource=right.subresource or None, name=right.name or None)))
         budget = remaining()
         try:
-            answer = authz.create_self_subject_access_review(review, _request_timeout=budget)
+            raw = authz.create_self_subject_access_review(review, _request_timeout=budget,
+                                                          _preload_content=False)
+            answer = _bounded_json(raw, remaining, accepted.server)
+        except KubeconfigError:
+            raise
         except ApiException as exc:
             if exc.status == 403:
                 # Every authenticated user may ask (``system:basic-user``): a refusal
@@ -474,7 +515,8 @@ def _probe_steps(api: Any, accepted: Accepted, remaining: Callable[[], float],
             raise _classify(exc, accepted.server) from None
         except Exception as exc:
             raise _classify(exc, accepted.server) from None
-        if not getattr(answer.status, "allowed", False):
+        status = answer.get("status") if isinstance(answer, dict) else None
+        if not (isinstance(status, dict) and status.get("allowed") is True):
             raise KubeconfigError("cluster_forbidden", right=str(right))
         result.checked.append(str(right))
     return result

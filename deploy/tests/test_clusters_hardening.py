@@ -18,6 +18,7 @@ import json
 import socket
 import ssl
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -115,11 +116,28 @@ class _Plain(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def _kube_handler(redirect_to: str | None, seen: list[dict]):
+def _kube_handler(redirect_to: str | None, seen: list[dict], answer: str = "normal"):
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             seen.append({"path": self.path, "host": self.headers.get("Host"),
                          "sni": getattr(self.connection, "server_name", None)})
+            if answer == "drip":  # a valid version, one byte every 0.3 s for about 9 s
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(b'{"gitVersion": "v1.30.0')
+                for _ in range(30):
+                    time.sleep(0.3)
+                    try:
+                        self.wfile.write(b"0")
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the check hung up: what it should do
+                self.wfile.write(b'"}')
+                return
+            if answer == "huge":  # valid JSON, 2 MiB of it
+                self._json(200, {"gitVersion": "v1.30.0", "padding": "x" * (2 << 20)})
+                return
             if redirect_to:
                 self.send_response(302)
                 self.send_header("Location", redirect_to + self.path)
@@ -157,11 +175,12 @@ def _kube_handler(redirect_to: str | None, seen: list[dict]):
 
 
 class _TLSServer:
-    def __init__(self, tmp: Path, *, redirect_to: str | None = None, dns: str | None = None):
+    def __init__(self, tmp: Path, *, redirect_to: str | None = None, dns: str | None = None,
+                 answer: str = "normal"):
         self.pem, cert, key = _cert(tmp, dns=dns)
         self.seen: list[dict] = []
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                                     _kube_handler(redirect_to, self.seen))
+        self.httpd = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), _kube_handler(redirect_to, self.seen, answer))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(str(cert), str(key))
         names: list[str | None] = []
@@ -214,6 +233,24 @@ def test_the_check_does_not_follow_a_redirect_to_loopback(tmp_path, plain):
     assert refused.value.params["reason"] == "HTTP 302"
     assert _Plain.hits == []  # the redirect's target was never asked
     assert len(evil.seen) == 1  # one request: no retry either
+
+
+@pytest.mark.parametrize(("answer", "reason"), [("drip", "timeout"),
+                                               ("huge", "answer too large")])
+def test_the_check_cuts_off_a_dripping_or_huge_answer(tmp_path, answer, reason):
+    """The socket timeout is per read: a server that sends a byte now and then would hold
+    the web request for as long as it likes, and a huge answer would fill its memory. The
+    check has one deadline for everything and a size cap (both answers are valid JSON: a
+    check that waited for the end would pass)."""
+    server = _TLSServer(tmp_path, answer=answer)
+    try:
+        accepted = kc.sanitize(server.kubeconfig(), allow_private=True)
+        with pytest.raises(kc.KubeconfigError) as cut:
+            kc.probe(accepted, timeout=1.5, rules=RULES)
+    finally:
+        server.close()
+    assert cut.value.code == "cluster_unreachable"
+    assert cut.value.params["reason"] == reason
 
 
 @pytest.mark.parametrize("address", ["100.64.0.1", "100.127.255.254", "198.18.0.1",

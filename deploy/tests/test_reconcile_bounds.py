@@ -14,7 +14,7 @@ from baas.models import Operation
 from deploy import reconcile, services, tasks
 from deploy.choices import DesiredState, NetworkStatus, NodeStatus
 from deploy.drivers import DriverError
-from deploy.models import Cluster, Network, NodeKey
+from deploy.models import Cluster, Network, Node, NodeKey
 from deploy.services import NetworkSpec
 
 pytestmark = pytest.mark.django_db
@@ -216,6 +216,62 @@ def test_a_repair_that_changes_nothing_backs_off(running, fake_driver, applied, 
     assert reconcile.reconcile()["drift_repaired"] == 3
 
 
+def test_a_node_added_while_the_cluster_is_listed_is_not_a_leftover(running, fake_driver,
+                                                                   applied):
+    """A validator add that saves its node row while the (slow) listing runs: its objects
+    are listed, and so is its row, read after the listing; it is never deleted mid-add."""
+    deleted: list[str] = []
+
+    def node_ids(*, network_id):
+        last = running.nodes.order_by("index").last()
+        Node.objects.create(network=running, tenant=running.tenant, index=99,
+                            moniker="added-meanwhile", host=last.host, p2p_port=1,
+                            rpc_port=2, abci_port=3)
+        return {str(n.pk) for n in running.nodes.all()}
+
+    fake_driver.node_ids = node_ids
+    fake_driver.delete_node = lambda *, network_id, node_id: deleted.append(node_id)
+    fake_driver.drift = lambda *, network_id: []
+    reconcile.reconcile()
+    assert str(Node.objects.get(network=running, index=99).pk) not in deleted
+    assert deleted == []
+
+
+def test_drift_left_alone_for_a_busy_operation_is_repaired_once_it_ends(
+        running, fake_driver, applied, owner):
+    """The back-off is armed only by a repair that ran: drift skipped because an operation
+    was busy is repaired at the next pass after it, not DRIFT_BACKOFF_S later."""
+    fake_driver.drift = lambda *, network_id: ["Service node1 is missing"]
+    busy = Operation.objects.create(tenant=owner.tenant, kind="network.stop",
+                                    target_type="deploy.network", target_id=str(running.pk),
+                                    state="running")
+    assert reconcile.reconcile().get("drift_repaired", 0) == 0
+    assert applied == []
+    Operation.objects.filter(pk=busy.pk).update(state="succeeded")
+    assert reconcile.reconcile()["drift_repaired"] == 3
+
+
+def test_a_delete_that_lands_during_the_repair_apply_is_not_undone(running, fake_driver,
+                                                                  applied, monkeypatch):
+    """The apply recreates the namespace of a network whose delete finished meanwhile: the
+    repair takes it away again instead of leaving a deleted network's objects behind."""
+    removed: list[str] = []
+    fake_driver.drift = lambda *, network_id: ["Service node1 is missing"]
+    real_apply = fake_driver.apply_node
+
+    def apply_then_deleted(spec):
+        state = real_apply(spec)
+        Network.objects.filter(pk=running.pk).update(status=NetworkStatus.DELETED)
+        return state
+
+    fake_driver.apply_node = apply_then_deleted
+    fake_driver.delete_network = lambda *, network_id: removed.append(network_id)
+    # The platform's orphan sweep would remove it later too; a registered cluster has none.
+    monkeypatch.setattr(reconcile, "remove_orphans", lambda: 0)
+    reconcile.reconcile()
+    assert removed == [str(running.pk)]
+
+
 def test_leftovers_of_a_node_the_database_no_longer_has_are_deleted(running, fake_driver,
                                                                     applied, owner):
     """An interrupted delete_node left objects of a deleted node: deleted, not applied."""
@@ -267,7 +323,8 @@ def _on_cluster(network: Network, tenant) -> Cluster:
     return cluster
 
 
-@pytest.mark.parametrize("code", ["driver_unavailable", "cluster_forbidden", "cluster_refused"])
+@pytest.mark.parametrize("code", ["driver_unavailable", "driver_timeout", "cluster_forbidden",
+                                  "cluster_refused"])
 def test_a_network_on_a_dead_tenant_cluster_is_deleted_with_a_warning(
         running, fake_driver, owner, monkeypatch, code):
     monkeypatch.setattr("deploy.drivers.registry._network_options", None)

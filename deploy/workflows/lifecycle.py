@@ -36,7 +36,10 @@ def stop(run: Run, network_id: str) -> None:
 
 # What a tenant's own cluster answers when it cannot (or no longer may) be used: a deletion
 # there finishes anyway, with a warning (see ``delete``).
-CLUSTER_GONE = frozenset({"driver_unavailable", "cluster_forbidden", "cluster_refused"})
+# What a registered cluster that is gone answers: unreachable, silently dropping packets
+# (a deleted cloud cluster's address: driver_timeout), refusing us, or refused by us.
+CLUSTER_GONE = frozenset({"driver_unavailable", "driver_timeout", "cluster_forbidden",
+                          "cluster_refused"})
 
 
 def _tenant_cluster(network: Network) -> bool:

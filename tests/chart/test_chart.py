@@ -518,6 +518,18 @@ def test_web_network_policy_admits_only_the_ingress_and_this_namespace(default, 
         {"ipBlock": {"cidr": "192.0.2.0/24"}},
     ]
     assert not find(render(values={"web.networkPolicy.enabled": False}), "NetworkPolicy")
+
+
+def test_a_load_balancer_service_without_admitted_addresses_is_refused_not_cut_off():
+    """With the web policy on, a LoadBalancer or NodePort service would be unreachable
+    unless its traffic's addresses are admitted: the render says so instead."""
+    with pytest.raises(HelmError) as refused:
+        render(values={"web.service.type": "LoadBalancer"})
+    assert "web.networkPolicy.extraFrom" in str(refused.value)
+    admitted = render(values={"web.service.type": "LoadBalancer",
+                              "web.networkPolicy.extraFrom[0].ipBlock.cidr": "10.0.0.0/8"})
+    assert find(admitted, "NetworkPolicy")
+    assert render(values={"web.service.type": "NodePort", "web.networkPolicy.enabled": False})
     with pytest.raises(HelmError, match="ingressNamespaceSelector"):
         # an empty selector would admit every namespace
         render(values={"web.networkPolicy.ingressNamespaceSelector": None})
