@@ -12,6 +12,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baas.settings")
 # disable them; an explicit BAAS_DB_CONN_MAX_AGE still wins. (Event streams keep their
 # connections in a shared pool of threads instead: baas/sse.py.)
 os.environ.setdefault("BAAS_DB_CONN_MAX_AGE", "0")
+# For the same reason, on PostgreSQL the requests of a worker share a bounded pool of
+# connections (baas/settings.py): a burst of requests waits for a connection instead of
+# exceeding the server's max_connections.
+os.environ.setdefault("BAAS_DB_POOL_MAX_SIZE", "20")
 
 from django.core.asgi import get_asgi_application  # noqa: E402 -- after the environment
 

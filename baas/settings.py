@@ -153,6 +153,19 @@ DATABASES = {
         conn_max_age=int(os.environ.get("BAAS_DB_CONN_MAX_AGE", "60")),
     )
 }
+# A bounded pool of PostgreSQL connections (psycopg_pool), on by default under ASGI
+# (baas/asgi.py): there every request runs its sync code in a thread of its own, so with
+# plain connections N concurrent requests ask for N connections and the server's
+# max_connections turns a burst of new event streams into errors. With the pool a request
+# waits up to BAAS_DB_POOL_TIMEOUT seconds for one of BAAS_DB_POOL_MAX_SIZE connections.
+DB_POOL_MAX_SIZE = int(os.environ.get("BAAS_DB_POOL_MAX_SIZE", "0"))
+if DB_POOL_MAX_SIZE > 0 and DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": float(os.environ.get("BAAS_DB_POOL_TIMEOUT", "10")),
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool requires it
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web process and the worker share the file.
     DATABASES["default"]["OPTIONS"] = {
