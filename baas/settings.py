@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "tenants",
     "deploy",
     "sectors",
+    "identity",
 ]
 
 MIDDLEWARE = [
