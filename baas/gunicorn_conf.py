@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from typing import Any
 
 from uvicorn_worker import UvicornWorker as _UvicornWorker
@@ -60,6 +62,12 @@ control_socket_disable = True
 # The heartbeat file of each worker: on tmpfs when there is one, since a container's /tmp
 # can sit on a slow overlay disk and a stalled heartbeat write gets the worker killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# Request metrics of every worker in files a scrape of any worker sums (prometheus_client's
+# multiprocess mode, baas/metrics.py). Set here, in the master, before a worker imports
+# prometheus_client; a fresh directory per server start, so no figure of a past run leaks in.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="baas-metrics-",
+                                                              dir=worker_tmp_dir)
 
 
 class UvicornWorker(_UvicornWorker):
@@ -97,3 +105,16 @@ def post_worker_init(worker: Any) -> None:
     # Here, not at import: the worker has set up uvicorn's loggers by now (it replaces
     # their handlers, filters on the logger itself stay).
     logging.getLogger("uvicorn.access").addFilter(PathOnlyAccessLog())
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    # A dead worker's live gauges would otherwise be summed forever; its counters stay.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if os.path.basename(directory).startswith("baas-metrics-"):
+        shutil.rmtree(directory, ignore_errors=True)

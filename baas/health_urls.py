@@ -9,6 +9,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
 
+from baas.metrics import metrics_view
+
 logger = logging.getLogger(__name__)
 
 
@@ -57,4 +59,5 @@ def readyz(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -58,3 +58,26 @@ class Operation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.state})"
+
+
+class MetricTotal(models.Model):
+    """A running total that background work adds to and ``/metrics`` reads.
+
+    Celery workers, beat and every web worker are separate processes (separate pods in
+    Kubernetes); the database is what they all share, so totals of background work (the
+    reconciler's passes and what they repaired) live here rather than in one process's
+    memory, and survive restarts as a Prometheus counter should.
+    """
+
+    name = models.CharField(max_length=64)
+    label = models.CharField(max_length=64, blank=True)
+    value = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["name", "label"], name="baas_metric_total_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name}{{{self.label}}}={self.value}"

@@ -113,6 +113,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "baas.middleware.RequestContextMiddleware",
+    "baas.metrics.MetricsMiddleware",
     "baas.middleware.ApiBodyLimitMiddleware",
     "baas.middleware.ApiQueryStringMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -393,6 +394,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
+# /metrics (docs/operations.md#metrics): a bearer token read from BAAS_METRICS_TOKEN_FILE.
+# Without it /metrics is open in development and closed in production.
+BAAS_METRICS_TOKEN = read_secret("BAAS_METRICS_TOKEN")
 
 # --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
 # A tenant's kubeconfig may point at loopback, private or link-local addresses only when this

@@ -8,6 +8,7 @@ class DeployConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
+        from baas.metrics import register_collector
         from baas.quotas import register_usage
         from deploy import operation_kinds, selectors
         from deploy.drivers import registry
@@ -18,6 +19,7 @@ class DeployConfig(AppConfig):
         # Networks on a registered cluster get a driver with its kubeconfig.
         registry.set_network_options(selectors.cluster_driver_options)
         register_usage("max_networks", _network_count)
+        register_collector(selectors.fleet_metrics)
         # A person's or a token's signing keys end with the membership or the token.
         post_delete.connect(keys.on_membership_deleted, sender=Membership,
                             dispatch_uid="deploy.keys.membership")

@@ -42,6 +42,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from baas.choices import ACTIVE
+from baas.metrics import add_totals
 from baas.models import Operation
 from baas.operation_kinds import kind_spec
 from baas.operations import operation_progress, operations_reap
@@ -94,10 +95,21 @@ def reconcile() -> dict[str, int]:
         logger.info("reconcile: the previous pass is still running; this one is skipped")
         return {"skipped_busy": 1}
     try:
-        return _reconcile_pass()
+        counts = _reconcile_pass()
     finally:
         if cache.get(LOCK_KEY) == token:  # never release a lock that expired and was retaken
             cache.delete(LOCK_KEY)
+    _record(counts)
+    return counts
+
+
+def _record(counts: dict[str, int]) -> None:
+    """The pass's figures for /metrics (``baas_reconciler_*``); never fails the pass."""
+    try:
+        add_totals("reconciler_passes", {"": 1})
+        add_totals("reconciler_outcomes", counts)
+    except Exception:  # noqa: BLE001 -- a metrics write must not turn a pass into a failure
+        logger.exception("reconcile: recording the pass's metrics failed")
 
 
 def _cluster_key(network: Network) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
 from baas.errors import NotFound
@@ -209,3 +209,20 @@ def cluster_driver_options(
         }
 
     return f"cluster:{cluster.pk}", version, build
+
+
+def fleet_metrics() -> Any:
+    """``/metrics`` figures of every tenant's networks and nodes (counts only: no names,
+    ids or tenants, which would tell one scraper about everyone)."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    networks = GaugeMetricFamily("baas_networks", "Networks, by status and driver.",
+                                 labels=["status", "driver"])
+    for row in Network.objects.values("status", "driver").annotate(n=Count("id")):
+        networks.add_metric([row["status"], row["driver"]], row["n"])
+    yield networks
+    nodes = GaugeMetricFamily("baas_nodes", "Validator nodes, by status and health.",
+                              labels=["status", "health"])
+    for row in Node.objects.values("status", "health").annotate(n=Count("id")):
+        nodes.add_metric([row["status"], row["health"]], row["n"])
+    yield nodes

@@ -407,3 +407,27 @@ def test_a_worker_full_of_streams_answers_503_not_one_more_thread(tmp_path):
             return full, again
 
         assert asyncio.run(scenario()) == (503, 200)
+
+
+def test_metrics_of_every_worker_add_up_in_any_scrape(tmp_path):
+    """Two workers, one request per connection (so both serve some): every scrape, whichever
+    worker answers it, counts all the requests (prometheus_client's multiprocess files)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def healthz_count(text: str) -> float:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (sample.name == "baas_http_requests_total"
+                        and sample.labels.get("view") == "healthz"):
+                    return sample.value
+        return 0.0
+
+    with running_server(tmp_path / "server.log", BAAS_WEB_WORKERS="2") as served:
+        assert len(served.worker_pids()) == 2
+        base = healthz_count(httpx.get(f"{served.url}/metrics", timeout=DEADLINE_S).text)
+        for _ in range(20):
+            assert httpx.get(f"{served.url}/healthz", timeout=DEADLINE_S).status_code == 200
+        for _ in range(4):
+            scraped = httpx.get(f"{served.url}/metrics", timeout=DEADLINE_S)
+            assert scraped.status_code == 200
+            assert healthz_count(scraped.text) == base + 20
