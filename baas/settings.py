@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "deploy",
     "sectors",
     "identity",
+    "monitor",
 ]
 
 MIDDLEWARE = [
@@ -391,6 +392,9 @@ CELERY_BEAT_SCHEDULE = {
     # networks whose operation passed its deadline (docs/operations.md).
     "deploy-reconcile": {"task": "deploy.reconcile", "schedule": 15.0},
     "deploy-reap": {"task": "deploy.reap", "schedule": 60.0},
+    # monitor: where every live network's chain stands, for the portal's charts.
+    "monitor-sample": {"task": "monitor.sample",
+                       "schedule": float(os.environ.get("BAAS_MONITOR_SAMPLE_SECONDS", "60"))},
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))

@@ -17,8 +17,10 @@ urlpatterns = [
     path("favicon.ico", favicon),
     path("", include("baas.health_urls")),
     path("", include("tenants.urls")),
-    # Before deploy's: its ``networks/<id>/<action>/`` would catch ``.../deployments/``.
+    # Before deploy's: its ``networks/<id>/<action>/`` would catch ``.../deployments/``
+    # and ``.../activity/``.
     path("", include("sectors.urls")),
+    path("", include("monitor.urls")),
     path("", include("deploy.urls")),
 ]
 

@@ -1,0 +1,179 @@
+"""The sampler against a real one-validator CometBFT network, the figures worked out from
+its samples, the API and the portal panel (roles, other tenants, bad input)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from baas.testing import api_client_for
+from conftest import require_service
+from deploy.choices import NodeHealth
+from deploy.tests.factories import MembershipFactory, NetworkFactory, NodeFactory
+from ledger.client import LedgerClient
+from ledger.network import create_operator_key, generate_network, local_nodes
+from ledger.node import node_pid, start_background, stop_background, wait_ready
+from ledger.tx import Signer
+from monitor import charts, sampler, selectors
+from monitor.models import NetworkSample
+
+CHAIN_ID = "monitor-test"
+DEADLINE = 90.0
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    """One real validator, with a client that signs kv writes."""
+    from ledger.cli import build_app_state
+
+    require_service("cometbft", shutil.which("cometbft") is not None,
+                    "run scripts/install-cometbft.sh")
+    root = tmp_path_factory.mktemp("monitor-net")
+    key, public_hex = create_operator_key(root)
+    nodes = local_nodes(1)
+    homes = generate_network(chain_id=CHAIN_ID, nodes=nodes, out_dir=root,
+                             app_state=build_app_state(public_hex))
+    url = f"http://127.0.0.1:{nodes[0].rpc_port}"
+    start_background(homes[0])
+    client = LedgerClient(url, signer=Signer.from_private_bytes(key), chain_id=CHAIN_ID,
+                          timeout=30)
+    try:
+        wait_ready(url, timeout=DEADLINE, pid=node_pid(homes[0]))
+        yield url, client
+    finally:
+        client.close()
+        stop_background(homes[0])
+
+
+def _network_on(url: str, **kwargs):
+    network = NetworkFactory(chain_id=CHAIN_ID, validator_count=1, **kwargs)
+    NodeFactory(network=network, rpc_url=url, health=NodeHealth.HEALTHY, index=0)
+    return network
+
+
+def _wait_height(client: LedgerClient, above: int) -> int:
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        height = client.height()
+        if height > above:
+            return height
+        time.sleep(0.2)
+    raise AssertionError(f"no block above {above} in {DEADLINE}s")
+
+
+@pytest.mark.cometbft
+@pytest.mark.django_db
+def test_samples_count_every_transaction_between_two_passes(chain):
+    url, client = chain
+    network = _network_on(url)
+    first = sampler.sample_network(network)
+    assert first.txs is None  # nothing to compare with yet
+    assert first.height >= 1 and first.block_time is not None
+    assert (first.validators, first.validators_up) == (1, 1)
+    for n in range(5):
+        client.submit("kv", "put", [f"monitor-{n}", n])
+    _wait_height(client, client.height())  # past the block holding the last write
+    second = sampler.sample_network(network)
+    assert second.height > first.height
+    assert second.txs == 5
+    # The figures of the interval between them: five transactions over the chain time
+    # between the two samples' latest blocks.
+    chain_seconds = (second.block_time - first.block_time).total_seconds()
+    values = selectors._interval(first, second)
+    assert values["tx_per_s"] == pytest.approx(5 / chain_seconds)
+    assert values["block_interval_s"] == pytest.approx(
+        chain_seconds / (second.height - first.height))
+    assert values["validators_up"] == 1.0
+
+
+@pytest.mark.cometbft
+@pytest.mark.django_db
+def test_a_gap_too_long_to_count_is_no_figure_rather_than_a_guess(chain, monkeypatch):
+    url, client = chain
+    network = _network_on(url)
+    sampler.sample_network(network)
+    monkeypatch.setattr(sampler, "MAX_BLOCKS_COUNTED", 0)
+    _wait_height(client, client.height())
+    assert sampler.sample_network(network).txs is None
+
+
+@pytest.mark.cometbft
+@pytest.mark.django_db
+def test_an_unreachable_network_is_skipped_and_the_pass_goes_on(chain):
+    url, _client = chain
+    dead = NetworkFactory()
+    NodeFactory(network=dead, rpc_url="http://127.0.0.1:9", health=NodeHealth.UNHEALTHY)
+    live = _network_on(url)
+    counts = sampler.sample_all()
+    assert counts["unreachable"] >= 1 and counts["sampled"] >= 1
+    assert NetworkSample.objects.filter(network=live).count() == 1
+    assert not NetworkSample.objects.filter(network=dead).exists()
+
+
+def _samples(network, heights, txs, step_s=60, start=None):
+    start = start or timezone.now() - timedelta(seconds=step_s * len(heights))
+    for i, (height, count) in enumerate(zip(heights, txs, strict=True)):
+        at = start + timedelta(seconds=step_s * i)
+        NetworkSample.objects.create(network=network, taken_at=at, height=height,
+                                     block_time=at, txs=count, validators=4,
+                                     validators_up=4 if i % 2 else 3, disk_bytes=1 << 20)
+
+
+@pytest.mark.django_db
+def test_rates_from_consecutive_samples_and_gaps_stay_gaps():
+    network = NetworkFactory()
+    _samples(network, [10, 70, 130, 130], [None, 120, None, 0])
+    data = selectors.activity(network=network, window="1h")
+    values = [p.values for p in data["points"]]
+    assert [v["blocks_per_min"] for v in values] == [60.0, 60.0, 0.0]
+    assert values[0]["tx_per_s"] == pytest.approx(2.0)
+    assert values[1]["tx_per_s"] is None  # uncounted: a gap, not zero
+    assert values[2]["tx_per_s"] == 0.0 and values[2]["block_interval_s"] is None
+    line = charts.sparkline(data["points"], "tx_per_s", data["start"], data["end"])
+    assert len(line.segments) == 2  # the gap splits the line
+
+
+@pytest.mark.django_db
+def test_a_day_is_averaged_into_a_bounded_number_of_points():
+    network = NetworkFactory()
+    n = 400
+    _samples(network, [i * 60 for i in range(n)], [None] + [30] * (n - 1), step_s=180)
+    data = selectors.activity(network=network, window="1d")
+    assert 0 < len(data["points"]) <= selectors.POINTS
+    assert all(p.values["blocks_per_min"] == pytest.approx(20.0) for p in data["points"])
+
+
+@pytest.mark.django_db
+def test_api_reads_for_members_and_refuses_others_and_bad_windows():
+    member = MembershipFactory(role="viewer")
+    network = NetworkFactory(tenant=member.tenant)
+    _samples(network, [1, 61], [None, 6])
+    client = api_client_for(member.user, member.tenant)
+    url = f"/api/v1/networks/{network.pk}/activity/"
+    body = client.get(url).json()
+    assert body["window"] == "1h" and body["height"] == 61 and len(body["points"]) == 1
+    assert body["points"][0]["tx_per_s"] == pytest.approx(0.1)
+    bad = client.get(url + "?window=1y")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_window"
+    stranger = MembershipFactory(role="owner")
+    other = api_client_for(stranger.user, stranger.tenant).get(url)
+    assert other.status_code == 404 and other.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_portal_panel_draws_the_charts_and_hides_other_tenants(client):
+    member = MembershipFactory(role="viewer")
+    network = NetworkFactory(tenant=member.tenant)
+    _samples(network, [1, 61, 121], [None, 6, 12])
+    client.force_login(member.user)
+    response = client.get(f"/networks/{network.pk}/activity/?window=1h")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert text.count("<polyline") == 5 and 'id="activity-tx_per_s"' in text
+    stranger = MembershipFactory(role="owner")
+    client.force_login(stranger.user)
+    assert client.get(f"/networks/{network.pk}/activity/").status_code == 404
