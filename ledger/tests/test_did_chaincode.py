@@ -165,6 +165,7 @@ def test_squatting_and_malformed_ops_are_refused(chain: Chain) -> None:
     refused(chain, "create", {**own, "did": own["did"].upper()}, Code.INVALID_ARGUMENT)
     refused(chain, "create", {**own, "sig": own["sig"][:-2]}, Code.INVALID_ARGUMENT)
     refused(chain, "create", {**own, "key": "a b"}, Code.INVALID_ARGUMENT)
+    refused(chain, "create", {**own, "did": own["did"] + "\n"}, Code.INVALID_ARGUMENT)
     refused(chain, "create", {**own, "prev": True}, Code.INVALID_ARGUMENT)
     refused(chain, "create", "not an op", Code.INVALID_ARGUMENT)
     # the signing key must control the new DID: listed in its capabilityInvocation
@@ -198,6 +199,8 @@ def bad_states() -> list[tuple[str, dict, Code, str]]:
         ("bad type", {**key, "verificationMethod": [{**method, "type": "RSA"}]},
          Code.INVALID_ARGUMENT, "Ed25519 or X25519"),
         ("bad id", {**key, "verificationMethod": [{**method, "id": "key 1"}]},
+         Code.INVALID_ARGUMENT, "ids must match"),
+        ("newline id", {**key, "verificationMethod": [{**method, "id": "key-1\n"}]},
          Code.INVALID_ARGUMENT, "ids must match"),
         ("duplicate id", {**key, "service": [{"id": "key-1", "type": "T",
                                               "serviceEndpoint": "https://a.example/"}]},

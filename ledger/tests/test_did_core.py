@@ -64,7 +64,8 @@ def test_did_urls() -> None:
     assert parse_did_url(f"did:baas:ns:{suffix}#key-1", fragment=True) == ("ns", suffix, "key-1")
     assert parse_did_url("did:web:example.org", fragment=True) == (None, "", None)
     for bad in ("", "did:", "x" * 600, f"did:baas:ns:{suffix}?versionId=1",
-                f"did:baas:-ns:{suffix}", f"did:baas:ns:{suffix[:-1]}"):
+                f"did:baas:-ns:{suffix}", f"did:baas:ns:{suffix[:-1]}",
+                f"did:baas:ns:{suffix}\n", f"did:baas:ns:{suffix}#key-1\n"):
         with pytest.raises(LedgerError):
             parse_did_url(bad, fragment=True)
     with pytest.raises(LedgerError):
