@@ -90,6 +90,8 @@ def test_create_rotate_deactivate_and_resolve_every_version(chain: Chain) -> Non
     assert resolve(chain, did, version_id=3).code == Code.NOT_FOUND
     assert resolve(chain, did_of(NEXT)).code == Code.NOT_FOUND  # never created
 
+    refused(chain, "deactivate", signed(OWNER, did, "deactivate", 2, None), Code.UNAUTHORIZED,
+            "not a capabilityInvocation key")  # key-1 was rotated out
     # deactivate (signed by the new key): no state, versions stay readable
     result = run(chain, "deactivate", signed(NEXT, did, "deactivate", 2, None, "key-2"))
     assert result.code == 0, result.log
