@@ -99,7 +99,7 @@ def _ids(state: dict[str, Any], name: str, keys: frozenset[str],
 
 
 def _check_method(method: dict[str, Any]) -> None:
-    if method["type"] not in KEY_TYPES:
+    if not isinstance(method["type"], str) or method["type"] not in KEY_TYPES:
         raise _bad("verificationMethod type must be Ed25519 or X25519")
     key = method["publicKey"]
     if not isinstance(key, str) or not HEX64.match(key):

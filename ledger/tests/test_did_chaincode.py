@@ -200,6 +200,8 @@ def bad_states() -> list[tuple[str, dict, Code, str]]:
          Code.INVALID_ARGUMENT, "lower-case hex"),
         ("bad type", {**key, "verificationMethod": [{**method, "type": "RSA"}]},
          Code.INVALID_ARGUMENT, "Ed25519 or X25519"),
+        ("list type", {**key, "verificationMethod": [{**method, "type": ["Ed25519"]}]},
+         Code.INVALID_ARGUMENT, "Ed25519 or X25519"),
         ("bad id", {**key, "verificationMethod": [{**method, "id": "key 1"}]},
          Code.INVALID_ARGUMENT, "ids must match"),
         ("newline id", {**key, "verificationMethod": [{**method, "id": "key-1\n"}]},
