@@ -157,7 +157,7 @@ class Resolver:
         metadata = {"contentType": accept, **answer.get("resolution", {})}
         if document is not None and accept == DID_JSON:
             document = {k: v for k, v in document.items() if k != "@context"}
-        elif document is not None and content is not None:
+        elif document is not None and content is not None and "@context" in document:
             content = {"@context": document["@context"], **content}
         return ResolutionResult(document, metadata, dict(answer.get("metadata") or {}), content)
 
