@@ -26,25 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from identity.did.did_key import DID_V1, ED25519, MULTIKEY_V1, X25519, multikey_encode
 from identity.did.errors import DidError, InvalidDid, InvalidDidUrl, NotFound
 from identity.did.syntax import DidUrl, parse_did
-
-try:
-    from ledger.system.did import derive_suffix, op_message, validate_state
-except ImportError:  # the _did chaincode is not merged yet: the doc's definitions
-    import base64
-    import hashlib
-
-    from ledger import canonical
-
-    def derive_suffix(public_key_bytes: bytes) -> str:
-        digest = hashlib.sha256(public_key_bytes).digest()[:16]
-        return base64.b32encode(digest).decode().rstrip("=").lower()
-
-    def op_message(chain_id: str, did: str, op: str, prev: int, state: Any) -> bytes:
-        return b"ledger/did/v1\x00" + canonical.encode(
-            {"chain_id": chain_id, "did": did, "op": op, "prev": prev, "state": state})
-
-    def validate_state(state: Any) -> dict:
-        return state
+from ledger.system.did import derive_suffix, op_message, validate_state
 
 METHOD = "baas"
 PREFIX = "did:baas:"
