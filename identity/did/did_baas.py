@@ -288,6 +288,14 @@ class Reader(Protocol):
                  proof: bool = False) -> dict[str, Any]: ...
 
 
+def version_time_ns(text: str) -> int:
+    """``versionTime`` -> the latest nanosecond it names. Metadata times are whole seconds
+    (``updated`` of a version written at 12:00:00.4 reads 12:00:00), so a time without a
+    fraction means the whole second: ``?versionTime=<a version's updated>`` finds it."""
+    ns = parse_rfc3339(text)
+    return ns if "." in text else ns + 999_999_999
+
+
 def _version_id(text: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]{0,9}", text):
         raise InvalidDidUrl(f"versionId is a version number from 1, not {text[:20]!r}")
@@ -320,7 +328,7 @@ class BaasMethod:
         record = self.reader(
             namespace, suffix,
             version_id=_version_id(version_id) if version_id is not None else None,
-            version_time=parse_rfc3339(version_time) if version_time is not None else None,
+            version_time=version_time_ns(version_time) if version_time is not None else None,
             proof=bool(options.get("proof")),
         )
         document, metadata = render(parsed.did, record)
