@@ -151,25 +151,34 @@ def negotiate(accept: str | None) -> str | None:
 
 
 def _raw_did(request: HttpRequest) -> str:
-    """The DID URL as the client wrote it. Servers that keep the raw path (ASGI
-    ``raw_path``, gunicorn ``RAW_URI``) keep a did:web's ``%3A`` as sent; only ``%3F``
-    and ``%23`` (``?`` and ``#``, which cannot be sent raw in a path) are decoded. Elsewhere
-    the path arrives decoded once (a client then writes ``%` as ``%25``)."""
+    """The DID URL as the client meant it.
+
+    A DID is sent as it is (``/1.0/identifiers/did:web:example.com%3A8443``) or encoded
+    whole, as ``encodeURIComponent`` does (``did%3Aweb%3Aexample.com%253A8443``). Servers
+    that keep the raw path (ASGI ``raw_path``, gunicorn ``RAW_URI``) tell the two apart: a
+    raw path starting with ``did%3A`` is decoded once; otherwise it is taken as sent (a
+    did:web's ``%3A`` stays), with only ``%3F`` and ``%23`` (``?`` and ``#``, which cannot be
+    sent raw in a path) decoded. Without a raw path, the path arrives decoded once (a
+    client then writes ``%`` as ``%25``)."""
+    decoded = request.path[request.path.find(PREFIX) + len(PREFIX):]
     raw: str | None = None
     scope = getattr(request, "scope", None)
     if isinstance(scope, dict) and scope.get("raw_path"):
         raw = scope["raw_path"].decode("latin-1")
     elif request.META.get("RAW_URI") or request.META.get("REQUEST_URI"):
         raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
-    if raw is not None:
-        raw = raw.split("?", 1)[0]
-        at = raw.find(PREFIX)
-        if at >= 0:
-            text = raw[at + len(PREFIX):]
-            for encoded, char in (("%3F", "?"), ("%3f", "?"), ("%23", "#")):
-                text = text.replace(encoded, char)
-            return text
-    return request.path[request.path.find(PREFIX) + len(PREFIX):]
+    if raw is None:
+        return decoded
+    raw = raw.split("?", 1)[0]
+    at = raw.find(PREFIX)
+    if at < 0:
+        return decoded
+    text = raw[at + len(PREFIX):]
+    if text[:6].lower() == "did%3a":
+        return decoded
+    for encoded, char in (("%3F", "?"), ("%3f", "?"), ("%23", "#")):
+        text = text.replace(encoded, char)
+    return text
 
 
 def _with_parameters(did_url: str, params: list[tuple[str, str]]) -> str:

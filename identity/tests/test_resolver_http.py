@@ -9,6 +9,7 @@ import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import base58
 import pytest
@@ -226,6 +227,9 @@ def test_did_web(anon, web):
     raw = get(anon, did, RAW_URI=URL + did)
     assert raw.status_code == 200, raw.content
     assert body(raw) == document
+    # ... and a DID encoded whole (encodeURIComponent) is decoded once ...
+    whole = URL + quote(did, safe="")
+    assert body(anon.get(whole, RAW_URI=whole)) == document
     # ... elsewhere the path is decoded once, so the client writes % as %25.
     decoded = get(anon, did.replace("%", "%25"))
     assert decoded.status_code == 200 and body(decoded) == document
