@@ -41,6 +41,7 @@ RELATIONSHIPS = (
 )
 KEY_TYPES = {"Ed25519": ED25519, "X25519": X25519}
 DEFAULT_KEY_ID = "key-1"
+INT64_MAX = 2**63 - 1
 # The DID parameters this method answers (docs/did-method.md, "Syntax").
 PARAMETERS = ("versionId", "versionTime", "service")
 
@@ -293,7 +294,9 @@ def version_time_ns(text: str) -> int:
     (``updated`` of a version written at 12:00:00.4 reads 12:00:00), so a time without a
     fraction means the whole second: ``?versionTime=<a version's updated>`` finds it."""
     ns = parse_rfc3339(text)
-    return ns if "." in text else ns + 999_999_999
+    ns = ns if "." in text else ns + 999_999_999
+    # Block times are signed 64-bit nanoseconds: a later time means "the latest version".
+    return min(ns, INT64_MAX)
 
 
 def _version_id(text: str) -> int:

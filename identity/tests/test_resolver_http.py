@@ -452,3 +452,28 @@ def test_did_baas_network_down(anon, ledger_net, registry):
 
 def test_rfc3339_matches_the_chain_times():
     assert rfc3339(0) == "1970-01-01T00:00:00Z"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [
+    "%00", "%FF%FE", "did:key:" + "z" * 3000, "did:baas:a:" + "a" * 26 + "%3FversionId%3D1" * 50,
+    "did:%E2%98%83:x", "did:baas:a:" + "a" * 26 + "%23" + "%25" * 10, "did:web:a..b",
+    "did:web:" + "a" * 300 + ".com", "did:jwk:" + "e" * 1000, "did:baas:a:" + "a" * 26 + "/x/y",
+    "did:baas:a:" + "a" * 26 + "%3FversionTime%3D9999-12-31T23:59:59Z",
+    "did:baas:a:" + "a" * 26 + "%3FversionId%3D99999999999",
+])
+def test_bad_input_is_never_a_500(anon, path):
+    response = anon.get(URL + path, {"service": "\x00"} if "web" in path else {})
+    assert 400 <= response.status_code < 500, response.content
+    assert_result_shape(body(response))
+
+
+@pytest.mark.cometbft
+@pytest.mark.slow
+def test_did_baas_far_times_and_versions_are_4xx(anon, ledger_net, registry):
+    _key, did, _h = new_did(ledger_net)
+    assert get(anon, did, query="versionTime=9999-12-31T23:59:59Z").status_code == 200
+    assert get(anon, did, query="versionTime=1900-01-01T00:00:00Z").status_code == 404
+    assert get(anon, did, query="versionId=9999999999").status_code == 404
+    assert get(anon, did, query="versionId=99999999999").status_code == 400
+    assert get(anon, did, query="service=%00").status_code == 404
