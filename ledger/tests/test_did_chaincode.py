@@ -90,6 +90,8 @@ def test_create_rotate_deactivate_and_resolve_every_version(chain: Chain) -> Non
     assert resolve(chain, did, version_id=3).code == Code.NOT_FOUND
     assert resolve(chain, did_of(NEXT)).code == Code.NOT_FOUND  # never created
 
+    refused(chain, "deactivate", signed(OWNER, did, "deactivate", 2, None), Code.UNAUTHORIZED,
+            "not a capabilityInvocation key")  # key-1 was rotated out
     # deactivate (signed by the new key): no state, versions stay readable
     result = run(chain, "deactivate", signed(NEXT, did, "deactivate", 2, None, "key-2"))
     assert result.code == 0, result.log
@@ -165,6 +167,7 @@ def test_squatting_and_malformed_ops_are_refused(chain: Chain) -> None:
     refused(chain, "create", {**own, "did": own["did"].upper()}, Code.INVALID_ARGUMENT)
     refused(chain, "create", {**own, "sig": own["sig"][:-2]}, Code.INVALID_ARGUMENT)
     refused(chain, "create", {**own, "key": "a b"}, Code.INVALID_ARGUMENT)
+    refused(chain, "create", {**own, "did": own["did"] + "\n"}, Code.INVALID_ARGUMENT)
     refused(chain, "create", {**own, "prev": True}, Code.INVALID_ARGUMENT)
     refused(chain, "create", "not an op", Code.INVALID_ARGUMENT)
     # the signing key must control the new DID: listed in its capabilityInvocation
@@ -197,7 +200,11 @@ def bad_states() -> list[tuple[str, dict, Code, str]]:
          Code.INVALID_ARGUMENT, "lower-case hex"),
         ("bad type", {**key, "verificationMethod": [{**method, "type": "RSA"}]},
          Code.INVALID_ARGUMENT, "Ed25519 or X25519"),
+        ("list type", {**key, "verificationMethod": [{**method, "type": ["Ed25519"]}]},
+         Code.INVALID_ARGUMENT, "Ed25519 or X25519"),
         ("bad id", {**key, "verificationMethod": [{**method, "id": "key 1"}]},
+         Code.INVALID_ARGUMENT, "ids must match"),
+        ("newline id", {**key, "verificationMethod": [{**method, "id": "key-1\n"}]},
          Code.INVALID_ARGUMENT, "ids must match"),
         ("duplicate id", {**key, "service": [{"id": "key-1", "type": "T",
                                               "serviceEndpoint": "https://a.example/"}]},
@@ -303,3 +310,130 @@ def test_every_version_has_a_state_proof(chain: Chain) -> None:
         assert at.value == answer.value
         assert verify_proof(key=key, value=at.value, proof=json.loads(at.proof),
                             app_hash=bytes.fromhex(json.loads(at.proof)["app_hash"]))
+
+
+# -- chaincode access: ctx.did_verify / ctx.did_resolve ------------------------------------
+CHECKER = """
+@write
+def verify(ctx, did, message, sig, relationship):
+    ok = ctx.did_verify(did, message, sig, relationship)
+    ctx.put("last", ok)
+    return ok
+
+@read
+def check(ctx, did, message, sig):
+    return ctx.did_verify(did, message, sig)
+
+@read
+def resolve(ctx, did):
+    return ctx.did_resolve(did)
+
+@write
+def swallow(ctx, did):
+    try:
+        ctx.did_resolve(did)
+    except Exception:
+        pass
+    ctx.put("after", 1)
+    return 1
+"""
+
+
+@pytest.fixture
+def checker(chain: Chain) -> Chain:
+    result = chain.block(chain.tx("admin1", "_lifecycle", "install",
+                                  ["checker", "1", CHECKER])).tx_results[0]
+    assert result.code == 0, result.log
+    return chain
+
+
+def full(did: str, namespace: str = NAMESPACE) -> str:
+    return f"did:baas:{namespace}:{did}"
+
+
+def test_chaincode_verifies_signatures_by_did_at_a_fixed_cost(checker: Chain) -> None:
+    chain = checker
+    gone, never = seeded("gone"), seeded("never")
+    did, gone_did = created(chain), created(chain, gone)
+    assert run(chain, "deactivate", signed(gone, gone_did, "deactivate", 1, None)).code == 0
+    message = "pay 10 to bob"
+    sig, gone_sig = OWNER.sign(message.encode()).hex(), gone.sign(message.encode()).hex()
+    cases = {  # all arguments of the same sizes
+        "valid": (full(did), sig, "authentication", True),
+        "assertion": (full(did), sig, "assertionMethod", True),
+        "wrong signature": (full(did), NEXT.sign(message.encode()).hex(), "authentication",
+                            False),
+        "other message": (full(did), OWNER.sign(b"pay 99 to bob").hex(), "authentication",
+                          False),
+        "other namespace": (full(did, "other-welfare"), sig, "authentication", False),
+        "deactivated": (full(gone_did), gone_sig, "authentication", False),
+        "unknown": (full(did_of(never)), never.sign(message.encode()).hex(),
+                    "authentication", False),
+        "empty relationship": (full(did), sig, "capabilityDelegation", False),
+    }
+    block = chain.block(*[chain.tx("user1", "checker", "verify",
+                                   [d, message, s, rel]) for d, s, rel, _ in cases.values()])
+    results = dict(zip(cases, block.tx_results, strict=True))
+    for name, (*_, expected) in cases.items():
+        assert results[name].code == 0, (name, results[name].log)
+        assert json.loads(results[name].data) is expected, name
+    assert len({r.gas_used for r in results.values()}) == 1, \
+        {n: r.gas_used for n, r in results.items()}
+
+    # a fragment picks one key: it must be listed in the relationship
+    assert chain.value("checker", "check", [full(did) + "#key-1", message, sig]) is True
+    assert chain.value("checker", "check", [full(did) + "#key-9", message, sig]) is False
+    assert chain.value("checker", "check", ["did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnn"
+                                            "EGta2doK", message, sig]) is False
+
+
+def test_chaincode_sees_a_did_created_earlier_in_the_same_block(checker: Chain) -> None:
+    chain = checker
+    sig = OWNER.sign(b"hi").hex()
+    block = chain.block(chain.tx("user1", "_did", "create", [create_op(OWNER)]),
+                        chain.tx("user1", "checker", "verify",
+                                 [full(did_of(OWNER)), "hi", sig, "authentication"]))
+    assert [r.code for r in block.tx_results] == [0, 0]
+    assert json.loads(block.tx_results[1].data) is True
+
+
+@pytest.mark.parametrize("args,words", [
+    ([full("a" * 26), "m", "00" * 64, "keyAgreement"], "relationship"),
+    ([full("a" * 26), "m", "zz", "authentication"], "signature"),
+    ([full("a" * 26), "m", "00" * 64, ["authentication"]], "relationship"),
+    (["not-a-did", "m", "00" * 64, "authentication"], "not a DID"),
+    (["did:baas:Bad:" + "a" * 26, "m", "00" * 64, "authentication"], "malformed"),
+    ([full("a" * 26) + "#a b", "m", "00" * 64, "authentication"], "fragment"),
+    ([full("a" * 26), "m" * (64 * 1024 + 1), "00" * 64, "authentication"], "at most"),
+    ([full("a" * 26), 7, "00" * 64, "authentication"], "message"),
+])
+def test_malformed_did_verify_arguments_are_refused(checker: Chain, args, words) -> None:
+    result = checker.block(checker.tx("user1", "checker", "verify", args)).tx_results[0]
+    assert result.code == Code.INVALID_ARGUMENT, result.log
+    assert words in result.log
+
+
+def test_chaincode_resolves_dids_of_its_own_namespace(checker: Chain) -> None:
+    chain = checker
+    did = created(chain)
+    assert chain.value("checker", "resolve", [full(did)]) == \
+        chain.value("_did", "resolve", [did])
+    assert chain.value("checker", "resolve", [full(did, "other-welfare")]) is None
+    assert chain.value("checker", "resolve", [full(did_of(NEXT))]) is None
+    assert chain.value("checker", "resolve", ["did:web:example.org"]) is None
+    assert chain.call("checker", "resolve", [full(did) + "#key-1"]).code == \
+        Code.INVALID_ARGUMENT
+    # a refused host call is sticky: catching it does not let the call go on
+    result = chain.block(chain.tx("user1", "checker", "swallow", ["nope"])).tx_results[0]
+    assert result.code == Code.INVALID_ARGUMENT, result.log
+    assert chain.call("checker", "resolve", [full(did)]).code == 0
+
+
+def test_without_a_namespace_no_did_resolves(tmp_path: Path) -> None:
+    chain = start_chain(tmp_path / "app")
+    assert chain.block(chain.tx("admin1", "_lifecycle", "install",
+                                ["checker", "1", CHECKER])).tx_results[0].code == 0
+    sig = OWNER.sign(b"m").hex()
+    assert chain.value("checker", "check", [full(did_of(OWNER)), "m", sig]) is False
+    assert chain.value("checker", "resolve", [full(did_of(OWNER))]) is None
+    chain.app.close()
