@@ -1,0 +1,189 @@
+"""Reads of the identity app: the platform's rows (``Did``, ``DidRegistry``) and the chain's
+record of a DID (``_did.resolve`` on a node of its network).
+
+Rows are an index; documents and their history are always read from the network.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+
+from baas.errors import AppError, Conflict, NotFound
+from deploy import gateway
+from deploy.models import Network
+from identity.models import Did, DidRegistry
+
+# The newest versions a DID's page and API answer list (each is one query of a node).
+MAX_VERSIONS_LISTED = 20
+
+
+def did_list(*, tenant: Any) -> QuerySet[Did]:
+    return Did.objects.for_tenant(tenant).select_related("network", "user") \
+        .order_by("-created_at")
+
+
+def did_get(*, tenant: Any, did_id: Any) -> Did:
+    """One DID of ``tenant``; anything else (another tenant's, a bad id) is 404."""
+    try:
+        uuid.UUID(str(did_id))
+    except ValueError:
+        raise NotFound("not_found", "DID not found.") from None
+    did = did_list(tenant=tenant).filter(pk=did_id).first()
+    if did is None:
+        raise NotFound("not_found", "DID not found.")
+    return did
+
+
+def organisation_did(*, tenant: Any) -> Did | None:
+    """The organisation's live DID (at most one, by constraint), for its profile."""
+    return Did.objects.for_tenant(tenant).filter(
+        user__isnull=True, status__in=["pending", "active"]).select_related("network").first()
+
+
+def registry_of(network: Network) -> DidRegistry | None:
+    return DidRegistry.objects.filter(network=network).first()
+
+
+def registry_list(*, tenant: Any) -> QuerySet[DidRegistry]:
+    """Registries of the networks ``tenant`` owns."""
+    return DidRegistry.objects.for_tenant(tenant).select_related("network") \
+        .order_by("namespace")
+
+
+def namespace_taken(namespace: str) -> bool:
+    return DidRegistry.objects.filter(namespace=namespace).exists()
+
+
+def suffix_of(did: str) -> str:
+    return did.rsplit(":", 1)[-1]
+
+
+# -- the chain -------------------------------------------------------------------------------
+def _chain_call(network: Network, function: str, args: Any) -> Any:
+    """A read of the ``_did`` system chaincode; ``None`` for ``NOT_FOUND``. The gateway
+    refuses tenant calls to ``_*`` chaincode, so the client is called directly here, after
+    the service or view checked who asks."""
+    from ledger.client import QueryFailed, RpcError
+    from ledger.errors import Code
+
+    def call(client: Any) -> Any:
+        try:
+            return client.call("_did", function, args)
+        except QueryFailed as exc:
+            if exc.code == Code.NOT_FOUND:
+                return None
+            if exc.code in (Code.UNKNOWN_CHAINCODE, Code.UNKNOWN_FUNCTION):
+                raise Conflict(
+                    "did_upgrade_needed",
+                    "This network's ledger version has no DID registry (_did); upgrade the "
+                    "network's ledger version first.") from None
+            raise AppError("query_failed", f"The query failed: {exc.log}", status=422,
+                           details={"code": exc.code, "log": exc.log}) from None
+        except RpcError as exc:
+            raise AppError("ledger_error", f"The node refused the request: {exc.message}",
+                           status=422) from None
+
+    return gateway.with_failover(network, call)
+
+
+def chain_config(network: Network) -> dict[str, Any]:
+    """``_did.config()``: ``{"namespace", "dids"}``; 409 ``did_upgrade_needed`` on a ledger
+    version without ``_did``."""
+    config = _chain_call(network, "config", [])
+    return config if isinstance(config, dict) else {"namespace": None, "dids": 0}
+
+
+def chain_record(network: Network, suffix: str, *, version_id: int | None = None) -> \
+        dict[str, Any] | None:
+    """``_did.resolve``: the record of the latest (or one) version, or None."""
+    args: dict[str, Any] = {"did": suffix}
+    if version_id is not None:
+        args["version_id"] = version_id
+    record = _chain_call(network, "resolve", args)
+    return record if isinstance(record, dict) else None
+
+
+def chain_versions(network: Network, suffix: str, latest: dict[str, Any]) -> \
+        list[dict[str, Any]]:
+    """The newest ``MAX_VERSIONS_LISTED`` version records, newest first."""
+    count = int(latest.get("versions") or latest.get("version") or 0)
+    out: list[dict[str, Any]] = []
+    for version in range(count, max(0, count - MAX_VERSIONS_LISTED), -1):
+        record = latest if version == latest.get("version") else \
+            chain_record(network, suffix, version_id=version)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def _rfc3339(ns: Any) -> str | None:
+    from datetime import UTC, datetime
+
+    if not isinstance(ns, int):
+        return None
+    return datetime.fromtimestamp(ns // 10**9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def render(did: str, record: dict[str, Any]) -> dict[str, Any]:
+    """``{"document", "metadata"}`` of one ``_did.resolve`` record, by the method's rules
+    (docs/did-method.md, "Read")."""
+    try:  # the resolver library's renderer, once it has one
+        from identity.did import did_baas  # type: ignore[attr-defined]
+
+        rendered = did_baas.render(did, record)
+        if isinstance(rendered, dict):
+            return rendered
+    except (ImportError, AttributeError):
+        pass
+    from identity.did.did_key import ED25519, X25519, multikey_encode
+
+    metadata: dict[str, Any] = {
+        "created": _rfc3339(record.get("created")), "updated": _rfc3339(record.get("updated")),
+        "versionId": str(record.get("version"))}
+    if record.get("next_updated") is not None:
+        metadata["nextVersionId"] = str(int(record.get("version") or 0) + 1)
+        metadata["nextUpdate"] = _rfc3339(record.get("next_updated"))
+    if record.get("deactivated"):
+        metadata["deactivated"] = True
+    state = record.get("state")
+    if not isinstance(state, dict):
+        return {"document": None, "metadata": metadata}
+    types = {"Ed25519": ED25519, "X25519": X25519}
+    doc: dict[str, Any] = {
+        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
+        "id": did,
+        "verificationMethod": [
+            {"id": f"{did}#{m['id']}", "type": "Multikey", "controller": did,
+             "publicKeyMultibase": multikey_encode(types[m["type"]],
+                                                   bytes.fromhex(m["publicKey"]))}
+            for m in state.get("verificationMethod") or [] if m.get("type") in types]}
+    for rel in ("authentication", "assertionMethod", "capabilityInvocation",
+                "capabilityDelegation", "keyAgreement"):
+        if state.get(rel):
+            doc[rel] = [f"{did}#{i}" for i in state[rel]]
+    if state.get("service"):
+        doc["service"] = [{**s, "id": f"{did}#{s['id']}"} for s in state["service"]]
+    return {"document": doc, "metadata": metadata}
+
+
+def did_chain(did: Did) -> dict[str, Any]:
+    """What the network says of ``did``: ``document``, ``metadata`` and ``versions``
+    (newest first, each ``{"version", "updated", "deactivated", "tx", "height"}``), or an
+    ``error`` (``{"code", "message"}``) when no node answers; never raises for the chain."""
+    try:
+        record = chain_record(did.network, suffix_of(did.did))
+        if record is None:
+            return {"document": None, "metadata": None, "versions": [],
+                    "error": {"code": "not_on_chain",
+                              "message": "The network does not know this DID."}}
+        versions = chain_versions(did.network, suffix_of(did.did), record)
+    except AppError as exc:
+        return {"document": None, "metadata": None, "versions": [],
+                "error": {"code": exc.code, "message": exc.message}}
+    return {**render(did.did, record), "record": record, "versions": [
+        {"version": v.get("version"), "updated": _rfc3339(v.get("updated")),
+         "deactivated": bool(v.get("deactivated")), "tx": v.get("tx"),
+         "height": v.get("height")} for v in versions]}
