@@ -482,8 +482,12 @@ def did_deactivate(*, tenant: Any, actor: Any, did: Did, signature: Any = None,
 
 
 def did_refresh(*, did: Did) -> Did:
-    """Bring a row in line with the chain (a create that timed out may have committed)."""
-    record = selectors.chain_record(did.network, selectors.suffix_of(did.did))
+    """Bring a row in line with the chain (a create that timed out may have committed).
+    No answer from the network leaves it as it is."""
+    try:
+        record = selectors.chain_record(did.network, selectors.suffix_of(did.did))
+    except AppError:
+        return did
     if record is None:
         return did
     status = DidStatus.DEACTIVATED if record.get("deactivated") else DidStatus.ACTIVE
