@@ -47,3 +47,10 @@ class RepresentationNotSupported(DidError):
 
 class NotFound(DidError):
     error = "notFound"
+
+
+class InternalError(DidError):
+    """The method could not answer: a registry (a did:web server, a ledger network) was
+    unreachable, too slow, or sent something that is not a DID document of the DID."""
+
+    error = "internalError"
