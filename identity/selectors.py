@@ -120,53 +120,18 @@ def chain_versions(network: Network, suffix: str, latest: dict[str, Any]) -> \
 
 
 def _rfc3339(ns: Any) -> str | None:
-    from datetime import UTC, datetime
+    from identity.did.did_baas import rfc3339
 
-    if not isinstance(ns, int):
-        return None
-    return datetime.fromtimestamp(ns // 10**9, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(ns) if isinstance(ns, int) else None
 
 
 def render(did: str, record: dict[str, Any]) -> dict[str, Any]:
     """``{"document", "metadata"}`` of one ``_did.resolve`` record, by the method's rules
-    (docs/did-method.md, "Read")."""
-    try:  # the resolver library's renderer, once it has one
-        from identity.did import did_baas  # type: ignore[attr-defined]
+    (``identity.did.did_baas``; no document once deactivated)."""
+    from identity.did.did_baas import render as render_record
 
-        rendered = did_baas.render(did, record)
-        if isinstance(rendered, dict):
-            return rendered
-    except (ImportError, AttributeError):
-        pass
-    from identity.did.did_key import ED25519, X25519, multikey_encode
-
-    metadata: dict[str, Any] = {
-        "created": _rfc3339(record.get("created")), "updated": _rfc3339(record.get("updated")),
-        "versionId": str(record.get("version"))}
-    if record.get("next_updated") is not None:
-        metadata["nextVersionId"] = str(int(record.get("version") or 0) + 1)
-        metadata["nextUpdate"] = _rfc3339(record.get("next_updated"))
-    if record.get("deactivated"):
-        metadata["deactivated"] = True
-    state = record.get("state")
-    if not isinstance(state, dict):
-        return {"document": None, "metadata": metadata}
-    types = {"Ed25519": ED25519, "X25519": X25519}
-    doc: dict[str, Any] = {
-        "@context": ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/multikey/v1"],
-        "id": did,
-        "verificationMethod": [
-            {"id": f"{did}#{m['id']}", "type": "Multikey", "controller": did,
-             "publicKeyMultibase": multikey_encode(types[m["type"]],
-                                                   bytes.fromhex(m["publicKey"]))}
-            for m in state.get("verificationMethod") or [] if m.get("type") in types]}
-    for rel in ("authentication", "assertionMethod", "capabilityInvocation",
-                "capabilityDelegation", "keyAgreement"):
-        if state.get(rel):
-            doc[rel] = [f"{did}#{i}" for i in state[rel]]
-    if state.get("service"):
-        doc["service"] = [{**s, "id": f"{did}#{s['id']}"} for s in state["service"]]
-    return {"document": doc, "metadata": metadata}
+    document, metadata = render_record(did, record)
+    return {"document": document, "metadata": metadata}
 
 
 def did_chain(did: Did) -> dict[str, Any]:

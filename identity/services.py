@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
 from typing import Any
 
@@ -33,40 +32,20 @@ from deploy.models import Network
 from deploy.services import keys
 from identity import selectors
 from identity.choices import Custody, DidStatus
+from identity.did.did_baas import default_state
 from identity.models import Did, DidRegistry
+from ledger.did_core import NAMESPACE
+from ledger.system.did import derive_suffix, op_message
 
-NAMESPACE_RE = re.compile(r"^(?:[a-z0-9]|[a-z0-9][a-z0-9-]{0,30}[a-z0-9])$")
+NAMESPACE_RE = NAMESPACE
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 HEX128 = re.compile(r"^[0-9a-f]{128}$")
 SUBJECTS = ("organisation", "me")
-DOMAIN = b"ledger/did/v1\x00"
 
 
-# -- operations (the method's bytes; ledger.system.did holds the chain's own copy) ------------
-def op_message(chain_id: str, did: str, op: str, prev: int, state: Any) -> bytes:
-    try:
-        from ledger.system.did import op_message as chain_op_message
-    except ImportError:  # a ledger without _did: the bytes the method specifies
-        from ledger import canonical
-
-        return DOMAIN + canonical.encode({"chain_id": chain_id, "did": did, "op": op,
-                                          "prev": prev, "state": state})
-    return chain_op_message(chain_id, did, op, prev, state)
-
-
-def derive_suffix(public_key: bytes) -> str:
-    digest = hashlib.sha256(public_key).digest()[:16]
-    return base64.b32encode(digest).decode().rstrip("=").lower()
-
-
-def default_state(public_key_hex: str, key_id: str = "key-1") -> dict[str, Any]:
-    """One Ed25519 key for authentication, assertions and control. No personal data."""
-    return {"verificationMethod": [{"id": key_id, "type": "Ed25519",
-                                    "publicKey": public_key_hex}],
-            "authentication": [key_id], "assertionMethod": [key_id],
-            "capabilityInvocation": [key_id]}
-
-
+# -- operations -------------------------------------------------------------------------------
+# The signed bytes, the suffix and namespace rules are the chain's own (ledger.system.did,
+# ledger.did_core); the default state is the client library's (identity.did.did_baas).
 def _verify(public_key_hex: str, message: bytes, signature_hex: str) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
