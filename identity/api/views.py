@@ -138,7 +138,8 @@ class DidChangePrepareView(TenantScopedMixin, APIView):
     reads_only = True
     read_role = write_role = "developer"
 
-    @extend_schema(request=DidChangePrepareSerializer, responses=PreparedSerializer)
+    @extend_schema(operation_id="dids_change_prepare", request=DidChangePrepareSerializer,
+                   responses=PreparedSerializer)
     def post(self, request: Request, pk: Any) -> Response:
         did = selectors.did_get(tenant=self.tenant, did_id=pk)
         data = _valid(DidChangePrepareSerializer, request)
