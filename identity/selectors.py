@@ -53,6 +53,24 @@ def registry_list(*, tenant: Any) -> QuerySet[DidRegistry]:
         .order_by("namespace")
 
 
+def did_networks(*, tenant: Any) -> QuerySet[Network]:
+    """Networks ``tenant`` may read that hold a DID registry and run: where it may create
+    DIDs."""
+    from deploy.choices import NETWORK_LIVE
+
+    return Network.objects.reachable_by(tenant).filter(
+        did_registry__isnull=False, status__in=NETWORK_LIVE).select_related("did_registry") \
+        .order_by("name")
+
+
+def owned_networks(*, tenant: Any) -> QuerySet[Network]:
+    """Networks ``tenant`` owns (only their owner sets up a registry), with their registry."""
+    from deploy.choices import NetworkStatus
+
+    return Network.objects.filter(tenant=tenant).exclude(status=NetworkStatus.DELETED) \
+        .select_related("did_registry").order_by("name")
+
+
 def namespace_taken(namespace: str) -> bool:
     return DidRegistry.objects.filter(namespace=namespace).exists()
 

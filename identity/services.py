@@ -338,6 +338,11 @@ def _current(did: Did) -> dict[str, Any]:
     return record
 
 
+def controller_keys(state: dict[str, Any]) -> dict[str, str]:
+    """Method id -> public key (hex) of the Ed25519 keys that control a DID state."""
+    return _controller_ids(state)
+
+
 def _controller_ids(state: dict[str, Any]) -> dict[str, str]:
     """Method id -> public key of the keys that control the DID."""
     methods = {m.get("id"): m for m in state.get("verificationMethod") or []}
