@@ -124,6 +124,8 @@ def did_detail(request: HttpRequest, did_id: Any) -> HttpResponse:
     metadata = chain.get("metadata") or {}
     return page(request, "identity/did_detail.html", {
         "did": did, "chain": chain, "document": chain.get("document"),
+        "document_json": json.dumps(chain.get("document"), indent=2, ensure_ascii=False)
+        if chain.get("document") else "", "texts": _texts(),
         "metadata": metadata, "created": _when(metadata.get("created")),
         "updated": _when(metadata.get("updated")),
         "versions": [{**v, "when": _when(v.get("updated"))} for v in chain["versions"]],
