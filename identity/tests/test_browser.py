@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.cometbft, pytest.mark.slow,
 PASSWORD = "correct horse battery"  # deploy.tests.factories.UserFactory
 
 
-def test_dids_in_the_browser_with_a_key_made_by_webcrypto(new_browser, live_server,
-                                                         live_network):  # noqa: F811
+def test_dids_in_the_browser_with_a_key_made_by_webcrypto(
+        new_browser, live_server, live_network):  # noqa: F811 -- the fixtures imported above
     from identity.models import Did
 
     owner, network = live_network
