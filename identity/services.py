@@ -136,7 +136,7 @@ def registry_set(*, tenant: Any, actor: Any, network: Network, namespace: Any,
     if not on_chain:
         try:
             chain.governance_tx(network, "_did", "set_namespace", [namespace],
-                                already_done="already set")
+                                already_done="the namespace is already")
         except BaseException:
             DidRegistry.objects.filter(pk=registry.pk).delete()
             raise

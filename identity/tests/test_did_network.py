@@ -72,11 +72,29 @@ def test_dids_on_a_real_network(live_network):
     res = admin.put(url, {"namespace": "other"}, format="json")
     assert res.status_code == 409 and err(res) == "namespace_fixed"
 
-    # platform custody: the organisation's DID
-    res = admin.post("/api/v1/dids/", {"network": str(network.pk), "subject": "organisation",
-                                       "custody": "platform"}, format="json")
-    assert res.status_code == 201, res.content
-    org = res.json()
+    # platform custody: the organisation's DID, asked for twice at once: one is written,
+    # the other is refused by the database's constraint before anything is sent
+    created: list = []
+
+    def create_org() -> None:
+        from django.db import connection
+
+        try:
+            created.append(api_client_for(owner.user, owner.tenant).post(
+                "/api/v1/dids/", {"network": str(network.pk), "subject": "organisation",
+                                  "custody": "platform"}, format="json"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create_org) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(r.status_code for r in created) == [201, 409], [r.content for r in created]
+    assert err(next(r for r in created if r.status_code == 409)) == "did_exists"
+    assert selectors.chain_config(network)["dids"] == 1
+    org = next(r for r in created if r.status_code == 201).json()
     assert org["status"] == "active" and org["document"]["id"] == org["did"]
     assert org["metadata"]["versionId"] == "1"
     res = admin.post("/api/v1/dids/", {"network": str(network.pk), "subject": "organisation"},
