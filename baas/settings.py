@@ -294,6 +294,20 @@ BAAS_ACTION_THROTTLES = {"NodeViewSet.restart": "node_restart",
 # The public pages of template deployments (/p/<id>/prepare|submit|query/), per client
 # address: anyone may call them, so they are the first thing a flood would hit.
 BAAS_PUBLIC_PAGE_THROTTLE_RATE = os.environ.get("BAAS_PUBLIC_PAGE_THROTTLE_RATE", "60/minute")
+# --- The public DID resolver (/1.0/identifiers/, docs/identity.md "Resolver") ----------------
+# Per client address; anyone may call it. did:baas answers are cached: the latest version for
+# BAAS_DID_CACHE_SECONDS, a given versionId (never changes) for BAAS_DID_VERSION_CACHE_SECONDS.
+BAAS_DID_RESOLVER_THROTTLE_RATE = os.environ.get("BAAS_DID_RESOLVER_THROTTLE_RATE", "600/minute")
+BAAS_DID_CACHE_SECONDS = int(os.environ.get("BAAS_DID_CACHE_SECONDS", "5"))
+BAAS_DID_VERSION_CACHE_SECONDS = int(os.environ.get("BAAS_DID_VERSION_CACHE_SECONDS", "3600"))
+# did:web: fetched over HTTPS from the address the name resolves to, never a loopback,
+# private or link-local one unless BAAS_DID_WEB_ALLOW_PRIVATE; BAAS_DID_WEB_CA_FILE replaces
+# the system's trust store (a private PKI, tests).
+BAAS_DID_WEB_ENABLED = env_bool("BAAS_DID_WEB_ENABLED", True)
+BAAS_DID_WEB_ALLOW_PRIVATE = env_bool("BAAS_DID_WEB_ALLOW_PRIVATE", False)
+BAAS_DID_WEB_TIMEOUT_SECONDS = float(os.environ.get("BAAS_DID_WEB_TIMEOUT_SECONDS", "5"))
+BAAS_DID_WEB_MAX_BYTES = int(os.environ.get("BAAS_DID_WEB_MAX_BYTES", str(256 * 1024)))
+BAAS_DID_WEB_CA_FILE = os.environ.get("BAAS_DID_WEB_CA_FILE") or None
 SPECTACULAR_SETTINGS = {
     "TITLE": "BaaS control plane API",
     "DESCRIPTION": "Tenants, members, API tokens, operations, audit and ledger networks.",

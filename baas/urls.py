@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),
     path("favicon.ico", favicon),
     path("", include("baas.health_urls")),
+    path("", include("identity.resolver_urls")),  # the public DID resolver, /1.0/identifiers/
     path("", include("tenants.urls")),
     # Before deploy's: its ``networks/<id>/<action>/`` would catch ``.../deployments/``.
     path("", include("sectors.urls")),

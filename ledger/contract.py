@@ -22,6 +22,9 @@ def get(ctx, key):
   ``ctx.require_role(role)`` fails the call with ``UNAUTHORIZED`` unless the caller has it.
 - ``ctx.block_height``, ``ctx.block_time`` (integer nanoseconds from the block header),
   ``ctx.tx_hash`` (hex; ``""`` in queries), ``ctx.chaincode`` (own name).
+- ``ctx.did_resolve(did)`` and ``ctx.did_verify(did_url, message, signature,
+  relationship="authentication")`` read did:baas DIDs of this network (``_did``; see
+  docs/did-method.md, "Chaincode access").
 
 Functions marked ``@read`` get a read-only ctx: a write attempt fails the call.
 Every host call is charged to the step meter (a fixed cost plus the size of the data)
@@ -36,7 +39,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import canonical
+from ledger import canonical, did_core, ed25519
 from ledger.errors import Code, LedgerError
 from ledger.sandbox.runtime import ALLOC_UNIT, Exposed, Meter
 
@@ -59,6 +62,12 @@ MAX_TX_WRITE_BYTES = 2 * 1024 * 1024
 MAX_TX_EVENTS = 256
 MAX_TX_EVENT_BYTES = 64 * 1024
 MAX_RANGE_BYTES = 4 * 1024 * 1024  # bytes one ctx.range may read from the store
+# ctx.did_resolve: 3 reads (config, head, version record), + bytes read/64.
+DID_RESOLVE_COST = 50
+# ctx.did_verify, whatever the outcome: 3 reads and up to 16 Ed25519 verifications (a DID
+# may list 16 keys in one relationship), + message bytes/64. A fixed worst case, so the
+# cost says nothing about the DID or the signature.
+DID_VERIFY_COST = 4000
 
 
 @dataclass(frozen=True)
@@ -87,7 +96,7 @@ class Context(Exposed):
     max_write_bytes = MAX_TX_WRITE_BYTES
     EXPOSED = frozenset({
         "get", "put", "delete", "has", "range", "emit", "caller", "require_role",
-        "block_height", "block_time", "tx_hash", "chaincode",
+        "block_height", "block_time", "tx_hash", "chaincode", "did_resolve", "did_verify",
     })
 
     def __init__(
@@ -282,6 +291,76 @@ class Context(Exposed):
             raise self._refuse(f"events of one call exceed {MAX_TX_EVENT_BYTES} bytes",
                                Code.RESOURCE_LIMIT)
         self.writes.events.append((event_type, pairs))
+
+    # -- did:baas (the _did key space, read directly: user chaincode cannot write it) ---
+    def _did_read(self, key: str, *, paid: bool) -> Any:
+        raw = self._reader.get(b"_did/" + key.encode())
+        if raw is None:
+            return None
+        if paid:  # before parsing, as ctx.get
+            self._meter.step(len(raw) // BYTES_PER_STEP)
+        return json.loads(raw)
+
+    def _did_here(self, did: Any, *, fragment: bool, paid: bool) -> tuple[str, str | None] | None:
+        """(suffix, fragment) of a DID of this network's namespace; None for another
+        namespace or method (also when this network has no namespace)."""
+        try:
+            namespace, suffix, part = did_core.parse_did_url(did, fragment=fragment)
+        except LedgerError as err:
+            raise self._refuse(err.message) from None
+        if namespace is None:
+            return None
+        config = self._did_read(did_core.CONFIG_KEY, paid=paid) or {}
+        return (suffix, part) if namespace == config.get("namespace") else None
+
+    def did_resolve(self, did: str) -> Any:
+        """The latest ``_did.resolve`` record of a DID of this network, or None."""
+        self._meter.step(DID_RESOLVE_COST)
+        here = self._did_here(did, fragment=False, paid=True)
+        if here is None:
+            return None
+        try:
+            return did_core.resolve_record(lambda key: self._did_read(key, paid=True),
+                                           here[0])
+        except LedgerError as err:
+            if err.code == Code.NOT_FOUND:
+                return None
+            raise self._refuse(err.message) from None
+
+    def did_verify(self, did_url: str, message: str, signature: str,
+                   relationship: str = "authentication") -> bool:
+        """Whether ``signature`` over ``message`` is by a key of the DID (URL) listed in
+        ``relationship``. Charged DID_VERIFY_COST + message bytes/64 before any work,
+        whatever the answer."""
+        limit = did_core.MAX_MESSAGE_BYTES
+        if not isinstance(message, str) or len(message) > limit:
+            raise self._refuse(f"message must be a string of at most {limit} bytes")
+        self._meter.step(DID_VERIFY_COST + len(message) // BYTES_PER_STEP)
+        try:
+            data = message.encode("utf-8")
+        except UnicodeEncodeError:
+            raise self._refuse("message must be valid UTF-8") from None
+        if len(data) > limit:
+            raise self._refuse(f"message must be a string of at most {limit} bytes")
+        self._meter.step(len(data) // BYTES_PER_STEP - len(message) // BYTES_PER_STEP)
+        if not isinstance(signature, str) or not did_core.HEX128.match(signature):
+            raise self._refuse("signature must be 128 lower-case hex characters")
+        if not isinstance(relationship, str) or (
+                relationship not in did_core.SIGNING_RELATIONSHIPS):
+            raise self._refuse("relationship must be one of "
+                               + ", ".join(sorted(did_core.SIGNING_RELATIONSHIPS)))
+        here = self._did_here(did_url, fragment=True, paid=False)
+        if here is None:
+            return False
+        suffix, fragment = here
+        head = self._did_read(did_core.head_key(suffix), paid=False)
+        if head is None or head["deactivated"]:
+            return False
+        state = self._did_read(did_core.version_key(suffix, head["version"]),
+                               paid=False)["state"]
+        sig = bytes.fromhex(signature)
+        keys = did_core.signing_keys(state, relationship, fragment)
+        return any(ed25519.verify(key, sig, data) for key in keys)
 
     def require_role(self, role: str) -> None:
         self._meter.step(GET_COST)  # raising and catching is the costly part

@@ -38,13 +38,14 @@ MAX_DID_URL_CHARS = 512  # what ctx.did_resolve / ctx.did_verify accept at all
 MAX_MESSAGE_BYTES = 64 * 1024  # ctx.did_verify
 VERSION_DIGITS = 10
 
-NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?$")
-SUFFIX = re.compile(r"^[a-z2-7]{26}$")
-ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-HEX64 = re.compile(r"^[0-9a-f]{64}$")
-HEX128 = re.compile(r"^[0-9a-f]{128}$")
-DID_URL = re.compile(r"^did:baas:([a-z0-9-]{1,32}):([a-z2-7]{26})(?:#(.*))?$", re.S)
-OTHER_DID = re.compile(r"^did:[a-z0-9]+:.+$", re.S)
+# \Z, not $: "$" also matches before a trailing newline ("key-1\n" would pass).
+NAMESPACE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?\Z")
+SUFFIX = re.compile(r"^[a-z2-7]{26}\Z")
+ID = re.compile(r"^[A-Za-z0-9._-]{1,64}\Z")
+HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
+HEX128 = re.compile(r"^[0-9a-f]{128}\Z")
+DID_URL = re.compile(r"^did:baas:([a-z0-9-]{1,32}):([a-z2-7]{26})(?:#(.*))?\Z", re.S)
+OTHER_DID = re.compile(r"^did:[a-z0-9]+:.+\Z", re.S)
 
 RELATIONSHIPS = ("authentication", "assertionMethod", "capabilityInvocation",
                  "capabilityDelegation", "keyAgreement")
@@ -98,7 +99,7 @@ def _ids(state: dict[str, Any], name: str, keys: frozenset[str],
 
 
 def _check_method(method: dict[str, Any]) -> None:
-    if method["type"] not in KEY_TYPES:
+    if not isinstance(method["type"], str) or method["type"] not in KEY_TYPES:
         raise _bad("verificationMethod type must be Ed25519 or X25519")
     key = method["publicKey"]
     if not isinstance(key, str) or not HEX64.match(key):

@@ -1,7 +1,9 @@
-"""DIDs as a pure library: syntax, did:key, did:jwk and a resolver for them.
+"""DIDs as a pure library: syntax, did:key, did:jwk, did:web, did:baas and a resolver.
 
-No Django, no control plane, no ledger here (an import-linter contract holds it): the HTTP
-resolver, the ledger method and the portal build on this package, never the other way.
+No Django and no control plane here (an import-linter contract holds it): the HTTP
+resolver, the ledger reader and the portal build on this package, never the other way.
+``did_baas`` uses the ledger's pure helpers (``ledger.system.did``, ``ledger.state``) and
+reads the chain only through a reader it is given; ``did_web`` opens HTTPS connections.
 """
 
 from identity.did.errors import (

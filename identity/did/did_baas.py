@@ -26,25 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from identity.did.did_key import DID_V1, ED25519, MULTIKEY_V1, X25519, multikey_encode
 from identity.did.errors import DidError, InvalidDid, InvalidDidUrl, NotFound
 from identity.did.syntax import DidUrl, parse_did
-
-try:
-    from ledger.system.did import derive_suffix, op_message, validate_state
-except ImportError:  # the _did chaincode is not merged yet: the doc's definitions
-    import base64
-    import hashlib
-
-    from ledger import canonical
-
-    def derive_suffix(public_key_bytes: bytes) -> str:
-        digest = hashlib.sha256(public_key_bytes).digest()[:16]
-        return base64.b32encode(digest).decode().rstrip("=").lower()
-
-    def op_message(chain_id: str, did: str, op: str, prev: int, state: Any) -> bytes:
-        return b"ledger/did/v1\x00" + canonical.encode(
-            {"chain_id": chain_id, "did": did, "op": op, "prev": prev, "state": state})
-
-    def validate_state(state: Any) -> dict:
-        return state
+from ledger.system.did import derive_suffix, op_message, validate_state
 
 METHOD = "baas"
 PREFIX = "did:baas:"
@@ -59,6 +41,7 @@ RELATIONSHIPS = (
 )
 KEY_TYPES = {"Ed25519": ED25519, "X25519": X25519}
 DEFAULT_KEY_ID = "key-1"
+INT64_MAX = 2**63 - 1
 # The DID parameters this method answers (docs/did-method.md, "Syntax").
 PARAMETERS = ("versionId", "versionTime", "service")
 
@@ -306,6 +289,16 @@ class Reader(Protocol):
                  proof: bool = False) -> dict[str, Any]: ...
 
 
+def version_time_ns(text: str) -> int:
+    """``versionTime`` -> the latest nanosecond it names. Metadata times are whole seconds
+    (``updated`` of a version written at 12:00:00.4 reads 12:00:00), so a time without a
+    fraction means the whole second: ``?versionTime=<a version's updated>`` finds it."""
+    ns = parse_rfc3339(text)
+    ns = ns if "." in text else ns + 999_999_999
+    # Block times are signed 64-bit nanoseconds: a later time means "the latest version".
+    return min(ns, INT64_MAX)
+
+
 def _version_id(text: str) -> int:
     if not re.fullmatch(r"[1-9][0-9]{0,9}", text):
         raise InvalidDidUrl(f"versionId is a version number from 1, not {text[:20]!r}")
@@ -338,7 +331,7 @@ class BaasMethod:
         record = self.reader(
             namespace, suffix,
             version_id=_version_id(version_id) if version_id is not None else None,
-            version_time=parse_rfc3339(version_time) if version_time is not None else None,
+            version_time=version_time_ns(version_time) if version_time is not None else None,
             proof=bool(options.get("proof")),
         )
         document, metadata = render(parsed.did, record)
