@@ -327,6 +327,8 @@ SPECTACULAR_SETTINGS = {
         "ConsortiumRoleEnum": "deploy.choices.ConsortiumRole",
         "NetworkStatusEnum": "deploy.choices.NetworkStatus",
         "DeploymentStatusEnum": "sectors.choices.DeploymentStatus",
+        "DidStatusEnum": "identity.choices.DidStatus",
+        "DidCustodyEnum": "identity.choices.Custody",
     },
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).

@@ -22,6 +22,7 @@ urlpatterns = [
     # and ``.../activity/``.
     path("", include("sectors.urls")),
     path("", include("monitor.urls")),
+    path("", include("identity.urls")),
     path("", include("deploy.urls")),
 ]
 
