@@ -12,8 +12,8 @@ from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
-from baas.errors import NotFound
-from deploy import crypto
+from baas.errors import AppError, Conflict, NotFound
+from deploy import conf, crypto
 from deploy.choices import NetworkStatus, NodeStatus
 from deploy.drivers import DriverError, config, registry
 from deploy.drivers import kubeconfig as kc
@@ -106,6 +106,32 @@ def node_logs(*, node: Node, tail: int) -> str:
         if exc.code == "node_not_found":
             return ""
         raise driver_app_error(exc) from None
+
+
+def node_host_metrics(*, node: Node) -> bytes:
+    """The node's own chaincode-host figures in Prometheus' text format (query path
+    ``/metrics`` of ``ledger/metrics.py``), from that node itself: no failover, the figures
+    are per node."""
+    from ledger.client import ClientTimeout, ConnectionFailed, LedgerClient, QueryFailed
+    from ledger.errors import Code
+
+    unreachable = AppError("node_unreachable", _("This node did not answer; it may be "
+                                                  "stopped or starting."), status=503)
+    if not node.rpc_url:
+        raise unreachable
+    client = LedgerClient(node.rpc_url, timeout=float(conf.setting("DEPLOY_GATEWAY_TIMEOUT_S")))
+    try:
+        return client.query("/metrics").value
+    except QueryFailed as exc:
+        if exc.code == Code.BAD_QUERY:  # a ledger version from before /metrics
+            raise Conflict("metrics_upgrade_needed",
+                           _("This node runs a ledger version without metrics; upgrade the "
+                             "network to read them.")) from None
+        raise unreachable from None
+    except (ConnectionFailed, ClientTimeout):
+        raise unreachable from None
+    finally:
+        client.close()
 
 
 # --- clusters ---------------------------------------------------------------------------------

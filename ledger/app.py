@@ -25,6 +25,7 @@ from ledger import canonical
 from ledger.contract import Caller, Context
 from ledger.errors import CODESPACE, Code, LedgerError
 from ledger.genesis import GenesisError, parse_app_state
+from ledger.metrics import HostMetrics
 from ledger.sandbox import CompiledChaincode, Meter, compile_chaincode, invoke
 from ledger.sandbox.runtime import DEFAULT_STEP_LIMIT
 from ledger.state import StateReader, StateStore
@@ -168,6 +169,10 @@ class LedgerApp:
         self._decoded: OrderedDict[bytes, Transaction] = OrderedDict()
         self._records: dict[bytes, Any] = {}  # raw system record -> parsed JSON
         self._block: tuple[int, int] | None = None  # (height, time_ns) awaiting commit
+        # Node-local figures (times differ per node): never part of the state or app hash.
+        self.metrics = HostMetrics(state_size=lambda: self._query_reads().size())
+        self.metrics.height.set(self.store.height)
+        self._block_started = 0.0
 
     def _meta_str(self, key: str) -> str:
         value = self.store.get_meta(key)
@@ -277,6 +282,7 @@ class LedgerApp:
     def finalize_block(self, *, height: int, time_ns: int, proposer: bytes,
                        txs: list[bytes]) -> BlockResult:
         with self._lock:
+            self._block_started = time.perf_counter()
             updates: dict[bytes, int] = {}
             budget = _BlockBudget(steps=BLOCK_STEP_LIMIT)
             results = [self._deliver_safely(raw, height, time_ns, updates, budget)
@@ -296,6 +302,8 @@ class LedgerApp:
             height, time_ns = self._block
             self.store.commit(height=height, time_ns=time_ns)
             self._block = None
+            self.metrics.block_seconds.observe(time.perf_counter() - self._block_started)
+            self.metrics.height.set(height)
             return 0
 
     def query(self, *, path: str, data: bytes, height: int = 0,
@@ -432,6 +440,25 @@ class LedgerApp:
         or writes would push the block past its caps fails with RESOURCE_LIMIT. Writes are
         applied only once the result is known to be deliverable.
         """
+        started = time.perf_counter()
+        result = self._deliver_checked(raw, height, time_ns, updates, budget)
+        self.metrics.tx(self._chaincode_label(raw), result.code, result.gas_used,
+                        time.perf_counter() - started)
+        return result
+
+    def _chaincode_label(self, raw: bytes) -> str:
+        """The tx's chaincode for metrics if it names a system or installed one, else
+        ``none``: names a client sends at random must not each make a new series."""
+        try:
+            name = self._decode(raw).chaincode  # cached: decoded once already
+        except Exception:  # noqa: BLE001 -- any undecodable tx is simply "none"
+            return "none"
+        if name in SYSTEM_CHAINCODES or self.store.get(f"_lifecycle/cc/{name}".encode()):
+            return name
+        return "none"
+
+    def _deliver_checked(self, raw: bytes, height: int, time_ns: int,
+                         updates: dict[bytes, int], budget: _BlockBudget) -> TxResult:
         try:
             result, ctx = self._deliver(raw, height, time_ns, budget)
         except Exception as exc:  # MemoryError, RecursionError, a host bug
@@ -558,6 +585,8 @@ class LedgerApp:
             return QueryResult(key=data, value=value, height=height, proof=proof)
         if path == "/call":
             return self._query_call(data, reader, height)
+        if path == "/metrics":  # this node's own figures (ledger/metrics.py), not state
+            return QueryResult(key=data, value=self.metrics.exposition(), height=height)
         if path == "/identity":
             key = b"_identity/member/" + data.strip().lower()
             return self._lookup(key, data, height, "no member with that public key")

@@ -130,6 +130,13 @@ class HeightReads:
         row = self._db.execute("SELECT app_hash FROM blocks WHERE height = ?", (height,)).fetchone()
         return None if row is None else row[0]
 
+    def size(self) -> tuple[int, int]:
+        """(keys, bytes of keys and values) of the latest state, for metrics."""
+        keys, total = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) FROM cur"
+        ).fetchone()
+        return int(keys), int(total)
+
     def prove(self, key: bytes, height: int) -> dict[str, Any]:
         """Proof of ``key``'s value (or absence) against the app hash at ``height``."""
         bucket = bucket_of(key)

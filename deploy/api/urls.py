@@ -26,6 +26,7 @@ member = consortium_views.NetworkMemberViewSet.as_view({"delete": "destroy"})
 node_list = NodeViewSet.as_view({"get": "list"})
 node_detail = NodeViewSet.as_view({"get": "retrieve", "delete": "destroy"})
 node_logs = NodeViewSet.as_view({"get": "logs"})
+node_metrics = NodeViewSet.as_view({"get": "metrics"})
 node_restart = NodeViewSet.as_view({"post": "restart"})
 
 NET = "networks/<uuid:network_pk>/"
@@ -44,6 +45,7 @@ urlpatterns = [
     path(NET + "nodes/", node_list, name="network-node-list"),
     path(NET + "nodes/<uuid:pk>/", node_detail, name="network-node-detail"),
     path(NET + "nodes/<uuid:pk>/logs/", node_logs, name="network-node-logs"),
+    path(NET + "nodes/<uuid:pk>/metrics/", node_metrics, name="network-node-metrics"),
     path(NET + "nodes/<uuid:pk>/restart/", node_restart, name="network-node-restart"),
     path(NET + "chaincodes/", chaincode_views.ChaincodeView.as_view(), name="network-chaincodes"),
     path(NET + "gateway/tx/", gateway_views.TxView.as_view(), name="gateway-tx"),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -146,6 +149,16 @@ class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         tail = max(1, min(MAX_LOG_TAIL, tail))
         text = selectors.node_logs(node=node, tail=tail)
         return Response({"node": str(node.pk), "tail": tail, "lines": text.splitlines()})
+
+    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @action(detail=True, methods=["get"])
+    def metrics(self, request: Request, network_pk: str, pk: str | None = None) -> HttpResponse:
+        """The node's chaincode-host metrics in Prometheus' text format (a scrape target:
+        send the API token as the scraper's authorization)."""
+        node = self.get_object()
+        services.owner_or_runner(self.tenant, node)  # a member reads only its own nodes
+        return HttpResponse(selectors.node_host_metrics(node=node),
+                            content_type=CONTENT_TYPE_LATEST)
 
     @action(detail=True, methods=["post"])
     def restart(self, request: Request, network_pk: str, pk: str | None = None) -> Response:

@@ -69,7 +69,7 @@ def _other_python() -> str | None:
     candidates += [Path(p) for p in (shutil.which(f"python3.{m}") for m in range(10, 15)) if p]
     for candidate in candidates:
         check = subprocess.run([str(candidate), "-c",
-                                "import sys, RestrictedPython, cryptography; "
+                                "import sys, RestrictedPython, cryptography, prometheus_client; "
                                 "print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
                                capture_output=True, text=True)
         if check.returncode == 0 and check.stdout.strip() != mine:

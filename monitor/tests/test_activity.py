@@ -3,7 +3,6 @@ its samples, the API and the portal panel (roles, other tenants, bad input)."""
 
 from __future__ import annotations
 
-import shutil
 import time
 from datetime import timedelta
 
@@ -11,42 +10,12 @@ import pytest
 from django.utils import timezone
 
 from baas.testing import api_client_for
-from conftest import require_service
 from deploy.choices import NodeHealth
 from deploy.tests.factories import MembershipFactory, NetworkFactory, NodeFactory
 from ledger.client import LedgerClient
-from ledger.network import create_operator_key, generate_network, local_nodes
-from ledger.node import node_pid, start_background, stop_background, wait_ready
-from ledger.tx import Signer
 from monitor import charts, sampler, selectors
 from monitor.models import NetworkSample
-
-CHAIN_ID = "monitor-test"
-DEADLINE = 90.0
-
-
-@pytest.fixture(scope="module")
-def chain(tmp_path_factory):
-    """One real validator, with a client that signs kv writes."""
-    from ledger.cli import build_app_state
-
-    require_service("cometbft", shutil.which("cometbft") is not None,
-                    "run scripts/install-cometbft.sh")
-    root = tmp_path_factory.mktemp("monitor-net")
-    key, public_hex = create_operator_key(root)
-    nodes = local_nodes(1)
-    homes = generate_network(chain_id=CHAIN_ID, nodes=nodes, out_dir=root,
-                             app_state=build_app_state(public_hex))
-    url = f"http://127.0.0.1:{nodes[0].rpc_port}"
-    start_background(homes[0])
-    client = LedgerClient(url, signer=Signer.from_private_bytes(key), chain_id=CHAIN_ID,
-                          timeout=30)
-    try:
-        wait_ready(url, timeout=DEADLINE, pid=node_pid(homes[0]))
-        yield url, client
-    finally:
-        client.close()
-        stop_background(homes[0])
+from monitor.tests.conftest import CHAIN_ID, DEADLINE
 
 
 def _network_on(url: str, **kwargs):
@@ -177,3 +146,32 @@ def test_portal_panel_draws_the_charts_and_hides_other_tenants(client):
     stranger = MembershipFactory(role="owner")
     client.force_login(stranger.user)
     assert client.get(f"/networks/{network.pk}/activity/").status_code == 404
+
+
+@pytest.mark.cometbft
+@pytest.mark.django_db
+def test_a_nodes_host_metrics_are_a_scrape_target_for_its_network_only(chain):
+    """GET /api/v1/networks/{id}/nodes/{node}/metrics/ answers the node's own figures
+    (query path /metrics), parsed with Prometheus' parser; another tenant gets 404."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url, client = chain
+    client.submit("kv", "put", ["scraped", 1])
+    member = MembershipFactory(role="viewer")
+    network = NetworkFactory(tenant=member.tenant, chain_id=CHAIN_ID)
+    node = NodeFactory(network=network, rpc_url=url, health=NodeHealth.HEALTHY, index=0)
+    path = f"/api/v1/networks/{network.pk}/nodes/{node.pk}/metrics/"
+    response = api_client_for(member.user, member.tenant).get(path)
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"].startswith("text/plain")
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(response.content.decode())
+               for s in f.samples}
+    assert samples[("ledger_txs_total", (("chaincode", "kv"), ("code", "ok")))] >= 1
+    assert samples[("ledger_height", ())] >= 1
+    stranger = MembershipFactory(role="owner")
+    assert api_client_for(stranger.user, stranger.tenant).get(path).status_code == 404
+    node.rpc_url = "http://127.0.0.1:9"
+    node.save(update_fields=["rpc_url"])
+    down = api_client_for(member.user, member.tenant).get(path)
+    assert down.status_code == 503 and down.json()["error"]["code"] == "node_unreachable"
