@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "deploy",
     "sectors",
     "identity",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -391,6 +392,8 @@ CELERY_BEAT_SCHEDULE = {
     # networks whose operation passed its deadline (docs/operations.md).
     "deploy-reconcile": {"task": "deploy.reconcile", "schedule": 15.0},
     "deploy-reap": {"task": "deploy.reap", "schedule": 60.0},
+    # notify: queue again webhook deliveries whose task message was lost (docs/webhooks.md).
+    "notify-sweep": {"task": "notify.deliveries_sweep", "schedule": 60.0},
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
@@ -409,6 +412,20 @@ BAAS_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_CLUSTER_ALLOW_PRIVATE", False)
 # the platform's own cluster). Turn it off where staff accounts should not be able to aim the
 # control plane at internal addresses.
 BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE", True)
+
+# --- Webhooks (notify/, docs/webhooks.md) ---------------------------------------------------
+# Deliver to loopback, private, link-local or multicast addresses too: off by default, so a
+# tenant cannot aim the control plane at the operator's own network.
+BAAS_WEBHOOK_ALLOW_PRIVATE = env_bool("BAAS_WEBHOOK_ALLOW_PRIVATE", False)
+# One attempt's deadline (connect, send, answer), the attempts a delivery gets, and the
+# back-off between them: doubling from BACKOFF_S up to BACKOFF_MAX_S, times a jitter factor.
+BAAS_WEBHOOK_TIMEOUT_S = float(os.environ.get("BAAS_WEBHOOK_TIMEOUT_S", "10"))
+BAAS_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("BAAS_WEBHOOK_MAX_ATTEMPTS", "8"))
+BAAS_WEBHOOK_BACKOFF_S = float(os.environ.get("BAAS_WEBHOOK_BACKOFF_S", "30"))
+BAAS_WEBHOOK_BACKOFF_MAX_S = float(os.environ.get("BAAS_WEBHOOK_BACKOFF_MAX_S", "3600"))
+# validator.down fires once a validator has not been seen healthy for this long.
+BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES = int(
+    os.environ.get("BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES", "5"))
 
 LOGGING = {
     "version": 1,
