@@ -31,6 +31,7 @@ from notify.models import Attempt, Delivery, Event, Subscription
 
 logger = logging.getLogger(__name__)
 
+ATTEMPT_TASK = "notify.delivery_attempt"
 SECRET_PREFIX = "whsec_"
 MAX_NAME = 100
 MAX_URL = 2000
@@ -181,11 +182,13 @@ def event_record(*, tenant: Any, type: str, data: dict[str, Any],  # noqa: A002
 
 
 def _queue(delivery_id: Any, countdown: float = 0.0) -> None:
-    from notify.tasks import delivery_attempt_task
+    """Queue ``notify.delivery_attempt`` after the commit (by name: tasks sit above
+    services)."""
+    from celery import current_app
 
     def send() -> None:
         try:
-            delivery_attempt_task.apply_async((str(delivery_id),), countdown=countdown)
+            current_app.send_task(ATTEMPT_TASK, args=(str(delivery_id),), countdown=countdown)
         except Exception:  # noqa: BLE001 -- the broker is down: the sweep sends it later
             logger.warning("queueing webhook delivery %s failed; the sweep retries it",
                            delivery_id, exc_info=True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import http.client
+import re
 import socket
 import ssl
 import time
@@ -33,6 +34,9 @@ from deploy.drivers.kubeconfig import (
 )
 
 MAX_RESPONSE_BYTES = 64 * 1024
+# Letters (any script: IDNA encodes them), digits, hyphens and underscores between dots;
+# the resolver takes spaces and other punctuation that no real host name has.
+_LABELS = re.compile(r"^[\w-]+(\.[\w-]+)*\.?$")
 EXCERPT_CHARS = 1000
 USER_AGENT = "baas-webhooks/1"
 
@@ -81,7 +85,7 @@ def check_url(url: str, *, allow_private: bool,
         raise UrlRefused("webhook_url_invalid",
                          "The URL must not carry a user name or password; the signature "
                          "authenticates the sender.")
-    if not host or not _valid_host(host):
+    if not host or not _valid_host(host) or (not _is_ip(host) and not _LABELS.match(host)):
         raise UrlRefused("webhook_url_invalid", "The URL has no valid host name.")
     try:
         addresses = [host.split("%", 1)[0]] if _is_ip(host) else list(resolve(host))
@@ -152,7 +156,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
         if not 200 <= response.status < 300:
             result.error = "http_status"
             result.error_message = f"The receiver answered HTTP {response.status}."
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         result.error, result.error_message = "timeout", \
             f"No complete answer within {timeout:g} s."
     except ssl.SSLError as exc:
