@@ -135,14 +135,20 @@ def operation_transition(
         op.steps = (op.steps + [make_step(message or to, code, params)])[-STEP_LOG_LIMIT:]
         op.save()
         if to in TERMINAL:
-            # In the same transaction as the state: no event for a move that rolls back.
-            events.publish(tenant=op.tenant_id, type=events.OPERATION_FINISHED, data={
-                "operation": {"id": op.pk, "kind": op.kind, "state": op.state,
-                              "target_type": op.target_type, "target_id": op.target_id,
-                              "error_code": op.error_code, "error_message": op.error_message,
-                              "finished_at": op.finished_at}},
-                dedupe_key=f"operation.finished:{op.pk}")
+            operation_finished(op)
     return op
+
+
+def operation_finished(op: Operation) -> None:
+    """Publish ``operation.finished``. Called by every writer of a terminal state (here and
+    ``baas.runner``) inside the transaction that saves it: no event for a move that rolls
+    back, and one per operation whoever finishes it."""
+    events.publish(tenant=op.tenant_id, type=events.OPERATION_FINISHED, data={
+        "operation": {"id": op.pk, "kind": op.kind, "state": op.state,
+                      "target_type": op.target_type, "target_id": op.target_id,
+                      "error_code": op.error_code, "error_message": op.error_message,
+                      "finished_at": op.finished_at}},
+        dedupe_key=f"operation.finished:{op.pk}")
 
 
 def operation_progress(
