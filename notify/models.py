@@ -72,7 +72,9 @@ class Delivery(models.Model):
                                      related_name="deliveries")
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     # A replay is a new delivery of the same event that points at the one it repeats.
-    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+    # CASCADE, not SET_NULL: a replay set to NULL would collide with the first delivery
+    # (``notify_delivery_once``); deliveries only go with their subscription or event anyway.
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE,
                                   related_name="replays")
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices,
                               default=DeliveryStatus.PENDING)
