@@ -313,6 +313,7 @@ SPECTACULAR_SETTINGS = {
         "ConsortiumRoleEnum": "deploy.choices.ConsortiumRole",
         "NetworkStatusEnum": "deploy.choices.NetworkStatus",
         "DeploymentStatusEnum": "sectors.choices.DeploymentStatus",
+        "WebhookDeliveryStatusEnum": "notify.choices.DeliveryStatus",
     },
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).
