@@ -164,6 +164,8 @@ def event_record(*, tenant: Any, type: str, data: dict[str, Any],  # noqa: A002
             if type in (s.event_types or [])]
     if not subs:
         return None
+    if dedupe_key and Event.objects.filter(tenant_id=tenant_id, dedupe_key=dedupe_key).exists():
+        return None  # the common case of a repeat (a validator down pass after pass)
     # JSON round trip: what is stored is exactly what is signed and sent, retry after retry.
     payload = json.loads(json.dumps(data, default=str))
     try:

@@ -8,6 +8,8 @@ from baas import events
 from baas.validators import validate_name
 from notify.models import Attempt, Delivery, Subscription
 
+TYPES_HELP = "One or more of: " + ", ".join(events.EVENT_TYPES) + "."
+
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(child=serializers.ChoiceField(events.EVENT_TYPES))
@@ -31,16 +33,16 @@ class SubscriptionWithSecretSerializer(SubscriptionSerializer):
 class SubscriptionCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, validators=[validate_name])
     url = serializers.CharField(max_length=2000)
-    event_types = serializers.ListField(child=serializers.ChoiceField(events.EVENT_TYPES),
-                                        allow_empty=False, max_length=len(events.EVENT_TYPES))
+    # Checked by the service, which answers ``webhook_event_types_invalid``.
+    event_types = serializers.ListField(child=serializers.CharField(max_length=64),
+                                        max_length=20, help_text=TYPES_HELP)
 
 
 class SubscriptionUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False, validators=[validate_name])
     url = serializers.CharField(max_length=2000, required=False)
-    event_types = serializers.ListField(child=serializers.ChoiceField(events.EVENT_TYPES),
-                                        allow_empty=False, max_length=len(events.EVENT_TYPES),
-                                        required=False)
+    event_types = serializers.ListField(child=serializers.CharField(max_length=64),
+                                        max_length=20, required=False, help_text=TYPES_HELP)
     active = serializers.BooleanField(required=False)
 
 

@@ -104,6 +104,14 @@ def test_refused_urls_answer_400_with_a_stable_code(admin, url, code):
     assert not Subscription.objects.exists()
 
 
+@pytest.mark.parametrize("types", [[], ["nope"], ["operation.finished", "network.exploded"]])
+def test_bad_event_types_have_their_code(admin, types):
+    client = api_client_for(admin.user, admin.tenant)
+    response = _create(client, "https://93.184.216.34/in", types=types)
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "webhook_event_types_invalid"
+
+
 def test_bad_bodies_are_400_never_500(admin):
     client = api_client_for(admin.user, admin.tenant)
     for body in ({}, {"name": "x", "url": "https://example.com/", "event_types": []},
