@@ -253,19 +253,33 @@ def delivery_attempt(*, delivery_id: Any) -> Delivery | None:
             delivery.last_error = "subscription_paused"
             delivery.save()
             return delivery
+        try:
+            secret = secret_of(sub)
+        except crypto.SealError:
+            # The key file changed without a reseal: no attempt can sign, so none is made.
+            logger.error("webhook %s: its secret cannot be unsealed with the configured key "
+                         "file", sub.pk)
+            _move(delivery, DeliveryStatus.FAILED)
+            delivery.last_error = "secret_unreadable"
+            delivery.save()
+            return delivery
         delivery.attempts = number
         delivery.next_attempt_at = now + timedelta(seconds=_lease_s())
         delivery.save(update_fields=["attempts", "next_attempt_at", "updated_at"])
-        secret = secret_of(sub)
         url, event = sub.url, delivery.event
     body = event_body(event)
     timestamp = int(timezone.now().timestamp())
-    result = transport.post(url, body, {
-        "X-Baas-Event": event.type, "X-Baas-Event-Id": str(event.pk),
-        "X-Baas-Delivery": str(delivery.pk), "X-Baas-Attempt": str(number),
-        "X-Baas-Signature": transport.signature(secret, timestamp, body),
-    }, timeout=float(conf.setting("BAAS_WEBHOOK_TIMEOUT_S")),
-        allow_private=bool(conf.setting("BAAS_WEBHOOK_ALLOW_PRIVATE")))
+    try:
+        result = transport.post(url, body, {
+            "X-Baas-Event": event.type, "X-Baas-Event-Id": str(event.pk),
+            "X-Baas-Delivery": str(delivery.pk), "X-Baas-Attempt": str(number),
+            "X-Baas-Signature": transport.signature(secret, timestamp, body),
+        }, timeout=float(conf.setting("BAAS_WEBHOOK_TIMEOUT_S")),
+            allow_private=bool(conf.setting("BAAS_WEBHOOK_ALLOW_PRIVATE")))
+    except Exception:  # noqa: BLE001 -- a bug of ours is recorded and retried, not lost
+        logger.exception("webhook delivery %s: the attempt failed unexpectedly", delivery.pk)
+        result = transport.Result(error="internal_error",
+                                  error_message="The attempt failed on our side.")
     return _record(delivery.pk, number, now, result)
 
 

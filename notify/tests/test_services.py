@@ -275,3 +275,18 @@ def test_quota_check_publishes_through_the_real_counter(tenant, allow_private, r
                                  name="second", scopes=["read"])
     [event] = Event.objects.filter(tenant=tenant, type=events.QUOTA_NEARLY_USED)
     assert event.data == {"quota": "max_tokens", "limit": 2, "used": 2}
+
+
+def test_a_secret_that_cannot_be_unsealed_fails_the_delivery_and_sends_nothing(
+        tenant, allow_private, receiver):
+    from notify.models import Subscription
+
+    sub, _ = subscription(tenant, receiver.url())
+    _finish_operation(tenant)
+    Subscription.objects.filter(pk=sub.pk).update(sealed_secret=b"not a fernet token")
+    [delivery] = Delivery.objects.filter(subscription=sub)
+    services.delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error, delivery.attempts) == \
+        ("failed", "secret_unreadable", 0)
+    assert receiver.requests == []
