@@ -127,3 +127,60 @@ def test_a_closed_port_is_a_connection_error():
     r.stop()
     result = _post(url)
     assert result.error == "connection_refused"
+
+
+def _self_signed(tmp_path, host):
+    """A certificate for ``host`` and its key, as PEM files."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    import ssl
+
+    cert, key = _self_signed(tmp_path, "hooks.example.test")
+    r = Receiver().start()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    r.server.socket = context.wrap_socket(r.server.socket, server_side=True)
+    yield r, cert
+    r.stop()
+
+
+def test_https_verifies_the_host_name_on_the_pinned_address(tls_receiver, monkeypatch):
+    receiver, cert = tls_receiver
+    url = f"https://hooks.example.test:{receiver.port}/in"
+    # not trusted: refused, nothing delivered
+    assert _post(url, resolve=lambda h: ["127.0.0.1"]).error == "tls_failed"
+    # trusted (the system store is read from SSL_CERT_FILE): the name verifies, although
+    # the connection went to 127.0.0.1
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    result = _post(url, resolve=lambda h: ["127.0.0.1"])
+    assert result.ok, result
+    assert receiver.requests[-1].headers["Host"] == f"hooks.example.test:{receiver.port}"
+    # the same server reached under a name its certificate does not carry: refused
+    other = _post(f"https://other.example.test:{receiver.port}/in",
+                  resolve=lambda h: ["127.0.0.1"])
+    assert other.error == "tls_failed"
