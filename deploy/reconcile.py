@@ -304,13 +304,17 @@ def _publish_validators_down(network: Network, nodes: list[Node], now: Any) -> N
         since = node.last_seen_at or node.created_at
         if since is None or since > cutoff:
             continue
-        events.publish(tenant=network.tenant_id, type=events.VALIDATOR_DOWN, data={
+        data = {
             "network": {"id": str(network.pk), "name": network.name,
                         "chain_id": network.chain_id},
             "node": {"id": str(node.pk), "moniker": node.moniker, "status": node.status,
                      "detail": node.detail, "restart_count": node.restart_count},
             "last_seen_at": node.last_seen_at, "minutes": minutes,
-        }, dedupe_key=f"validator.down:{node.pk}:{since.isoformat()}")
+        }
+        # The network's owner, and the consortium member that runs the node if another.
+        for tenant_id in dict.fromkeys((network.tenant_id, node.tenant_id)):
+            events.publish(tenant=tenant_id, type=events.VALIDATOR_DOWN, data=data,
+                           dedupe_key=f"validator.down:{node.pk}:{since.isoformat()}")
 
 
 def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set[str]) -> int:
