@@ -14,6 +14,7 @@ from typing import Any
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
+from baas import events
 from baas.choices import ACTIVE, TERMINAL, OperationState, can_transition
 from baas.errors import Conflict, InvalidTransition, NotFound
 from baas.models import Operation
@@ -133,7 +134,21 @@ def operation_transition(
         code = step or ("" if message else to)
         op.steps = (op.steps + [make_step(message or to, code, params)])[-STEP_LOG_LIMIT:]
         op.save()
+        if to in TERMINAL:
+            operation_finished(op)
     return op
+
+
+def operation_finished(op: Operation) -> None:
+    """Publish ``operation.finished``. Called by every writer of a terminal state (here and
+    ``baas.runner``) inside the transaction that saves it: no event for a move that rolls
+    back, and one per operation whoever finishes it."""
+    events.publish(tenant=op.tenant_id, type=events.OPERATION_FINISHED, data={
+        "operation": {"id": op.pk, "kind": op.kind, "state": op.state,
+                      "target_type": op.target_type, "target_id": op.target_id,
+                      "error_code": op.error_code, "error_message": op.error_message,
+                      "finished_at": op.finished_at}},
+        dedupe_key=f"operation.finished:{op.pk}")
 
 
 def operation_progress(

@@ -11,7 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from baas import events
 from baas.errors import QuotaExceeded
+
+# ``quota.nearly_used`` fires when an addition takes usage to this share of the limit.
+NEARLY_USED = 0.8
 
 _USAGE: dict[str, Callable[[Any], int]] = {}
 
@@ -48,3 +52,18 @@ def quota_check(*, tenant: Any, quota: str, used: int | None = None, adding: int
             f"This organisation's plan allows {limit} ({quota}); {used} already used.",
             details={"quota": quota, "limit": limit, "used": used},
         )
+    quota_nearly_used(tenant=tenant, quota=quota, limit=limit, used=used, adding=adding)
+
+
+def quota_nearly_used(*, tenant: Any, quota: str, limit: int | None, used: int,
+                      adding: int = 1) -> None:
+    """Publish ``quota.nearly_used`` when this addition crosses ``NEARLY_USED`` of the
+    limit: once per crossing (usage that drops and rises again crosses again), not on
+    every addition above it. Called before the addition is saved, in its transaction, so
+    an addition that rolls back publishes nothing."""
+    if not limit or limit <= 0:
+        return
+    threshold = NEARLY_USED * limit
+    if used < threshold <= used + adding:
+        events.publish(tenant=tenant, type=events.QUOTA_NEARLY_USED, data={
+            "quota": quota, "limit": limit, "used": used + adding})

@@ -32,7 +32,7 @@ from django.utils import timezone
 
 from baas.choices import TERMINAL, OperationState
 from baas.models import Operation
-from baas.operations import STEP_LOG_LIMIT, make_step
+from baas.operations import STEP_LOG_LIMIT, make_step, operation_finished
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class Run:
                 op.error_code, op.error_message = error[0], error[1][:4000]
             op.steps = (op.steps + [make_step(message, code, params)])[-STEP_LOG_LIMIT:]
             op.save()
+            operation_finished(op)
         return True
 
     def succeed(self, code: str, message: str, **params: Any) -> None:

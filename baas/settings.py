@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "sectors",
     "identity",
     "monitor",
+    "notify",
 ]
 
 MIDDLEWARE = [
@@ -329,6 +330,7 @@ SPECTACULAR_SETTINGS = {
         "DeploymentStatusEnum": "sectors.choices.DeploymentStatus",
         "DidStatusEnum": "identity.choices.DidStatus",
         "DidCustodyEnum": "identity.choices.Custody",
+        "WebhookDeliveryStatusEnum": "notify.choices.DeliveryStatus",
     },
 }
 # Server-sent events of operations: database poll interval and stream length (seconds).
@@ -411,6 +413,8 @@ CELERY_BEAT_SCHEDULE = {
     # monitor: where every live network's chain stands, for the portal's charts.
     "monitor-sample": {"task": "monitor.sample",
                        "schedule": float(os.environ.get("BAAS_MONITOR_SAMPLE_SECONDS", "60"))},
+    # notify: queue again webhook deliveries whose task message was lost (docs/webhooks.md).
+    "notify-sweep": {"task": "notify.deliveries_sweep", "schedule": 60.0},
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
@@ -429,6 +433,20 @@ BAAS_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_CLUSTER_ALLOW_PRIVATE", False)
 # the platform's own cluster). Turn it off where staff accounts should not be able to aim the
 # control plane at internal addresses.
 BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE = env_bool("BAAS_PLATFORM_CLUSTER_ALLOW_PRIVATE", True)
+
+# --- Webhooks (notify/, docs/webhooks.md) ---------------------------------------------------
+# Deliver to loopback, private, link-local or multicast addresses too: off by default, so a
+# tenant cannot aim the control plane at the operator's own network.
+BAAS_WEBHOOK_ALLOW_PRIVATE = env_bool("BAAS_WEBHOOK_ALLOW_PRIVATE", False)
+# One attempt's deadline (connect, send, answer), the attempts a delivery gets, and the
+# back-off between them: doubling from BACKOFF_S up to BACKOFF_MAX_S, times a jitter factor.
+BAAS_WEBHOOK_TIMEOUT_S = float(os.environ.get("BAAS_WEBHOOK_TIMEOUT_S", "10"))
+BAAS_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("BAAS_WEBHOOK_MAX_ATTEMPTS", "8"))
+BAAS_WEBHOOK_BACKOFF_S = float(os.environ.get("BAAS_WEBHOOK_BACKOFF_S", "30"))
+BAAS_WEBHOOK_BACKOFF_MAX_S = float(os.environ.get("BAAS_WEBHOOK_BACKOFF_MAX_S", "3600"))
+# validator.down fires once a validator has not been seen healthy for this long.
+BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES = int(
+    os.environ.get("BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES", "5"))
 
 LOGGING = {
     "version": 1,

@@ -23,6 +23,7 @@ urlpatterns = [
     path("", include("sectors.urls")),
     path("", include("monitor.urls")),
     path("", include("identity.urls")),
+    path("", include("notify.urls")),
     path("", include("deploy.urls")),
 ]
 

@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from baas import events
 from baas.errors import AppError
 from baas.runner import Run, StepFailed
 from deploy import conf, gateway, homes, rpc
@@ -131,7 +132,19 @@ def install_chaincode(network: Network, *, name: str, version: str, source: str)
                            {"name": name, "version": version, "source": source},
                            already_done=f"{name} {version} is already active")
     data = result.get("data")
-    return data if isinstance(data, dict) else {}
+    data = data if isinstance(data, dict) else {}
+    if result and data.get("status", "active") == "active":
+        # The chain holds the change, not our database: published once it is committed
+        # there. A resumed install that finds the version active gets an empty answer and
+        # publishes nothing; the key covers a retry that got an answer twice.
+        events.publish(tenant=network.tenant_id, type=events.CHAINCODE_INSTALLED, data={
+            "network": {"id": str(network.pk), "name": network.name,
+                        "chain_id": network.chain_id},
+            "chaincode": {"name": name, "version": version,
+                          "code_hash": data.get("code_hash", "")},
+            "height": result.get("height")},
+            dedupe_key=f"chaincode.installed:{network.pk}:{name}:{version}")
+    return data
 
 
 def chain_validators(network: Network, *, exclude: Node | None = None) -> set[str] | None:

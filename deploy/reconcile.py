@@ -38,9 +38,12 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
+from baas import events
 from baas.choices import ACTIVE
 from baas.metrics import add_totals
 from baas.models import Operation
@@ -268,11 +271,50 @@ def _reconcile_live(network: Network, driver: Driver, counts: Counter[str]) -> N
             counts["errors"] += 1
     counts["drift_repaired"] += _repair_drift(network, driver, nodes, busy)
     if nodes and healthy < len(nodes) and network.status == NetworkStatus.RUNNING:
-        states.network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)
+        with transaction.atomic():  # the event goes with the state, or neither does
+            states.network_transition(network_id=network.pk, to=NetworkStatus.DEGRADED)
+            events.publish(tenant=network.tenant_id, type=events.NETWORK_DEGRADED,
+                           data=_network_event(network, NetworkStatus.DEGRADED, nodes))
         counts["networks_degraded"] += 1
     elif nodes and healthy == len(nodes) and network.status == NetworkStatus.DEGRADED:
-        states.network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
+        with transaction.atomic():
+            states.network_transition(network_id=network.pk, to=NetworkStatus.RUNNING)
+            events.publish(tenant=network.tenant_id, type=events.NETWORK_RECOVERED,
+                           data=_network_event(network, NetworkStatus.RUNNING, nodes))
         counts["networks_recovered"] += 1
+    _publish_validators_down(network, nodes, now)
+
+
+def _network_event(network: Network, status: str, nodes: list[Node]) -> dict[str, Any]:
+    down = Node.objects.filter(pk__in=[n.pk for n in nodes]).exclude(
+        health=NodeHealth.HEALTHY).values_list("moniker", flat=True)
+    return {"network": {"id": str(network.pk), "name": network.name,
+                        "chain_id": network.chain_id, "status": status},
+            "nodes_down": sorted(down)}
+
+
+def _publish_validators_down(network: Network, nodes: list[Node], now: Any) -> None:
+    """``validator.down`` for each node not seen healthy for
+    ``BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES``: once per outage (the key is the last time it
+    was seen), however many passes it stays down."""
+    minutes = int(getattr(settings, "BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES", 5))
+    cutoff = now - timedelta(minutes=minutes)
+    for node in Node.objects.filter(pk__in=[n.pk for n in nodes]).exclude(
+            health=NodeHealth.HEALTHY):
+        since = node.last_seen_at or node.created_at
+        if since is None or since > cutoff:
+            continue
+        data = {
+            "network": {"id": str(network.pk), "name": network.name,
+                        "chain_id": network.chain_id},
+            "node": {"id": str(node.pk), "moniker": node.moniker, "status": node.status,
+                     "detail": node.detail, "restart_count": node.restart_count},
+            "last_seen_at": node.last_seen_at, "minutes": minutes,
+        }
+        # The network's owner, and the consortium member that runs the node if another.
+        for tenant_id in dict.fromkeys((network.tenant_id, node.tenant_id)):
+            events.publish(tenant=tenant_id, type=events.VALIDATOR_DOWN, data=data,
+                           dedupe_key=f"validator.down:{node.pk}:{since.isoformat()}")
 
 
 def _repair_drift(network: Network, driver: Driver, nodes: list[Node], busy: set[str]) -> int:

@@ -33,6 +33,7 @@ from baas.operations import (
     operation_progress,
     operation_transition,
 )
+from baas.quotas import quota_nearly_used
 from deploy import conf, consortium, platform, tasks
 from deploy.choices import (
     NETWORK_COUNTED,
@@ -118,6 +119,9 @@ def _check_quota(*, tenant: Any, spec: NetworkSpec, count: bool = True) -> None:
                 _("Your plan allows at most %(limit)s networks.") % {"limit": limits.max_networks},
                 details={"quota": "max_networks", "limit": limits.max_networks, "used": used},
             )
+        # Inside network_create's transaction: a create refused after this publishes nothing.
+        quota_nearly_used(tenant=tenant, quota="max_networks", limit=limits.max_networks,
+                          used=used)
 
 
 def _chain_id(name: str) -> str:
