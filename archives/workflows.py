@@ -210,7 +210,7 @@ def export(run: Run, archive_id: str) -> None:
                                         first=("README.md",))
     _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
             validators=len(copies))
-    run.succeed("archive_ready", f"export ready: height {height}, {size} bytes",
+    run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
                 height=height, size=size)
 
 
@@ -245,7 +245,7 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
             identities=identities, passphrase=passphrase)
     _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
             validators=len(copies))
-    run.succeed("archive_ready", f"backup ready: height {height}, {size} bytes",
+    run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
                 height=height, size=size)
 
 
@@ -334,8 +334,7 @@ def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str
             raise StepFailed(exc.code, exc.message) from None
         height = int(opened.manifest.get("height") or 0)
         run.step(15, "archive_verified",
-                 f"the backup is whole: height {height}, {len(opened.manifest['nodes'])} "
-                 "validator(s)", height=height)
+                 f"the backup is whole: height {height}", height=height)
         states.network_transition(network_id=network_id, to=NetworkStatus.PROVISIONING,
                                   allow_same=True)
         runtime = driver.ensure_runtime(network.ledger_version)
