@@ -74,6 +74,22 @@ def derive_key(passphrase: str, salt: bytes, *, n: int = SCRYPT_N, r: int = SCRY
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
 
+def _key_from(kdf_blob: bytes, passphrase: str) -> bytes:
+    """The key of a backup from its ``kdf.json``, with bounded parameters: a crafted file
+    cannot make a restore allocate gigabytes or run for hours."""
+    try:
+        kdf = json.loads(kdf_blob)
+        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+        salt = bytes.fromhex(kdf["salt"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ArchiveError("archive_corrupt", "The backup's key parameters are damaged.") from exc
+    if kdf.get("kdf") != "scrypt" or not (2**10 <= n <= 2**17 and n & (n - 1) == 0
+                                          and 1 <= r <= 16 and 1 <= p <= 4
+                                          and len(salt) >= 16):
+        raise ArchiveError("archive_corrupt", "The backup's key parameters are out of bounds.")
+    return derive_key(passphrase, salt, n=n, r=r, p=p)
+
+
 def seal(key: bytes, plaintext: bytes, aad: bytes | None = None) -> bytes:
     nonce = secrets.token_bytes(12)
     return nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
@@ -276,12 +292,7 @@ def open_backup(archive: Path, passphrase: str, into: Path) -> OpenedBackup:
         raise ArchiveError("archive_corrupt",
                            f"The backup is incomplete (truncated?): {len(missing)} file(s) "
                            "missing.")
-    try:
-        kdf = json.loads(blobs[KDF_FILE])
-        key = derive_key(passphrase, bytes.fromhex(kdf["salt"]), n=int(kdf["n"]),
-                         r=int(kdf["r"]), p=int(kdf["p"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArchiveError("archive_corrupt", "The backup's key parameters are damaged.") from exc
+    key = _key_from(blobs[KDF_FILE], passphrase)
     try:
         if unseal(key, blobs[CHECK_FILE]) != CHECK_TEXT:
             raise InvalidTag()
@@ -312,12 +323,7 @@ def check_passphrase(archive: Path, passphrase: str) -> None:
                            f"The backup cannot be read (damaged or truncated): {exc}") from exc
     if KDF_FILE not in blobs or CHECK_FILE not in blobs:
         raise ArchiveError("archive_corrupt", "The backup lacks its key parameters.")
-    try:
-        kdf = json.loads(blobs[KDF_FILE])
-        key = derive_key(passphrase, bytes.fromhex(kdf["salt"]), n=int(kdf["n"]),
-                         r=int(kdf["r"]), p=int(kdf["p"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ArchiveError("archive_corrupt", "The backup's key parameters are damaged.") from exc
+    key = _key_from(blobs[KDF_FILE], passphrase)
     try:
         if unseal(key, blobs[CHECK_FILE]) != CHECK_TEXT:
             raise InvalidTag()

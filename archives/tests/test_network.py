@@ -27,11 +27,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from archives import services as archive_services
-from archives import tasks as archive_tasks
 from archives.models import Archive
 from baas.testing import api_client_for
-from deploy import rpc, tasks
+from deploy import rpc
 from deploy.drivers.local import LocalDriver
 from deploy.models import Network
 from deploy.tests.factories import MembershipFactory
@@ -94,7 +92,7 @@ def _wait_height(url: str, above: int, timeout: float = 60) -> int:
     raise AssertionError(f"{url} never passed height {above}")
 
 
-def _standalone(archive: Path, workdir: Path, above: int, chain_id: str) -> dict:
+def _standalone(archive: Path, workdir: Path, above: int) -> dict:
     """Unpack the export and run it with nothing of this checkout importable."""
     with tarfile.open(archive) as tar:
         tar.extractall(workdir, filter="data")
@@ -196,7 +194,7 @@ def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
     run_queued()
     network.refresh_from_db()
     assert network.status == "stopped"
-    alone = _standalone(export_file, tmp_path / "alone", export.height + 2, network.chain_id)
+    alone = _standalone(export_file, tmp_path / "alone", export.height + 2)
     assert alone["chain_id"] == network.chain_id
     assert min(alone["heights"]) > export.height + 2
     assert alone["pythonpath"] == f"PYTHONPATH={alone['root']}".encode()
@@ -247,4 +245,3 @@ def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
           f"standalone first blocks after {alone['seconds']:.1f} s; "
           f"backup: {backup.size} bytes, {backup_seconds:.1f} s; "
           f"restore: {restore_seconds:.1f} s")
-    assert archive_services and archive_tasks
