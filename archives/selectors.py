@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from archives.choices import NETWORK_RESTORE
 from archives.models import Archive, BackupSchedule
 from baas.errors import NotFound
+from baas.models import Operation
 
 
 def archive_list(*, tenant: Any, network: Any = None, kind: str | None = None) -> Any:
@@ -31,3 +33,8 @@ def archive_get(*, tenant: Any, archive_id: Any) -> Archive:
 
 def schedule_get(*, tenant: Any, network: Any) -> BackupSchedule | None:
     return BackupSchedule.objects.for_tenant(tenant).filter(network=network).first()
+
+
+def restore_list(*, tenant: Any) -> Any:
+    return Operation.objects.filter(tenant=tenant, kind=NETWORK_RESTORE).order_by(
+        "-created_at")[:200]

@@ -183,6 +183,18 @@ def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
     one validator key sign conflicting blocks), name and quota. The full check of every
     file's hash runs in the task before any node is made; it deletes the new network
     again if the archive turns out damaged."""
+    try:
+        return _restore_create(tenant=tenant, actor=actor, name=name, passphrase=passphrase,
+                               archive=archive, upload_id=upload_id, request=request)
+    except AppError:
+        if upload_id:  # a refused upload is not kept
+            upload_path(tenant, upload_id).unlink(missing_ok=True)
+        raise
+
+
+def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
+                    archive: Archive | None, upload_id: str | None,
+                    request: Any) -> tuple[Network, Operation]:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     check_passphrase(passphrase)
     if archive is not None:
@@ -200,12 +212,8 @@ def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
         manifest = fmt.read_manifest(path)
         fmt.check_passphrase(path, passphrase)
     except fmt.ArchiveError as exc:
-        if upload_id:
-            path.unlink(missing_ok=True)
         raise _refuse(exc) from None
     if str(manifest.get("tenant_id")) != str(tenant.pk):
-        if upload_id:
-            path.unlink(missing_ok=True)
         raise ValidationFailed("archive_foreign",
                                _("This backup belongs to another organisation."))
     nodes = manifest.get("nodes") or []

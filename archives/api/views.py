@@ -166,7 +166,14 @@ class RestoreView(TenantScopedMixin, APIView):
 
     permission_classes = [IsAuthenticated, *INFRASTRUCTURE_PERMISSIONS]
     parser_classes = [JSONParser, MultiPartParser]
-    read_role = write_role = "admin"
+    read_role = "viewer"
+    write_role = "admin"
+
+    @extend_schema(responses=OperationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """The restores this organisation started (their operations), newest first."""
+        return Response(OperationSerializer(
+            selectors.restore_list(tenant=self.tenant), many=True).data)
 
     @extend_schema(request={"application/json": RestoreRequestSerializer,
                             "multipart/form-data": RestoreRequestSerializer},
