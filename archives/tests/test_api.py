@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import io
+import tarfile
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -179,11 +182,9 @@ def test_schedules_start_due_backups_and_keep_the_newest(setup):
     assert dev.put(url, {"interval_hours": 1, "keep": 1}, format="json").status_code == 403
     schedule = BackupSchedule.objects.get()
     assert services.backups_due() == []  # not due yet
-    for i in range(3):
+    for _ in range(3):
         Archive.objects.create(tenant=owner.tenant, network=network, kind="backup",
-                               status="ready", scheduled=True, network_name="n",
-                               chain_id="c", created_at=timezone.now())
-        assert i >= 0
+                               status="ready", scheduled=True, network_name="n", chain_id="c")
     BackupSchedule.objects.filter(pk=schedule.pk).update(
         next_run_at=timezone.now() - timedelta(minutes=1))
     started = services.backups_due()
@@ -197,3 +198,38 @@ def test_schedules_start_due_backups_and_keep_the_newest(setup):
     BackupSchedule.objects.filter(pk=schedule.pk).update(
         next_run_at=timezone.now() - timedelta(minutes=1))
     assert services.backups_due() == []
+
+
+def test_damage_found_by_the_task_removes_the_new_network(setup, tmp_path, monkeypatch):
+    """The request checks the manifest and the passphrase; the task checks every file
+    before any node is made, and a damaged one takes the new network away again."""
+    from archives import tasks
+    from deploy.drivers.local import LocalDriver
+    from deploy.models import NetworkIdentity, NodeKey
+
+    owner, network, queued = setup
+    driver = LocalDriver(nodes_dir=tmp_path / "nodes")
+    monkeypatch.setattr("deploy.drivers.registry.get_driver", lambda name, **kw: driver)
+    good = tmp_path / "good.tar.gz"
+    make_backup(good, tenant_id=str(owner.tenant.pk), chain_id="fresh-2", validators=2)
+    res = _upload(api_client_for(owner.user), good)
+    assert res.status_code == 202, res.content
+    (name, args), = queued
+    stored = args[2]
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(stored) as tar_in, tarfile.open(damaged, "w:gz") as tar_out:
+        for member in tar_in:
+            data = tar_in.extractfile(member).read()
+            if member.name.endswith("000001.log"):
+                data = data.replace(b"blocks", b"xxxxxx")
+            tar_out.addfile(member, io.BytesIO(data))
+    damaged.replace(stored)
+    tasks.restore_task(*args)
+    op = Operation.objects.get(pk=res.json()["operation"]["id"])
+    assert (op.state, op.error_code) == ("failed", "archive_corrupt")
+    restored = Network.objects.get(pk=res.json()["network"]["id"])
+    assert restored.status == "deleted"
+    assert not NodeKey.objects.filter(node__network=restored).exists()
+    assert not NetworkIdentity.objects.filter(network=restored).exists()
+    assert not restored.nodes.exclude(status="deleted").exists()
+    assert not Path(stored).exists()  # the upload is not kept
