@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 NETWORK_EXPORT = "network.export"
 NETWORK_BACKUP = "network.backup"
@@ -10,11 +11,11 @@ NETWORK_RESTORE = "network.restore"
 
 
 class ArchiveKind(models.TextChoices):
-    EXPORT = "export", "Export"
-    BACKUP = "backup", "Backup"
+    EXPORT = "export", _("Export")
+    BACKUP = "backup", _("Backup")
 
 
 class ArchiveStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Pending")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
