@@ -617,7 +617,8 @@ def _extract_home(archive: Any, dest: Path) -> None:
     with tarfile.open(fileobj=archive, mode="r|") as tar:
         for member in tar:
             parts = PurePosixPath(member.name).parts
-            if parts and parts[0] == ".":
+            # The engine names the copied directory "." (path "/node/.") or by its base name.
+            if parts and parts[0] in (".", PurePosixPath(HOME).name):
                 parts = parts[1:]
             if not parts or any(p in ("..", "") for p in parts) or parts[0] == HOME_MARKER \
                     or member.name.startswith("/"):
