@@ -64,8 +64,16 @@ def check_passphrase(passphrase: Any) -> str:
     return passphrase
 
 
+# Drivers that can copy a node's data (``Driver.export_node_home`` / ``import_node``).
+COPYING_DRIVERS = ("local", "docker")
+
+
 def _copyable(tenant: Any, network: Network, *, running_only: bool) -> None:
     require_owner(tenant, network)
+    if network.driver not in COPYING_DRIVERS:
+        raise Conflict("archives_not_supported",
+                       _("Export, backup and restore are not supported on the %(driver)s "
+                         "driver yet.") % {"driver": network.driver})
     if network.status in NETWORK_BUSY or network.status == NetworkStatus.DELETED:
         raise Conflict("network_busy",
                        _("The network is %(status)s; wait until it is running or stopped.")

@@ -102,6 +102,9 @@ def test_bad_backup_requests_make_nothing(setup):
     res = client.post(f"/api/v1/networks/{network.pk}/backups/", {"passphrase": PASS},
                       format="json")
     assert res.status_code == 409 and res.json()["error"]["code"] == "network_not_running"
+    Network.objects.filter(pk=network.pk).update(status="running", driver="kubernetes")
+    res = client.post(f"/api/v1/networks/{network.pk}/exports/")
+    assert res.status_code == 409 and res.json()["error"]["code"] == "archives_not_supported"
     other = NetworkFactory()  # another tenant's: not found, like a missing one
     res = client.post(f"/api/v1/networks/{other.pk}/backups/", {"passphrase": PASS},
                       format="json")

@@ -44,3 +44,18 @@ def test_a_home_goes_into_a_volume_and_comes_back(tmp_path):
     assert (dest / "app/state.sqlite").is_file()
     assert not (dest / docker.HOME_MARKER).exists()
     assert not (tmp_path / "outside").exists()
+
+
+def test_the_kubernetes_driver_says_it_cannot_copy(tmp_path):
+    import pytest
+
+    from deploy.drivers.base import DriverError
+    from deploy.drivers.kubernetes import KubernetesDriver
+
+    driver = KubernetesDriver()
+    for call in (lambda: driver.export_node_home(network_id="n", node_id="x", dest=tmp_path),
+                 lambda: driver.ledger_source("0" * 16, tmp_path)):
+        with pytest.raises(DriverError) as info:
+            call()
+        assert info.value.code == "driver_not_implemented"
+        assert "not support export, backup or restore" in info.value.message
