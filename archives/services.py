@@ -8,7 +8,6 @@ anything is made: a bad request leaves no row, no file and no network behind.
 from __future__ import annotations
 
 import secrets
-import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -328,5 +327,21 @@ def backups_due(now: Any = None) -> list[str]:
     return started
 
 
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def archives_reap() -> int:
+    """Pending archives whose operation ended without them (a worker died, the reaper
+    failed the operation at its deadline) become failed. Returns how many."""
+    ended = Operation.objects.filter(
+        target_type="archives.archive", kind__in=[NETWORK_EXPORT, NETWORK_BACKUP]).exclude(
+        state__in=ACTIVE).values_list("target_id", flat=True)
+    stale = Archive.objects.filter(status=ArchiveStatus.PENDING,
+                                   pk__in=[pk for pk in ended if _is_uuid(pk)])
+    return stale.update(status=ArchiveStatus.FAILED, error_code="deadline_exceeded",
+                        finished_at=timezone.now())
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

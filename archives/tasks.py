@@ -43,6 +43,7 @@ def restore_task(network_id: str, operation_id: int | None, archive_file: str,
 
 @shared_task(name="archives.backups_due")
 def backups_due_task() -> int:
-    from archives.services import backups_due
+    from archives.services import archives_reap, backups_due
 
+    archives_reap()
     return len(backups_due())

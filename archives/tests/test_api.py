@@ -236,3 +236,14 @@ def test_damage_found_by_the_task_removes_the_new_network(setup, tmp_path, monke
     assert not NetworkIdentity.objects.filter(network=restored).exists()
     assert not restored.nodes.exclude(status="deleted").exists()
     assert not Path(stored).exists()  # the upload is not kept
+
+
+def test_an_archive_whose_operation_ended_without_it_fails(setup):
+    owner, network, _queued = setup
+    res = api_client_for(owner.user).post(f"/api/v1/networks/{network.pk}/exports/")
+    archive_id, op_id = res.json()["archive"]["id"], res.json()["operation"]["id"]
+    assert services.archives_reap() == 0
+    Operation.objects.filter(pk=op_id).update(state="failed", error_code="deadline_exceeded")
+    assert services.archives_reap() == 1
+    archive = Archive.objects.get(pk=archive_id)
+    assert (archive.status, archive.error_code) == ("failed", "deadline_exceeded")
