@@ -194,6 +194,14 @@ def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
     run_queued()
     network.refresh_from_db()
     assert network.status == "stopped"
+    # A stopped network is exported as it stands: nothing is started.
+    res = client.post(f"/api/v1/networks/{network_id}/exports/")
+    assert res.status_code == 202, res.content
+    run_queued()
+    stopped_export = Archive.objects.get(pk=res.json()["archive"]["id"])
+    assert stopped_export.status == "ready" and stopped_export.height >= backup.height
+    assert not any(driver.inspect_node(network_id=network_id, node_id=str(n.pk)).running
+                   for n in network.nodes.all())
     alone = _standalone(export_file, tmp_path / "alone", export.height + 2)
     assert alone["chain_id"] == network.chain_id
     assert min(alone["heights"]) > export.height + 2
