@@ -149,11 +149,14 @@ This folder runs the network without the platform it came from.
 - `run.py` / `run.sh`: start every validator on free 127.0.0.1 ports and stop them.
 - `network.json`: chain id, validators, the height and app hash of the export.
 - `requirements.txt`: the Python packages the ledger needs.
+- `keys/<organisation>-<member>.json`: your organisation's signing identity on the chain
+  (its admin), to sign transactions and register other keys.
 
 ## The keys inside are secrets
 
-`priv_validator_key.json` signs blocks as this validator and `node_key.json` is its
-network identity. Anyone holding this archive can sign as your validators. Keep it like
+`priv_validator_key.json` signs blocks as this validator, `node_key.json` is its
+network identity, and `keys/` holds your organisation's admin key on the chain. Anyone
+holding this archive can sign as your validators and as your organisation. Keep it like
 a password, and never run this copy while the platform's copy of the same network runs:
 two validators with one key sign conflicting blocks (double signing).
 
@@ -166,9 +169,29 @@ two validators with one key sign conflicting blocks (double signing).
 
 `run.py` prints each validator's RPC URL (`http://127.0.0.1:<port>/status` shows the
 height). The chain continues from height {height}. Logs: `nodes/<moniker>/node.log`.
-Submitting transactions: `python -m ledger --help` (with `PYTHONPATH=.`) lists the
-client commands.
+Submitting a transaction (with `PYTHONPATH=.` and the RPC URL `run.py` printed):
+
+    PYTHONPATH=. .venv/bin/python -m ledger tx --node http://127.0.0.1:<rpc port> \\
+        --key keys/<organisation>-<member>.json --chaincode kv --function put \\
+        --args '["greeting", "hello"]'
+
+`python -m ledger --help` lists the other commands (status, query, call).
 """
+
+
+def _identity_keys(network: Network, into: Path) -> None:
+    """The organisation's managed signing identities (its on-chain admin), in the key file
+    format ``python -m ledger tx --key`` reads: without them nobody could sign a
+    transaction on the exported network, or register new keys."""
+    into.mkdir(mode=0o700)
+    for ident in NetworkIdentity.objects.filter(network=network, tenant=network.tenant):
+        private = crypto.unseal(ident.sealed_private_key)
+        path = into / f"{ident.organisation_id}-{ident.member_id}.json"
+        path.write_text(json.dumps({"private_key": private.hex(),
+                                    "public_key": ident.public_key,
+                                    "organisation": ident.organisation_id,
+                                    "member": ident.member_id}) + "\n")
+        path.chmod(0o600)
 
 
 def export(run: Run, archive_id: str) -> None:
@@ -196,6 +219,7 @@ def export(run: Run, archive_id: str) -> None:
             "exported_at": timezone.now().isoformat(),
             "nodes": [{"moniker": c.moniker, "home": f"nodes/{c.moniker}",
                        "height": c.height} for c in copies]}, indent=2) + "\n")
+        _identity_keys(network, out / "keys")
         shutil.copyfile(RUNNER, out / "run.py")
         (out / "run.sh").write_text('#!/bin/sh\ncd "$(dirname "$0")" && exec '
                                     '"${PYTHON:-python3}" run.py "$@"\n')

@@ -98,7 +98,7 @@ def _standalone(archive: Path, workdir: Path, above: int) -> dict:
         tar.extractall(workdir, filter="data")
     (root,) = [p for p in workdir.iterdir() if p.is_dir()]
     assert {"README.md", "run.py", "run.sh", "network.json", "ledger", "nodes",
-            "requirements.txt"} <= {p.name for p in root.iterdir()}
+            "requirements.txt", "keys"} <= {p.name for p in root.iterdir()}
     env = {"PATH": os.environ["PATH"], "HOME": str(workdir), "LANG": "C.UTF-8"}
     started = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-I", "run.py"], cwd=root, env=env,
@@ -114,9 +114,25 @@ def _standalone(archive: Path, workdir: Path, above: int) -> dict:
         heights = [_wait_height(url, above) for url in urls]
         status = httpx.get(f"{urls[0]}/status", timeout=5).json()["result"]
         # Not the platform's ledger: each node imports the archive's copy.
+        # The organisation's key inside signs a transaction; the state written before
+        # the export is there. Only the archive is importable (PYTHONPATH=the folder).
+        (key,) = (root / "keys").iterdir()
+        cli_env = {**env, "PYTHONPATH": str(root)}
+
+        def cli(*args: str) -> dict:
+            done = subprocess.run([sys.executable, "-m", "ledger", *args, "--node", urls[0]],
+                                  cwd=root, env=cli_env, capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode == 0, done.stderr[-2000:]
+            return json.loads(done.stdout)
+
+        sent = cli("tx", "--key", str(key), "--chaincode", "kv", "--function", "put",
+                   "--args", '["alone", "yes"]')
+        read = cli("call", "--chaincode", "kv", "--function", "get", "--args", '["exit"]')
         pids = json.loads((root / "run.pids").read_text())
         environ = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
         return {"heights": heights, "chain_id": status["node_info"]["network"],
+                "tx_code": sent["code"], "read": read,
                 "pythonpath": next(e for e in environ if e.startswith(b"PYTHONPATH=")),
                 "root": root, "seconds": time.monotonic() - started}
     finally:
@@ -206,6 +222,7 @@ def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
     assert alone["chain_id"] == network.chain_id
     assert min(alone["heights"]) > export.height + 2
     assert alone["pythonpath"] == f"PYTHONPATH={alone['root']}".encode()
+    assert alone["tx_code"] == 0 and "path" in json.dumps(alone["read"]), alone["read"]
 
     # A restore is refused while the source network exists (stopped here), and for a
     # wrong passphrase; nothing is made.
