@@ -158,6 +158,14 @@ def main() -> int:
     for entry in plan:
         print(f"{entry['moniker']}: rpc http://{HOST}:{entry['rpc']} "
               f"p2p {HOST}:{entry['p2p']} log {entry['home'] / 'node.log'}", flush=True)
+    deadline = time.monotonic() + 90
+    start_height = int(network.get("height") or 0)
+    while time.monotonic() < deadline and not any(p.poll() is not None for p in procs):
+        heights = [height(entry["rpc"]) for entry in plan]
+        if min(heights) > start_height:
+            print(f"committing: height {max(heights)}", flush=True)
+            break
+        time.sleep(0.5)
     if args.detach:
         return 0
     stopping = []
