@@ -42,6 +42,9 @@ OPERATION_KINDS: dict[str, Promise] = {
     "network.upgrade": _("Upgrade network ledger"),
     "invitation.send": _("Send invitation email"),
     "template.deploy": _("Deploy a template"),
+    "network.export": _("Export network"),
+    "network.backup": _("Back up network"),
+    "network.restore": _("Restore network from a backup"),
 }
 
 # --- audit actions (``AuditEvent.action``) ---------------------------------------------------
@@ -96,6 +99,13 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "template.upload": _("Uploaded a template"),
     "template.deploy": _("Deployed a template"),
     "template.approve": _("Approved a template version"),
+    # exports and backups (archives/)
+    "network.export": _("Exported a network"),
+    "network.backup": _("Backed up a network"),
+    "network.restore": _("Restored a network from a backup"),
+    "archive.download": _("Downloaded an export or backup"),
+    "archive.delete": _("Deleted an export or backup"),
+    "backup.schedule": _("Changed a network's backup schedule"),
 }
 
 # --- operation steps (``Operation.steps[i]["code"]`` and its ``params``) ---------------------
@@ -191,6 +201,14 @@ OPERATION_STEPS: dict[str, Promise] = {
     "email_sending": _("Sending to {email}"),
     "email_send_failed": _("Sending failed: {error}; retrying"),
     "email_sent": _("Email sent"),
+    # exports, backups and restores (archives/workflows.py)
+    "export_ledger_copied": _("Copied ledger {version}"),
+    "node_copied": _("Copied {node} at height {height}"),
+    "archive_writing": _("Writing the archive"),
+    "archive_ready": _("Archive ready: height {height}, {size} bytes"),
+    "archive_verified": _("The backup is whole: height {height}"),
+    "keys_restored": _("Stored the backup's keys (sealed) and genesis"),
+    "network_restored": _("Restored: continues from height {height}, now at {now}"),
 }
 
 # The English text older rows stored for steps without parameters: recognised so that

@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "identity",
     "monitor",
     "notify",
+    "archives",
 ]
 
 MIDDLEWARE = [
@@ -415,12 +416,19 @@ CELERY_BEAT_SCHEDULE = {
                        "schedule": float(os.environ.get("BAAS_MONITOR_SAMPLE_SECONDS", "60"))},
     # notify: queue again webhook deliveries whose task message was lost (docs/webhooks.md).
     "notify-sweep": {"task": "notify.deliveries_sweep", "schedule": 60.0},
+    # archives: scheduled backups that are due (docs/backup.md)
+    "archives-backups-due": {"task": "archives.backups_due", "schedule": 300.0},
 }
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
 # /metrics (docs/operations.md#metrics): a bearer token read from BAAS_METRICS_TOKEN_FILE.
 # Without it /metrics is open in development and closed in production.
 BAAS_METRICS_TOKEN = read_secret("BAAS_METRICS_TOKEN")
+
+# --- Exports and backups (archives/, docs/backup.md) -----------------------------------------
+# Where export and backup archives are written (a local directory; mount a network or object
+# store file system there to keep them off the control plane's disk).
+BAAS_BACKUP_DIR = Path(os.environ.get("BAAS_BACKUP_DIR", VAR_DIR / "backups"))
 
 # --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
 # A tenant's kubeconfig may point at loopback, private or link-local addresses only when this

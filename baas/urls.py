@@ -24,6 +24,7 @@ urlpatterns = [
     path("", include("monitor.urls")),
     path("", include("identity.urls")),
     path("", include("notify.urls")),
+    path("", include("archives.urls")),
     path("", include("deploy.urls")),
 ]
 

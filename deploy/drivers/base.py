@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ class DriverError(Exception):
     ``port_in_use``, ``node_not_found``, ``node_start_failed``, ``invalid_spec``,
     ``runtime_missing`` (no runtime of the asked ledger version here), ``image_stale`` (an
     image of another ledger version), ``runtime_mismatch`` (a running node asked to run
-    another version: stop it first), ``driver_error`` (anything else).
+    another version: stop it first), ``node_running`` (a copy of a node's data asked of a
+    running node), ``driver_error`` (anything else).
     """
 
     def __init__(self, code: str, message: str):
@@ -170,6 +172,33 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def check(self) -> None:
         """Raises ``DriverError("driver_unavailable", ...)`` if the runtime cannot be used."""
+
+    # --- copies of a node's data (export, backup, restore: the ``archives`` app) -----------
+    # Not abstract: a runtime that cannot copy a node's disk says so with a clear error
+    # (``driver_not_implemented``) instead of failing halfway through a backup.
+
+    def export_node_home(self, *, network_id: str, node_id: str, dest: Path) -> None:
+        """Copy the whole home of a STOPPED node into the new directory ``dest``: config,
+        genesis, keys, CometBFT's chain data and the app state, as the node left them (one
+        consistent height). A running node is refused (``node_running``): a copy taken
+        under a writing node is not consistent."""
+        raise DriverError("driver_not_implemented",
+                          f"the {self.name} driver cannot copy a node's chain data")
+
+    def import_node(self, spec: NodeSpec, source: Path) -> NodeState:
+        """Create the node of ``spec`` with the chain data of an earlier copy and start it.
+
+        ``spec.home_files`` / ``secret_files`` (config, genesis, keys) win; every other file
+        under ``source`` (``cometbft/data/...``, ``app/...``) is copied in before the first
+        start, all or nothing: a node that exists already is only started."""
+        raise DriverError("driver_not_implemented",
+                          f"the {self.name} driver cannot create a node from a copy")
+
+    def ledger_source(self, version: str, dest: Path) -> None:
+        """Copy the ``ledger/`` package of ``version`` (with its generated types) to
+        ``dest/ledger``, so an export can run without this platform."""
+        raise DriverError("driver_not_implemented",
+                          f"the {self.name} driver cannot hand out its ledger runtime")
 
 
 def get_driver(name: str, **options: object) -> Driver:

@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import shutil
 import tarfile
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from deploy.drivers import config, runtimes
@@ -46,6 +49,7 @@ LEDGER_HASH_LABEL = "baas.ledger-hash"  # set by scripts/build-node-image.sh
 NODE_UID = 10001  # the image's unprivileged user; home files are owned by it
 HOME_MARKER = ".baas-home-written"  # last member of the home archive: "the copy finished"
 DEFAULT_IMAGE = "baas/node:latest"
+IMAGE_LEDGER = "/opt/baas/ledger"  # where deploy/images/node puts ledger/ (PYTHONPATH)
 
 # Labels: the ownership contract with list_owned / delete_network / the reconciler.
 L_INSTALL, L_TENANT, L_NETWORK, L_NODE = "baas.install", "baas.tenant", "baas.network", "baas.node"
@@ -438,6 +442,63 @@ class DockerDriver(Driver):
                         raise
                     time.sleep(0.5)
 
+    # --- copies of a node's data ------------------------------------------------------------
+
+    def export_node_home(self, *, network_id: str, node_id: str, dest: Path) -> None:
+        container = self._node_container(network_id, node_id)
+        if container is None:
+            raise DriverError("node_not_found",
+                              f"node {node_id} of network {network_id} has no container")
+        if self._state(container, node_id).running:
+            raise DriverError("node_running",
+                              f"node {node_id} runs; stop it before copying its data")
+        Path(dest).mkdir(parents=True, mode=0o700)
+        # get_archive works on a stopped container: the volume is read through it.
+        with tempfile.TemporaryFile() as spool:
+            with self._errors(f"copy the home of {container.name}"):
+                stream, _stat = container.get_archive(f"{HOME}/.")
+                for chunk in stream:
+                    spool.write(chunk)
+            spool.seek(0)
+            _extract_home(spool, Path(dest))
+
+    def import_node(self, spec: NodeSpec, source: Path) -> NodeState:
+        name = node_name(spec.node_id)
+        container = self._get(self.client.containers, name)
+        if container is not None and not self._owned(container, spec.network_id):
+            raise DriverError("name_conflict", f"a container named {name} exists but is not "
+                              f"labelled as node {spec.node_id} of this install and network")
+        if container is None:
+            version = spec.ledger_version or runtimes.current_version()
+            image = self._find_image(version, spec.runtime_ref)
+            self.prepare_network(install_id=spec.install_id, tenant_id=spec.tenant_id,
+                                 network_id=spec.network_id)
+            container = self._create(spec, name, image.id)
+        if not self._home_written(container):
+            with tempfile.TemporaryFile() as spool:
+                _home_tar_from(Path(source), home_tree(spec), spool)
+                spool.seek(0)
+                with self._errors(f"copy the restored home into {name}"):
+                    container.put_archive(HOME, spool)
+        state = self._state(container, spec.node_id)
+        return state if state.running else self._start(container, spec.node_id)
+
+    def ledger_source(self, version: str, dest: Path) -> None:
+        """The ``ledger/`` the node image of ``version`` runs (``/opt/baas/ledger``), read
+        from a container created for the copy and removed afterwards."""
+        image = self._find_image(version)
+        with self._errors("copy the ledger out of the node image"):
+            container = self.client.containers.create(image.id, entrypoint=["true"])
+            try:
+                stream, _stat = container.get_archive(f"{IMAGE_LEDGER}/.")
+                with tempfile.TemporaryFile() as spool:
+                    for chunk in stream:
+                        spool.write(chunk)
+                    spool.seek(0)
+                    _extract_home(spool, Path(dest) / "ledger")
+            finally:
+                container.remove(force=True)
+
     # --- observation ---------------------------------------------------------------------
 
     def _state(self, container: Any, node_id: str) -> NodeState:
@@ -547,3 +608,56 @@ def _home_archive(files: dict[str, bytes]) -> bytes:
             info.uid = info.gid = NODE_UID
             tar.addfile(info, io.BytesIO(content))
     return buf.getvalue()
+
+
+def _extract_home(archive: Any, dest: Path) -> None:
+    """Unpack Docker's tar of a directory into ``dest``: regular files and directories
+    only, every path checked to stay inside ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with tarfile.open(fileobj=archive, mode="r|") as tar:
+        for member in tar:
+            parts = PurePosixPath(member.name).parts
+            # The engine names the copied directory "." (path "/node/.") or by its base name.
+            if parts and parts[0] in (".", PurePosixPath(HOME).name):
+                parts = parts[1:]
+            if not parts or any(p in ("..", "") for p in parts) or parts[0] == HOME_MARKER \
+                    or member.name.startswith("/"):
+                continue
+            target = dest.joinpath(*parts)
+            if member.isdir():
+                target.mkdir(parents=True, exist_ok=True, mode=0o700)
+            elif member.isfile():
+                target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                source = tar.extractfile(member)
+                if source is None:
+                    continue
+                with open(target, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                target.chmod(0o600)
+
+
+def _home_tar_from(source: Path, files: dict[str, bytes], out: Any) -> None:
+    """A home tar like ``_home_archive``: the copied files under ``source`` (chain data),
+    then ``files`` (config and keys, which win), then the marker."""
+    now = int(time.time())
+    given = {str(home_path(rel)): content for rel, content in files.items()}
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for item in sorted(source.rglob("*")):
+            rel = item.relative_to(source).as_posix()
+            if item.is_symlink() or rel in given:
+                continue
+            info = tarfile.TarInfo(rel)
+            info.uid = info.gid = NODE_UID
+            info.mtime = now
+            if item.is_dir():
+                info.type, info.mode = tarfile.DIRTYPE, 0o700
+                tar.addfile(info)
+            elif item.is_file():
+                info.size, info.mode = item.stat().st_size, 0o600
+                with open(item, "rb") as fh:
+                    tar.addfile(info, fh)
+        for rel, content in sorted(given.items()) + [(HOME_MARKER, b"")]:
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode, info.mtime = len(content), 0o600, now
+            info.uid = info.gid = NODE_UID
+            tar.addfile(info, io.BytesIO(content))

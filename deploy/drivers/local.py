@@ -270,9 +270,10 @@ class LocalDriver(Driver):
         write_json(node_dir / "node.json", meta)
 
     def _create(self, node_dir: Path, spec: NodeSpec, paths: dict[Any, bytes],
-                version: str) -> None:
+                version: str, data: Path | None = None) -> None:
         """Build the node dir aside and rename it into place, so a crash mid-write never
-        leaves a half-written home that a retry would then refuse to overwrite."""
+        leaves a half-written home that a retry would then refuse to overwrite. ``data``:
+        a copied home whose other files (chain data, app state) come along (a restore)."""
         if not paths:
             raise DriverError("invalid_spec", "home_files is empty")
         socket: Path | None = self._rpc_socket(spec.network_id, spec.node_id)
@@ -280,6 +281,8 @@ class LocalDriver(Driver):
         tmp = node_dir.parent / f".tmp-{node_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             (tmp / "home").mkdir(parents=True, mode=0o700)
+            if data is not None:
+                _copy_home(data, tmp / "home", skip={str(rel) for rel in paths})
             for rel, content in paths.items():
                 target = tmp / "home" / rel
                 target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -468,6 +471,47 @@ class LocalDriver(Driver):
         except DriverError as exc:  # a broken current ledger/ must not stop a delete
             logger.warning("runtime store not pruned: %s", exc)
 
+    # --- copies of a node's data ------------------------------------------------------------
+
+    def export_node_home(self, *, network_id: str, node_id: str, dest: Path) -> None:
+        node_dir = self._node_dir(network_id, node_id)
+        with self._lock(network_id):
+            state = self._state(network_id, node_id)
+            if not state.exists:
+                raise DriverError("node_not_found",
+                                  f"node {node_id} of network {network_id} does not exist")
+            if state.running:
+                raise DriverError("node_running",
+                                  f"node {node_id} runs; stop it before copying its data")
+            try:
+                Path(dest).mkdir(parents=True, mode=0o700)
+                _copy_home(node_dir / "home", Path(dest), skip=set())
+            except OSError as exc:
+                raise DriverError("driver_error",
+                                  f"cannot copy the home of node {node_id}: {exc}") from exc
+
+    def import_node(self, spec: NodeSpec, source: Path) -> NodeState:
+        node_dir = self._node_dir(spec.network_id, spec.node_id)
+        paths = {home_path(rel): content for rel, content in home_tree(spec).items()}
+        version = spec.ledger_version or runtimes.current_version()
+        self.ensure_runtime(version)
+        if not Path(source).is_dir():
+            raise DriverError("invalid_spec", f"{source} is not a node home copy")
+        with self._lock(spec.network_id):
+            if read_json(node_dir / "node.json") is None:
+                self._create(node_dir, spec, paths, version, data=Path(source))
+            state = self._state(spec.network_id, spec.node_id)
+            return state if state.running else self._start(spec.network_id, spec.node_id)
+
+    def ledger_source(self, version: str, dest: Path) -> None:
+        entry = self.runtimes.ensure(version)
+        try:
+            shutil.copytree(entry / "ledger", Path(dest) / "ledger", symlinks=False,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        except OSError as exc:
+            raise DriverError("driver_error",
+                              f"cannot copy ledger {version}: {exc.strerror or exc}") from exc
+
     # --- observation ---------------------------------------------------------------------
 
     def _state(self, network_id: str, node_id: str) -> NodeState:
@@ -636,6 +680,23 @@ def _rpc_on_socket(paths: dict[Any, bytes], socket: Path | None,
 def abci_socket_for(rpc_socket: Path | str) -> Path:
     """The node's ABCI socket: beside its RPC socket, with a name of the same length."""
     return Path(rpc_socket).with_suffix(".abci")
+
+
+def _copy_home(source: Path, dest: Path, *, skip: set[str]) -> None:
+    """Copy the regular files of a node home (0600 files, 0700 dirs), the relative paths
+    in ``skip`` left out. Links and sockets are not copied: a home holds none of ours, and
+    a link in a restored copy must never make us read or write outside it."""
+    for item in sorted(source.rglob("*")):
+        rel = item.relative_to(source)
+        if item.is_symlink() or rel.as_posix() in skip:
+            continue
+        target = dest / rel
+        if item.is_dir():
+            target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif item.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            shutil.copyfile(item, target)
+            os.chmod(target, 0o600)
 
 
 def _last_log_line(path: Path) -> str:

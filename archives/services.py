@@ -1,0 +1,347 @@
+"""Writes for exports, backups, restores and backup schedules.
+
+Each service checks role and input, records an ``Archive`` (or a new ``Network``) and an
+operation, audits, and queues its task after commit. Every refusal happens here, before
+anything is made: a bad request leaves no row, no file and no network behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from archives import fmt, tasks
+from archives.choices import (
+    NETWORK_BACKUP,
+    NETWORK_EXPORT,
+    NETWORK_RESTORE,
+    ArchiveKind,
+    ArchiveStatus,
+)
+from archives.models import Archive, BackupSchedule
+from baas.choices import ACTIVE
+from baas.errors import AppError, Conflict, ValidationFailed
+from baas.models import Operation
+from baas.operations import enqueue_after_commit, operation_create
+from deploy import crypto, platform
+from deploy.choices import NETWORK_BUSY, NETWORK_LIVE, DesiredState, NetworkStatus, NodeStatus
+from deploy.guards import require_owner
+from deploy.models import Network
+from deploy.services import NetworkSpec, _check_quota, _validate_spec
+
+DEADLINE = timedelta(hours=2)
+MAX_PASSPHRASE = 1024
+
+
+def backup_dir() -> Path:
+    return Path(settings.BAAS_BACKUP_DIR)
+
+
+def archive_path(archive: Archive) -> Path:
+    return backup_dir() / str(archive.tenant_id) / f"{archive.pk}.tar.gz"
+
+
+def upload_path(tenant: Any, upload_id: str) -> Path:
+    return backup_dir() / str(tenant.pk) / "uploads" / f"{upload_id}.tar.gz"
+
+
+def check_passphrase(passphrase: Any) -> str:
+    if not isinstance(passphrase, str) or not fmt.MIN_PASSPHRASE <= len(passphrase) \
+            <= MAX_PASSPHRASE:
+        raise ValidationFailed(
+            "weak_passphrase",
+            _("A backup passphrase has %(min)s to %(max)s characters.")
+            % {"min": fmt.MIN_PASSPHRASE, "max": MAX_PASSPHRASE})
+    return passphrase
+
+
+# Drivers that can copy a node's data (``Driver.export_node_home`` / ``import_node``).
+COPYING_DRIVERS = ("local", "docker")
+
+
+def _copyable(tenant: Any, network: Network, *, running_only: bool) -> None:
+    require_owner(tenant, network)
+    if network.driver not in COPYING_DRIVERS:
+        raise Conflict("archives_not_supported",
+                       _("Export, backup and restore are not supported on the %(driver)s "
+                         "driver yet.") % {"driver": network.driver})
+    if network.status in NETWORK_BUSY or network.status == NetworkStatus.DELETED:
+        raise Conflict("network_busy",
+                       _("The network is %(status)s; wait until it is running or stopped.")
+                       % {"status": network.status})
+    if running_only and network.status not in NETWORK_LIVE:
+        raise Conflict("network_not_running",
+                       _("Only a running network can be backed up; start it first."),
+                       details={"status": network.status})
+    if not running_only and network.status not in NETWORK_LIVE | {NetworkStatus.STOPPED}:
+        raise Conflict("network_busy",
+                       _("The network is %(status)s; only a running or stopped network can "
+                         "be exported.") % {"status": network.status})
+    if network.nodes.exclude(status=NodeStatus.DELETED).exclude(
+            tenant_id=network.tenant_id).exists():
+        raise Conflict("network_has_member_validators",
+                       _("Validators of this network are run by other organisations; their "
+                         "keys are not yours to copy."))
+    if Operation.objects.filter(target_type="deploy.network", target_id=str(network.pk),
+                                state__in=ACTIVE).exists() or Archive.objects.filter(
+            network=network, status=ArchiveStatus.PENDING,
+            created_at__gte=timezone.now() - DEADLINE).exists():
+        raise Conflict("network_busy",
+                       _("Another operation works on this network; try again when it ends."))
+
+
+def _archive_create(*, tenant: Any, actor: Any, network: Network, kind: str, op_kind: str,
+                    task: Any, params: dict[str, Any], request: Any, scheduled: bool = False,
+                    ) -> tuple[Archive, Operation]:
+    with transaction.atomic():
+        Network.objects.select_for_update().filter(pk=network.pk).first()
+        archive = Archive.objects.create(
+            tenant=tenant, network=network, kind=kind, network_name=network.name,
+            chain_id=network.chain_id, ledger_version=network.ledger_version,
+            scheduled=scheduled, created_by=actor if getattr(actor, "pk", None) else None)
+        op = operation_create(tenant=tenant, actor=actor, kind=op_kind,
+                              target=("archives.archive", archive.pk), deadline=DEADLINE,
+                              params={"network": str(network.pk)})
+        platform.audit(tenant=tenant, actor=actor, action=op_kind, target=network,
+                       request=request, metadata={"archive": str(archive.pk),
+                                                  "scheduled": scheduled})
+        enqueue_after_commit(task, str(archive.pk), op.pk, **params)
+    return archive, op
+
+
+def export_create(*, tenant: Any, actor: Any, network: Network,
+                  request: Any = None) -> tuple[Archive, Operation]:
+    """An archive that runs the network without this platform (keys in clear inside)."""
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    _copyable(tenant, network, running_only=False)
+    return _archive_create(tenant=tenant, actor=actor, network=network,
+                           kind=ArchiveKind.EXPORT, op_kind=NETWORK_EXPORT,
+                           task=tasks.export_task, params={}, request=request)
+
+
+def backup_create(*, tenant: Any, actor: Any, network: Network, passphrase: Any,
+                  request: Any = None, scheduled: bool = False) -> tuple[Archive, Operation]:
+    """A backup of a running network, its keys sealed with the tenant's ``passphrase``.
+    The passphrase goes to the task sealed with the platform key, never in clear."""
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    sealed = crypto.seal(check_passphrase(passphrase).encode()).decode()
+    _copyable(tenant, network, running_only=True)
+    return _archive_create(tenant=tenant, actor=actor, network=network,
+                           kind=ArchiveKind.BACKUP, op_kind=NETWORK_BACKUP,
+                           task=tasks.backup_task, params={"sealed_passphrase": sealed},
+                           request=request, scheduled=scheduled)
+
+
+def require_admin(*, tenant: Any, actor: Any) -> None:
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+
+
+def audit_download(*, tenant: Any, actor: Any, archive: Archive, request: Any = None) -> None:
+    """Who took a copy of the keys, and when."""
+    platform.audit(tenant=tenant, actor=actor, action="archive.download", target=archive,
+                   request=request, metadata={"kind": archive.kind, "sha256": archive.sha256})
+
+
+def archive_delete(*, tenant: Any, actor: Any, archive: Archive, request: Any = None) -> None:
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    if archive.status == ArchiveStatus.PENDING:
+        raise Conflict("archive_pending", _("The archive is still being written."))
+    archive_path(archive).unlink(missing_ok=True)
+    platform.audit(tenant=tenant, actor=actor, action="archive.delete", target=archive,
+                   request=request, metadata={"kind": archive.kind})
+    archive.delete()
+
+
+# --- restore -------------------------------------------------------------------------------
+
+
+def store_upload(*, tenant: Any, chunks: Any) -> str:
+    """Keep an uploaded backup under the tenant's directory; returns its upload id. (The
+    API's body limit, ``DATA_UPLOAD_MAX_MEMORY_SIZE``, bounds its size.)"""
+    upload_id = uuid.uuid4().hex
+    path = upload_path(tenant, upload_id)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+    return upload_id
+
+
+def _refuse(exc: fmt.ArchiveError) -> AppError:
+    return ValidationFailed(exc.code, exc.message)
+
+
+def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
+                   archive: Archive | None = None, upload_id: str | None = None,
+                   request: Any = None) -> tuple[Network, Operation]:
+    """A new network continuing the chain of a backup: same chain id, genesis and
+    validator keys, from the height the backup holds.
+
+    Checked before anything is made: the file is one of our backups, of this tenant, the
+    passphrase opens it, the network it came from no longer exists here (two copies of
+    one validator key sign conflicting blocks), name and quota. The full check of every
+    file's hash runs in the task before any node is made; it deletes the new network
+    again if the archive turns out damaged."""
+    try:
+        return _restore_create(tenant=tenant, actor=actor, name=name, passphrase=passphrase,
+                               archive=archive, upload_id=upload_id, request=request)
+    except AppError:
+        if upload_id:  # a refused upload is not kept
+            upload_path(tenant, upload_id).unlink(missing_ok=True)
+        raise
+
+
+def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
+                    archive: Archive | None, upload_id: str | None,
+                    request: Any) -> tuple[Network, Operation]:
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    check_passphrase(passphrase)
+    if archive is not None:
+        if archive.kind != ArchiveKind.BACKUP or archive.status != ArchiveStatus.READY:
+            raise Conflict("archive_not_restorable",
+                           _("Only a finished backup can be restored (not an export)."))
+        path = archive_path(archive)
+    elif upload_id:
+        path = upload_path(tenant, upload_id)
+    else:
+        raise ValidationFailed("archive_missing", _("Name a backup or upload one."))
+    try:
+        if not path.is_file():
+            raise fmt.ArchiveError("archive_corrupt", _("The backup file is missing."))
+        manifest = fmt.read_manifest(path)
+        fmt.check_passphrase(path, passphrase)
+    except fmt.ArchiveError as exc:
+        raise _refuse(exc) from None
+    if str(manifest.get("tenant_id")) != str(tenant.pk):
+        raise ValidationFailed("archive_foreign",
+                               _("This backup belongs to another organisation."))
+    nodes = manifest.get("nodes") or []
+    spec = NetworkSpec(name=name, validators=len(nodes), driver=str(manifest.get("driver")
+                                                                       or "local"))
+    _validate_spec(spec)
+    chain_id = str(manifest["chain_id"])
+    with transaction.atomic():
+        type(tenant).objects.select_for_update().filter(pk=tenant.pk).first()
+        _check_quota(tenant=tenant, spec=spec)
+        holder = Network.objects.select_for_update().filter(chain_id=chain_id).first()
+        if holder is not None and holder.status != NetworkStatus.DELETED:
+            code = "source_network_running" if holder.status in NETWORK_LIVE | NETWORK_BUSY \
+                else "source_network_exists"
+            raise Conflict(code, _(
+                "The network this backup was made of (%(name)s) still exists; delete it "
+                "first: two networks with the same validator keys would sign conflicting "
+                "blocks.") % {"name": holder.name}, details={"network": str(holder.pk)}
+                if holder.tenant_id == tenant.pk else {})
+        if holder is not None:
+            # A deleted network keeps its row; its chain id moves aside for the new one.
+            holder.chain_id = f"{chain_id[:41]}~{secrets.token_hex(4)}"
+            holder.save(update_fields=["chain_id", "updated_at"])
+        if Network.objects.filter(tenant=tenant, name=spec.name).visible().exists():
+            raise Conflict("network_name_taken",
+                           _("You already have a network called '%(name)s'.")
+                           % {"name": spec.name}, details={"name": spec.name})
+        network = Network.objects.create(
+            tenant=tenant, name=spec.name, chain_id=chain_id, validator_count=len(nodes),
+            driver=spec.driver, public_access=bool(manifest.get("public_access")),
+            desired_state=DesiredState.RUNNING,
+            created_by=actor if getattr(actor, "pk", None) else None,
+            engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
+            ledger_version=str(manifest.get("ledger_version") or ""),
+            status=NetworkStatus.REQUESTED)
+        op = operation_create(tenant=tenant, actor=actor, kind=NETWORK_RESTORE,
+                              target=("deploy.network", network.pk), deadline=DEADLINE,
+                              params={"archive": str(archive.pk) if archive else "",
+                                      "height": manifest.get("height")})
+        platform.audit(tenant=tenant, actor=actor, action=NETWORK_RESTORE, target=network,
+                       request=request, metadata={"archive": str(archive.pk) if archive
+                                                  else "upload", "chain_id": chain_id,
+                                                  "height": manifest.get("height")})
+        enqueue_after_commit(tasks.restore_task, str(network.pk), op.pk, str(path),
+                             crypto.seal(passphrase.encode()).decode(),
+                             bool(upload_id))
+    return network, op
+
+
+# --- schedules -----------------------------------------------------------------------------
+
+
+def schedule_set(*, tenant: Any, actor: Any, network: Network, enabled: bool,
+                 interval_hours: int, keep: int, passphrase: Any = None,
+                 request: Any = None) -> BackupSchedule:
+    platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+    require_owner(tenant, network)
+    if not 1 <= int(interval_hours) <= 24 * 30:
+        raise ValidationFailed("invalid_schedule",
+                               _("A backup interval is 1 to 720 hours."))
+    if not 1 <= int(keep) <= 100:
+        raise ValidationFailed("invalid_schedule", _("Keep 1 to 100 scheduled backups."))
+    current = BackupSchedule.objects.filter(network=network).first()
+    if passphrase is None and current is None:
+        raise ValidationFailed("weak_passphrase",
+                               _("A new schedule needs the passphrase its backups are "
+                                 "sealed with."))
+    now = timezone.now()
+    values: dict[str, Any] = {"tenant": tenant, "enabled": bool(enabled),
+                              "interval_hours": int(interval_hours), "keep": int(keep),
+                              "next_run_at": now + timedelta(hours=int(interval_hours))}
+    if passphrase is not None:
+        values["sealed_passphrase"] = crypto.seal(check_passphrase(passphrase).encode())
+    schedule, _created = BackupSchedule.objects.update_or_create(network=network,
+                                                                 defaults=values)
+    platform.audit(tenant=tenant, actor=actor, action="backup.schedule", target=network,
+                   request=request, metadata={"enabled": bool(enabled),
+                                              "interval_hours": int(interval_hours),
+                                              "keep": int(keep)})
+    return schedule
+
+
+def backups_due(now: Any = None) -> list[str]:
+    """Start the scheduled backups that are due; prune old scheduled ones. Returns the
+    archive ids started. A network that is not running is skipped until its next turn."""
+    now = now or timezone.now()
+    started = []
+    for schedule in BackupSchedule.objects.filter(enabled=True, next_run_at__lte=now) \
+            .select_related("network", "tenant"):
+        BackupSchedule.objects.filter(pk=schedule.pk).update(
+            next_run_at=now + timedelta(hours=schedule.interval_hours), last_run_at=now)
+        try:
+            archive, _op = backup_create(
+                tenant=schedule.tenant, actor=None, network=schedule.network,
+                passphrase=crypto.unseal(bytes(schedule.sealed_passphrase)).decode(),
+                scheduled=True)
+        except AppError:
+            continue  # stopped, busy: the next turn tries again
+        started.append(str(archive.pk))
+        for old in Archive.objects.filter(network=schedule.network, scheduled=True,
+                                          status=ArchiveStatus.READY)[schedule.keep:]:
+            archive_path(old).unlink(missing_ok=True)
+            old.delete()
+    return started
+
+
+def archives_reap() -> int:
+    """Pending archives whose operation ended without them (a worker died, the reaper
+    failed the operation at its deadline) become failed. Returns how many."""
+    ended = Operation.objects.filter(
+        target_type="archives.archive", kind__in=[NETWORK_EXPORT, NETWORK_BACKUP]).exclude(
+        state__in=ACTIVE).values_list("target_id", flat=True)
+    stale = Archive.objects.filter(status=ArchiveStatus.PENDING,
+                                   pk__in=[pk for pk in ended if _is_uuid(pk)])
+    return stale.update(status=ArchiveStatus.FAILED, error_code="deadline_exceeded",
+                        finished_at=timezone.now())
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
