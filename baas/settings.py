@@ -109,6 +109,7 @@ INSTALLED_APPS = [
     "deploy",
     "sectors",
     "identity",
+    "explorer",
 ]
 
 MIDDLEWARE = [

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("tenants.urls")),
     # Before deploy's: its ``networks/<id>/<action>/`` would catch ``.../deployments/``.
     path("", include("sectors.urls")),
+    path("", include("explorer.urls")),  # before deploy's, like sectors'
     path("", include("deploy.urls")),
 ]
 
