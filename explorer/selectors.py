@@ -119,7 +119,7 @@ class Signers:
                         organisation=signing.tenant.name, member=signing.member_id)
             if signing.tenant_id == getattr(self.tenant, "pk", None):
                 if signing.user is not None:
-                    info["person"] = signing.user.get_full_name() or signing.user.email
+                    info["person"] = signing.user.full_name or signing.user.email
                 elif signing.token is not None:
                     info["person"] = signing.token.name
         else:
