@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("baas", "tenants", "deploy", "sectors")
+PACKAGES = ("baas", "tenants", "deploy", "sectors", "explorer")
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 ERROR_DOCS = [ROOT / "docs" / name for name in ("api.md", "networks.md", "operations.md",
                                                    "templates.md")]
