@@ -96,9 +96,12 @@ class Signers:
     consortium see the organisation and the on-chain member id, as the chain shows them.
     """
 
-    def __init__(self, network: Network, tenant: Any) -> None:
+    def __init__(self, network: Network, tenant: Any, client: Any = None) -> None:
         self.network = network
         self.tenant = tenant
+        # The client of the request's other reads, when there is one: a new client per
+        # lookup costs tens of milliseconds (its HTTP pool's TLS set-up).
+        self.client = client
         self._cache: dict[str, dict[str, Any]] = {}
 
     def __call__(self, public_key: str) -> dict[str, Any]:
@@ -147,6 +150,8 @@ class Signers:
                 return None  # not (or no longer) a member: open access, or removed
             return _decode_value(res.value)
 
+        if self.client is not None:
+            return call(self.client)
         return gateway.with_failover(self.network, call)
 
 
@@ -236,19 +241,18 @@ def tx_detail(*, network: Network, tenant: Any, tx_hash: str) -> dict[str, Any]:
 
     if not gateway.HASH_RE.match(tx_hash or ""):
         raise ValidationFailed("invalid_hash", "A transaction hash is 64 hex characters.")
-    signers = Signers(network, tenant)
 
     def call(client: Any) -> dict[str, Any]:
         try:
             res = client.tx(tx_hash)
         except RpcError:
             raise NotFound("tx_not_found", f"No transaction {tx_hash.lower()}.") from None
-        return res
+        return _tx_row(tx_hash=str(res.get("hash", tx_hash)), height=int(res.get("height", 0)),
+                       index=int(res.get("index", 0)), raw_b64=res.get("tx", ""),
+                       result=res.get("tx_result", {}),
+                       signers=Signers(network, tenant, client))
 
-    res = gateway.with_failover(network, call)
-    return _tx_row(tx_hash=str(res.get("hash", tx_hash)), height=int(res.get("height", 0)),
-                   index=int(res.get("index", 0)), raw_b64=res.get("tx", ""),
-                   result=res.get("tx_result", {}), signers=signers)
+    return gateway.with_failover(network, call)
 
 
 def block_detail(*, network: Network, tenant: Any, height: int) -> dict[str, Any]:
@@ -257,22 +261,21 @@ def block_detail(*, network: Network, tenant: Any, height: int) -> dict[str, Any
     from ledger.client import RpcError
     from ledger.tx import tx_hash as hash_of
 
-    signers = Signers(network, tenant)
-
-    def call(client: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    def call(client: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         try:
-            return client.block(height), client.block_results(height)
+            blk, results = client.block(height), client.block_results(height)
         except RpcError:
             raise NotFound("block_not_found", f"No block at height {height}.") from None
+        signers = Signers(network, tenant, client)
+        raw_txs = blk["block"].get("data", {}).get("txs") or []
+        tx_results = results.get("txs_results") or []
+        return blk, [_tx_row(tx_hash=hash_of(base64.b64decode(raw)), height=height, index=i,
+                             raw_b64=raw, result=tx_results[i] if i < len(tx_results) else {},
+                             signers=signers)
+                     for i, raw in enumerate(raw_txs)]
 
-    blk, results = gateway.with_failover(network, call)
+    blk, txs = gateway.with_failover(network, call)
     header = blk["block"]["header"]
-    raw_txs = blk["block"].get("data", {}).get("txs") or []
-    tx_results = results.get("txs_results") or []
-    txs = [_tx_row(tx_hash=hash_of(base64.b64decode(raw)), height=height, index=i,
-                   raw_b64=raw, result=tx_results[i] if i < len(tx_results) else {},
-                   signers=signers)
-           for i, raw in enumerate(raw_txs)]
     proposer = header.get("proposer_address", "")
     return {"height": int(header["height"]), "time": header["time"],
             "hash": blk["block_id"]["hash"], "app_hash": header["app_hash"],
@@ -307,7 +310,6 @@ def search(*, network: Network, tenant: Any, q: str, kind: str = "") -> dict[str
     if kind and kind not in SEARCH_KINDS:
         raise ValidationFailed("invalid_kind", f"kind is one of {', '.join(SEARCH_KINDS)}.")
     kind = kind or _guess_kind(q)
-    signers = Signers(network, tenant)
     if kind == "height":
         if not (q.isascii() and q.isdigit()) or not 1 <= int(q) < 2**63:
             raise ValidationFailed("invalid_height", "A height is a whole number from 1.")
@@ -328,17 +330,27 @@ def search(*, network: Network, tenant: Any, q: str, kind: str = "") -> dict[str
     else:
         check_chaincode(q)
         query_text = f"tx.chaincode='{q}'"
-    found = gateway.tx_search(network=network, query_text=query_text, limit=SEARCH_LIMIT)
-    results = []
-    for item in found:
-        decoded_signer = item.get("signer") or ""
-        chaincode = next((e["attributes"].get("chaincode") for e in item["events"]
-                          if e["type"] == "tx"), None)
-        results.append({"hash": item["hash"], "height": item["height"], "code": item["code"],
-                        "chaincode": chaincode, "function": item["function"],
-                        "args": item["args"], "events": item["events"],
-                        "signer": signers(decoded_signer)})
-    return {"kind": kind, "q": q, "results": results}
+    return {"kind": kind, "q": q, "results": _tx_search(network, tenant, query_text)}
+
+
+def _tx_search(network: Network, tenant: Any, query_text: str) -> list[dict[str, Any]]:
+    """The newest ``SEARCH_LIMIT`` txs matching a CometBFT query, as ``tx_detail`` rows."""
+    from ledger.client import RpcError
+
+    def call(client: Any) -> list[dict[str, Any]]:
+        try:
+            res = client.rpc("tx_search", {"query": query_text, "order_by": "desc",
+                                           "page": "1", "per_page": str(SEARCH_LIMIT)})
+        except RpcError as exc:
+            raise ValidationFailed("invalid_search", f"The node refused the search: {exc.data}",
+                                   details={"rpc_code": exc.code}) from None
+        signers = Signers(network, tenant, client)
+        return [_tx_row(tx_hash=str(item.get("hash", "")), height=int(item.get("height", 0)),
+                        index=int(item.get("index", 0)), raw_b64=item.get("tx", ""),
+                        result=item.get("tx_result", {}), signers=signers)
+                for item in (res or {}).get("txs", [])]
+
+    return gateway.with_failover(network, call)
 
 
 # -- state ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Explorer API without a running chain: who may read, bad input refused before any node is
-asked, and how signer keys map to people (the real chain: tests/browser/test_explorer_browser.py)."""
+asked, and how signer keys map to people (the real chain:
+tests/browser/test_explorer_browser.py)."""
 
 from __future__ import annotations
 
