@@ -17,6 +17,13 @@ from tenants.forms import app_error_text
 from tenants.views import page, tenant_required
 
 
+class _Failed(str):
+    """An error's text that remembers its status: bad input makes the page a 400, a chain
+    that cannot be read (stopped, unreachable) leaves it a 200 that says so."""
+
+    status: int = 200
+
+
 def _read(fn: Callable[[], Any]) -> tuple[Any, str]:
     """``fn()`` and no error, or None and the error's text; a missing block or tx is a 404."""
     try:
@@ -24,9 +31,15 @@ def _read(fn: Callable[[], Any]) -> tuple[Any, str]:
     except NotFound as exc:
         if exc.code in ("block_not_found", "tx_not_found"):
             raise Http404 from None
-        return None, app_error_text(exc)
+        error = _Failed(app_error_text(exc))
     except AppError as exc:
-        return None, app_error_text(exc)
+        error = _Failed(app_error_text(exc))
+        error.status = 400 if exc.status == 400 else 200
+    return None, error
+
+
+def _status(error: str) -> int:
+    return getattr(error, "status", 200)
 
 
 def _api(request: HttpRequest, name: str, network: Any, **kwargs: Any) -> str:
@@ -69,7 +82,7 @@ def explorer_block(request: HttpRequest, network_id: Any, height: int) -> HttpRe
         raise Http404
     block, error = _read(lambda: selectors.block_detail(
         network=network, tenant=request.portal.tenant, height=height))
-    return page(request, "explorer/block.html", _context(request, network, block=block,
+    return page(request, "explorer/block.html", _context(request, network, info=block,
                                                          error=error))
 
 
@@ -79,7 +92,7 @@ def explorer_tx(request: HttpRequest, network_id: Any, tx_hash: str) -> HttpResp
     tx, error = _read(lambda: selectors.tx_detail(
         network=network, tenant=request.portal.tenant, tx_hash=tx_hash))
     return page(request, "explorer/tx.html", _context(request, network, tx=tx, error=error),
-                status=400 if error and tx is None else 200)
+                status=_status(error))
 
 
 @tenant_required
@@ -91,7 +104,7 @@ def explorer_search(request: HttpRequest, network_id: Any) -> HttpResponse:
                                                   q=q, kind=kind))
     return page(request, "explorer/search.html", _context(
         request, network, q=q, kind=kind, found=found, error=error,
-        kinds=selectors.SEARCH_KINDS), status=400 if error else 200)
+        kinds=selectors.SEARCH_KINDS), status=_status(error))
 
 
 @tenant_required
@@ -107,7 +120,8 @@ def explorer_state(request: HttpRequest, network_id: Any) -> HttpResponse:
             network=network, chaincode=chaincode, prefix=prefix, after=after))
         if state is not None:
             proof_api = _api(request, "explorer-proof", network, chaincode=chaincode)
-    codes, _ = _read(lambda: selectors.chaincodes(network=network))
+    codes, codes_error = _read(lambda: selectors.chaincodes(network=network))
+    error = error or codes_error
     return page(request, "explorer/state.html", _context(
         request, network, chaincode=chaincode, prefix=prefix, state=state, error=error,
-        proof_api=proof_api, chaincodes=codes), status=400 if error else 200)
+        proof_api=proof_api, chaincodes=codes), status=_status(error))
