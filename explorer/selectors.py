@@ -301,14 +301,15 @@ def search(*, network: Network, tenant: Any, q: str, kind: str = "") -> dict[str
     CometBFT's ``tx_search`` over the attributes the ledger emits on its ``tx`` event
     (``tx.chaincode``, ``tx.signer``; ``tx.hash`` and ``tx.height`` are CometBFT's own).
 
-    A 64-hex string is a tx hash unless ``kind=signer``; a hash that names no tx is then
-    tried as a signer key (both are 64 hex characters)."""
+    Without ``kind``, a 64-hex string is a tx hash and, when no tx has that hash, a signer
+    key (both are 64 hex characters)."""
     q = (q or "").strip()
     if not q or len(q) > MAX_SEARCH_CHARS:
         raise ValidationFailed("invalid_search",
                                f"q is 1 to {MAX_SEARCH_CHARS} characters.")
     if kind and kind not in SEARCH_KINDS:
         raise ValidationFailed("invalid_kind", f"kind is one of {', '.join(SEARCH_KINDS)}.")
+    guessed = not kind
     kind = kind or _guess_kind(q)
     if kind == "height":
         if not (q.isascii() and q.isdigit()) or not 1 <= int(q) < 2**63:
@@ -321,6 +322,8 @@ def search(*, network: Network, tenant: Any, q: str, kind: str = "") -> dict[str
             return {"kind": "hash", "q": q, "results": [
                 tx_detail(network=network, tenant=tenant, tx_hash=q)]}
         except NotFound:
+            if not guessed:
+                return {"kind": "hash", "q": q, "results": []}
             kind, query_text = "signer", f"tx.signer='{q.lower()}'"
     elif kind == "signer":
         if not PUBLIC_KEY_RE.match(q):
