@@ -421,8 +421,8 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
 # -- chaincode and validators -----------------------------------------------------------------
 
 def chaincodes(*, network: Network) -> dict[str, Any]:
-    """Deployed chaincode: the active version of each with its approvals, and versions
-    proposed but not yet approved by enough organisations."""
+    """Deployed chaincode: the active version of each with the organisations that approved
+    it, and versions proposed but not yet approved by enough organisations."""
 
     def call(client: Any) -> dict[str, Any]:
         active = gateway._ledger_errors(lambda: client.call("_lifecycle", "list")) or []
@@ -431,6 +431,7 @@ def chaincodes(*, network: Network) -> dict[str, Any]:
             info = gateway._ledger_errors(
                 lambda r=record: client.call("_lifecycle", "inspect", [r["name"]]))
             listed.append({"name": record["name"], "version": record["version"],
+                           "approvals": _approvals(client, record["name"], record["version"]),
                            "code_hash": record["code_hash"], "sequence": record.get("sequence"),
                            "height": record.get("height"),
                            "functions": sorted(record.get("exports", {})),
@@ -442,6 +443,26 @@ def chaincodes(*, network: Network) -> dict[str, Any]:
         return {"chaincodes": listed}
 
     return gateway.with_failover(network, call)
+
+
+def _approvals(client: Any, name: str, version: str) -> list[str]:
+    """The organisations whose approval activated ``name`` ``version``: the chain keeps
+    only pending proposals, so they are read back from the ``chaincode_approved`` events
+    (none for chaincode installed in genesis)."""
+    if not CHAINCODE_RE.match(name) or not re.fullmatch(r"[0-9A-Za-z.+_-]{1,32}", version):
+        return []  # nothing a query could be built from safely
+    res = gateway._ledger_errors(lambda: client.rpc("tx_search", {
+        "query": f"chaincode_approved.name='{name}' AND chaincode_approved.version='{version}'",
+        "page": "1", "per_page": "100"}))
+    orgs: list[str] = []
+    for item in (res or {}).get("txs", []):
+        if int(item.get("tx_result", {}).get("code", 0)):
+            continue
+        for event in _events(item.get("tx_result", {}).get("events", [])):
+            org = event["attributes"].get("org")
+            if event["type"] == "chaincode_approved" and org and org not in orgs:
+                orgs.append(org)
+    return orgs
 
 
 def validators(*, network: Network) -> dict[str, Any]:

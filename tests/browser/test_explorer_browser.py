@@ -42,6 +42,17 @@ def _wait_running(network, timeout_s: float) -> None:
     raise AssertionError(f"network still {network.status}")
 
 
+def _wait_operation(client, op_id: int) -> None:
+    deadline = time.monotonic() + RUNNING_TIMEOUT_MS / 1000
+    while time.monotonic() < deadline:
+        op = client.get(f"/api/v1/operations/{op_id}/").json()
+        if op["state"] in ("succeeded", "failed", "cancelled"):
+            assert op["state"] == "succeeded", op
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"operation {op_id} still {op['state']}")
+
+
 def _api_checks(client, network, person: str, tx: dict) -> None:
     """The explorer API on the real chain (the same selectors the pages render)."""
     base = f"/api/v1/networks/{network.pk}/explorer/"
@@ -74,8 +85,8 @@ def _api_checks(client, network, person: str, tx: dict) -> None:
     assert len(validators) == 1 and validators[0]["voting_power"] > 0
     assert validators[0]["last_signed"] and validators[0]["name"]
     codes = client.get(f"{base}chaincodes/").json()["chaincodes"]
-    assert [(c["name"], c["version"]) for c in codes] == [("kv", "1.0.0")]
-    assert "put" in codes[0]["functions"]
+    assert [(c["name"], c["version"]) for c in codes] == [("kv", "1.1.0")]
+    assert "put" in codes[0]["functions"] and len(codes[0]["approvals"]) == 1
 
     state = client.get(f"{base}state/kv/", {"prefix": "greet", "limit": 1}).json()
     assert [k["key"] for k in state["keys"]] == ["greeting"] and state["more"]
@@ -115,6 +126,14 @@ def test_explorer_api_and_pages_on_a_real_network(new_browser, live_server, cele
     client = APIClient()
     client.force_authenticate(user=membership.user)
     client.credentials(HTTP_X_TENANT=SLUG)
+    # An upgrade of kv through the platform: its approval is read back from the chain.
+    from ledger.genesis import bundled_source
+
+    res = client.post(f"/api/v1/networks/{network.pk}/chaincodes/",
+                      {"name": "kv", "version": "1.1.0", "source": bundled_source("kv")},
+                      format="json")
+    assert res.status_code == 202, res.content
+    _wait_operation(client, res.json()["id"])
     sent = []
     for key, value in (("greeting", "hello"), ("greeting-2", "bonjour")):
         res = client.post(f"/api/v1/networks/{network.pk}/gateway/tx/",
@@ -156,7 +175,8 @@ def test_explorer_api_and_pages_on_a_real_network(new_browser, live_server, cele
         "h => Number(document.querySelector('#explorer-blocks tbody tr')"
         ".getAttribute('data-height')) > h", arg=first, timeout=30_000)
     assert rows.count() <= 10
-    assert "1.0.0" in page.locator("#explorer-chaincodes tr[data-chaincode='kv']").inner_text()
+    kv_row = page.locator("#explorer-chaincodes tr[data-chaincode='kv']").inner_text()
+    assert "1.1.0" in kv_row and "installed with the network" not in kv_row
     assert page.locator("#explorer-validators tbody tr").count() == 1
     assert network.chain_id in page.locator("#explorer-python").inner_text()
     screenshot(page, "60-explorer-home")
