@@ -12,6 +12,7 @@ urlpatterns: list = [
 
 # Apps that expose API endpoints. An app's API is included once its ``api/urls.py`` exists,
 # so ``deploy`` and ``sectors`` can add theirs without touching this file.
-for _app in ("tenants", "deploy", "sectors", "monitor", "identity", "notify", "archives"):
+for _app in ("tenants", "deploy", "sectors", "monitor", "identity", "notify", "archives",
+             "explorer"):
     if find_spec(f"{_app}.api") is not None and find_spec(f"{_app}.api.urls") is not None:
         urlpatterns.append(path("", include(f"{_app}.api.urls")))

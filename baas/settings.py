@@ -112,6 +112,7 @@ INSTALLED_APPS = [
     "monitor",
     "notify",
     "archives",
+    "explorer",
 ]
 
 MIDDLEWARE = [

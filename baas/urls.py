@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("", include("notify.urls")),
     path("", include("archives.urls")),
+    path("", include("explorer.urls")),  # before deploy's, like sectors'
     path("", include("deploy.urls")),
 ]
 

@@ -51,6 +51,8 @@ GENESIS_KEY = "0" * 64
 MAX_BLOCK_OUTPUT_BYTES = 8 * 1024 * 1024
 MAX_BLOCK_WRITE_BYTES = 32 * 1024 * 1024
 QUERY_STEP_LIMIT = DEFAULT_STEP_LIMIT  # one query: at most what one call may use
+KEYS_PAGE = 100  # keys per ``/keys`` query page
+KEYS_MAX_BYTES = 1024 * 1024  # values per ``/keys`` page; a page stops early past it
 
 
 @dataclass(frozen=True)
@@ -587,6 +589,8 @@ class LedgerApp:
             return self._query_call(data, reader, height)
         if path == "/metrics":  # this node's own figures (ledger/metrics.py), not state
             return QueryResult(key=data, value=self.metrics.exposition(), height=height)
+        if path == "/keys":
+            return self._query_keys(data, reader, height)
         if path == "/identity":
             key = b"_identity/member/" + data.strip().lower()
             return self._lookup(key, data, height, "no member with that public key")
@@ -599,6 +603,31 @@ class LedgerApp:
             return self._lookup(f"_lifecycle/cc/{name}".encode(), data, height,
                                 f"chaincode {name!r} is not installed")
         raise LedgerError(Code.BAD_QUERY, f"unknown query path {path!r}")
+
+    def _query_keys(self, data: bytes, reader: _AtHeight, height: int) -> QueryResult:
+        """Committed keys under a prefix, in byte order, for browsing state (the explorer):
+        data is JSON ``{"prefix": hex, "after": hex, "limit": n}``; the value is
+        ``{"items": [[key hex, value hex], ...], "more": bool}``. Reads only: no app hash
+        depends on it, so adding it forks nothing."""
+        try:
+            request = json.loads(data)
+            prefix = bytes.fromhex(request.get("prefix", ""))
+            after = bytes.fromhex(request.get("after", ""))
+            limit = int(request.get("limit", KEYS_PAGE))
+        except (ValueError, TypeError, AttributeError):
+            raise LedgerError(Code.BAD_QUERY, 'data must be JSON {"prefix": hex, "after": '
+                              'hex, "limit": n}') from None
+        if not prefix:
+            raise LedgerError(Code.BAD_QUERY, "prefix must not be empty")
+        limit = max(1, min(limit, KEYS_PAGE))
+        start = after + b"\x00" if after.startswith(prefix) else prefix
+        end = prefix.rstrip(b"\xff")
+        end = end[:-1] + bytes([end[-1] + 1]) if end else b"\xff" * (len(prefix) + 1)
+        rows = reader.range(start, end, limit + 1, KEYS_MAX_BYTES)
+        more = len(rows) > limit or sum(len(v) for _, v in rows) > KEYS_MAX_BYTES
+        items = [[k.hex(), v.hex()] for k, v in rows[:limit]]
+        return QueryResult(key=data, height=height,
+                           value=canonical.encode({"items": items, "more": more}))
 
     def _lookup(self, key: bytes, data: bytes, height: int, missing: str) -> QueryResult:
         value = self._query_reads().get_at(key, height)

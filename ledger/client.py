@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -107,6 +108,20 @@ def _b64(data: str | None) -> bytes:
     return base64.b64decode(data) if data else b""
 
 
+_TLS: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context (httpx's default trust: certifi) shared by every client: building
+    one loads the CA bundle, tens of milliseconds, which a client per gateway call paid."""
+    global _TLS
+    if _TLS is None:
+        import certifi
+
+        _TLS = ssl.create_default_context(cafile=certifi.where())
+    return _TLS
+
+
 def unix_socket_of(url: str) -> tuple[str, str] | None:
     """``unix:///dir/node.sock/status`` -> ``("/dir/node.sock", "/status")``; None for other
     URLs. A node's RPC socket file name ends in ``.sock``; what follows is the HTTP path."""
@@ -136,9 +151,11 @@ class LedgerClient:
         # A node on a Unix socket (the local driver) is spoken to as http://node/ over it.
         self._socket = socket[0] if socket else None
         self._endpoint = "http://node/" if socket else self.url
+        tls = _tls_context()
         self._http = httpx.Client(
-            timeout=timeout,
-            transport=httpx.HTTPTransport(uds=self._socket) if self._socket else None,
+            timeout=timeout, verify=tls,
+            transport=httpx.HTTPTransport(uds=self._socket, verify=tls) if self._socket
+            else None,
         )
 
     def close(self) -> None:

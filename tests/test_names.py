@@ -16,7 +16,8 @@ from rest_framework import serializers
 
 from baas.validators import validate_name
 
-PACKAGES = ("baas", "tenants", "deploy", "sectors", "identity", "notify", "monitor", "archives")
+PACKAGES = ("baas", "tenants", "deploy", "sectors", "identity", "notify", "monitor", "archives",
+            "explorer")
 # Fields that are not names a person chooses, or are held to a stricter rule elsewhere.
 EXEMPT = {
     # Retyping an existing network name to confirm a deletion: compared, never stored.

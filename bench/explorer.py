@@ -1,0 +1,178 @@
+"""Explorer list and search latency on a real network holding many transactions.
+
+    .venv/bin/python bench/explorer.py [--txs 100000] [--produce-budget-s 900] [--rounds 40]
+
+Starts ONE local validator (CometBFT plus ``python -m ledger node``, generated with
+ledger.network like bench/ledger_throughput.py), writes ``--txs`` ``kv.put`` transactions
+from one signer (32 concurrent senders, broadcast_tx_sync), and stops producing when
+``--produce-budget-s`` has passed (the output then says how many were written: fewer than
+asked means the machine could not produce them in time). Production time and rate are
+printed first.
+
+Then, in this process, a throw-away control plane database (SQLite in a temporary
+directory, migrated) gets one organisation and a network row pointing at the node, and the
+explorer's API is called through Django's test client with a signed-in owner, so each
+figure is the whole request: URL routing, tenant and role checks, the gateway's node
+choice, CometBFT RPC and the explorer's decoding. Measured, ``--rounds`` times each:
+
+- list: ``blocks/?limit=20`` (newest) and ``blocks/?before=<random height>``;
+- search: by tx hash, by height, by signer, by chaincode (``search/?q=...&kind=...``); the
+  signer and the chaincode match EVERY tx written here (one signer, one chaincode), the
+  worst case for CometBFT's ``tx_search``, which gathers every match before paging;
+- tx detail and state by prefix (printed, not in the goal).
+
+The last line is the summary: ``txs=... list_p50_ms=... list_p95_ms=... search_p50_ms=...
+search_p95_ms=... restore_s=...``. ``restore_s`` is measured by the backup/restore bench
+(the archives app); this script prints ``restore_s=na`` when that is not available here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from ledger_throughput import drive, machine, percentile  # noqa: E402
+
+from ledger.network import create_operator_key, generate_network, local_nodes  # noqa: E402
+from ledger.node import start_background, stop_background, wait_ready  # noqa: E402
+
+CHAIN_ID = "explorer-bench"
+BATCH = 5000  # txs signed and sent per round of production
+
+
+def produce(url: str, key: bytes, wanted: int, budget_s: float) -> tuple[int, float, list[str]]:
+    """Write up to ``wanted`` kv.put txs within ``budget_s``; returns (committed, seconds,
+    a sample of tx hashes)."""
+    import hashlib
+
+    from ledger.tx import Signer, build_tx
+
+    signer = Signer.from_private_bytes(key)
+    committed, began, sample = 0, time.perf_counter(), []
+    sent = 0
+    while sent < wanted and time.perf_counter() - began < budget_s:
+        size = min(BATCH, wanted - sent)
+        txs = [build_tx(signer=signer, chain_id=CHAIN_ID, chaincode="kv", function="put",
+                        args=[f"key{sent + i:06d}", f"value{sent + i}"]) for i in range(size)]
+        done, _rejected, _lat, _elapsed, _blocks = asyncio.run(drive([url], txs, 32))
+        committed += done
+        sent += size
+        sample += [hashlib.sha256(t).hexdigest() for t in random.sample(txs, min(50, size))]
+        print(f"  produced {committed} txs in {time.perf_counter() - began:.0f} s", flush=True)
+    return committed, time.perf_counter() - began, sample
+
+
+def control_plane(tmp: Path, rpc_url: str):
+    """A migrated throw-away database with an owner and a network row for the node."""
+    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'bench.sqlite3'}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "baas.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from rest_framework.test import APIClient
+
+    from deploy.models import Network, Node
+    from tenants.models import Membership, Tenant, User
+
+    user = User.objects.create(email="bench@example.test")
+    tenant = Tenant.objects.create(name="Bench", slug="bench")
+    Membership.objects.create(user=user, tenant=tenant, role="owner")
+    network = Network.objects.create(tenant=tenant, name="bench", chain_id=CHAIN_ID,
+                                     validator_count=1, driver="local", status="running")
+    Node.objects.create(network=network, tenant=tenant, index=0, moniker="node0",
+                        rpc_url=rpc_url, status="running", health="healthy")
+    client = APIClient()
+    client.force_authenticate(user=user)
+    client.credentials(HTTP_X_TENANT="bench")
+    return client, f"/api/v1/networks/{network.pk}/explorer/"
+
+
+def timed(client, url: str, params: dict | None = None) -> float:
+    began = time.perf_counter()
+    res = client.get(url, params or {})
+    elapsed = (time.perf_counter() - began) * 1000
+    if res.status_code != 200:
+        raise RuntimeError(f"{url} {params}: {res.status_code} {res.content[:300]!r}")
+    return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--txs", type=int, default=100_000, help="transactions to write")
+    ap.add_argument("--produce-budget-s", type=float, default=900.0,
+                    help="stop producing after this many seconds")
+    ap.add_argument("--rounds", type=int, default=40, help="requests per measured call")
+    args = ap.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="explorer-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        key, public_hex = create_operator_key(tmp)
+        nodes = local_nodes(1)
+        from ledger.cli import build_app_state
+
+        homes = generate_network(chain_id=CHAIN_ID, nodes=nodes, out_dir=tmp / "net",
+                                 app_state=build_app_state(public_hex))
+        try:
+            start_background(homes[0])
+            url = f"http://127.0.0.1:{nodes[0].rpc_port}"
+            wait_ready(url, timeout=60)
+            count, seconds, sample = produce(url, key, args.txs, args.produce_budget_s)
+            rate = count / seconds if seconds else 0.0
+            print(f"production: {count} txs in {seconds:.1f} s ({rate:.0f} tx/s), one "
+                  "validator, one signer, 32 senders", flush=True)
+            if count < args.txs:
+                print(f"NOTE: {count} of the {args.txs} transactions asked for were written "
+                      f"within the {args.produce_budget_s:.0f} s budget; the figures below "
+                      f"are for {count}.", flush=True)
+            client, base = control_plane(tmp, url)
+            latest = client.get(base + "blocks/").json()["latest_height"]
+            signer = client.get(base + f"txs/{sample[0]}/").json()["signer"]["public_key"]
+            lists, searches, other = [], [], []
+            per_kind: dict[str, list[float]] = {}
+            for _ in range(args.rounds):
+                lists.append(timed(client, base + "blocks/", {"limit": 20}))
+                lists.append(timed(client, base + "blocks/",
+                                   {"before": random.randint(2, latest), "limit": 20}))
+                tx_hash = random.choice(sample)
+                height = client.get(base + f"txs/{tx_hash}/").json()["height"]
+                for kind, q in (("hash", tx_hash), ("height", str(height)),
+                                ("signer", signer), ("chaincode", "kv")):
+                    ms = timed(client, base + "search/", {"q": q, "kind": kind})
+                    searches.append(ms)
+                    per_kind.setdefault(kind, []).append(ms)
+                other.append(timed(client, base + f"txs/{tx_hash}/"))
+                prefix = f"key{random.randint(0, max(0, count - 1)):06d}"[:7]
+                other.append(timed(client, base + "state/kv/", {"prefix": prefix}))
+            for kind, values in per_kind.items():
+                print(f"search by {kind}: p50={percentile(values, 0.5):.1f} ms "
+                      f"p95={percentile(values, 0.95):.1f} ms")
+            print(f"tx detail + state page: p50={percentile(other, 0.5):.1f} ms "
+                  f"p95={percentile(other, 0.95):.1f} ms")
+            print(f"conditions: {count} txs, chain height {latest}, {args.rounds} rounds, "
+                  "requests through Django's test client in this process (no HTTP server), "
+                  "one validator on this machine's loopback")
+            print(f"txs={count} list_p50_ms={percentile(lists, 0.5):.1f} "
+                  f"list_p95_ms={percentile(lists, 0.95):.1f} "
+                  f"search_p50_ms={percentile(searches, 0.5):.1f} "
+                  f"search_p95_ms={percentile(searches, 0.95):.1f} restore_s=na")
+        finally:
+            for home in homes:
+                stop_background(home)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
