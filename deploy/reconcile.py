@@ -98,16 +98,17 @@ def reconcile() -> dict[str, int]:
         logger.info("reconcile: the previous pass is still running; this one is skipped")
         return {"skipped_busy": 1}
     try:
-        counts = _reconcile_pass()
+        return _reconcile_pass()
     finally:
         if cache.get(LOCK_KEY) == token:  # never release a lock that expired and was retaken
             cache.delete(LOCK_KEY)
-    _record(counts)
-    return counts
 
 
-def _record(counts: dict[str, int]) -> None:
-    """The pass's figures for /metrics (``baas_reconciler_*``); never fails the pass."""
+def record(counts: dict[str, int]) -> None:
+    """A scheduled pass's figures for /metrics (``baas_reconciler_*``), added by the task
+    after the pass; never fails it."""
+    if counts.get("skipped_busy"):
+        return
     try:
         add_totals("reconciler_passes", {"": 1})
         add_totals("reconciler_outcomes", counts)

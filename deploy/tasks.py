@@ -134,7 +134,9 @@ def network_upgrade_task(network_id: str, operation_id: int | None = None) -> No
 
 @shared_task(name="deploy.reconcile")
 def reconcile_task() -> dict[str, int]:
-    return reconcile.reconcile()
+    counts = reconcile.reconcile()
+    reconcile.record(counts)
+    return counts
 
 
 @shared_task(name="deploy.reap")

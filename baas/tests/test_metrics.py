@@ -64,11 +64,11 @@ def test_operations_by_kind_and_state(client):
 
 
 def test_reconciler_passes_and_outcomes_add_up_across_passes(client):
-    from deploy.reconcile import reconcile
+    from deploy.tasks import reconcile_task
 
     before = scrape(client)
-    reconcile()
-    reconcile()
+    reconcile_task()
+    reconcile_task()
     after = scrape(client)
     assert value(after, "baas_reconciler_passes_total") == \
         value(before, "baas_reconciler_passes_total") + 2
