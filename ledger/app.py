@@ -175,6 +175,7 @@ class LedgerApp:
         self.metrics = HostMetrics(state_size=lambda: self._query_reads().size())
         self.metrics.height.set(self.store.height)
         self._block_started = 0.0
+        self._tx_chaincode = ""  # the tx being delivered, for its metrics label
 
     def _meta_str(self, key: str) -> str:
         value = self.store.get_meta(key)
@@ -304,8 +305,11 @@ class LedgerApp:
             height, time_ns = self._block
             self.store.commit(height=height, time_ns=time_ns)
             self._block = None
-            self.metrics.block_seconds.observe(time.perf_counter() - self._block_started)
-            self.metrics.height.set(height)
+            try:
+                self.metrics.block_seconds.observe(time.perf_counter() - self._block_started)
+                self.metrics.height.set(height)
+            except Exception:  # noqa: BLE001 -- figures never fail a commit
+                pass
             return 0
 
     def query(self, *, path: str, data: bytes, height: int = 0,
@@ -443,19 +447,20 @@ class LedgerApp:
         applied only once the result is known to be deliverable.
         """
         started = time.perf_counter()
+        self._tx_chaincode = ""  # set by _deliver once the tx is decoded
         result = self._deliver_checked(raw, height, time_ns, updates, budget)
-        self.metrics.tx(self._chaincode_label(raw), result.code, result.gas_used,
-                        time.perf_counter() - started)
+        try:
+            self.metrics.tx(self._chaincode_label(self._tx_chaincode), result.code,
+                            result.gas_used, time.perf_counter() - started)
+        except Exception:  # noqa: BLE001 -- a figure must never stop a block (or the chain)
+            pass
         return result
 
-    def _chaincode_label(self, raw: bytes) -> str:
+    def _chaincode_label(self, name: str) -> str:
         """The tx's chaincode for metrics if it names a system or installed one, else
         ``none``: names a client sends at random must not each make a new series."""
-        try:
-            name = self._decode(raw).chaincode  # cached: decoded once already
-        except Exception:  # noqa: BLE001 -- any undecodable tx is simply "none"
-            return "none"
-        if name in SYSTEM_CHAINCODES or self.store.get(f"_lifecycle/cc/{name}".encode()):
+        if name and (name in SYSTEM_CHAINCODES
+                     or self.store.get(f"_lifecycle/cc/{name}".encode())):
             return name
         return "none"
 
@@ -497,6 +502,7 @@ class LedgerApp:
         its writes (applied by the caller)."""
         try:
             tx = self._decode(raw)
+            self._tx_chaincode = tx.chaincode
             caller = self._admit(tx, self.store, time_ns // 1_000_000)
         except LedgerError as err:
             return _failure(err), None

@@ -35,7 +35,9 @@ class NetworkSample(models.Model):
     objects = NetworkSampleQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["network", "taken_at"], name="monitor_sample_time")]
+        indexes = [models.Index(fields=["network", "taken_at"], name="monitor_sample_time"),
+                   # the retention delete of every network's old rows
+                   models.Index(fields=["taken_at"], name="monitor_sample_age")]
         ordering = ["taken_at"]
 
     def __str__(self) -> str:
