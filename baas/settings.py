@@ -303,6 +303,7 @@ BAAS_PUBLIC_PAGE_THROTTLE_RATE = os.environ.get("BAAS_PUBLIC_PAGE_THROTTLE_RATE"
 # Per client address; anyone may call it. did:baas answers are cached: the latest version for
 # BAAS_DID_CACHE_SECONDS, a given versionId (never changes) for BAAS_DID_VERSION_CACHE_SECONDS.
 BAAS_DID_RESOLVER_THROTTLE_RATE = os.environ.get("BAAS_DID_RESOLVER_THROTTLE_RATE", "600/minute")
+BAAS_DID_WEB_THROTTLE_RATE = os.environ.get("BAAS_DID_WEB_THROTTLE_RATE", "60/minute")
 BAAS_DID_CACHE_SECONDS = int(os.environ.get("BAAS_DID_CACHE_SECONDS", "5"))
 BAAS_DID_VERSION_CACHE_SECONDS = int(os.environ.get("BAAS_DID_VERSION_CACHE_SECONDS", "3600"))
 # did:web: fetched over HTTPS from the address the name resolves to, never a loopback,

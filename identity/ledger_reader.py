@@ -13,7 +13,10 @@ other namespace is ``notFound`` exactly as one that does not exist, with the sam
 
 Answers are cached (Django's cache): latest-version resolutions for
 ``BAAS_DID_CACHE_SECONDS`` (5 s by default; a rotation shows after at most that), a given
-``versionId`` for ``BAAS_DID_VERSION_CACHE_SECONDS`` (a version never changes once written).
+``versionId`` for ``BAAS_DID_VERSION_CACHE_SECONDS`` once a later version exists (its
+state never changes again, nor do ``nextVersionId``/``nextUpdate``); the latest version
+asked by ``versionId`` is cached for the short time, as its metadata changes with the next
+update.
 The registry is looked up on every call, so a registry taken out of the public resolver
 answers ``notFound`` at once, cache or not.
 """
@@ -79,8 +82,7 @@ class LedgerReader:
             raise _not_found(namespace, suffix)
         key = (f"identity:did:{registry.network_id}:{suffix}:{version_id}:{version_time}:"
                f"{int(proof)}")
-        ttl = version_cache_seconds() if version_id is not None else cache_seconds()
-        if self.use_cache and ttl > 0:
+        if self.use_cache and (cache_seconds() > 0 or version_cache_seconds() > 0):
             cached = cache.get(key)
             if cached is not None:
                 if cached == "missing":
@@ -97,9 +99,22 @@ class LedgerReader:
             # The chain's namespace is the authority; a registry row that disagrees with it
             # must not make a DID resolvable under a name the network never took.
             raise _not_found(namespace, suffix)
+        ttl = record_cache_seconds(record, version_id=version_id)
         if self.use_cache and ttl > 0:
             cache.set(key, record, ttl)
         return record
+
+
+def record_cache_seconds(record: dict[str, Any], *, version_id: int | None) -> int:
+    """How long ``record`` may be cached: long only for a version that has a successor,
+    whose whole answer (state and metadata) is final; the latest version's metadata gains
+    ``nextVersionId``/``nextUpdate`` at the next update."""
+    try:
+        superseded = int(record["version"]) < int(record["versions"])
+    except (KeyError, TypeError, ValueError):
+        superseded = False
+    return version_cache_seconds() if version_id is not None and superseded else \
+        cache_seconds()
 
 
 def read_record(registry: DidRegistry, suffix: str, *, version_id: int | None = None,
@@ -183,7 +198,20 @@ def on_a_node(network: Any, call: Any) -> Any:
 
 def prove(client: Any, record: dict[str, Any]) -> dict[str, Any]:
     """A state proof of ``record``'s version, checked against the app hash in a block
-    header; raises ``InternalError`` when the node's answer does not hold."""
+    header; raises ``InternalError`` when the node's answer does not hold or the node
+    refuses a step (``ConnectionFailed``/``ClientTimeout`` pass, so the caller fails over
+    to another node)."""
+    from ledger.client import QueryFailed, RpcError
+
+    try:
+        return _prove(client, record)
+    except QueryFailed as exc:  # a pruned height, a refused /state query
+        raise InternalError(f"the node refused the proof query: {exc.log}") from None
+    except RpcError as exc:
+        raise InternalError(f"the node refused a step of the proof: {exc.message}") from None
+
+
+def _prove(client: Any, record: dict[str, Any]) -> dict[str, Any]:
     from deploy import rpc
     from ledger import canonical
 
@@ -220,5 +248,10 @@ def prove(client: Any, record: dict[str, Any]) -> dict[str, Any]:
         "appHash": app_hash.hex(),
         "appHashBlock": height + 1,
         "merkleProof": proof,
-        "verified": True,
+        # What was checked, said exactly: the Merkle proof against the app hash of one
+        # node's header of block appHashBlock. Not the validators' commit signatures over
+        # that header, so the proof is as good as that node; a client that needs more
+        # checks appHash against a commit it verifies itself.
+        "checked": "merkleProof against appHash of the node's header of appHashBlock",
+        "commitChecked": False,
     }

@@ -2,8 +2,9 @@
 
 The Universal Resolver driver interface (DID Resolution, HTTP(S) binding): anyone may call
 it (no login, no session, no CSRF: it only reads), it is rate-limited per client address
-(``BAAS_DID_RESOLVER_THROTTLE_RATE``) and answers any origin (``Access-Control-Allow-Origin:
-*``). Representations by ``Accept``:
+(``BAAS_DID_RESOLVER_THROTTLE_RATE``; did:web, which makes this process fetch from the
+internet, also by the lower ``BAAS_DID_WEB_THROTTLE_RATE``) and answers any origin
+(``Access-Control-Allow-Origin: *``). Representations by ``Accept``:
 
 - ``application/did+ld+json`` (also ``application/ld+json``, ``*/*`` and no header): the
   DID document with ``@context``;
@@ -18,6 +19,10 @@ and the status of the HTTP binding: 400 ``invalidDid``/``invalidDidUrl``/``inval
 501 ``methodNotSupported`` and 502 ``internalError`` when the registry failed (a did:web
 server, or a ledger network none of whose nodes answered).
 
+Every answer may be kept by caches for ``BAAS_DID_CACHE_SECONDS`` at most, a given
+``versionId`` included: a shared cache must not keep serving a registry's DIDs long after
+the registry was taken out of the public resolver.
+
 Query parameters of the HTTP request: ``proof=true`` (did:baas: a checked state proof in
 ``didResolutionMetadata.proof``) and ``versionId``, ``versionTime``, ``service``, which are
 added to the DID URL as its DID parameters.
@@ -26,6 +31,7 @@ added to the DID URL as its DID parameters.
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 from functools import lru_cache
 from typing import Any
@@ -47,11 +53,14 @@ from identity.did.resolver import (
     ResolutionResult,
     Resolver,
 )
-from identity.ledger_reader import LedgerReader, cache_seconds, version_cache_seconds
+from identity.ledger_reader import LedgerReader, cache_seconds
 from tenants.throttling import ClientAddressThrottle
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/1.0/identifiers/"
 DEFAULT_RATE = "600/minute"
+DEFAULT_WEB_RATE = "60/minute"
 RESULT_PROFILE = "https://w3id.org/did-resolution"
 DID_PARAMETERS = ("versionId", "versionTime", "service")
 OPTIONS = ("proof",)
@@ -75,8 +84,21 @@ class ResolverThrottle(ClientAddressThrottle):
         return getattr(settings, "BAAS_DID_RESOLVER_THROTTLE_RATE", DEFAULT_RATE)
 
 
+class WebResolverThrottle(ClientAddressThrottle):
+    """did:web only, per client address (``BAAS_DID_WEB_THROTTLE_RATE``, default
+    60/minute), on top of ``ResolverThrottle``: each did:web resolution makes this process
+    look a name up and connect to a server somebody else chose."""
+
+    def get_rate(self) -> str:
+        return getattr(settings, "BAAS_DID_WEB_THROTTLE_RATE", DEFAULT_WEB_RATE)
+
+
 class _Scope:
     throttle_scope = "did_resolver"
+
+
+class _WebScope:
+    throttle_scope = "did_resolver_web"
 
 
 @lru_cache(maxsize=8)
@@ -231,17 +253,20 @@ def identifiers(request: HttpRequest, did: str = "") -> HttpResponse:
                                 status=405)
         response["Allow"] = "GET, HEAD, OPTIONS"
         return _headers(response)
-    throttle = ResolverThrottle()
-    if not throttle.allow_request(request, _Scope()):
-        wait = int(throttle.wait() or 1)
-        response = JsonResponse(error_body("throttled", _("Too many requests; try again "
-                                                          "later."), {"wait_seconds": wait}),
-                                status=429)
-        response["Retry-After"] = str(wait)
-        return _headers(response)
+    did_url = _raw_did(request)
+    throttles = [(ResolverThrottle(), _Scope())]
+    if did_url[:8].lower() == "did:web:":
+        throttles.append((WebResolverThrottle(), _WebScope()))
+    for throttle, scope in throttles:
+        if not throttle.allow_request(request, scope):
+            wait = int(throttle.wait() or 1)
+            response = JsonResponse(error_body("throttled", _("Too many requests; try "
+                                                              "again later."),
+                                               {"wait_seconds": wait}), status=429)
+            response["Retry-After"] = str(wait)
+            return _headers(response)
 
     representation = negotiate(request.headers.get("Accept"))
-    did_url = _raw_did(request)
     options: dict[str, Any] = {}
     params: list[tuple[str, str]] = []
     result: ResolutionResult | None = None
@@ -261,16 +286,21 @@ def identifiers(request: HttpRequest, did: str = "") -> HttpResponse:
             "application/did+json or the DID resolution result."))
     if result is None:
         document_type = DID_JSON if representation == DID_JSON else DID_LD_JSON
-        result = public_resolver().resolve(_with_parameters(did_url, params), document_type,
-                                           options)
+        try:
+            result = public_resolver().resolve(_with_parameters(did_url, params),
+                                               document_type, options)
+        except Exception:  # noqa: BLE001 - the resolver should not raise; never a 500 here
+            logger.exception("the DID resolver failed on %.200r", did_url)
+            result = _failure("internalError", _("The resolver failed on this DID; the "
+                                                 "error is logged."))
     status = _status(result)
     if status == 200 and representation != RESOLUTION_RESULT:
         body = result.content_stream if result.content_stream is not None else \
             result.did_document
         assert body is not None
-        versioned = any(n == "versionId" for n, _v in params) or "versionId=" in did_url
-        ttl = version_cache_seconds() if versioned else cache_seconds()
-        return _headers(_json(body, 200, representation or DID_LD_JSON), max_age=ttl)
+        # The short time for every answer, a given versionId's too (see the docstring).
+        return _headers(_json(body, 200, representation or DID_LD_JSON),
+                        max_age=cache_seconds())
     content_type = f'application/ld+json;profile="{RESULT_PROFILE}"'
     if status == 200 and representation == RESOLUTION_RESULT:
         result.did_resolution_metadata["contentType"] = DID_LD_JSON

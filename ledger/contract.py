@@ -343,6 +343,12 @@ class Context(Exposed):
         if len(data) > limit:
             raise self._refuse(f"message must be a string of at most {limit} bytes")
         self._meter.step(len(data) // BYTES_PER_STEP - len(message) // BYTES_PER_STEP)
+        if data.startswith(did_core.DID_DOMAIN):
+            # A controller's signature of a DID operation (op_message) is over these bytes:
+            # accepting one here would let a chaincode pass an on-chain operation off as an
+            # authentication by its key. Domains keep the two kinds of signature apart.
+            raise self._refuse("message must not start with the DID operation domain "
+                               f"{did_core.DID_DOMAIN!r}")
         if not isinstance(signature, str) or not did_core.HEX128.match(signature):
             raise self._refuse("signature must be 128 lower-case hex characters")
         if not isinstance(relationship, str) or (

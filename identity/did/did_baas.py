@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -108,20 +108,36 @@ def rfc3339(ns: int) -> str:
     )
 
 
-def parse_rfc3339(text: str) -> int:
-    """``versionTime`` -> integer nanoseconds (block time is UTC; an offset is honoured,
-    a time without one is refused)."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
+# RFC 3339 date-time: "." is the only fraction separator (ISO 8601's "," is not RFC 3339,
+# though datetime.fromisoformat takes it), and the offset is required.
+RFC3339_RE = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.([0-9]{1,9})[0-9]*)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _rfc3339_parts(text: str) -> tuple[int, bool]:
+    """(integer nanoseconds, whether a fraction was written) of an RFC 3339 time."""
+    match = RFC3339_RE.fullmatch(text.strip())
+    if match is None:
+        raise InvalidDidUrl(f"versionTime {text[:40]!r} is not an RFC 3339 time with a "
+                            "time zone (for example 2026-12-05T00:00:00Z)")
+    whole, fraction, offset = match.groups()
     try:
-        moment = datetime.fromisoformat(value)
+        moment = datetime.fromisoformat(whole + ("+00:00" if offset in "Zz" else offset))
     except ValueError:
         raise InvalidDidUrl(f"versionTime {text[:40]!r} is not an RFC 3339 time") from None
-    if moment.tzinfo is None:
-        raise InvalidDidUrl("versionTime needs a time zone (for example a final 'Z')")
-    seconds = int(moment.timestamp())
-    return seconds * 1_000_000_000 + moment.microsecond * 1000
+    # Whole seconds by exact integer arithmetic, the fraction added on top: int(timestamp())
+    # truncated toward zero, which moved a time before 1970 with a fraction by a second.
+    seconds = (moment - EPOCH) // timedelta(seconds=1)
+    nanos = int(fraction.ljust(9, "0")) if fraction else 0
+    return seconds * 1_000_000_000 + nanos, fraction is not None
+
+
+def parse_rfc3339(text: str) -> int:
+    """``versionTime`` -> integer nanoseconds (block time is UTC; an offset is honoured,
+    a time without one is refused; a fraction keeps up to nanoseconds)."""
+    return _rfc3339_parts(text)[0]
 
 
 def _method(did: str, method: dict[str, Any]) -> dict[str, Any]:
@@ -293,8 +309,8 @@ def version_time_ns(text: str) -> int:
     """``versionTime`` -> the latest nanosecond it names. Metadata times are whole seconds
     (``updated`` of a version written at 12:00:00.4 reads 12:00:00), so a time without a
     fraction means the whole second: ``?versionTime=<a version's updated>`` finds it."""
-    ns = parse_rfc3339(text)
-    ns = ns if "." in text else ns + 999_999_999
+    ns, has_fraction = _rfc3339_parts(text)
+    ns = ns if has_fraction else ns + 999_999_999
     # Block times are signed 64-bit nanoseconds: a later time means "the latest version".
     return min(ns, INT64_MAX)
 

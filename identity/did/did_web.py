@@ -10,24 +10,30 @@ the fetch is fenced like the cluster check (``deploy.drivers.kubeconfig``):
 - HTTPS only, the certificate verified (``ssl_context``: the system's trust store unless a
   test passes its own), the host name sent as SNI and ``Host``;
 - the name is resolved once, every address is checked (no loopback, private, link-local,
-  shared or reserved address unless ``allow_private``) and the connection goes to the
-  address checked, so a name cannot resolve to a public address for the check and to an
-  internal one for the connection (DNS rebinding);
+  shared, reserved or other special-purpose address unless ``allow_private``) and the
+  connection goes to the address checked, so a name cannot resolve to a public address for
+  the check and to an internal one for the connection (DNS rebinding);
 - one request, no redirect followed, no retry, one total deadline (``timeout``, 5 s by
-  default) over connecting, TLS, sending and reading (a watchdog closes the socket when it
-  passes, so a server that drips its answer cannot hold a worker), and a body cap
-  (``max_bytes``, 256 KiB);
-- the document must be a JSON object whose ``id`` is the DID.
+  default) over the name look-up, connecting, TLS, sending and reading (a watchdog closes
+  the socket when it passes, so a server that drips its answer cannot hold a worker), and
+  a body cap (``max_bytes``, 256 KiB);
+- the document must be a JSON object (strict JSON: no ``NaN`` or ``Infinity``) whose
+  ``id`` is the DID.
 
 Errors: ``invalidDid`` (not a did:web, an IP address or a bad host or port), ``notFound``
 (the server answered 404 or 410), ``internalError`` (everything else: unreachable, TLS,
 timeout, another status, too large, not JSON, the wrong ``id``, an address refused).
+Failures below HTTP (the name does not resolve, resolves to a refused address, the
+connection or TLS fails) share one message: the resolver is public, and distinct texts
+(``Connection refused`` against ``No route to host``) would make it a scanner of whatever
+it can reach.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
+import math
 import re
 import socket
 import ssl
@@ -47,6 +53,21 @@ MAX_HEAD_BYTES = 16 * 1024
 LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 SEGMENT_RE = re.compile(r"(?:[A-Za-z0-9._~-]|%[0-9A-Fa-f]{2})+")
 ACCEPT = "application/did+json, application/did+ld+json;q=0.9, application/json;q=0.8"
+# A Content-Length of more digits cannot be honest under any body cap here, and int() of
+# more than 4,300 digits raises (CPython's limit on str -> int conversion).
+CONTENT_LENGTH_RE = re.compile(r"[0-9]{1,12}")
+# Special-purpose ranges (IANA IPv4/IPv6 Special-Purpose Address Registries) that
+# Python 3.11's ``ipaddress`` counts as global: a did:web must not reach them either.
+SPECIAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.0.0/24",     # IETF protocol assignments (3.11 knows only parts of it)
+    "192.88.99.0/24",   # 6to4 relay anycast (deprecated): forwards into 6to4
+    "2002::/16",        # 6to4: embeds any IPv4 address, private ones included
+    "64:ff9b::/96",     # NAT64 well-known prefix: embeds an IPv4 address
+    "64:ff9b:1::/48",   # local-use NAT64
+    "fec0::/10",        # site-local (deprecated, still routed inside some sites)
+    "3fff::/20",        # documentation (2024)
+    "5f00::/16",        # SRv6 SIDs
+))
 
 
 @dataclass(frozen=True)
@@ -101,8 +122,10 @@ def address_is_private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local
-            or ip.is_reserved or ip.is_multicast or ip.is_unspecified)
+    if (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local
+            or ip.is_reserved or ip.is_multicast or ip.is_unspecified):
+        return True
+    return any(ip in network for network in SPECIAL_NETWORKS if network.version == ip.version)
 
 
 def resolve_host(host: str, port: int) -> list[str]:
@@ -111,17 +134,60 @@ def resolve_host(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def unreachable(url: str) -> InternalError:
+    """The one message of every failure below HTTP (see the module's docstring)."""
+    return InternalError(f"{url} could not be fetched (the name does not resolve to an "
+                         "allowed address, or the connection or TLS failed)")
+
+
+MAX_LOOKUPS = 32
+_LOOKUPS = threading.BoundedSemaphore(MAX_LOOKUPS)
+
+
+def _resolve_within(resolve: Callable[[str, int], Iterable[str]], target: WebTarget,
+                    seconds: float) -> list[str]:
+    """``resolve`` bounded by ``seconds``: ``getaddrinfo`` takes no timeout and a slow
+    name server would otherwise hold the worker past the deadline. The look-up runs in a
+    daemon thread that is abandoned (it ends with the system resolver's own timeout)."""
+    outcome: list[Any] = []
+    # Abandoned look-ups still hold a thread: past this many at once, refuse rather than
+    # let a flood of slow names pile threads up.
+    if not _LOOKUPS.acquire(blocking=False):
+        raise InternalError(f"{target.url}: too many did:web look-ups at once; try again")
+
+    def run() -> None:
+        try:
+            outcome.append(list(resolve(target.host, target.port)))
+        except Exception as exc:  # noqa: BLE001 - handed to the caller's thread
+            outcome.append(exc)
+        finally:
+            _LOOKUPS.release()
+
+    thread = threading.Thread(target=run, name="did-web-resolve", daemon=True)
+    thread.start()
+    thread.join(max(seconds, 0.0))
+    if not outcome:
+        raise InternalError(f"{target.url} did not answer in time")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
+
+
 def checked_addresses(target: WebTarget, *, allow_private: bool,
-                      resolve: Callable[[str, int], Iterable[str]] = resolve_host) -> list[str]:
+                      resolve: Callable[[str, int], Iterable[str]] = resolve_host,
+                      timeout: float | None = None) -> list[str]:
+    """The addresses of ``target``, all of them allowed; within ``timeout`` if given."""
     try:
-        addresses = list(resolve(target.host, target.port))
-    except (OSError, UnicodeError) as exc:
-        raise InternalError(f"{target.host} does not resolve: {exc}") from None
+        if timeout is None:
+            addresses = list(resolve(target.host, target.port))
+        else:
+            addresses = _resolve_within(resolve, target, timeout)
+    except (OSError, UnicodeError):
+        raise unreachable(target.url) from None
     if not addresses:
-        raise InternalError(f"{target.host} does not resolve")
+        raise unreachable(target.url)
     if not allow_private and any(address_is_private(a) for a in addresses):
-        raise InternalError(
-            f"{target.host} resolves to a loopback, private or reserved address: refused")
+        raise unreachable(target.url)
     return addresses
 
 
@@ -172,22 +238,24 @@ def fetch(target: WebTarget, *, address: str, timeout: float = DEFAULT_TIMEOUT,
             data = _read(tls, deadline, max_bytes + MAX_HEAD_BYTES, target.url)
         if expired.is_set():  # the watchdog's shutdown reads as an end of the answer
             raise InternalError(f"{target.url} did not answer in time")
-    except ssl.SSLCertVerificationError as exc:
-        raise InternalError(f"{target.url}: the TLS certificate is not valid: "
-                            f"{exc.verify_message}") from None
-    except (OSError, ssl.SSLError) as exc:
+    except (OSError, ssl.SSLError):  # SSLCertVerificationError included
         if expired.is_set():
             raise InternalError(f"{target.url} did not answer in time") from None
-        raise InternalError(f"{target.url} cannot be reached: {exc}") from None
+        raise unreachable(target.url) from None
     finally:
         timer.cancel()
         raw.close()
     return _parse(data, max_bytes, target.url)
 
 
-def _read(sock: ssl.SSLSocket, deadline: _Deadline, cap: int, url: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
+def _read(sock: Any, deadline: _Deadline, cap: int, url: str) -> bytes:
+    # Linear in the answer whatever its chunking: the buffer grows in place, the end of the
+    # head is looked for only in what arrived since the last look, and Content-Length is
+    # read once. (Joining every chunk again after each recv was quadratic: a server sending
+    # 256 KiB a byte at a time made the worker copy gigabytes.)
+    data = bytearray()
+    body_at: int | None = None  # where the body starts, once the head is complete
+    length: int | None = None  # the Content-Length, if the head has a usable one
     while True:
         sock.settimeout(deadline.remaining())
         try:
@@ -198,22 +266,26 @@ def _read(sock: ssl.SSLSocket, deadline: _Deadline, cap: int, url: str) -> bytes
             raise InternalError(f"{url} did not answer in time") from None
         if not chunk:
             break
-        size += len(chunk)
-        if size > cap:
+        if len(data) + len(chunk) > cap:
             raise InternalError(f"{url}: the answer is larger than allowed")
-        chunks.append(chunk)
-        if _complete(b"".join(chunks)):
-            break
-    return b"".join(chunks)
+        searched = max(len(data) - 3, 0)  # "\r\n\r\n" may straddle two chunks
+        data += chunk
+        if body_at is None:
+            end = data.find(b"\r\n\r\n", searched)
+            if end < 0:
+                continue
+            body_at = end + 4
+            length = _content_length(bytes(data[:end]))
+        if length is not None and len(data) - body_at >= length:
+            break  # all of a Content-Length answer: no need to wait for the close
+    return bytes(data)
 
 
-def _complete(data: bytes) -> bool:
-    """Whether a Content-Length answer has all its bytes (no need to wait for the close)."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        return False
-    match = re.search(rb"(?im)^content-length:\s*([0-9]+)\s*$", head)
-    return bool(match) and len(body) >= int(match.group(1))
+def _content_length(head: bytes) -> int | None:
+    match = re.search(rb"(?im)^content-length:[ \t]*([0-9]+)[ \t]*\r?$", head)
+    if match is None or not CONTENT_LENGTH_RE.fullmatch(match.group(1).decode()):
+        return None  # read to the close; _parse refuses a bad length
+    return int(match.group(1))
 
 
 def _parse(data: bytes, max_bytes: int, url: str) -> tuple[int, dict[str, str], bytes]:
@@ -232,10 +304,9 @@ def _parse(data: bytes, max_bytes: int, url: str) -> tuple[int, dict[str, str], 
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = _dechunk(body, url)
     elif "content-length" in headers:
-        try:
-            length = int(headers["content-length"])
-        except ValueError:
-            raise InternalError(f"{url}: bad Content-Length") from None
+        if not CONTENT_LENGTH_RE.fullmatch(headers["content-length"]):
+            raise InternalError(f"{url}: bad Content-Length")
+        length = int(headers["content-length"])
         if len(body) < length:
             raise InternalError(f"{url}: the answer ended early")
         body = body[:length]
@@ -267,10 +338,12 @@ def resolve_did_web(did: str, *, timeout: float = DEFAULT_TIMEOUT,
                     ssl_context: ssl.SSLContext | None = None,
                     resolve: Callable[[str, int], Iterable[str]] = resolve_host
                     ) -> dict[str, Any]:
-    """The DID document of ``did``, fetched and checked."""
+    """The DID document of ``did``, fetched and checked, all within ``timeout``."""
     target = did_web_target(did)
-    address = checked_addresses(target, allow_private=allow_private, resolve=resolve)[0]
-    status, _headers, body = fetch(target, address=address, timeout=timeout,
+    deadline = _Deadline(timeout, target.url)
+    address = checked_addresses(target, allow_private=allow_private, resolve=resolve,
+                                timeout=deadline.remaining())[0]
+    status, _headers, body = fetch(target, address=address, timeout=deadline.remaining(),
                                    max_bytes=max_bytes, ssl_context=ssl_context)
     if status in (404, 410):
         raise NotFound(f"{target.url} answered {status}: no DID document there")
@@ -280,7 +353,11 @@ def resolve_did_web(did: str, *, timeout: float = DEFAULT_TIMEOUT,
     if status != 200:
         raise InternalError(f"{target.url} answered HTTP {status}")
     try:
-        document = json.loads(body.decode("utf-8"))
+        # NaN and Infinity are not JSON (RFC 8259); Python reads them by default and would
+        # relay them, unquoted, in a 200 answer no strict client can parse.
+        # (1e400 too: it reads as inf.)
+        document = json.loads(body.decode("utf-8"), parse_constant=_not_json,
+                              parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise InternalError(f"{target.url}: the answer is not JSON") from None
     if not isinstance(document, dict):
@@ -289,6 +366,17 @@ def resolve_did_web(did: str, *, timeout: float = DEFAULT_TIMEOUT,
         shown = str(document.get("id"))[:120]
         raise InternalError(f"{target.url}: the document is of {shown!r}, not of {did}")
     return document
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
 
 
 class WebMethod:

@@ -23,6 +23,7 @@ deactivated DID.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -31,11 +32,14 @@ from identity.did.did_jwk import did_jwk_document
 from identity.did.did_key import did_key_document
 from identity.did.errors import (
     DidError,
+    InternalError,
     MethodNotSupported,
     NotFound,
     RepresentationNotSupported,
 )
 from identity.did.syntax import DidUrl, parse_did_url
+
+logger = logging.getLogger(__name__)
 
 DID_LD_JSON = "application/did+ld+json"
 DID_JSON = "application/did+json"
@@ -154,6 +158,13 @@ class Resolver:
                 content = _fragment(document, parsed)
         except DidError as exc:
             return _failure(exc)
+        except Exception:  # noqa: BLE001
+            # A method met something nobody foresaw (a registry's answer of an odd shape):
+            # the resolver promises a result, never an exception, so it is internalError,
+            # with the details in the log and not in the public answer.
+            logger.exception("resolving %.200r failed", did_url)
+            return _failure(InternalError("the method failed on this DID; the error is "
+                                          "logged"))
         metadata = {"contentType": accept, **answer.get("resolution", {})}
         if document is not None and accept == DID_JSON:
             document = {k: v for k, v in document.items() if k != "@context"}
@@ -205,7 +216,12 @@ def _refuse_path_and_query(parsed: DidUrl) -> None:
 def _fragment(document: dict[str, Any], parsed: DidUrl) -> dict[str, Any]:
     """The verification method or service ``#fragment`` names (its full or relative id)."""
     wanted = {f"{parsed.did}#{parsed.fragment}", f"#{parsed.fragment}"}
-    for entry in [*document.get("verificationMethod", []), *document.get("service", [])]:
-        if isinstance(entry, dict) and entry.get("id") in wanted:
-            return entry
+    for name in ("verificationMethod", "service"):
+        entries = document.get(name)
+        # A did:web document is whatever its server sent: skip members that are not lists.
+        if not isinstance(entries, list):
+            continue
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("id") in wanted:
+                return entry
     raise NotFound(f"{parsed.did} has no verification method or service #{parsed.fragment}")

@@ -244,12 +244,82 @@ def test_did_web(anon, web):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("members", [5, None, "abc", [5], {"a": 1}, [None]])
+def test_did_web_hostile_document_with_a_fragment_is_not_a_500(anon, web, members):
+    """A did:web document is whatever its server sent: verificationMethod and service of
+    any type must give notFound for a fragment, never an exception."""
+    did = web.did()
+    document = {"id": did, "verificationMethod": members, "service": 7}
+    web.routes["/.well-known/did.json"] = (200, {}, json.dumps(document).encode())
+    response = get(anon, did.replace("%", "%25") + "%23k")
+    assert response.status_code == 404, response.content
+    assert body(response)["didResolutionMetadata"]["error"] == "notFound"
+
+
+@pytest.mark.django_db
+def test_did_web_huge_content_length_is_a_502(anon, web):
+    def route(handler):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000
+                            + b"\r\n\r\n{}")
+        handler.wfile.flush()
+
+    web.routes["/.well-known/did.json"] = route
+    response = get(anon, web.did().replace("%", "%25"))
+    assert response.status_code == 502, response.content
+    assert body(response)["didResolutionMetadata"]["error"] == "internalError"
+
+
+@pytest.mark.django_db
+def test_did_web_nan_is_a_502_not_invalid_json_with_200(anon, web):
+    did = web.did()
+    web.routes["/.well-known/did.json"] = (200, {}, ('{"id": "' + did + '", "x": NaN}').encode())
+    response = get(anon, did.replace("%", "%25"))
+    assert response.status_code == 502, response.content
+    json.loads(response.content, parse_constant=lambda name: pytest.fail(name))
+
+
+@pytest.mark.django_db
+def test_did_web_has_its_own_lower_throttle(anon, web, settings):
+    settings.BAAS_DID_WEB_THROTTLE_RATE = "2/minute"
+    did = web.did()
+    web.routes["/.well-known/did.json"] = (200, {}, json.dumps({"id": did}).encode())
+    assert [get(anon, did.replace("%", "%25")).status_code for _ in range(3)] == \
+        [200, 200, 429]
+    # other methods keep the resolver's own rate
+    assert get(anon, DID_KEY).status_code == 200
+
+
+@pytest.mark.django_db
+def test_an_unexpected_exception_is_a_502_not_a_500(anon, monkeypatch):
+    class Broken:
+        def resolve(self, parsed, options):
+            raise KeyError("surprise")
+
+    def resolver():
+        from identity.did.resolver import Resolver
+
+        return Resolver({"key": Broken()})
+
+    monkeypatch.setattr("identity.resolver_views.public_resolver", resolver)
+    response = get(anon, DID_KEY)
+    assert response.status_code == 502, response.content
+    metadata = body(response)["didResolutionMetadata"]
+    assert metadata["error"] == "internalError" and "surprise" not in metadata["errorMessage"]
+
+    def raising():
+        raise RuntimeError("even the resolver's construction")
+
+    monkeypatch.setattr("identity.resolver_views.public_resolver", raising)
+    assert get(anon, DID_KEY).status_code == 502
+
+
+@pytest.mark.django_db
 def test_did_web_private_addresses_refused_by_default(anon, web, settings):
     settings.BAAS_DID_WEB_ALLOW_PRIVATE = False
     web.routes["/.well-known/did.json"] = (200, {}, b"{}")
     response = get(anon, web.did().replace("%", "%25"))
     assert response.status_code == 502
-    assert "private" in body(response)["didResolutionMetadata"]["errorMessage"]
+    assert "could not be fetched" in body(response)["didResolutionMetadata"]["errorMessage"]
     assert web.requests == []
     settings.BAAS_DID_WEB_ENABLED = False
     assert get(anon, web.did().replace("%", "%25")).status_code == 501
@@ -340,7 +410,8 @@ def test_did_baas_lifecycle_over_http(anon, ledger_net, registry):
     assert v1["didDocumentMetadata"]["nextUpdate"] == latest["didDocumentMetadata"]["updated"]
     in_url = get(anon, did + "%3FversionId%3D1")
     assert body(in_url) == v1["didDocument"]
-    assert get(anon, did + "%3FversionId%3D1")["Cache-Control"].endswith("max-age=3600")
+    # every answer gets the short cache time (0 here): no shared cache keeps a version
+    assert get(anon, did + "%3FversionId%3D1")["Cache-Control"] == "no-store"
     # versionTime: a time between the two versions (block times are nanoseconds; the
     # metadata shows whole seconds, and a time without a fraction means its whole second).
     with ledger_net.client() as client:
@@ -382,7 +453,10 @@ def test_did_baas_state_proof_over_http(anon, ledger_net, registry):
     response = get(anon, did, RESULT, "proof=true")
     assert response.status_code == 200, response.content
     proof = body(response)["didResolutionMetadata"]["proof"]
-    assert proof["verified"] is True and proof["height"] >= written
+    assert proof["height"] >= written
+    # what was checked, no more: one node's header, not the validators' commit
+    assert "verified" not in proof and proof["commitChecked"] is False
+    assert "appHash" in proof["checked"]
     # Anyone can check it again: the value under the app hash of the next block's header.
     with LedgerClient(ledger_net.url) as client:
         header_hash = client.block(proof["appHashBlock"])["block"]["header"]["app_hash"]
@@ -424,8 +498,9 @@ def test_did_baas_cache(anon, ledger_net, registry, settings):
         key, ledger_net.chain_id, did, 1,
         default_state(public_key_raw(new_key.public_key()).hex(), "key-2")))
     assert body(get(anon, did)) == before  # cached: latest answers wait the cache time
-    assert body(get(anon, did, query="versionId=2"))["verificationMethod"][0]["id"] == \
-        f"{did}#key-2"
+    version_2 = get(anon, did, query="versionId=2")
+    assert body(version_2)["verificationMethod"][0]["id"] == f"{did}#key-2"
+    assert version_2["Cache-Control"] == "public, max-age=300"  # the short time, not 3600
     from django.core.cache import cache
 
     cache.clear()
@@ -448,6 +523,90 @@ def test_did_baas_network_down(anon, ledger_net, registry):
     network.status = "stopped"
     network.save()
     assert get(anon, did).status_code == 502
+
+
+# -- did:baas against a fake node (errors and caching without a network) ---------------------
+
+FAKE_KEY = ed25519.Ed25519PrivateKey.from_private_bytes(b"f" * 32)
+FAKE_DID = did_for("fake-ns", public_key_raw(FAKE_KEY.public_key()))
+FAKE_SUFFIX = FAKE_DID.rsplit(":", 1)[1]
+
+
+def fake_record(version: int, versions: int) -> dict:
+    public_hex = public_key_raw(FAKE_KEY.public_key()).hex()
+    return {"did": FAKE_SUFFIX, "namespace": "fake-ns", "version": version,
+            "versions": versions, "state": default_state(public_hex), "deactivated": False,
+            "created": 10**18, "updated": 10**18 + version,
+            "next_updated": None if version == versions else 2 * 10**18,
+            "height": 5, "tx": "00", "state_key": f"did/{FAKE_SUFFIX}/v/{version:010d}"}
+
+
+class FakeNode:
+    """``_did.resolve`` answers from ``latest``; the proof's steps fail as ``fail`` says."""
+
+    url = "http://fake"
+
+    def __init__(self, latest: int = 1, fail: str = "") -> None:
+        self.latest, self.fail, self.calls = latest, fail, 0
+
+    def call(self, chaincode, function, args):
+        self.calls += 1
+        return fake_record(args.get("version_id") or self.latest, self.latest)
+
+    def height(self):
+        from ledger.client import RpcError
+
+        if self.fail == "rpc":
+            raise RpcError(-32603, "boom")
+        return 100
+
+    def query(self, path, key, height=0, prove=False):
+        from ledger.client import QueryFailed
+
+        raise QueryFailed(path, 4, "height pruned")
+
+
+@pytest.fixture
+def fake_node(db, monkeypatch):
+    node = FakeNode()
+    DidRegistry.objects.create(network=NetworkFactory(), namespace="fake-ns", public=True)
+    monkeypatch.setattr("identity.ledger_reader.on_a_node",
+                        lambda network, call: call(node))
+    return node
+
+
+@pytest.mark.parametrize("fail", ["query", "rpc"])
+def test_a_node_refusing_a_proof_step_is_a_502(anon, fake_node, fail):
+    fake_node.fail = fail
+    assert get(anon, FAKE_DID).status_code == 200
+    response = get(anon, FAKE_DID, RESULT, "proof=true")
+    assert response.status_code == 502, response.content
+    assert body(response)["didResolutionMetadata"]["error"] == "internalError"
+
+
+def test_the_latest_version_by_id_is_not_cached_for_long(anon, fake_node, settings):
+    """versionId=N of the latest version gains nextVersionId/nextUpdate at the next
+    update: only a superseded version is cached for BAAS_DID_VERSION_CACHE_SECONDS."""
+    settings.BAAS_DID_CACHE_SECONDS = 0  # the short time: "not at all" here
+    settings.BAAS_DID_VERSION_CACHE_SECONDS = 3600
+    first = body(get(anon, FAKE_DID, RESULT, "versionId=1"))["didDocumentMetadata"]
+    assert "nextVersionId" not in first
+    fake_node.latest = 2
+    with_next = body(get(anon, FAKE_DID, RESULT, "versionId=1"))["didDocumentMetadata"]
+    assert with_next.get("nextVersionId") == "2", "the cache kept version 1 as the latest"
+    calls = fake_node.calls
+    get(anon, FAKE_DID, RESULT, "versionId=1")
+    assert fake_node.calls == calls  # cached now (a superseded version never changes)
+
+
+def test_every_answer_has_the_short_cache_time(anon, fake_node, settings):
+    settings.BAAS_DID_CACHE_SECONDS = 7
+    fake_node.latest = 3
+    for query in ("", "versionId=1", "versionId=3"):
+        for accept in (None, RESULT):
+            response = get(anon, FAKE_DID, accept, query)
+            assert response.status_code == 200
+            assert response["Cache-Control"] == "public, max-age=7", (query, accept)
 
 
 def test_rfc3339_matches_the_chain_times():

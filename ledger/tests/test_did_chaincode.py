@@ -329,6 +329,15 @@ def resolve(ctx, did):
     return ctx.did_resolve(did)
 
 @write
+def swallow_verify(ctx, did, message, sig):
+    try:
+        ctx.did_verify(did, message, sig)
+    except Exception:
+        pass
+    ctx.put("after", 1)
+    return 1
+
+@write
 def swallow(ctx, did):
     try:
         ctx.did_resolve(did)
@@ -411,6 +420,39 @@ def test_malformed_did_verify_arguments_are_refused(checker: Chain, args, words)
     result = checker.block(checker.tx("user1", "checker", "verify", args)).tx_results[0]
     assert result.code == Code.INVALID_ARGUMENT, result.log
     assert words in result.log
+
+
+def test_an_operation_signature_is_never_an_authentication(checker: Chain) -> None:
+    """A controller's signature of a DID operation (DID_DOMAIN + canonical op) is valid
+    under its authentication key too; did_verify refuses such a message, stickily, at the
+    price of any refusal after the charge, so a chaincode cannot take an operation off the
+    chain and present it as the controller authenticating."""
+    from ledger.did_core import DID_DOMAIN, op_message
+    from ledger.testing import CHAIN_ID
+
+    chain = checker
+    did = created(chain)
+    state = key_state(NEXT)
+    message = op_message(CHAIN_ID, did, "update", 1, state).decode("utf-8")
+    assert message.startswith(DID_DOMAIN.decode())
+    sig = OWNER.sign(message.encode()).hex()
+    block = chain.block(
+        chain.tx("user1", "checker", "verify", [full(did), message, sig, "authentication"]),
+        chain.tx("user1", "checker", "swallow_verify", [full(did), message, sig]),
+        # a refusal of the same sizes for another reason: the same charge
+        chain.tx("user1", "checker", "verify", [full(did), message, "zz" * 64,
+                                                "authentication"]),
+    )
+    domain, swallowed, other = block.tx_results
+    assert domain.code == Code.INVALID_ARGUMENT, domain.log
+    assert "domain" in domain.log
+    assert swallowed.code == Code.INVALID_ARGUMENT, swallowed.log  # sticky
+    assert other.code == Code.INVALID_ARGUMENT, other.log
+    assert domain.gas_used == other.gas_used
+    # the same words without the domain prefix are an ordinary message
+    plain = message[len(DID_DOMAIN):]
+    assert chain.value("checker", "check",
+                       [full(did), plain, OWNER.sign(plain.encode()).hex()]) is True
 
 
 def test_chaincode_resolves_dids_of_its_own_namespace(checker: Chain) -> None:

@@ -25,6 +25,7 @@ from identity.did.did_baas import (
     rfc3339,
     state_key,
     update_op,
+    version_time_ns,
 )
 from identity.did.did_key import did_key_create, public_key_raw
 from identity.did.errors import InvalidDid, InvalidDidUrl, NotFound
@@ -87,9 +88,23 @@ def test_times():
     assert parse_rfc3339("2025-12-05T00:00:00Z") == 1_764_892_800 * 10**9
     assert parse_rfc3339("2025-12-05T09:00:00+09:00") == 1_764_892_800 * 10**9
     assert parse_rfc3339("2025-12-05T00:00:00.5Z") == 1_764_892_800 * 10**9 + 5 * 10**8
-    for bad in ("2025-12-05T00:00:00", "yesterday", ""):
+    for bad in ("2025-12-05T00:00:00", "yesterday", "",
+                "2025-12-05T00:00:00,5Z",  # ISO 8601's comma is not RFC 3339
+                "2025-12-05", "2025-12-05T00:00Z", "2025-12-05T00:00:00+0900"):
         with pytest.raises(InvalidDidUrl):
             parse_rfc3339(bad)
+
+
+def test_times_keep_nanoseconds_and_the_sign():
+    # nanoseconds are kept (datetime stops at microseconds)
+    assert parse_rfc3339("2025-12-05T00:00:00.123456789Z") == 1_764_892_800_123_456_789
+    # before 1970 the fraction counts forward from the earlier whole second
+    assert parse_rfc3339("1969-12-31T23:59:59.5Z") == -500_000_000
+    assert parse_rfc3339("1969-12-31T23:59:59Z") == -1_000_000_000
+    # a time without a fraction is its whole second, a time with one is exact
+    assert version_time_ns("2025-12-05T00:00:00Z") == 1_764_892_800 * 10**9 + 999_999_999
+    assert version_time_ns("2025-12-05T00:00:00.0Z") == 1_764_892_800 * 10**9
+    assert version_time_ns("1969-12-31T23:59:59Z") == -1
 
 
 # -- rendering -----------------------------------------------------------------------------

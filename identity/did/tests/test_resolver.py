@@ -122,3 +122,37 @@ def test_every_supported_key_type_resolves():
         did = did_key_create(key.public_key())
         method_id = resolve(did).did_document["verificationMethod"][0]["id"]
         assert resolve(method_id).content_stream["id"] == method_id
+
+
+class _Served:
+    """A method that answers whatever document it was given (as a did:web server may)."""
+
+    def __init__(self, document=None, error: Exception | None = None) -> None:
+        self.document, self.error = document, error
+
+    def resolve(self, parsed, options):
+        if self.error is not None:
+            raise self.error
+        return {"document": self.document, "metadata": {}}
+
+
+@pytest.mark.parametrize("members", [5, None, "abc", [5], {"a": 1}, [None], [["x"]]])
+def test_a_fragment_in_a_document_of_any_shape_is_not_found(members):
+    did = "did:web:example.com"
+    methods = {"web": _Served({"id": did, "verificationMethod": members, "service": 7})}
+    result = resolve(did + "#k", methods=methods)
+    assert result.error == "notFound"
+
+
+def test_a_fragment_still_finds_its_entry_beside_odd_members():
+    did = "did:web:example.com"
+    entry = {"id": "#home", "type": "LinkedDomains", "serviceEndpoint": "https://x.example/"}
+    methods = {"web": _Served({"id": did, "verificationMethod": "odd", "service": [7, entry]})}
+    assert resolve(did + "#home", methods=methods).content_stream == entry
+
+
+def test_an_unexpected_exception_is_an_internal_error_without_its_details():
+    methods = {"web": _Served(error=TypeError("secret detail"))}
+    result = resolve("did:web:example.com", methods=methods)
+    assert result.error == "internalError"
+    assert "secret detail" not in result.did_resolution_metadata["errorMessage"]
