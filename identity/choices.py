@@ -16,3 +16,10 @@ class DidStatus(models.TextChoices):
     ACTIVE = "active", _("Active")
     FAILED = "failed", _("Failed")
     DEACTIVATED = "deactivated", _("Deactivated")
+
+
+class Subject(models.TextChoices):
+    # Whose DID it is. Stored, not inferred from ``user``: a person's DID stays a (former)
+    # person's DID when their account is deleted, never the organisation's.
+    ORGANISATION = "organisation", _("The organisation")
+    PERSON = "person", _("A person")

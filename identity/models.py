@@ -14,7 +14,7 @@ from django.db import models
 from django.db.models import Q
 
 from baas.querysets import TenantScopedQuerySet
-from identity.choices import Custody, DidStatus
+from identity.choices import Custody, DidStatus, Subject
 
 
 class DidRegistryQuerySet(TenantScopedQuerySet):
@@ -47,7 +47,10 @@ class DidQuerySet(TenantScopedQuerySet):
 class Did(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
-    # The person whose DID this is; empty for the organisation's own DID.
+    subject = models.CharField(max_length=16, choices=Subject.choices,
+                               default=Subject.PERSON)
+    # The person whose DID this is: empty for the organisation's own DID, and for a person's
+    # whose account was deleted since (``subject`` still says it is a person's).
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                              on_delete=models.SET_NULL, related_name="+")
     network = models.ForeignKey("deploy.Network", on_delete=models.CASCADE, related_name="+")
@@ -55,6 +58,11 @@ class Did(models.Model):
     custody = models.CharField(max_length=16, choices=Custody.choices)
     # Platform custody only: the current controller key (Ed25519, raw 32 bytes), sealed.
     sealed_private_key = models.BinaryField(null=True, blank=True)
+    # Platform custody only: the key a rotation in flight hands control to, sealed and
+    # stored before the rotation is sent, so a rotation that commits without an answer
+    # (timeout, crash) never leaves the DID controlled by a key nobody holds. It becomes
+    # ``sealed_private_key`` once the chain shows its public key.
+    pending_private_key = models.BinaryField(null=True, blank=True)
     # The last version the platform wrote (or read back) on chain.
     version = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=16, choices=DidStatus.choices,
@@ -73,12 +81,13 @@ class Did(models.Model):
             # One live organisation DID per tenant (shown on its profile) ...
             models.UniqueConstraint(
                 fields=["tenant"],
-                condition=Q(user__isnull=True) & Q(status__in=["pending", "active"]),
+                condition=Q(subject="organisation") & Q(status__in=["pending", "active"]),
                 name="identity_one_org_did"),
             # ... and one live DID per person in each tenant.
             models.UniqueConstraint(
                 fields=["tenant", "user"],
-                condition=Q(user__isnull=False) & Q(status__in=["pending", "active"]),
+                condition=Q(subject="person") & Q(user__isnull=False)
+                & Q(status__in=["pending", "active"]),
                 name="identity_one_person_did"),
         ]
 

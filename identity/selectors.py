@@ -40,7 +40,8 @@ def did_get(*, tenant: Any, did_id: Any) -> Did:
 def organisation_did(*, tenant: Any) -> Did | None:
     """The organisation's live DID (at most one, by constraint), for its profile."""
     return Did.objects.for_tenant(tenant).filter(
-        user__isnull=True, status__in=["pending", "active"]).select_related("network").first()
+        subject="organisation", status__in=["pending", "active"]) \
+        .select_related("network").first()
 
 
 def registry_of(network: Network) -> DidRegistry | None:

@@ -10,8 +10,10 @@ sealed platform key (platform custody) or by the holder in their browser (holder
 two steps: ``did_prepare`` returns the exact bytes to sign).
 
 The chain is the record: a failed write leaves no live row behind (a definite refusal
-removes it, an ambiguous one marks it ``failed``), and ``prev`` makes the chain refuse the
-second of two concurrent rotations.
+removes it, an ambiguous one marks it ``failed``), ``prev`` makes the chain refuse the
+second of two concurrent rotations, and whatever may have committed without an answer (a
+create, a rotation's new key, a deactivation) is read back from the chain before the
+platform acts on it again.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from deploy.guards import require_owner
 from deploy.models import Network
 from deploy.services import keys
 from identity import selectors
-from identity.choices import Custody, DidStatus
+from identity.choices import Custody, DidStatus, Subject
 from identity.did.did_baas import default_state
 from identity.models import Did, DidRegistry
 from ledger.did_core import NAMESPACE
+from ledger.ed25519 import is_valid_public_key
 from ledger.system.did import derive_suffix, op_message
 
 NAMESPACE_RE = NAMESPACE
@@ -64,14 +67,11 @@ def _public_key(value: Any) -> str:
                                _("The public key is 64 hexadecimal characters (a raw Ed25519 "
                                  "public key)."))
     value = value.lower()
-    from identity.did.did_key import ED25519, public_key_from_raw
-    from identity.did.errors import DidError
-
-    try:
-        public_key_from_raw(ED25519, bytes.fromhex(value))
-    except DidError:
+    # The chain's own rule: a point on the curve, canonically encoded, not of small order
+    # (a small-order key would let anyone forge "its" signatures).
+    if not is_valid_public_key(bytes.fromhex(value)):
         raise ValidationFailed("invalid_public_key",
-                               _("This is not an Ed25519 public key.")) from None
+                               _("This is not an Ed25519 public key."))
     return value
 
 
@@ -119,9 +119,7 @@ def registry_set(*, tenant: Any, actor: Any, network: Network, namespace: Any,
     _live(network)
     on_chain = selectors.chain_config(network).get("namespace")
     if on_chain and on_chain != namespace:
-        raise Conflict("namespace_fixed",
-                       _("This network's namespace is %(namespace)s; it never changes.")
-                       % {"namespace": on_chain}, details={"namespace": on_chain})
+        raise _namespace_fixed(on_chain)
     try:  # the row reserves the namespace (unique) before the chain hears of it
         with transaction.atomic():
             registry = DidRegistry.objects.create(network=network, namespace=namespace,
@@ -135,14 +133,39 @@ def registry_set(*, tenant: Any, actor: Any, network: Network, namespace: Any,
                        _("Another network already uses this namespace.")) from None
     if not on_chain:
         try:
+            # Only our own namespace counts as done: the chain's refusal names the one it
+            # holds, which may be another (an earlier attempt that committed late).
             chain.governance_tx(network, "_did", "set_namespace", [namespace],
-                                already_done="the namespace is already")
+                                already_done=f"the namespace is already {namespace!r}")
+        except Exception:
+            # No answer (or a refusal) may hide a commit: the row stays only if the chain
+            # holds this namespace; if it holds another, say which.
+            held = _chain_namespace(network)
+            if held != namespace:
+                DidRegistry.objects.filter(pk=registry.pk).delete()
+                if held:
+                    raise _namespace_fixed(held) from None
+                raise
         except BaseException:
             DidRegistry.objects.filter(pk=registry.pk).delete()
             raise
     platform.audit(tenant=tenant, actor=actor, action="did.registry_create", target=network,
                    request=request, metadata={"namespace": namespace, "public": bool(public)})
     return registry
+
+
+def _namespace_fixed(namespace: str) -> Conflict:
+    return Conflict("namespace_fixed",
+                    _("This network's namespace is %(namespace)s; it never changes.")
+                    % {"namespace": namespace}, details={"namespace": namespace})
+
+
+def _chain_namespace(network: Network) -> str | None:
+    """The namespace the chain holds, or None when it holds none or no node answers."""
+    try:
+        return selectors.chain_config(network).get("namespace")
+    except AppError:
+        return None
 
 
 def registry_update(*, tenant: Any, actor: Any, registry: DidRegistry, public: Any,
@@ -165,21 +188,53 @@ def _user(actor: Any) -> Any:
     return actor if getattr(actor, "pk", None) else None
 
 
-def _require_subject(*, tenant: Any, actor: Any, subject: Any) -> None:
+def _require_deploy_scope(token: Any) -> None:
+    """The organisation's DID is its identity, governed like its networks' registries: a
+    token needs ``deploy``, so an application's ``write`` token cannot rotate or end it."""
+    if token is not None and "deploy" not in set(getattr(token, "scopes", None) or ()):
+        raise PermissionDenied("insufficient_scope",
+                               _("This API token lacks the '%(scope)s' scope.")
+                               % {"scope": "deploy"}, details={"required_scope": "deploy"})
+
+
+def _require_subject(*, tenant: Any, actor: Any, subject: Any, token: Any = None) -> None:
     if subject not in SUBJECTS:
         raise ValidationFailed("invalid_subject",
                                _("subject is 'organisation' or 'me'."))
     # The organisation's DID: its admins. One's own: any member who may act (not viewers).
     platform.require_role(tenant=tenant, actor=actor,
                           minimum="admin" if subject == "organisation" else "developer")
+    if subject == "organisation":
+        _require_deploy_scope(token)
 
 
-def _require_controller(*, tenant: Any, actor: Any, did: Did) -> None:
-    if did.user_id is None:
+def _is_member(tenant: Any, user_id: Any) -> bool:
+    from tenants.models import Membership
+
+    return user_id is not None and \
+        Membership.objects.filter(tenant=tenant, user_id=user_id).exists()
+
+
+def person_left(did: Did) -> bool:
+    """A person's DID whose person is no longer a member (left, or the account is gone)."""
+    return did.subject == Subject.PERSON and not _is_member(did.tenant, did.user_id)
+
+
+def _require_controller(*, tenant: Any, actor: Any, did: Did, token: Any = None,
+                        op: str = "update") -> None:
+    if did.subject == Subject.ORGANISATION:
         platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+        _require_deploy_scope(token)
+        return
+    if op == "deactivate" and did.custody == Custody.PLATFORM and person_left(did):
+        # Nobody may act for a person who left, yet their DID must not stay live under a
+        # key only the platform holds: the organisation's admins may end it (never rotate
+        # it, which would hand a person's identifier to someone else).
+        platform.require_role(tenant=tenant, actor=actor, minimum="admin")
+        _require_deploy_scope(token)
         return
     platform.require_role(tenant=tenant, actor=actor, minimum="developer")
-    if did.user_id != getattr(actor, "pk", None):
+    if did.user_id is None or did.user_id != getattr(actor, "pk", None):
         raise PermissionDenied("did_not_yours",
                                _("Only the person a DID belongs to changes it."))
 
@@ -232,7 +287,7 @@ def _refused(exc: AppError) -> AppError:
 def did_create(*, tenant: Any, actor: Any, network: Network, subject: Any, custody: Any,
                public_key: Any = None, signature: Any = None, label: str = "",
                token: Any = None, request: Any = None) -> Did:
-    _require_subject(tenant=tenant, actor=actor, subject=subject)
+    _require_subject(tenant=tenant, actor=actor, subject=subject, token=token)
     if custody not in Custody.values:
         raise ValidationFailed("invalid_custody", _("custody is 'platform' or 'holder'."))
     registry = _registry_for(network)
@@ -259,11 +314,17 @@ def did_create(*, tenant: Any, actor: Any, network: Network, subject: Any, custo
                                      "this public key."))
     did_text = f"did:baas:{registry.namespace}:{suffix}"
     user = _user(actor) if subject == "me" else None
-    # A failed earlier attempt with this same key is tried again.
-    Did.objects.filter(did=did_text, tenant=tenant, status=DidStatus.FAILED).delete()
+    kind = Subject.ORGANISATION if subject == "organisation" else Subject.PERSON
+    adopted = _earlier_attempt(did_text, tenant=tenant, subject=kind, user=user)
+    if adopted is not None:
+        platform.audit(tenant=tenant, actor=actor, action="did.create", target=adopted,
+                       request=request, metadata={"did": did_text, "custody": custody,
+                                                  "subject": subject, "adopted": True})
+        return adopted
     try:
         with transaction.atomic():
-            row = Did.objects.create(tenant=tenant, user=user, network=network, did=did_text,
+            row = Did.objects.create(tenant=tenant, subject=kind, user=user, network=network,
+                                     did=did_text,
                                      custody=custody, sealed_private_key=sealed,
                                      status=DidStatus.PENDING, label=label or "",
                                      created_by=_user(actor))
@@ -280,6 +341,33 @@ def did_create(*, tenant: Any, actor: Any, network: Network, subject: Any, custo
     platform.audit(tenant=tenant, actor=actor, action="did.create", target=row,
                    request=request, metadata={"did": did_text, "custody": custody,
                                               "subject": subject})
+    return row
+
+
+def _earlier_attempt(did_text: str, *, tenant: Any, subject: str, user: Any) -> Did | None:
+    """A ``failed`` earlier create of the same DID (the same key), retried: the chain
+    decides. If it committed after all, the row is brought in line and returned (sending
+    again would be refused and, before, lost the row of a live DID); if the chain does not
+    know it, the row goes and the create is sent again. Only for the same subject: another
+    person holding a colleague's public key and signature does not take over their row."""
+    row = Did.objects.filter(did=did_text).select_related("network").first()
+    if row is None:
+        return None
+    same = row.tenant_id == tenant.pk and row.subject == subject and (
+        subject == Subject.ORGANISATION or row.user_id == getattr(user, "pk", None))
+    if row.status != DidStatus.FAILED or not same:
+        raise Conflict("did_exists", _("This key already created a DID."))
+    # No answer from the network: no decision either (raises, the row stays failed).
+    record = selectors.chain_record(row.network, selectors.suffix_of(did_text))
+    if record is None:
+        Did.objects.filter(pk=row.pk, status=DidStatus.FAILED).delete()
+        return None
+    row = did_refresh(did=row, record=record)
+    if row.status == DidStatus.FAILED:  # on chain, but another live DID holds the slot
+        raise Conflict("did_exists",
+                       _("The organisation already has a DID.") if user is None else
+                       _("You already have a DID in this organisation; deactivate it "
+                         "first."))
     return row
 
 
@@ -318,11 +406,14 @@ def _write(row: Did, *, tenant: Any, actor: Any, token: Any, network: Network,
     row.version, row.status = version, status
 
 
-def _current(did: Did) -> dict[str, Any]:
-    """The chain's latest record of ``did``: 409 when it is not (or no longer) live."""
+def _current(did: Did, *, op: str = "update") -> dict[str, Any]:
+    """The chain's latest record of ``did``: 409 when it is not (or no longer) live. A
+    ``failed`` create that committed late but cannot become active (another live DID took
+    its place) may still be deactivated, so it does not stay live and unmanaged."""
     if did.status == DidStatus.DEACTIVATED:
         raise Conflict("did_deactivated", _("This DID is deactivated; that is final."))
-    if did.status != DidStatus.ACTIVE:
+    ending_failed = op == "deactivate" and did.status == DidStatus.FAILED
+    if did.status != DidStatus.ACTIVE and not ending_failed:
         raise Conflict("did_not_active",
                        _("This DID is not on the chain yet (%(status)s).")
                        % {"status": did.status}, details={"status": did.status})
@@ -331,9 +422,8 @@ def _current(did: Did) -> dict[str, Any]:
     if record is None:
         raise Conflict("did_not_active", _("The network does not know this DID."),
                        details={"status": did.status})
+    did_refresh(did=did, record=record)  # a write that committed without an answer
     if record.get("deactivated"):
-        Did.objects.filter(pk=did.pk).update(status=DidStatus.DEACTIVATED,
-                                             version=record.get("version") or did.version)
         raise Conflict("did_deactivated", _("This DID is deactivated; that is final."))
     return record
 
@@ -350,12 +440,28 @@ def _controller_ids(state: dict[str, Any]) -> dict[str, str]:
             if i in methods and methods[i].get("type") == "Ed25519"}
 
 
-def _platform_signer(did: Did, state: dict[str, Any]) -> tuple[Any, str]:
+def _unsealed(sealed: Any) -> Any:
     from ledger.tx import Signer
 
+    return Signer.from_private_bytes(crypto.unseal(bytes(sealed))) if sealed else None
+
+
+def _promote_pending(did: Did, state: dict[str, Any]) -> None:
+    """When the chain shows the pending key (a rotation that committed without an answer),
+    it becomes the current key."""
+    pending = _unsealed(did.pending_private_key)
+    if pending is None or pending.public_key_hex not in _controller_ids(state).values():
+        return
+    Did.objects.filter(pk=did.pk).update(sealed_private_key=did.pending_private_key,
+                                         pending_private_key=None)
+    did.sealed_private_key, did.pending_private_key = did.pending_private_key, None
+
+
+def _platform_signer(did: Did, state: dict[str, Any]) -> tuple[Any, str]:
+    _promote_pending(did, state)
     if not did.sealed_private_key:
         raise Conflict("did_key_missing", _("The platform holds no key of this DID."))
-    signer = Signer.from_private_bytes(crypto.unseal(bytes(did.sealed_private_key)))
+    signer = _unsealed(did.sealed_private_key)
     for key_id, public in _controller_ids(state).items():
         if public == signer.public_key_hex:
             return signer, key_id
@@ -387,13 +493,13 @@ def _rotated_state(public_key_hex: str, prev: int) -> dict[str, Any]:
 
 
 def did_prepare_change(*, tenant: Any, actor: Any, did: Did, op: Any,
-                       public_key: Any = None) -> dict[str, Any]:
+                       public_key: Any = None, token: Any = None) -> dict[str, Any]:
     """Holder custody: the bytes to sign for a rotation (``op="update"``, the new public
     key) or a deactivation, against the DID's current version on the chain."""
-    _require_controller(tenant=tenant, actor=actor, did=did)
     if op not in ("update", "deactivate"):
         raise ValidationFailed("invalid_op", _("op is 'update' or 'deactivate'."))
-    record = _current(did)
+    _require_controller(tenant=tenant, actor=actor, did=did, token=token, op=op)
+    record = _current(did, op=op)
     prev = int(record["version"])
     state = _rotated_state(_public_key(public_key), prev) if op == "update" else None
     message = op_message(did.network.chain_id, selectors.suffix_of(did.did), op, prev, state)
@@ -405,7 +511,7 @@ def did_rotate(*, tenant: Any, actor: Any, did: Did, public_key: Any = None,
                request: Any = None) -> Did:
     """Replace the controller key: platform custody makes and seals a new key; holder
     custody relays the update the holder signed with the current key for ``public_key``."""
-    _require_controller(tenant=tenant, actor=actor, did=did)
+    _require_controller(tenant=tenant, actor=actor, did=did, token=token)
     record = _current(did)
     _check_prev(prev, record)
     version = int(record["version"])
@@ -415,11 +521,17 @@ def did_rotate(*, tenant: Any, actor: Any, did: Did, public_key: Any = None,
         from ledger.tx import Signer
 
         signer, key_id = _platform_signer(did, record.get("state") or {})
-        fresh = Signer.generate()
+        # The new key is sealed and stored before the rotation is sent: if it commits
+        # without an answer, the platform still holds the key that controls the DID. A
+        # pending key the chain has not shown yet is rotated to again, never replaced:
+        # its earlier rotation may still commit.
+        new_sealed = did.pending_private_key or crypto.seal(Signer.generate().private_bytes())
+        fresh = _unsealed(new_sealed)
+        Did.objects.filter(pk=did.pk).update(pending_private_key=new_sealed)
+        did.pending_private_key = new_sealed
         state = _rotated_state(fresh.public_key_hex, version)
         message = op_message(did.network.chain_id, suffix, "update", version, state)
         sig = signer.sign(message).hex()
-        new_sealed = crypto.seal(fresh.private_bytes())
     else:
         state = _rotated_state(_public_key(public_key), version)
         message = op_message(did.network.chain_id, suffix, "update", version, state)
@@ -431,8 +543,9 @@ def did_rotate(*, tenant: Any, actor: Any, did: Did, public_key: Any = None,
            function="update", op=op, request=request, version=version + 1,
            status=DidStatus.ACTIVE)
     if new_sealed is not None:
-        Did.objects.filter(pk=did.pk).update(sealed_private_key=new_sealed)
-        did.sealed_private_key = new_sealed
+        Did.objects.filter(pk=did.pk).update(sealed_private_key=new_sealed,
+                                             pending_private_key=None)
+        did.sealed_private_key, did.pending_private_key = new_sealed, None
     platform.audit(tenant=tenant, actor=actor, action="did.rotate", target=did,
                    request=request, metadata={"did": did.did, "version": version + 1})
     return did
@@ -441,8 +554,8 @@ def did_rotate(*, tenant: Any, actor: Any, did: Did, public_key: Any = None,
 def did_deactivate(*, tenant: Any, actor: Any, did: Did, signature: Any = None,
                    prev: Any = None, token: Any = None, request: Any = None) -> Did:
     """Deactivate for good: a version with no state; the platform's key is wiped."""
-    _require_controller(tenant=tenant, actor=actor, did=did)
-    record = _current(did)
+    _require_controller(tenant=tenant, actor=actor, did=did, token=token, op="deactivate")
+    record = _current(did, op="deactivate")
     _check_prev(prev, record)
     version = int(record["version"])
     suffix = selectors.suffix_of(did.did)
@@ -458,30 +571,44 @@ def did_deactivate(*, tenant: Any, actor: Any, did: Did, signature: Any = None,
     _write(did, tenant=tenant, actor=actor, token=token, network=did.network,
            function="deactivate", op=op, request=request, version=version + 1,
            status=DidStatus.DEACTIVATED)
-    Did.objects.filter(pk=did.pk).update(sealed_private_key=None)
-    did.sealed_private_key = None
+    Did.objects.filter(pk=did.pk).update(sealed_private_key=None, pending_private_key=None)
+    did.sealed_private_key = did.pending_private_key = None
     platform.audit(tenant=tenant, actor=actor, action="did.deactivate", target=did,
                    request=request, metadata={"did": did.did, "version": version + 1})
     return did
 
 
-def did_refresh(*, did: Did) -> Did:
-    """Bring a row in line with the chain (a create that timed out may have committed).
-    No answer from the network leaves it as it is."""
-    try:
-        record = selectors.chain_record(did.network, selectors.suffix_of(did.did))
-    except AppError:
-        return did
+def did_refresh(*, did: Did, record: dict[str, Any] | None = None) -> Did:
+    """Bring a row in line with the chain's ``record`` (read here when not given): a
+    create, rotation or deactivation that timed out may have committed. A deactivation
+    seen wipes the platform's keys; a rotation seen promotes the pending key. No answer
+    from the network leaves the row as it is."""
     if record is None:
+        try:
+            record = selectors.chain_record(did.network, selectors.suffix_of(did.did))
+        except AppError:
+            return did
+        if record is None:
+            return did
+    version = int(record.get("version") or 0)
+    if record.get("deactivated"):
+        if did.sealed_private_key or did.pending_private_key \
+                or did.status != DidStatus.DEACTIVATED or did.version != version:
+            Did.objects.filter(pk=did.pk).update(status=DidStatus.DEACTIVATED,
+                                                 version=version, sealed_private_key=None,
+                                                 pending_private_key=None)
+            did.status, did.version = DidStatus.DEACTIVATED, version
+            did.sealed_private_key = did.pending_private_key = None
         return did
-    status = DidStatus.DEACTIVATED if record.get("deactivated") else DidStatus.ACTIVE
+    _promote_pending(did, record.get("state") or {})
+    if did.status == DidStatus.ACTIVE and did.version == version:
+        return did
     try:
         with transaction.atomic():
-            Did.objects.filter(pk=did.pk).update(status=status,
-                                                 version=int(record.get("version") or 0))
+            Did.objects.filter(pk=did.pk).update(status=DidStatus.ACTIVE, version=version)
     except IntegrityError:  # a newer live DID took its place meanwhile: leave it failed
         return did
-    did.status, did.version = status, int(record.get("version") or 0)
+    did.status, did.version = DidStatus.ACTIVE, version
     return did
 
 

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_POST
 
 from baas.errors import AppError, NotFound
 from identity import selectors, services
-from identity.choices import Custody, DidStatus
+from identity.choices import Custody, DidStatus, Subject
 from identity.forms import (
     ChangeDidForm,
     CreateDidForm,
@@ -111,16 +111,24 @@ def did_list(request: HttpRequest) -> HttpResponse:
 @tenant_required
 def did_detail(request: HttpRequest, did_id: Any) -> HttpResponse:
     did = _did_for_page(request, did_id)
-    if did.status in (DidStatus.PENDING, DidStatus.FAILED):
-        did = services.did_refresh(did=did)
     chain = selectors.did_chain(did)
     record = chain.get("record") or {}
+    if record:  # a write that committed without an answer shows here
+        did = services.did_refresh(did=did, record=record)
     state = record.get("state") or {}
     controllers = services.controller_keys(state)
-    mine = did.user_id == request.user.pk
-    may_change = did.status == DidStatus.ACTIVE and (
-        request.portal.can("admin") if did.user_id is None
-        else mine and request.portal.can("developer"))
+    organisation = did.subject == Subject.ORGANISATION
+    mine = not organisation and did.user_id == request.user.pk
+    controller = request.portal.can("admin") if organisation \
+        else mine and request.portal.can("developer")
+    may_rotate = did.status == DidStatus.ACTIVE and controller
+    # Deactivation also ends a failed create that committed late, and the platform-held
+    # DID of a person who left (their admins end it; nobody rotates it).
+    on_chain = bool(record) and not record.get("deactivated")
+    left = did.custody == Custody.PLATFORM and services.person_left(did) \
+        and request.portal.can("admin")
+    may_deactivate = on_chain and did.status in (DidStatus.ACTIVE, DidStatus.FAILED) \
+        and (controller or left)
     metadata = chain.get("metadata") or {}
     return page(request, "identity/did_detail.html", {
         "did": did, "chain": chain, "document": chain.get("document"),
@@ -129,7 +137,9 @@ def did_detail(request: HttpRequest, did_id: Any) -> HttpResponse:
         "metadata": metadata, "created": _when(metadata.get("created")),
         "updated": _when(metadata.get("updated")),
         "versions": [{**v, "when": _when(v.get("updated"))} for v in chain["versions"]],
-        "controllers": " ".join(controllers.values()), "may_change": may_change,
+        "controllers": " ".join(controllers.values()),
+        "may_change": may_rotate or may_deactivate, "may_rotate": may_rotate,
+        "may_deactivate": may_deactivate, "organisation": organisation,
         "holder": did.custody == Custody.HOLDER, "rotate_form": ChangeDidForm(),
         "deactivate_form": DeactivateDidForm(), "prev": record.get("version"),
     })

@@ -44,7 +44,7 @@ class DidSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_subject(self, did: Did) -> str:
-        return "organisation" if did.user_id is None else "me"
+        return "organisation" if did.subject == "organisation" else "me"
 
     def get_person(self, did: Did) -> str | None:
         return did.user.email if did.user_id and did.user else None

@@ -29,7 +29,6 @@ from identity.api.serializers import (
     RegistryPatchSerializer,
     RegistryPutSerializer,
 )
-from identity.choices import DidStatus
 from tenants.permissions import INFRASTRUCTURE_PERMISSIONS, TokenScopePermission
 
 
@@ -127,10 +126,10 @@ class DidDetailView(TenantScopedMixin, APIView):
     @extend_schema(responses=DidDetailSerializer)
     def get(self, request: Request, pk: Any) -> Response:
         did = selectors.did_get(tenant=self.tenant, did_id=pk)
-        if did.status in (DidStatus.PENDING, DidStatus.FAILED):
-            did = services.did_refresh(did=did)
-        return Response(DidDetailSerializer(
-            did, context={"chain": selectors.did_chain(did)}).data)
+        chain = selectors.did_chain(did)
+        if chain.get("record"):  # a write that committed without an answer shows here
+            did = services.did_refresh(did=did, record=chain["record"])
+        return Response(DidDetailSerializer(did, context={"chain": chain}).data)
 
 
 class DidChangePrepareView(TenantScopedMixin, APIView):
@@ -145,7 +144,7 @@ class DidChangePrepareView(TenantScopedMixin, APIView):
         data = _valid(DidChangePrepareSerializer, request)
         return Response(services.did_prepare_change(
             tenant=self.tenant, actor=request.user, did=did, op=data["op"],
-            public_key=data.get("public_key")))
+            public_key=data.get("public_key"), token=_token(request)))
 
 
 class DidRotateView(TenantScopedMixin, APIView):

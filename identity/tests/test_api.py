@@ -236,11 +236,34 @@ def test_tokens_read_with_read_and_write_with_write(owner, network, registry, fa
     assert res.status_code == 403 and err(res) == "insufficient_scope"
     token, write = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
                                 name="writer", scopes=["read", "write"])
-    assert token_client(write).post(f"/api/v1/dids/{row_id}/rotate/", {},
+    mine = create(owner, network, subject="me").json()["id"]
+    assert token_client(write).post(f"/api/v1/dids/{mine}/rotate/", {},
                                     format="json").status_code == 200
     # the token signed the transaction with its own key
     signer = fake.signers[(network.pk, owner.tenant.pk, f"token-{token.prefix}")]
     assert fake.txs[-1]["signer"] == signer.public_key_hex
+
+
+def test_the_organisations_did_needs_the_deploy_scope_on_tokens(owner, network, registry,
+                                                                fake):
+    # The organisation's identity is governance, as its registry is: an application's
+    # write token neither creates, rotates nor ends it.
+    _t, write = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
+                             name="writer", scopes=["read", "write"])
+    res = token_client(write).post("/api/v1/dids/", {"network": str(network.pk),
+                                   "subject": "organisation"}, format="json")
+    assert res.status_code == 403 and err(res) == "insufficient_scope"
+    row_id = create(owner, network, subject="organisation").json()["id"]
+    for action in ("rotate", "deactivate"):
+        res = token_client(write).post(f"/api/v1/dids/{row_id}/{action}/", {},
+                                       format="json")
+        assert res.status_code == 403 and err(res) == "insufficient_scope", action
+    assert Did.objects.get(pk=row_id).status == "active" and Did.objects.get(pk=row_id) \
+        .version == 1
+    _t, deploy = token_create(tenant=owner.tenant, actor=owner.user, membership=owner,
+                              name="ops", scopes=["read", "write", "deploy"])
+    assert token_client(deploy).post(f"/api/v1/dids/{row_id}/rotate/", {},
+                                     format="json").status_code == 200
 
 
 def test_another_tenant_gets_404_everywhere(owner, network, registry, fake):
@@ -403,8 +426,9 @@ def test_a_create_that_committed_late_is_found_on_read(owner, network, registry,
 
 def test_a_create_racing_another_for_the_organisation_sends_nothing(owner, network, registry,
                                                                    fake):
+    # the other request, in flight
     Did.objects.create(tenant=owner.tenant, network=network, did="did:baas:x:y",
-                       custody="platform", status="pending")  # the other request, in flight
+                       subject="organisation", custody="platform", status="pending")
     res = create(owner, network, subject="organisation")
     assert res.status_code == 409 and err(res) == "did_exists"
     assert [t["function"] for t in fake.txs] == ["set_namespace"]

@@ -4,9 +4,12 @@
  * A key is an Ed25519 key made by WebCrypto with a non-extractable private half, kept in
  * IndexedDB under its public key (hex). To create, rotate or deactivate, this script asks
  * the portal's prepare/ for the exact bytes to sign, checks them (the method's domain
- * "ledger/did/v1\0" followed by canonical JSON naming this operation, this DID, and for a
- * create or a rotation this browser's new public key), signs them, and posts the form with
- * the public key and the signature. Anything else is refused unsigned.
+ * "ledger/did/v1\0" followed by canonical JSON of exactly the operation this page asked
+ * for: this op, this DID (for a create, the one derived from the new key), the version the
+ * page shows, and for a create or a rotation the whole default state of this browser's new
+ * key), signs them, and posts the form with the public key and the signature. Anything else
+ * (an added service, key or relationship, another DID) is refused unsigned: the server is
+ * not trusted with what the key signs.
  *
  * No inline script, no eval (the portal's CSP allows neither).
  */
@@ -16,7 +19,6 @@
   var textsNode = document.getElementById("identity-texts");
   if (!textsNode) return;
   var texts = JSON.parse(textsNode.textContent);
-  var DOMAIN = "ledger/did/v1\u0000";
   var DB_NAME = "baas-did-keys";
   var STORE = "keys";
   var status = document.getElementById("holder-status");
@@ -31,6 +33,10 @@
     }
     return "";
   }
+
+  // -- checks (pure; identity/tests/test_holder_js.py runs them in Node) --------------------
+  var DOMAIN = "ledger/did/v1\u0000";
+  var OP_FIELDS = "chain_id,did,op,prev,state";
 
   function hex(buffer) {
     return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
@@ -53,6 +59,60 @@
     }
     return JSON.stringify(value);
   }
+
+  // The method's default state (identity.did.did_baas.default_state): one Ed25519 key.
+  function defaultState(publicHex, keyId) {
+    return {
+      verificationMethod: [{ id: keyId, type: "Ed25519", publicKey: publicHex }],
+      authentication: [keyId], assertionMethod: [keyId], capabilityInvocation: [keyId],
+    };
+  }
+
+  // The self-certifying suffix (ledger.did_core.derive_suffix): lower-case unpadded base32
+  // of the first 16 bytes of the key's SHA-256.
+  async function suffixOf(publicHex) {
+    var digest = new Uint8Array(await crypto.subtle.digest("SHA-256", fromHex(publicHex)));
+    var alphabet = "abcdefghijklmnopqrstuvwxyz234567", bits = 0, value = 0, out = "";
+    for (var i = 0; i < 16; i++) {
+      value = (value << 8) | digest[i];
+      bits += 8;
+      while (bits >= 5) { out += alphabet[(value >>> (bits - 5)) & 31]; bits -= 5; }
+    }
+    if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
+    return out;
+  }
+
+  // The bytes must be the domain plus the canonical JSON of exactly what this page asked
+  // for. expect: op ("create", "update", "deactivate"), publicHex (the new key, or null),
+  // did (the page's DID; null for a create: derived from the key) and prev (the version
+  // the page shows; 0 for a create).
+  async function checked(answer, expect) {
+    var bytes = fromHex(answer.message_hex);
+    var text = new TextDecoder().decode(bytes);
+    if (text.indexOf(DOMAIN) !== 0) throw new Error(texts.mismatch);
+    var op = JSON.parse(text.slice(DOMAIN.length));
+    if (!op || typeof op !== "object" || Array.isArray(op) ||
+        canonical(op) !== text.slice(DOMAIN.length) ||
+        Object.keys(op).sort().join(",") !== OP_FIELDS) throw new Error(texts.mismatch);
+    var did = expect.did;
+    if (expect.op === "create") {  // the namespace is the server's; the suffix is the key's
+      if (typeof answer.did !== "string" || answer.did.indexOf("did:baas:") !== 0) {
+        throw new Error(texts.mismatch);
+      }
+      did = answer.did.slice(0, answer.did.lastIndexOf(":") + 1) +
+        await suffixOf(expect.publicHex);
+    }
+    var prev = expect.op === "create" ? 0 : expect.prev;
+    if (op.op !== expect.op || answer.did !== did || op.did !== did.split(":").pop() ||
+        !Number.isInteger(op.prev) || op.prev !== answer.prev ||
+        (prev !== null && prev !== undefined && op.prev !== prev)) {
+      throw new Error(texts.mismatch);
+    }
+    var want = expect.publicHex ? defaultState(expect.publicHex, "key-" + (op.prev + 1)) : null;
+    if (canonical(op.state) !== canonical(want)) throw new Error(texts.mismatch);
+    return bytes;
+  }
+  // -- end of checks --------------------------------------------------------------------------
 
   function openDb() {
     return new Promise(function (resolve, reject) {
@@ -111,30 +171,6 @@
     return input ? input.value : "";
   }
 
-  // The bytes must be the domain plus the canonical JSON of exactly what we expect.
-  function checked(answer, expect) {
-    var bytes = fromHex(answer.message_hex);
-    var text = new TextDecoder().decode(bytes);
-    if (text.indexOf(DOMAIN) !== 0) throw new Error(texts.mismatch);
-    var op = JSON.parse(text.slice(DOMAIN.length));
-    if (canonical(op) !== text.slice(DOMAIN.length)) throw new Error(texts.mismatch);
-    var suffix = answer.did.split(":").pop();
-    if (op.did !== suffix || op.op !== expect.op || op.prev !== answer.prev) {
-      throw new Error(texts.mismatch);
-    }
-    if (expect.publicHex) {
-      var methods = (op.state && op.state.verificationMethod) || [];
-      var control = (op.state && op.state.capabilityInvocation) || [];
-      var ours = methods.filter(function (m) {
-        return m.publicKey === expect.publicHex && control.indexOf(m.id) >= 0;
-      });
-      if (methods.length !== 1 || ours.length !== 1) throw new Error(texts.mismatch);
-    } else if (op.state !== null) {
-      throw new Error(texts.mismatch);
-    }
-    return bytes;
-  }
-
   async function sign(key, bytes) {
     return hex(await crypto.subtle.sign({ name: "Ed25519" }, key.privateKey, bytes));
   }
@@ -160,7 +196,7 @@
           network: createForm.network.value, subject: createForm.subject.value,
           public_key: key.publicHex,
         });
-        var bytes = checked(answer, { op: "create", publicHex: key.publicHex });
+        var bytes = await checked(answer, { op: "create", publicHex: key.publicHex });
         var signature = await sign(key, bytes);
         await storeKey(key);
         createForm.public_key.value = key.publicHex;
@@ -202,7 +238,10 @@
         var fields = { did: pageNode.dataset.did, op: op };
         if (fresh) fields.public_key = fresh.publicHex;
         var answer = await prepare(pageNode.dataset.prepareUrl, fields);
-        var bytes = checked(answer, { op: op, publicHex: fresh ? fresh.publicHex : null });
+        var bytes = await checked(answer, {
+          op: op, publicHex: fresh ? fresh.publicHex : null, did: pageNode.dataset.didText,
+          prev: pageNode.dataset.prev === "" ? null : Number(pageNode.dataset.prev),
+        });
         var signature = await sign(key, bytes);
         if (fresh) {
           await storeKey(fresh);
