@@ -39,5 +39,5 @@ EVENT_TYPE_TITLES = {
     events.NETWORK_RECOVERED: _("A degraded network runs normally again"),
     events.VALIDATOR_DOWN: _("A validator has been down for several minutes"),
     events.CHAINCODE_INSTALLED: _("A chaincode version was installed on a network"),
-    events.QUOTA_NEARLY_USED: _("A quota of the plan is 80% used"),
+    events.QUOTA_NEARLY_USED: _("A quota of the plan is 80 percent used"),
 }
