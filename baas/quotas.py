@@ -14,8 +14,11 @@ from typing import Any
 from baas import events
 from baas.errors import QuotaExceeded
 
-# ``quota.nearly_used`` fires when an addition takes usage to this share of the limit.
+# ``quota.nearly_used`` fires when an addition takes usage to this share of the limit --
+# for limits of at least NEARLY_USED_MIN_LIMIT: below, 80% is the last place or the limit
+# itself, and "nearly used" would announce a quota already used up.
 NEARLY_USED = 0.8
+NEARLY_USED_MIN_LIMIT = 5
 
 _USAGE: dict[str, Callable[[Any], int]] = {}
 
@@ -60,10 +63,16 @@ def quota_nearly_used(*, tenant: Any, quota: str, limit: int | None, used: int,
     """Publish ``quota.nearly_used`` when this addition crosses ``NEARLY_USED`` of the
     limit: once per crossing (usage that drops and rises again crosses again), not on
     every addition above it. Called before the addition is saved, in its transaction, so
-    an addition that rolls back publishes nothing."""
-    if not limit or limit <= 0:
+    an addition that rolls back publishes nothing. Two additions at once that both see
+    the crossing publish one event: the dedupe key names the quota, the limit, the usage
+    reached and the hour (a crossing again within the same hour is not announced again)."""
+    if not limit or limit < NEARLY_USED_MIN_LIMIT:
         return
     threshold = NEARLY_USED * limit
     if used < threshold <= used + adding:
+        from django.utils import timezone
+
+        hour = timezone.now().strftime("%Y%m%d%H")
         events.publish(tenant=tenant, type=events.QUOTA_NEARLY_USED, data={
-            "quota": quota, "limit": limit, "used": used + adding})
+            "quota": quota, "limit": limit, "used": used + adding},
+            dedupe_key=f"quota.nearly_used:{quota}:{limit}:{used + adding}:{hour}")

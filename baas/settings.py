@@ -457,6 +457,11 @@ BAAS_WEBHOOK_BACKOFF_MAX_S = float(os.environ.get("BAAS_WEBHOOK_BACKOFF_MAX_S", 
 # validator.down fires once a validator has not been seen healthy for this long.
 BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES = int(
     os.environ.get("BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES", "5"))
+# Subscriptions per tenant (every event is sent once per subscription that wants it), and
+# replays per tenant per minute.
+BAAS_WEBHOOK_MAX_SUBSCRIPTIONS = int(os.environ.get("BAAS_WEBHOOK_MAX_SUBSCRIPTIONS", "20"))
+BAAS_WEBHOOK_MAX_REPLAYS_PER_MINUTE = int(
+    os.environ.get("BAAS_WEBHOOK_MAX_REPLAYS_PER_MINUTE", "30"))
 
 LOGGING = {
     "version": 1,

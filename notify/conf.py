@@ -15,6 +15,10 @@ DEFAULTS: dict[str, Any] = {
     "BAAS_WEBHOOK_BACKOFF_S": 30.0,
     "BAAS_WEBHOOK_BACKOFF_MAX_S": 3600.0,
     "BAAS_WEBHOOK_VALIDATOR_DOWN_MINUTES": 5,
+    # Subscriptions a tenant may have (each event is sent once per subscription), and
+    # replays a tenant may ask for in a minute.
+    "BAAS_WEBHOOK_MAX_SUBSCRIPTIONS": 20,
+    "BAAS_WEBHOOK_MAX_REPLAYS_PER_MINUTE": 30,
 }
 
 

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from baas import events
 from baas.audit import audit_record
-from baas.errors import Conflict, ValidationFailed
+from baas.errors import AppError, Conflict, ValidationFailed
 from baas.validators import validate_name
 from deploy import crypto
 from notify import conf, transport
@@ -75,7 +75,8 @@ def _url_refusal_text(code: str) -> str:
         "webhook_url_scheme": _("Only http:// and https:// URLs are accepted."),
         "webhook_url_private": _("The URL points at a loopback, private, link-local or "
                                  "multicast address; webhooks go to public addresses only."),
-        "webhook_url_unresolvable": _("The URL's host name does not resolve."),
+        "webhook_url_unresolvable": _("The URL's host name does not resolve to a public "
+                                      "address."),
     }.get(code, _("The URL is not valid (no user name or password, a valid host name)."))
 
 
@@ -97,6 +98,7 @@ def subscription_create(*, tenant: Any, actor: Any, name: Any, url: Any, event_t
     name, url, types = _clean_name(name), _clean_url(url), _clean_types(event_types)
     secret = _new_secret()
     with transaction.atomic():
+        _check_subscription_limit(tenant)
         sub = Subscription.objects.create(
             tenant=tenant, name=name, url=url, event_types=types,
             sealed_secret=crypto.seal(secret.encode()),
@@ -104,6 +106,23 @@ def subscription_create(*, tenant: Any, actor: Any, name: Any, url: Any, event_t
         audit_record(tenant=tenant, actor=actor, action="webhook.create", target=sub,
                      request=request, metadata={"url": url, "event_types": types})
     return sub, secret
+
+
+def _check_subscription_limit(tenant: Any) -> None:
+    """``BAAS_WEBHOOK_MAX_SUBSCRIPTIONS`` per tenant: each event is sent once per
+    subscription, so their number bounds the requests one event makes. Counted with the
+    tenant's row locked, so two creations at once cannot both take the last place."""
+    from tenants.models import Tenant
+
+    tenant_id = getattr(tenant, "pk", tenant)
+    list(Tenant.objects.select_for_update().filter(pk=tenant_id).values_list("pk", flat=True))
+    limit = int(conf.setting("BAAS_WEBHOOK_MAX_SUBSCRIPTIONS"))
+    used = Subscription.objects.filter(tenant_id=tenant_id).count()
+    if used >= limit:
+        raise Conflict("webhook_limit_reached",
+                       _("This organisation already has %(limit)s webhooks, the most it may "
+                         "have; delete one first.") % {"limit": limit},
+                       details={"limit": limit, "used": used})
 
 
 def subscription_update(*, tenant: Any, actor: Any, subscription: Subscription,
@@ -230,8 +249,16 @@ def backoff_s(attempt: int) -> float:
 
 def _lease_s() -> float:
     # Long enough for one attempt to finish: a second run of the task meanwhile sees the
-    # attempt in progress and leaves it alone.
+    # attempt in progress and leaves it alone. The task's time limits are below it
+    # (``task_time_limits``), so no attempt outlives its lease.
     return float(conf.setting("BAAS_WEBHOOK_TIMEOUT_S")) * 2 + 30
+
+
+def task_time_limits() -> tuple[float, float]:
+    """``(soft, hard)`` time limits of one ``notify.delivery_attempt`` run: the transport's
+    deadline plus room for the database writes, both below the lease."""
+    timeout = float(conf.setting("BAAS_WEBHOOK_TIMEOUT_S"))
+    return timeout + 10, timeout + 20
 
 
 def delivery_attempt(*, delivery_id: Any) -> Delivery | None:
@@ -248,6 +275,13 @@ def delivery_attempt(*, delivery_id: Any) -> Delivery | None:
             return None
         sub = delivery.subscription
         number = delivery.attempts + 1
+        if delivery.attempts >= int(conf.setting("BAAS_WEBHOOK_MAX_ATTEMPTS")):
+            # Attempts were started but never recorded (a worker killed mid-send, a failed
+            # write): the limit holds all the same, and no attempt more is made.
+            _move(delivery, DeliveryStatus.FAILED)
+            delivery.last_error = "attempts_exhausted"
+            delivery.save()
+            return delivery
         if not sub.active:
             _move(delivery, DeliveryStatus.FAILED)
             delivery.last_error = "subscription_paused"
@@ -292,8 +326,8 @@ def _record(delivery_id: Any, number: int, started: Any, result: transport.Resul
         Attempt.objects.create(
             delivery=delivery, number=number, started_at=started,
             duration_ms=result.duration_ms, status_code=result.status_code,
-            error=result.error, error_message=result.error_message[:500],
-            response_excerpt=result.excerpt[:1000])
+            error=result.error, error_message=transport.clean_text(result.error_message)[:500],
+            response_excerpt=transport.clean_text(result.excerpt)[:1000])
         delivery.last_status_code = result.status_code
         delivery.last_error = result.error
         if delivery.status not in DELIVERY_OPEN:
@@ -320,6 +354,7 @@ def delivery_replay(*, tenant: Any, actor: Any, delivery: Delivery,
     with transaction.atomic():
         sub = Subscription.objects.select_for_update().filter(
             pk=delivery.subscription_id, tenant=tenant).first()
+        _check_replay_rate(tenant)
         if sub is None or not sub.active:
             raise Conflict("webhook_inactive",
                            _("The subscription is paused; resume it before replaying."))
@@ -332,6 +367,17 @@ def delivery_replay(*, tenant: Any, actor: Any, delivery: Delivery,
                                                 "event": str(delivery.event_id)})
         _queue(replay.pk)
     return replay
+
+
+def _check_replay_rate(tenant: Any) -> None:
+    """At most ``BAAS_WEBHOOK_MAX_REPLAYS_PER_MINUTE`` replays per tenant in any minute
+    (each one sends a request to the receiver): past it, ``429 throttled``."""
+    limit = int(conf.setting("BAAS_WEBHOOK_MAX_REPLAYS_PER_MINUTE"))
+    recent = Delivery.objects.filter(tenant=tenant, replay_of__isnull=False,
+                                     created_at__gte=timezone.now() - timedelta(minutes=1))
+    if recent.count() >= limit:
+        raise AppError("throttled", _("Too many replays; wait a minute and try again."),
+                       status=429, details={"wait_seconds": 60})
 
 
 def deliveries_sweep(*, grace_s: float = 60.0) -> int:

@@ -9,7 +9,13 @@ from notify import services
 TASK_OPTIONS = {"acks_late": True, "reject_on_worker_lost": True}
 
 
-@shared_task(name="notify.delivery_attempt", **TASK_OPTIONS)
+# Below the delivery's lease (``services._lease_s``): a run stuck past the transport's own
+# deadline is stopped before the sweep may send the delivery again.
+_SOFT_LIMIT, _HARD_LIMIT = services.task_time_limits()
+
+
+@shared_task(name="notify.delivery_attempt", soft_time_limit=_SOFT_LIMIT,
+             time_limit=_HARD_LIMIT, **TASK_OPTIONS)
 def delivery_attempt_task(delivery_id: str) -> None:
     services.delivery_attempt(delivery_id=delivery_id)
 

@@ -8,7 +8,9 @@ address for the check and a private one a moment later (DNS rebinding) gains not
 ``Host`` header, TLS SNI and certificate verification still use the host name.
 
 No redirect is followed (``http.client`` never does; a 3xx is a failed attempt), every
-socket operation has the timeout and the whole request a deadline, and at most
+socket wait is bounded by the time left before one wall-clock deadline for the whole exchange
+(connect, TLS handshake, status line and headers, body), and a watchdog shuts the socket down
+at that deadline, so a receiver trickling bytes cannot hold a worker longer; at most
 ``MAX_RESPONSE_BYTES`` of the answer are read. Nothing here imports Django: the caller
 passes the settings in.
 """
@@ -21,6 +23,7 @@ import http.client
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +40,9 @@ MAX_RESPONSE_BYTES = 64 * 1024
 # Letters (any script: IDNA encodes them), digits, hyphens and underscores between dots;
 # the resolver takes spaces and other punctuation that no real host name has.
 _LABELS = re.compile(r"^[\w-]+(\.[\w-]+)*\.?$")
+# Spaces and control characters (``urlsplit`` drops tabs and newlines without a word, and
+# ``http.client`` refuses the rest only at send time): a URL carries them percent-encoded.
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\x7f-\x9f]")
 EXCERPT_CHARS = 1000
 USER_AGENT = "baas-webhooks/1"
 
@@ -63,6 +69,16 @@ class Result:
         return not self.error
 
 
+# PostgreSQL ``text`` takes no NUL character, and no lone surrogate can be encoded in UTF-8.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` without the characters a PostgreSQL ``text`` column refuses (NUL, lone
+    surrogates): what a receiver answers is stored, whatever it answers."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
 def signature(secret: str, timestamp: int, body: bytes) -> str:
     """``X-Baas-Signature``: ``t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">``."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
@@ -73,12 +89,17 @@ def check_url(url: str, *, allow_private: bool,
               resolve: Callable[[str], Iterable[str]] = resolve_host) -> tuple[str, list[str]]:
     """``(host, addresses)`` for ``url``, or ``UrlRefused``: http(s) only, no user info,
     a host that resolves, and (unless ``allow_private``) only public addresses."""
+    if _UNSAFE_IN_URL.search(url):
+        raise UrlRefused("webhook_url_invalid",
+                         "The URL contains spaces or control characters; percent-encode them.")
     try:
         parts = urlsplit(url)
         host = parts.hostname or ""
-        parts.port  # noqa: B018 -- raises on a port that is not a number
+        port = parts.port  # raises on a port that is not a number
     except ValueError:
         raise UrlRefused("webhook_url_invalid", "The URL cannot be parsed.") from None
+    if port == 0:
+        raise UrlRefused("webhook_url_invalid", "The URL's port must be 1 to 65535.")
     if parts.scheme not in ("http", "https"):
         raise UrlRefused("webhook_url_scheme", "Only http:// and https:// URLs are accepted.")
     if parts.username is not None or parts.password is not None:
@@ -87,38 +108,94 @@ def check_url(url: str, *, allow_private: bool,
                          "authenticates the sender.")
     if not host or not _valid_host(host) or (not _is_ip(host) and not _LABELS.match(host)):
         raise UrlRefused("webhook_url_invalid", "The URL has no valid host name.")
+    if _is_ip(host):
+        addresses = [host.split("%", 1)[0]]
+        if not allow_private and _address_is_private(addresses[0]):
+            raise UrlRefused("webhook_url_private",
+                             "The URL points at a loopback, private, link-local or multicast "
+                             "address; webhooks go to public addresses only.")
+        return host, addresses
     try:
-        addresses = [host.split("%", 1)[0]] if _is_ip(host) else list(resolve(host))
+        addresses = list(resolve(host))
     except (OSError, UnicodeError):
         addresses = []
-    if not addresses:
-        raise UrlRefused("webhook_url_unresolvable", f"The host name {host} does not resolve.")
-    if not allow_private and any(_address_is_private(a) for a in addresses):
-        raise UrlRefused("webhook_url_private",
-                         "The URL points at a loopback, private, link-local or multicast "
-                         "address; webhooks go to public addresses only.")
+    # A name that does not resolve and one that resolves to an address we refuse get the
+    # same answer: different answers would tell a tenant which internal names exist (the
+    # control plane's resolver may see a private zone). An address typed as such is the
+    # caller's own knowledge: it gets ``webhook_url_private``.
+    if not addresses or (not allow_private and any(_address_is_private(a) for a in addresses)):
+        raise UrlRefused("webhook_url_unresolvable",
+                         f"The host name {host} does not resolve to a public address.")
     return host, addresses
 
 
-def _connection(url: str, address: str, timeout: float) -> http.client.HTTPConnection:
+class _Connection:
     """A connection to ``url``'s host that opens its socket to ``address`` and nowhere
-    else (``_create_connection`` is the one hook ``http.client`` connects through)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    conn: http.client.HTTPConnection
-    if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout,
-                                           context=ssl.create_default_context())
-    else:
-        conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
-    port = conn.port
+    else (``_create_connection`` is the one hook ``http.client`` connects through), and a
+    watchdog that shuts that socket down at ``deadline`` whatever step is blocked on it
+    (connect, TLS handshake, the status line and headers, the body)."""
 
-    def pinned(_address: object, timeout: float | None = None,
-               source_address: object = None) -> socket.socket:
-        return socket.create_connection((address, port), timeout=timeout)
+    def __init__(self, url: str, address: str, deadline: float) -> None:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        self.deadline = deadline
+        self.expired = False
+        self._raw: socket.socket | None = None  # a dup of the socket, for the watchdog
+        self._lock = threading.Lock()
+        timeout = self.remaining()
+        self.conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            self.conn = http.client.HTTPSConnection(host, parts.port or 443, timeout=timeout,
+                                                    context=ssl.create_default_context())
+        else:
+            self.conn = http.client.HTTPConnection(host, parts.port or 80, timeout=timeout)
+        port = self.conn.port
 
-    conn._create_connection = pinned  # type: ignore[attr-defined]
-    return conn
+        def pinned(_address: object, timeout: float | None = None,
+                   source_address: object = None) -> socket.socket:
+            sock = socket.create_connection((address, port), timeout=self.remaining())
+            with self._lock:
+                self._raw = sock.dup()  # stays valid when TLS wraps (detaches) ``sock``
+                if self.expired:
+                    self._shutdown()
+            return sock
+
+        self.conn._create_connection = pinned  # type: ignore[attr-defined]
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline")
+        return left
+
+    def step(self) -> None:
+        """Before each blocking step: no socket wait longer than the time left."""
+        left = self.remaining()
+        if self.conn.sock is not None:
+            self.conn.sock.settimeout(left)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._raw is not None:
+            try:
+                self._raw.shutdown(socket.SHUT_RDWR)  # wakes a blocked recv/send/handshake
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._timer.cancel()
+        self.conn.close()
+        with self._lock:
+            if self._raw is not None:
+                self._raw.close()
+                self._raw = None
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
@@ -136,38 +213,47 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
         return result
     parts = urlsplit(url)
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    conn = _connection(url, addresses[0], timeout)
+    exchange: _Connection | None = None
     try:
+        exchange = _Connection(url, addresses[0], deadline)
+        conn = exchange.conn
         conn.request("POST", target, body=body, headers={
             "Content-Type": "application/json", "User-Agent": USER_AGENT, **headers})
+        exchange.step()
         response = conn.getresponse()
         result.status_code = response.status
         chunks: list[bytes] = []
         size = 0
         while size < MAX_RESPONSE_BYTES:
-            if time.monotonic() > deadline:
-                raise TimeoutError("deadline")
+            exchange.step()
             chunk = response.read1(min(65536, MAX_RESPONSE_BYTES - size))
             if not chunk:
                 break
             chunks.append(chunk)
             size += len(chunk)
-        result.excerpt = b"".join(chunks).decode("utf-8", "replace")[:EXCERPT_CHARS]
+        if exchange.expired:
+            raise TimeoutError("deadline")  # the watchdog cut the answer short
+        result.excerpt = clean_text(b"".join(chunks).decode("utf-8", "replace"))[:EXCERPT_CHARS]
         if not 200 <= response.status < 300:
             result.error = "http_status"
             result.error_message = f"The receiver answered HTTP {response.status}."
-    except TimeoutError:
-        result.error, result.error_message = "timeout", \
-            f"No complete answer within {timeout:g} s."
-    except ssl.SSLError as exc:
-        result.error, result.error_message = "tls_failed", \
-            f"TLS failed ({type(exc).__name__})."
-    except ConnectionRefusedError:
-        result.error, result.error_message = "connection_refused", "The connection was refused."
     except (OSError, http.client.HTTPException) as exc:
-        result.error, result.error_message = "connection_failed", \
-            f"The connection failed ({type(exc).__name__})."
+        if isinstance(exc, TimeoutError) or (exchange is not None and exchange.expired):
+            result.status_code = None
+            result.excerpt = ""
+            result.error, result.error_message = "timeout", \
+                f"No complete answer within {timeout:g} s."
+        elif isinstance(exc, ssl.SSLError):
+            result.error, result.error_message = "tls_failed", \
+                f"TLS failed ({type(exc).__name__})."
+        elif isinstance(exc, ConnectionRefusedError):
+            result.error, result.error_message = "connection_refused", \
+                "The connection was refused."
+        else:
+            result.error, result.error_message = "connection_failed", \
+                f"The connection failed ({type(exc).__name__})."
     finally:
-        conn.close()
+        if exchange is not None:
+            exchange.close()
         result.duration_ms = int((time.monotonic() - started) * 1000)
     return result

@@ -42,6 +42,12 @@ def _delivery(request: HttpRequest, delivery_id: Any) -> Any:
         raise Http404 from None
 
 
+def _no_store(response: HttpResponse) -> HttpResponse:
+    """A page showing a secret: no cache (a proxy's, the browser's) may keep it."""
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @tenant_required
 def webhook_list(request: HttpRequest) -> HttpResponse:
     _admin(request)
@@ -55,8 +61,8 @@ def webhook_list(request: HttpRequest) -> HttpResponse:
             form.add_error(None, app_error_text(exc))
         else:
             # Rendered here, not put in a message or the session: the secret is shown once.
-            return page(request, "notify/webhook_created.html", {"subscription": sub,
-                                                                 "secret": secret})
+            return _no_store(page(request, "notify/webhook_created.html",
+                                  {"subscription": sub, "secret": secret}))
     return page(request, "notify/webhook_list.html", {
         "subscriptions": selectors.subscription_list(tenant=tenant),
         "deliveries": selectors.delivery_list(tenant=tenant)[:DELIVERY_ROWS],
@@ -82,8 +88,8 @@ def webhook_detail(request: HttpRequest, subscription_id: Any) -> HttpResponse:
             elif action == "rotate":
                 secret = services.subscription_rotate_secret(
                     tenant=tenant, actor=request.user, subscription=sub, request=request)
-                return page(request, "notify/webhook_created.html",
-                            {"subscription": sub, "secret": secret, "rotated": True})
+                return _no_store(page(request, "notify/webhook_created.html",
+                                      {"subscription": sub, "secret": secret, "rotated": True}))
             elif action == "delete":
                 services.subscription_delete(tenant=tenant, actor=request.user,
                                              subscription=sub, request=request)

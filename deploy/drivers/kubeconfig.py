@@ -116,14 +116,36 @@ def _named(entries: Any, name: str, kind: str) -> dict[str, Any]:
     raise KubeconfigError("cluster_kubeconfig_incomplete", missing=f"{kind} {name!r}")
 
 
-def _address_is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to: IPv4-mapped (``::ffff:a.b.c.d``) or 6to4
+    (``2002:AABB:CCDD::/48``, a relay delivers it to ``A.B.C.D``). (NAT64's ``64:ff9b::/96``
+    lies in ``::/8``, which ``is_reserved`` already refuses.)"""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    return None
+
+
+def _one_is_private(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     # ``not is_global`` also covers shared address space (100.64.0.0/10, carrier-grade NAT,
     # where some clouds put internal services), benchmarking and documentation ranges.
     return (not ip.is_global or ip.is_private or ip.is_loopback or ip.is_link_local
-            or ip.is_reserved or ip.is_multicast or ip.is_unspecified)
+            or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+            or (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local))
+
+
+def _address_is_private(address: str) -> bool:
+    """Loopback, private, link-local, site-local (``fec0::/10``, deprecated but still
+    routed by some networks), multicast, shared, reserved -- or an IPv6 address that
+    embeds such an IPv4 address (mapped, 6to4). Shared by every check of an address
+    the control plane connects to on a tenant's word (clusters, webhooks)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return _one_is_private(embedded) or (ip.ipv4_mapped is None and _one_is_private(ip))
+    return _one_is_private(ip)
 
 
 def _valid_host(host: str) -> bool:

@@ -598,3 +598,24 @@ def test_shared_driver_settings_are_part_of_the_cache_version(owner, platform_ku
     assert second is not first and second.image == "registry.example.test/node"
     platform_kube_settings.BAAS_CLUSTER_ALLOW_PRIVATE = True  # the rule it was built under
     assert registry.driver_for(network) is not second
+
+
+@pytest.mark.parametrize("address", [
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254
+    "fec0::1",  # site-local
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+])
+def test_ipv6_addresses_leading_to_private_ones_are_private(address):
+    assert kc._address_is_private(address)
+    with pytest.raises(kc.KubeconfigError) as refused:
+        kc.sanitize(kubeconfig(server=f"https://[{address}]:6443"))
+    assert refused.value.code == "cluster_server_private"
+
+
+@pytest.mark.parametrize("address", ["2002:5db8:d822::1", "2606:2800:220:1:248:1893:25c8:1946",
+                                     "93.184.216.34"])
+def test_public_addresses_and_ipv6_forms_of_them_stay_public(address):
+    assert not kc._address_is_private(address)

@@ -29,7 +29,7 @@ from notify.api.serializers import (
     SubscriptionUpdateSerializer,
     SubscriptionWithSecretSerializer,
 )
-from notify.models import Delivery
+from notify.models import Delivery, Subscription
 from tenants.permissions import INFRASTRUCTURE_PERMISSIONS
 
 
@@ -39,11 +39,20 @@ class _AdminOnly(TenantScopedMixin):
     write_role = "admin"
 
 
-class WebhookListView(_AdminOnly, APIView):
-    @extend_schema(responses=SubscriptionSerializer(many=True))
-    def get(self, request: Request) -> Response:
-        subs = selectors.subscription_list(tenant=self.tenant)
-        return Response(SubscriptionSerializer(subs, many=True).data)
+# A secret is in the answer: no cache (a proxy's, the browser's) may keep it.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class WebhookListView(_AdminOnly, generics.ListAPIView):
+    """The organisation's webhooks, paginated (``?page=&page_size=``); never their secrets."""
+
+    serializer_class = SubscriptionSerializer
+    queryset = Subscription.objects.none()  # the schema's model; requests use get_queryset
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return selectors.subscription_list(tenant=self.tenant)
 
     @extend_schema(request=SubscriptionCreateSerializer,
                    responses={201: SubscriptionWithSecretSerializer})
@@ -54,7 +63,7 @@ class WebhookListView(_AdminOnly, APIView):
             tenant=self.tenant, actor=request.user, request=request, **data.validated_data)
         sub.secret = secret  # type: ignore[attr-defined]
         return Response(SubscriptionWithSecretSerializer(sub).data,
-                        status=status.HTTP_201_CREATED)
+                        status=status.HTTP_201_CREATED, headers=NO_STORE)
 
 
 class WebhookDetailView(_AdminOnly, APIView):
@@ -87,7 +96,7 @@ class WebhookRotateSecretView(_AdminOnly, APIView):
         sub = selectors.subscription_get(tenant=self.tenant, subscription_id=pk)
         secret = services.subscription_rotate_secret(tenant=self.tenant, actor=request.user,
                                                      subscription=sub, request=request)
-        return Response({"secret": secret})
+        return Response({"secret": secret}, headers=NO_STORE)
 
 
 class DeliveryListView(_AdminOnly, generics.ListAPIView):

@@ -48,10 +48,11 @@ def test_create_shows_the_secret_once_and_deliveries_can_be_replayed(admin, allo
     body = made.json()
     secret = body["secret"]
     assert secret.startswith("whsec_")
+    assert made["Cache-Control"] == "no-store"
     detail = client.get(f"/api/v1/webhooks/{body['id']}/").json()
     assert "secret" not in detail and detail["event_types"] == ["operation.finished"]
-    assert [s["id"] for s in client.get("/api/v1/webhooks/").json()] == [body["id"]]
-    assert all("secret" not in s for s in client.get("/api/v1/webhooks/").json())
+    assert [s["id"] for s in client.get("/api/v1/webhooks/").json()["results"]] == [body["id"]]
+    assert all("secret" not in s for s in client.get("/api/v1/webhooks/").json()["results"])
 
     op = operation_create(tenant=admin.tenant, actor=None, kind="test.op")
     operation_transition(operation_id=op.pk, to=OperationState.CANCELLED)
@@ -92,7 +93,7 @@ def test_create_shows_the_secret_once_and_deliveries_can_be_replayed(admin, allo
     ("http://[::1]/", "webhook_url_private"),
     ("http://169.254.169.254/", "webhook_url_private"),
     ("http://192.168.1.10/", "webhook_url_private"),
-    ("http://localhost/", "webhook_url_private"),
+    ("http://localhost/", "webhook_url_unresolvable"),  # a name: the same as a missing one
     ("https://no-such-host.invalid/", "webhook_url_unresolvable"),
     ("http://u:p@example.com/", "webhook_url_invalid"),
 ])
@@ -148,3 +149,44 @@ def test_token_scopes(admin, allow_private, receiver):
     assert denied.status_code == 403, denied.content
     ops = _token(admin, ["read", "write", "deploy"])
     assert _create(ops, receiver.url()).status_code == 201
+
+
+def test_the_secret_answers_are_not_cached(admin, allow_private, receiver):
+    client = api_client_for(admin.user, admin.tenant)
+    made = _create(client, receiver.url())
+    assert made.status_code == 201 and made["Cache-Control"] == "no-store"
+    rotated = client.post(f"/api/v1/webhooks/{made.json()['id']}/rotate-secret/")
+    assert rotated.status_code == 200 and rotated["Cache-Control"] == "no-store"
+
+
+def test_subscriptions_per_tenant_are_capped_and_listed_by_page(admin, allow_private, receiver,
+                                                                settings):
+    """Each event is sent once per subscription: their number is bounded."""
+    settings.BAAS_WEBHOOK_MAX_SUBSCRIPTIONS = 3
+    client = api_client_for(admin.user, admin.tenant)
+    for _ in range(3):
+        assert _create(client, receiver.url()).status_code == 201
+    refused = _create(client, receiver.url())
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "webhook_limit_reached"
+    assert refused.json()["error"]["details"] == {"limit": 3, "used": 3}
+    assert Subscription.objects.filter(tenant=admin.tenant).count() == 3
+    listed = client.get("/api/v1/webhooks/?page_size=2").json()
+    assert listed["count"] == 3 and len(listed["results"]) == 2 and listed["next"]
+    # another tenant's subscriptions do not count
+    other = MembershipFactory(role="admin")
+    assert _create(api_client_for(other.user, other.tenant), receiver.url()).status_code == 201
+
+
+def test_replays_are_rate_limited(admin, allow_private, receiver, settings):
+    settings.BAAS_WEBHOOK_MAX_REPLAYS_PER_MINUTE = 2
+    client = api_client_for(admin.user, admin.tenant)
+    made = _create(client, receiver.url())
+    op = operation_create(tenant=admin.tenant, actor=None, kind="test.op")
+    operation_transition(operation_id=op.pk, to=OperationState.CANCELLED)
+    [delivery] = Delivery.objects.filter(subscription_id=made.json()["id"])
+    url = f"/api/v1/webhook-deliveries/{delivery.pk}/replay/"
+    assert [client.post(url).status_code for _ in range(2)] == [202, 202]
+    refused = client.post(url)
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "throttled"
+    assert Delivery.objects.filter(replay_of=delivery).count() == 2

@@ -31,6 +31,7 @@ def test_admin_creates_a_webhook_sees_deliveries_and_replays(key_file, allow_pri
     sub = Subscription.objects.get()
     secret = services.secret_of(sub)
     assert secret in made.content.decode()
+    assert made["Cache-Control"] == "no-store"
     # never again: not on the list or the subscription's page
     assert secret not in client.get("/webhooks/").content.decode()
     page = client.get(f"/webhooks/{sub.pk}/")
@@ -53,6 +54,7 @@ def test_admin_creates_a_webhook_sees_deliveries_and_replays(key_file, allow_pri
     rotated = client.post(f"/webhooks/{sub.pk}/", {"action": "rotate"})
     sub.refresh_from_db()
     assert services.secret_of(sub) in rotated.content.decode()
+    assert rotated["Cache-Control"] == "no-store"
     client.post(f"/webhooks/{sub.pk}/", {"action": "pause"})
     sub.refresh_from_db()
     assert sub.active is False
@@ -90,3 +92,15 @@ def test_another_tenants_webhook_is_404(key_file):
     assert client.get(f"/webhooks/deliveries/{delivery.pk}/").status_code == 404
     assert client.post(f"/webhooks/deliveries/{delivery.pk}/replay/").status_code == 404
     assert Delivery.objects.count() == 1
+
+
+def test_a_webhook_past_the_limit_is_refused_on_the_page(key_file, allow_private, receiver,
+                                                        settings):
+    settings.BAAS_WEBHOOK_MAX_SUBSCRIPTIONS = 1
+    admin = MembershipFactory(role="admin")
+    client = _client(admin)
+    form = {"name": "ops", "url": receiver.url(), "event_types": ["operation.finished"]}
+    assert client.post("/webhooks/", form).status_code == 200
+    refused = client.post("/webhooks/", form)
+    assert refused.status_code == 400
+    assert Subscription.objects.filter(tenant=admin.tenant).count() == 1

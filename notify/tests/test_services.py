@@ -265,16 +265,42 @@ def test_quota_check_publishes_through_the_real_counter(tenant, allow_private, r
     from tenants import services as tenant_services
 
     subscription(tenant, receiver.url(), types=[events.QUOTA_NEARLY_USED])
-    tenant.max_tokens = 2  # 80% is 1.6: the second token crosses it
+    tenant.max_tokens = 5  # 80% is 4: the fourth token crosses it
     tenant.save()
     membership = tenant.memberships.first()
-    tenant_services.token_create(tenant=tenant, actor=membership.user, membership=membership,
-                                 name="first", scopes=["read"])
+    for n in range(3):
+        tenant_services.token_create(tenant=tenant, actor=membership.user,
+                                     membership=membership, name=f"t{n}", scopes=["read"])
     assert not Event.objects.filter(tenant=tenant).exists()
     tenant_services.token_create(tenant=tenant, actor=membership.user, membership=membership,
-                                 name="second", scopes=["read"])
+                                 name="fourth", scopes=["read"])
     [event] = Event.objects.filter(tenant=tenant, type=events.QUOTA_NEARLY_USED)
-    assert event.data == {"quota": "max_tokens", "limit": 2, "used": 2}
+    assert event.data == {"quota": "max_tokens", "limit": 5, "used": 4}
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 4])
+def test_quota_nearly_used_is_not_announced_for_tiny_limits(tenant, allow_private, receiver,
+                                                            limit):
+    """With a limit of 1 to 4, 80% is the last place or the limit itself."""
+    from baas.quotas import quota_nearly_used
+
+    subscription(tenant, receiver.url(), types=[events.QUOTA_NEARLY_USED])
+    for used in range(limit):
+        quota_nearly_used(tenant=tenant, quota="max_members", limit=limit, used=used)
+    assert not Event.objects.filter(tenant=tenant).exists()
+
+
+def test_quota_nearly_used_seen_by_two_additions_at_once_is_one_event(tenant, allow_private,
+                                                                     receiver):
+    """Two additions that both counted 7 of 10 both cross 80%: one event, one delivery."""
+    from baas.quotas import quota_nearly_used
+
+    sub, _ = subscription(tenant, receiver.url(), types=[events.QUOTA_NEARLY_USED])
+    quota_nearly_used(tenant=tenant, quota="max_members", limit=10, used=7)
+    quota_nearly_used(tenant=tenant, quota="max_members", limit=10, used=7)
+    [event] = Event.objects.filter(tenant=tenant, type=events.QUOTA_NEARLY_USED)
+    assert event.dedupe_key.startswith("quota.nearly_used:max_members:10:8:")
+    assert Delivery.objects.filter(subscription=sub).count() == 1
 
 
 def test_a_secret_that_cannot_be_unsealed_fails_the_delivery_and_sends_nothing(
@@ -290,3 +316,51 @@ def test_a_secret_that_cannot_be_unsealed_fails_the_delivery_and_sends_nothing(
     assert (delivery.status, delivery.last_error, delivery.attempts) == \
         ("failed", "secret_unreadable", 0)
     assert receiver.requests == []
+
+
+def test_an_answer_with_nul_bytes_is_recorded_and_retried(tenant, allow_private, settings):
+    """PostgreSQL text takes no NUL: stored raw, the attempt could not be recorded and the
+    delivery stayed pending, sent again by every sweep."""
+    from notify.tests.receiver import Receiver
+
+    hostile = Receiver(default=(500, 0.0), answer_body=b"ab\x00cd\xed\xa0\x80").start()
+    try:
+        sub, _ = subscription(tenant, hostile.url())
+        _finish_operation(tenant)
+        [delivery] = Delivery.objects.filter(subscription=sub)
+        services.delivery_attempt(delivery_id=delivery.pk)
+    finally:
+        hostile.stop()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == \
+        ("retrying", 1, 500)
+    [attempt] = Attempt.objects.filter(delivery=delivery)
+    assert attempt.response_excerpt.startswith("ab") and "\x00" not in attempt.response_excerpt
+
+
+def test_attempts_started_but_never_recorded_still_count(tenant, allow_private, receiver,
+                                                         settings):
+    """A delivery whose attempts were made but not recorded (a worker killed mid-send)
+    fails once the limit is reached instead of being sent again by every sweep."""
+    settings.BAAS_WEBHOOK_MAX_ATTEMPTS = 3
+    sub, _ = subscription(tenant, receiver.url())
+    _finish_operation(tenant)
+    [delivery] = Delivery.objects.filter(subscription=sub)
+    Delivery.objects.filter(pk=delivery.pk).update(attempts=3)
+    services.delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error, delivery.attempts) == \
+        ("failed", "attempts_exhausted", 3)
+    assert receiver.requests == []
+
+
+def test_the_attempt_task_is_stopped_before_its_lease_runs_out(settings):
+    from notify import tasks
+
+    task = tasks.delivery_attempt_task
+    assert task.soft_time_limit and task.time_limit
+    assert float(settings.BAAS_WEBHOOK_TIMEOUT_S) < task.soft_time_limit < task.time_limit \
+        < services._lease_s()
+    settings.BAAS_WEBHOOK_TIMEOUT_S = 0.1
+    soft, hard = services.task_time_limits()
+    assert 0.1 < soft < hard < services._lease_s()

@@ -67,6 +67,8 @@ def test_the_connection_goes_to_the_checked_address_with_the_host_name_kept(rece
     ("http://224.0.0.1/", "webhook_url_private"),
     ("http://[::ffff:127.0.0.1]/", "webhook_url_private"),
     ("http://100.64.0.1/", "webhook_url_private"),
+    ("http://[2002:a00:1::1]/", "webhook_url_private"),  # 6to4 of 10.0.0.1
+    ("http://[fec0::1]/", "webhook_url_private"),  # site-local
 ])
 def test_refused_urls(url, code):
     with pytest.raises(transport.UrlRefused) as caught:
@@ -79,8 +81,26 @@ def test_a_name_resolving_to_any_private_address_is_refused_and_nothing_is_sent(
     connected to is checked at send time."""
     result = _post(f"http://rebind.example.test:{receiver.port}/", allow_private=False,
                    resolve=lambda h: ["93.184.216.34", "127.0.0.1"])
-    assert (result.error, result.status_code) == ("webhook_url_private", None)
+    assert (result.error, result.status_code) == ("webhook_url_unresolvable", None)
     assert receiver.requests == []
+
+
+def test_a_name_resolving_to_a_private_address_is_answered_as_one_that_does_not_resolve():
+    """The answer does not tell which internal names exist: a name of a private zone the
+    control plane's resolver sees gets the same refusal as a name that does not exist."""
+    def missing(host):
+        raise OSError("no such host")
+
+    refusals = []
+    for resolve in (missing, lambda h: ["10.0.0.7"], lambda h: []):
+        with pytest.raises(transport.UrlRefused) as caught:
+            transport.check_url("https://db.internal.example/", allow_private=False,
+                                resolve=resolve)
+        refusals.append((caught.value.code, caught.value.message))
+    assert len(set(refusals)) == 1 and refusals[0][0] == "webhook_url_unresolvable"
+    # allowed by the operator: the private name is accepted
+    assert transport.check_url("https://db.internal.example/", allow_private=True,
+                               resolve=lambda h: ["10.0.0.7"])[1] == ["10.0.0.7"]
 
 
 def test_a_name_that_does_not_resolve():
@@ -184,3 +204,84 @@ def test_https_verifies_the_host_name_on_the_pinned_address(tls_receiver, monkey
     other = _post(f"https://other.example.test:{receiver.port}/in",
                   resolve=lambda h: ["127.0.0.1"])
     assert other.error == "tls_failed"
+
+
+def _trickler(first: bytes, drip: bytes, every: float, total: float):
+    """A raw server: after the request it sends ``first``, then ``drip`` every ``every``
+    seconds for ``total`` seconds -- each byte in time for a per-read timeout."""
+    import socket
+    import threading
+    import time
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+
+    def run():
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
+        conn.settimeout(30)
+        try:
+            conn.recv(65536)
+            conn.sendall(first)
+            end = time.monotonic() + total
+            while time.monotonic() < end:
+                conn.sendall(drip)
+                time.sleep(every)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            server.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}/"
+
+
+@pytest.mark.parametrize("first, drip", [
+    (b"HTTP/1.1 200 OK\r\n", b"X-A: b\r\n"),  # headers trickled
+    (b"", b"H"),  # the status line trickled
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x"),  # the body trickled
+])
+def test_the_whole_exchange_has_one_deadline(first, drip):
+    """A receiver that sends a byte now and then, never letting a read time out, still
+    gets no more than the timeout: the deadline covers status line and headers too."""
+    import time
+
+    url = _trickler(first, drip, every=0.2, total=6.0)
+    started = time.monotonic()
+    result = _post(url, timeout=1.0)
+    took = time.monotonic() - started
+    assert result.error == "timeout", result
+    assert took < 2.5, took
+
+
+def test_a_stalled_tls_handshake_ends_at_the_deadline():
+    """A server that accepts and trickles bytes that never finish a TLS handshake."""
+    import time
+
+    url = _trickler(b"", b"\x16", every=0.2, total=6.0).replace("http://", "https://")
+    started = time.monotonic()
+    result = _post(url, timeout=1.0)
+    assert result.error in ("timeout", "tls_failed"), result
+    assert time.monotonic() - started < 2.5
+
+
+def test_an_answer_with_nul_bytes_is_stored_without_them():
+    url = _trickler(b"HTTP/1.1 500 Oops\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+                    b"ab\x00cd", b"", every=0.01, total=0.0)
+    result = _post(url)
+    assert (result.error, result.status_code) == ("http_status", 500)
+    assert "\x00" not in result.excerpt and result.excerpt.startswith("ab")
+
+
+@pytest.mark.parametrize("url", [
+    "http://93.184.216.34/a b", "http://93.184.216.34/a\tb", "http://93.184.216.34/\x7f",
+    "http://93.184.216.34/?q=a\x00", "http://93.184.216.34:0/", "http://hooks.example.com:0/x",
+])
+def test_control_characters_spaces_and_port_0_are_refused(url):
+    with pytest.raises(transport.UrlRefused) as caught:
+        transport.check_url(url, allow_private=False, resolve=lambda h: ["93.184.216.34"])
+    assert caught.value.code == "webhook_url_invalid"
