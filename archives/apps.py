@@ -7,5 +7,9 @@ class ArchivesConfig(AppConfig):
 
     def ready(self) -> None:
         from archives import operation_kinds
+        from archives.services import archive_in_progress
+        from deploy.guards import register_busy_check
 
         operation_kinds.register()
+        # deploy's validator, membership, chaincode and version changes wait for a copy.
+        register_busy_check(archive_in_progress)
