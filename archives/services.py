@@ -8,6 +8,7 @@ anything is made: a bad request leaves no row, no file and no network behind.
 from __future__ import annotations
 
 import secrets
+import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -28,7 +29,7 @@ from archives.choices import (
 )
 from archives.models import Archive, BackupSchedule
 from baas.choices import ACTIVE
-from baas.errors import AppError, Conflict, ValidationFailed
+from baas.errors import AppError, Conflict, QuotaExceeded, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
 from deploy import crypto, homes, platform
@@ -47,6 +48,11 @@ def backup_dir() -> Path:
 
 def archive_path(archive: Archive) -> Path:
     return backup_dir() / str(archive.tenant_id) / f"{archive.pk}.tar.gz"
+
+
+def remove_file(sender: Any, instance: Archive, **kwargs: Any) -> None:
+    """``post_delete`` of an archive row: its file goes too, however the row went."""
+    archive_path(instance).unlink(missing_ok=True)
 
 
 def upload_path(tenant: Any, upload_id: str) -> Path:
@@ -107,6 +113,16 @@ def archive_in_progress(network: Network) -> None:
                        _("Another operation works on this network; try again when it ends."))
 
 
+def _archive_quota(tenant: Any) -> None:
+    limit = int(settings.BAAS_ARCHIVE_MAX_PER_TENANT)
+    used = Archive.objects.filter(tenant=tenant).exclude(status=ArchiveStatus.FAILED).count()
+    if used >= limit:
+        raise QuotaExceeded("quota_exceeded",
+                            _("Your organisation keeps %(limit)s archives already; delete "
+                              "some first.") % {"limit": limit},
+                            details={"quota": "archives", "limit": limit, "used": used})
+
+
 def _archive_create(*, tenant: Any, actor: Any, network: Network, kind: str, op_kind: str,
                     task: Any, params: dict[str, Any], request: Any, scheduled: bool = False,
                     ) -> tuple[Archive, Operation]:
@@ -117,6 +133,7 @@ def _archive_create(*, tenant: Any, actor: Any, network: Network, kind: str, op_
         if locked is None:
             raise Conflict("network_busy", _("The network is gone."))
         _copyable(tenant, locked, running_only=kind == ArchiveKind.BACKUP)
+        _archive_quota(tenant)
         archive = Archive.objects.create(
             tenant=tenant, network=network, kind=kind, network_name=network.name,
             chain_id=network.chain_id, ledger_version=network.ledger_version,
@@ -311,6 +328,19 @@ def schedule_set(*, tenant: Any, actor: Any, network: Network, enabled: bool,
                  request: Any = None) -> BackupSchedule:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     require_owner(tenant, network)
+    # What a backup would refuse anyway, refused when the schedule is set, not silently at
+    # every turn.
+    if network.driver not in COPYING_DRIVERS:
+        raise Conflict("archives_not_supported",
+                       _("Export, backup and restore are not supported on the %(driver)s "
+                         "driver yet.") % {"driver": network.driver})
+    if network.status == NetworkStatus.DELETED:
+        raise Conflict("network_busy", _("The network is deleted."))
+    if network.nodes.exclude(status=NodeStatus.DELETED).exclude(
+            tenant_id=network.tenant_id).exists():
+        raise Conflict("network_has_member_validators",
+                       _("Validators of this network are run by other organisations; their "
+                         "keys are not yours to copy."))
     if not 1 <= int(interval_hours) <= 24 * 30:
         raise ValidationFailed("invalid_schedule",
                                _("A backup interval is 1 to 720 hours."))
@@ -353,11 +383,59 @@ def backups_due(now: Any = None) -> list[str]:
         except AppError:
             continue  # stopped, busy: the next turn tries again
         started.append(str(archive.pk))
-        for old in Archive.objects.filter(network=schedule.network, scheduled=True,
-                                          status=ArchiveStatus.READY)[schedule.keep:]:
+    return started
+
+
+def prune_scheduled(network_id: Any) -> None:
+    """Keep the newest ``keep`` finished scheduled backups of a network, and no failed
+    scheduled rows older than the newest finished one. Run when a scheduled backup is
+    ready, so the count is ``keep`` after it, not one more."""
+    schedule = BackupSchedule.objects.filter(network_id=network_id).first()
+    if schedule is None:
+        return
+    ready = Archive.objects.filter(network_id=network_id, scheduled=True,
+                                   status=ArchiveStatus.READY)
+    gone = list(ready[schedule.keep:])
+    newest = ready.first()
+    if newest is not None:
+        gone += Archive.objects.filter(network_id=network_id, scheduled=True,
+                                       status=ArchiveStatus.FAILED,
+                                       created_at__lt=newest.created_at)
+    for old in gone:
+        archive_path(old).unlink(missing_ok=True)
+        old.delete()
+
+
+def archives_sweep(now: Any = None) -> int:
+    """Files nobody will use any more: exports past ``BAAS_EXPORT_TTL_HOURS`` (every key
+    in clear), uploads and staging folders older than any restore, export or backup can
+    run (a worker that died left them, with keys in clear in staging). Returns how many
+    went."""
+    now = now or timezone.now()
+    count = 0
+    ttl = int(settings.BAAS_EXPORT_TTL_HOURS)
+    if ttl > 0:
+        for old in Archive.objects.filter(kind=ArchiveKind.EXPORT,
+                                          created_at__lt=now - timedelta(hours=ttl)).exclude(
+                status=ArchiveStatus.PENDING):
             archive_path(old).unlink(missing_ok=True)
             old.delete()
-    return started
+            count += 1
+    cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
+    root = backup_dir()
+    leftovers = [*root.glob("*/uploads/*"), *root.glob(".staging/*")]
+    for path in leftovers:
+        try:
+            if path.lstat().st_mtime >= cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            count += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: the next sweep tries again
+    return count
 
 
 def _claim(schedule: BackupSchedule, now: Any) -> bool:

@@ -296,6 +296,10 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
             identities=identities, passphrase=passphrase)
     _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
             validators=len(copies))
+    if archive.scheduled:
+        from archives.services import prune_scheduled
+
+        prune_scheduled(network.pk)
     run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
                 height=height, size=size)
 

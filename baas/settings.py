@@ -435,6 +435,11 @@ BAAS_METRICS_TOKEN = read_secret("BAAS_METRICS_TOKEN")
 BAAS_BACKUP_DIR = Path(os.environ.get("BAAS_BACKUP_DIR", VAR_DIR / "backups"))
 # The most a restored backup may unpack to (bytes): a crafted archive cannot fill the disk.
 BAAS_BACKUP_MAX_BYTES = int(os.environ.get("BAAS_BACKUP_MAX_BYTES", str(20 * 1024**3)))
+# Exports hold every key in clear: their files and rows go this many hours after they are
+# written (0 keeps them until deleted).
+BAAS_EXPORT_TTL_HOURS = int(os.environ.get("BAAS_EXPORT_TTL_HOURS", "72"))
+# Archives (exports and backups, scheduled ones included) an organisation may keep at once.
+BAAS_ARCHIVE_MAX_PER_TENANT = int(os.environ.get("BAAS_ARCHIVE_MAX_PER_TENANT", "50"))
 
 # --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
 # A tenant's kubeconfig may point at loopback, private or link-local addresses only when this

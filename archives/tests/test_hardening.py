@@ -7,8 +7,10 @@ import base64
 import hashlib
 import io
 import json
+import os
 import tarfile
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +19,7 @@ from django.utils import timezone
 from archives import fmt, services, workflows
 from archives.models import Archive, BackupSchedule
 from archives.tests.helpers import fake_home, make_backup
-from baas.errors import Conflict
+from baas.errors import Conflict, QuotaExceeded
 from baas.runner import StepFailed
 from baas.testing import api_client_for
 from deploy import crypto, homes
@@ -456,14 +458,10 @@ def test_a_foreign_backup_is_refused_before_any_key_derivation(setup, tmp_path, 
 
 
 def test_restore_attempts_are_throttled(setup, tmp_path, settings):
-    from django.core.cache import cache
-
-    cache.clear()
     owner, _network, _queued = setup
     client = api_client_for(owner.user, owner.tenant)
     codes = [client.post("/api/v1/restores/", {"name": "r", "passphrase": "short"},
                          format="json").status_code for _ in range(12)]
-    cache.clear()
     assert codes[0] == 400 and codes[-1] == 429
 
 
@@ -479,3 +477,108 @@ def test_a_scheduled_turn_is_claimed_once(setup):
     now = timezone.now()
     assert services._claim(stale, now) is True
     assert services._claim(stale, now) is False
+
+
+# --- 11. what is left behind -------------------------------------------------------------
+
+
+def _file_of(archive: Archive) -> Path:
+    path = services.archive_path(archive)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x")
+    return path
+
+
+def test_old_exports_uploads_and_staging_are_swept(setup, settings):
+    owner, network, _queued = setup
+    settings.BAAS_EXPORT_TTL_HOURS = 24
+    old = Archive.objects.create(tenant=owner.tenant, network=network, kind="export",
+                                 status="ready", network_name="n", chain_id="c")
+    Archive.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    fresh = Archive.objects.create(tenant=owner.tenant, network=network, kind="export",
+                                   status="ready", network_name="n", chain_id="c")
+    old_file, fresh_file = _file_of(old), _file_of(fresh)
+    stale_upload = services.upload_path(owner.tenant, "old")
+    stale_upload.parent.mkdir(parents=True)
+    stale_upload.write_bytes(b"x")
+    staging = services.backup_dir() / ".staging" / "tmpdead"
+    (staging / "keys").mkdir(parents=True)
+    (staging / "keys" / "priv_validator_key.json").write_text("{}")
+    long_ago = (timezone.now() - timedelta(days=1)).timestamp()
+    for path in (stale_upload, staging):
+        os.utime(path, (long_ago, long_ago))
+    new_upload = services.upload_path(owner.tenant, "new")
+    new_upload.write_bytes(b"x")
+    services.archives_sweep()
+    assert not old_file.exists() and not Archive.objects.filter(pk=old.pk).exists()
+    assert fresh_file.exists() and new_upload.exists()
+    assert not stale_upload.exists() and not staging.exists()
+
+
+def test_an_archive_file_goes_with_its_row_however_it_goes(setup):
+    owner, network, _queued = setup
+    archive = Archive.objects.create(tenant=owner.tenant, network=network, kind="backup",
+                                     status="ready", network_name="n", chain_id="c")
+    path = _file_of(archive)
+    # A bulk or cascading delete (a tenant's removal) calls no service.
+    Archive.objects.filter(tenant=owner.tenant).delete()
+    assert not path.exists()
+
+
+def test_archives_per_tenant_are_capped(setup, settings):
+    owner, network, _queued = setup
+    settings.BAAS_ARCHIVE_MAX_PER_TENANT = 1
+    Archive.objects.create(tenant=owner.tenant, network=network, kind="export",
+                           status="ready", network_name="n", chain_id="c")
+    with pytest.raises(QuotaExceeded):
+        services.export_create(tenant=owner.tenant, actor=owner.user, network=network)
+
+
+def test_scheduled_backups_keep_exactly_keep_and_no_old_failures(setup):
+    owner, network, _queued = setup
+    services.schedule_set(tenant=owner.tenant, actor=owner.user, network=network,
+                          enabled=True, interval_hours=1, keep=2, passphrase=PASS)
+    now = timezone.now()
+    for i, status in enumerate(["failed", "ready", "ready", "failed", "ready"]):
+        a = Archive.objects.create(tenant=owner.tenant, network=network, kind="backup",
+                                   status=status, scheduled=True, network_name="n",
+                                   chain_id="c")
+        Archive.objects.filter(pk=a.pk).update(created_at=now - timedelta(hours=10 - i))
+    services.prune_scheduled(network.pk)
+    assert list(Archive.objects.filter(network=network).values_list("status", flat=True)) \
+        == ["ready", "ready"]
+
+
+# --- suspected findings ------------------------------------------------------------------
+
+
+def test_the_portal_hides_the_passphrase_from_error_reports(setup, monkeypatch):
+    from django.test import Client
+
+    owner, network, _queued = setup
+    seen = {}
+
+    def capture(**kwargs):
+        seen["params"] = kwargs["request"].sensitive_post_parameters
+        raise Conflict("network_busy", "busy")
+    monkeypatch.setattr(services, "backup_create", capture)
+    client = Client()
+    client.force_login(owner.user)
+    client.post(f"/networks/{network.pk}/archives/", {"action": "backup", "passphrase": PASS})
+    assert list(seen["params"]) == ["passphrase"]
+
+
+@pytest.mark.parametrize("case", ["kubernetes", "deleted", "member"])
+def test_a_schedule_is_refused_where_a_backup_would_be(setup, case):
+    owner, network, _queued = setup
+    if case == "kubernetes":
+        Network.objects.filter(pk=network.pk).update(driver="kubernetes")
+    elif case == "deleted":
+        Network.objects.filter(pk=network.pk).update(status="deleted")
+    else:
+        NodeFactory(network=network, index=1, tenant=TenantFactory(), status="running")
+    network.refresh_from_db()
+    with pytest.raises(Conflict):
+        services.schedule_set(tenant=owner.tenant, actor=owner.user, network=network,
+                              enabled=True, interval_hours=1, keep=2, passphrase=PASS)
+    assert not BackupSchedule.objects.exists()
