@@ -405,6 +405,8 @@ def _store_homes(network: Network, nodes: list[Node], opened: fmt.OpenedBackup) 
     provisioning would have stored."""
     template = _config_template()
     taken = {node.index: _archive_node(opened, network, node.index) for node in nodes}
+    if len({genesis for _id, genesis, _keys in taken.values()}) > 1:
+        raise _corrupt("the nodes of the backup have different genesis files")
     identities = _identities(opened, network)
     genesis = None
     with transaction.atomic():

@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import tempfile
 from datetime import timedelta
@@ -215,6 +216,23 @@ def test_a_restore_refuses_a_genesis_of_another_chain(kek, tmp_path):
     node = NodeFactory(network=network, index=0, p2p_port=1000, rpc_port=1001, abci_port=1002)
     with pytest.raises(StepFailed) as err:
         workflows._store_homes(network, [node], _opened(tmp_path, chain_id="other"))
+    assert err.value.code == "archive_corrupt"
+
+
+@pytest.mark.cometbft
+def test_a_restore_refuses_nodes_with_different_genesis_files(kek, tmp_path):
+    network = NetworkFactory(status="requested", chain_id="c-1")
+    nodes = [NodeFactory(network=network, index=i, p2p_port=1000 + i, rpc_port=1100 + i,
+                         abci_port=1200 + i) for i in (0, 1)]
+    opened = _opened(tmp_path)
+    second = opened.root / "nodes" / "1"
+    shutil.copytree(opened.node_home(0), second)
+    (second / "cometbft/config/genesis.json").write_text(
+        json.dumps({"chain_id": "c-1", "validators": []}))
+    opened.keys["nodes"]["1"] = opened.keys["nodes"]["0"]
+    opened.manifest["nodes"].append({**opened.manifest["nodes"][0], "index": 1})
+    with pytest.raises(StepFailed) as err:
+        workflows._store_homes(network, nodes, opened)
     assert err.value.code == "archive_corrupt"
 
 
