@@ -54,6 +54,50 @@ MIN_PASSPHRASE = 12
 # Refuse members and totals past these while reading: a crafted archive cannot fill disks.
 MAX_MEMBERS = 200_000
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+# Unpacked bytes per archive byte: chain data and SQLite pages compress a few times, not a
+# thousand (a gzip bomb does). The total itself is capped by the caller (a setting).
+MAX_RATIO = 200
+DEFAULT_MAX_TOTAL = 20 * 1024**3
+# Only the two CometBFT key files are restored from ``keys.bin``: any other path there
+# would become a file of the new node's home (its config, say) that nobody checked.
+NODE_KEY_PATHS = ("cometbft/config/priv_validator_key.json", "cometbft/config/node_key.json")
+# The ledger's organisation id pattern (ledger.system.identity.ORG_ID): also a file name in
+# an export, so no "/" and no leading "." ever reach a path.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+CHAIN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,49}$"
+
+# What read_manifest accepts: every field the restore uses, typed and bounded, so a
+# crafted manifest is refused as damaged instead of failing later (a 500, a DataError).
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "version", "tenant_id", "chain_id", "height", "nodes", "files"],
+    "properties": {
+        "install_id": {"type": "string", "maxLength": 128},
+        "tenant_id": {"type": "string", "maxLength": 64},
+        "network_id": {"type": "string", "maxLength": 64},
+        "network_name": {"type": "string", "maxLength": 63},
+        "chain_id": {"type": "string", "pattern": CHAIN_ID_PATTERN},
+        "ledger_version": {"type": "string", "pattern": r"^[0-9a-f]{0,16}$"},
+        "driver": {"type": "string", "maxLength": 32},
+        "public_access": {"type": "boolean"},
+        "height": {"type": "integer", "minimum": 0},
+        "app_hash": {"type": "string", "maxLength": 128},
+        "nodes": {"type": "array", "minItems": 1, "maxItems": 100, "items": {
+            "type": "object", "required": ["index", "moniker", "keys"],
+            "properties": {
+                "index": {"type": "integer", "minimum": 0, "maximum": 1000},
+                "moniker": {"type": "string", "pattern": ID_PATTERN},
+                "height": {"type": "integer", "minimum": 0},
+                "keys": {"type": "array", "maxItems": 16,
+                         "items": {"type": "string", "maxLength": 255}}}}},
+        "files": {"type": "object", "maxProperties": MAX_MEMBERS,
+                  "additionalProperties": {
+                      "type": "object", "required": ["size", "sha256"],
+                      "properties": {"size": {"type": "integer", "minimum": 0},
+                                     "sha256": {"type": "string",
+                                                "pattern": r"^[0-9a-f]{64}$"}}}},
+    },
+}
 
 
 class ArchiveError(Exception):
@@ -75,17 +119,17 @@ def derive_key(passphrase: str, salt: bytes, *, n: int = SCRYPT_N, r: int = SCRY
 
 
 def _key_from(kdf_blob: bytes, passphrase: str) -> bytes:
-    """The key of a backup from its ``kdf.json``, with bounded parameters: a crafted file
-    cannot make a restore allocate gigabytes or run for hours."""
+    """The key of a backup from its ``kdf.json``. Only the parameters this platform writes
+    are accepted: a crafted file must not choose how much memory and CPU a web request
+    spends deriving (2**17 x 16 would be 256 MiB and seconds)."""
     try:
         kdf = json.loads(kdf_blob)
         n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
         salt = bytes.fromhex(kdf["salt"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ArchiveError("archive_corrupt", "The backup's key parameters are damaged.") from exc
-    if kdf.get("kdf") != "scrypt" or not (2**10 <= n <= 2**17 and n & (n - 1) == 0
-                                          and 1 <= r <= 16 and 1 <= p <= 4
-                                          and len(salt) >= 16):
+    if kdf.get("kdf") != "scrypt" or (n, r, p) != (SCRYPT_N, SCRYPT_R, SCRYPT_P) \
+            or len(salt) < 16:
         raise ArchiveError("archive_corrupt", "The backup's key parameters are out of bounds.")
     return derive_key(passphrase, salt, n=n, r=r, p=p)
 
@@ -207,7 +251,12 @@ def _safe_member(name: str) -> str | None:
 
 def read_manifest(archive: Path) -> dict[str, Any]:
     """The manifest of a backup archive, checked for format: ``archive_foreign`` for a
-    file that is not one of our backups, ``archive_corrupt`` for one that cannot be read."""
+    file that is not one of our backups, ``archive_corrupt`` for one that cannot be read
+    or whose manifest does not have the expected fields and types."""
+    return _manifest(archive)[1]
+
+
+def _manifest(archive: Path) -> tuple[bytes, dict[str, Any]]:
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             member = tar.next()
@@ -229,7 +278,17 @@ def read_manifest(archive: Path) -> dict[str, Any]:
     if manifest.get("version") != FORMAT_VERSION:
         raise ArchiveError("archive_foreign",
                            f"Backup format version {manifest.get('version')!r} is not supported.")
-    return manifest
+    import jsonschema
+
+    try:
+        jsonschema.validate(manifest, MANIFEST_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "manifest"
+        raise ArchiveError("archive_corrupt",
+                           f"The backup's manifest is damaged ({where}).") from None
+    if len({n["index"] for n in manifest["nodes"]}) != len(manifest["nodes"]):
+        raise ArchiveError("archive_corrupt", "The backup's manifest lists a node twice.")
+    return data, manifest
 
 
 @dataclass
@@ -246,14 +305,34 @@ class OpenedBackup:
                 for path, value in self.keys["nodes"].get(str(index), {}).items()}
 
 
-def open_backup(archive: Path, passphrase: str, into: Path) -> OpenedBackup:
+def check_size(archive: Path, manifest: dict[str, Any], into: Path, *,
+               max_total: int = DEFAULT_MAX_TOTAL) -> int:
+    """Refuse to unpack more than ``max_total`` bytes, more than ``MAX_RATIO`` times the
+    archive, or more than the disk under ``into`` has free (a gzip bomb's sizes come from
+    its own manifest). Returns the declared total."""
+    total = sum(int(f["size"]) for f in manifest["files"].values())
+    if total > max_total or total > MAX_RATIO * max(archive.stat().st_size, 1):
+        raise ArchiveError("archive_too_large",
+                           f"The backup unpacks to {total} bytes, more than this platform "
+                           "accepts.")
+    into.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if shutil.disk_usage(into).free < total + (64 << 20):
+        raise ArchiveError("archive_too_large",
+                           f"Not enough free disk to unpack the backup ({total} bytes).")
+    return total
+
+
+def open_backup(archive: Path, passphrase: str, into: Path, *,
+                max_total: int = DEFAULT_MAX_TOTAL) -> OpenedBackup:
     """Unpack and check a backup: every member named in the manifest with its size and
-    hash, nothing else, the keys opened with ``passphrase``. Raises ``ArchiveError``."""
-    manifest = read_manifest(archive)
-    expected: dict[str, dict[str, Any]] = manifest.get("files") or {}
+    hash, nothing else, each name once, the keys opened with ``passphrase`` and the very
+    manifest bytes that listed the files as associated data. Raises ``ArchiveError``."""
+    manifest_bytes, manifest = _manifest(archive)
+    expected: dict[str, dict[str, Any]] = manifest["files"]
+    budget = check_size(archive, manifest, into, max_total=max_total)
     blobs: dict[str, bytes] = {}
     seen: set[str] = set()
-    into.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = 0
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
             for count, member in enumerate(tar):
@@ -263,6 +342,11 @@ def open_backup(archive: Path, passphrase: str, into: Path) -> OpenedBackup:
                 if name is None or not member.isfile():
                     raise ArchiveError("archive_corrupt",
                                        f"The backup holds an unexpected entry {member.name!r}.")
+                # A second member of one name would let the checked copy differ from the
+                # used one (a second backup.json after keys.bin changed the tag's input).
+                if name in seen or name in blobs:
+                    raise ArchiveError("archive_corrupt",
+                                       f"The backup holds {name} twice.")
                 handle = tar.extractfile(member)
                 if handle is None:
                     raise ArchiveError("archive_corrupt", f"{name} cannot be read.")
@@ -279,6 +363,10 @@ def open_backup(archive: Path, passphrase: str, into: Path) -> OpenedBackup:
                 digest = hashlib.sha256()
                 with open(target, "wb") as out:
                     for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
+                        written += len(chunk)
+                        if written > budget:  # never trust the sizes alone
+                            raise ArchiveError("archive_corrupt",
+                                               "The backup holds more than its manifest lists.")
                         digest.update(chunk)
                         out.write(chunk)
                 if digest.hexdigest() != want.get("sha256"):
@@ -292,6 +380,8 @@ def open_backup(archive: Path, passphrase: str, into: Path) -> OpenedBackup:
         raise ArchiveError("archive_corrupt",
                            f"The backup is incomplete (truncated?): {len(missing)} file(s) "
                            "missing.")
+    if blobs[MANIFEST] != manifest_bytes:
+        raise ArchiveError("archive_corrupt", "The backup's manifest was altered.")
     key = _key_from(blobs[KDF_FILE], passphrase)
     try:
         if unseal(key, blobs[CHECK_FILE]) != CHECK_TEXT:
@@ -300,7 +390,7 @@ def open_backup(archive: Path, passphrase: str, into: Path) -> OpenedBackup:
         raise ArchiveError("wrong_passphrase",
                            "The passphrase does not open this backup.") from None
     try:
-        keys = json.loads(unseal(key, blobs[KEYS_FILE], blobs[MANIFEST]))
+        keys = json.loads(unseal(key, blobs[KEYS_FILE], manifest_bytes))
     except (InvalidTag, ValueError):
         raise ArchiveError("archive_corrupt",
                            "The backup's keys or manifest were altered.") from None

@@ -8,6 +8,7 @@ anything is made: a bad request leaves no row, no file and no network behind.
 from __future__ import annotations
 
 import secrets
+import shutil
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -28,10 +29,10 @@ from archives.choices import (
 )
 from archives.models import Archive, BackupSchedule
 from baas.choices import ACTIVE
-from baas.errors import AppError, Conflict, ValidationFailed
+from baas.errors import AppError, Conflict, QuotaExceeded, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
-from deploy import crypto, platform
+from deploy import crypto, homes, platform
 from deploy.choices import NETWORK_BUSY, NETWORK_LIVE, DesiredState, NetworkStatus, NodeStatus
 from deploy.guards import require_owner
 from deploy.models import Network
@@ -47,6 +48,11 @@ def backup_dir() -> Path:
 
 def archive_path(archive: Archive) -> Path:
     return backup_dir() / str(archive.tenant_id) / f"{archive.pk}.tar.gz"
+
+
+def remove_file(sender: Any, instance: Archive, **kwargs: Any) -> None:
+    """``post_delete`` of an archive row: its file goes too, however the row went."""
+    archive_path(instance).unlink(missing_ok=True)
 
 
 def upload_path(tenant: Any, upload_id: str) -> Path:
@@ -91,18 +97,43 @@ def _copyable(tenant: Any, network: Network, *, running_only: bool) -> None:
                        _("Validators of this network are run by other organisations; their "
                          "keys are not yours to copy."))
     if Operation.objects.filter(target_type="deploy.network", target_id=str(network.pk),
-                                state__in=ACTIVE).exists() or Archive.objects.filter(
-            network=network, status=ArchiveStatus.PENDING,
-            created_at__gte=timezone.now() - DEADLINE).exists():
+                                state__in=ACTIVE).exists():
         raise Conflict("network_busy",
                        _("Another operation works on this network; try again when it ends."))
+    archive_in_progress(network)
+
+
+def archive_in_progress(network: Network) -> None:
+    """Refuse while an export or backup of ``network`` runs. Registered with
+    ``deploy.guards`` too: a validator, membership, chaincode or version change must not
+    start while a copy stops and starts the validators one by one."""
+    if Archive.objects.filter(network_id=network.pk, status=ArchiveStatus.PENDING,
+                              created_at__gte=timezone.now() - DEADLINE).exists():
+        raise Conflict("network_busy",
+                       _("Another operation works on this network; try again when it ends."))
+
+
+def _archive_quota(tenant: Any) -> None:
+    limit = int(settings.BAAS_ARCHIVE_MAX_PER_TENANT)
+    used = Archive.objects.filter(tenant=tenant).exclude(status=ArchiveStatus.FAILED).count()
+    if used >= limit:
+        raise QuotaExceeded("quota_exceeded",
+                            _("Your organisation keeps %(limit)s archives already; delete "
+                              "some first.") % {"limit": limit},
+                            details={"quota": "archives", "limit": limit, "used": used})
 
 
 def _archive_create(*, tenant: Any, actor: Any, network: Network, kind: str, op_kind: str,
                     task: Any, params: dict[str, Any], request: Any, scheduled: bool = False,
                     ) -> tuple[Archive, Operation]:
     with transaction.atomic():
-        Network.objects.select_for_update().filter(pk=network.pk).first()
+        # The checks again under the network's lock: two requests that both passed them
+        # before must not both start a copy.
+        locked = Network.objects.select_for_update().filter(pk=network.pk).first()
+        if locked is None:
+            raise Conflict("network_busy", _("The network is gone."))
+        _copyable(tenant, locked, running_only=kind == ArchiveKind.BACKUP)
+        _archive_quota(tenant)
         archive = Archive.objects.create(
             tenant=tenant, network=network, kind=kind, network_name=network.name,
             chain_id=network.chain_id, ledger_version=network.ledger_version,
@@ -193,8 +224,9 @@ def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
     try:
         return _restore_create(tenant=tenant, actor=actor, name=name, passphrase=passphrase,
                                archive=archive, upload_id=upload_id, request=request)
-    except AppError:
-        if upload_id:  # a refused upload is not kept
+    except BaseException:
+        # A refused upload is not kept, whatever refused it (an unexpected error too).
+        if upload_id:
             upload_path(tenant, upload_id).unlink(missing_ok=True)
         raise
 
@@ -217,29 +249,47 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
         if not path.is_file():
             raise fmt.ArchiveError("archive_corrupt", _("The backup file is missing."))
         manifest = fmt.read_manifest(path)
+    except fmt.ArchiveError as exc:
+        raise _refuse(exc) from None
+    # Whose backup, before any key derivation: another organisation's file costs no CPU.
+    if manifest["tenant_id"] != str(tenant.pk) or manifest.get("install_id", homes.install_id()) \
+            != homes.install_id():
+        raise ValidationFailed("archive_foreign",
+                               _("This backup belongs to another organisation."))
+    nodes = manifest["nodes"]
+    spec = NetworkSpec(name=name, validators=len(nodes),
+                       driver=str(manifest.get("driver") or "local"))
+    _validate_spec(spec)
+    if spec.driver not in COPYING_DRIVERS:
+        raise Conflict("archives_not_supported",
+                       _("Export, backup and restore are not supported on the %(driver)s "
+                         "driver yet.") % {"driver": spec.driver})
+    if platform.approval_required(tenant):
+        # An approved request provisions a fresh network; nothing would run the restore.
+        raise Conflict("restore_needs_approval",
+                       _("New networks of your organisation need platform approval; ask "
+                         "the platform's staff to restore this backup."))
+    try:
         fmt.check_passphrase(path, passphrase)
     except fmt.ArchiveError as exc:
         raise _refuse(exc) from None
-    if str(manifest.get("tenant_id")) != str(tenant.pk):
-        raise ValidationFailed("archive_foreign",
-                               _("This backup belongs to another organisation."))
-    nodes = manifest.get("nodes") or []
-    spec = NetworkSpec(name=name, validators=len(nodes), driver=str(manifest.get("driver")
-                                                                       or "local"))
-    _validate_spec(spec)
-    chain_id = str(manifest["chain_id"])
+    chain_id = manifest["chain_id"]
     with transaction.atomic():
         type(tenant).objects.select_for_update().filter(pk=tenant.pk).first()
         _check_quota(tenant=tenant, spec=spec)
         holder = Network.objects.select_for_update().filter(chain_id=chain_id).first()
+        if holder is not None and holder.tenant_id != tenant.pk:
+            # Another organisation's chain (live or deleted): say nothing about it, and
+            # never move its chain id aside.
+            raise Conflict("chain_id_taken",
+                           _("This backup's chain cannot be restored here."))
         if holder is not None and holder.status != NetworkStatus.DELETED:
             code = "source_network_running" if holder.status in NETWORK_LIVE | NETWORK_BUSY \
                 else "source_network_exists"
             raise Conflict(code, _(
                 "The network this backup was made of (%(name)s) still exists; delete it "
                 "first: two networks with the same validator keys would sign conflicting "
-                "blocks.") % {"name": holder.name}, details={"network": str(holder.pk)}
-                if holder.tenant_id == tenant.pk else {})
+                "blocks.") % {"name": holder.name}, details={"network": str(holder.pk)})
         if holder is not None:
             # A deleted network keeps its row; its chain id moves aside for the new one.
             holder.chain_id = f"{chain_id[:41]}~{secrets.token_hex(4)}"
@@ -254,7 +304,7 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
             desired_state=DesiredState.RUNNING,
             created_by=actor if getattr(actor, "pk", None) else None,
             engine_version=getattr(settings, "COMETBFT_VERSION", "0.38.26"),
-            ledger_version=str(manifest.get("ledger_version") or ""),
+            ledger_version=manifest.get("ledger_version") or "",
             status=NetworkStatus.REQUESTED)
         op = operation_create(tenant=tenant, actor=actor, kind=NETWORK_RESTORE,
                               target=("deploy.network", network.pk), deadline=DEADLINE,
@@ -278,6 +328,19 @@ def schedule_set(*, tenant: Any, actor: Any, network: Network, enabled: bool,
                  request: Any = None) -> BackupSchedule:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     require_owner(tenant, network)
+    # What a backup would refuse anyway, refused when the schedule is set, not silently at
+    # every turn.
+    if network.driver not in COPYING_DRIVERS:
+        raise Conflict("archives_not_supported",
+                       _("Export, backup and restore are not supported on the %(driver)s "
+                         "driver yet.") % {"driver": network.driver})
+    if network.status == NetworkStatus.DELETED:
+        raise Conflict("network_busy", _("The network is deleted."))
+    if network.nodes.exclude(status=NodeStatus.DELETED).exclude(
+            tenant_id=network.tenant_id).exists():
+        raise Conflict("network_has_member_validators",
+                       _("Validators of this network are run by other organisations; their "
+                         "keys are not yours to copy."))
     if not 1 <= int(interval_hours) <= 24 * 30:
         raise ValidationFailed("invalid_schedule",
                                _("A backup interval is 1 to 720 hours."))
@@ -310,8 +373,8 @@ def backups_due(now: Any = None) -> list[str]:
     started = []
     for schedule in BackupSchedule.objects.filter(enabled=True, next_run_at__lte=now) \
             .select_related("network", "tenant"):
-        BackupSchedule.objects.filter(pk=schedule.pk).update(
-            next_run_at=now + timedelta(hours=schedule.interval_hours), last_run_at=now)
+        if not _claim(schedule, now):
+            continue
         try:
             archive, _op = backup_create(
                 tenant=schedule.tenant, actor=None, network=schedule.network,
@@ -320,11 +383,68 @@ def backups_due(now: Any = None) -> list[str]:
         except AppError:
             continue  # stopped, busy: the next turn tries again
         started.append(str(archive.pk))
-        for old in Archive.objects.filter(network=schedule.network, scheduled=True,
-                                          status=ArchiveStatus.READY)[schedule.keep:]:
+    return started
+
+
+def prune_scheduled(network_id: Any) -> None:
+    """Keep the newest ``keep`` finished scheduled backups of a network, and no failed
+    scheduled rows older than the newest finished one. Run when a scheduled backup is
+    ready, so the count is ``keep`` after it, not one more."""
+    schedule = BackupSchedule.objects.filter(network_id=network_id).first()
+    if schedule is None:
+        return
+    ready = Archive.objects.filter(network_id=network_id, scheduled=True,
+                                   status=ArchiveStatus.READY)
+    gone = list(ready[schedule.keep:])
+    newest = ready.first()
+    if newest is not None:
+        gone += Archive.objects.filter(network_id=network_id, scheduled=True,
+                                       status=ArchiveStatus.FAILED,
+                                       created_at__lt=newest.created_at)
+    for old in gone:
+        archive_path(old).unlink(missing_ok=True)
+        old.delete()
+
+
+def archives_sweep(now: Any = None) -> int:
+    """Files nobody will use any more: exports past ``BAAS_EXPORT_TTL_HOURS`` (every key
+    in clear), uploads and staging folders older than any restore, export or backup can
+    run (a worker that died left them, with keys in clear in staging). Returns how many
+    went."""
+    now = now or timezone.now()
+    count = 0
+    ttl = int(settings.BAAS_EXPORT_TTL_HOURS)
+    if ttl > 0:
+        for old in Archive.objects.filter(kind=ArchiveKind.EXPORT,
+                                          created_at__lt=now - timedelta(hours=ttl)).exclude(
+                status=ArchiveStatus.PENDING):
             archive_path(old).unlink(missing_ok=True)
             old.delete()
-    return started
+            count += 1
+    cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
+    root = backup_dir()
+    leftovers = [*root.glob("*/uploads/*"), *root.glob(".staging/*")]
+    for path in leftovers:
+        try:
+            if path.lstat().st_mtime >= cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            count += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove: the next sweep tries again
+    return count
+
+
+def _claim(schedule: BackupSchedule, now: Any) -> bool:
+    """Move the schedule to its next turn if nobody did since it was read: only the run
+    that moves it starts the backup, so two beats (or a retried task) reading the same due
+    schedule never start two backups of one turn."""
+    return bool(BackupSchedule.objects.filter(
+        pk=schedule.pk, next_run_at=schedule.next_run_at).update(
+        next_run_at=now + timedelta(hours=schedule.interval_hours), last_run_at=now))
 
 
 def archives_reap() -> int:

@@ -43,7 +43,8 @@ def restore_task(network_id: str, operation_id: int | None, archive_file: str,
 
 @shared_task(name="archives.backups_due")
 def backups_due_task() -> int:
-    from archives.services import archives_reap, backups_due
+    from archives.services import archives_reap, archives_sweep, backups_due
 
     archives_reap()
+    archives_sweep()
     return len(backups_due())

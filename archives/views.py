@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from archives import selectors, services
 from baas.errors import AppError, NotFound
@@ -17,6 +18,8 @@ from tenants.forms import app_error_text
 from tenants.views import page, tenant_required
 
 
+# The backup passphrase never appears in an error report.
+@sensitive_post_parameters("passphrase")
 @tenant_required
 def network_archives(request: HttpRequest, network_id: Any) -> HttpResponse:
     portal = request.portal  # type: ignore[attr-defined]

@@ -15,14 +15,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from archives import fmt
@@ -45,6 +48,10 @@ from deploy.workflows.lifecycle import live_height, wait_back
 from deploy.workflows.provision import mark_running, wait_for_blocks
 
 log = logging.getLogger(__name__)
+
+_ID_RE = re.compile(fmt.ID_PATTERN)
+_NODE_ID_RE = re.compile(r"^[0-9a-f]{40}$")
+_HEX_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 RUNNER = REPO_ROOT / "scripts" / "export_run.py"
 PACKAGES = REPO_ROOT / "deploy" / "images" / "node" / "packages.txt"
@@ -70,7 +77,10 @@ def copy_nodes(run: Run, network: Network, into: Path, *, start: int,
                end: int) -> list[fmt.BackupNode]:
     """Copy every validator's home into ``into/<index>`` (see the module docstring)."""
     driver = driver_for(network)
-    nodes = list(network.nodes.filter(status__in=NODE_SUPERVISED).order_by("index"))
+    # The owner's validators only: a member's validator (added after the request was
+    # checked) holds keys that are not the owner's to copy.
+    nodes = list(network.nodes.filter(status__in=NODE_SUPERVISED).filter(
+        Q(tenant__isnull=True) | Q(tenant_id=network.tenant_id)).order_by("index"))
     if not nodes:
         raise StepFailed("network_incomplete", "the network has no validators to copy")
     live = network.status in NETWORK_LIVE
@@ -84,8 +94,12 @@ def copy_nodes(run: Run, network: Network, into: Path, *, start: int,
                 driver.export_node_home(network_id=str(network.pk), node_id=str(node.pk),
                                         dest=dest)
             finally:
-                # Back in any case: a failed copy must not leave a validator down.
-                driver.start_node(network_id=str(network.pk), node_id=str(node.pk))
+                # Back in any case: a failed copy must not leave a validator down -- unless
+                # the network was asked to stop or go meanwhile, which the copy must not undo.
+                if _still_wanted_running(network):
+                    driver.start_node(network_id=str(network.pk), node_id=str(node.pk))
+            if not _still_wanted_running(network):
+                raise StepFailed("network_busy", "the network was stopped during the copy")
             wait_back(node.pk, above=before, run=run)
         else:
             driver.export_node_home(network_id=str(network.pk), node_id=str(node.pk),
@@ -97,6 +111,11 @@ def copy_nodes(run: Run, network: Network, into: Path, *, start: int,
                  f"copied {node.moniker} at height {height}", node=node.moniker,
                  height=height)
     return copies
+
+
+def _still_wanted_running(network: Network) -> bool:
+    return Network.objects.filter(pk=network.pk, desired_state=DesiredState.RUNNING,
+                                  status__in=NETWORK_LIVE).exists()
 
 
 def _finish(archive_id: str, **fields: Any) -> None:
@@ -185,6 +204,10 @@ def _identity_keys(network: Network, into: Path) -> None:
     transaction on the exported network, or register new keys."""
     into.mkdir(mode=0o700)
     for ident in NetworkIdentity.objects.filter(network=network, tenant=network.tenant):
+        if not (_ID_RE.match(ident.organisation_id) and _ID_RE.match(ident.member_id)):
+            # Only restores could store such ids (now refused): never a path outside keys/.
+            raise StepFailed("invalid_identity",
+                             f"identity {ident.organisation_id!r} is not a valid id")
         private = crypto.unseal(ident.sealed_private_key)
         path = into / f"{ident.organisation_id}-{ident.member_id}.json"
         path.write_text(json.dumps({"private_key": private.hex(),
@@ -252,7 +275,11 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
     identities = [{"tenant": str(i.tenant_id), "organisation_id": i.organisation_id,
                    "member_id": i.member_id, "public_key": i.public_key,
                    "private_key": base64.b64encode(crypto.unseal(i.sealed_private_key))
-                   .decode()} for i in NetworkIdentity.objects.filter(network=network)]
+                   .decode()}
+                  # The owner's own signers: a consortium member's key is not the owner's
+                  # to carry away (nor to restore as its own).
+                  for i in NetworkIdentity.objects.filter(network=network,
+                                                          tenant_id=network.tenant_id)]
     with _staging() as tmp:
         staging = Path(tmp)
         copies = copy_nodes(run, network, staging / "homes", start=5, end=75)
@@ -269,6 +296,10 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
             identities=identities, passphrase=passphrase)
     _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
             validators=len(copies))
+    if archive.scheduled:
+        from archives.services import prune_scheduled
+
+        prune_scheduled(network.pk)
     run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
                 height=height, size=size)
 
@@ -287,60 +318,134 @@ def archive_failed(archive_id: str) -> Any:
 # --- restore -------------------------------------------------------------------------------
 
 
-def _set_toml(text: str, section: str, key: str, value: str) -> str:
-    from ledger.network import _set_toml as ledger_set_toml
+def _config_template() -> str:
+    """A fresh ``config.toml`` as ``cometbft init`` writes it: the restored nodes get the
+    same configuration provisioning gives new ones, never the archive's (which could turn
+    on the unsafe RPC, profiling on every interface, or files outside the home)."""
+    from ledger.network import COMETBFT_BIN
 
-    return ledger_set_toml(text, section, key, value)
+    with tempfile.TemporaryDirectory(prefix="baas-restore-") as tmp:
+        done = subprocess.run([COMETBFT_BIN, "init", "--home", tmp], capture_output=True,
+                              text=True, timeout=60, check=False)
+        if done.returncode != 0:
+            raise StepFailed("driver_error", f"cometbft init failed: {done.stderr.strip()}")
+        return (Path(tmp) / "config" / "config.toml").read_text()
 
 
-def _node_files(opened: fmt.OpenedBackup, index: int) -> dict[str, bytes]:
+def _configured(template: str, node: Node, peers: str) -> bytes:
+    from ledger import network as ledger_network
+
+    with tempfile.TemporaryDirectory(prefix="baas-restore-") as tmp:
+        path = Path(tmp) / "config.toml"
+        path.write_text(template)
+        ledger_network._configure(path, ledger_network.NodeConfig(
+            index=node.index, moniker=node.moniker, host=node.host, p2p_port=node.p2p_port,
+            rpc_port=node.rpc_port, abci_port=node.abci_port), peers)
+        return path.read_bytes()
+
+
+def _corrupt(message: str) -> StepFailed:
+    return StepFailed("archive_corrupt", message)
+
+
+def _archive_node(opened: fmt.OpenedBackup, network: Network,
+                  index: int) -> tuple[str, bytes, dict[str, bytes]]:
+    """What a node takes from the archive besides its data: its CometBFT node id, the
+    genesis (of this chain) and the two key files the manifest lists. Anything else the
+    archive holds for the node is not used."""
     home = opened.node_home(index)
-    return {rel: (home / rel).read_bytes() for rel in fmt.files_of(home)
-            if rel == "node.json" or rel.startswith("cometbft/config/")}
+    try:
+        info = json.loads((home / "node.json").read_text())
+        genesis = (home / "cometbft" / "config" / "genesis.json").read_bytes()
+        chain = json.loads(genesis).get("chain_id")
+    except (OSError, ValueError, AttributeError):
+        raise _corrupt(f"node {index}: node.json or genesis.json is damaged") from None
+    node_id = info.get("node_id") if isinstance(info, dict) else None
+    if not isinstance(node_id, str) or not _NODE_ID_RE.match(node_id):
+        raise _corrupt(f"node {index}: node.json has no valid node id")
+    if chain != network.chain_id:
+        raise _corrupt(f"node {index}: the genesis is of another chain ({chain!r})")
+    listed = next((set(n["keys"]) for n in opened.manifest["nodes"] if n["index"] == index),
+                  set())
+    keys = {path: content for path, content in opened.node_keys(index).items()
+            if path in fmt.NODE_KEY_PATHS and path in listed}
+    if set(keys) != set(fmt.NODE_KEY_PATHS):
+        raise _corrupt(f"node {index}: the backup lacks its CometBFT keys")
+    return node_id, genesis, keys
+
+
+def _identities(opened: fmt.OpenedBackup, network: Network) -> list[dict[str, Any]]:
+    """The owner's signing identities of the backup, checked: one per organisation and
+    member, ids a ledger accepts (they become file names of a later export)."""
+    out, seen = [], set()
+    for ident in opened.keys.get("identities") or []:
+        if not isinstance(ident, dict) or str(ident.get("tenant")) != str(network.tenant_id):
+            continue  # older backups carried members' identities: not the owner's
+        org, member = ident.get("organisation_id"), ident.get("member_id")
+        public = ident.get("public_key")
+        if not all(isinstance(v, str) for v in (org, member, public)) \
+                or not _ID_RE.match(org) or not _ID_RE.match(member) \
+                or not _HEX_KEY_RE.match(public) or (org, member) in seen:
+            raise _corrupt("the backup's signing identities are damaged")
+        try:
+            private = base64.b64decode(ident["private_key"], validate=True)
+        except (KeyError, TypeError, ValueError):
+            raise _corrupt("the backup's signing identities are damaged") from None
+        seen.add((org, member))
+        out.append({"organisation_id": org, "member_id": member, "public_key": public,
+                    "private_key": private})
+    if len(out) > 1:  # the owner has one managed identity per network
+        raise _corrupt("the backup holds more than one signing identity of its owner")
+    return out
 
 
 def _store_homes(network: Network, nodes: list[Node], opened: fmt.OpenedBackup) -> None:
-    """Node rows get the backup's config and genesis with this network's addresses, and
-    the backup's keys sealed with the platform key, as provisioning would have stored."""
-    infos = {}
-    for node in nodes:
-        files = _node_files(opened, node.index)
-        infos[node.index] = json.loads(files["node.json"])
+    """Node rows get a configuration made here (the platform's template, this network's
+    addresses), the backup's genesis and CometBFT keys sealed with the platform key, as
+    provisioning would have stored."""
+    template = _config_template()
+    taken = {node.index: _archive_node(opened, network, node.index) for node in nodes}
+    if len({genesis for _id, genesis, _keys in taken.values()}) > 1:
+        raise _corrupt("the nodes of the backup have different genesis files")
+    identities = _identities(opened, network)
+    genesis = None
     with transaction.atomic():
         for node in nodes:
-            files = _node_files(opened, node.index)
-            info = {**infos[node.index], "host": node.host, "p2p_port": node.p2p_port,
-                    "rpc_port": node.rpc_port, "abci_port": node.abci_port}
-            files["node.json"] = (json.dumps(info, indent=2) + "\n").encode()
-            peers = ",".join(f"{infos[o.index]['node_id']}@{o.host}:{o.p2p_port}"
+            node_id, genesis, keys = taken[node.index]
+            peers = ",".join(f"{taken[o.index][0]}@{o.host}:{o.p2p_port}"
                              for o in nodes if o.pk != node.pk)
-            cfg = files["cometbft/config/config.toml"].decode()
-            for section, key, value in (
-                    ("", "proxy_app", f"tcp://127.0.0.1:{node.abci_port}"),
-                    ("rpc", "laddr", f"tcp://{node.host}:{node.rpc_port}"),
-                    ("p2p", "laddr", f"tcp://{node.host}:{node.p2p_port}"),
-                    ("p2p", "persistent_peers", peers)):
-                cfg = _set_toml(cfg, section, key, value)
-            files["cometbft/config/config.toml"] = cfg.encode()
+            info = {"moniker": node.moniker, "chain_id": network.chain_id,
+                    "abci_port": node.abci_port, "rpc_port": node.rpc_port,
+                    "p2p_port": node.p2p_port, "host": node.host, "node_id": node_id}
+            files = {"node.json": (json.dumps(info, indent=2) + "\n").encode(),
+                     "cometbft/config/genesis.json": genesis,
+                     "cometbft/config/config.toml": _configured(template, node, peers)}
             NodeKey.objects.filter(node=node).delete()
-            for path, content in opened.node_keys(node.index).items():
+            for path, content in keys.items():
                 NodeKey.objects.create(node=node, path=path, sealed=crypto.seal(content))
-                files[path] = content
-            node.home_config = {p: base64.b64encode(c).decode() for p, c in files.items()
-                                if not homes.is_secret(p)}
-            node.validator_pub_key = homes._validator_pub_key(files)
+            node.home_config = {p: base64.b64encode(c).decode() for p, c in files.items()}
+            node.validator_pub_key = homes._validator_pub_key(keys)
             node.save(update_fields=["home_config", "validator_pub_key", "updated_at"])
-        genesis = files.get("cometbft/config/genesis.json")
         if genesis is not None:
             network.genesis = json.loads(genesis)
             network.save(update_fields=["genesis", "updated_at"])
         NetworkIdentity.objects.filter(network=network).delete()
-        for ident in opened.keys.get("identities") or []:
+        for ident in identities:
             NetworkIdentity.objects.create(
                 network=network, tenant=network.tenant,
                 organisation_id=ident["organisation_id"], member_id=ident["member_id"],
                 public_key=ident["public_key"],
-                sealed_private_key=crypto.seal(base64.b64decode(ident["private_key"])))
+                sealed_private_key=crypto.seal(ident["private_key"]))
+
+
+def _data_only(home: Path) -> None:
+    """Keep only the chain data and the app state of an unpacked node home: the driver
+    copies what is left next to the files stored above, and nothing else of the archive
+    (an address book, a config of its own) may come along."""
+    for item in list(home.rglob("*")):
+        if item.is_file() and not item.relative_to(home).as_posix().startswith(
+                ("cometbft/data/", "app/")):
+            item.unlink()
 
 
 def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str,
@@ -353,7 +458,8 @@ def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str
     driver = driver_for(network)
     with _staging() as tmp:
         try:
-            opened = fmt.open_backup(Path(archive_file), passphrase, Path(tmp) / "backup")
+            opened = fmt.open_backup(Path(archive_file), passphrase, Path(tmp) / "backup",
+                                     max_total=int(settings.BAAS_BACKUP_MAX_BYTES))
         except fmt.ArchiveError as exc:
             raise StepFailed(exc.code, exc.message) from None
         height = int(opened.manifest.get("height") or 0)
@@ -369,6 +475,7 @@ def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str
         driver.prepare_network(install_id=homes.install_id(),
                                tenant_id=str(network.tenant_id), network_id=network_id)
         for i, node in enumerate(Node.objects.filter(network=network).order_by("index")):
+            _data_only(opened.node_home(node.index))
             state = driver.import_node(homes.node_spec(node), opened.node_home(node.index))
             states.node_transition(node_id=node.pk, to=NodeStatus.STARTING,
                                    detail=state.detail, rpc_url=state.rpc_url or "")

@@ -288,6 +288,8 @@ REST_FRAMEWORK = {
         "node_restart": os.environ.get("BAAS_NODE_RESTART_THROTTLE_RATE", "3/minute"),
         # Registering or checking a cluster connects out to an address the tenant chose.
         "cluster_check": os.environ.get("BAAS_CLUSTER_CHECK_THROTTLE_RATE", "10/minute"),
+        # Each restore derives a key from a passphrase (scrypt): guessing stays slow.
+        "archive_restore": os.environ.get("BAAS_RESTORE_THROTTLE_RATE", "10/hour"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -295,7 +297,8 @@ REST_FRAMEWORK = {
 # limited, whatever the token or session asks.
 BAAS_ACTION_THROTTLES = {"NodeViewSet.restart": "node_restart",
                          "ClusterViewSet.create": "cluster_check",
-                         "ClusterViewSet.check": "cluster_check"}
+                         "ClusterViewSet.check": "cluster_check",
+                         "RestoreView.restore": "archive_restore"}
 # The public pages of template deployments (/p/<id>/prepare|submit|query/), per client
 # address: anyone may call them, so they are the first thing a flood would hit.
 BAAS_PUBLIC_PAGE_THROTTLE_RATE = os.environ.get("BAAS_PUBLIC_PAGE_THROTTLE_RATE", "60/minute")
@@ -431,6 +434,13 @@ BAAS_METRICS_TOKEN = read_secret("BAAS_METRICS_TOKEN")
 # Where export and backup archives are written (a local directory; mount a network or object
 # store file system there to keep them off the control plane's disk).
 BAAS_BACKUP_DIR = Path(os.environ.get("BAAS_BACKUP_DIR", VAR_DIR / "backups"))
+# The most a restored backup may unpack to (bytes): a crafted archive cannot fill the disk.
+BAAS_BACKUP_MAX_BYTES = int(os.environ.get("BAAS_BACKUP_MAX_BYTES", str(20 * 1024**3)))
+# Exports hold every key in clear: their files and rows go this many hours after they are
+# written (0 keeps them until deleted).
+BAAS_EXPORT_TTL_HOURS = int(os.environ.get("BAAS_EXPORT_TTL_HOURS", "72"))
+# Archives (exports and backups, scheduled ones included) an organisation may keep at once.
+BAAS_ARCHIVE_MAX_PER_TENANT = int(os.environ.get("BAAS_ARCHIVE_MAX_PER_TENANT", "50"))
 
 # --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
 # A tenant's kubeconfig may point at loopback, private or link-local addresses only when this

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -22,7 +23,24 @@ def require_owner(tenant: Any, network: Network) -> None:
         )
 
 
+# Other apps' work on a network that deploy cannot see in its own operations (an export or
+# a backup targets its archive): each check raises ``Conflict`` while it runs. Registered
+# from the other app's ``ready()``, so deploy never imports it.
+_busy_checks: list[Callable[[Network], None]] = []
+
+
+def register_busy_check(check: Callable[[Network], None]) -> None:
+    if check not in _busy_checks:
+        _busy_checks.append(check)
+
+
+def not_busy_elsewhere(network: Network) -> None:
+    for check in _busy_checks:
+        check(network)
+
+
 def no_active_validator_change(network: Network) -> None:
+    not_busy_elsewhere(network)
     busy = Operation.objects.filter(
         target_type="deploy.network", target_id=str(network.pk), state__in=ACTIVE,
         kind__in=[OperationKind.VALIDATOR_ADD, OperationKind.VALIDATOR_REMOVE,

@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 PIDS = ROOT / "run.pids"
 HOST = "127.0.0.1"
+STARTUP_S = float(os.environ.get("RUN_STARTUP_S", "90"))  # until every validator commits
 
 
 def free_ports(count: int, base: int | None) -> list[int]:
@@ -91,19 +92,57 @@ def configure(network: dict, base: int | None) -> list[dict]:
     return plan
 
 
-def start(plan: list[dict]) -> list[subprocess.Popen]:
+def start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (``/proc/<pid>/stat`` field 22), None where there
+    is no /proc: with it, --stop never signals a process that reused a recorded pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # fields after "pid (comm)": 3.. -> 22
+
+
+def claim_pids() -> int:
+    """Create ``run.pids`` exclusively before anything starts: two runs in one folder
+    cannot both start the validators (and then overwrite each other's record)."""
+    try:
+        return os.open(PIDS, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        sys.exit(f"{PIDS} exists: the network may be running (python3 run.py --stop)")
+
+
+def start(plan: list[dict], pids_fd: int) -> list[subprocess.Popen]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONUNBUFFERED"] = "1"
     procs = []
-    for entry in plan:
-        log = open(entry["home"] / "node.log", "ab")  # noqa: SIM115 -- the child keeps it
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "ledger", "node", "--home", str(entry["home"])],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True))
-    PIDS.write_text(json.dumps([p.pid for p in procs]) + "\n")
+    with os.fdopen(pids_fd, "w") as record:
+        try:
+            for entry in plan:
+                log = open(entry["home"] / "node.log", "ab")  # noqa: SIM115 -- the child keeps it
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "ledger", "node", "--home", str(entry["home"])],
+                    cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                    stderr=subprocess.STDOUT, start_new_session=True))
+        finally:  # recorded even when a later start failed: --stop finds the earlier ones
+            record.write(json.dumps([{"pid": p.pid, "start": start_time(p.pid)}
+                                     for p in procs]) + "\n")
     return procs
+
+
+def recorded() -> list[int]:
+    """The pids in ``run.pids`` that are still the processes this script started."""
+    try:
+        entries = json.loads(PIDS.read_text())
+    except (OSError, ValueError):
+        return []
+    pids = []
+    for entry in entries:
+        pid, started = (entry, None) if isinstance(entry, int) else (entry["pid"],
+                                                                     entry.get("start"))
+        if started is None or start_time(pid) == started:
+            pids.append(pid)
+    return pids
 
 
 def height(rpc_port: int) -> int:
@@ -147,37 +186,58 @@ def main() -> int:
                         help="use BASE, BASE+1, ... instead of free ports")
     args = parser.parse_args()
     if args.stop:
-        stop(json.loads(PIDS.read_text()) if PIDS.exists() else [])
+        stop(recorded())
         return 0
-    if PIDS.exists():
-        sys.exit(f"{PIDS} exists: the network may be running (python3 run.py --stop)")
     network = json.loads((ROOT / "network.json").read_text())
-    plan = configure(network, args.base_port)
-    procs = start(plan)
-    print(f"chain {network['chain_id']}, exported at height {network['height']}", flush=True)
-    for entry in plan:
-        print(f"{entry['moniker']}: rpc http://{HOST}:{entry['rpc']} "
-              f"p2p {HOST}:{entry['p2p']} log {entry['home'] / 'node.log'}", flush=True)
-    deadline = time.monotonic() + 90
+    pids_fd = claim_pids()
+    # Handlers before the first validator starts: Ctrl-C during the wait below stops them
+    # too, instead of leaving them running with nobody to stop them.
+    stopping: list[bool] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.append(True))
+    procs: list[subprocess.Popen] = []
+    keep_running = False
+    try:
+        plan = configure(network, args.base_port)
+        procs = start(plan, pids_fd)
+        print(f"chain {network['chain_id']}, exported at height {network['height']}",
+              flush=True)
+        for entry in plan:
+            print(f"{entry['moniker']}: rpc http://{HOST}:{entry['rpc']} "
+                  f"p2p {HOST}:{entry['p2p']} log {entry['home'] / 'node.log'}", flush=True)
+        committing = wait_committing(network, plan, procs, stopping)
+        if args.detach:
+            if not committing:
+                print(f"the validators did not commit within {STARTUP_S:.0f} s; stopping them (see "
+                      "their node.log)", flush=True)
+                return 1
+            keep_running = True
+            return 0
+        while not stopping:
+            if any(p.poll() is not None for p in procs):
+                print("a validator stopped; see its node.log. Stopping the others.",
+                      flush=True)
+                break
+            time.sleep(0.5)
+        return 0
+    finally:
+        if not keep_running:
+            stop([p.pid for p in procs])
+
+
+def wait_committing(network: dict, plan: list[dict], procs: list[subprocess.Popen],
+                    stopping: list[bool]) -> bool:
+    """Wait up to STARTUP_S for every validator to pass the exported height."""
+    deadline = time.monotonic() + STARTUP_S
     start_height = int(network.get("height") or 0)
-    while time.monotonic() < deadline and not any(p.poll() is not None for p in procs):
+    while time.monotonic() < deadline and not stopping \
+            and not any(p.poll() is not None for p in procs):
         heights = [height(entry["rpc"]) for entry in plan]
         if min(heights) > start_height:
             print(f"committing: height {max(heights)}", flush=True)
-            break
+            return True
         time.sleep(0.5)
-    if args.detach:
-        return 0
-    stopping = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.append(True))
-    while not stopping:
-        if any(p.poll() is not None for p in procs):
-            print("a validator stopped; see its node.log. Stopping the others.", flush=True)
-            break
-        time.sleep(0.5)
-    stop([p.pid for p in procs])
-    return 0
+    return False
 
 
 if __name__ == "__main__":

@@ -168,6 +168,9 @@ class RestoreView(TenantScopedMixin, APIView):
     parser_classes = [JSONParser, MultiPartParser]
     read_role = "viewer"
     write_role = "admin"
+    # Named for tenants.throttling.ActionRateThrottle (BAAS_ACTION_THROTTLES): each
+    # attempt derives a key from the passphrase, so guessing it is limited per user.
+    action = "restore"
 
     @extend_schema(responses=OperationSerializer(many=True))
     def get(self, request: Request) -> Response:

@@ -194,9 +194,12 @@ def test_schedules_start_due_backups_and_keep_the_newest(setup):
     assert len(started) == 1 and queued[-1][0] == "archives.backup"
     schedule.refresh_from_db()
     assert schedule.next_run_at > timezone.now() + timedelta(hours=5)
+    # Pruning waits for the new backup: a failed one must not cost a good old one.
+    assert Archive.objects.filter(scheduled=True, status="ready").count() == 3
+    Archive.objects.filter(status="pending").update(status="ready")
+    services.prune_scheduled(network.pk)
     assert Archive.objects.filter(scheduled=True, status="ready").count() == 2
     # A stopped network is skipped until its next turn.
-    Archive.objects.filter(status="pending").update(status="failed")
     Network.objects.filter(pk=network.pk).update(status="stopped")
     BackupSchedule.objects.filter(pk=schedule.pk).update(
         next_run_at=timezone.now() - timedelta(minutes=1))

@@ -59,3 +59,32 @@ def test_the_kubernetes_driver_says_it_cannot_copy(tmp_path):
             call()
         assert info.value.code == "driver_not_implemented"
         assert "not support export, backup or restore" in info.value.message
+
+
+def test_the_ledger_copy_helper_container_is_labelled_ours(tmp_path, monkeypatch):
+    created = {}
+
+    class Container:
+        def get_archive(self, path):
+            spool = io.BytesIO()
+            with tarfile.open(fileobj=spool, mode="w"):
+                pass
+            return [spool.getvalue()], {}
+
+        def remove(self, **kwargs):
+            created["removed"] = True
+
+    class Containers:
+        def create(self, image, **kwargs):
+            created.update(kwargs)
+            return Container()
+
+    class Image:
+        id = "sha256:x"
+
+    driver = docker.DockerDriver(install_id="inst-1")
+    driver._client = type("Client", (), {"containers": Containers()})()
+    monkeypatch.setattr(driver, "_find_image", lambda version: Image())
+    driver.ledger_source("0" * 16, tmp_path)
+    assert created["labels"] == {docker.L_INSTALL: "inst-1", "baas.helper": "ledger-source"}
+    assert created["removed"]

@@ -129,7 +129,7 @@ def _standalone(archive: Path, workdir: Path, above: int) -> dict:
         sent = cli("tx", "--key", str(key), "--chaincode", "kv", "--function", "put",
                    "--args", '["alone", "yes"]')
         read = cli("call", "--chaincode", "kv", "--function", "get", "--args", '["exit"]')
-        pids = json.loads((root / "run.pids").read_text())
+        pids = [e["pid"] for e in json.loads((root / "run.pids").read_text())]
         environ = Path(f"/proc/{pids[0]}/environ").read_bytes().split(b"\0")
         return {"heights": heights, "chain_id": status["node_info"]["network"],
                 "tx_code": sent["code"], "read": read,
@@ -142,7 +142,7 @@ def _standalone(archive: Path, workdir: Path, above: int) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for pid in json.loads((root / "run.pids").read_text()) \
+        for pid in [e["pid"] for e in json.loads((root / "run.pids").read_text())] \
                 if (root / "run.pids").exists() else []:
             try:
                 os.killpg(pid, signal.SIGKILL)

@@ -488,7 +488,11 @@ class DockerDriver(Driver):
         from a container created for the copy and removed afterwards."""
         image = self._find_image(version)
         with self._errors("copy the ledger out of the node image"):
-            container = self.client.containers.create(image.id, entrypoint=["true"])
+            # Labelled as ours (no network, no node): one a killed worker left behind is
+            # found by `docker ps -a --filter label=baas.helper=ledger-source`.
+            container = self.client.containers.create(
+                image.id, entrypoint=["true"],
+                labels={L_INSTALL: self.install_id, "baas.helper": "ledger-source"})
             try:
                 stream, _stat = container.get_archive(f"{IMAGE_LEDGER}/.")
                 with tempfile.TemporaryFile() as spool:
