@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -10,6 +9,7 @@ from django.utils.translation import gettext as _
 from baas.choices import ACTIVE
 from baas.errors import Conflict, PermissionDenied
 from baas.models import Operation
+from deploy import busy
 from deploy.choices import OperationKind
 from deploy.models import Network
 
@@ -23,20 +23,10 @@ def require_owner(tenant: Any, network: Network) -> None:
         )
 
 
-# Other apps' work on a network that deploy cannot see in its own operations (an export or
-# a backup targets its archive): each check raises ``Conflict`` while it runs. Registered
-# from the other app's ``ready()``, so deploy never imports it.
-_busy_checks: list[Callable[[Network], None]] = []
-
-
-def register_busy_check(check: Callable[[Network], None]) -> None:
-    if check not in _busy_checks:
-        _busy_checks.append(check)
-
-
-def not_busy_elsewhere(network: Network) -> None:
-    for check in _busy_checks:
-        check(network)
+# Other apps' work on a network (an export or a backup) lives in deploy.busy, low enough
+# for the reconciler to consult as well.
+register_busy_check = busy.register_busy_check
+not_busy_elsewhere = busy.not_busy_elsewhere
 
 
 def no_active_validator_change(network: Network) -> None:

@@ -50,6 +50,7 @@ from baas.models import Operation
 from baas.operation_kinds import kind_spec
 from baas.operations import operation_progress, operations_reap
 from deploy import conf, homes, rpc, states
+from deploy.busy import busy_elsewhere
 from deploy.choices import (
     NETWORK_BUSY,
     NETWORK_LIVE,
@@ -147,6 +148,11 @@ def _reconcile_pass() -> dict[str, int]:
             continue
         started = time.monotonic()
         try:
+            if busy_elsewhere(network):
+                # An export or backup is stopping and starting its validators itself: a
+                # node it stopped is not a crash to repair.
+                counts["skipped_copying"] += 1
+                continue
             driver = registry.driver_for(network)
             if network.status in (NetworkStatus.STOPPED, NetworkStatus.FAILED):
                 # Nothing of a stopped or failed network may run; a node whose stop failed

@@ -600,3 +600,43 @@ def test_a_schedule_is_refused_where_a_backup_would_be(setup, case):
         services.schedule_set(tenant=owner.tenant, actor=owner.user, network=network,
                               enabled=True, interval_hours=1, keep=2, passphrase=PASS)
     assert not BackupSchedule.objects.exists()
+
+
+def test_a_pending_backup_blocks_stop_start_delete_and_node_restart(setup):
+    """The copy stops and starts the validators itself: the owner's lifecycle requests
+    wait for it (deploy sees it through deploy.guards, without importing archives)."""
+    from deploy import services as deploy_services
+    from deploy.models import Node
+
+    owner, network, _queued = setup
+    services.backup_create(tenant=owner.tenant, actor=owner.user, network=network,
+                           passphrase=PASS)
+    for request in (deploy_services.network_stop, deploy_services.network_delete):
+        with pytest.raises(Conflict) as err:
+            request(tenant=owner.tenant, actor=owner.user, network=network)
+        assert err.value.code == "network_busy"
+    node = Node.objects.get(network=network)
+    with pytest.raises(Conflict) as err:
+        deploy_services.node_restart(tenant=owner.tenant, actor=owner.user, node=node)
+    assert err.value.code == "network_busy"
+    network.refresh_from_db()
+    assert network.status == "running"
+
+
+def test_the_reconciler_leaves_a_network_being_copied_alone(setup, monkeypatch):
+    """A node the copy stopped is not a crash: the pass neither inspects nor restarts it."""
+    from deploy import reconcile
+
+    owner, network, _queued = setup
+    services.backup_create(tenant=owner.tenant, actor=owner.user, network=network,
+                           passphrase=PASS)
+
+    real = reconcile.registry.driver_for
+
+    def no_driver(target, *args, **kwargs):
+        assert getattr(target, "pk", None) != network.pk, "asked the driver about a copy"
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr("deploy.reconcile.registry.driver_for", no_driver)
+    counts = reconcile.reconcile()
+    assert counts.get("skipped_copying") == 1

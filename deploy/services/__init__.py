@@ -48,7 +48,7 @@ from deploy.choices import (
 from deploy.drivers import AVAILABLE_DRIVERS, DriverError
 from deploy.drivers.runtimes import current_version
 from deploy.errors import driver_app_error
-from deploy.guards import no_active_validator_change, require_owner
+from deploy.guards import no_active_validator_change, not_busy_elsewhere, require_owner
 from deploy.models import Cluster, Network, Node
 from deploy.services.clusters import cluster_for_network, cluster_lock_for_network
 from deploy.states import network_transition
@@ -259,6 +259,9 @@ def _lifecycle(
                 % {"status": locked.status, "verb": kind.split(".")[-1]},
                 details={"status": locked.status},
             )
+        # An export or backup stops and starts the validators one by one: a start, stop or
+        # delete now would race it (another app's work, seen through deploy.guards).
+        not_busy_elsewhere(locked)
         locked.desired_state = desired
         locked.save(update_fields=["desired_state", "updated_at"])
         network_transition(network_id=locked.pk, to=to)
@@ -336,6 +339,7 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
     with transaction.atomic():
         # The node row is the lock: two restarts of one node never run together.
         Node.objects.select_for_update().get(pk=node.pk)
+        not_busy_elsewhere(network)  # an export or backup is stopping and starting nodes
         if Operation.objects.filter(kind=OperationKind.NODE_RESTART, target_type="deploy.node",
                                     target_id=str(node.pk), state__in=ACTIVE).exists():
             raise Conflict(
