@@ -419,11 +419,16 @@ CELERY_BEAT_SCHEDULE = {
     # monitor: where every live network's chain stands, for the portal's charts.
     "monitor-sample": {"task": "monitor.sample",
                        "schedule": float(os.environ.get("BAAS_MONITOR_SAMPLE_SECONDS", "60"))},
+    # explorer: the platform's tx index, filled from committed blocks (docs/explorer.md).
+    "explorer-index": {"task": "explorer.index",
+                       "schedule": float(os.environ.get("BAAS_EXPLORER_INDEX_SECONDS", "10"))},
     # notify: queue again webhook deliveries whose task message was lost (docs/webhooks.md).
     "notify-sweep": {"task": "notify.deliveries_sweep", "schedule": 60.0},
     # archives: scheduled backups that are due (docs/backup.md)
     "archives-backups-due": {"task": "archives.backups_due", "schedule": 300.0},
 }
+# Blocks one explorer index pass reads per network at most (explorer/indexer.py).
+BAAS_EXPLORER_INDEX_BLOCKS = int(os.environ.get("BAAS_EXPLORER_INDEX_BLOCKS", "2000"))
 # Seconds the readiness probe waits for the broker.
 BAAS_READY_BROKER_TIMEOUT = float(os.environ.get("BAAS_READY_BROKER_TIMEOUT", "2"))
 # /metrics (docs/operations.md#metrics): a bearer token read from BAAS_METRICS_TOKEN_FILE.

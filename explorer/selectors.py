@@ -21,6 +21,7 @@ from django.urls import reverse
 from baas.errors import NotFound, ValidationFailed
 from deploy import gateway
 from deploy.models import Network, NetworkIdentity, SigningKey
+from explorer.models import IndexCursor, IndexedTx
 
 CHAINCODE_RE = re.compile(r"^_?[a-z][a-z0-9_]{0,63}$")
 PUBLIC_KEY_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -28,6 +29,12 @@ MAX_KEY_CHARS = 256  # a state key or prefix typed into a search box
 MAX_SEARCH_CHARS = 128
 SEARCH_KINDS = ("hash", "height", "signer", "chaincode")
 SEARCH_LIMIT = 50
+# The fields of a signer or chaincode search row (what the tx index holds).
+SUMMARY_FIELDS = ("hash", "height", "index", "chaincode", "function", "signer", "code",
+                  "gas_used")
+# Blocks above the tx index a signer or chaincode search reads from the chain itself (the
+# indexer runs every BAAS_EXPLORER_INDEX_SECONDS); an index further behind is not used.
+MAX_FRESH_BLOCKS = 100
 # How far back "last signed block" looks: enough for a validator that is merely slow, and
 # a bound on the RPC calls one page makes.
 SIGNATURE_LOOKBACK = 20
@@ -324,16 +331,73 @@ def search(*, network: Network, tenant: Any, q: str, kind: str = "") -> dict[str
         except NotFound:
             if not guessed:
                 return {"kind": "hash", "q": q, "results": []}
-            kind, query_text = "signer", f"tx.signer='{q.lower()}'"
+            return {"kind": "signer", "q": q,
+                    **_indexed_search(network, tenant, "signer", q.lower())}
     elif kind == "signer":
         if not PUBLIC_KEY_RE.match(q):
             raise ValidationFailed("invalid_signer",
                                    "A signer is a public key of 64 hex characters.")
-        query_text = f"tx.signer='{q.lower()}'"
+        return {"kind": kind, "q": q, **_indexed_search(network, tenant, "signer", q.lower())}
     else:
         check_chaincode(q)
-        query_text = f"tx.chaincode='{q}'"
+        return {"kind": kind, "q": q, **_indexed_search(network, tenant, "chaincode", q)}
     return {"kind": kind, "q": q, "results": _tx_search(network, tenant, query_text)}
+
+
+def _summary(row: dict[str, Any], signers: Signers) -> dict[str, Any]:
+    """A search row of the signer and chaincode kinds: what the index holds."""
+    return {"hash": row["hash"], "height": row["height"], "index": row["index"],
+            "chaincode": row["chaincode"] or None, "function": row["function"] or None,
+            "signer": signers(row["signer"]) if row["signer"] else {},
+            "code": row["code"], "gas_used": row["gas_used"]}
+
+
+def _indexed_search(network: Network, tenant: Any, field: str,
+                    value: str) -> dict[str, Any]:
+    """The newest ``SEARCH_LIMIT`` txs whose ``field`` (``signer`` or ``chaincode``) is
+    ``value``: from the platform's index (``explorer.models.IndexedTx``) up to its cursor,
+    and from the chain's own blocks above it (the few seconds of blocks the indexer has
+    not reached yet), so an answer is never older than the chain.
+
+    A network whose index is missing or lags by more than ``MAX_FRESH_BLOCKS`` (just
+    created, the indexer stopped), or whose chain went back below the index (a restore
+    not yet re-indexed), is searched with CometBFT's ``tx_search`` instead: slower, never
+    stale. ``source`` says which answered; ``indexed_height`` how far the index goes."""
+    from explorer.indexer import decode_block, read_metas
+
+    indexed = (IndexCursor.objects.filter(network=network)
+               .values_list("height", flat=True).first()) or 0
+
+    def call(client: Any) -> dict[str, Any] | None:
+        latest = client.height()
+        if latest < indexed or latest - indexed > MAX_FRESH_BLOCKS:
+            return None
+        rows: list[dict[str, Any]] = []
+        if latest > indexed:
+            for meta in reversed(read_metas(client, indexed + 1, latest)):  # newest first
+                if len(rows) >= SEARCH_LIMIT:
+                    break
+                if int(meta.get("num_txs", 0) or 0):
+                    block = decode_block(client, int(meta["header"]["height"]))
+                    rows += [r for r in reversed(block) if r[field] == value]
+        rows = rows[:SEARCH_LIMIT]
+        if len(rows) < SEARCH_LIMIT:
+            rows += list(IndexedTx.objects
+                         .filter(network=network, height__lte=indexed, **{field: value})
+                         .order_by("-height", "-index")
+                         .values("hash", "height", "index", "chaincode", "function",
+                                 "signer", "code", "gas_used")[:SEARCH_LIMIT - len(rows)])
+        signers = Signers(network, tenant, client)
+        return {"results": [_summary(row, signers) for row in rows],
+                "indexed_height": indexed, "source": "index"}
+
+    found = gateway.with_failover(network, call)
+    if found is not None:
+        return found
+    quoted = f"tx.{field}='{value}'"  # value checked above: hex, or a chaincode name
+    return {"results": [{key: row[key] for key in SUMMARY_FIELDS}
+                        for row in _tx_search(network, tenant, quoted)],
+            "indexed_height": indexed, "source": "chain"}
 
 
 def _tx_search(network: Network, tenant: Any, query_text: str) -> list[dict[str, Any]]:
