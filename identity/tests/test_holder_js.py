@@ -10,12 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from conftest import require_service
 from identity.did.did_baas import default_state
 from ledger.did_core import derive_suffix, op_message
 from ledger.tx import Signer
 
 NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="needs Node.js")
+
+
+@pytest.fixture(autouse=True)
+def _node() -> None:
+    # In CI (BAAS_REQUIRE_SERVICES=1, Node.js installed by .ci/run) a missing node fails.
+    require_service("node", NODE is not None, "Node.js (the nodejs package) is not installed")
+
+
 SCRIPT = Path(__file__).resolve().parents[1] / "static" / "identity" / "holder.js"
 RUNNER = """
 const fs = require("fs");
