@@ -106,7 +106,10 @@ def _read_chain(client: Any, start: int, start_hash: str,
     """(latest, went_back, top, top_hash, rows) for blocks ``start+1..top``."""
     latest = client.height()
     if latest < start:
-        return latest, True, start, start_hash, []
+        # A node behind the cursor (lagging by a block, just restarted) says nothing about
+        # the chain going back: skip the pass. A chain that really went back (a restore)
+        # is seen once it passes the cursor's height with another block there.
+        return latest, False, start, start_hash, []
     top = min(latest, start + max_blocks)
     # The cursor's own block is read again: a different hash there is another chain.
     metas = read_metas(client, max(1, start), top) if top >= 1 else []

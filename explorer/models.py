@@ -27,7 +27,7 @@ class IndexedTx(models.Model):
     # Decoded without checking the signature (the chain checked it); empty for a tx the
     # ledger's format does not decode.
     signer = models.CharField(max_length=64, blank=True)  # public key, lower-case hex
-    chaincode = models.CharField(max_length=64, blank=True)
+    chaincode = models.CharField(max_length=65, blank=True)  # "_" and 64 (ledger.tx)
     function = models.CharField(max_length=64, blank=True)
     code = models.PositiveIntegerField(default=0)  # 0 = ok (block_results)
     gas_used = models.BigIntegerField(default=0)
