@@ -96,8 +96,11 @@ def _copyable(tenant: Any, network: Network, *, running_only: bool) -> None:
         raise Conflict("network_has_member_validators",
                        _("Validators of this network are run by other organisations; their "
                          "keys are not yours to copy."))
+    node_ids = [str(pk) for pk in network.nodes.values_list("pk", flat=True)]
     if Operation.objects.filter(target_type="deploy.network", target_id=str(network.pk),
-                                state__in=ACTIVE).exists():
+                                state__in=ACTIVE).exists() or Operation.objects.filter(
+            target_type="deploy.node", target_id__in=node_ids, state__in=ACTIVE).exists():
+        # A node restart stops and starts a node the copy would stop and start too.
         raise Conflict("network_busy",
                        _("Another operation works on this network; try again when it ends."))
     archive_in_progress(network)
@@ -450,13 +453,34 @@ def _claim(schedule: BackupSchedule, now: Any) -> bool:
 def archives_reap() -> int:
     """Pending archives whose operation ended without them (a worker died, the reaper
     failed the operation at its deadline) become failed. Returns how many."""
+    pending = [str(pk) for pk in Archive.objects.filter(
+        status=ArchiveStatus.PENDING).values_list("pk", flat=True)]
+    if not pending:
+        return 0
     ended = Operation.objects.filter(
-        target_type="archives.archive", kind__in=[NETWORK_EXPORT, NETWORK_BACKUP]).exclude(
-        state__in=ACTIVE).values_list("target_id", flat=True)
+        target_type="archives.archive", kind__in=[NETWORK_EXPORT, NETWORK_BACKUP],
+        target_id__in=pending).exclude(state__in=ACTIVE).values_list("target_id", flat=True)
     stale = Archive.objects.filter(status=ArchiveStatus.PENDING,
                                    pk__in=[pk for pk in ended if _is_uuid(pk)])
     return stale.update(status=ArchiveStatus.FAILED, error_code="deadline_exceeded",
                         finished_at=timezone.now())
+
+
+def copy_stalled(op: Operation) -> None:
+    """Fail a copy that stopped reporting, and its archive, so its network is free again."""
+    from baas.errors import InvalidTransition
+    from baas.operations import operation_transition
+
+    try:
+        operation_transition(operation_id=op.pk, to="failed", error_code="copy_stalled",
+                             error_message="The copy stopped reporting; it was abandoned. "
+                                           "Ask for the export or backup again.")
+    except InvalidTransition:
+        return  # it ended meanwhile
+    if _is_uuid(op.target_id):
+        Archive.objects.filter(pk=op.target_id, status=ArchiveStatus.PENDING).update(
+            status=ArchiveStatus.FAILED, error_code="copy_stalled",
+            finished_at=timezone.now())
 
 
 def _is_uuid(value: str) -> bool:

@@ -525,9 +525,23 @@ def did_rotate(*, tenant: Any, actor: Any, did: Did, public_key: Any = None,
         # without an answer, the platform still holds the key that controls the DID. A
         # pending key the chain has not shown yet is rotated to again, never replaced:
         # its earlier rotation may still commit.
-        new_sealed = did.pending_private_key or crypto.seal(Signer.generate().private_bytes())
+        new_sealed = did.pending_private_key
+        if new_sealed is None:
+            candidate = crypto.seal(Signer.generate().private_bytes())
+            # Only if no concurrent rotation stored one first: two rotations at once must
+            # rotate to the same key, whichever of them the chain takes.
+            if Did.objects.filter(pk=did.pk, pending_private_key__isnull=True).update(
+                    pending_private_key=candidate):
+                new_sealed = candidate
+            else:
+                new_sealed = Did.objects.values_list(
+                    "pending_private_key", flat=True).get(pk=did.pk)
+                if new_sealed is None:  # that rotation was seen through meanwhile
+                    raise Conflict("did_version_conflict",
+                                   _("This DID was just changed by someone else; look at "
+                                     "it again and retry."))
+        new_sealed = bytes(new_sealed)
         fresh = _unsealed(new_sealed)
-        Did.objects.filter(pk=did.pk).update(pending_private_key=new_sealed)
         did.pending_private_key = new_sealed
         state = _rotated_state(fresh.public_key_hex, version)
         message = op_message(did.network.chain_id, suffix, "update", version, state)
@@ -591,6 +605,10 @@ def did_refresh(*, did: Did, record: dict[str, Any] | None = None) -> Did:
         if record is None:
             return did
     version = int(record.get("version") or 0)
+    if did.status == DidStatus.DEACTIVATED or version < did.version:
+        # A deactivation is final, and a record older than what the platform wrote or saw
+        # comes from a node that lags: neither moves the row back.
+        return did
     if record.get("deactivated"):
         if did.sealed_private_key or did.pending_private_key \
                 or did.status != DidStatus.DEACTIVATED or did.version != version:

@@ -640,3 +640,45 @@ def test_the_reconciler_leaves_a_network_being_copied_alone(setup, monkeypatch):
     monkeypatch.setattr("deploy.reconcile.registry.driver_for", no_driver)
     counts = reconcile.reconcile()
     assert counts.get("skipped_copying") == 1
+
+
+def test_a_backup_waits_for_a_node_restart(setup):
+    from baas.operations import operation_create
+    from deploy.models import Node
+
+    owner, network, _queued = setup
+    node = Node.objects.get(network=network)
+    operation_create(tenant=owner.tenant, actor=owner.user, kind="node.restart",
+                     target=("deploy.node", node.pk))
+    with pytest.raises(Conflict) as err:
+        services.backup_create(tenant=owner.tenant, actor=owner.user, network=network,
+                               passphrase=PASS)
+    assert err.value.code == "network_busy"
+
+
+def test_a_silent_copy_fails_and_frees_its_network(setup):
+    """A worker that died mid-copy must not keep the network busy (and its validators to
+    themselves) until the two-hour deadline: after ten silent minutes the reconciler's
+    resume pass fails the copy, and the network is free again."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from baas.models import Operation
+    from deploy import reconcile
+    from deploy import services as deploy_services
+
+    owner, network, _queued = setup
+    services.backup_create(tenant=owner.tenant, actor=owner.user, network=network,
+                           passphrase=PASS)
+    op = Operation.objects.get(kind="network.backup")
+    Operation.objects.filter(pk=op.pk).update(updated_at=timezone.now() - timedelta(minutes=5))
+    reconcile.resume_stalled()
+    with pytest.raises(Conflict):  # slow, not dead yet: still busy
+        deploy_services.network_stop(tenant=owner.tenant, actor=owner.user, network=network)
+    Operation.objects.filter(pk=op.pk).update(updated_at=timezone.now() - timedelta(minutes=11))
+    reconcile.resume_stalled()
+    op.refresh_from_db()
+    assert op.state == "failed" and op.error_code == "copy_stalled"
+    assert Archive.objects.get().status == "failed"
+    deploy_services.network_stop(tenant=owner.tenant, actor=owner.user, network=network)

@@ -337,7 +337,10 @@ def node_restart(*, tenant: Any, actor: Any, node: Node, request: Any = None) ->
     if node.status == NodeStatus.DELETED:
         raise NotFound("not_found", _("Node not found."))
     with transaction.atomic():
-        # The node row is the lock: two restarts of one node never run together.
+        # The network row first (an export or backup takes it to check for restarts, so
+        # the two never both start), then the node row: two restarts of one node never run
+        # together.
+        Network.objects.select_for_update().get(pk=network.pk)
         Node.objects.select_for_update().get(pk=node.pk)
         not_busy_elsewhere(network)  # an export or backup is stopping and starting nodes
         if Operation.objects.filter(kind=OperationKind.NODE_RESTART, target_type="deploy.node",

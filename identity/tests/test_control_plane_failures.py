@@ -184,6 +184,18 @@ def test_a_deactivation_seen_on_chain_wipes_the_platforms_key(owner, network, re
     assert row.sealed_private_key is None and row.pending_private_key is None
 
 
+def test_a_lagging_nodes_record_never_moves_a_did_back(owner, network, registry, fake):
+    """A node behind the chain answers an older record: a deactivated DID stays
+    deactivated, and a row never goes back to an older version."""
+    did = org_did(owner, network)
+    before = selectors.chain_record(did.network, selectors.suffix_of(did.did))
+    services.did_deactivate(tenant=owner.tenant, actor=owner.user, did=did)
+    row = Did.objects.get(pk=did.pk)
+    assert row.status == "deactivated"
+    services.did_refresh(did=row, record=before)
+    assert Did.objects.get(pk=did.pk).status == "deactivated"
+
+
 # -- finding 3: the registry's namespace is the chain's --------------------------------------
 def test_a_namespace_committed_late_is_not_replaced_by_another_in_the_database(
         owner, network, fake, monkeypatch):
