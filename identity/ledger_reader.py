@@ -65,6 +65,31 @@ def registry_get(*, namespace: str, public_only: bool) -> DidRegistry | None:
     return registries.first()
 
 
+def registry_key(namespace: str) -> str:
+    return f"identity:registry:{namespace}"
+
+
+def registry_entry(namespace: str) -> tuple[str, bool]:
+    """(network id, public) of ``namespace``'s registry, ``("", False)`` for none; cached
+    for ``BAAS_DID_CACHE_SECONDS`` like the answers themselves, and dropped at once by
+    ``forget_registry`` when a registry is made or its public flag changes (so this
+    process sees a switch to private at once, other processes within that time). A
+    database query on every resolution was most of a cached answer's cost."""
+    key = registry_key(namespace)
+    entry = cache.get(key) if cache_seconds() > 0 else None
+    if entry is None:
+        row = DidRegistry.objects.filter(namespace=namespace).values_list(
+            "network_id", "public").first()
+        entry = (str(row[0]), bool(row[1])) if row else ("", False)
+        if cache_seconds() > 0:
+            cache.set(key, entry, cache_seconds())
+    return entry
+
+
+def forget_registry(namespace: str) -> None:
+    cache.delete(registry_key(namespace))
+
+
 class LedgerReader:
     """``reader(namespace, suffix, version_id=, version_time=, proof=)`` -> the
     ``_did.resolve`` record, with ``"proof"`` when asked."""
@@ -75,12 +100,12 @@ class LedgerReader:
 
     def __call__(self, namespace: str, suffix: str, *, version_id: int | None = None,
                  version_time: int | None = None, proof: bool = False) -> dict[str, Any]:
-        registry = registry_get(namespace=namespace, public_only=self.public_only)
-        if registry is None:
+        network_id, public = registry_entry(namespace)
+        if not network_id or (self.public_only and not public):
             raise _not_found(namespace, suffix)
         if version_time is not None and version_time < 0:
             raise _not_found(namespace, suffix)
-        key = (f"identity:did:{registry.network_id}:{suffix}:{version_id}:{version_time}:"
+        key = (f"identity:did:{network_id}:{suffix}:{version_id}:{version_time}:"
                f"{int(proof)}")
         if self.use_cache and (cache_seconds() > 0 or version_cache_seconds() > 0):
             cached = cache.get(key)
@@ -88,6 +113,9 @@ class LedgerReader:
                 if cached == "missing":
                     raise _not_found(namespace, suffix)
                 return cached
+        registry = registry_get(namespace=namespace, public_only=self.public_only)
+        if registry is None:
+            raise _not_found(namespace, suffix)
         try:
             record = read_record(registry, suffix, version_id=version_id,
                                  version_time=version_time, proof=proof)

@@ -149,9 +149,20 @@ def registry_set(*, tenant: Any, actor: Any, network: Network, namespace: Any,
         except BaseException:
             DidRegistry.objects.filter(pk=registry.pk).delete()
             raise
+    _forget_registry(namespace)
     platform.audit(tenant=tenant, actor=actor, action="did.registry_create", target=network,
                    request=request, metadata={"namespace": namespace, "public": bool(public)})
     return registry
+
+
+def _forget_registry(namespace: str) -> None:
+    """The public resolver caches which network a namespace names and whether it is
+    public: drop that now and again once this transaction commits (a resolution in
+    between must not cache the old answer for long)."""
+    from identity.ledger_reader import forget_registry
+
+    forget_registry(namespace)
+    transaction.on_commit(lambda: forget_registry(namespace))
 
 
 def _namespace_fixed(namespace: str) -> Conflict:
@@ -177,6 +188,7 @@ def registry_update(*, tenant: Any, actor: Any, registry: DidRegistry, public: A
     if registry.public != public:
         DidRegistry.objects.filter(pk=registry.pk).update(public=public)
         registry.public = public
+        _forget_registry(registry.namespace)
         platform.audit(tenant=tenant, actor=actor, action="did.registry_public",
                        target=registry.network, request=request,
                        metadata={"namespace": registry.namespace, "public": public})
