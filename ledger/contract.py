@@ -343,12 +343,13 @@ class Context(Exposed):
         if len(data) > limit:
             raise self._refuse(f"message must be a string of at most {limit} bytes")
         self._meter.step(len(data) // BYTES_PER_STEP - len(message) // BYTES_PER_STEP)
-        if data.startswith(did_core.DID_DOMAIN):
-            # A controller's signature of a DID operation (op_message) is over these bytes:
-            # accepting one here would let a chaincode pass an on-chain operation off as an
-            # authentication by its key. Domains keep the two kinds of signature apart.
-            raise self._refuse("message must not start with the DID operation domain "
-                               f"{did_core.DID_DOMAIN!r}")
+        if data.startswith(did_core.LEDGER_DOMAINS):
+            # Every signature the ledger itself checks (a DID operation, a transaction, a
+            # signed query, a membership proof) is over bytes that start with its domain
+            # under "ledger/": accepting one here would let a chaincode pass a signature
+            # taken off the chain as the key's holder authenticating something else.
+            raise self._refuse("message must not start with a ledger signing domain "
+                               f"({did_core.LEDGER_DOMAINS.decode()!r}...)")
         if not isinstance(signature, str) or not did_core.HEX128.match(signature):
             raise self._refuse("signature must be 128 lower-case hex characters")
         if not isinstance(relationship, str) or (

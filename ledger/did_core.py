@@ -26,6 +26,9 @@ from ledger.ed25519 import is_valid_public_key
 from ledger.errors import Code, LedgerError
 
 DID_DOMAIN = b"ledger/did/v1\x00"
+# The prefix of every domain the ledger signs under (tx, query, membership, did): messages
+# chaincode asks ``did_verify`` about may not start with it.
+LEDGER_DOMAINS = b"ledger/"
 MAX_STATE_BYTES = 8 * 1024
 MAX_METHODS = 16
 MAX_SERVICES = 16
