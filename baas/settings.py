@@ -355,7 +355,10 @@ CACHES = {
         "KEY_PREFIX": "baas",
     }
     if _cache_url
-    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    # Per process. Django's default of 300 entries would cull the DID resolver's answers
+    # (one per DID) and the throttle counters long before their time is up.
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+          "OPTIONS": {"MAX_ENTRIES": 20000}}
 }
 
 # --- Kubernetes driver (docs/configuration.md, docs/kubernetes.md) ---------------------------
