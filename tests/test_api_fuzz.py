@@ -63,7 +63,7 @@ def _query_string(query) -> str:
 
 # 5xx answers that are documented outcomes, not faults: the test network's only node is
 # unreachable on purpose.
-EXPECTED_5XX = {"gateway_unavailable"}
+EXPECTED_5XX = {"gateway_unavailable", "node_unreachable"}
 
 
 def _server_error(response) -> bool:
