@@ -61,7 +61,16 @@ def test_docker_network_end_to_end(docker_ready, celery_worker, e2e_env):
     tx = client.post(gw + "tx/", {"chaincode": "kv", "function": "put",
                                   "args": ["city", "sejong"]}, format="json")
     assert tx.status_code == 200, tx.content
-    read = client.get(gw + f"txs/{tx.json()['hash']}/").json()
+    # CometBFT indexes a committed tx a moment after the commit answers: look it up until
+    # the index has it (a 404 until then is tx_not_found, not a failure).
+    deadline = time.monotonic() + 30
+    while True:
+        found = client.get(gw + f"txs/{tx.json()['hash']}/")
+        if found.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert found.status_code == 200, found.content
+    read = found.json()
     assert read["code"] == 0 and read["tx"]["args"] == ["city", "sejong"]
 
     # A validator's container disappears (removed by hand, lost by the host): the
