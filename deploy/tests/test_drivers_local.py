@@ -83,8 +83,9 @@ def test_registry_returns_local_driver(tmp_path):
 def test_plans_are_distinct_stable_and_shared_across_networks(driver):
     a = driver.plan_network(network_id="net-a", validators=4)
     b = driver.plan_network(network_id="net-b", validators=4)
-    ports = [p for addr in a + b for p in (addr.p2p_port, addr.rpc_port, addr.abci_port)]
-    assert len(ports) == len(set(ports)) == 24
+    ports = [p for addr in a + b
+             for p in (addr.p2p_port, addr.rpc_port, addr.abci_port, addr.metrics_port)]
+    assert len(ports) == len(set(ports)) == 32
     assert all(addr.host == "127.0.0.1" for addr in a + b)
     # Planning again (a retried task) gives the same addresses; a new driver instance sees
     # the same registry on disk.
@@ -92,7 +93,26 @@ def test_plans_are_distinct_stable_and_shared_across_networks(driver):
     again = LocalDriver(nodes_dir=driver.nodes_dir, install_id=driver.install_id)
     assert again.plan_network(network_id="net-b", validators=4) == b
     extra = driver.plan_node(network_id="net-a", index=4)
-    assert not {extra.p2p_port, extra.rpc_port, extra.abci_port} & set(ports)
+    assert not {extra.p2p_port, extra.rpc_port, extra.abci_port, extra.metrics_port} \
+        & set(ports)
+
+
+def test_a_plan_from_before_metrics_keeps_its_ports_reserved(driver):
+    """A network planned with three ports a node (no metrics port) plans the same again,
+    with no metrics port, and new plans never take its ports."""
+    old = driver.plan_network(network_id="net-old", validators=2)
+    plan_file = driver.nodes_dir / "net-old" / "plan.json"
+    plan = json.loads(plan_file.read_text())
+    for entry in plan["nodes"].values():
+        entry.pop("metrics_port")
+    plan_file.write_text(json.dumps(plan))
+    again = driver.plan_network(network_id="net-old", validators=2)
+    assert [a.metrics_port for a in again] == [0, 0]
+    assert [a.rpc_port for a in again] == [a.rpc_port for a in old]
+    held = {p for a in again for p in (a.p2p_port, a.rpc_port, a.abci_port)}
+    new = driver.plan_network(network_id="net-new", validators=4)
+    assert not held & {p for a in new
+                       for p in (a.p2p_port, a.rpc_port, a.abci_port, a.metrics_port)}
 
 
 def test_concurrent_plans_never_share_a_port(tmp_path, install_id):
@@ -103,8 +123,9 @@ def test_concurrent_plans_never_share_a_port(tmp_path, install_id):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         plans = list(pool.map(plan, range(8)))
-    ports = [p for plan_ in plans for a in plan_ for p in (a.p2p_port, a.rpc_port, a.abci_port)]
-    assert len(ports) == len(set(ports)) == 8 * 4 * 3
+    ports = [p for plan_ in plans for a in plan_
+             for p in (a.p2p_port, a.rpc_port, a.abci_port, a.metrics_port)]
+    assert len(ports) == len(set(ports)) == 8 * 4 * 4
 
 
 def test_plan_skips_ports_that_are_taken_and_reports_exhaustion(tmp_path, install_id):
@@ -112,14 +133,14 @@ def test_plan_skips_ports_that_are_taken_and_reports_exhaustion(tmp_path, instal
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        # A range of exactly four ports, one of them in use: the plan gets the other three.
+        # A range of exactly five ports, one of them in use: the plan gets the other four.
         low = taken - 1
-        drv = LocalDriver(nodes_dir=tmp_path, install_id=install_id, port_range=(low, low + 4))
-        free = [p for p in range(low, low + 4) if p != taken]
+        drv = LocalDriver(nodes_dir=tmp_path, install_id=install_id, port_range=(low, low + 5))
+        free = [p for p in range(low, low + 5) if p != taken]
         if not all(_is_free(p) for p in free):
             pytest.skip("neighbouring ports are busy on this machine")
         (addr,) = drv.plan_network(network_id="n1", validators=1)
-        assert {addr.p2p_port, addr.rpc_port, addr.abci_port} == set(free)
+        assert {addr.p2p_port, addr.rpc_port, addr.abci_port, addr.metrics_port} == set(free)
         with pytest.raises(DriverError) as err:
             drv.plan_network(network_id="n2", validators=1)
         assert err.value.code == "ports_exhausted"
