@@ -354,6 +354,16 @@ def test_check_reports_missing_cometbft(driver, monkeypatch):
 # --- real validators -------------------------------------------------------------------------
 
 
+def cometbft_metrics(url: str) -> dict:
+    """CometBFT's metrics at ``url``, parsed with Prometheus' own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from deploy import rpc
+
+    text = rpc.get_capped(f"{url}/metrics", timeout=5, limit=4 * 1024 * 1024).decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
 @pytest.fixture
 def real_driver(tmp_path, install_id):
     require_service("cometbft", shutil.which("cometbft") is not None, "binary not on PATH")
@@ -393,12 +403,25 @@ def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
         assert wait_until(lambda s=state: peer_count(s.rpc_url) == validators - 1)
     assert "cometbft" in drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).lower()
 
+    # CometBFT's own Prometheus metrics, on each node's planned loopback port.
+    for state, spec in zip(states, specs, strict=True):
+        assert state.metrics_url == f"http://127.0.0.1:{spec.address.metrics_port}"
+        families = cometbft_metrics(state.metrics_url)
+        assert families["cometbft_consensus_height"].samples[0].value > 0
+        if validators > 1:  # a lone validator has no peer gauge until it ever had a peer
+            assert families["cometbft_p2p_peers"].samples[0].value == validators - 1
+    # What the nodes' homes and chain data take, measured.
+    usage = drv.disk_usage(network_id=net)
+    assert usage is not None and usage.kind == "used"
+    assert usage.bytes > sum(len(c) for c in specs[0].home_files.values())
+
     # Stop and start a node: it comes back and catches up with the chain.
     victim = specs[-1]
     ids = {"network_id": net, "node_id": victim.node_id}
     drv.stop_node(**ids)
     assert not drv.inspect_node(**ids).running
     assert _is_free(victim.address.rpc_port)  # CometBFT child stopped too
+    assert _is_free(victim.address.metrics_port)  # and its metrics listener
     restarted = drv.start_node(**ids)
     assert restarted.running and restarted.restart_count == 1
     wait_for_height(
