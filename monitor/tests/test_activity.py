@@ -315,3 +315,45 @@ def test_cometbft_metrics_need_the_read_scope_like_the_host_metrics(monkeypatch,
     assert response.status_code == status, response.content[:200]
     if status == 403:
         assert response.json()["error"]["code"] != "cometbft_metrics_unavailable"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("kind", "caption"), [
+    ("requested", "Disk requested (volume claims, not usage)"),
+    ("used", "Disk used"),
+])
+def test_the_disk_figure_says_what_it_is(client, monkeypatch, kind, caption):
+    """The sampler stores what the driver says the bytes are; the API and the panel carry
+    it, so a Kubernetes claim's requested capacity is never shown as bytes used."""
+    from deploy.drivers import DiskUsage
+
+    class Runtime:
+        def disk_usage(self, *, network_id):
+            return DiskUsage(bytes=5 << 30, kind=kind)
+
+    monkeypatch.setattr("deploy.drivers.driver_for", lambda network: Runtime())
+    member = MembershipFactory(role="viewer")
+    network = NetworkFactory(tenant=member.tenant)
+    assert sampler._disk(network) == (5 << 30, kind)
+    _samples(network, [1, 61, 121], [None, 6, 12])
+    NetworkSample.objects.filter(network=network).update(disk_kind=kind)
+    body = api_client_for(member.user, member.tenant).get(
+        f"/api/v1/networks/{network.pk}/activity/?window=1h").json()
+    assert body["disk_kind"] == kind
+    client.force_login(member.user)
+    text = client.get(f"/networks/{network.pk}/activity/?window=1h").content.decode()
+    assert caption in text
+    assert "not available" not in text
+    assert ("not usage" in text) == (kind == "requested")
+
+
+@pytest.mark.django_db
+def test_a_driver_that_cannot_tell_the_disk_gives_no_figure(monkeypatch):
+    from deploy.drivers import DriverError
+
+    class Down:
+        def disk_usage(self, *, network_id):
+            raise DriverError("driver_unavailable", "engine down")
+
+    monkeypatch.setattr("deploy.drivers.driver_for", lambda network: Down())
+    assert sampler._disk(NetworkFactory()) == (None, "")
