@@ -8,13 +8,25 @@
 // the tracker, and what any observer can do). One thread; a browser on the same machine is
 // in the same range (same BigInt engine in Chromium). Wall-clock figures depend on the
 // machine and its load: tests never assert them.
+import fs from "node:fs";
 import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { webcrypto } from "node:crypto";
 import { performance } from "node:perf_hooks";
 
 if (!globalThis.crypto) globalThis.crypto = webcrypto;
-// The module is an ES module in a folder without package.json: import by URL.
-const v = await import(new URL("../static/elections/voting.js", import.meta.url));
+// static/ has no package.json saying "type": "module", and Node before 20.19 does not
+// detect ES modules itself: import a copy from a folder that says it.
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "voting-js-"));
+const here = path.dirname(fileURLToPath(import.meta.url));
+for (const f of ["elections/voting.js", "vendor/noble/secp256k1.js"]) {
+  fs.mkdirSync(path.dirname(path.join(tmp, f)), { recursive: true });
+  fs.copyFileSync(path.join(here, "..", "static", f), path.join(tmp, f));
+}
+fs.writeFileSync(path.join(tmp, "package.json"), '{"type": "module"}\n');
+const v = await import(pathToFileURL(path.join(tmp, "elections", "voting.js")).href);
+fs.rmSync(tmp, { recursive: true });
 
 function arg(name, fallback) {
   const i = process.argv.indexOf(`--${name}`);
