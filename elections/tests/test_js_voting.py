@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -53,9 +54,26 @@ function plain(x) {
   }
   return x;
 }
+// "$fixRandom": the next 64-byte draws (the module's scalars) come from the given hex
+// chunks; other sizes (noble's 16-byte blinding) stay random. "$randomLeft": how many
+// chunks are unused. A 64-byte draw with no chunk left throws.
+const real = globalThis.crypto.getRandomValues.bind(globalThis.crypto);
+let queue = null;
+const special = {
+  $fixRandom(chunks) {
+    queue = chunks.map((h) => Uint8Array.from(h.match(/../g), (b) => parseInt(b, 16)));
+    globalThis.crypto.getRandomValues = (buf) => {
+      if (buf.length !== 64) return real(buf);
+      if (!queue.length) throw new Error("no fixed randomness left");
+      buf.set(queue.shift());
+      return buf;
+    };
+  },
+  $randomLeft() { return queue.length; },
+};
 const out = [];
 for (const { fn, args } of JSON.parse(readFileSync(0, "utf8"))) {
-  try { out.push({ ok: plain(v[fn](...revive(args))) }); }
+  try { out.push({ ok: plain((special[fn] || v[fn])(...revive(args))) ?? null }); }
   catch (err) { out.push({ error: `${err.name}: ${err.message}` }); }
 }
 console.log(JSON.stringify(out));
@@ -430,3 +448,43 @@ def test_js_and_python_trustees_decrypt_a_mixed_election_that_the_verifier_accep
     record["decryptions"]["org-js"] = bad_d
     with pytest.raises(Invalid, match="trustee org-js: decryption proof invalid for q0/o2"):
         verify_record(record)
+
+
+# --- the same randomness gives the same bytes ------------------------------------------------
+
+def test_with_the_same_randomness_js_and_python_produce_identical_keys_ballots_and_shares(
+        js, joint, monkeypatch):
+    """The strongest form of "byte for byte": fed the same random scalars in the same order,
+    both sides make the same trustee proof, the same ballot JSON and tracker, the same
+    reveal and the same decryption shares."""
+    rng = random.Random(14)
+    scalars = [rng.randrange(1, ec.ORDER) for _ in range(200)]
+    # 64 bytes reduced mod n: a draw of n itself reduces to 0 and must be skipped
+    chunks = [f"{k:0128x}" for k in scalars[:3]] + [f"{ec.ORDER:0128x}"] + \
+        [f"{k:0128x}" for k in scalars[3:]]
+    drawn = iter(scalars[1:])  # scalars[0] is the trustee's secret
+    monkeypatch.setattr(P, "random_scalar", lambda: next(drawn))
+
+    secret = scalars[0]
+    py_key = P.trustee_keygen(EH, "org-py", secret=secret)  # draws w = scalars[1]
+    py_sealed = P.encrypt_ballot(EH, VOTER, P.point(joint), QS, CHOICES)
+    sums = P.tally([py_sealed.ballot], QS)
+    py_shares = P.partial_decrypt(EH, "org-py", py_key, sums)
+    used = len(scalars) - 1 - len(list(drawn))  # w, the ballot's draws, the shares' draws
+
+    got = js(("$fixRandom", chunks[1:]),
+             ("trusteeKeygen", EH, "org-py", f"{secret:064x}"),
+             ("randomScalar",),  # scalars[2], then n (skipped), then scalars[3]
+             ("randomScalar",),
+             ("$fixRandom", [f"{k:0128x}" for k in scalars[2:]]),
+             ("encryptBallot", EH, VOTER, joint, JS_QS, CHOICES),
+             ("partialDecrypt", EH, "org-py", f"{secret:064x}",
+              [[ct.to_json() for ct in row] for row in sums]),
+             ("$randomLeft",))
+    key, r1, r2, sealed, shares, left = got[1], got[2], got[3], got[5], got[6], got[7]
+    assert key["posted"] == py_key.posted()
+    assert [unbig(r1), unbig(r2)] == scalars[2:4]
+    assert sealed == {"ballot": py_sealed.ballot, "tracker": py_sealed.tracker,
+                      "reveal": py_sealed.reveal()}
+    assert shares == py_shares
+    assert len(scalars) - 2 - left == used - 1  # the same number of draws after w
