@@ -50,3 +50,24 @@ def test_the_voting_pages_import_only_files_the_project_serves():
             assert (script.parent / spec).resolve().is_file(), f"{script.name}: {spec} is missing"
         assert not re.search(r"import\s*\(|https?://[^\s\"']*\.m?js", text), script.name
     assert found, "no import found: the pattern no longer matches the code"
+
+
+def test_the_project_serves_the_module_and_its_library():
+    from django.contrib.staticfiles import finders
+
+    for name in ("elections/voting.js", "vendor/noble/secp256k1.js"):
+        found = finders.find(name)
+        assert found and Path(found).resolve() == (ROOT / "static" / name).resolve(), name
+
+
+def test_the_voting_module_has_no_dom_storage_or_network_code():
+    """Pure functions: secrets (a trustee's key, a ballot's randomness) go back to the
+    caller, never anywhere else; pages add the DOM around it."""
+    code = (ROOT / "static" / "elections" / "voting.js").read_text()
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", "", code, flags=re.DOTALL)  # comments
+    for name in ("document", "window", "fetch", "XMLHttpRequest", "WebSocket", "sendBeacon",
+                 "localStorage", "sessionStorage", "indexedDB", "postMessage", "Math.random",
+                 "eval", "Function("):
+        assert not re.search(r"\b" + re.escape(name) + (r"\b" if name[-1].isalnum() else ""),
+                             code), name
+    assert "crypto.getRandomValues" in code
