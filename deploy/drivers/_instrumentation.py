@@ -23,9 +23,12 @@ METRICS_PATH = "/metrics"
 
 
 def _set(text: str, section: str, key: str, rendered: str) -> str:
+    """``text`` with ``key = rendered`` in ``[section]``: the line replaced, or added at the
+    top of the section, or the section added at the end (a config CometBFT wrote has them
+    all; a stand-in config, or one an operator trimmed, may not)."""
     header = re.search(rf"^\[{re.escape(section)}\]\s*$", text, re.MULTILINE)
     if header is None:
-        raise DriverError("invalid_spec", f"{CONFIG_TOML} has no [{section}] section")
+        return f"{text.rstrip()}\n\n[{section}]\n{key} = {rendered}\n"
     start = header.end()
     following = re.search(r"^\[", text[start:], re.MULTILINE)
     end = start + following.start() if following else len(text)
@@ -33,7 +36,7 @@ def _set(text: str, section: str, key: str, rendered: str) -> str:
                           lambda m: f"{m.group(1)}{rendered}", text[start:end],
                           count=1, flags=re.MULTILINE)
     if not found:
-        raise DriverError("invalid_spec", f"{CONFIG_TOML} has no {key} in [{section}]")
+        body = f"\n{key} = {rendered}" + body
     return text[:start] + body + text[end:]
 
 

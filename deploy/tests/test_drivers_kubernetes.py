@@ -32,6 +32,7 @@ import pytest
 
 from deploy.drivers import DriverError, NodeSpec
 from deploy.drivers import k8s_manifests as m
+from deploy.drivers._instrumentation import instrumented
 from deploy.drivers.kubernetes import RBAC_RULES, KubernetesDriver, render_node
 
 pytestmark = pytest.mark.kubernetes
@@ -162,11 +163,13 @@ def test_a_four_validator_network_is_made_labelled_and_a_second_apply_changes_no
         svc, cm, secret, sts = (found[k] for k in ("Service", "ConfigMap", "Secret",
                                                    "StatefulSet"))
         assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["publishNotReadyAddresses"]
-        assert [p["port"] for p in svc["spec"]["ports"]] == [26656, 26657]
+        assert [p["port"] for p in svc["spec"]["ports"]] == [26656, 26657, 26660]
         keys = {base64.b64decode(v) for v in secret["data"].values()}
         assert keys == set(spec.secret_files.values()) and len(keys) == 2
         cm_files = {base64.b64decode(v) for v in cm["binaryData"].values()}
-        assert cm_files == set(spec.home_files.values())
+        # the driver turns CometBFT's metrics listener on in config.toml as it renders it
+        listen = f":{spec.address.metrics_port}" if spec.address.metrics_port else None
+        assert cm_files == set(instrumented(spec.home_files, listen=listen).values())
         assert not keys & cm_files
         assert sts["spec"]["replicas"] == 1 and sts["spec"]["serviceName"] == f"node{spec.index}"
         pod = sts["spec"]["template"]["spec"]
