@@ -27,7 +27,7 @@ PY="${PYTHON:-.venv/bin/python}"
 SRC=deploy/images/control-plane
 # What the running control plane reads from the checkout (settings: templates, static,
 # locale; the ledger package for the gateway and the node image's version hash).
-APP_PATHS=(manage.py baas tenants deploy sectors ledger identity monitor notify archives explorer
+APP_PATHS=(manage.py baas tenants deploy sectors ledger identity monitor notify archives explorer elections
            scripts/export_run.py templates static locale)
 
 log() { echo "build-control-plane-image: $*" >&2; }

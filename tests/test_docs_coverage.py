@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("baas", "tenants", "deploy", "sectors", "identity", "notify", "monitor", "archives",
-            "explorer")
+            "explorer", "elections")
 CONFIGURATION_DOC = ROOT / "docs" / "configuration.md"
 ERROR_DOCS = [ROOT / "docs" / name for name in ("api.md", "networks.md", "operations.md",
                                                    "templates.md")]

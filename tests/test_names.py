@@ -17,7 +17,7 @@ from rest_framework import serializers
 from baas.validators import validate_name
 
 PACKAGES = ("baas", "tenants", "deploy", "sectors", "identity", "notify", "monitor", "archives",
-            "explorer")
+            "explorer", "elections")
 # Fields that are not names a person chooses, or are held to a stricter rule elsewhere.
 EXEMPT = {
     # Retyping an existing network name to confirm a deletion: compared, never stored.

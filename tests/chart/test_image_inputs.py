@@ -15,7 +15,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = REPO / "deploy" / "images" / "control-plane"
 PROJECT = ("baas", "tenants", "deploy", "sectors", "ledger", "identity", "monitor", "notify",
-           "archives", "explorer")
+           "archives", "explorer", "elections")
 # Imported only by code that never runs in the image: the protobuf generator runs on the host
 # before the build (scripts/build-control-plane-image.sh).
 BUILD_TIME_ONLY = {"ledger/proto/build.py"}
