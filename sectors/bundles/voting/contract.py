@@ -350,11 +350,10 @@ def add_voters(ctx, id, voters):
     duplicates = 0
     for voter in voters:
         check_voter(voter)
-        key = "voter/" + id + "/" + voter
-        if ctx.has(key):
+        if ctx.has("voter/" + id + "/" + voter):
             duplicates = duplicates + 1
         else:
-            ctx.put(key, 0)
+            ctx.put("voter/" + id + "/" + voter, 0)
             added = added + 1
     election["voters"] = election["voters"] + added
     ctx.put("election/" + id, election)
@@ -462,8 +461,7 @@ def cast(ctx, id, ballot, voter=None, auth=None):
         raise ContractError("voter must be a did:baas DID (a key votes as the signer)")
     elif not is_hex(auth, 128):
         raise ContractError("auth must be the DID's signature: 128 lowercase hex characters")
-    roll_key = "voter/" + id + "/" + voter
-    on_roll = ctx.get(roll_key)
+    on_roll = ctx.get("voter/" + id + "/" + voter)
     if on_roll is None:
         raise ContractError("voter not on the roll")
     if on_roll != 0:
@@ -511,7 +509,7 @@ def cast(ctx, id, ballot, voter=None, auth=None):
     entry = {"seq": seq, "voter": voter, "tracker": tracker, "ballot": ballot,
              "height": ctx.block_height}
     ctx.put("ballot/" + id + "/" + pad(seq), entry)
-    ctx.put(roll_key, seq)
+    ctx.put("voter/" + id + "/" + voter, seq)
     ctx.put("tracker/" + id + "/" + tracker, seq)
     ctx.put("tally/" + id, tally)
     ctx.put("election/" + id, election)
