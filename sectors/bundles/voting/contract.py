@@ -636,7 +636,8 @@ def get_election(ctx, id):
 @read
 def list_elections(ctx):
     rows = ctx.range("election/", "election0", limit=100)
-    return [row[1] for row in rows]
+    keys = ["id", "title", "state", "opens_at", "closes_at", "voters", "ballots", "trustees"]
+    return [{k: row[1][k] for k in keys} for row in rows]  # summaries: elections are large
 
 
 @read

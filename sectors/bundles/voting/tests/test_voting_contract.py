@@ -124,6 +124,9 @@ def test_a_full_election_counts_what_was_cast_and_verifies(chain, election):
             for oj, m in enumerate(row):
                 plain[qi][oj] += m
     assert chain.query("get_election", id="e1")["ballots"] == len(VOTERS)
+    assert chain.query("list_elections") == [{
+        "id": "e1", "title": "Election e1", "state": "open", "opens_at": election.opens_at,
+        "closes_at": election.closes_at, "voters": 6, "ballots": 6, "trustees": TRUSTEES}]
     found = chain.query("find_tracker", id="e1", tracker=sealed["voter3"].tracker)
     assert found["voter"] == pk("voter3") and found["seq"] == 4
     assert chain.query("find_tracker", id="e1", tracker="0" * 64) is None
