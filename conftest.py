@@ -59,3 +59,58 @@ def kube_env() -> KubeEnv:
     require_service("kube-apiserver", env is not None, reason)
     assert env is not None
     return env
+
+
+def _moto_server() -> tuple[str | None, str]:
+    configured = os.environ.get("BAAS_TEST_MOTO_SERVER")
+    if configured:
+        return (configured, "") if Path(configured).is_file() else (
+            None, f"BAAS_TEST_MOTO_SERVER names {configured}, which does not exist")
+    pins = Path(__file__).resolve().parent / "scripts" / "s3-test-server.txt"
+    import hashlib
+
+    digest = hashlib.sha256(pins.read_bytes()).hexdigest()[:12]
+    path = Path.home() / ".cache" / "baas" / f"moto-{digest}" / "bin" / "moto_server"
+    if path.is_file():
+        return str(path), ""
+    return None, f"no {path}; run scripts/s3-test-server.sh build"
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A real S3-compatible HTTP server on loopback (moto_server, tests marked ``s3``),
+    started for the session on a free port: skipped on a developer machine without it,
+    failed in CI. Yields its endpoint URL."""
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    binary, reason = _moto_server()
+    require_service("moto_server (S3)", binary is not None, reason)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    require_service("moto_server (S3)", False,
+                                    f"{binary} did not answer on {endpoint}")
+                time.sleep(0.2)
+        yield endpoint
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

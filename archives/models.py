@@ -1,7 +1,8 @@
 """Archives of networks (exports and backups) and per-network backup schedules.
 
-An ``Archive`` row describes a file under ``BAAS_BACKUP_DIR`` (``<tenant>/<id>.tar.gz``);
-the file is written aside and renamed, so a row is ``ready`` only once its file is whole.
+An ``Archive`` row describes a file under ``BAAS_BACKUP_DIR`` (``<tenant>/<id>.tar.gz``) or
+an object in the S3 bucket (``archives.store``); the file is written aside and renamed (or
+uploaded), so a row is ``ready`` only once its file is whole.
 The passphrase of a backup is never stored with it; a schedule keeps its passphrase
 sealed with the platform's key file (``deploy.crypto``) so beat can make backups alone.
 """
@@ -36,6 +37,10 @@ class Archive(models.Model):
     size = models.BigIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True, default="")
     scheduled = models.BooleanField(default=False)
+    # Where the file lives (archives.store): set when the row is made, so changing
+    # BAAS_BACKUP_STORE later never loses track of older archives.
+    store = models.CharField(max_length=8, default="local",
+                             choices=[("local", "local directory"), ("s3", "S3 bucket")])
     error_code = models.CharField(max_length=64, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")

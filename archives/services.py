@@ -7,6 +7,7 @@ anything is made: a bad request leaves no row, no file and no network behind.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import uuid
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from archives import fmt, tasks
+from archives import fmt, store, tasks
 from archives.choices import (
     NETWORK_BACKUP,
     NETWORK_EXPORT,
@@ -29,7 +30,7 @@ from archives.choices import (
 )
 from archives.models import Archive, BackupSchedule
 from baas.choices import ACTIVE
-from baas.errors import AppError, Conflict, QuotaExceeded, ValidationFailed
+from baas.errors import AppError, Conflict, NotFound, QuotaExceeded, ValidationFailed
 from baas.models import Operation
 from baas.operations import enqueue_after_commit, operation_create
 from deploy import crypto, homes, platform
@@ -37,6 +38,8 @@ from deploy.choices import NETWORK_BUSY, NETWORK_LIVE, DesiredState, NetworkStat
 from deploy.guards import require_owner
 from deploy.models import Network
 from deploy.services import NetworkSpec, _check_quota, _validate_spec
+
+log = logging.getLogger(__name__)
 
 DEADLINE = timedelta(hours=2)
 MAX_PASSPHRASE = 1024
@@ -47,12 +50,44 @@ def backup_dir() -> Path:
 
 
 def archive_path(archive: Archive) -> Path:
+    """The archive's file: its place under ``BAAS_BACKUP_DIR`` (local store), or the file
+    it is written to before the upload (S3 store)."""
     return backup_dir() / str(archive.tenant_id) / f"{archive.pk}.tar.gz"
+
+
+def store_error(exc: store.StoreError) -> AppError:
+    """A store failure as an API error: 503 unavailable, 404 missing, 400 damaged."""
+    if exc.code == "archive_object_missing":
+        return NotFound(exc.code, _("The archive's file is not in the backup store."))
+    if exc.code == "archive_corrupt":
+        return ValidationFailed(exc.code, _("The backup in the store is damaged: its size or "
+                                            "SHA-256 is not the one recorded when it was "
+                                            "made."))
+    return AppError(exc.code, _("The backup store cannot be used right now; try again "
+                                "later."), status=503, details={"reason": exc.reason})
+
+
+def archive_file_remove(archive: Archive, *, strict: bool = False) -> None:
+    """Remove an archive's file wherever it is kept. ``strict``: a store that cannot be
+    reached is an error (the row must then stay); otherwise it is logged and left for the
+    bucket's owner (the object is named after the archive id)."""
+    archive_path(archive).unlink(missing_ok=True)
+    if archive.store != store.S3:
+        return
+    try:
+        bucket = store.s3()
+        bucket.delete(bucket.key(archive.tenant_id, archive.pk))
+    except store.StoreError as exc:
+        if exc.code == "archive_object_missing":
+            return
+        if strict:
+            raise store_error(exc) from None
+        log.warning("archive %s: its S3 object was not removed (%s)", archive.pk, exc.reason)
 
 
 def remove_file(sender: Any, instance: Archive, **kwargs: Any) -> None:
     """``post_delete`` of an archive row: its file goes too, however the row went."""
-    archive_path(instance).unlink(missing_ok=True)
+    archive_file_remove(instance)
 
 
 def upload_path(tenant: Any, upload_id: str) -> Path:
@@ -140,7 +175,8 @@ def _archive_create(*, tenant: Any, actor: Any, network: Network, kind: str, op_
         archive = Archive.objects.create(
             tenant=tenant, network=network, kind=kind, network_name=network.name,
             chain_id=network.chain_id, ledger_version=network.ledger_version,
-            scheduled=scheduled, created_by=actor if getattr(actor, "pk", None) else None)
+            scheduled=scheduled, store=store.configured(),
+            created_by=actor if getattr(actor, "pk", None) else None)
         op = operation_create(tenant=tenant, actor=actor, kind=op_kind,
                               target=("archives.archive", archive.pk), deadline=DEADLINE,
                               params={"network": str(network.pk)})
@@ -188,7 +224,7 @@ def archive_delete(*, tenant: Any, actor: Any, archive: Archive, request: Any = 
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     if archive.status == ArchiveStatus.PENDING:
         raise Conflict("archive_pending", _("The archive is still being written."))
-    archive_path(archive).unlink(missing_ok=True)
+    archive_file_remove(archive, strict=True)
     platform.audit(tenant=tenant, actor=actor, action="archive.delete", target=archive,
                    request=request, metadata={"kind": archive.kind})
     archive.delete()
@@ -224,19 +260,23 @@ def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
     one validator key sign conflicting blocks), name and quota. The full check of every
     file's hash runs in the task before any node is made; it deletes the new network
     again if the archive turns out damaged."""
+    fetched: list[str] = []
     try:
         return _restore_create(tenant=tenant, actor=actor, name=name, passphrase=passphrase,
-                               archive=archive, upload_id=upload_id, request=request)
+                               archive=archive, upload_id=upload_id, request=request,
+                               fetched=fetched)
     except BaseException:
-        # A refused upload is not kept, whatever refused it (an unexpected error too).
-        if upload_id:
-            upload_path(tenant, upload_id).unlink(missing_ok=True)
+        # A refused upload (or a backup fetched from the S3 store) is not kept, whatever
+        # refused it (an unexpected error too).
+        for refused in [upload_id, *fetched]:
+            if refused:
+                upload_path(tenant, refused).unlink(missing_ok=True)
         raise
 
 
 def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                     archive: Archive | None, upload_id: str | None,
-                    request: Any) -> tuple[Network, Operation]:
+                    request: Any, fetched: list[str]) -> tuple[Network, Operation]:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     check_passphrase(passphrase)
     if archive is not None:
@@ -244,6 +284,12 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
             raise Conflict("archive_not_restorable",
                            _("Only a finished backup can be restored (not an export)."))
         path = archive_path(archive)
+        if archive.store == store.S3:
+            # Streamed to a local upload, checked against the size and SHA-256 recorded
+            # when it was made, then restored like an upload (and removed after).
+            upload_id = fetch_backup(tenant=tenant, archive=archive)
+            fetched.append(upload_id)
+            path = upload_path(tenant, upload_id)
     elif upload_id:
         path = upload_path(tenant, upload_id)
     else:
@@ -321,6 +367,29 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                              crypto.seal(passphrase.encode()).decode(),
                              bool(upload_id))
     return network, op
+
+
+def archive_stream(*, archive: Archive) -> tuple[Any, int]:
+    """An S3-kept archive's bytes for a download, and its size."""
+    try:
+        bucket = store.s3()
+        return bucket.stream(bucket.key(archive.tenant_id, archive.pk))
+    except store.StoreError as exc:
+        raise store_error(exc) from None
+
+
+def fetch_backup(*, tenant: Any, archive: Archive) -> str:
+    """Stream a backup kept in the S3 store into a restore upload; returns its upload id.
+    The file is kept only if its size and SHA-256 are the archive row's."""
+    upload_id = uuid.uuid4().hex
+    try:
+        bucket = store.s3()
+        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk),
+                        upload_path(tenant, upload_id), size=archive.size,
+                        sha256=archive.sha256)
+    except store.StoreError as exc:
+        raise store_error(exc) from None
+    return upload_id
 
 
 # --- schedules -----------------------------------------------------------------------------
@@ -405,8 +474,7 @@ def prune_scheduled(network_id: Any) -> None:
                                        status=ArchiveStatus.FAILED,
                                        created_at__lt=newest.created_at)
     for old in gone:
-        archive_path(old).unlink(missing_ok=True)
-        old.delete()
+        old.delete()  # its file goes with it (remove_file)
 
 
 def archives_sweep(now: Any = None) -> int:
@@ -421,8 +489,7 @@ def archives_sweep(now: Any = None) -> int:
         for old in Archive.objects.filter(kind=ArchiveKind.EXPORT,
                                           created_at__lt=now - timedelta(hours=ttl)).exclude(
                 status=ArchiveStatus.PENDING):
-            archive_path(old).unlink(missing_ok=True)
-            old.delete()
+            old.delete()  # its file goes with it (remove_file)
             count += 1
     cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
     root = backup_dir()

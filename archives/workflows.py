@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from archives import fmt
+from archives import fmt, store
 from archives.choices import ArchiveStatus
 from archives.models import Archive
 from baas.runner import Run, StepFailed
@@ -123,10 +123,30 @@ def _finish(archive_id: str, **fields: Any) -> None:
                                                  finished_at=timezone.now(), **fields)
 
 
-def _target(archive: Archive) -> Path:
+def _target(archive: Archive, staging: Path) -> Path:
+    """Where the archive is written: its final place in the local store, or a file in the
+    staging folder that is uploaded to the S3 store (and goes with the folder)."""
     from archives.services import archive_path
 
+    if archive.store == store.S3:
+        return staging / "upload" / "archive.tar.gz"
     return archive_path(archive)
+
+
+def _publish(run: Run, archive: Archive, path: Path, size: int, digest: str) -> None:
+    """Upload an archive written for the S3 store. The row becomes ready only after this
+    returns; a failed upload leaves no object (its multipart upload is aborted) and the
+    archive fails with the store's code."""
+    if archive.store != store.S3:
+        return
+    run.step(90, "archive_uploading", f"uploading {size} bytes to the backup store",
+             size=size)
+    try:
+        bucket = store.s3()
+        bucket.put_file(bucket.key(archive.tenant_id, archive.pk), path, size=size,
+                        sha256=digest)
+    except store.StoreError as exc:
+        raise StepFailed(exc.code, exc.message) from None
 
 
 def _staging() -> tempfile.TemporaryDirectory[str]:
@@ -253,8 +273,10 @@ def export(run: Run, archive_id: str) -> None:
             when=timezone.now().strftime("%Y-%m-%d %H:%M UTC"),
             cometbft=network.engine_version))
         run.step(80, "archive_writing", "writing the archive")
-        size, digest = fmt.write_tar_gz(out, _target(archive), prefix=f"{network.name}/",
+        target = _target(archive, staging)
+        size, digest = fmt.write_tar_gz(out, target, prefix=f"{network.name}/",
                                         first=("README.md",))
+        _publish(run, archive, target, size, digest)
     _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
             validators=len(copies))
     run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
@@ -291,9 +313,11 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
                   "height": height, "app_hash": app_hash,
                   "created_at": timezone.now().isoformat()}
         run.step(80, "archive_writing", "writing the archive")
+        target = _target(archive, staging)
         size, digest, _manifest = fmt.build_backup(
-            staging=staging, target=_target(archive), header=header, nodes=copies,
+            staging=staging, target=target, header=header, nodes=copies,
             identities=identities, passphrase=passphrase)
+        _publish(run, archive, target, size, digest)
     _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
             validators=len(copies))
     if archive.scheduled:

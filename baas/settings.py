@@ -449,6 +449,30 @@ BAAS_BACKUP_MAX_BYTES = int(os.environ.get("BAAS_BACKUP_MAX_BYTES", str(20 * 102
 BAAS_EXPORT_TTL_HOURS = int(os.environ.get("BAAS_EXPORT_TTL_HOURS", "72"))
 # Archives (exports and backups, scheduled ones included) an organisation may keep at once.
 BAAS_ARCHIVE_MAX_PER_TENANT = int(os.environ.get("BAAS_ARCHIVE_MAX_PER_TENANT", "50"))
+# Where new archives are kept: "local" (files under BAAS_BACKUP_DIR) or "s3" (an
+# S3-compatible bucket; BAAS_BACKUP_DIR then holds only work files). docs/backup.md#s3.
+BAAS_BACKUP_STORE = os.environ.get("BAAS_BACKUP_STORE", "local").strip().lower()
+BAAS_BACKUP_S3_ENDPOINT = os.environ.get("BAAS_BACKUP_S3_ENDPOINT", "")
+BAAS_BACKUP_S3_BUCKET = os.environ.get("BAAS_BACKUP_S3_BUCKET", "")
+BAAS_BACKUP_S3_PREFIX = os.environ.get("BAAS_BACKUP_S3_PREFIX", "")
+BAAS_BACKUP_S3_REGION = os.environ.get("BAAS_BACKUP_S3_REGION", "us-east-1")
+BAAS_BACKUP_S3_TIMEOUT_S = float(os.environ.get("BAAS_BACKUP_S3_TIMEOUT_S", "30"))
+BAAS_BACKUP_S3_PART_MB = int(os.environ.get("BAAS_BACKUP_S3_PART_MB", "16"))
+BAAS_BACKUP_S3_CA_FILE = os.environ.get("BAAS_BACKUP_S3_CA_FILE") or None
+# The credentials only from files (a mounted secret), never from variable values or AWS_*.
+BAAS_BACKUP_S3_ACCESS_KEY = read_secret("BAAS_BACKUP_S3_ACCESS_KEY")
+BAAS_BACKUP_S3_SECRET_KEY = read_secret("BAAS_BACKUP_S3_SECRET_KEY")
+if BAAS_BACKUP_STORE not in ("local", "s3"):
+    raise ImproperlyConfigured("BAAS_BACKUP_STORE is 'local' or 's3'")
+if BAAS_BACKUP_STORE == "s3" and not (
+        BAAS_BACKUP_S3_ENDPOINT.startswith(("http://", "https://")) and BAAS_BACKUP_S3_BUCKET
+        and BAAS_BACKUP_S3_ACCESS_KEY and BAAS_BACKUP_S3_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "BAAS_BACKUP_STORE=s3 needs BAAS_BACKUP_S3_ENDPOINT (http:// or https://), "
+        "BAAS_BACKUP_S3_BUCKET, BAAS_BACKUP_S3_ACCESS_KEY_FILE and "
+        "BAAS_BACKUP_S3_SECRET_KEY_FILE")
+if not 5 <= BAAS_BACKUP_S3_PART_MB <= 5120:
+    raise ImproperlyConfigured("BAAS_BACKUP_S3_PART_MB is 5 to 5120 (S3's part sizes)")
 
 # --- Registered Kubernetes clusters (deploy/services/clusters.py) -----------------------------
 # A tenant's kubeconfig may point at loopback, private or link-local addresses only when this

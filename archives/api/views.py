@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import status
@@ -148,10 +148,21 @@ class ArchiveDownloadView(TenantScopedMixin, APIView):
     read_role = "admin"
 
     @extend_schema(responses={(200, "application/gzip"): OpenApiTypes.BINARY})
-    def get(self, request: Request, pk: Any) -> FileResponse:
+    def get(self, request: Request, pk: Any) -> FileResponse | StreamingHttpResponse:
         archive = selectors.archive_get(tenant=self.tenant, archive_id=pk)
+        if archive.status != "ready":
+            raise NotFound("archive_not_ready", "This archive has no file (not ready or "
+                                                "failed).")
+        if archive.store == "s3":
+            chunks, size = services.archive_stream(archive=archive)
+            services.audit_download(tenant=self.tenant, actor=request.user, archive=archive,
+                                    request=request)
+            response = StreamingHttpResponse(chunks, content_type="application/gzip")
+            response["Content-Length"] = str(size)
+            response["Content-Disposition"] = f'attachment; filename="{archive.file_name}"'
+            return response
         path = services.archive_path(archive)
-        if archive.status != "ready" or not path.is_file():
+        if not path.is_file():
             raise NotFound("archive_not_ready", "This archive has no file (not ready or "
                                                 "failed).")
         services.audit_download(tenant=self.tenant, actor=request.user, archive=archive,

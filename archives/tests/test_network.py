@@ -7,7 +7,9 @@ archive's run.py, its ledger/ and cometbft; no platform code on PYTHONPATH) and 
 blocks on the same chain id past the export's height; a restore is refused while the
 source network exists, and once it is deleted, the backup restores into a new network
 whose blocks carry the same app hashes up to the backup and that goes on committing, with
-the transaction's value still there.
+the transaction's value still there. A second backup goes to the S3-compatible store (a
+real S3 server on loopback, ``s3_server``) and restores too, once the first restored
+network is deleted.
 
 Tasks run in this process (their Celery shims called directly); timings are printed.
 """
@@ -34,7 +36,7 @@ from deploy.drivers.local import LocalDriver
 from deploy.models import Network
 from deploy.tests.factories import MembershipFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.cometbft]
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.cometbft, pytest.mark.s3]
 
 PASSPHRASE = "correct horse battery staple"
 
@@ -150,7 +152,10 @@ def _standalone(archive: Path, workdir: Path, above: int) -> dict:
                 pass
 
 
-def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
+def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path, settings,
+                                                           s3_server):
+    from archives.tests.test_s3 import s3_configure
+
     driver, run_queued = platform
     owner = MembershipFactory(role="owner")
     client = api_client_for(owner.user)
@@ -202,6 +207,22 @@ def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
     assert backup.height >= export.height and backup.app_hash
     node_url = network.nodes.order_by("index").first().rpc_url
     _wait_height(node_url, backup.height + 1)  # the copies left the network running
+
+    # A second backup, to the S3 store (uploaded, nothing of it kept on the local disk).
+    s3_configure(settings, tmp_path, s3_server)
+    started = time.monotonic()
+    res = client.post(f"/api/v1/networks/{network_id}/backups/", {"passphrase": PASSPHRASE},
+                      format="json")
+    assert res.status_code == 202, res.content
+    run_queued()
+    op = _op(client, res.json()["operation"]["id"])
+    assert op["state"] == "succeeded", (op["error_code"], op["error_message"])
+    s3_backup = Archive.objects.get(pk=res.json()["archive"]["id"])
+    s3_backup_seconds = time.monotonic() - started
+    assert s3_backup.store == "s3" and s3_backup.height >= backup.height
+    assert not (Path(settings.BAAS_BACKUP_DIR) / str(owner.tenant.pk)
+                / f"{s3_backup.pk}.tar.gz").exists()
+    _wait_height(node_url, s3_backup.height + 1)
     reference = {h: rpc.app_hash(node_url, h) for h in (2, backup.height)}
 
     # Stop the platform's copy; run the export alone.
@@ -266,7 +287,31 @@ def test_export_runs_alone_and_a_backup_restores_the_chain(platform, tmp_path):
                      format="json")
     assert tx.status_code == 200 and tx.json()["code"] == 0, tx.content
 
+    # The S3 backup restores too, once the network holding its chain id is gone.
+    res = client.delete(f"/api/v1/networks/{restored_id}/")
+    assert res.status_code == 202, res.content
+    run_queued()
+    started = time.monotonic()
+    res = client.post("/api/v1/restores/", {"backup": str(s3_backup.pk), "name": "from-s3",
+                                            "passphrase": PASSPHRASE}, format="json")
+    assert res.status_code == 202, res.content
+    from_s3_id = res.json()["network"]["id"]
+    run_queued()
+    op = _op(client, res.json()["operation"]["id"])
+    assert op["state"] == "succeeded", (op["error_code"], op["error_message"], op["steps"])
+    s3_restore_seconds = time.monotonic() - started
+    from_s3 = Network.objects.get(pk=from_s3_id)
+    assert from_s3.status == "running" and from_s3.chain_id == network.chain_id
+    url = from_s3.nodes.order_by("index").first().rpc_url
+    _wait_height(url, s3_backup.height + 1)
+    assert {h: rpc.app_hash(url, h) for h in reference} == reference
+    assert rpc.app_hash(url, s3_backup.height + 1) == s3_backup.app_hash
+    # The local copy the restore streamed from the bucket is gone again.
+    assert not any((Path(settings.BAAS_BACKUP_DIR) / str(owner.tenant.pk) / "uploads")
+                   .glob("*"))
+
     print(f"\nexport: {export.size} bytes, {export_seconds:.1f} s (height {export.height}); "
           f"standalone first blocks after {alone['seconds']:.1f} s; "
           f"backup: {backup.size} bytes, {backup_seconds:.1f} s; "
-          f"restore: {restore_seconds:.1f} s")
+          f"restore: {restore_seconds:.1f} s; S3 backup: {s3_backup.size} bytes, "
+          f"{s3_backup_seconds:.1f} s; S3 restore: {s3_restore_seconds:.1f} s")

@@ -1,0 +1,200 @@
+"""Where archive files live: a local directory (the default) or an S3-compatible bucket.
+
+An archive is always written to a local file first (``BAAS_BACKUP_DIR``; the S3 store's
+file sits in ``.staging/`` and goes once it is uploaded). The S3 store then uploads it in
+parts of ``BAAS_BACKUP_S3_PART_MB`` (one part in memory at a time, never the whole file),
+with the archive's SHA-256 as object metadata, and checks the stored size before the
+archive row becomes ``ready``. A failed upload aborts its multipart upload (no object
+appears) and fails the archive. Reading streams the object back to a local file while
+hashing it; a size or SHA-256 other than the archive row's is ``archive_corrupt``.
+
+Errors are ``StoreError`` with a stable code and an HTTP status the services pass on:
+
+- ``backup_store_unavailable`` (503): the endpoint does not answer, times out, refuses the
+  credentials, or the bucket does not exist (``details.reason`` says which);
+- ``archive_object_missing`` (404): the archive's object is not in the bucket;
+- ``archive_corrupt`` (400): the object is not the file that was uploaded.
+
+Credentials come only from the files named by ``BAAS_BACKUP_S3_ACCESS_KEY_FILE`` and
+``BAAS_BACKUP_S3_SECRET_KEY_FILE`` (read by ``baas/settings.py``); the client is given them
+explicitly, so it never looks at ``AWS_*`` variables or instance metadata.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+LOCAL = "local"
+S3 = "s3"
+STORES = (LOCAL, S3)
+CHUNK = 1024 * 1024
+SHA_META = "sha256"
+
+
+class StoreError(Exception):
+    def __init__(self, code: str, message: str, status: int, reason: str = ""):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.reason = reason
+
+
+def _unavailable(reason: str, message: str) -> StoreError:
+    return StoreError("backup_store_unavailable", message, 503, reason)
+
+
+def configured() -> str:
+    """The store new archives go to (``BAAS_BACKUP_STORE``)."""
+    name = str(getattr(settings, "BAAS_BACKUP_STORE", LOCAL) or LOCAL)
+    return name if name in STORES else LOCAL
+
+
+class S3Store:
+    """An S3-compatible bucket, through MinIO's Python SDK (any S3 API: AWS, MinIO, Ceph
+    RGW, Garage, ...)."""
+
+    def __init__(self) -> None:
+        endpoint = str(getattr(settings, "BAAS_BACKUP_S3_ENDPOINT", "") or "")
+        self.bucket = str(getattr(settings, "BAAS_BACKUP_S3_BUCKET", "") or "")
+        self.prefix = str(getattr(settings, "BAAS_BACKUP_S3_PREFIX", "") or "")
+        access = getattr(settings, "BAAS_BACKUP_S3_ACCESS_KEY", None)
+        secret = getattr(settings, "BAAS_BACKUP_S3_SECRET_KEY", None)
+        url = urlsplit(endpoint)
+        if url.scheme not in ("http", "https") or not url.netloc or not self.bucket \
+                or not access or not secret:
+            raise _unavailable("not_configured",
+                               "The S3 backup store is not configured (endpoint, bucket, "
+                               "credential files).")
+        timeout = float(getattr(settings, "BAAS_BACKUP_S3_TIMEOUT_S", 30))
+        self.part_size = max(5, int(getattr(settings, "BAAS_BACKUP_S3_PART_MB", 16))) * 2**20
+        import certifi
+        import urllib3
+        from minio import Minio
+
+        ca = getattr(settings, "BAAS_BACKUP_S3_CA_FILE", None) or certifi.where()
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=timeout, read=timeout), maxsize=4,
+            cert_reqs="CERT_REQUIRED", ca_certs=ca,
+            retries=urllib3.Retry(total=2, connect=1, read=1, backoff_factor=0.2,
+                                  status_forcelist=[500, 502, 503, 504]))
+        self.client = Minio(url.netloc, access_key=access, secret_key=secret,
+                            secure=url.scheme == "https",
+                            region=str(getattr(settings, "BAAS_BACKUP_S3_REGION", "")
+                                       or "us-east-1"), http_client=http)
+
+    def key(self, tenant_id: Any, archive_id: Any) -> str:
+        return f"{self.prefix}{tenant_id}/{archive_id}.tar.gz"
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from minio.error import MinioException, S3Error
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return fn(*args, **kwargs)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                raise StoreError("archive_object_missing",
+                                 "The archive's file is not in the backup store.", 404) from None
+            if exc.code == "NoSuchBucket":
+                raise _unavailable("no_such_bucket",
+                                   "The backup store's bucket does not exist.") from None
+            if exc.code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                raise _unavailable("access_denied",
+                                   "The backup store refuses the platform's credentials.") \
+                    from None
+            log.warning("S3 %s failed: %s", what, exc.code)
+            raise _unavailable("error", f"The backup store answered {exc.code}.") from None
+        except (MinioException, HTTPError, OSError, ValueError) as exc:
+            log.warning("S3 %s failed: %s", what, type(exc).__name__)
+            raise _unavailable("unreachable",
+                               "The backup store cannot be reached; try again later.") \
+                from None
+
+    def put_file(self, key: str, path: Path, *, size: int, sha256: str) -> None:
+        """Upload ``path`` in parts; the object exists only once every part is stored."""
+        with open(path, "rb") as data:
+            self._call("upload", self.client.put_object, self.bucket, key, data, size,
+                       content_type="application/gzip", metadata={SHA_META: sha256},
+                       part_size=self.part_size, num_parallel_uploads=1)
+        stat = self._call("stat", self.client.stat_object, self.bucket, key)
+        if stat.size != size:
+            self.delete(key)
+            raise StoreError("archive_corrupt",
+                             "The backup store kept a different size than was uploaded.", 400)
+
+    def _stat(self, key: str) -> Any:
+        return self._call("stat", self.client.stat_object, self.bucket, key)
+
+    def fetch_to(self, key: str, dest: Path, *, size: int, sha256: str) -> None:
+        """Stream the object into ``dest``, hashing it; the file stays only if it is the
+        archive that was uploaded (size and SHA-256 of the archive row)."""
+        response = self._call("download", self.client.get_object, self.bucket, key)
+        digest, written = hashlib.sha256(), 0
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with open(dest, "wb") as out:
+                for chunk in self._call("download", response.stream, CHUNK):
+                    written += len(chunk)
+                    if written > size:
+                        break
+                    digest.update(chunk)
+                    out.write(chunk)
+        except StoreError:
+            dest.unlink(missing_ok=True)
+            raise
+        except Exception as exc:  # a connection cut mid-body
+            dest.unlink(missing_ok=True)
+            log.warning("S3 download of %s cut: %s", key, type(exc).__name__)
+            raise _unavailable("unreachable",
+                               "The backup store cannot be reached; try again later.") \
+                from None
+        finally:
+            response.close()
+            response.release_conn()
+        if written != size or digest.hexdigest() != sha256:
+            dest.unlink(missing_ok=True)
+            raise StoreError("archive_corrupt",
+                             "The backup in the store is damaged: its size or SHA-256 is "
+                             "not the one recorded when it was made.", 400)
+
+    def stream(self, key: str) -> tuple[Iterator[bytes], int]:
+        """The object's bytes, for a download answer, and its size."""
+        stat = self._stat(key)
+        response = self._call("download", self.client.get_object, self.bucket, key)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.stream(CHUNK)
+            finally:
+                response.close()
+                response.release_conn()
+
+        return chunks(), int(stat.size)
+
+    def delete(self, key: str) -> None:
+        self._call("delete", self.client.remove_object, self.bucket, key)
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._stat(key)
+        except StoreError as exc:
+            if exc.code == "archive_object_missing":
+                return False
+            raise
+        return True
+
+
+def s3() -> S3Store:
+    return S3Store()
+
+
