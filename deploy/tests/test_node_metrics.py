@@ -50,10 +50,15 @@ def test_bad_listen_addresses_are_refused(listen):
     assert err.value.code == "invalid_spec"
 
 
-def test_a_config_without_the_section_is_refused_and_stand_in_homes_are_left_alone():
-    with pytest.raises(DriverError) as err:
-        instrumented({CONFIG_TOML: b'moniker = "n"\n'}, listen=":26660")
-    assert err.value.code == "invalid_spec" and "[instrumentation]" in err.value.message
+def test_a_config_without_the_section_gets_one_and_stand_in_homes_are_left_alone():
+    files = instrumented({CONFIG_TOML: b'moniker = "n"\n'}, listen=":26660")
+    text = files[CONFIG_TOML].decode()
+    assert tomllib.loads(text) == {"moniker": "n", "instrumentation": {
+        "prometheus": True, "prometheus_listen_addr": ":26660", "namespace": "cometbft"}}
+    assert instrumented(files, listen=":26660") == files  # idempotent
+    with pytest.raises(DriverError) as err:  # a config that does not parse is refused
+        instrumented({CONFIG_TOML: b'moniker = \n'}, listen=":26660")
+    assert err.value.code == "invalid_spec"
     stand_in = {"node.json": b"{}"}
     assert instrumented(stand_in, listen=":26660") is stand_in
     config = {CONFIG_TOML: b"anything"}
