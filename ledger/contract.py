@@ -25,6 +25,8 @@ def get(ctx, key):
 - ``ctx.did_resolve(did)`` and ``ctx.did_verify(did_url, message, signature,
   relationship="authentication")`` read did:baas DIDs of this network (``_did``; see
   docs/did-method.md, "Chaincode access").
+- ``ctx.ec``: the secp256k1 group for zero-knowledge proofs (points as hex, scalars as
+  integers; ``ledger/ec_host.py``), each operation charged a fixed cost.
 
 Functions marked ``@read`` get a read-only ctx: a write attempt fails the call.
 Every host call is charged to the step meter (a fixed cost plus the size of the data)
@@ -40,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import canonical, did_core, ed25519
+from ledger.ec_host import EcHost
 from ledger.errors import Code, LedgerError
 from ledger.sandbox.runtime import ALLOC_UNIT, Exposed, Meter
 
@@ -97,6 +100,7 @@ class Context(Exposed):
     EXPOSED = frozenset({
         "get", "put", "delete", "has", "range", "emit", "caller", "require_role",
         "block_height", "block_time", "tx_hash", "chaincode", "did_resolve", "did_verify",
+        "ec",
     })
 
     def __init__(
@@ -120,6 +124,7 @@ class Context(Exposed):
         self._meter = meter
         self._writable = writable
         self._prefix = chaincode.encode() + b"/"
+        self.ec = EcHost(meter)
         self.writes = Writes()
         self.written_bytes = 0
         self.event_bytes = 0

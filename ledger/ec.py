@@ -51,7 +51,8 @@ class GroupError(ValueError):
 
 
 class Point:
-    """A point of secp256k1, immutable; ``None`` inside stands for the identity."""
+    """A point of secp256k1, immutable, known by its encoding; the libsecp256k1 key is made
+    from it when an operation first needs it (a negation or a comparison needs none)."""
 
     __slots__ = ("_key", "_raw")
 
@@ -61,7 +62,13 @@ class Point:
 
     @property
     def is_identity(self) -> bool:
-        return self._key is None
+        return self._raw == IDENTITY_BYTES
+
+    def _public_key(self) -> PublicKey | None:
+        """The libsecp256k1 key (None for the identity); ``_raw`` was checked when made."""
+        if self._key is None and self._raw != IDENTITY_BYTES:
+            self._key = PublicKey(self._raw)
+        return self._key
 
     def to_bytes(self) -> bytes:
         return self._raw
@@ -151,7 +158,7 @@ GENERATOR = decode(bytes.fromhex(
 
 def add(*points: Point) -> Point:
     """The sum of the points (the identity for none)."""
-    keys = [p._key for p in map(_point, points) if p._key is not None]
+    keys = [k for k in (p._public_key() for p in map(_point, points)) if k is not None]
     if not keys:
         return IDENTITY
     if len(keys) == 1:
@@ -165,10 +172,9 @@ def add(*points: Point) -> Point:
 def neg(p: Point) -> Point:
     """-P: the same x with the other y (flip the parity byte)."""
     p = _point(p)
-    if p._key is None:
+    if p.is_identity:
         return IDENTITY
-    raw = bytes([p._raw[0] ^ 1]) + p._raw[1:]
-    return Point(PublicKey(raw), raw)
+    return Point(None, bytes([p._raw[0] ^ 1]) + p._raw[1:])
 
 
 def sub(p: Point, q: Point) -> Point:
@@ -178,14 +184,17 @@ def sub(p: Point, q: Point) -> Point:
 def mul(k: int, p: Point) -> Point:
     """k·P."""
     k, p = _scalar(k), _point(p)
-    if k == 0 or p._key is None:
+    if k == 0 or p.is_identity:
         return IDENTITY
-    return _wrap(p._key.multiply(k.to_bytes(32, "big")))
+    return _wrap(p._public_key().multiply(k.to_bytes(32, "big")))
 
 
 def base_mul(k: int) -> Point:
-    """k·G."""
-    return mul(k, GENERATOR)
+    """k·G (libsecp256k1's precomputed tables for G: faster than ``mul``)."""
+    k = _scalar(k)
+    if k == 0:
+        return IDENTITY
+    return _wrap(PublicKey.from_secret(k.to_bytes(32, "big")))
 
 
 def lincomb(pairs: Iterable[tuple[int, Point]]) -> Point:

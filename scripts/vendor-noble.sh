@@ -7,7 +7,7 @@
 # holds the registry's sha512 integrity of every tarball and `npm ci` refuses a tarball that
 # does not match it. Same versions + same esbuild = the same bytes: the script prints the
 # SHA-256 of the result and writes it, with the versions, into static/vendor/noble/README.md
-# (tests/test_vendored_noble.py checks the file against that record).
+# (elections/tests/test_js_vendor.py checks the file against that record).
 #
 # Usage: scripts/vendor-noble.sh          (needs node and npm, and the npm registry)
 #        scripts/vendor-noble.sh --check  rebuild in a temporary place and compare only

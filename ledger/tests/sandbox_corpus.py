@@ -194,6 +194,26 @@ CASES: list[Case] = [
     loop("require-role-retry", HOST, "ctx.require_role('admin')"),
     loop("require-huge-role-retry", HOST, "ctx.require_role(s)", setup=MB),
     loop("has-role-huge", HOST, "ctx.caller.has_role(s)", setup=MB),
+    # ctx.ec (secp256k1 in libsecp256k1): fixed costs before the work, misuse sticky
+    loop("ec-lincomb-64", HOST, "ctx.ec.lincomb(pairs)",
+         setup="pairs = [[-(i + 1), ctx.ec.base_mul(i + 1)] for i in range(64)]"),
+    loop("ec-add-256", HOST, "ctx.ec.add(*points)",
+         setup="points = [ctx.ec.small(i) for i in range(256)]"),
+    loop("ec-mul-identity", HOST, "ctx.ec.mul(0, '00')"),
+    loop("ec-transcript-64k", HOST, "ctx.ec.transcript('d', [s[:65000]])", setup=MB),
+    loop("ec-challenge-256-ints", HOST, "ctx.ec.challenge('d', big)",
+         setup="big = [(1 << 256) - 1 - i for i in range(256)]"),
+    loop("ec-bad-point-retry", HOST, "ctx.ec.mul(3, '02' + '0' * 63 + '5')", ARG),
+    loop("ec-x-above-field-retry", HOST, "ctx.ec.is_point('02' + 'f' * 64) or "
+         "ctx.ec.neg('02' + 'f' * 64)", ARG),
+    loop("ec-huge-transcript-retry", HOST, "ctx.ec.challenge('d', [s])", ARG, setup=MB),
+    loop("ec-lincomb-over-cap-retry", HOST, "ctx.ec.lincomb([[1, ctx.ec.G]] * 65)", ARG),
+    loop("ec-add-over-cap-retry", HOST, "ctx.ec.add(*([ctx.ec.G] * 1000))", ARG),
+    body("ec-results", NONDET,
+         "e = ctx.ec\nx = e.base_mul(123456789)\n"
+         "c = e.challenge('baas-vote/v1/corpus', ['eh', x, 0, 1, 'é'])\n"
+         "return [x, c % 1000000007, e.lincomb([[c, x], [-c, e.G]]), e.add(x, e.neg(x)), "
+         "e.small(-(1 << 40)), e.transcript('d', [c]), e.is_point('02' + 'f' * 64)]", OK),
     # -- builtins and methods pay in proportion to their worst-case work --------------------
     loop("rfind-long-pattern", BUILTIN, "t.rfind(p)",
          setup="t = 'a' * 1000000\np = 'a' * 100000 + 'b'"),

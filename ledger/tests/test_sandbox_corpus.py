@@ -69,7 +69,8 @@ def _other_python() -> str | None:
     candidates += [Path(p) for p in (shutil.which(f"python3.{m}") for m in range(10, 15)) if p]
     for candidate in candidates:
         check = subprocess.run([str(candidate), "-c",
-                                "import sys, RestrictedPython, cryptography, prometheus_client; "
+                                "import sys, RestrictedPython, cryptography, prometheus_client, "
+                                "coincurve; "
                                 "print(f'{sys.version_info[0]}.{sys.version_info[1]}')"],
                                capture_output=True, text=True)
         if check.returncode == 0 and check.stdout.strip() != mine:
@@ -80,7 +81,8 @@ def _other_python() -> str | None:
 def test_corpus_gives_the_same_outcomes_on_another_python_version() -> None:
     other = _other_python()
     # CI gives one (.ci/run installs the sandbox's packages into another pyenv CPython).
-    require_service("a second CPython minor version with RestrictedPython and cryptography",
+    require_service("a second CPython minor version with RestrictedPython, cryptography and "
+                    "coincurve",
                     other is not None, "see .ci/run")
     assert other is not None
     assert _result(_digest({}, other)) == _result(_digest({}))

@@ -1,0 +1,148 @@
+"""Helpers for this bundle's tests: the review's sample substitution, a runner, and an
+election driven with the reference protocol (``elections.protocol``).
+
+Sample args may hold ``"$key:<name>"`` (the public key of the test key ``<name>``) and
+``"$org:<role>"`` (the first organisation holding ``<role>``); the review substitutes them
+the same way before sending.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from elections import protocol as P
+from ledger.testing import BLOCK_NS, T0
+from sectors.harness import BundleChain, CallFailed, key_for
+
+BUNDLE = Path(__file__).resolve().parent.parent
+MANIFEST = tomllib.loads((BUNDLE / "manifest.toml").read_text("utf-8"))
+KINDS = {f["name"]: f["kind"] for f in MANIFEST["functions"]}
+
+
+def substitute(value: Any, roles: dict[str, list[str]]) -> Any:
+    """``value`` with every ``$key:<name>`` / ``$org:<role>`` string replaced."""
+    if isinstance(value, dict):
+        return {k: substitute(v, roles) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute(v, roles) for v in value]
+    if isinstance(value, str) and value.startswith("$key:"):
+        return key_for(value[5:]).public_key_hex
+    if isinstance(value, str) and value.startswith("$org:"):
+        return roles[value[5:]][0]
+    return value
+
+
+def run(chain: BundleChain, who: str, function: str, args: dict[str, Any]) -> Any:
+    """A write as a transaction signed by ``who``; a read as a query."""
+    args = substitute(args, chain.roles)
+    if KINDS[function] == "read":
+        return chain.query(function, **args)
+    return chain.call(who, function, **args)
+
+
+def run_samples(chain: BundleChain) -> list[tuple[dict[str, Any], str, Any]]:
+    """Every ``[[samples]]`` entry in order: (sample, "ok" | "refused", result or error)."""
+    outcomes = []
+    for sample in MANIFEST.get("samples", []):
+        try:
+            result = run(chain, sample["as"], sample["function"], sample.get("args", {}))
+            outcomes.append((sample, "ok", result))
+        except CallFailed as exc:
+            outcomes.append((sample, "refused", exc))
+    return outcomes
+
+
+def events(outcome: Any) -> list[tuple[str, dict[str, str]]]:
+    """The contract's own events of a call (without the host's ``tx`` event and the
+    ``chaincode`` attribute the host adds)."""
+    return [(t, {k: v for k, v in a.items() if k != "chaincode"})
+            for t, a in outcome.events if t != "tx"]
+
+
+def block_seconds(chain: BundleChain) -> int:
+    """The block time (seconds) of the next block."""
+    return (T0 + (chain.chain.height + 1) * BLOCK_NS) // 10**9
+
+
+def wait_until(chain: BundleChain, seconds: int) -> None:
+    """Empty blocks until the next block's time is at least ``seconds``."""
+    while block_seconds(chain) < seconds:
+        chain.chain.block()
+
+
+def question(qid: str, options: list[str], lo: int, hi: int) -> dict[str, Any]:
+    return {"id": qid, "title": qid.title(), "min_choices": lo, "max_choices": hi,
+            "options": [{"id": o, "title": o.title()} for o in options]}
+
+
+class Election:
+    """One election on a BundleChain: the commission's, trustees' and voters' steps, with
+    the secrets only the trustees and the voters' devices would hold."""
+
+    def __init__(self, chain: BundleChain, election_id: str, questions: list[dict[str, Any]],
+                 trustees: list[str], voters: list[str], *, open_for: int = 60,
+                 opens_in: int = 0) -> None:
+        self.chain, self.id, self.trustees = chain, election_id, trustees
+        self.questions = questions
+        start = block_seconds(chain) + opens_in
+        self.opens_at, self.closes_at = start, start + open_for
+        self.info = chain.call("commission", "create_election", id=election_id,
+                               title=f"Election {election_id}", questions=questions,
+                               trustees=trustees, opens_at=self.opens_at,
+                               closes_at=self.closes_at)
+        self.eh = self.info["eh"]
+        if voters:
+            chain.call("commission", "add_voters", id=election_id, voters=voters)
+        self.keys = {t: P.trustee_keygen(self.eh, t) for t in trustees}
+        self.joint = P.joint_key([self.keys[t].public for t in trustees])
+        self.qs = P.questions_of({"questions": questions})
+
+    def post_keys(self) -> None:
+        for trustee in self.trustees:
+            self.chain.call(f"org:{trustee}", "post_trustee_key", id=self.id,
+                            **self.keys[trustee].posted())
+
+    def open(self) -> None:
+        self.post_keys()
+        wait_until(self.chain, self.opens_at)
+        self.chain.call("commission", "open_election", id=self.id)
+
+    def ballot(self, voter: str, choices: list[list[int]]) -> P.SealedBallot:
+        return P.encrypt_ballot(self.eh, voter, self.joint, self.qs, choices)
+
+    def close(self) -> None:
+        wait_until(self.chain, self.closes_at)
+        self.chain.call("key:anyone", "close_election", id=self.id)
+
+    def tallies(self) -> list[list[P.Ciphertext]]:
+        record = self.chain.query("election_record", id=self.id)
+        return [[P.Ciphertext.from_json(ct) for ct in row] for row in record["tally"]]
+
+    def shares(self, trustee: str) -> list[list[dict[str, Any]]]:
+        return P.partial_decrypt(self.eh, trustee, self.keys[trustee], self.tallies())
+
+    def decrypt(self) -> None:
+        for trustee in self.trustees:
+            self.chain.call(f"org:{trustee}", "post_decryption", id=self.id,
+                            shares=self.shares(trustee))
+
+    def counts(self, ballots: int) -> list[list[int]]:
+        record = self.chain.query("election_record", id=self.id)
+        sums = [[P.Ciphertext.from_json(ct) for ct in row] for row in record["tally"]]
+        shares = [record["decryptions"][t] for t in self.trustees]
+        return P.counts(P.combine(sums, shares), ballots)
+
+    def record(self) -> dict[str, Any]:
+        """The election record as the verifier reads it from a node (ballots paged)."""
+        record = self.chain.query("election_record", id=self.id)
+        ballots, after = [], 0
+        while True:
+            page = self.chain.query("list_ballots", id=self.id, after=after, limit=100)
+            ballots += page
+            if len(page) < 100:
+                break
+            after = page[-1]["seq"]
+        record["ballots"] = ballots
+        return record
