@@ -86,10 +86,10 @@ def _check_text(value: str, what: str) -> None:
 
 class ElectionForm(forms.Form):
     election_id = forms.RegexField(
-        label=_("Election id"), regex=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", max_length=64,
+        label=_("Election id"), regex=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$", max_length=40,
         help_text=_("Letters, digits, '.', '_' or '-'; it names the election on the chain "
                     "and in its links, e.g. council-2027."),
-        error_messages={"invalid": _("Use 1 to 64 letters, digits, '.', '_' or '-'.")})
+        error_messages={"invalid": _("Use 1 to 40 letters, digits, '.', '_' or '-'.")})
     title = forms.CharField(label=_("Title"), max_length=services.MAX_TITLE,
                             validators=[validate_name])
     questions = forms.CharField(

@@ -34,7 +34,7 @@ T = TypeVar("T")
 # voting deployment (whatever its name).
 NEEDED = frozenset({"create_election", "add_voters", "cast", "get_election",
                     "list_elections", "election_record", "list_ballots", "find_tracker"})
-ELECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ELECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")  # the bundle's id rule
 TRACKER = re.compile(r"^[0-9a-f]{64}$")
 BALLOT_PAGE = 100  # what list_ballots answers at most per call (the bundle's limit)
 BOARD_PAGE = 50

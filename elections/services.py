@@ -36,6 +36,10 @@ MAX_QUESTIONS, MAX_OPTIONS, MAX_TRUSTEES = 10, 20, 10
 MAX_TITLE = 200
 # The cast request of the public page carries the ballot and the envelope around it.
 ENVELOPE_ROOM = 2048
+# The voting contract's own bounds (sectors/bundles/voting/contract.py): a ballot is checked
+# in one transaction, 9 multiplications per option and 5 per allowed count of a question.
+MAX_BALLOT_MULS = 1000
+MAX_TOTAL_OPTIONS = 127
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,8 @@ def check_election(spec: ElectionSpec, *, trustee_orgs: list[str],
     if not selectors.election_id_valid(spec.id) or spec.id == "new":
         raise ValidationFailed(
             "invalid_election_id",
-            _("An election id is 1 to 64 letters, digits, '.', '_' or '-', starting with a "
-              "letter or digit."))
+            _("An election id is 1 to 40 letters, digits, '.', '_' or '-', starting with a "
+              "letter or digit (and not 'new')."))
     if not spec.title.strip() or len(spec.title) > MAX_TITLE:
         raise ValidationFailed("invalid_questions",
                                _("Give the election a title of at most %(max)s characters.")
@@ -113,6 +117,17 @@ def check_election(spec: ElectionSpec, *, trustee_orgs: list[str],
     if not spec.opens_at < spec.closes_at or spec.closes_at <= now:
         raise ValidationFailed("invalid_times",
                                _("Voting must close after it opens, and in the future."))
+    total = sum(len(q["options"]) for q in questions)
+    muls = sum(9 * len(q["options"]) + 5 * (q["max_choices"] - q["min_choices"] + 1)
+               for q in questions)
+    if total > MAX_TOTAL_OPTIONS or muls > MAX_BALLOT_MULS:
+        raise ValidationFailed(
+            "ballot_too_large",
+            _("A ballot for these questions is too large for the chain to check in one "
+              "transaction (%(options)s options in all, at most %(max_options)s; %(muls)s "
+              "multiplications, at most %(max_muls)s). Use fewer options or a narrower "
+              "range of choices.") % {"options": total, "max_options": MAX_TOTAL_OPTIONS,
+                                      "muls": muls, "max_muls": MAX_BALLOT_MULS})
     size = ballot_bytes(questions)
     if size + ENVELOPE_ROOM > MAX_BODY_BYTES:
         raise ValidationFailed(
@@ -186,7 +201,7 @@ def voters_add(*, tenant: Any, actor: Any, deployment: Deployment, election_id: 
     """Put ``voters`` on the roll, in calls of at most 500. A call the chain refuses stops
     the rest; the error says how many went in (sending the whole list again is harmless:
     the contract ignores ids already on the roll)."""
-    sent = 0
+    sent = added = 0
     heights = []
     for start in range(0, len(voters), VOTER_BATCH):
         batch = voters[start:start + VOTER_BATCH]
@@ -206,7 +221,10 @@ def voters_add(*, tenant: Any, actor: Any, deployment: Deployment, election_id: 
                 details={"sent": sent, "total": len(voters), "code": exc.code}) from None
         sent += len(batch)
         heights.append(result.get("height"))
-    return {"sent": sent, "batches": len(heights), "heights": heights}
+        data = result.get("data")
+        added += data.get("added", 0) if isinstance(data, dict) else len(batch)
+    return {"sent": sent, "added": added, "skipped": sent - added, "batches": len(heights),
+            "heights": heights}
 
 
 def election_open(*, tenant: Any, actor: Any, deployment: Deployment, election_id: str,

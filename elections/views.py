@@ -181,7 +181,8 @@ def election_detail(request: HttpRequest, deployment_id: Any, election_id: str) 
     state = view["state"]
     return page(request, "elections/election_detail.html", {
         "deployment": deployment, "election": view, "trustees": trustees,
-        "roll": len(data.get("roll") or []), "ballots": len(data.get("ballots") or []),
+        "roll": _count(election.get("voters"), data.get("roll")),
+        "ballots": _count(election.get("ballots"), data.get("ballots")),
         "record_error": record_error, "verdict": verdict,
         "results": results_view(election, data.get("result")),
         "can_act": acts,
@@ -194,6 +195,13 @@ def election_detail(request: HttpRequest, deployment_id: Any, election_id: str) 
         "voters_form": VotersForm(),
         "links": public_links(deployment, election_id),
     })
+
+
+def _count(counted: Any, listed: Any) -> int:
+    """The chain's own count when it keeps one, else the length of what it listed."""
+    if isinstance(counted, int) and not isinstance(counted, bool):
+        return counted
+    return len(listed) if isinstance(listed, list) else 0
 
 
 def _act(request: HttpRequest, deployment_id: Any, election_id: str, call: Any,
@@ -229,9 +237,10 @@ def election_voters(request: HttpRequest, deployment_id: Any, election_id: str) 
     except AppError as exc:
         messages.error(request, error_text(exc))
     else:
-        messages.success(request, _("%(count)s voters sent to the roll in %(batches)s "
-                                    "transaction(s).") % {"count": sent["sent"],
-                                                          "batches": sent["batches"]})
+        messages.success(request, _("%(added)s voters added to the roll (%(skipped)s were on "
+                                    "it already), in %(batches)s transaction(s).")
+                         % {"added": sent["added"], "skipped": sent["skipped"],
+                            "batches": sent["batches"]})
     return redirect("elections:detail", deployment_id=deployment.pk, election_id=election_id)
 
 

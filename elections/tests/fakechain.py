@@ -250,7 +250,7 @@ class FakeVoting:
                 "ballots": len(e["ballots"]), "result": e["result"]}
 
     def read_get_election(self, *, id):
-        return self._public(self._election(id))
+        return self._public(self.elections[id]) if id in self.elections else None
 
     def read_list_elections(self):
         return [self._public(e) for e in self.elections.values()]
@@ -266,7 +266,9 @@ class FakeVoting:
                     None)
 
     def read_election_record(self, *, id):
-        e = self._election(id)
+        if id not in self.elections:
+            return None
+        e = self.elections[id]
         return {"format": RECORD_FORMAT, "election": e["election"],
                 "trustee_keys": e["keys"],
                 "joint_key": e["joint"].hex() if e["joint"] is not None else None,

@@ -185,9 +185,9 @@ def test_a_deployment_of_another_bundle_has_no_election_pages(owner, deployment,
                              + [""] + ["T [0-20]"] + [f"- t{i}" for i in range(20)]
                              + [""] + ["U [0-20]"] + [f"- u{i}" for i in range(20)]
                              + [""] + ["W [0-20]"] + [f"- w{i}" for i in range(20)])},
-     "the public page sends at most"),
+     "too large for the chain to check in one transaction (120 options in all"),
     ({"closes": "2001-01-01T00:00"}, "Voting must close after it opens, and in the future."),
-    ({"election_id": "new"}, "An election id is 1 to 64 letters"),
+    ({"election_id": "new"}, "An election id is 1 to 40 letters"),
 ])
 def test_a_bad_election_is_refused_with_its_reason_and_nothing_is_sent(
         owner, deployment, chain, fields, said):
@@ -214,7 +214,8 @@ def test_the_roll_goes_in_batches_of_500_and_bad_lines_are_refused(owner, deploy
     voters = [f"{n:064x}" for n in range(1, 1201)]
     pasted = "\n".join(voters[:700] + ["", "# a comment", voters[0].upper()] + voters[700:])
     response = client.post(url(deployment, "voters/"), {"voters": pasted}, follow=True)
-    assert "1200 voters sent to the roll in 3 transaction(s)." in messages_of(response)
+    assert "1200 voters added to the roll (0 were on it already), in 3 transaction(s)." \
+        in messages_of(response)
     assert [len(a["voters"]) for f, _c, a in chain.sent if f == "add_voters"] == [500, 500, 200]
     assert chain.elections["e1"]["roll"] == voters
     assert AuditEvent.objects.filter(action="election.voters_add").count() == 3
@@ -223,6 +224,9 @@ def test_the_roll_goes_in_batches_of_500_and_bad_lines_are_refused(owner, deploy
         "voters": f"{voters[0]}\nnot-a-key\ndid:baas:city:abc"}, follow=True)
     assert "Line 2 is neither a public key" in messages_of(response)
     assert len(chain.sent) == sent
+    response = client.post(url(deployment, "voters/"), {
+        "voters": f"{voters[0]}\n{'ef' * 32}"}, follow=True)
+    assert "1 voters added to the roll (1 were on it already)" in messages_of(response)
 
 
 def test_a_chain_refusal_reads_as_the_contracts_reason(owner, deployment, chain):
