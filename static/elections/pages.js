@@ -111,6 +111,30 @@ function voterPage(root) {
   const form = $("ballot-form");
   const state = { key: null, voter: "", sealed: null, picks: null };
 
+  // the key card
+  const keyText = $("voter-id");
+  const keyStatus = $("key-status");
+  loadOrMakeKey().then((found) => {
+    state.key = found.key;
+    state.voter = found.publicHex;
+    keyText.textContent = found.publicHex;
+    root.dataset.voter = found.publicHex;
+    if (found.made) keyStatus.textContent = texts.key_made;
+    $("copy-key").disabled = false;
+    if (form) $("encrypt").disabled = false;
+  }).catch(() => {
+    keyText.textContent = "—";
+    keyStatus.textContent = texts.no_webcrypto;
+    keyStatus.className = "small outcome error";
+  });
+  $("copy-key").addEventListener("click", () => {
+    const done = () => { keyStatus.textContent = texts.copied; };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(state.voter).then(done, () => {});
+    }
+  });
+  if (!form) return; // voting is not open: the page only shows the voter id
+
   function picked() {
     const choices = election.questions.map((q) => new Array(q.options).fill(0));
     form.querySelectorAll("input[type=checkbox][data-question]").forEach((box) => {
@@ -257,31 +281,6 @@ function voterPage(root) {
       $("cast").disabled = false;
     }
   });
-
-  // the key card
-  const keyText = $("voter-id");
-  const keyStatus = $("key-status");
-  loadOrMakeKey().then((found) => {
-    state.key = found.key;
-    state.voter = found.publicHex;
-    keyText.textContent = found.publicHex;
-    root.dataset.voter = found.publicHex;
-    if (found.made) keyStatus.textContent = texts.key_made;
-    $("copy-key").disabled = false;
-    if (form) $("encrypt").disabled = false;
-  }).catch(() => {
-    keyText.textContent = "—";
-    keyStatus.textContent = texts.no_webcrypto;
-    keyStatus.className = "small outcome error";
-  });
-  $("copy-key").addEventListener("click", () => {
-    const done = () => { keyStatus.textContent = texts.copied; };
-    if (navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText(state.voter).then(done, () => {});
-    }
-  });
-  if (!form) return;
-  $("sealed-card").hidden = true;
   discard();
 }
 
@@ -290,6 +289,7 @@ function trusteePage() {
   const data = JSON.parse($("trustee-data").textContent);
   const make = $("make-key");
   if (make) {
+    make.disabled = false; // the script is here: the button works
     make.addEventListener("click", () => {
       const status = $("key-status");
       say(status, texts.generating, "");
