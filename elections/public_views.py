@@ -163,11 +163,9 @@ def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
         if view["state"] != choices.SETUP:
             board = selectors.ballot_page(deployment=deployment, election_id=election_id,
                                           after=after)
-            record = selectors.election_record(deployment=deployment,
-                                               election_id=election_id)
-            data = record.data
-            verdict = selectors.record_verdict(deployment=deployment, election_id=election_id,
-                                               record=record)
+            data = selectors.election_summary(deployment=deployment, election_id=election_id)
+            verdict = selectors.election_verdict(deployment=deployment,
+                                                 election_id=election_id)
     except NotFound:
         raise Http404 from None
     except AppError as exc:
@@ -177,7 +175,8 @@ def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
     return page(request, "elections/results.html", {
         "deployment": deployment, "election": view, "verdict": verdict, "error": error,
         "problem": problem, "results": results_view(election, data.get("result")),
-        "ballots": len(data.get("ballots") or []), "board": board,
+        "ballots": election.get("ballots") if isinstance(election.get("ballots"), int)
+        else (verdict.ballots if verdict else 0), "board": board,
         "next_after": board[-1].get("seq") if len(board) >= selectors.BOARD_PAGE else None,
         "tracker": tracker, "searched": searched, "found": found,
         "record_url": reverse("elections:record", kwargs=kwargs),

@@ -159,30 +159,27 @@ def election_detail(request: HttpRequest, deployment_id: Any, election_id: str) 
     election = _election(deployment, election_id)
     view = election_view(election)
     names = selectors.organisation_names(deployment.network)
+    data, verdict, record_error = {}, None, ""
     try:
-        record = selectors.election_record(deployment=deployment, election_id=election_id)
+        data = selectors.election_summary(deployment=deployment, election_id=election_id)
+        if view["state"] in choices.VERIFIABLE:
+            verdict = selectors.election_verdict(deployment=deployment,
+                                                 election_id=election_id)
     except NotFound:
         raise Http404 from None
     except AppError as exc:
-        record, record_error = None, error_text(exc)
-    else:
-        record_error = ""
-    data = record.data if record else {}
+        record_error = error_text(exc)
     keys = data.get("trustee_keys") or {}
     decryptions = data.get("decryptions") or {}
     trustees = [{"org": t, "name": names.get(t, ""), "key": t in keys,
                  "decrypted": t in decryptions} for t in view["trustees"]]
-    verdict = None
-    if record is not None and view["state"] in choices.VERIFIABLE:
-        verdict = selectors.record_verdict(deployment=deployment, election_id=election_id,
-                                           record=record)
     org = selectors.reader_org(deployment, request.portal.tenant)
     acts = commission_may_act(request, deployment)
     state = view["state"]
     return page(request, "elections/election_detail.html", {
         "deployment": deployment, "election": view, "trustees": trustees,
         "roll": _count(election.get("voters"), data.get("roll")),
-        "ballots": _count(election.get("ballots"), data.get("ballots")),
+        "ballots": _count(election.get("ballots"), verdict.ballots if verdict else 0),
         "record_error": record_error, "verdict": verdict,
         "results": results_view(election, data.get("result")),
         "can_act": acts,
@@ -201,6 +198,8 @@ def _count(counted: Any, listed: Any) -> int:
     """The chain's own count when it keeps one, else the length of what it listed."""
     if isinstance(counted, int) and not isinstance(counted, bool):
         return counted
+    if isinstance(listed, int):
+        return listed
     return len(listed) if isinstance(listed, list) else 0
 
 
@@ -328,7 +327,7 @@ def trustee(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
             form.add_error(None, _("Nothing was sent."))
     record_error = ""
     try:
-        data = selectors.election_record(deployment=deployment, election_id=election_id).data
+        data = selectors.election_summary(deployment=deployment, election_id=election_id)
     except NotFound:
         raise Http404 from None
     except AppError as exc:

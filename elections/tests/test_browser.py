@@ -90,7 +90,8 @@ def stamp(seconds: float) -> str:
 HEX64 = "() => /^[0-9a-f]{64}$/.test(document.getElementById('%s').textContent.trim())"
 
 
-def test_an_election_in_the_browser(new_browser, live_server, voting_network, tmp_path):
+def test_an_election_in_the_browser(new_browser, live_server, voting_network,  # noqa: F811
+                                    tmp_path):
     owner, deployment = voting_network
     base = live_server.url
     page = new_browser()
