@@ -21,8 +21,9 @@ const DB_NAME = "baas-public-keys";
 const STORE = "keys";
 const KEY_ID = "default";
 
+const PAGE = typeof document !== "undefined"; // not in Node (the tests import castBytes)
 const $ = (id) => document.getElementById(id);
-const texts = $("page-texts") ? JSON.parse($("page-texts").textContent) : {};
+const texts = PAGE && $("page-texts") ? JSON.parse($("page-texts").textContent) : {};
 
 function interpolate(text, values) {
   return String(text).replace(/%\((\w+)\)s/g, (_m, name) => (name in values ? String(values[name]) : ""));
@@ -103,6 +104,31 @@ async function post(url, payload) {
     throw new Error((error && error.message) || texts.failed);
   }
   return data;
+}
+
+// --- the cast envelope ---------------------------------------------------------------------
+/** The bytes to sign for a prepared `cast` (from /p/<id>/prepare/), or null when the server
+ * prepared anything but exactly this ballot (`expected.args`) for this voter
+ * (`expected.signer`), chaincode and chain, now: the sign bytes must be the envelope domain
+ * and the very body returned, and the body carries no signature yet. */
+export function castBytes(prepared, expected) {
+  const body = prepared && prepared.body;
+  if (!body || typeof body !== "object" || typeof prepared.sign_bytes !== "string") return null;
+  const binary = atob(prepared.sign_bytes);
+  const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  if (!text.startsWith(SIGN_DOMAIN)) return null;
+  const signed = JSON.parse(text.slice(SIGN_DOMAIN.length));
+  const ok = canonical(signed) === canonical(body)
+    && body.function === "cast"
+    && canonical(body.args) === canonical(expected.args)
+    && body.signer === expected.signer
+    && body.chaincode === expected.chaincode
+    && body.chain_id === expected.chainId
+    && typeof body.time_ms === "number"
+    && Math.abs(body.time_ms - expected.now) < 5 * 60 * 1000
+    && !("sig" in body);
+  return ok ? bytes : null;
 }
 
 // --- the voter page ------------------------------------------------------------------------
@@ -233,25 +259,6 @@ function voterPage(root) {
     setBallotLocked(false);
   });
 
-  function checkPrepared(prepared, args) {
-    const body = prepared && prepared.body;
-    if (!body || typeof prepared.sign_bytes !== "string") return null;
-    const binary = atob(prepared.sign_bytes);
-    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
-    const text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    if (!text.startsWith(SIGN_DOMAIN)) return null;
-    const signed = JSON.parse(text.slice(SIGN_DOMAIN.length));
-    const ok = canonical(signed) === canonical(body)
-      && body.function === "cast"
-      && canonical(body.args) === canonical(args)
-      && body.signer === state.voter
-      && body.chaincode === root.dataset.chaincode
-      && body.chain_id === root.dataset.chainId
-      && Math.abs(body.time_ms - Date.now()) < 5 * 60 * 1000
-      && !("sig" in body);
-    return ok ? bytes : null;
-  }
-
   $("cast").addEventListener("click", async () => {
     const sealed = state.sealed;
     if (!sealed) return;
@@ -265,7 +272,10 @@ function voterPage(root) {
       const prepared = await post(root.dataset.prepareUrl,
         { function: "cast", args, public_key: state.voter });
       let bytes = null;
-      try { bytes = checkPrepared(prepared, args); } catch (_e) { bytes = null; }
+      try {
+        bytes = castBytes(prepared, { args, signer: state.voter, chaincode: root.dataset.chaincode,
+                                      chainId: root.dataset.chainId, now: Date.now() });
+      } catch (_e) { bytes = null; }
       if (!bytes) { say(status, texts.mismatch, "error"); $("cast").disabled = false; return; }
       const signature = await crypto.subtle.sign({ name: "Ed25519" }, state.key, bytes);
       const result = await post(root.dataset.submitUrl, { body: prepared.body, signature: hex(signature) });
@@ -335,5 +345,5 @@ function trusteePage() {
   }
 }
 
-if ($("vote-page")) voterPage($("vote-page"));
-if ($("trustee-page")) trusteePage();
+if (PAGE && $("vote-page")) voterPage($("vote-page"));
+if (PAGE && $("trustee-page")) trusteePage();
