@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET
 
 from baas.errors import AppError, NotFound, error_body
 from elections import choices, selectors
-from elections.views import election_view, error_text, results_view
+from elections.views import chain_errors, election_view, error_text, results_view
 from sectors.forms_schema import localised
 from sectors.models import Deployment
 from sectors.public_views import PublicPageThrottle
@@ -107,6 +107,7 @@ def voter_texts() -> dict[str, str]:
 
 @require_GET
 @ensure_csrf_cookie
+@chain_errors
 def vote(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResponse:
     deployment = _deployment(deployment_id)
     election = _election(deployment, election_id)
@@ -138,6 +139,7 @@ def vote(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResp
 
 
 @require_GET
+@chain_errors
 def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResponse:
     deployment = _deployment(deployment_id)
     refused = _throttled(request)

@@ -12,9 +12,11 @@ on ``voting.js``); the platform sees the public key, the proofs and the decrypti
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -50,6 +52,22 @@ def _election(deployment: Deployment, election_id: str) -> dict[str, Any]:
         return selectors.election_get(deployment=deployment, election_id=election_id)
     except NotFound:
         raise Http404 from None
+
+
+def chain_errors(view: Any) -> Any:
+    """A page that needs the chain and cannot read it says why (503, or the refusal's 4xx)
+    instead of failing with a 500."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except AppError as exc:
+            status = exc.status if 400 <= exc.status < 500 and exc.status != 404 else 503
+            return page(request, "elections/unavailable.html",
+                        {"error": error_text(exc), "code": exc.code}, status=status)
+
+    return wrapped
 
 
 def commission_may_act(request: HttpRequest, deployment: Deployment) -> bool:
@@ -154,6 +172,7 @@ def election_create(request: HttpRequest, deployment_id: Any) -> HttpResponse:
 
 
 @tenant_required
+@chain_errors
 def election_detail(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResponse:
     deployment = _deployment(request, deployment_id)
     election = _election(deployment, election_id)
@@ -288,6 +307,7 @@ def trustee_texts() -> dict[str, str]:
 
 
 @tenant_required
+@chain_errors
 def trustee(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResponse:
     deployment = _deployment(request, deployment_id)
     election = _election(deployment, election_id)
@@ -301,6 +321,8 @@ def trustee(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
     if request.method == "POST":
         if not may_act:
             raise Http404
+        if request.POST.get("action") not in ("key", "decryption"):
+            raise BadRequest("action is 'key' or 'decryption'")
         form: Any = key_form if request.POST.get("action") == "key" else decryption_form
         if form.is_bound and form.is_valid():
             try:
@@ -323,8 +345,6 @@ def trustee(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
                 messages.success(request, done)
                 return redirect("elections:trustee", deployment_id=deployment.pk,
                                 election_id=election_id)
-        elif not form.is_bound:
-            form.add_error(None, _("Nothing was sent."))
     record_error = ""
     try:
         data = selectors.election_summary(deployment=deployment, election_id=election_id)

@@ -435,7 +435,7 @@ def test_the_record_download_and_results_are_rate_limited(deployment, chain, ope
     assert int(refused["Retry-After"]) > 0
 
 
-def test_no_node_answering_is_a_503_not_a_500(deployment, chain, opened, monkeypatch):
+def test_no_node_answering_is_a_503_not_a_500(owner, deployment, chain, opened, monkeypatch):
     from baas.errors import AppError
 
     def down(network, call, **kwargs):
@@ -445,3 +445,20 @@ def test_no_node_answering_is_a_503_not_a_500(deployment, chain, opened, monkeyp
     response = Client().get(public(deployment, "record.json"))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "gateway_unavailable"
+    for client, path in ((Client(), public(deployment)), (Client(), public(deployment, "results/")),
+                         (signed_in(owner), url(deployment)),
+                         (signed_in(owner), url(deployment, "trustee/"))):
+        response = client.get(path)
+        assert response.status_code == 503, path
+        assert 'data-code="gateway_unavailable"' in response.content.decode()
+    listing = signed_in(owner).get(f"/deployments/{deployment.pk}/elections/")
+    assert "No node of this network answered." in listing.content.decode()
+
+
+def test_a_trustee_post_without_a_known_action_is_a_400(owner, deployment, chain):
+    client = signed_in(owner)
+    create(client, deployment, chain)
+    sent = len(chain.sent)
+    assert client.post(url(deployment, "trustee/"), {"action": "steal"}).status_code == 400
+    assert client.post(url(deployment, "trustee/"), {}).status_code == 400
+    assert len(chain.sent) == sent
