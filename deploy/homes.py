@@ -198,7 +198,7 @@ def node_spec(node: Node) -> NodeSpec:
         moniker=node.moniker,
         address=NodeAddress(
             host=node.host, p2p_port=node.p2p_port or 0, rpc_port=node.rpc_port or 0,
-            abci_port=node.abci_port or 0,
+            abci_port=node.abci_port or 0, metrics_port=node.metrics_port or 0,
         ),
         home_files=config_files(node),
         secret_files=secret_files(node),

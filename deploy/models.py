@@ -169,6 +169,8 @@ class Node(models.Model):
     p2p_port = models.PositiveIntegerField(null=True, blank=True)
     rpc_port = models.PositiveIntegerField(null=True, blank=True)
     abci_port = models.PositiveIntegerField(null=True, blank=True)
+    # CometBFT's Prometheus listener as planned; null for nodes planned before metrics.
+    metrics_port = models.PositiveIntegerField(null=True, blank=True)
     rpc_url = models.CharField(max_length=255, blank=True, default="")  # as the platform sees it
     validator_pub_key = models.CharField(max_length=128, blank=True, default="")
     status = models.CharField(max_length=20, choices=NodeStatus.choices, default=NodeStatus.PENDING)

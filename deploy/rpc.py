@@ -61,6 +61,26 @@ def _read(url: str, timeout: float) -> bytes:
         conn.close()
 
 
+class ResponseTooLarge(RpcError):
+    pass
+
+
+def get_capped(url: str, *, timeout: float, limit: int) -> bytes:
+    """The body of a plain HTTP GET (loopback or in-cluster, never a Unix socket), at most
+    ``limit`` bytes: a longer answer raises ``ResponseTooLarge`` instead of filling memory.
+    Every other failure (refused, timed out, an HTTP error status) is ``RpcError``."""
+    if not url.startswith("http://"):
+        raise RpcError(f"{url}: only http:// URLs are read here")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our nodes)
+            body = resp.read(limit + 1)
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        raise RpcError(f"{url}: {exc}") from exc
+    if len(body) > limit:
+        raise ResponseTooLarge(f"{url}: more than {limit} bytes")
+    return body
+
+
 def get_json(url: str, *, timeout: float = 2.0) -> dict:
     try:
         body = json.loads(_read(url, timeout))

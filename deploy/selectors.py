@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Count, QuerySet
 from django.utils.translation import gettext as _
 
-from baas.errors import AppError, Conflict, NotFound
+from baas.errors import AppError, Conflict, NotFound, ValidationFailed
 from deploy import conf, crypto
 from deploy.choices import NetworkStatus, NodeStatus
 from deploy.drivers import DriverError, config, registry
@@ -115,8 +115,7 @@ def node_host_metrics(*, node: Node) -> bytes:
     from ledger.client import ClientTimeout, ConnectionFailed, LedgerClient, QueryFailed
     from ledger.errors import Code
 
-    unreachable = AppError("node_unreachable", _("This node did not answer; it may be "
-                                                  "stopped or starting."), status=503)
+    unreachable = _node_unreachable()
     if not node.rpc_url:
         raise unreachable
     client = LedgerClient(node.rpc_url, timeout=float(conf.setting("DEPLOY_GATEWAY_TIMEOUT_S")))
@@ -132,6 +131,66 @@ def node_host_metrics(*, node: Node) -> bytes:
         raise unreachable from None
     finally:
         client.close()
+
+
+METRICS_MAX_BYTES = 4 * 1024 * 1024  # a scrape answer above this is refused, not relayed
+METRICS_SOURCES = ("host", "cometbft", "all")
+
+
+def _node_unreachable() -> AppError:
+    return AppError("node_unreachable", _("This node did not answer; it may be stopped or "
+                                          "starting."), status=503)
+
+
+def node_cometbft_metrics(*, node: Node) -> bytes:
+    """CometBFT's own Prometheus metrics of the node (``cometbft_*``: consensus, peers,
+    mempool), read server-side from the node's metrics listener through its driver, with
+    the gateway's timeout and a size cap."""
+    from deploy import rpc
+
+    unavailable = Conflict(
+        "cometbft_metrics_unavailable",
+        _("This node was created before CometBFT metrics were turned on and has no metrics "
+          "listener. Validators added and networks created or restored from now on have "
+          "one."))
+    if not node.metrics_port:
+        raise unavailable
+    try:
+        state = registry.driver_for(node.network).inspect_node(
+            network_id=str(node.network_id), node_id=str(node.pk))
+    except DriverError as exc:
+        raise driver_app_error(exc) from None
+    if not state.running:
+        raise _node_unreachable()
+    if not state.metrics_url:
+        raise unavailable
+    timeout = float(conf.setting("DEPLOY_GATEWAY_TIMEOUT_S"))
+    try:
+        return rpc.get_capped(state.metrics_url.rstrip("/") + "/metrics", timeout=timeout,
+                              limit=METRICS_MAX_BYTES)
+    except rpc.ResponseTooLarge:
+        raise AppError("metrics_too_large",
+                       _("This node's metrics are larger than the platform relays."),
+                       status=502) from None
+    except rpc.RpcError:
+        raise _node_unreachable() from None
+
+
+def node_metrics(*, node: Node, source: str) -> bytes:
+    """The node's metrics of ``source``: ``host`` (the chaincode host's, the default),
+    ``cometbft`` (CometBFT's own) or ``all`` (both, one exposition: their metric names
+    never overlap, ``ledger_*`` and ``cometbft_*``)."""
+    if source not in METRICS_SOURCES:
+        raise ValidationFailed("invalid_source",
+                               _("source is one of: host, cometbft, all."),
+                               details={"source": str(source)[:40]})
+    if source == "host":
+        return node_host_metrics(node=node)
+    if source == "cometbft":
+        return node_cometbft_metrics(node=node)
+    host = node_host_metrics(node=node)
+    return host + (b"" if host.endswith(b"\n") or not host else b"\n") \
+        + node_cometbft_metrics(node=node)
 
 
 # --- clusters ---------------------------------------------------------------------------------

@@ -29,8 +29,11 @@ class NetworkSample(models.Model):
     txs = models.BigIntegerField(null=True)
     validators_up = models.PositiveSmallIntegerField()
     validators = models.PositiveSmallIntegerField()
-    # Bytes of the nodes' homes on disk; null where the driver cannot measure it.
+    # Disk of the network's nodes as its driver tells it; null where it cannot.
     disk_bytes = models.BigIntegerField(null=True)
+    # What ``disk_bytes`` is: "used" (measured bytes on disk: local homes, Docker volumes)
+    # or "requested" (Kubernetes claims' requested capacity, not usage); "" with no figure.
+    disk_kind = models.CharField(max_length=10, blank=True, default="")
 
     objects = NetworkSampleQuerySet.as_manager()
 

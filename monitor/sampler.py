@@ -10,11 +10,9 @@ uncounted rather than estimated.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from django.core.cache import cache
@@ -70,24 +68,20 @@ def _chain_now(network: Network, previous: NetworkSample | None) -> tuple[int, A
     return gateway.with_failover(network, call)
 
 
-def _disk_bytes(network: Network) -> int | None:
-    """The nodes' homes on this machine (local driver only: Docker volumes and Kubernetes
-    volumes are not the control plane's to walk; their figure stays empty)."""
-    if network.driver != "local":
-        return None
-    from deploy.drivers import config
+def _disk(network: Network) -> tuple[int | None, str]:
+    """The network's disk as its driver tells it: bytes and what they are (``used`` for
+    local homes and Docker volumes, ``requested`` for Kubernetes claims), or no figure
+    (None, "") where the driver cannot tell or does not answer."""
+    from deploy.drivers import DriverError, driver_for
 
-    root = config.nodes_dir() / str(uuid.UUID(str(network.pk)))
-    if not root.is_dir():
-        return None
-    total = 0
-    for directory, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += (Path(directory) / name).lstat().st_size
-            except OSError:
-                continue  # removed meanwhile (compaction, a log rotated)
-    return total
+    try:
+        usage = driver_for(network).disk_usage(network_id=str(uuid.UUID(str(network.pk))))
+    except DriverError as exc:
+        logger.info("monitor: no disk figure for %s: %s", network.pk, exc)
+        return None, ""
+    if usage is None:
+        return None, ""
+    return usage.bytes, usage.kind
 
 
 def sample_network(network: Network) -> NetworkSample:
@@ -95,11 +89,12 @@ def sample_network(network: Network) -> NetworkSample:
     height, block_time, txs = _chain_now(network, previous)
     nodes = list(network.nodes.exclude(status=NodeStatus.DELETED).values_list("health",
                                                                                 flat=True))
+    disk_bytes, disk_kind = _disk(network)
     return NetworkSample.objects.create(
         network=network, taken_at=timezone.now(), height=height, block_time=block_time,
         txs=txs, validators=len(nodes),
         validators_up=sum(1 for health in nodes if health == NodeHealth.HEALTHY),
-        disk_bytes=_disk_bytes(network))
+        disk_bytes=disk_bytes, disk_kind=disk_kind)
 
 
 def sample_all() -> dict[str, int]:

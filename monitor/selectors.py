@@ -74,7 +74,10 @@ def activity(*, network: Network, window: str) -> dict[str, Any]:
     if len(points) > POINTS:
         points = _bucketed(points, start, span)
     latest = samples[-1] if samples else None
+    # What the disk figures are, as the latest sample with one says ("" when none has).
+    disk_kind = next((s.disk_kind for s in reversed(samples) if s.disk_bytes is not None), "")
     return {
+        "disk_kind": disk_kind,
         "window": window,
         "start": start,
         "end": start + span,

@@ -22,6 +22,15 @@ CHARTS = (
 )
 
 
+def _disk_caption(kind: str) -> Any:
+    """A requested capacity is never shown as if it were bytes used."""
+    if kind == "requested":
+        return _("Disk requested (volume claims, not usage)")
+    if kind == "used":
+        return _("Disk used")
+    return _("Disk used (not available for this network)")
+
+
 @tenant_required
 def network_activity(request: HttpRequest, network_id: Any) -> HttpResponse:
     try:
@@ -34,7 +43,8 @@ def network_activity(request: HttpRequest, network_id: Any) -> HttpResponse:
         window = "1h"
     data = selectors.activity(network=network, window=window)
     figures = [
-        {"series": series, "caption": caption, "unit": unit,
+        {"series": series, "caption": _disk_caption(data["disk_kind"]) if series == "disk_bytes"
+         else caption, "unit": unit,
          "value": data["last"][series],
          "chart": charts.sparkline(data["points"], series, data["start"], data["end"])}
         for series, caption, unit in CHARTS

@@ -11,7 +11,12 @@ from typing import Any
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -150,14 +155,21 @@ class NodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScoped
         text = selectors.node_logs(node=node, tail=tail)
         return Response({"node": str(node.pk), "tail": tail, "lines": text.splitlines()})
 
-    @extend_schema(responses={(200, "text/plain"): OpenApiTypes.STR})
+    @extend_schema(
+        parameters=[OpenApiParameter(
+            "source", str, enum=list(selectors.METRICS_SOURCES), required=False,
+            description="host (default): the chaincode host's ledger_* metrics; cometbft: "
+                        "CometBFT's own cometbft_* metrics; all: both in one answer.")],
+        responses={(200, "text/plain"): OpenApiTypes.STR})
     @action(detail=True, methods=["get"])
     def metrics(self, request: Request, network_pk: str, pk: str | None = None) -> HttpResponse:
-        """The node's chaincode-host metrics in Prometheus' text format (a scrape target:
-        send the API token as the scraper's authorization)."""
+        """The node's metrics in Prometheus' text format (a scrape target: send the API
+        token as the scraper's authorization): the chaincode host's, CometBFT's
+        (``?source=cometbft``) or both (``?source=all``)."""
         node = self.get_object()
         services.owner_or_runner(self.tenant, node)  # a member reads only its own nodes
-        return HttpResponse(selectors.node_host_metrics(node=node),
+        source = request.query_params.get("source", "host")
+        return HttpResponse(selectors.node_metrics(node=node, source=source),
                             content_type=CONTENT_TYPE_LATEST)
 
     @action(detail=True, methods=["post"])

@@ -1,6 +1,7 @@
 """Node runtimes behind one interface: see ``base.py``."""
 
 from deploy.drivers.base import (
+    DiskUsage,
     Driver,
     DriverError,
     NodeAddress,
@@ -14,6 +15,7 @@ from deploy.drivers.registry import AVAILABLE_DRIVERS, driver_for
 
 __all__ = [
     "AVAILABLE_DRIVERS",
+    "DiskUsage",
     "Driver",
     "DriverError",
     "NodeAddress",

@@ -25,6 +25,9 @@ class NodeAddress:
     p2p_port: int
     rpc_port: int
     abci_port: int
+    # CometBFT's Prometheus listener (``[instrumentation]``); 0: the node was planned before
+    # metrics existed and has none.
+    metrics_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,19 @@ class NodeState:
     detail: str = ""  # pid / container id / exit code, human readable
     restart_count: int = 0
     ledger_version: str = ""  # the version the node was last applied with ("" if unknown)
+    # CometBFT's Prometheus endpoint, reachable from the control plane like ``rpc_url``
+    # (e.g. http://127.0.0.1:PORT); None when the node has none or does not run.
+    metrics_url: str | None = None
+
+
+@dataclass(frozen=True)
+class DiskUsage:
+    """Disk of a network's nodes as a runtime can tell it. ``kind`` says what the number
+    is: ``used`` (bytes on disk, measured) or ``requested`` (capacity asked for, e.g. a
+    Kubernetes claim: not what is used)."""
+
+    bytes: int
+    kind: str  # "used" | "requested"
 
 
 @dataclass(frozen=True)
@@ -172,6 +188,11 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     def check(self) -> None:
         """Raises ``DriverError("driver_unavailable", ...)`` if the runtime cannot be used."""
+
+    def disk_usage(self, *, network_id: str) -> DiskUsage | None:
+        """The disk of the network's nodes, or None where this runtime cannot tell it
+        (never an estimate)."""
+        return None
 
     # --- copies of a node's data (export, backup, restore: the ``archives`` app) -----------
     # Not abstract: a runtime that cannot copy a node's disk says so with a clear error

@@ -11,7 +11,8 @@ what this platform install made and nothing else:
 * container ``baas-node-<node_id>`` from the node image of the network's pinned ledger
   version (``scripts/build-node-image.sh`` labels each image ``baas.ledger-hash=<version>``
   and tags it ``<repo>:ledger-<version>`` besides the configured tag), with CPU and memory
-  limits, restart policy ``unless-stopped``, and CometBFT's RPC
+  limits, restart policy ``unless-stopped``, and CometBFT's RPC (and, for nodes planned
+  with a metrics port, CometBFT's Prometheus listener, port 26660 in the container)
   published on ``127.0.0.1:<random>`` so the control plane on the host can reach it.
 
 Every Docker call has a timeout (the client's HTTP timeout); every SDK or engine error is
@@ -32,7 +33,9 @@ from typing import Any
 
 from deploy.drivers import config, runtimes
 from deploy.drivers._files import check_id, home_path
+from deploy.drivers._instrumentation import instrumented
 from deploy.drivers.base import (
+    DiskUsage,
     Driver,
     DriverError,
     NodeAddress,
@@ -43,7 +46,7 @@ from deploy.drivers.base import (
     home_tree,
 )
 
-P2P_PORT, RPC_PORT, ABCI_PORT = 26656, 26657, 26658
+P2P_PORT, RPC_PORT, ABCI_PORT, METRICS_PORT = 26656, 26657, 26658, 26660
 HOME = "/node"
 LEDGER_HASH_LABEL = "baas.ledger-hash"  # set by scripts/build-node-image.sh
 NODE_UID = 10001  # the image's unprivileged user; home files are owned by it
@@ -180,7 +183,8 @@ class DockerDriver(Driver):
         # Every container has its own network namespace, so all nodes use the same ports and
         # differ by DNS name on their network's own bridge.
         return NodeAddress(
-            host=f"node{index}", p2p_port=P2P_PORT, rpc_port=RPC_PORT, abci_port=ABCI_PORT
+            host=f"node{index}", p2p_port=P2P_PORT, rpc_port=RPC_PORT, abci_port=ABCI_PORT,
+            metrics_port=METRICS_PORT,
         )
 
     def plan_network(self, *, network_id: str, validators: int) -> list[NodeAddress]:
@@ -213,7 +217,8 @@ class DockerDriver(Driver):
 
     def apply_node(self, spec: NodeSpec) -> NodeState:
         name = node_name(spec.node_id)
-        archive = _home_archive(home_tree(spec))  # validates paths before touching Docker
+        # validates paths before touching Docker
+        archive = _home_archive(_instrumented_home(spec))
         if not 0 < spec.cpu_limit <= 64 or not 64 <= spec.memory_mb <= 1024 * 1024:
             raise DriverError(
                 "invalid_spec",
@@ -327,7 +332,7 @@ class DockerDriver(Driver):
                     networking_config={
                         net: self.client.api.create_endpoint_config(aliases=[spec.address.host])
                     },
-                    ports={f"{RPC_PORT}/tcp": ("127.0.0.1", None)},
+                    ports=_published(spec),
                     nano_cpus=int(spec.cpu_limit * 1e9),
                     mem_limit=f"{spec.memory_mb}m",
                     restart_policy={"Name": "unless-stopped"},
@@ -476,7 +481,7 @@ class DockerDriver(Driver):
             container = self._create(spec, name, image.id)
         if not self._home_written(container):
             with tempfile.TemporaryFile() as spool:
-                _home_tar_from(Path(source), home_tree(spec), spool)
+                _home_tar_from(Path(source), _instrumented_home(spec), spool)
                 spool.seek(0)
                 with self._errors(f"copy the restored home into {name}"):
                     container.put_archive(HOME, spool)
@@ -513,6 +518,11 @@ class DockerDriver(Driver):
         bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{RPC_PORT}/tcp")
         if bindings:
             rpc_url = f"http://{bindings[0]['HostIp']}:{bindings[0]['HostPort']}"
+        metrics_url = None
+        published = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(
+            f"{METRICS_PORT}/tcp")
+        if published and running:
+            metrics_url = f"http://{published[0]['HostIp']}:{published[0]['HostPort']}"
         detail = f"container {container.short_id} {state.get('Status', 'unknown')}"
         if not running:
             detail += f", exit code {state.get('ExitCode')}"
@@ -528,7 +538,30 @@ class DockerDriver(Driver):
             detail=detail,
             restart_count=int(attrs.get("RestartCount", 0)),
             ledger_version=container_version(container),
+            metrics_url=metrics_url,
         )
+
+    def disk_usage(self, *, network_id: str) -> DiskUsage | None:
+        """Bytes on disk of the network's node volumes (home and chain data), as the
+        engine measures them (``/system/df``: the engine walks its volumes, so one call
+        per network per sampling pass). None when the engine cannot tell a volume's size."""
+        check_id("network id", network_id)
+        with self._errors(f"measure the volumes of network {network_id}"):
+            api = self.client.api
+            # type=volume (API 1.42+) spares the engine sizing images and containers;
+            # older engines ignore it and answer everything.
+            usage = api._result(api._get(api._url("/system/df"), params={"type": "volume"}),
+                                True)
+        total, found = 0, False
+        for volume in usage.get("Volumes") or []:
+            labels = volume.get("Labels") or {}
+            if labels.get(L_INSTALL) != self.install_id or labels.get(L_NETWORK) != network_id:
+                continue
+            size = int((volume.get("UsageData") or {}).get("Size", -1))
+            if size < 0:  # the engine does not know (a volume driver that cannot say)
+                return None
+            total, found = total + size, True
+        return DiskUsage(bytes=total, kind="used") if found else None
 
     def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
         container = self._node_container(network_id, node_id)
@@ -573,6 +606,21 @@ class DockerDriver(Driver):
             self.client.ping()
         with self._errors("look up the node image"):
             self.client.images.get(self.image)
+
+
+def _instrumented_home(spec: NodeSpec) -> dict[str, bytes]:
+    """The home with CometBFT's metrics on for a node planned with a metrics port: the
+    listener on every address of the container's own network namespace, where only the
+    published loopback port and the network's own bridge reach it."""
+    port = spec.address.metrics_port
+    return instrumented(home_tree(spec), listen=f":{port}" if port else None)
+
+
+def _published(spec: NodeSpec) -> dict[str, Any]:
+    ports: dict[str, Any] = {f"{RPC_PORT}/tcp": ("127.0.0.1", None)}
+    if spec.address.metrics_port:
+        ports[f"{spec.address.metrics_port}/tcp"] = ("127.0.0.1", None)
+    return ports
 
 
 def container_version(container: Any) -> str:

@@ -19,9 +19,11 @@ import re
 from typing import Any
 
 from deploy.drivers._files import home_path
+from deploy.drivers._instrumentation import instrumented
 from deploy.drivers.base import DriverError, NodeSpec
 
 P2P_PORT, RPC_PORT = 26656, 26657
+METRICS_PORT = 26660  # CometBFT's Prometheus listener (nodes planned with one)
 HOME = "/node"
 NODE_UID = 10001  # the node image's unprivileged user (deploy/images/node/Dockerfile)
 HOME_MARKER = ".baas-home-written"  # written last by the init container: "the copy finished"
@@ -139,6 +141,17 @@ def pdb_min_available(validators: int) -> int:
     return (2 * validators) // 3 + 1
 
 
+def metrics_port_of(sts: dict[str, Any]) -> int:
+    """The metrics port a live StatefulSet's node container declares (0: none)."""
+    containers = (((sts.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+        "containers") or []
+    for container in containers:
+        for port in container.get("ports") or []:
+            if port.get("name") == "metrics":
+                return int(port.get("containerPort") or 0)
+    return 0
+
+
 def file_key(path: str) -> str:
     """A ConfigMap/Secret key for a home path (keys allow only ``[-._a-zA-Z0-9]``):
     ``_`` and every other character are escaped as ``_xx`` hex, so it is reversible."""
@@ -175,6 +188,21 @@ def gib_of(quantity: str) -> int | None:
         number = quantity[: -len(suffix)]
         if quantity.endswith(suffix) and number.isdigit():
             return int(number) * size // 2**30 or None
+    return None
+
+
+_DECIMAL = (("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12), ("P", 10**15))
+
+
+def quantity_to_bytes(quantity: str) -> int | None:
+    """Bytes of a whole storage quantity ("5Gi", "500M", "1073741824"); None for anything
+    else (fractions, exponents): a figure we cannot read exactly is not guessed."""
+    if quantity.isdigit():
+        return int(quantity)
+    for suffix, size in (*_BINARY, ("Ki", 2**10), *_DECIMAL):
+        number = quantity[: -len(suffix)]
+        if quantity.endswith(suffix) and number.isdigit():
+            return int(number) * size
     return None
 
 
@@ -246,12 +274,14 @@ def render_network(*, install_id: str, tenant_id: str, network_id: str, validato
                 "ingress": [
                     # validators of this network talk to each other on any port
                     {"from": [{"podSelector": {}}]},
-                    # the control plane (gateway, reconciler) reaches RPC only; its namespace
-                    # must carry both its name and the control-plane label
+                    # the control plane (gateway, reconciler, metrics scrapes) reaches RPC
+                    # and CometBFT's metrics only; its namespace must carry both its name
+                    # and the control-plane label
                     {"from": [{"namespaceSelector": {"matchLabels": {
                         "kubernetes.io/metadata.name": control_plane_namespace,
                         L_CONTROL_PLANE: "true"}}}],
-                     "ports": [{"protocol": "TCP", "port": RPC_PORT}]},
+                     "ports": [{"protocol": "TCP", "port": RPC_PORT},
+                               {"protocol": "TCP", "port": METRICS_PORT}]},
                 ],
             },
         },
@@ -302,6 +332,22 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
     overlap = set(spec.home_files) & set(spec.secret_files)
     if overlap:
         raise DriverError("invalid_spec", f"files both in home and secret files: {sorted(overlap)}")
+    metrics = spec.address.metrics_port
+    # CometBFT's metrics on every pod address (the NetworkPolicy lets only the control
+    # plane's namespace and the network's own pods in); idempotent, so a spec read back
+    # from the cluster renders the same ConfigMap.
+    home_files = instrumented(spec.home_files, listen=f":{metrics}" if metrics else None)
+    service_ports = [{"name": "p2p", "port": P2P_PORT, "targetPort": P2P_PORT,
+                      "protocol": "TCP"},
+                     {"name": "rpc", "port": RPC_PORT, "targetPort": RPC_PORT,
+                      "protocol": "TCP"}]
+    container_ports = [{"name": "p2p", "containerPort": P2P_PORT, "protocol": "TCP"},
+                       {"name": "rpc", "containerPort": RPC_PORT, "protocol": "TCP"}]
+    if metrics:
+        service_ports.append({"name": "metrics", "port": metrics, "targetPort": metrics,
+                              "protocol": "TCP"})
+        container_ports.append({"name": "metrics", "containerPort": metrics,
+                                "protocol": "TCP"})
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -312,13 +358,10 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
             # once it has peers), so the address is published from the start
             "publishNotReadyAddresses": True,
             "selector": {L_NETWORK: spec.network_id, L_NODE: spec.node_id},
-            "ports": [{"name": "p2p", "port": P2P_PORT, "targetPort": P2P_PORT,
-                       "protocol": "TCP"},
-                      {"name": "rpc", "port": RPC_PORT, "targetPort": RPC_PORT,
-                       "protocol": "TCP"}],
+            "ports": service_ports,
         },
     }
-    config = {file_key(p): c for p, c in spec.home_files.items()}
+    config = {file_key(p): c for p, c in home_files.items()}
     keys = {file_key(p): c for p, c in spec.secret_files.items()}
     config_map = {"apiVersion": "v1", "kind": "ConfigMap",
                   "metadata": _meta(f"{name}-home", ns, labels),
@@ -387,8 +430,7 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
                             {"name": "CMT_RPC_LADDR", "value": f"tcp://0.0.0.0:{RPC_PORT}"},
                             {"name": "CMT_P2P_LADDR", "value": f"tcp://0.0.0.0:{P2P_PORT}"},
                         ],
-                        "ports": [{"name": "p2p", "containerPort": P2P_PORT, "protocol": "TCP"},
-                                  {"name": "rpc", "containerPort": RPC_PORT, "protocol": "TCP"}],
+                        "ports": container_ports,
                         "readinessProbe": {"httpGet": {"path": "/status", "port": RPC_PORT},
                                            "periodSeconds": 5, "failureThreshold": 3},
                         # requests = limits: a validator is never the first to be evicted
@@ -399,7 +441,7 @@ def render_node(spec: NodeSpec, *, image: str, storage_gb: int = 5,
                     "volumes": [
                         {"name": "home-files", "configMap": {
                             "name": f"{name}-home", "defaultMode": 0o444,
-                            "items": _file_items(spec.home_files)}},
+                            "items": _file_items(home_files)}},
                         {"name": "home-keys", "secret": {
                             "secretName": f"{name}-keys", "defaultMode": 0o440,
                             "items": _file_items(spec.secret_files)}},

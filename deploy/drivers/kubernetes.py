@@ -43,6 +43,7 @@ from deploy.drivers._files import check_id
 from deploy.drivers._kube_api import KubeApi
 from deploy.drivers._kube_drift import home_drift, object_drift, spec_from_live, storage_of
 from deploy.drivers.base import (
+    DiskUsage,
     Driver,
     DriverError,
     NodeAddress,
@@ -186,7 +187,8 @@ class KubernetesDriver(Driver):
     def plan_node(self, *, network_id: str, index: int) -> NodeAddress:
         # Every pod has its own network namespace: the same ports, a DNS name per node.
         return NodeAddress(host=node_host(network_id, index), p2p_port=m.P2P_PORT,
-                           rpc_port=m.RPC_PORT, abci_port=ABCI_PORT)
+                           rpc_port=m.RPC_PORT, abci_port=ABCI_PORT,
+                           metrics_port=m.METRICS_PORT)
 
     def plan_network(self, *, network_id: str, validators: int) -> list[NodeAddress]:
         if validators < 1:
@@ -344,6 +346,24 @@ class KubernetesDriver(Driver):
                     ids.add(labels[m.L_NODE])
         return ids
 
+    def disk_usage(self, *, network_id: str) -> DiskUsage | None:
+        """The storage the network's claims REQUEST (``kind="requested"``): what the
+        volumes hold is the kubelet's to tell, and the control plane does not ask it. None
+        when the network has no claim of ours."""
+        ns = namespace_name(network_id)
+        total, found = 0, False
+        for claim in self.api.list("PersistentVolumeClaim", ns,
+                                   selector=f"{m.L_INSTALL}={self.install_id}"):
+            if not self._owned(claim, network_id):
+                continue
+            asked = str((((claim.get("spec") or {}).get("resources") or {}).get("requests")
+                         or {}).get("storage", ""))
+            size = m.quantity_to_bytes(asked)
+            if size is None:
+                return None  # a quantity we cannot read: no figure rather than a wrong one
+            total, found = total + size, True
+        return DiskUsage(bytes=total, kind="requested") if found else None
+
     def delete_network(self, *, network_id: str) -> None:
         """Deletes the namespace (the API server then deletes everything in it) and waits
         until it is gone: a network id is never reused while its objects linger."""
@@ -370,8 +390,11 @@ class KubernetesDriver(Driver):
         running = int(sts["spec"].get("replicas") or 0) > 0
         pod = self._pod(sts)
         index = int(labels.get(m.L_INDEX, "0"))
+        metrics = m.metrics_port_of(sts)
         return NodeState(
             node_id=node_id, exists=True, running=running,
+            metrics_url=(f"http://{node_host(network_id, index)}:{metrics}"
+                         if running and metrics else None),
             # reachable from inside the cluster, where the control plane runs
             rpc_url=f"http://{node_host(network_id, index)}:{m.RPC_PORT}" if running else None,
             detail=pod_detail(sts, pod, running),

@@ -54,8 +54,10 @@ from deploy.drivers._files import (
     tail_lines,
     write_json,
 )
+from deploy.drivers._instrumentation import instrumented
 from deploy.drivers._ports import DEFAULT_RANGE, pick_ports, port_is_free
 from deploy.drivers.base import (
+    DiskUsage,
     Driver,
     DriverError,
     NodeAddress,
@@ -75,6 +77,8 @@ LOG_ROTATE_BYTES = 20 * 1024 * 1024
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "COMETBFT_BIN", "TMPDIR")
 # sun_path holds 108 bytes on Linux and 104 on macOS/BSD, terminator included.
 UNIX_SOCKET_PATH_MAX = 103
+# Every port a node holds; CometBFT's Prometheus listener (metrics_port) is loopback TCP.
+PORT_KEYS = ("p2p_port", "rpc_port", "abci_port", "metrics_port")
 CONFIG_TOML = "cometbft/config/config.toml"  # in the node home, as ledger.network writes it
 _RPC_LADDR = re.compile(r'^(\s*laddr\s*=\s*)"[^"]*"', re.MULTILINE)
 _PROXY_APP = re.compile(r'^(\s*proxy_app\s*=\s*)"[^"]*"', re.MULTILINE)
@@ -156,7 +160,8 @@ class LocalDriver(Driver):
         for plan_file in self.nodes_dir.glob("*/plan.json"):
             plan = read_json(plan_file) or {}
             for entry in plan.get("nodes", {}).values():
-                reserved.update(int(entry[k]) for k in ("p2p_port", "rpc_port", "abci_port"))
+                # metrics_port: absent in plans made before CometBFT metrics existed
+                reserved.update(int(entry[k]) for k in PORT_KEYS if entry.get(k))
         return reserved
 
     def _plan(self, network_id: str, indexes: list[int]) -> list[NodeAddress]:
@@ -166,7 +171,7 @@ class LocalDriver(Driver):
             missing = [i for i in indexes if str(i) not in plan["nodes"]]
             if missing:
                 ports = pick_ports(
-                    3 * len(missing),
+                    len(PORT_KEYS) * len(missing),
                     reserved=self._reserved_ports(),
                     port_range=self.port_range,
                     host=HOST,
@@ -176,13 +181,11 @@ class LocalDriver(Driver):
                         "ports_exhausted",
                         f"no free loopback ports left in {self.port_range[0]}-{self.port_range[1]}",
                     )
+                width = len(PORT_KEYS)
                 for n, index in enumerate(missing):
-                    p2p, rpc, abci = ports[3 * n : 3 * n + 3]
                     plan["nodes"][str(index)] = {
                         "host": HOST,
-                        "p2p_port": p2p,
-                        "rpc_port": rpc,
-                        "abci_port": abci,
+                        **dict(zip(PORT_KEYS, ports[width * n : width * (n + 1)], strict=True)),
                     }
                 net_dir.mkdir(parents=True, exist_ok=True)
                 write_json(net_dir / "plan.json", plan)
@@ -278,6 +281,8 @@ class LocalDriver(Driver):
             raise DriverError("invalid_spec", "home_files is empty")
         socket: Path | None = self._rpc_socket(spec.network_id, spec.node_id)
         paths, socket = _rpc_on_socket(paths, socket)
+        metrics_port = spec.address.metrics_port
+        paths = instrumented(paths, listen=f"{HOST}:{metrics_port}" if metrics_port else None)
         tmp = node_dir.parent / f".tmp-{node_dir.name}-{uuid.uuid4().hex[:8]}"
         try:
             (tmp / "home").mkdir(parents=True, mode=0o700)
@@ -302,6 +307,7 @@ class LocalDriver(Driver):
                     "p2p_port": spec.address.p2p_port,
                     "rpc_port": spec.address.rpc_port,
                     "abci_port": spec.address.abci_port,
+                    "metrics_port": metrics_port or None,
                     "rpc_socket": str(socket) if socket else None,
                     "abci_socket": str(abci_socket_for(socket)) if socket else None,
                     "ledger_version": version,
@@ -334,6 +340,8 @@ class LocalDriver(Driver):
             Path(abci).unlink(missing_ok=True)
         ports = ("p2p_port",) if abci else ("p2p_port", "abci_port") if socket else (
             "p2p_port", "rpc_port", "abci_port")
+        if meta.get("metrics_port"):
+            ports = (*ports, "metrics_port")
         for key in ports:
             if not port_is_free(int(meta[key]), HOST):
                 raise DriverError(
@@ -526,16 +534,19 @@ class LocalDriver(Driver):
             else f"http://{HOST}:{meta['rpc_port']}"
         restarts = max(0, int(meta.get("starts", 0)) - 1)
         version = str(meta.get("ledger_version") or "")
+        metrics_url = f"http://{HOST}:{int(meta['metrics_port'])}" \
+            if meta.get("metrics_port") else None
         home_args = self._home_args(node_dir)
         info = read_json(node_dir / "node.pid")
         if info is not None and _procs.is_our_node(
             int(info["pid"]), started=info.get("start_time"), home_args=home_args
         ):
             return NodeState(node_id, True, True, rpc_url, f"pid {info['pid']}", restarts,
-                             version)
+                             version, metrics_url)
         adopted = self._adopt(node_dir, home_args)
         if adopted is not None:
-            return NodeState(node_id, True, True, rpc_url, f"pid {adopted}", restarts, version)
+            return NodeState(node_id, True, True, rpc_url, f"pid {adopted}", restarts, version,
+                             metrics_url)
         if info is None:
             return NodeState(node_id, True, False, rpc_url, "never started", restarts, version)
         pid = int(info["pid"])
@@ -568,6 +579,20 @@ class LocalDriver(Driver):
 
     def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
         return self._state(network_id, node_id)
+
+    def disk_usage(self, *, network_id: str) -> DiskUsage | None:
+        """Bytes of every file under the network's dir (homes, chain data, logs)."""
+        root = self._net_dir(network_id)
+        if not root.is_dir():
+            return None
+        total = 0
+        for directory, _dirs, files in os.walk(root):
+            for name in files:
+                try:
+                    total += (Path(directory) / name).lstat().st_size
+                except OSError:
+                    continue  # removed meanwhile (compaction, a log rotated)
+        return DiskUsage(bytes=total, kind="used")
 
     def logs(self, *, network_id: str, node_id: str, tail: int = 200) -> str:
         node_dir = self._node_dir(network_id, node_id)

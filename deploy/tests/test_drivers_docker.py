@@ -383,6 +383,27 @@ def test_impossible_limits_are_refused(driver, install_id, limits):
     assert driver.list_owned(install_id=install_id) == []
 
 
+def test_disk_used_is_the_engines_measure_of_this_networks_volumes(driver, engine,
+                                                                   install_id):
+    """The node volume holds the home the driver copied in: the engine's size of it is at
+    least those bytes; another network (nothing made) has no figure."""
+    spec = spec_for(driver, install_id)
+    driver.apply_node(spec)
+    usage = driver.disk_usage(network_id=spec.network_id)
+    assert usage is not None and usage.kind == "used"
+    assert usage.bytes >= sum(len(c) for c in spec.home_files.values())
+    assert driver.disk_usage(network_id=str(uuid.uuid4())) is None
+
+
+def test_a_node_planned_with_a_metrics_port_publishes_it_on_loopback(driver, install_id):
+    spec = spec_for(driver, install_id)
+    assert spec.address.metrics_port == 26660
+    state = driver.apply_node(spec)
+    assert state.running and state.metrics_url
+    assert state.metrics_url.startswith("http://127.0.0.1:")
+    assert state.metrics_url != state.rpc_url
+
+
 def test_ports_are_planned_per_network_by_name(driver):
     addresses = driver.plan_network(network_id="n1", validators=4)
     assert [a.host for a in addresses] == ["node0", "node1", "node2", "node3"]
@@ -424,6 +445,19 @@ def test_real_network_on_docker(engine, node_image, install_id, validators):
         # Every validator is connected to every other one over the network's bridge.
         for state in states:
             assert wait_until(lambda s=state: peer_count(s.rpc_url) == validators - 1)
+        # CometBFT's own metrics through the published loopback port, parsed.
+        from prometheus_client.parser import text_string_to_metric_families
+
+        from deploy import rpc
+
+        for state in states:
+            assert state.metrics_url and state.metrics_url.startswith("http://127.0.0.1:")
+            text = rpc.get_capped(f"{state.metrics_url}/metrics", timeout=5,
+                                  limit=4 * 1024 * 1024).decode()
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            assert families["cometbft_consensus_height"].samples[0].value > 0
+        usage = drv.disk_usage(network_id=net)
+        assert usage is not None and usage.kind == "used" and usage.bytes > 0
         assert drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).strip()
 
         victim = specs[-1]

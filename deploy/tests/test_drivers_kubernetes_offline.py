@@ -136,7 +136,9 @@ def test_the_network_policy_admits_only_the_namespace_and_the_control_plane_on_r
     same_ns, control_plane = policy["spec"]["ingress"]
     assert policy["spec"]["podSelector"] == {} and policy["spec"]["policyTypes"] == ["Ingress"]
     assert same_ns == {"from": [{"podSelector": {}}]}
-    assert control_plane["ports"] == [{"protocol": "TCP", "port": 26657}]
+    # RPC, and CometBFT's metrics listener for the node metrics endpoint
+    assert control_plane["ports"] == [{"protocol": "TCP", "port": 26657},
+                                      {"protocol": "TCP", "port": 26660}]
     assert control_plane["from"][0]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "baas-system", "baas.io/control-plane": "true"}
 
@@ -373,3 +375,52 @@ def test_quantities_are_rendered_as_the_api_server_rewrites_them():
         == "2Gi"
     assert sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"] == {
         "storage": "1Ti"}
+
+
+INSTRUMENTED_TOML = (b'moniker = "node0"\n\n[rpc]\nladdr = "tcp://node0:26657"\n\n'
+                     b'[instrumentation]\nprometheus = false\n'
+                     b'prometheus_listen_addr = ":26660"\nmax_open_connections = 3\n'
+                     b'namespace = "cometbft"\n')
+
+
+@pytest.mark.parametrize("version", VERSIONS[-1:])
+def test_a_node_planned_with_a_metrics_port_exposes_cometbft_metrics(version):
+    """The ConfigMap's config.toml turns CometBFT's Prometheus listener on, the pod and
+    the Service declare the port, and a spec read back from the rendered objects renders
+    the same objects again (no drift for the reconciler to 'repair')."""
+    import tomllib
+
+    from deploy.drivers._kube_drift import spec_from_live
+
+    s = spec(home_files={**HOME, "cometbft/config/config.toml": INSTRUMENTED_TOML},
+             address=NodeAddress(m.node_host("n", 0), 26656, 26657, 26658, 26660))
+    service, config_map, secret, sts = render_node(s, image="img:1")
+    for obj in (service, config_map, secret, sts):
+        kubernetes_validate.validate(obj, version, strict=True)
+    toml = tomllib.loads(base64.b64decode(
+        config_map["binaryData"][m.file_key("cometbft/config/config.toml")]).decode())
+    assert toml["instrumentation"] == {"prometheus": True, "prometheus_listen_addr": ":26660",
+                                       "max_open_connections": 3, "namespace": "cometbft"}
+    node = sts["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "metrics", "containerPort": 26660, "protocol": "TCP"} in node["ports"]
+    assert {"name": "metrics", "port": 26660, "targetPort": 26660, "protocol": "TCP"} \
+        in service["spec"]["ports"]
+    assert m.metrics_port_of(sts) == 26660
+    back = spec_from_live(sts, config_map, secret)
+    assert back.address.metrics_port == 26660
+    assert render_node(back, image="img:1")[1] == config_map
+
+    # A node planned before metrics existed renders exactly as before: no port, config as is.
+    old = spec(home_files={**HOME, "cometbft/config/config.toml": INSTRUMENTED_TOML})
+    _service, old_map, _secret, old_sts = render_node(old, image="img:1")
+    assert m.metrics_port_of(old_sts) == 0
+    assert base64.b64decode(old_map["binaryData"][m.file_key("cometbft/config/config.toml")]) \
+        == INSTRUMENTED_TOML
+
+
+def test_storage_quantities_are_read_exactly_or_not_at_all():
+    assert m.quantity_to_bytes("5Gi") == 5 * 2**30
+    assert m.quantity_to_bytes("500M") == 500 * 10**6
+    assert m.quantity_to_bytes("1073741824") == 2**30
+    assert m.quantity_to_bytes("64Ki") == 64 * 1024
+    assert m.quantity_to_bytes("1.5Gi") is None and m.quantity_to_bytes("1e9") is None

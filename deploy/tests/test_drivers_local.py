@@ -83,8 +83,9 @@ def test_registry_returns_local_driver(tmp_path):
 def test_plans_are_distinct_stable_and_shared_across_networks(driver):
     a = driver.plan_network(network_id="net-a", validators=4)
     b = driver.plan_network(network_id="net-b", validators=4)
-    ports = [p for addr in a + b for p in (addr.p2p_port, addr.rpc_port, addr.abci_port)]
-    assert len(ports) == len(set(ports)) == 24
+    ports = [p for addr in a + b
+             for p in (addr.p2p_port, addr.rpc_port, addr.abci_port, addr.metrics_port)]
+    assert len(ports) == len(set(ports)) == 32
     assert all(addr.host == "127.0.0.1" for addr in a + b)
     # Planning again (a retried task) gives the same addresses; a new driver instance sees
     # the same registry on disk.
@@ -92,7 +93,26 @@ def test_plans_are_distinct_stable_and_shared_across_networks(driver):
     again = LocalDriver(nodes_dir=driver.nodes_dir, install_id=driver.install_id)
     assert again.plan_network(network_id="net-b", validators=4) == b
     extra = driver.plan_node(network_id="net-a", index=4)
-    assert not {extra.p2p_port, extra.rpc_port, extra.abci_port} & set(ports)
+    assert not {extra.p2p_port, extra.rpc_port, extra.abci_port, extra.metrics_port} \
+        & set(ports)
+
+
+def test_a_plan_from_before_metrics_keeps_its_ports_reserved(driver):
+    """A network planned with three ports a node (no metrics port) plans the same again,
+    with no metrics port, and new plans never take its ports."""
+    old = driver.plan_network(network_id="net-old", validators=2)
+    plan_file = driver.nodes_dir / "net-old" / "plan.json"
+    plan = json.loads(plan_file.read_text())
+    for entry in plan["nodes"].values():
+        entry.pop("metrics_port")
+    plan_file.write_text(json.dumps(plan))
+    again = driver.plan_network(network_id="net-old", validators=2)
+    assert [a.metrics_port for a in again] == [0, 0]
+    assert [a.rpc_port for a in again] == [a.rpc_port for a in old]
+    held = {p for a in again for p in (a.p2p_port, a.rpc_port, a.abci_port)}
+    new = driver.plan_network(network_id="net-new", validators=4)
+    assert not held & {p for a in new
+                       for p in (a.p2p_port, a.rpc_port, a.abci_port, a.metrics_port)}
 
 
 def test_concurrent_plans_never_share_a_port(tmp_path, install_id):
@@ -103,8 +123,9 @@ def test_concurrent_plans_never_share_a_port(tmp_path, install_id):
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         plans = list(pool.map(plan, range(8)))
-    ports = [p for plan_ in plans for a in plan_ for p in (a.p2p_port, a.rpc_port, a.abci_port)]
-    assert len(ports) == len(set(ports)) == 8 * 4 * 3
+    ports = [p for plan_ in plans for a in plan_
+             for p in (a.p2p_port, a.rpc_port, a.abci_port, a.metrics_port)]
+    assert len(ports) == len(set(ports)) == 8 * 4 * 4
 
 
 def test_plan_skips_ports_that_are_taken_and_reports_exhaustion(tmp_path, install_id):
@@ -112,14 +133,14 @@ def test_plan_skips_ports_that_are_taken_and_reports_exhaustion(tmp_path, instal
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        # A range of exactly four ports, one of them in use: the plan gets the other three.
+        # A range of exactly five ports, one of them in use: the plan gets the other four.
         low = taken - 1
-        drv = LocalDriver(nodes_dir=tmp_path, install_id=install_id, port_range=(low, low + 4))
-        free = [p for p in range(low, low + 4) if p != taken]
+        drv = LocalDriver(nodes_dir=tmp_path, install_id=install_id, port_range=(low, low + 5))
+        free = [p for p in range(low, low + 5) if p != taken]
         if not all(_is_free(p) for p in free):
             pytest.skip("neighbouring ports are busy on this machine")
         (addr,) = drv.plan_network(network_id="n1", validators=1)
-        assert {addr.p2p_port, addr.rpc_port, addr.abci_port} == set(free)
+        assert {addr.p2p_port, addr.rpc_port, addr.abci_port, addr.metrics_port} == set(free)
         with pytest.raises(DriverError) as err:
             drv.plan_network(network_id="n2", validators=1)
         assert err.value.code == "ports_exhausted"
@@ -333,6 +354,16 @@ def test_check_reports_missing_cometbft(driver, monkeypatch):
 # --- real validators -------------------------------------------------------------------------
 
 
+def cometbft_metrics(url: str) -> dict:
+    """CometBFT's metrics at ``url``, parsed with Prometheus' own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from deploy import rpc
+
+    text = rpc.get_capped(f"{url}/metrics", timeout=5, limit=4 * 1024 * 1024).decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
 @pytest.fixture
 def real_driver(tmp_path, install_id):
     require_service("cometbft", shutil.which("cometbft") is not None, "binary not on PATH")
@@ -372,12 +403,25 @@ def test_real_network_makes_blocks_survives_faults_and_deletes_clean(
         assert wait_until(lambda s=state: peer_count(s.rpc_url) == validators - 1)
     assert "cometbft" in drv.logs(network_id=net, node_id=specs[0].node_id, tail=50).lower()
 
+    # CometBFT's own Prometheus metrics, on each node's planned loopback port.
+    for state, spec in zip(states, specs, strict=True):
+        assert state.metrics_url == f"http://127.0.0.1:{spec.address.metrics_port}"
+        families = cometbft_metrics(state.metrics_url)
+        assert families["cometbft_consensus_height"].samples[0].value > 0
+        if validators > 1:  # a lone validator has no peer gauge until it ever had a peer
+            assert families["cometbft_p2p_peers"].samples[0].value == validators - 1
+    # What the nodes' homes and chain data take, measured.
+    usage = drv.disk_usage(network_id=net)
+    assert usage is not None and usage.kind == "used"
+    assert usage.bytes > sum(len(c) for c in specs[0].home_files.values())
+
     # Stop and start a node: it comes back and catches up with the chain.
     victim = specs[-1]
     ids = {"network_id": net, "node_id": victim.node_id}
     drv.stop_node(**ids)
     assert not drv.inspect_node(**ids).running
     assert _is_free(victim.address.rpc_port)  # CometBFT child stopped too
+    assert _is_free(victim.address.metrics_port)  # and its metrics listener
     restarted = drv.start_node(**ids)
     assert restarted.running and restarted.restart_count == 1
     wait_for_height(

@@ -41,6 +41,7 @@ def plan_nodes(network: Network, driver: Driver) -> list[Node]:
                 moniker=f"{network.name}-{index}", host=address.host,
                 p2p_port=address.p2p_port, rpc_port=address.rpc_port,
                 abci_port=address.abci_port,
+                metrics_port=address.metrics_port or None,
             )
             for index, address in enumerate(addresses)
         ]

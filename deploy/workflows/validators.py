@@ -46,6 +46,7 @@ def add(run: Run, network_id: str) -> None:
             moniker=f"{network.name}-{index}", host=address.host,
             p2p_port=address.p2p_port, rpc_port=address.rpc_port,
             abci_port=address.abci_port,
+            metrics_port=address.metrics_port or None,
         )
     run.step(15, "node_planned", f"planned {node.moniker}", node=node.moniker)
     if not homes.homes_stored([node]):

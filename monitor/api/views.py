@@ -41,6 +41,11 @@ class ActivityView(TenantScopedMixin, APIView):
             "end": serializers.DateTimeField(),
             "height": serializers.IntegerField(allow_null=True),
             "validators": serializers.IntegerField(allow_null=True),
+            "disk_kind": serializers.ChoiceField(
+                choices=["used", "requested", ""],
+                help_text="What disk_bytes is: used (measured: local driver, Docker) or "
+                          "requested (Kubernetes claims' capacity, not usage); empty when "
+                          "no sample has a disk figure."),
             "points": inline_serializer("ActivityPoint", _POINT_FIELDS, many=True),
         }))
     def get(self, request: Request, network_pk: Any) -> Response:
@@ -54,5 +59,6 @@ class ActivityView(TenantScopedMixin, APIView):
             "end": data["end"],
             "height": latest.height if latest else None,
             "validators": latest.validators if latest else None,
+            "disk_kind": data["disk_kind"],
             "points": [{"at": p.at, **p.values} for p in data["points"]],
         })

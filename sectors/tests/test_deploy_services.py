@@ -358,7 +358,8 @@ def test_platform_bundles_enter_the_catalogue_once_validated(owner):
 
     catalogue.forget()
     listed = {t.name: t for t in selectors.template_list(tenant=owner.tenant)}
-    assert {"donations", "local_currency"} <= set(listed)
+    assert {"donations", "local_currency", "voting"} <= set(listed)
+    assert listed["voting"].review["valid"], listed["voting"].review
     donations = listed["donations"]
     assert donations.is_platform and donations.review["valid"]
     assert donations.review["review"]["samples"] and donations.manifest["title"]["ko"]

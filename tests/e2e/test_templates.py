@@ -90,7 +90,7 @@ def test_templates_on_a_real_network(celery_worker, e2e_env, live_server, tmp_pa
 
     # -- the catalogue: both platform bundles, validated, with their review reports ------
     catalogue = {t["name"]: t for t in ci.get("/api/v1/templates/").json()}
-    assert {"donations", "local_currency"} <= set(catalogue)
+    assert {"donations", "local_currency", "voting"} <= set(catalogue)
     donations = catalogue["donations"]
     assert donations["source"] == "platform" and donations["title"]["ko"]
     assert donations["review"]["valid"] and donations["review"]["review"]["samples"]

@@ -35,6 +35,9 @@ MAX_LIST = 100
 # question (the sum proof); create_election refuses an election whose ballot needs more.
 MAX_BALLOT_MULS = 1000
 MAX_TOTAL_OPTIONS = 127  # a tracker hashes 2 + 2 x options parts (the host takes 256)
+# election_record returns every trustee's share of every option (~230 bytes each) with the
+# tally, the questions and the roll in one answer (at most 256 KiB)
+MAX_SHARES = 400  # trustees x options
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 HEX = "0123456789abcdef"
 DID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789:._-"
@@ -320,6 +323,13 @@ def create_election(ctx, id, title, questions, trustees, opens_at, closes_at):
         if org in seen:
             raise ContractError("trustee " + org + " is listed twice")
         seen[org] = True
+    options = 0
+    for q in qs:
+        options = options + len(q["options"])
+    if len(trustees) * options > MAX_SHARES:
+        raise ContractError("too many trustees for this many options: trustees x options is "
+                            "at most " + str(MAX_SHARES) + " (the election record must fit "
+                            "in one answer)")
     check_int(opens_at, "opens_at", 0, MAX_TIME)
     check_int(closes_at, "closes_at", 0, MAX_TIME)
     if closes_at <= opens_at:
@@ -636,7 +646,8 @@ def get_election(ctx, id):
 @read
 def list_elections(ctx):
     rows = ctx.range("election/", "election0", limit=100)
-    return [row[1] for row in rows]
+    keys = ["id", "title", "state", "opens_at", "closes_at", "voters", "ballots", "trustees"]
+    return [{k: row[1][k] for k in keys} for row in rows]  # summaries: elections are large
 
 
 @read

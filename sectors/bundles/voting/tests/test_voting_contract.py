@@ -24,7 +24,7 @@ from .helpers import (
     wait_until,
 )
 
-ROLES = {"commission": ["org1"], "trustee": ["org2", "org3"]}
+ROLES = {"commission": ["org1"], "trustee": ["org2", "org3", "org4", "org5", "org6"]}
 TRUSTEES = ["org2", "org3"]
 MAYOR = question("mayor", ["kim", "lee", "park"], 1, 1)
 BUDGET = question("budget", ["park", "library", "bus"], 0, 2)
@@ -124,6 +124,9 @@ def test_a_full_election_counts_what_was_cast_and_verifies(chain, election):
             for oj, m in enumerate(row):
                 plain[qi][oj] += m
     assert chain.query("get_election", id="e1")["ballots"] == len(VOTERS)
+    assert chain.query("list_elections") == [{
+        "id": "e1", "title": "Election e1", "state": "open", "opens_at": election.opens_at,
+        "closes_at": election.closes_at, "voters": 6, "ballots": 6, "trustees": TRUSTEES}]
     found = chain.query("find_tracker", id="e1", tracker=sealed["voter3"].tracker)
     assert found["voter"] == pk("voter3") and found["seq"] == 4
     assert chain.query("find_tracker", id="e1", tracker="0" * 64) is None
@@ -199,6 +202,9 @@ def test_election_definitions_are_checked(chain):
     create("not an organisation holding the trustee role", trustees=["org1"])
     create("listed twice", trustees=["org2", "org2"])
     create("closes_at must be after opens_at", opens_at=5, closes_at=5)
+    create("trustees x options is at most 400",
+           questions=[question(f"q{i}", [f"o{j}" for j in range(20)], 1, 1) for i in range(5)],
+           trustees=["org2", "org3", "org4", "org5", "org6"])
     # a ballot that could not be checked within one transaction's budget
     wide = [question(f"q{i}", [f"o{j}" for j in range(20)], 0, 20) for i in range(4)]
     create("ballots too large to check in one transaction", questions=wide)
@@ -213,6 +219,34 @@ def test_the_largest_election_allowed_takes_a_ballot_within_the_budget(chain):
     sealed, out = cast(chain, elec, "v", [[1, 1, 1] + [0] * 17] * 5)
     print(f"steps for the largest ballot allowed: {out.gas_used}")
     assert out.gas_used < 200_000
+
+
+def test_the_largest_election_record_fits_in_one_answer(chain):
+    """4 trustees x 100 options (the most shares allowed), 1,000 voters on the roll, long
+    titles, a ballot in the tally, every share posted: the record is one query's answer."""
+    long = "T" * 200
+    big = [{**question(f"q{i}", [f"o{j}" for j in range(20)], 1, 1), "title": long,
+            "options": [{"id": f"o{j}", "title": long} for j in range(20)]} for i in range(5)]
+    trustees = ["org2", "org3"]  # the review chain has three organisations: reuse them
+    elec = Election(chain, "big", big, trustees, [pk(f"v{i}") for i in range(500)])
+    chain.call("commission", "add_voters", id="big", voters=[pk(f"w{i}") for i in range(500)])
+    elec.open()
+    cast(chain, elec, "v0", [[1] + [0] * 19] * 5)
+    elec.close()
+    elec.decrypt()
+    result = chain.chain.call("voting", "election_record", {"id": "big"})
+    assert result.code == 0, result.log
+    size = len(result.value)
+    print(f"election record of 2 trustees x 100 options, 1,000 voters: {size} bytes")
+    # two more trustees' shares are what 4 trustees would add: still within 256 KiB
+    shares = len(canonical_encode(chain.query("election_record", id="big")["decryptions"]))
+    assert size + shares < 256 * 1024, (size, shares)
+
+
+def canonical_encode(value):
+    from ledger import canonical
+
+    return canonical.encode(value)
 
 
 def test_trustee_keys_and_opening_are_checked(chain):
