@@ -40,6 +40,7 @@ ENVELOPE_ROOM = 2048
 # in one transaction, 9 multiplications per option and 5 per allowed count of a question.
 MAX_BALLOT_MULS = 1000
 MAX_TOTAL_OPTIONS = 127
+MAX_SHARES = 400  # trustees x options: the election record fits in one query answer
 
 
 @dataclass(frozen=True)
@@ -128,6 +129,12 @@ def check_election(spec: ElectionSpec, *, trustee_orgs: list[str],
               "multiplications, at most %(max_muls)s). Use fewer options or a narrower "
               "range of choices.") % {"options": total, "max_options": MAX_TOTAL_OPTIONS,
                                       "muls": muls, "max_muls": MAX_BALLOT_MULS})
+    if len(spec.trustees) * total > MAX_SHARES:
+        raise ValidationFailed(
+            "too_many_trustees",
+            _("%(trustees)s trustees for %(options)s options is too many: trustees times "
+              "options is at most %(max)s.") % {"trustees": len(spec.trustees),
+                                                 "options": total, "max": MAX_SHARES})
     size = ballot_bytes(questions)
     if size + ENVELOPE_ROOM > MAX_BODY_BYTES:
         raise ValidationFailed(

@@ -69,10 +69,15 @@ def spec(**kw):
     ({"questions": parse_questions("\n\n".join(
         "Q [0-20]\n" + "\n".join(f"- {i}" for i in range(20)) for _ in range(6)))},
      "ballot_too_large"),
+    ({"trustees": [f"t{i}" for i in range(10)],
+      "questions": parse_questions("\n\n".join(
+          "Q [1]\n" + "\n".join(f"- {i}" for i in range(15)) for _ in range(3)))},
+     "too_many_trustees"),  # 10 trustees x 45 options: the record would not fit one answer
 ])
 def test_an_election_the_chain_would_refuse_is_refused_first(kw, code):
     with pytest.raises(AppError) as err:
-        services.check_election(spec(**kw), trustee_orgs=["org1", "org2"], now=160)
+        services.check_election(spec(**kw), trustee_orgs=["org1", "org2"]
+                                + [f"t{i}" for i in range(10)], now=160)
     assert err.value.code == code
     services.check_election(spec(), trustee_orgs=["org1"], now=160)  # the base passes
 
