@@ -462,3 +462,15 @@ def test_a_trustee_post_without_a_known_action_is_a_400(owner, deployment, chain
     assert client.post(url(deployment, "trustee/"), {"action": "steal"}).status_code == 400
     assert client.post(url(deployment, "trustee/"), {}).status_code == 400
     assert len(chain.sent) == sent
+
+
+def test_the_public_list_and_the_deployment_pages_lead_to_the_elections(owner, deployment,
+                                                                        chain):
+    create(signed_in(owner), deployment, chain)
+    body = Client().get(f"/p/{deployment.pk}/elections/").content.decode()
+    assert f'href="/p/{deployment.pk}/elections/e1/"' in body
+    assert f'href="/p/{deployment.pk}/elections/e1/results/"' in body
+    page = signed_in(owner).get(f"/deployments/{deployment.pk}/").content.decode()
+    assert f'href="/deployments/{deployment.pk}/elections/"' in page
+    public_page = Client().get(f"/p/{deployment.pk}/").content.decode()
+    assert f'href="/p/{deployment.pk}/elections/"' in public_page
