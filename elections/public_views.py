@@ -16,6 +16,7 @@ against the public pages' rate limit per client address.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -125,7 +126,10 @@ def vote(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResp
     kwargs = {"deployment_id": deployment.pk, "election_id": election_id}
     return page(request, "elections/vote.html", {
         "deployment": deployment, "election": view,
-        "open": view["state"] == choices.OPEN and bool(joint_key),
+        # past the closing time the chain refuses ballots even before someone closes it
+        "open": view["state"] == choices.OPEN and bool(joint_key)
+        and not (isinstance(election.get("closes_at"), int)
+                 and time.time() >= election["closes_at"]),
         "ballot_data": {"id": view["id"], "eh": view["eh"], "joint_key": joint_key,
                         "questions": [{"options": len(q.get("options") or []),
                                        "min_choices": q.get("min_choices"),

@@ -400,6 +400,13 @@ def test_the_voter_page_needs_no_login_and_carries_what_the_browser_needs(deploy
     assert f'data-prepare-url="/p/{deployment.pk}/prepare/"' in body
 
 
+def test_the_voter_page_after_the_closing_time_offers_no_ballot(deployment, chain, opened):
+    assert 'id="ballot-form"' in Client().get(public(deployment)).content.decode()
+    chain.elections["e1"]["election"]["closes_at"] = chain.now - 1  # time is up, still open
+    body = Client().get(public(deployment)).content.decode()
+    assert 'id="ballot-form"' not in body and 'id="not-open"' in body
+
+
 def test_the_voter_page_before_opening_offers_no_ballot(owner, deployment, chain):
     create(signed_in(owner), deployment, chain)
     body = Client().get(public(deployment)).content.decode()
