@@ -99,6 +99,14 @@ AUDIT_ACTIONS: dict[str, Promise] = {
     "template.upload": _("Uploaded a template"),
     "template.deploy": _("Deployed a template"),
     "template.approve": _("Approved a template version"),
+    # elections (elections/services.py): calls of a voting deployment
+    "election.create": _("Created an election"),
+    "election.voters_add": _("Added voters to an election's roll"),
+    "election.open": _("Opened voting"),
+    "election.close": _("Closed voting"),
+    "election.publish": _("Published an election's result"),
+    "election.trustee_key": _("Posted a trustee's key share"),
+    "election.decryption": _("Posted a trustee's partial decryption"),
     # exports and backups (archives/)
     "network.export": _("Exported a network"),
     "network.backup": _("Backed up a network"),

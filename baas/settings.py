@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "notify",
     "archives",
     "explorer",
+    "elections",
 ]
 
 MIDDLEWARE = [

@@ -21,6 +21,7 @@ urlpatterns = [
     # Before deploy's: its ``networks/<id>/<action>/`` would catch ``.../deployments/``
     # and ``.../activity/``.
     path("", include("sectors.urls")),
+    path("", include("elections.urls")),  # a voting deployment's pages, after sectors'
     path("", include("monitor.urls")),
     path("", include("identity.urls")),
     path("", include("notify.urls")),
