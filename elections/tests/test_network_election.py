@@ -91,7 +91,8 @@ def election(net):
     other = elec.ballot(voters[1], [[0, 1, 0], [0, 0, 0]])
     refused(net, voters[1], "cast", {"id": "e1", "ballot": other.ballot}, "already voted")
     refused(net, outsider, "cast", {"id": "e1", "ballot": sealed[2].ballot}, "not on the roll")
-    shares = P.partial_decrypt(elec.eh, "org1", elec.keys["org1"], elec.tallies())
+    shares = P.partial_decrypt(elec.eh, "org1", elec.keys["org1"], elec.tallies(),
+                               elec.board())
     refused(net, net.admins["org1"], "post_decryption", {"id": "e1", "shares": shares},
             "closed")
 
