@@ -499,3 +499,93 @@ def test_with_the_same_randomness_js_and_python_produce_identical_keys_ballots_a
                       "reveal": py_sealed.reveal()}
     assert shares == py_shares
     assert len(scalars) - 2 - left == used - 1  # the same number of draws after w
+
+
+# --- regressions of the security review (issue 14) ------------------------------------------
+
+def test_the_election_hash_covers_the_definition_in_js_as_in_python(js):
+    from elections.tests.test_protocol import DEFINITION_EDITS
+
+    edited = []
+    for change in DEFINITION_EDITS.values():
+        e = copy.deepcopy(ELECTION)
+        change(e)
+        edited.append(e)
+    got = js(*[("electionHash", "ab" * 32, e) for e in [ELECTION, *edited]],
+             ("electionParts", "ab" * 32, ELECTION),
+             ("electionHash", "ab" * 32, {**ELECTION, "opens_at": "0"}))
+    want = [P.election_hash("ab" * 32, e) for e in [ELECTION, *edited]]
+    assert got[:len(want)] == want and len(set(want)) == len(want)
+    parts = got[len(want)]
+    assert [unbig(p) if isinstance(p, dict) else p for p in parts] == \
+        P.election_parts("ab" * 32, ELECTION)
+    assert failed(got[-1])
+
+
+def test_the_board_chain_is_the_same_in_js(js):
+    trackers = ["aa" * 32, "bb" * 32, "cc" * 32]
+    got = js(("boardStart", EH), ("boardNext", P.board_start(EH), trackers[0]),
+             ("boardHash", EH, trackers), ("boardHash", EH, []))
+    assert got == [P.board_start(EH), P.board_next(P.board_start(EH), trackers[0]),
+                   P.board_hash(EH, trackers), P.board_start(EH)]
+
+
+def test_js_refuses_to_encrypt_under_the_identity_joint_key(js):
+    got = js(("encryptBallot", EH, VOTER, "00", JS_QS, CHOICES))
+    assert got[0]["error"] == ("VotingError: the joint key is the identity: a ballot would "
+                               "not be secret")
+
+
+def test_a_ballot_with_zero_randomness_is_refused_in_js(js, joint):
+    h = P.point(joint)
+    rs = [0, P.random_scalar()]
+    picks = [1, 0]
+    qs = [P.Question(2, 1, 1)]
+    entries, total = [], P.ZERO
+    for oj, (m, r) in enumerate(zip(picks, rs, strict=True)):
+        ct = P.encrypt(h, m, r)
+        total = total + ct
+        entries.append({**ct.to_json(), "proof": P.prove_range(
+            EH, VOTER, P.option_label(0, oj), h, ct, m, r, 0, 1)})
+    ballot = {"answers": [{"choices": entries, "proof": P.prove_range(
+        EH, VOTER, "q0/sum", h, total, 1, sum(rs) % ec.ORDER, 1, 1)}]}
+    want = "ballot point invalid for q0/o0: a is the identity"
+    assert P.ballot_problem(EH, VOTER, h, qs, ballot) == want
+    js_qs = [{"options": 2, "min_choices": 1, "max_choices": 1}]
+    assert js(("ballotProblem", EH, VOTER, joint, js_qs, ballot)) == [want]
+
+
+def test_the_js_benaloh_check_needs_the_tracker_and_integer_choices(js, joint):
+    sealed = P.encrypt_ballot(EH, VOTER, P.point(joint), QS, CHOICES)
+    reveal = sealed.reveal()
+    as_true = copy.deepcopy(reveal)
+    as_true["choices"][0][1] = True
+    got = js(("checkSpoiled", EH, VOTER, joint, sealed.ballot, reveal, JS_QS),
+             ("checkSpoiled", EH, VOTER, joint, sealed.ballot, as_true, JS_QS, sealed.tracker))
+    assert got[0] == ["the tracker is not this ballot's"]
+    assert got[1] == ["q0/o1 does not open to true"]
+    assert P.check_spoiled(EH, VOTER, P.point(joint), sealed.ballot, as_true, QS,
+                           sealed.tracker) == ["q0/o1 does not open to True"]
+
+
+def test_js_decryption_proofs_bind_the_board_and_b(js, joint):
+    key = js(("trusteeKeygen", EH, "org-js"))[0]
+    sums = P.tally([P.encrypt_ballot(EH, f"{n + 1:064x}", P.point(joint), QS, CHOICES).ballot
+                    for n in range(2)], QS)
+    tallies = [[ct.to_json() for ct in row] for row in sums]
+    board = P.board_hash(EH, ["aa" * 32, "bb" * 32])
+    shares = js(("partialDecrypt", EH, "org-js", key["secret"], tallies, board))[0]
+    edited = copy.deepcopy(tallies)
+    edited[0][0]["b"] = _plus_g(edited[0][0]["b"])
+    got = js(("decryptionProblem", EH, "org-js", key["public"], tallies, shares, board),
+             ("decryptionProblem", EH, "org-js", key["public"], edited, shares, board),
+             ("decryptionProblem", EH, "org-js", key["public"], tallies, shares,
+              P.board_start(EH)),
+             ("partialDecrypt", EH, "org-js", key["secret"], tallies))
+    assert got[:3] == [None, "decryption proof invalid for q0/o0",
+                       "decryption proof invalid for q0/o0"]
+    assert failed(got[3])  # the board is required
+    X = P.point(key["public"])
+    assert P.decryption_problem(EH, "org-js", X, sums, shares, board) is None
+    assert P.decryption_problem(EH, "org-js", X, sums, shares, P.board_start(EH)) == \
+        "decryption proof invalid for q0/o0"
