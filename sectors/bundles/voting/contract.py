@@ -427,15 +427,17 @@ def add_voters(ctx, id, voters):
     # A roll is all public keys or all DIDs (the first add_voters decides): one holder on
     # the roll both as a key and as a DID whose key it is would vote twice.
     kind = election["roll_kind"]
+    if kind == "did" and len(voters) > MAX_DIDS_PER_CALL:
+        raise ContractError("at most " + str(MAX_DIDS_PER_CALL) + " DIDs per call")
     for voter in voters:
         got = check_voter(voter)
         if kind is None:
             kind = got
+            if kind == "did" and len(voters) > MAX_DIDS_PER_CALL:  # before checking them all
+                raise ContractError("at most " + str(MAX_DIDS_PER_CALL) + " DIDs per call")
         elif got != kind:
             raise ContractError("a roll holds either public keys or did:baas DIDs, not both: "
                                 "the roll of " + id + " holds " + KIND_NAMES[kind])
-    if kind == "did" and len(voters) > MAX_DIDS_PER_CALL:
-        raise ContractError("at most " + str(MAX_DIDS_PER_CALL) + " DIDs per call")
     election["roll_kind"] = kind
     added = 0
     duplicates = 0

@@ -589,6 +589,12 @@ def test_the_largest_add_voters_calls_fit_in_a_transaction(chain):
     more = [d[:-1] + "z" for d in longest] + [_did()]
     refused(chain, "commission", "add_voters", "at most 200 DIDs per call", id="e1",
             voters=more)
+    # the old worst case, 500 DIDs of the longest form, on a new roll: a clear refusal
+    Election(chain, "e3", [MAYOR], ["org2"], [])
+    worst = longest + [d[:-2] + "zz" for d in longest] + [d[:-2] + "yy" for d in longest[:100]]
+    assert len(set(worst)) == 500
+    refused(chain, "commission", "add_voters", "at most 200 DIDs per call", id="e3",
+            voters=worst)
     Election(chain, "e2", [MAYOR], ["org2"], [])
     out = chain.send("commission", "add_voters", id="e2",
                      voters=[f"{i:064x}" for i in range(500)])
