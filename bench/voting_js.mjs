@@ -49,7 +49,12 @@ function time(fn, cpu) {
   return t;
 }
 
-const eh = v.electionHash("ab".repeat(32), "bench");
+const election = {
+  id: "bench", title: "Bench", opens_at: 0, closes_at: 1, trustees: ["org1", "org2", "org3"],
+  questions: [{ id: "q", title: "Q", min_choices: 1, max_choices: max,
+                options: Array.from({ length: options }, (_, j) => ({ id: `o${j}`, title: `O${j}` })) }],
+};
+const eh = v.electionHash("ab".repeat(32), election);
 const keys = ["org1", "org2", "org3"].map((t) => v.trusteeKeygen(eh, t));
 const h = v.jointKey(keys.map((k) => k.public));
 const questions = [{ options, min_choices: 1, max_choices: max }];

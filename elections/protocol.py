@@ -13,16 +13,20 @@ are in ``docs/templates/voting.md``; in short:
 - each choice carries a disjunctive Chaum-Pedersen proof that it encrypts 0 or 1, and each
   question a proof that the number of choices is within its bounds (the CDS OR-proof over
   every value in range, compact form: the challenges and responses only);
-- every proof's challenge hashes the election hash and the voter, so a proof copied to
-  another election or another voter does not verify;
+- every proof's challenge hashes the election hash (which hashes the whole election
+  definition: questions, options, titles, trustees, schedule) and the voter, so a proof
+  copied to another election or another voter does not verify;
+- the bulletin board is a hash chain over the trackers of the cast ballots in order
+  (``board_start``, ``board_next``), kept on chain;
 - each trustee decrypts the tallies partially (D = x·A) with a Chaum-Pedersen proof that it
-  used the secret of its posted key.
+  used the secret of its posted key, bound to the board and to both halves of the tally.
 
 Secrets (trustee keys, ballot randomness) are plain integers here; callers keep them.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +41,7 @@ TRUSTEE_DOMAIN = DOMAIN + "trustee-key"
 RANGE_DOMAIN = DOMAIN + "range"
 DECRYPT_DOMAIN = DOMAIN + "decrypt"
 TRACKER_DOMAIN = DOMAIN + "tracker"
+BOARD_DOMAIN = DOMAIN + "board"
 CAST_DOMAIN = DOMAIN + "cast"
 
 
@@ -52,9 +57,76 @@ def random_scalar() -> int:
             return k
 
 
-def election_hash(tx_hash: str, election_id: str) -> str:
-    """The hash every proof of an election binds (hex): its creating transaction and id."""
-    return ec.transcript(ELECTION_DOMAIN, tx_hash, election_id).hex()
+def election_parts(tx_hash: str, election: dict[str, Any]) -> list[object]:
+    """The transcript parts of the election hash, in this order: the creating transaction,
+    the id, the title, opens_at, closes_at, the number of trustees and each trustee, the
+    number of questions, then per question its id, title, min_choices, max_choices, number
+    of options and per option its id and title. Text as text, counts and times as integer
+    parts."""
+    def integer(value: Any) -> int:
+        if type(value) is not int:
+            raise ProtocolError("the election's counts and times are integers")
+        return value
+
+    def text(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ProtocolError("the election's ids and titles are text")
+        return value
+
+    trustees = election["trustees"]
+    questions = election["questions"]
+    parts: list[object] = [text(tx_hash), text(election["id"]), text(election["title"]),
+                           integer(election["opens_at"]), integer(election["closes_at"]),
+                           len(trustees), *map(text, trustees), len(questions)]
+    for q in questions:
+        options = q["options"]
+        parts += [text(q["id"]), text(q["title"]), integer(q["min_choices"]),
+                  integer(q["max_choices"]), len(options)]
+        for o in options:
+            parts += [text(o["id"]), text(o["title"])]
+    return parts
+
+
+def election_hash(tx_hash: str, election: dict[str, Any]) -> str:
+    """The hash every proof of an election binds (hex): its creating transaction and its
+    whole definition (``election_parts``)."""
+    return ec.transcript(ELECTION_DOMAIN, *election_parts(tx_hash, election)).hex()
+
+
+def board_start(eh: str) -> str:
+    """The bulletin board's hash before any ballot (hex)."""
+    return ec.transcript(BOARD_DOMAIN, eh).hex()
+
+
+def board_next(board: str, tracker: str) -> str:
+    """The board's hash after a ballot with ``tracker`` is cast (hex)."""
+    return ec.transcript(BOARD_DOMAIN, board, tracker).hex()
+
+
+def board_hash(eh: str, trackers: Sequence[str]) -> str:
+    """The board's hash after the ballots with ``trackers``, in the order cast."""
+    board = board_start(eh)
+    for t in trackers:
+        board = board_next(board, t)
+    return board
+
+
+# did:baas syntax as ledger/did_core.py defines it (a DID, no fragment): the namespace is
+# 1..32 of a-z 0-9 '-' not starting or ending with '-', the suffix 26 base32 characters.
+DID = re.compile(r"did:baas:[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?:[a-z2-7]{26}")
+KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def voter_kind(voter: Any) -> str | None:
+    """"key" for a 64-hex public key, "did" for a did:baas DID, None for anything else. An
+    election's roll holds one kind only."""
+    if not isinstance(voter, str):
+        return None
+    if KEY.fullmatch(voter):
+        return "key"
+    if DID.fullmatch(voter):
+        return "did"
+    return None
 
 
 def option_label(question: int, option: int) -> str:
@@ -177,9 +249,9 @@ def _range_commitments(h: Point, ct: Ciphertext, k: int, c: int, s: int) -> tupl
     return a, b
 
 
-def _range_challenge(eh: str, voter: str, label: str, ct: Ciphertext, lo: int, hi: int,
-                     commitments: Sequence[tuple[Point, Point]]) -> int:
-    parts: list[object] = [eh, voter, label, ct.a, ct.b, lo, hi]
+def _range_challenge(eh: str, voter: str, label: str, h: Point, ct: Ciphertext, lo: int,
+                     hi: int, commitments: Sequence[tuple[Point, Point]]) -> int:
+    parts: list[object] = [eh, voter, label, h, ct.a, ct.b, lo, hi]
     for a, b in commitments:
         parts += [a, b]
     return ec.challenge(RANGE_DOMAIN, *parts)
@@ -200,7 +272,7 @@ def prove_range(eh: str, voter: str, label: str, h: Point, ct: Ciphertext, m: in
             c_k, s_k = random_scalar(), random_scalar()
             steps[k] = (c_k, s_k)
             commitments.append(_range_commitments(h, ct, k, c_k, s_k))
-    c = _range_challenge(eh, voter, label, ct, lo, hi, commitments)
+    c = _range_challenge(eh, voter, label, h, ct, lo, hi, commitments)
     c_m = (c - sum(ck for ck, _ in steps.values())) % ec.ORDER
     steps[m] = (c_m, (w + c_m * r) % ec.ORDER)
     return [[_hex(steps[k][0]), _hex(steps[k][1])] for k in range(lo, hi + 1)]
@@ -215,7 +287,7 @@ def verify_range(eh: str, voter: str, label: str, h: Point, ct: Ciphertext, lo: 
     commitments = [_range_commitments(h, ct, k, c, s)
                    for k, (c, s) in zip(range(lo, hi + 1), steps, strict=True)]
     total = sum(c for c, _ in steps) % ec.ORDER
-    return total == _range_challenge(eh, voter, label, ct, lo, hi, commitments)
+    return total == _range_challenge(eh, voter, label, h, ct, lo, hi, commitments)
 
 
 # -- ballots ---------------------------------------------------------------------------
@@ -251,7 +323,10 @@ class SealedBallot:
 
 def encrypt_ballot(eh: str, voter: str, h: Point, questions: Sequence[Question],
                    choices: Sequence[Sequence[int]]) -> SealedBallot:
-    """Encrypt ``choices`` (per question, 0/1 per option) with every proof."""
+    """Encrypt ``choices`` (per question, 0/1 per option) with every proof. Refused under
+    the identity as joint key (trustee keys that cancel out): B would be the vote itself."""
+    if h.is_identity:
+        raise ProtocolError("the joint key is the identity: a ballot would not be secret")
     if len(choices) != len(questions):
         raise ProtocolError("one list of choices per question")
     answers, randomness = [], []
@@ -305,6 +380,10 @@ def ballot_problem(eh: str, voter: str, h: Point, questions: Sequence[Question],
         cts = ciphertexts(ballot, questions)
     except ProtocolError as err:
         return f"ballot malformed: {err}"
+    for qi, row in enumerate(cts):
+        for oj, ct in enumerate(row):
+            if ct.a.is_identity:  # r = 0: B is the vote in clear; no honest device makes it
+                return f"ballot point invalid for {option_label(qi, oj)}: a is the identity"
     for qi, (answer, row, q) in enumerate(zip(ballot["answers"], cts, questions,
                                                 strict=True)):
         total = ZERO
@@ -320,19 +399,22 @@ def ballot_problem(eh: str, voter: str, h: Point, questions: Sequence[Question],
 
 
 def check_spoiled(eh: str, voter: str, h: Point, ballot: Any, reveal: Any,
-                  questions: Sequence[Question]) -> list[str]:
-    """A Benaloh challenge: does the revealed randomness open the ballot to the revealed
-    choices? Returns the problems found (empty: the device encrypted what it showed)."""
+                  questions: Sequence[Question], expected_tracker: str) -> list[str]:
+    """A Benaloh challenge: is ``expected_tracker`` (the one the device showed) this
+    ballot's, and does the revealed randomness open the ballot to the revealed choices?
+    Returns the problems found (empty: the device encrypted what it showed)."""
     problems: list[str] = []
     try:
         cts = ciphertexts(ballot, questions)
+        if tracker(eh, voter, ballot) != expected_tracker:
+            problems.append("the tracker is not this ballot's")
         picks, rands = _field(reveal, "choices"), _field(reveal, "randomness")
         for qi, row in enumerate(cts):
             for oj, ct in enumerate(row):
                 m, r = picks[qi][oj], scalar(rands[qi][oj])
-                if m not in (0, 1) or encrypt(h, m, r) != ct:
+                if type(m) is not int or m not in (0, 1) or encrypt(h, m, r) != ct:
                     problems.append(f"{option_label(qi, oj)} does not open to {m!r}")
-    except (ProtocolError, LookupError, TypeError) as err:
+    except (ProtocolError, GroupError, LookupError, TypeError) as err:
         problems.append(f"reveal malformed: {err}")
     return problems
 
@@ -348,28 +430,33 @@ def tally(ballots: Sequence[Any], questions: Sequence[Question]) -> list[list[Ci
     return sums
 
 
-def _decrypt_challenge(eh: str, trustee: str, label: str, public: Point, a: Point, d: Point,
-                       t1: Point, t2: Point) -> int:
-    return ec.challenge(DECRYPT_DOMAIN, eh, trustee, label, public, a, d, t1, t2)
+def _decrypt_challenge(eh: str, board: str, trustee: str, label: str, public: Point,
+                       ct: Ciphertext, d: Point, t1: Point, t2: Point) -> int:
+    return ec.challenge(DECRYPT_DOMAIN, eh, board, trustee, label, public, ct.a, ct.b, d,
+                        t1, t2)
 
 
 def partial_decrypt(eh: str, trustee: str, key: TrusteeKey,
-                    tallies: Sequence[Sequence[Ciphertext]]) -> list[list[dict[str, Any]]]:
+                    tallies: Sequence[Sequence[Ciphertext]],
+                    board: str) -> list[list[dict[str, Any]]]:
+    """The trustee's shares of the tallies, each proof bound to the board's hash and to
+    both halves of its tally (an edited board or tally does not verify)."""
     shares = []
     for qi, row in enumerate(tallies):
         out = []
         for oj, ct in enumerate(row):
             d = ec.mul(key.secret, ct.a)
             w = random_scalar()
-            c = _decrypt_challenge(eh, trustee, option_label(qi, oj), key.public, ct.a, d,
-                                   ec.base_mul(w), ec.mul(w, ct.a))
+            c = _decrypt_challenge(eh, board, trustee, option_label(qi, oj), key.public, ct,
+                                   d, ec.base_mul(w), ec.mul(w, ct.a))
             out.append({"d": d.hex(), "proof": [_hex(c), _hex((w + c * key.secret) % ec.ORDER)]})
         shares.append(out)
     return shares
 
 
 def decryption_problem(eh: str, trustee: str, public: Point,
-                       tallies: Sequence[Sequence[Ciphertext]], shares: Any) -> str | None:
+                       tallies: Sequence[Sequence[Ciphertext]], shares: Any,
+                       board: str) -> str | None:
     """None when every share is proven; else the first wrong one."""
     if not isinstance(shares, list) or len(shares) != len(tallies):
         return "decryption malformed: one list of shares per question"
@@ -385,7 +472,7 @@ def decryption_problem(eh: str, trustee: str, public: Point,
                 return f"decryption malformed: {err}"
             t1 = ec.sub(ec.base_mul(s), ec.mul(c, public))
             t2 = ec.sub(ec.mul(s, ct.a), ec.mul(c, d))
-            if c != _decrypt_challenge(eh, trustee, label, public, ct.a, d, t1, t2):
+            if c != _decrypt_challenge(eh, board, trustee, label, public, ct, d, t1, t2):
                 return f"decryption proof invalid for {label}"
     return None
 

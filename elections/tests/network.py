@@ -138,10 +138,14 @@ class Election:
         record = self.net.read("election_record", {"id": self.id})
         return [[P.Ciphertext.from_json(ct) for ct in row] for row in record["tally"]]
 
+    def board(self) -> str:
+        return self.net.read("get_election", {"id": self.id})["board"]
+
     def decrypt(self) -> None:
         sums = self.tallies()
+        board = self.board()
         for trustee in TRUSTEES:
-            shares = P.partial_decrypt(self.eh, trustee, self.keys[trustee], sums)
+            shares = P.partial_decrypt(self.eh, trustee, self.keys[trustee], sums, board)
             self.net.send(self.net.admins[trustee], "post_decryption",
                           {"id": self.id, "shares": shares})
 

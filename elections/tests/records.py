@@ -13,14 +13,15 @@ TX_HASH = "ab" * 32
 def election(questions: list[tuple[int, int, int]], trustees: list[str],
              election_id: str = "e1", tx_hash: str = TX_HASH) -> dict[str, Any]:
     """An election as the contract stores it: questions as (options, min, max)."""
-    return {
+    elec: dict[str, Any] = {
         "id": election_id, "title": "test", "trustees": trustees,
         "opens_at": 0, "closes_at": 1, "tx_hash": tx_hash,
-        "eh": P.election_hash(tx_hash, election_id),
         "questions": [{"id": f"q{i}", "title": f"Q{i}", "min_choices": lo, "max_choices": hi,
                        "options": [{"id": f"o{j}", "title": f"O{j}"} for j in range(n)]}
                       for i, (n, lo, hi) in enumerate(questions)],
     }
+    elec["eh"] = P.election_hash(tx_hash, elec)
+    return elec
 
 
 def random_choices(rng: random.Random, questions: list[P.Question]) -> list[list[int]]:
@@ -44,12 +45,14 @@ def record(questions: list[tuple[int, int, int]], voters: int, *, trustees: int 
     qs = P.questions_of(elec)
     plain = [[0] * q.options for q in qs]
     ballots = []
+    board = P.board_start(eh)
     for n in range(voters):
         voter = f"{n:064x}"
         choices = random_choices(rng, qs)
         sealed = P.encrypt_ballot(eh, voter, h, qs, choices)
+        board = P.board_next(board, sealed.tracker)
         ballots.append({"seq": n + 1, "voter": voter, "tracker": sealed.tracker,
-                        "ballot": sealed.ballot, "height": 1})
+                        "ballot": sealed.ballot, "height": 1, "board": board})
         for qi, row in enumerate(choices):
             for oj, m in enumerate(row):
                 plain[qi][oj] += m
@@ -58,11 +61,12 @@ def record(questions: list[tuple[int, int, int]], voters: int, *, trustees: int 
         "format": "baas-election-record/1", "election": elec,
         "trustee_keys": {t: keys[t].posted() for t in names}, "joint_key": h.hex(),
         "roll": [b["voter"] for b in ballots], "ballots": ballots,
+        "ballot_count": len(ballots), "board": board,
         "tally": [[ct.to_json() for ct in row] for row in sums],
         "decryptions": None, "result": None,
     }
     if decrypt:
-        shares = {t: P.partial_decrypt(eh, t, keys[t], sums) for t in names}
+        shares = {t: P.partial_decrypt(eh, t, keys[t], sums, board) for t in names}
         rec["decryptions"] = shares
         rec["result"] = P.counts(P.combine(sums, [shares[t] for t in names]), voters)
     return rec, plain

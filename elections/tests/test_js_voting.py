@@ -141,14 +141,14 @@ def test_transcripts_challenges_and_election_hash_match_ledger_ec(js):
                for d, parts in cases],
              *[("challenge", d, *[big(p) if isinstance(p, int) else p for p in parts])
                for d, parts in cases],
-             ("electionHash", "ab" * 32, "e-js"),
+             ("electionHash", "ab" * 32, ELECTION),
              ("transcriptHex", "d", big(2**256)),
              ("transcriptHex", "a\u0000b", "x"))
     n = len(cases)
     assert got[:n] == [ec.transcript(d, *[ec.from_hex(p) if p == g else p for p in parts]).hex()
                        for d, parts in cases]
     assert [unbig(c) for c in got[n:2 * n]] == [ec.challenge(d, *parts) for d, parts in cases]
-    assert got[2 * n] == P.election_hash("ab" * 32, "e-js") == EH
+    assert got[2 * n] == P.election_hash("ab" * 32, ELECTION) == EH
     assert failed(got[2 * n + 1]) and failed(got[2 * n + 2])  # as ec refuses them
     with pytest.raises(ec.GroupError):
         ec.transcript("d", 2**256)
@@ -260,7 +260,8 @@ def test_a_ballot_made_in_js_verifies_in_python(js, joint):
     assert P.ballot_problem(EH, VOTER, h, QS, sealed["ballot"]) is None
     assert P.tracker(EH, VOTER, sealed["ballot"]) == sealed["tracker"]
     assert sealed["reveal"]["choices"] == CHOICES
-    assert P.check_spoiled(EH, VOTER, h, sealed["ballot"], sealed["reveal"], QS) == []
+    assert P.check_spoiled(EH, VOTER, h, sealed["ballot"], sealed["reveal"], QS,
+                           sealed["tracker"]) == []
     # the proofs bind the voter and the election
     assert P.ballot_problem(EH, "cd" * 32, h, QS, sealed["ballot"]) == \
         "ballot proof invalid for q0/o0"
@@ -279,7 +280,7 @@ def test_a_ballot_made_in_python_verifies_in_js(js, joint):
     got = js(("ballotProblem", EH, VOTER, joint, JS_QS, sealed.ballot),
              ("tracker", EH, VOTER, sealed.ballot),
              ("checkSpoiled", EH, VOTER, joint, sealed.ballot, reveal, JS_QS, sealed.tracker),
-             ("checkSpoiled", EH, VOTER, joint, sealed.ballot, flipped, JS_QS),
+             ("checkSpoiled", EH, VOTER, joint, sealed.ballot, flipped, JS_QS, sealed.tracker),
              ("checkSpoiled", EH, VOTER, joint, sealed.ballot, reveal, JS_QS, "00" * 32),
              ("ballotProblem", EH, "cd" * 32, joint, JS_QS, sealed.ballot))
     assert got[:3] == [None, sealed.tracker, []]
@@ -374,10 +375,11 @@ def test_a_tampered_reveal_fails_in_python_and_in_js(js, joint):
     two = copy.deepcopy(reveal)
     two["choices"][1][1] = 2
     h = P.point(joint)
-    assert P.check_spoiled(EH, VOTER, h, ballot, reveal, QS) == []
-    assert P.check_spoiled(EH, VOTER, h, ballot, flipped, QS) == ["q0/o1 does not open to 0"]
-    assert P.check_spoiled(EH, VOTER, h, ballot, other_r, QS) == ["q1/o0 does not open to 1"]
-    assert P.check_spoiled(EH, VOTER, h, ballot, two, QS) == ["q1/o1 does not open to 2"]
+    t = sealed["tracker"]
+    assert P.check_spoiled(EH, VOTER, h, ballot, reveal, QS, t) == []
+    assert P.check_spoiled(EH, VOTER, h, ballot, flipped, QS, t) == ["q0/o1 does not open to 0"]
+    assert P.check_spoiled(EH, VOTER, h, ballot, other_r, QS, t) == ["q1/o0 does not open to 1"]
+    assert P.check_spoiled(EH, VOTER, h, ballot, two, QS, t) == ["q1/o1 does not open to 2"]
     got = js(*[("checkSpoiled", EH, VOTER, joint, ballot, r, JS_QS, sealed["tracker"])
                for r in (reveal, flipped, other_r, two)])
     assert got == [[], ["q0/o1 does not open to 0"], ["q1/o0 does not open to 1"],
@@ -404,27 +406,32 @@ def test_js_and_python_trustees_decrypt_a_mixed_election_that_the_verifier_accep
     ballots = [sealed[n]["ballot"] for n in range(len(picks))]
     sums = P.tally(ballots, QS)
     tallies = [[ct.to_json() for ct in row] for row in sums]
-    js_tally, js_shares = js(("tally", ballots, JS_QS),
-                             ("partialDecrypt", EH, "org-js", js_key["secret"], tallies))
-    assert js_tally == tallies
-    py_shares = P.partial_decrypt(EH, "org-py", py_key, sums)
-    assert P.decryption_problem(EH, "org-js", P.point(js_key["public"]), sums, js_shares) is None
+    board = P.board_hash(EH, [sealed[n]["tracker"] for n in range(len(picks))])
+    js_tally, js_shares, js_board = js(
+        ("tally", ballots, JS_QS),
+        ("partialDecrypt", EH, "org-js", js_key["secret"], tallies, board),
+        ("boardHash", EH, [sealed[n]["tracker"] for n in range(len(picks))]))
+    assert js_tally == tallies and js_board == board
+    py_shares = P.partial_decrypt(EH, "org-py", py_key, sums, board)
+    assert P.decryption_problem(EH, "org-js", P.point(js_key["public"]), sums, js_shares,
+                                board) is None
 
     bad_d = copy.deepcopy(js_shares)
     bad_d[0][2]["d"] = _plus_g(bad_d[0][2]["d"])
     bad_proof = copy.deepcopy(js_shares)
     bad_proof[1][1]["proof"][1] = _bump(bad_proof[1][1]["proof"][1])
     for shares, label in ((bad_d, "q0/o2"), (bad_proof, "q1/o1")):
-        assert P.decryption_problem(EH, "org-js", P.point(js_key["public"]), sums, shares) == \
-            f"decryption proof invalid for {label}"
-    assert P.decryption_problem(EH, "org-py", P.point(js_key["public"]), sums, js_shares) == \
-        "decryption proof invalid for q0/o0"
+        assert P.decryption_problem(EH, "org-js", P.point(js_key["public"]), sums, shares,
+                                    board) == f"decryption proof invalid for {label}"
+    assert P.decryption_problem(EH, "org-py", P.point(js_key["public"]), sums, js_shares,
+                                board) == "decryption proof invalid for q0/o0"
 
-    got = js(("decryptionProblem", EH, "org-py", py_key.public.hex(), tallies, py_shares),
-             ("decryptionProblem", EH, "org-js", js_key["public"], tallies, js_shares),
-             ("decryptionProblem", EH, "org-js", js_key["public"], tallies, bad_d),
-             ("decryptionProblem", EH, "org-js", js_key["public"], tallies, bad_proof),
-             ("decryptionProblem", EH, "org-js", py_key.public.hex(), tallies, py_shares),
+    got = js(("decryptionProblem", EH, "org-py", py_key.public.hex(), tallies, py_shares, board),
+             ("decryptionProblem", EH, "org-js", js_key["public"], tallies, js_shares, board),
+             ("decryptionProblem", EH, "org-js", js_key["public"], tallies, bad_d, board),
+             ("decryptionProblem", EH, "org-js", js_key["public"], tallies, bad_proof, board),
+             ("decryptionProblem", EH, "org-js", py_key.public.hex(), tallies, py_shares,
+              board),
              ("counts", tallies, [js_shares, py_shares], len(picks)),
              ("counts", tallies, [js_shares], len(picks)))
     assert got[:5] == [None, None, "decryption proof invalid for q0/o2",
@@ -440,8 +447,11 @@ def test_js_and_python_trustees_decrypt_a_mixed_election_that_the_verifier_accep
         "trustee_keys": {"org-js": js_key["posted"], "org-py": py_key.posted()},
         "joint_key": h.hex(), "roll": voters,
         "ballots": [{"seq": n + 1, "voter": voters[n], "tracker": sealed[n]["tracker"],
-                     "ballot": ballots[n], "height": 1} for n in range(len(picks))],
-        "tally": tallies, "decryptions": {"org-js": js_shares, "org-py": py_shares},
+                     "ballot": ballots[n], "height": 1,
+                     "board": P.board_hash(EH, [sealed[k]["tracker"] for k in range(n + 1)])}
+                    for n in range(len(picks))],
+        "ballot_count": len(picks), "board": board, "tally": tallies,
+        "decryptions": {"org-js": js_shares, "org-py": py_shares},
         "result": got[5],
     }
     verify_record(record)
@@ -469,7 +479,8 @@ def test_with_the_same_randomness_js_and_python_produce_identical_keys_ballots_a
     py_key = P.trustee_keygen(EH, "org-py", secret=secret)  # draws w = scalars[1]
     py_sealed = P.encrypt_ballot(EH, VOTER, P.point(joint), QS, CHOICES)
     sums = P.tally([py_sealed.ballot], QS)
-    py_shares = P.partial_decrypt(EH, "org-py", py_key, sums)
+    board = P.board_hash(EH, [py_sealed.tracker])
+    py_shares = P.partial_decrypt(EH, "org-py", py_key, sums, board)
     used = len(scalars) - 1 - len(list(drawn))  # w, the ballot's draws, the shares' draws
 
     got = js(("$fixRandom", chunks[1:]),
@@ -479,7 +490,7 @@ def test_with_the_same_randomness_js_and_python_produce_identical_keys_ballots_a
              ("$fixRandom", [f"{k:0128x}" for k in scalars[2:]]),
              ("encryptBallot", EH, VOTER, joint, JS_QS, CHOICES),
              ("partialDecrypt", EH, "org-py", f"{secret:064x}",
-              [[ct.to_json() for ct in row] for row in sums]),
+              [[ct.to_json() for ct in row] for row in sums], board),
              ("$randomLeft",))
     key, r1, r2, sealed, shares, left = got[1], got[2], got[3], got[5], got[6], got[7]
     assert key["posted"] == py_key.posted()
@@ -488,3 +499,93 @@ def test_with_the_same_randomness_js_and_python_produce_identical_keys_ballots_a
                       "reveal": py_sealed.reveal()}
     assert shares == py_shares
     assert len(scalars) - 2 - left == used - 1  # the same number of draws after w
+
+
+# --- regressions of the security review (issue 14) ------------------------------------------
+
+def test_the_election_hash_covers_the_definition_in_js_as_in_python(js):
+    from elections.tests.test_protocol import DEFINITION_EDITS
+
+    edited = []
+    for change in DEFINITION_EDITS.values():
+        e = copy.deepcopy(ELECTION)
+        change(e)
+        edited.append(e)
+    got = js(*[("electionHash", "ab" * 32, e) for e in [ELECTION, *edited]],
+             ("electionParts", "ab" * 32, ELECTION),
+             ("electionHash", "ab" * 32, {**ELECTION, "opens_at": "0"}))
+    want = [P.election_hash("ab" * 32, e) for e in [ELECTION, *edited]]
+    assert got[:len(want)] == want and len(set(want)) == len(want)
+    parts = got[len(want)]
+    assert [unbig(p) if isinstance(p, dict) else p for p in parts] == \
+        P.election_parts("ab" * 32, ELECTION)
+    assert failed(got[-1])
+
+
+def test_the_board_chain_is_the_same_in_js(js):
+    trackers = ["aa" * 32, "bb" * 32, "cc" * 32]
+    got = js(("boardStart", EH), ("boardNext", P.board_start(EH), trackers[0]),
+             ("boardHash", EH, trackers), ("boardHash", EH, []))
+    assert got == [P.board_start(EH), P.board_next(P.board_start(EH), trackers[0]),
+                   P.board_hash(EH, trackers), P.board_start(EH)]
+
+
+def test_js_refuses_to_encrypt_under_the_identity_joint_key(js):
+    got = js(("encryptBallot", EH, VOTER, "00", JS_QS, CHOICES))
+    assert got[0]["error"] == ("VotingError: the joint key is the identity: a ballot would "
+                               "not be secret")
+
+
+def test_a_ballot_with_zero_randomness_is_refused_in_js(js, joint):
+    h = P.point(joint)
+    rs = [0, P.random_scalar()]
+    picks = [1, 0]
+    qs = [P.Question(2, 1, 1)]
+    entries, total = [], P.ZERO
+    for oj, (m, r) in enumerate(zip(picks, rs, strict=True)):
+        ct = P.encrypt(h, m, r)
+        total = total + ct
+        entries.append({**ct.to_json(), "proof": P.prove_range(
+            EH, VOTER, P.option_label(0, oj), h, ct, m, r, 0, 1)})
+    ballot = {"answers": [{"choices": entries, "proof": P.prove_range(
+        EH, VOTER, "q0/sum", h, total, 1, sum(rs) % ec.ORDER, 1, 1)}]}
+    want = "ballot point invalid for q0/o0: a is the identity"
+    assert P.ballot_problem(EH, VOTER, h, qs, ballot) == want
+    js_qs = [{"options": 2, "min_choices": 1, "max_choices": 1}]
+    assert js(("ballotProblem", EH, VOTER, joint, js_qs, ballot)) == [want]
+
+
+def test_the_js_benaloh_check_needs_the_tracker_and_integer_choices(js, joint):
+    sealed = P.encrypt_ballot(EH, VOTER, P.point(joint), QS, CHOICES)
+    reveal = sealed.reveal()
+    as_true = copy.deepcopy(reveal)
+    as_true["choices"][0][1] = True
+    got = js(("checkSpoiled", EH, VOTER, joint, sealed.ballot, reveal, JS_QS),
+             ("checkSpoiled", EH, VOTER, joint, sealed.ballot, as_true, JS_QS, sealed.tracker))
+    assert got[0] == ["the tracker is not this ballot's"]
+    assert got[1] == ["q0/o1 does not open to true"]
+    assert P.check_spoiled(EH, VOTER, P.point(joint), sealed.ballot, as_true, QS,
+                           sealed.tracker) == ["q0/o1 does not open to True"]
+
+
+def test_js_decryption_proofs_bind_the_board_and_b(js, joint):
+    key = js(("trusteeKeygen", EH, "org-js"))[0]
+    sums = P.tally([P.encrypt_ballot(EH, f"{n + 1:064x}", P.point(joint), QS, CHOICES).ballot
+                    for n in range(2)], QS)
+    tallies = [[ct.to_json() for ct in row] for row in sums]
+    board = P.board_hash(EH, ["aa" * 32, "bb" * 32])
+    shares = js(("partialDecrypt", EH, "org-js", key["secret"], tallies, board))[0]
+    edited = copy.deepcopy(tallies)
+    edited[0][0]["b"] = _plus_g(edited[0][0]["b"])
+    got = js(("decryptionProblem", EH, "org-js", key["public"], tallies, shares, board),
+             ("decryptionProblem", EH, "org-js", key["public"], edited, shares, board),
+             ("decryptionProblem", EH, "org-js", key["public"], tallies, shares,
+              P.board_start(EH)),
+             ("partialDecrypt", EH, "org-js", key["secret"], tallies))
+    assert got[:3] == [None, "decryption proof invalid for q0/o0",
+                       "decryption proof invalid for q0/o0"]
+    assert failed(got[3])  # the board is required
+    X = P.point(key["public"])
+    assert P.decryption_problem(EH, "org-js", X, sums, shares, board) is None
+    assert P.decryption_problem(EH, "org-js", X, sums, shares, P.board_start(EH)) == \
+        "decryption proof invalid for q0/o0"

@@ -91,7 +91,8 @@ def election(net):
     other = elec.ballot(voters[1], [[0, 1, 0], [0, 0, 0]])
     refused(net, voters[1], "cast", {"id": "e1", "ballot": other.ballot}, "already voted")
     refused(net, outsider, "cast", {"id": "e1", "ballot": sealed[2].ballot}, "not on the roll")
-    shares = P.partial_decrypt(elec.eh, "org1", elec.keys["org1"], elec.tallies())
+    shares = P.partial_decrypt(elec.eh, "org1", elec.keys["org1"], elec.tallies(),
+                               elec.board())
     refused(net, net.admins["org1"], "post_decryption", {"id": "e1", "shares": shares},
             "closed")
 
@@ -116,10 +117,14 @@ def test_trackers_are_on_the_board(net, election):
 
 
 def test_every_node_gives_a_valid_record(net, election):
+    elec, _plain, _counts, sealed = election
+    board = net.read("get_election", {"id": "e1"})["board"]
+    assert board == P.board_hash(elec.eh, [s.tracker for s in sealed])
     for url in net.urls:
         record = record_from_node(url, "e1")
-        assert len(record["ballots"]) == VOTERS
-        verify_record(record)
+        assert len(record["ballots"]) == record["ballot_count"] == VOTERS
+        assert net.read("list_voters", {"id": "e1"}, url=url) == record["roll"]
+        verify_record(record, board=board)
 
 
 def test_verifier_command_reads_a_node(net, election):

@@ -5,8 +5,10 @@
  * of the trustees; a Schnorr proof with each trustee key; per option a proof that the
  * choice encrypts 0 or 1 and per question a proof that the number of choices is within
  * [min_choices, max_choices] (compact CDS disjunctive Chaum-Pedersen); the tracker; the
- * Benaloh reveal of a ballot the voter challenges; partial decryption with a Chaum-Pedersen
- * proof. Every proof's challenge binds the election hash (and the voter or the trustee).
+ * Benaloh reveal of a ballot the voter challenges; the bulletin board's hash chain; partial
+ * decryption with a Chaum-Pedersen proof bound to the board and both halves of the tally.
+ * Every proof's challenge binds the election hash (which hashes the whole election
+ * definition) and the voter or the trustee.
  *
  * Encodings: a point is 33-byte compressed SEC 1 as lower-case hex (66 digits), the
  * identity "00"; a scalar is 64 lower-case hex digits below the group order. A transcript
@@ -37,6 +39,7 @@ export const TRUSTEE_DOMAIN = DOMAIN + "trustee-key";
 export const RANGE_DOMAIN = DOMAIN + "range";
 export const DECRYPT_DOMAIN = DOMAIN + "decrypt";
 export const TRACKER_DOMAIN = DOMAIN + "tracker";
+export const BOARD_DOMAIN = DOMAIN + "board";
 export const CAST_DOMAIN = DOMAIN + "cast";
 export const SECRET_FORMAT = "baas-trustee-secret/1";
 
@@ -192,9 +195,53 @@ export function challenge(domain, ...parts) {
 
 // --- names --------------------------------------------------------------------------------
 
-/** The hash every proof of an election binds (hex): its creating transaction and id. */
-export function electionHash(txHash, electionId) {
-  return transcriptHex(ELECTION_DOMAIN, txHash, electionId);
+/** The parts of the election hash, in order: the creating transaction, the id, the title,
+ * opens_at, closes_at, the number of trustees and each trustee, the number of questions,
+ * then per question its id, title, min_choices, max_choices, number of options and per
+ * option its id and title. Text as text, counts and times as integer parts. */
+export function electionParts(txHash, election) {
+  const text = (v) => {
+    if (typeof v !== "string") throw new VotingError("the election's ids and titles are text");
+    return v;
+  };
+  const int = (v) => {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      throw new VotingError("the election's counts and times are integers");
+    }
+    return BigInt(v);
+  };
+  const trustees = field(election, "trustees"), questions = field(election, "questions");
+  if (!Array.isArray(trustees) || !Array.isArray(questions)) {
+    throw new VotingError("an election has lists of trustees and questions");
+  }
+  const parts = [text(txHash), text(field(election, "id")), text(field(election, "title")),
+                 int(field(election, "opens_at")), int(field(election, "closes_at")),
+                 BigInt(trustees.length), ...trustees.map(text), BigInt(questions.length)];
+  for (const q of questions) {
+    const options = field(q, "options");
+    if (!Array.isArray(options)) throw new VotingError("a question has a list of options");
+    parts.push(text(field(q, "id")), text(field(q, "title")), int(field(q, "min_choices")),
+               int(field(q, "max_choices")), BigInt(options.length));
+    for (const o of options) parts.push(text(field(o, "id")), text(field(o, "title")));
+  }
+  return parts;
+}
+
+/** The hash every proof of an election binds (hex): its creating transaction and its whole
+ * definition (electionParts). */
+export function electionHash(txHash, election) {
+  return transcriptHex(ELECTION_DOMAIN, ...electionParts(txHash, election));
+}
+
+/** The bulletin board's hash before any ballot (hex). */
+export function boardStart(eh) { return transcriptHex(BOARD_DOMAIN, eh); }
+
+/** The board's hash after a ballot with `tracker` is cast (hex). */
+export function boardNext(board, tracker) { return transcriptHex(BOARD_DOMAIN, board, tracker); }
+
+/** The board's hash after the ballots with `trackers`, in the order cast. */
+export function boardHash(eh, trackers) {
+  return trackers.reduce((board, t) => boardNext(board, t), boardStart(eh));
 }
 
 export function optionLabel(qi, oj) { return `q${qi}/o${oj}`; }
@@ -302,8 +349,8 @@ function rangeCommitments(H, A, B, k, c, s) {
   return [sMinusC(s, G, c, A), sMinusC(s, H, c, B.subtract(small(k)))];
 }
 
-function rangeChallenge(eh, voter, label, A, B, lo, hi, commitments) {
-  const parts = [eh, voter, label, A, B, BigInt(lo), BigInt(hi)];
+function rangeChallenge(eh, voter, label, H, A, B, lo, hi, commitments) {
+  const parts = [eh, voter, label, H, A, B, BigInt(lo), BigInt(hi)];
   for (const [a, b] of commitments) parts.push(a, b);
   return challenge(RANGE_DOMAIN, ...parts);
 }
@@ -329,7 +376,7 @@ function proveRangePoints(eh, voter, label, H, A, B, m, r, lo, hi) {
       commitments.push(rangeCommitments(H, A, B, k, ck, sk));
     }
   }
-  const c = rangeChallenge(eh, voter, label, A, B, lo, hi, commitments);
+  const c = rangeChallenge(eh, voter, label, H, A, B, lo, hi, commitments);
   let cm = c;
   for (const [ck] of steps.values()) cm -= ck;
   cm = mod(cm);
@@ -350,7 +397,7 @@ function verifyRangePoints(eh, voter, label, H, A, B, lo, hi, proof) {
   }
   const commitments = steps.map(([c, s], i) => rangeCommitments(H, A, B, lo + i, c, s));
   const total = steps.reduce((acc, [c]) => acc + c, 0n) % ORDER;
-  return total === rangeChallenge(eh, voter, label, A, B, lo, hi, commitments);
+  return total === rangeChallenge(eh, voter, label, H, A, B, lo, hi, commitments);
 }
 
 /** The compact CDS proof that ct = encrypt(h, m, r) holds a value in [lo, hi]. */
@@ -393,9 +440,11 @@ function normalQuestion(q) {
 /** Encrypt `choices` (per question, a 0 or 1 per option) for `voter` under the joint key
  * `h`, with every proof. Returns {ballot, tracker, reveal}: `ballot` is the tx argument,
  * `reveal` ({choices, randomness}) opens it for a Benaloh challenge and must be discarded
- * (never sent) for a ballot that is cast. */
+ * (never sent) for a ballot that is cast. Refused under the identity as joint key (trustee
+ * keys that cancel out): B would be the vote itself. */
 export function encryptBallot(eh, voter, h, questions, choices) {
   const H = jointPoint(h);
+  if (H.is0()) throw new VotingError("the joint key is the identity: a ballot would not be secret");
   questions = questions.map(normalQuestion);
   if (!Array.isArray(choices) || choices.length !== questions.length) {
     throw new VotingError("one list of choices per question");
@@ -472,6 +521,12 @@ export function ballotProblem(eh, voter, h, questions, ballot) {
     if (err instanceof VotingError) return `ballot malformed: ${err.message}`;
     throw err;
   }
+  for (let qi = 0; qi < cts.length; qi++) {
+    for (let oj = 0; oj < cts[qi].length; oj++) {
+      // r = 0: B is the vote in clear; no honest device makes it
+      if (cts[qi][oj][0].is0()) return `ballot point invalid for ${optionLabel(qi, oj)}: a is the identity`;
+    }
+  }
   for (let qi = 0; qi < questions.length; qi++) {
     const answer = ballot.answers[qi];
     let sumA = ZERO, sumB = ZERO;
@@ -492,15 +547,15 @@ export function ballotProblem(eh, voter, h, questions, ballot) {
   return null;
 }
 
-/** A Benaloh challenge: does `reveal` ({choices, randomness}) open `ballot` to the revealed
- * choices (and, when given, is `expectedTracker` the ballot's tracker)? The problems found;
- * empty when the device encrypted what it showed. */
+/** A Benaloh challenge: is `expectedTracker` (the one the device showed; required) the
+ * ballot's tracker, and does `reveal` ({choices, randomness}) open `ballot` to the revealed
+ * choices? The problems found; empty when the device encrypted what it showed. */
 export function checkSpoiled(eh, voter, h, ballot, reveal, questions, expectedTracker) {
   const problems = [];
   try {
     const H = jointPoint(h);
     const cts = ciphertexts(ballot, questions.map(normalQuestion));
-    if (expectedTracker !== undefined && tracker(eh, voter, ballot) !== expectedTracker) {
+    if (tracker(eh, voter, ballot) !== expectedTracker) {
       problems.push("the tracker is not this ballot's");
     }
     const picks = field(reveal, "choices"), rands = field(reveal, "randomness");
@@ -541,28 +596,41 @@ export function tally(ballots, questions) {
   return sums.map((row) => row.map(([A, B]) => ({ a: pointHex(A), b: pointHex(B) })));
 }
 
-function decryptChallenge(eh, trustee, label, X, A, D, t1, t2) {
-  return challenge(DECRYPT_DOMAIN, eh, trustee, label, X, A, D, t1, t2);
+function decryptChallenge(eh, board, trustee, label, X, A, B, D, t1, t2) {
+  return challenge(DECRYPT_DOMAIN, eh, board, trustee, label, X, A, B, D, t1, t2);
 }
 
-/** A trustee's shares for the tallies ([[{a, b}]]): per option {d: x·A, proof: [c, s]}. */
-export function partialDecrypt(eh, trustee, secret, tallies) {
+function boardText(board) {
+  if (typeof board !== "string" || board.length !== 64 || !HEX.test(board)) {
+    throw new VotingError("board: the board's hash is 64 lower-case hex digits");
+  }
+  return board;
+}
+
+/** A trustee's shares for the tallies ([[{a, b}]]): per option {d: x·A, proof: [c, s]}, each
+ * proof bound to the board's hash `board` and both halves of its tally. */
+export function partialDecrypt(eh, trustee, secret, tallies, board) {
+  boardText(board);
   const x = scalarFromHex(secret, "secret");
   const X = mulSecret(x, G);
   return tallies.map((row, qi) => row.map((ct, oj) => {
     const label = optionLabel(qi, oj);
     const A = pointFromHex(field(ct, "a"), label + ".a");
+    const B = pointFromHex(field(ct, "b"), label + ".b");
     const D = mulSecret(x, A);
     const w = randomScalar();
-    const c = decryptChallenge(eh, trustee, label, X, A, D, mulSecret(w, G), mulSecret(w, A));
+    const c = decryptChallenge(eh, board, trustee, label, X, A, B, D, mulSecret(w, G),
+                               mulSecret(w, A));
     return { d: pointHex(D), proof: [scalarHex(c), scalarHex(mod(w + c * x))] };
   }));
 }
 
-/** null when every share of `shares` is proven for the trustee's public key; else the
- * first wrong one ("decryption proof invalid for q0/o1"). */
-export function decryptionProblem(eh, trustee, publicKey, tallies, shares) {
+/** null when every share of `shares` is proven for the trustee's public key, the tallies
+ * and the board's hash `board`; else the first wrong one ("decryption proof invalid for
+ * q0/o1"). */
+export function decryptionProblem(eh, trustee, publicKey, tallies, shares, board) {
   const X = pointFromHex(publicKey, "public");
+  boardText(board);
   if (!Array.isArray(shares) || shares.length !== tallies.length) {
     return "decryption malformed: one list of shares per question";
   }
@@ -573,9 +641,10 @@ export function decryptionProblem(eh, trustee, publicKey, tallies, shares) {
     }
     for (let oj = 0; oj < row.length; oj++) {
       const label = optionLabel(qi, oj);
-      let A, D, c, s;
+      let A, B, D, c, s;
       try {
         A = pointFromHex(field(row[oj], "a"), label);
+        B = pointFromHex(field(row[oj], "b"), label);
         D = pointFromHex(field(got[oj], "d"), label);
         [c, s] = pair(field(got[oj], "proof"), label);
       } catch (err) {
@@ -583,7 +652,7 @@ export function decryptionProblem(eh, trustee, publicKey, tallies, shares) {
         throw err;
       }
       const t1 = sMinusC(s, G, c, X), t2 = sMinusC(s, A, c, D);
-      if (c !== decryptChallenge(eh, trustee, label, X, A, D, t1, t2)) {
+      if (c !== decryptChallenge(eh, board, trustee, label, X, A, B, D, t1, t2)) {
         return `decryption proof invalid for ${label}`;
       }
     }

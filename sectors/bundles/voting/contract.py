@@ -10,9 +10,10 @@
 #
 # Keys:
 #   config                        {"roles": {role: [org, ...]}}
-#   election/<id>                 the election: questions, schedule, eh, state, keys, counts
+#   election/<id>                 the election: questions, schedule, eh, board, state, keys,
+#                                 roll_kind ("key" or "did": a roll holds one kind), counts
 #   voter/<id>/<voter>            0 while the voter (on the roll) has not voted, else the seq
-#   ballot/<id>/<seq, 10 digits>  {seq, voter, tracker, ballot, height}
+#   ballot/<id>/<seq, 10 digits>  {seq, voter, tracker, ballot, height, board}
 #   tracker/<id>/<tracker>        seq of the ballot with that tracker
 #   tally/<id>                    [[{"a", "b"} per option] per question]: running sums
 #   decryption/<id>/<org>         a trustee's partial decryption (shares)
@@ -24,10 +25,24 @@ MIN_OPTIONS = 2
 MAX_OPTIONS = 20
 MAX_TRUSTEES = 10
 MAX_VOTERS_PER_CALL = 500
+# DIDs cost more to check and to store than keys: add_voters with this many DIDs of the
+# longest form (68 characters) stays well within one transaction's steps
+MAX_DIDS_PER_CALL = 200
+MAX_VOTER_PAGE = 500  # list_voters
 MAX_ROLL_IN_RECORD = 1000  # election_record lists the roll up to this size (one range)
 MAX_TITLE = 200
 MAX_TIME = 1 << 40  # seconds
-MAX_DID = 160
+# did:baas:<namespace>:<suffix> as ledger/did_core.py defines it: a namespace of 1..32
+# characters a-z 0-9 '-' (not first or last), a suffix of 26 base32 characters a-z 2-7
+DID_PREFIX = "did:baas:"
+MAX_NAMESPACE = 32
+SUFFIX_LEN = 26
+MAX_DID = 9 + MAX_NAMESPACE + 1 + SUFFIX_LEN  # 68
+NAMESPACE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789-"
+SUFFIX_CHARS = "abcdefghijklmnopqrstuvwxyz234567"
+# the host hashes at most 256 parts in one transcript; the election hash takes
+# 7 + trustees + 5 per question + 2 per option
+MAX_HASH_PARTS = 256
 SEQ_DIGITS = 10
 MAX_LIST = 100
 # A ballot is checked in one transaction (200,000 steps): its proofs take
@@ -40,7 +55,6 @@ MAX_TOTAL_OPTIONS = 127  # a tracker hashes 2 + 2 x options parts (the host take
 MAX_SHARES = 400  # trustees x options
 ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 HEX = "0123456789abcdef"
-DID_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789:._-"
 QUESTION_KEYS = ["id", "title", "options", "min_choices", "max_choices"]
 OPTION_KEYS = ["id", "title"]
 
@@ -106,21 +120,40 @@ def is_hex(value, size):
 
 
 def is_did(value):
-    if not isinstance(value, str) or not 9 < len(value) <= MAX_DID:
+    """A did:baas DID (no fragment), checked by hand: the sandbox has no re."""
+    if not isinstance(value, str) or len(value) > MAX_DID or not value.startswith(DID_PREFIX):
         return False
-    if not value.startswith("did:baas:"):
+    parts = value[len(DID_PREFIX):].split(":")
+    if len(parts) != 2:
         return False
-    for c in value:
-        if c not in DID_CHARS:
+    namespace = parts[0]
+    suffix = parts[1]
+    if not 0 < len(namespace) <= MAX_NAMESPACE or namespace[0] == "-" \
+            or namespace[-1] == "-" or len(suffix) != SUFFIX_LEN:
+        return False
+    for c in namespace:
+        if c not in NAMESPACE_CHARS:
+            return False
+    for c in suffix:
+        if c not in SUFFIX_CHARS:
             return False
     return True
 
 
+def voter_kind(value):
+    if is_hex(value, 64):
+        return "key"
+    if is_did(value):
+        return "did"
+    return None
+
+
 def check_voter(value):
-    if not is_hex(value, 64) and not is_did(value):
+    kind = voter_kind(value)
+    if kind is None:
         raise ContractError("a voter is a 64-hex public key or a did:baas DID: "
                             + str(value)[:80])
-    return value
+    return kind
 
 
 def load(ctx, id):
@@ -133,6 +166,17 @@ def load(ctx, id):
 
 def now(ctx):
     return ctx.block_time // 1000000000
+
+
+def require_commission(ctx, id):
+    """The election, when the caller is its commission (another commission may not act on
+    it)."""
+    require_org_role(ctx, "commission")
+    election = load(ctx, id)
+    if ctx.caller.org != election["commission"]:
+        raise ContractError("organisation " + str(ctx.caller.org) + " is not the commission "
+                            "of election " + election["id"])
+    return election
 
 
 def require_trustee(ctx, election):
@@ -185,7 +229,7 @@ def range_ok(ctx, eh, voter, label, h, a, b, lo, hi, steps):
     """The compact CDS proof that (a, b) under h encrypts some k in [lo, hi]."""
     e = ctx.ec
     g = e.G
-    parts = [eh, voter, label, a, b, lo, hi]
+    parts = [eh, voter, label, h, a, b, lo, hi]
     total = 0
     k = lo
     for step in steps:
@@ -199,6 +243,21 @@ def range_ok(ctx, eh, voter, label, h, a, b, lo, hi, steps):
         total = total + c
         k = k + 1
     return total % e.ORDER == e.challenge(DOMAIN + "range", parts)
+
+
+def election_parts(tx_hash, id, title, questions, trustees, opens_at, closes_at):
+    """What the election hash hashes, in order (docs/templates/voting.md)."""
+    parts = [tx_hash, id, title, opens_at, closes_at, len(trustees)]
+    for org in trustees:
+        parts.append(org)
+    parts.append(len(questions))
+    for q in questions:
+        parts.extend([q["id"], q["title"], q["min_choices"], q["max_choices"],
+                      len(q["options"])])
+        for o in q["options"]:
+            parts.append(o["id"])
+            parts.append(o["title"])
+    return parts
 
 
 def ballot_muls(questions):
@@ -334,32 +393,55 @@ def create_election(ctx, id, title, questions, trustees, opens_at, closes_at):
     check_int(closes_at, "closes_at", 0, MAX_TIME)
     if closes_at <= opens_at:
         raise ContractError("closes_at must be after opens_at")
+    parts = election_parts(ctx.tx_hash, id, title, qs, trustees, opens_at, closes_at)
+    if len(parts) > MAX_HASH_PARTS:
+        raise ContractError("the election is too large to hash: 7 + trustees + 5 per "
+                            "question + 2 per option is " + str(len(parts)) + ", at most "
+                            + str(MAX_HASH_PARTS) + " (fewer options or questions)")
     if ctx.has("election/" + id):
         raise ContractError("election " + id + " already exists")
-    eh = ctx.ec.transcript(DOMAIN + "election", [ctx.tx_hash, id])
+    eh = ctx.ec.transcript(DOMAIN + "election", parts)
     election = {"id": id, "title": title, "questions": qs, "trustees": trustees,
                 "opens_at": opens_at, "closes_at": closes_at, "eh": eh,
                 "tx_hash": ctx.tx_hash, "state": "setup", "commission": ctx.caller.org,
-                "voters": 0, "ballots": 0, "trustee_keys": {}, "joint_key": None,
-                "decrypted": [], "result": None, "created_height": ctx.block_height}
+                "voters": 0, "roll_kind": None, "ballots": 0,
+                "board": ctx.ec.transcript(DOMAIN + "board", [eh]), "trustee_keys": {},
+                "joint_key": None, "decrypted": [], "result": None,
+                "created_height": ctx.block_height}
     ctx.put("election/" + id, election)
     ctx.put("tally/" + id, [[{"a": "00", "b": "00"} for o in q["options"]] for q in qs])
     ctx.emit("election_created", id=id, by=ctx.caller.org, eh=eh)
     return election
 
 
+KIND_NAMES = {"key": "public keys", "did": "did:baas DIDs"}
+
+
 @write
 def add_voters(ctx, id, voters):
-    require_org_role(ctx, "commission")
-    election = load(ctx, id)
+    election = require_commission(ctx, id)
     if election["state"] != "setup":
         raise ContractError("voters can only be added before the election opens")
     if not isinstance(voters, list) or not 0 < len(voters) <= MAX_VOTERS_PER_CALL:
         raise ContractError("voters must be a list of 1.." + str(MAX_VOTERS_PER_CALL))
+    # A roll is all public keys or all DIDs (the first add_voters decides): one holder on
+    # the roll both as a key and as a DID whose key it is would vote twice.
+    kind = election["roll_kind"]
+    if kind == "did" and len(voters) > MAX_DIDS_PER_CALL:
+        raise ContractError("at most " + str(MAX_DIDS_PER_CALL) + " DIDs per call")
+    for voter in voters:
+        got = check_voter(voter)
+        if kind is None:
+            kind = got
+            if kind == "did" and len(voters) > MAX_DIDS_PER_CALL:  # before checking them all
+                raise ContractError("at most " + str(MAX_DIDS_PER_CALL) + " DIDs per call")
+        elif got != kind:
+            raise ContractError("a roll holds either public keys or did:baas DIDs, not both: "
+                                "the roll of " + id + " holds " + KIND_NAMES[kind])
+    election["roll_kind"] = kind
     added = 0
     duplicates = 0
     for voter in voters:
-        check_voter(voter)
         if ctx.has("voter/" + id + "/" + voter):
             duplicates = duplicates + 1
         else:
@@ -397,8 +479,7 @@ def post_trustee_key(ctx, id, public, proof):
 
 @write
 def open_election(ctx, id):
-    require_org_role(ctx, "commission")
-    election = load(ctx, id)
+    election = require_commission(ctx, id)
     if election["state"] != "setup":
         raise ContractError("election " + id + " is already " + election["state"])
     missing = [t for t in election["trustees"] if t not in election["trustee_keys"]]
@@ -412,7 +493,11 @@ def open_election(ctx, id):
     if t >= election["closes_at"]:
         raise ContractError("voting has closed: it closed at " + str(election["closes_at"]))
     publics = [election["trustee_keys"][t]["public"] for t in election["trustees"]]
-    election["joint_key"] = ctx.ec.add(*publics)
+    joint = ctx.ec.add(*publics)
+    if joint == ctx.ec.IDENTITY:
+        raise ContractError("the trustee keys cancel out: the joint key would be the identity "
+                            "and ballots would not be secret")
+    election["joint_key"] = joint
     election["state"] = "open"
     election["opened_height"] = ctx.block_height
     ctx.put("election/" + id, election)
@@ -449,6 +534,8 @@ def ballot_points(ctx, election, ballot):
                 raise ContractError("ballot malformed: " + label + " is {a, b, proof}")
             if not e.is_point(choice["a"]) or not e.is_point(choice["b"]):
                 raise ContractError("ballot point invalid for " + label)
+            if choice["a"] == e.IDENTITY:  # r = 0: B is the vote in clear
+                raise ContractError("ballot point invalid for " + label + ": a is the identity")
             row.append(choice)
         rows.append(row)
     return rows
@@ -516,15 +603,17 @@ def cast(ctx, id, ballot, voter=None, auth=None):
                              "b": e.add(cell["b"], choice["b"])}
     seq = election["ballots"] + 1
     election["ballots"] = seq
+    board = e.transcript(DOMAIN + "board", [election["board"], tracker])
+    election["board"] = board
     entry = {"seq": seq, "voter": voter, "tracker": tracker, "ballot": ballot,
-             "height": ctx.block_height}
+             "height": ctx.block_height, "board": board}
     ctx.put("ballot/" + id + "/" + pad(seq), entry)
     ctx.put("voter/" + id + "/" + voter, seq)
     ctx.put("tracker/" + id + "/" + tracker, seq)
     ctx.put("tally/" + id, tally)
     ctx.put("election/" + id, election)
     ctx.emit("ballot_cast", id=id, seq=seq, tracker=tracker, voter=voter)
-    return {"seq": seq, "tracker": tracker}
+    return {"seq": seq, "tracker": tracker, "board": board}
 
 
 @write
@@ -568,6 +657,7 @@ def post_decryption(ctx, id, shares):
     e = ctx.ec
     g = e.G
     eh = election["eh"]
+    board = election["board"]
     public = election["trustee_keys"][org]["public"]
     tally = ctx.get("tally/" + id)
     for qi, row in enumerate(shares):
@@ -586,9 +676,12 @@ def post_decryption(ctx, id, shares):
             c = pair[0]
             s = pair[1]
             a = tally[qi][oj]["a"]
+            b = tally[qi][oj]["b"]
             t1 = e.lincomb([[s, g], [-c, public]])  # s G - c X
             t2 = e.lincomb([[s, a], [-c, d]])  # s A - c D
-            if c != e.challenge(DOMAIN + "decrypt", [eh, org, label, public, a, d, t1, t2]):
+            # bound to this board and both halves of this tally
+            if c != e.challenge(DOMAIN + "decrypt",
+                                [eh, board, org, label, public, a, b, d, t1, t2]):
                 raise ContractError("decryption proof invalid for " + label)
     ctx.put("decryption/" + id + "/" + org, shares)
     election["decrypted"].append(org)
@@ -600,8 +693,7 @@ def post_decryption(ctx, id, shares):
 
 @write
 def publish_result(ctx, id, counts):
-    require_org_role(ctx, "commission")
-    election = load(ctx, id)
+    election = require_commission(ctx, id)
     require_closed(election, "result refused")
     missing = [t for t in election["trustees"] if t not in election["decrypted"]]
     if missing:
@@ -668,6 +760,26 @@ def list_ballots(ctx, id, after=0, limit=MAX_LIST):
 
 
 @read
+def list_voters(ctx, id, after=None, limit=MAX_VOTER_PAGE):
+    """The roll in key order: up to ``limit`` voter ids after the voter id ``after``."""
+    check_id(id, "election id")
+    check_int(limit, "limit", 1, MAX_VOTER_PAGE)
+    prefix = "voter/" + id + "/"
+    start = prefix
+    if after is not None:
+        check_voter(after)
+        start = prefix + after
+    rows = ctx.range(start, "voter/" + id + "0", limit=501)  # MAX_VOTER_PAGE + 1
+    cut = len(prefix)
+    out = []
+    for row in rows:
+        voter = row[0][cut:]
+        if voter != after and len(out) < limit:
+            out.append(voter)
+    return out
+
+
+@read
 def find_tracker(ctx, id, tracker):
     check_id(id, "election id")
     if not is_hex(tracker, 64):
@@ -704,6 +816,7 @@ def election_record(ctx, id):
         "joint_key": election["joint_key"],
         "roll": roll,
         "ballot_count": election["ballots"],
+        "board": election["board"],
         "tally": ctx.get("tally/" + id),
         "decryptions": decryptions,
         "result": election["result"],

@@ -120,8 +120,12 @@ class Election:
         record = self.chain.query("election_record", id=self.id)
         return [[P.Ciphertext.from_json(ct) for ct in row] for row in record["tally"]]
 
+    def board(self) -> str:
+        return self.chain.query("get_election", id=self.id)["board"]
+
     def shares(self, trustee: str) -> list[list[dict[str, Any]]]:
-        return P.partial_decrypt(self.eh, trustee, self.keys[trustee], self.tallies())
+        return P.partial_decrypt(self.eh, trustee, self.keys[trustee], self.tallies(),
+                                 self.board())
 
     def decrypt(self) -> None:
         for trustee in self.trustees:

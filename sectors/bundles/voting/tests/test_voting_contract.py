@@ -70,7 +70,8 @@ def refused(chain, who, fn, match, code=Code.CHAINCODE_ERROR, **args):
 def cast(chain, elec, voter, choices):
     sealed = elec.ballot(pk(voter), choices)
     out = chain.send(f"key:{voter}", "cast", id=elec.id, ballot=sealed.ballot)
-    assert out.result == {"seq": out.result["seq"], "tracker": sealed.tracker}
+    assert out.result == {"seq": out.result["seq"], "tracker": sealed.tracker,
+                          "board": chain.query("get_election", id=elec.id)["board"]}
     return sealed, out
 
 
@@ -435,7 +436,7 @@ def test_wrong_decryptions_and_counts_are_refused(chain, mayor):
     mayor.close()
     # shares of org2 computed with another secret, and org2's shares posted by org3
     liar = P.trustee_keygen(mayor.eh, "org2")
-    bad = P.partial_decrypt(mayor.eh, "org2", liar, mayor.tallies())
+    bad = P.partial_decrypt(mayor.eh, "org2", liar, mayor.tallies(), mayor.board())
     refused(chain, "org:org2", "post_decryption", "decryption proof invalid for q0/o0",
             id="m1", shares=bad)
     refused(chain, "org:org3", "post_decryption", "decryption proof invalid for q0/o0",
@@ -469,3 +470,180 @@ def test_wrong_decryptions_and_counts_are_refused(chain, mayor):
     refused(chain, "commission", "publish_result", "already published", id="m1",
             counts=[[2, 0, 1]])
     assert block_seconds(chain) > mayor.closes_at
+
+
+# -- regressions of the security review (issue 14) -------------------------------------------
+def test_the_election_hash_covers_the_definition_and_the_board_chains_the_trackers(
+        chain, mayor):
+    info = chain.query("get_election", id="m1")
+    assert info["eh"] == P.election_hash(info["tx_hash"], info)
+    assert info["board"] == P.board_start(info["eh"])
+    sealed = [cast(chain, mayor, v, [[1, 0, 0]])[0] for v in VOTERS[:3]]
+    board = P.board_hash(info["eh"], [s.tracker for s in sealed])
+    assert chain.query("get_election", id="m1")["board"] == board
+    entries = chain.query("list_ballots", id="m1")
+    assert [b["board"] for b in entries] == [
+        P.board_hash(info["eh"], [s.tracker for s in sealed[:n]]) for n in (1, 2, 3)]
+    record = chain.query("election_record", id="m1")
+    assert (record["board"], record["ballot_count"]) == (board, 3)
+
+
+def test_an_election_too_large_to_hash_is_refused(chain):
+    sizes = [15, 15, 15, 15, 15, 16, 16]  # 107 options: 7 + 1 + 35 + 214 = 257 parts
+    qs = [question(f"q{i}", [f"o{j}" for j in range(n)], 1, 1) for i, n in enumerate(sizes)]
+    refused(chain, "commission", "create_election", "the election is too large to hash",
+            id="e1", title="t", questions=qs, trustees=["org2"], opens_at=0, closes_at=10**10)
+    qs[0] = question("q0", [f"o{j}" for j in range(14)], 1, 1)  # 255 parts
+    chain.call("commission", "create_election", id="e1", title="t", questions=qs,
+               trustees=["org2"], opens_at=0, closes_at=10**10)
+
+
+def test_another_commission_may_not_act_on_an_election(tmp_path):
+    roles = {"commission": ["org1", "org3"], "trustee": ["org2"]}
+    chain = BundleChain.start(tmp_path, BUNDLE, roles=roles)
+    try:
+        elec = Election(chain, "e1", [MAYOR], ["org2"], [pk("v")])
+        refused(chain, "org:org3", "add_voters", "organisation org3 is not the commission of "
+                "election e1", id="e1", voters=[pk("w")])
+        elec.post_keys()
+        wait_until(chain, elec.opens_at)
+        refused(chain, "org:org3", "open_election", "is not the commission", id="e1")
+        elec.chain.call("commission", "open_election", id="e1")
+        cast(chain, elec, "v", [[1, 0, 0]])
+        elec.close()
+        elec.decrypt()
+        refused(chain, "org:org3", "publish_result", "is not the commission", id="e1",
+                counts=[[1, 0, 0]])
+        chain.call("org:org1", "publish_result", id="e1", counts=[[1, 0, 0]])
+    finally:
+        chain.close()
+
+
+def test_trustee_keys_that_cancel_out_are_refused_at_opening(chain):
+    elec = Election(chain, "e1", [MAYOR], TRUSTEES, [pk("v")])
+    chain.call("org:org2", "post_trustee_key", id="e1", **elec.keys["org2"].posted())
+    # org3 knows org2's secret (colluding, or one operator): -X2 with a valid proof
+    cancel = P.trustee_keygen(elec.eh, "org3", secret=ec.ORDER - elec.keys["org2"].secret)
+    chain.call("org:org3", "post_trustee_key", id="e1", **cancel.posted())
+    wait_until(chain, elec.opens_at)
+    refused(chain, "commission", "open_election", "the trustee keys cancel out", id="e1")
+
+
+def _did(namespace="seoul-welfare", suffix="a" * 26):
+    return f"did:baas:{namespace}:{suffix}"
+
+
+def test_a_roll_is_all_keys_or_all_dids(chain):
+    Election(chain, "e1", [MAYOR], ["org2"], [])
+    refused(chain, "commission", "add_voters", "a roll holds either public keys or did:baas "
+            "DIDs, not both", id="e1", voters=[pk("a"), _did()])
+    chain.call("commission", "add_voters", id="e1", voters=[pk("a")])
+    refused(chain, "commission", "add_voters", "the roll of e1 holds public keys", id="e1",
+            voters=[_did()])
+    Election(chain, "e2", [MAYOR], ["org2"], [_did()])
+    refused(chain, "commission", "add_voters", "the roll of e2 holds did:baas DIDs", id="e2",
+            voters=[pk("a")])
+    assert chain.query("get_election", id="e2")["roll_kind"] == "did"
+
+
+def test_a_holder_on_a_did_roll_cannot_also_vote_by_key(chain):
+    from ledger.tests.did_helpers import NAMESPACE, create_op, did_of, run, with_namespace
+
+    with_namespace(chain.chain)
+    holder = key_for("did-holder")
+    assert run(chain.chain, "create", create_op(holder)).code == 0
+    did = f"did:baas:{NAMESPACE}:{did_of(holder)}"
+    elec = Election(chain, "e1", [MAYOR], ["org2"], [did])
+    refused(chain, "commission", "add_voters", "not both", id="e1",
+            voters=[holder.public_key_hex])
+    elec.open()
+    sealed = elec.ballot(did, [[0, 0, 1]])
+    auth = holder.sign(P.cast_message(elec.eh, sealed.tracker).encode()).hex()
+    chain.call("key:relay", "cast", id="e1", ballot=sealed.ballot, voter=did, auth=auth)
+    by_key = elec.ballot(holder.public_key_hex, [[1, 0, 0]])
+    refused(chain, "key:did-holder", "cast", "voter not on the roll", id="e1",
+            ballot=by_key.ballot)
+
+
+@pytest.mark.parametrize("did", [
+    "did:baas:x", "did:baas:ns:" + "a" * 25, "did:baas:ns:" + "a" * 27,
+    "did:baas:ns:" + "a" * 25 + "1", "did:baas:-ns:" + "a" * 26, "did:baas:ns-:" + "a" * 26,
+    "did:baas:" + "n" * 33 + ":" + "a" * 26, "did:baas:n.s:" + "a" * 26,
+    "did:baas:ns:x:" + "a" * 26, "did:baas::" + "a" * 26,
+])
+def test_malformed_dids_are_refused_on_the_roll(chain, did):
+    Election(chain, "e1", [MAYOR], ["org2"], [])
+    refused(chain, "commission", "add_voters", "a voter is a 64-hex public key or a did:baas "
+            "DID", id="e1", voters=[did])
+
+
+def test_the_largest_add_voters_calls_fit_in_a_transaction(chain):
+    Election(chain, "e1", [MAYOR], ["org2"], [])
+    longest = [_did("n" * 31 + "0", "".join("abcdefghijklmnopqrstuvwxyz234567"[(i >> s) % 32]
+                                            for s in range(0, 130, 5)))
+               for i in range(200)]
+    assert len(longest[0]) == 68 and len(set(longest)) == 200
+    out = chain.send("commission", "add_voters", id="e1", voters=longest)
+    print(f"steps for 200 DIDs of 68 characters: {out.gas_used}")
+    assert out.result["added"] == 200 and out.gas_used < 150_000
+    more = [d[:-1] + "z" for d in longest] + [_did()]
+    refused(chain, "commission", "add_voters", "at most 200 DIDs per call", id="e1",
+            voters=more)
+    # the old worst case, 500 DIDs of the longest form, on a new roll: a clear refusal
+    Election(chain, "e3", [MAYOR], ["org2"], [])
+    worst = longest + [d[:-2] + "zz" for d in longest] + [d[:-2] + "yy" for d in longest[:100]]
+    assert len(set(worst)) == 500
+    refused(chain, "commission", "add_voters", "at most 200 DIDs per call", id="e3",
+            voters=worst)
+    Election(chain, "e2", [MAYOR], ["org2"], [])
+    out = chain.send("commission", "add_voters", id="e2",
+                     voters=[f"{i:064x}" for i in range(500)])
+    print(f"steps for 500 keys: {out.gas_used}")
+    assert out.gas_used < 150_000
+
+
+def test_a_ballot_with_zero_randomness_is_refused(chain, mayor):
+    voter = pk("voter0")
+    rs = [0, P.random_scalar(), P.random_scalar()]
+    entries, total = [], P.ZERO
+    for oj, (m, r) in enumerate(zip([1, 0, 0], rs, strict=True)):
+        ct = P.encrypt(mayor.joint, m, r)
+        total = total + ct
+        entries.append({**ct.to_json(), "proof": P.prove_range(
+            mayor.eh, voter, P.option_label(0, oj), mayor.joint, ct, m, r, 0, 1)})
+    ballot = {"answers": [{"choices": entries, "proof": P.prove_range(
+        mayor.eh, voter, "q0/sum", mayor.joint, total, 1, sum(rs) % ec.ORDER, 1, 1)}]}
+    assert P.ballot_problem(mayor.eh, voter, mayor.joint, mayor.qs, ballot) is not None
+    refused(chain, "key:voter0", "cast", "ballot point invalid for q0/o0: a is the identity",
+            id="m1", ballot=ballot)
+
+
+def test_a_decryption_bound_to_another_board_is_refused(chain, mayor):
+    cast(chain, mayor, "voter0", [[1, 0, 0]])
+    cast(chain, mayor, "voter1", [[0, 1, 0]])
+    mayor.close()
+    key = mayor.keys["org2"]
+    stale = P.partial_decrypt(mayor.eh, "org2", key, mayor.tallies(), P.board_start(mayor.eh))
+    refused(chain, "org:org2", "post_decryption", "decryption proof invalid for q0/o0",
+            id="m1", shares=stale)
+    chain.call("org:org2", "post_decryption", id="m1", shares=mayor.shares("org2"))
+
+
+def test_list_voters_pages_the_whole_roll(chain):
+    voters = sorted(f"{i:064x}" for i in range(1, 1202))
+    elec = Election(chain, "e1", [MAYOR], ["org2"], voters[:500])
+    chain.call("commission", "add_voters", id="e1", voters=voters[500:1000])
+    chain.call("commission", "add_voters", id="e1", voters=voters[1000:])
+    assert chain.query("election_record", id="e1")["roll"] is None  # > 1,000 voters
+    got, after = [], None
+    while True:
+        args = {"id": "e1", "limit": 500} if after is None else {
+            "id": "e1", "limit": 500, "after": after}
+        page = chain.query("list_voters", **args)
+        got += page
+        if len(page) < 500:
+            break
+        after = page[-1]
+    assert got == voters
+    assert chain.query("list_voters", id="e1", after=voters[2], limit=2) == voters[3:5]
+    elec.open()
