@@ -30,7 +30,8 @@ from sectors.public_views import MAX_BODY_BYTES
 
 VOTER_KEY = re.compile(r"^[0-9a-f]{64}$")
 VOTER_DID = re.compile(r"^did:baas:[a-z0-9][a-z0-9-]{0,62}:[A-Za-z0-9._-]{1,128}$")
-VOTER_BATCH = 500  # add_voters takes at most this many per call
+VOTER_BATCH = 500  # add_voters takes at most this many public keys per call
+DID_BATCH = 200  # and at most this many DIDs (each is checked by hand on chain)
 MAX_VOTERS_PER_REQUEST = 5_000  # ten transactions, each waiting for its block
 MAX_QUESTIONS, MAX_OPTIONS, MAX_TRUSTEES = 10, 20, 10
 MAX_TITLE = 200
@@ -208,10 +209,20 @@ def voters_add(*, tenant: Any, actor: Any, deployment: Deployment, election_id: 
     """Put ``voters`` on the roll, in calls of at most 500. A call the chain refuses stops
     the rest; the error says how many went in (sending the whole list again is harmless:
     the contract ignores ids already on the roll)."""
+    dids = sum(1 for v in voters if v.startswith("did:"))
+    if 0 < dids < len(voters):
+        # the contract keeps a roll of one kind, so that one key cannot vote both as itself
+        # and as its DID
+        raise ValidationFailed(
+            "invalid_voters",
+            _("A roll holds either public keys or did:baas DIDs, not both: these lines "
+              "mix %(keys)s public keys and %(dids)s DIDs.")
+            % {"keys": len(voters) - dids, "dids": dids})
+    size = DID_BATCH if dids else VOTER_BATCH
     sent = added = 0
     heights = []
-    for start in range(0, len(voters), VOTER_BATCH):
-        batch = voters[start:start + VOTER_BATCH]
+    for start in range(0, len(voters), size):
+        batch = voters[start:start + size]
         try:
             result = _send(tenant=tenant, actor=actor, deployment=deployment,
                            function="add_voters", args={"id": election_id, "voters": batch},
@@ -265,7 +276,8 @@ def result_counts(record: dict[str, Any]) -> list[list[int]]:
         eh = election["eh"]
         for t in trustees:
             public = P.point(record["trustee_keys"][t]["public"])
-            problem = P.decryption_problem(eh, t, public, tallies, decryptions[t])
+            problem = P.decryption_problem(eh, t, public, tallies, decryptions[t],
+                                           record["board"])
             if problem:
                 raise Conflict("decryption_invalid",
                                _("The partial decryption of %(org)s does not verify: "
@@ -339,7 +351,8 @@ def decryption_post(*, tenant: Any, actor: Any, deployment: Deployment, election
         raise Conflict("election_not_closed",
                        _("There is no tally to decrypt yet (%(why)s).")
                        % {"why": str(err)[:100]}) from None
-    problem = P.decryption_problem(str(election.get("eh", "")), org, public, tallies, shares)
+    problem = P.decryption_problem(str(election.get("eh", "")), org, public, tallies, shares,
+                                   str(record.get("board", "")))
     if problem:
         raise ValidationFailed(
             "decryption_invalid",

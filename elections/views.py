@@ -367,6 +367,8 @@ def trustee(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
         "key_form": key_form, "decryption_form": decryption_form,
         "trustee_data": {"eh": view["eh"], "trustee": org, "public": posted_key,
                          "election": view["id"], "tally": data.get("tally")
-                         if state == choices.CLOSED else None},
+                         if state == choices.CLOSED else None,
+                         # the decryption proofs bind the board's hash chain and the tally
+                         "board": data.get("board") if state == choices.CLOSED else None},
         "texts": trustee_texts(),
     }, status=400 if bad else 200)

@@ -139,10 +139,12 @@ class FakeVoting:
         for t in trustees:
             if t not in self.roles.get("trustee", []):
                 raise Refused(f"{t} does not hold the trustee role")
+        definition = {"id": id, "title": title, "questions": questions,
+                      "trustees": trustees, "opens_at": opens_at, "closes_at": closes_at}
+        eh = P.election_hash(tx_hash, definition)
         self.elections[id] = {
-            "election": {"id": id, "title": title, "questions": questions,
-                         "trustees": trustees, "opens_at": opens_at, "closes_at": closes_at,
-                         "tx_hash": tx_hash, "eh": P.election_hash(tx_hash, id)},
+            "election": {**definition, "tx_hash": tx_hash, "eh": eh},
+            "board": P.board_start(eh),
             "state": "setup", "keys": {}, "roll": [], "ballots": [], "joint": None,
             "tally": [[P.ZERO] * len(q["options"]) for q in questions],
             "decryptions": {}, "result": None}
@@ -153,8 +155,12 @@ class FakeVoting:
         e = self._election(id)
         if e["state"] != "setup":
             raise Refused("the roll is fixed once voting opens")
-        if len(voters) > 500:
-            raise Refused("at most 500 voters per call")
+        dids = [v for v in voters if v.startswith("did:")]
+        if len(voters) > 500 or len(dids) > 200:
+            raise Refused("at most 500 voters (200 DIDs) per call")
+        kinds = {v.startswith("did:") for v in [*e["roll"], *voters]}
+        if len(kinds) > 1:
+            raise Refused("a roll holds either public keys or did:baas DIDs, not both")
         added = [v for v in dict.fromkeys(voters) if v not in e["roll"]]
         e["roll"].extend(added)
         return {"added": len(added), "duplicates": len(voters) - len(added)}
@@ -203,12 +209,14 @@ class FakeVoting:
         if problem:
             raise Refused(problem)
         tracker = P.tracker(el["eh"], voter, ballot)
+        e["board"] = P.board_next(e["board"], tracker)
         for qi, row in enumerate(P.ciphertexts(ballot, qs)):
             for oj, ct in enumerate(row):
                 e["tally"][qi][oj] = e["tally"][qi][oj] + ct
         e["ballots"].append({"seq": len(e["ballots"]) + 1, "voter": voter, "tracker": tracker,
-                             "ballot": ballot, "height": self.block + 1})
-        return {"tracker": tracker}
+                             "ballot": ballot, "height": self.block + 1,
+                             "board": e["board"]})
+        return {"seq": len(e["ballots"]), "tracker": tracker, "board": e["board"]}
 
     def tx_close_election(self, org, key, tx_hash, *, id):
         e = self._election(id)
@@ -225,7 +233,8 @@ class FakeVoting:
         if org in e["decryptions"]:
             raise Refused("decryption already posted")
         problem = P.decryption_problem(e["election"]["eh"], org,
-                                       P.point(e["keys"][org]["public"]), e["tally"], shares)
+                                       P.point(e["keys"][org]["public"]), e["tally"], shares,
+                                       e["board"])
         if problem:
             raise Refused(problem)
         e["decryptions"][org] = shares
@@ -247,6 +256,7 @@ class FakeVoting:
     # -- reads ----------------------------------------------------------------------------
     def _public(self, e: dict[str, Any]) -> dict[str, Any]:
         return {**e["election"], "state": e["state"], "voters": len(e["roll"]),
+                "board": e["board"],
                 "ballots": len(e["ballots"]), "result": e["result"]}
 
     def read_get_election(self, *, id):
@@ -272,7 +282,7 @@ class FakeVoting:
         return {"format": RECORD_FORMAT, "election": e["election"],
                 "trustee_keys": e["keys"],
                 "joint_key": e["joint"].hex() if e["joint"] is not None else None,
-                "roll": e["roll"],
+                "roll": e["roll"], "ballot_count": len(e["ballots"]), "board": e["board"],
                 "tally": [[ct.to_json() for ct in row] for row in e["tally"]],
                 "decryptions": e["decryptions"] if e["result"] is not None
                 or e["state"] == "closed" else None,

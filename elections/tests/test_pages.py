@@ -89,7 +89,7 @@ def cast(deployment, chain, voter: Signer, choices, client=None):
 
 def decrypt(client, deployment, chain, org, key):
     e = chain.elections["e1"]
-    shares = P.partial_decrypt(e["election"]["eh"], org, key, e["tally"])
+    shares = P.partial_decrypt(e["election"]["eh"], org, key, e["tally"], e["board"])
     return client.post(url(deployment, "trustee/"), {"action": "decryption",
                                                      "shares": json.dumps(shares)})
 

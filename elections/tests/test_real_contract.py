@@ -191,7 +191,7 @@ def test_a_whole_election_on_the_real_contract(owner, partner, deployment, node)
     for client, org in ((commission, "org1"), (trustee2, "org2")):
         record = node.call("voting", "election_record", {"id": "mayor"})
         tallies = [[P.Ciphertext.from_json(ct) for ct in row] for row in record["tally"]]
-        shares = P.partial_decrypt(election["eh"], org, keys[org], tallies)
+        shares = P.partial_decrypt(election["eh"], org, keys[org], tallies, record["board"])
         response = client.post(base + "trustee/", {"action": "decryption",
                                                    "shares": json.dumps(shares)})
         assert response.status_code == 302, response.content.decode()[-3000:]

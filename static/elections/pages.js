@@ -332,8 +332,9 @@ function trusteePage() {
       try {
         const text = await file.text();
         const secret = V.readTrusteeSecretFile(text, data.eh, data.trustee, data.public);
-        const shares = V.partialDecrypt(data.eh, data.trustee, secret, data.tally);
-        const problem = V.decryptionProblem(data.eh, data.trustee, data.public, data.tally, shares);
+        const shares = V.partialDecrypt(data.eh, data.trustee, secret, data.tally, data.board);
+        const problem = V.decryptionProblem(data.eh, data.trustee, data.public, data.tally, shares,
+          data.board);
         if (problem) throw new Error(problem);
         $("id_shares").value = JSON.stringify(shares);
         $("post-decryption").disabled = false;
