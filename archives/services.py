@@ -86,8 +86,25 @@ def archive_file_remove(archive: Archive, *, strict: bool = False) -> None:
 
 
 def remove_file(sender: Any, instance: Archive, **kwargs: Any) -> None:
-    """``post_delete`` of an archive row: its file goes too, however the row went."""
-    archive_file_remove(instance)
+    """``post_delete`` of an archive row: its file goes too, however the row went (unless
+    ``_delete_strictly`` removed it already)."""
+    if not getattr(instance, "_file_removed", False):
+        archive_file_remove(instance)
+
+
+def _delete_strictly(archive: Archive) -> bool:
+    """Remove the archive's file, then its row; a store that cannot remove the file keeps
+    the row (it names the object: an export's keys in clear must not stay in the bucket
+    with nothing left to say so), and the next sweep tries again. True: both went."""
+    try:
+        archive_file_remove(archive, strict=True)
+    except AppError as exc:
+        log.warning("archive %s kept: its file could not be removed (%s); the next sweep "
+                    "tries again", archive.pk, exc.code)
+        return False
+    archive._file_removed = True  # type: ignore[attr-defined]
+    archive.delete()
+    return True
 
 
 def upload_path(tenant: Any, upload_id: str) -> Path:
@@ -474,7 +491,7 @@ def prune_scheduled(network_id: Any) -> None:
                                        status=ArchiveStatus.FAILED,
                                        created_at__lt=newest.created_at)
     for old in gone:
-        old.delete()  # its file goes with it (remove_file)
+        _delete_strictly(old)  # a row whose file stays in the store stays too
 
 
 def archives_sweep(now: Any = None) -> int:
@@ -489,8 +506,8 @@ def archives_sweep(now: Any = None) -> int:
         for old in Archive.objects.filter(kind=ArchiveKind.EXPORT,
                                           created_at__lt=now - timedelta(hours=ttl)).exclude(
                 status=ArchiveStatus.PENDING):
-            old.delete()  # its file goes with it (remove_file)
-            count += 1
+            if _delete_strictly(old):
+                count += 1
     cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
     root = backup_dir()
     leftovers = [*root.glob("*/uploads/*"), *root.glob(".staging/*")]

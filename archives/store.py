@@ -172,14 +172,7 @@ class S3Store:
         stat = self._stat(key)
         response = self._call("download", self.client.get_object, self.bucket, key)
 
-        def chunks() -> Iterator[bytes]:
-            try:
-                yield from response.stream(CHUNK)
-            finally:
-                response.close()
-                response.release_conn()
-
-        return chunks(), int(stat.size)
+        return _Body(response), int(stat.size)
 
     def delete(self, key: str) -> None:
         self._call("delete", self.client.remove_object, self.bucket, key)
@@ -192,6 +185,34 @@ class S3Store:
                 return False
             raise
         return True
+
+
+class _Body:
+    """An object's body as an iterator of chunks; ``close`` (also when no chunk was ever
+    asked for: a client that went away at once) releases the connection."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.chunks = response.stream(CHUNK)
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.closed:
+            raise StopIteration
+        try:
+            return next(self.chunks)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.response.close()
+            self.response.release_conn()
 
 
 def s3() -> S3Store:
