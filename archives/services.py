@@ -63,6 +63,16 @@ def store_error(exc: store.StoreError) -> AppError:
         return ValidationFailed(exc.code, _("The backup in the store is damaged: its size or "
                                             "SHA-256 is not the one recorded when it was "
                                             "made."))
+    if exc.code == "backup_too_large":
+        return ValidationFailed(exc.code, exc.message)
+    if exc.reason == "not_configured":
+        # An archive kept in S3 after the platform went back to BAAS_BACKUP_STORE=local (or
+        # lost the S3 settings): only configuring the store again reaches it.
+        return AppError(exc.code, _(
+            "This archive is kept in the S3 backup store, which is not configured on the "
+            "platform now: its operators must set the store's endpoint, bucket and "
+            "credential files (BAAS_BACKUP_S3_*) again before it can be downloaded, "
+            "restored or deleted."), status=503, details={"reason": exc.reason})
     return AppError(exc.code, _("The backup store cannot be used right now; try again "
                                 "later."), status=503, details={"reason": exc.reason})
 

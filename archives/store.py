@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,7 @@ LOCAL = "local"
 S3 = "s3"
 STORES = (LOCAL, S3)
 CHUNK = 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
 SHA_META = "sha256"
 
 
@@ -120,12 +121,24 @@ class S3Store:
                                "The backup store cannot be reached; try again later.") \
                 from None
 
-    def put_file(self, key: str, path: Path, *, size: int, sha256: str) -> None:
-        """Upload ``path`` in parts; the object exists only once every part is stored."""
+    def put_file(self, key: str, path: Path, *, size: int, sha256: str,
+                 beat: Callable[[], None] | None = None) -> None:
+        """Upload ``path`` in parts; the object exists only once every part is stored.
+        ``beat`` is called as each part is read (the operation's heartbeat: a long upload
+        is not a stalled copy); whatever it raises (the run was cancelled) aborts the
+        multipart upload."""
+        if size > self.part_size * MAX_PARTS:
+            # minio would raise a ValueError, which says nothing of the cause.
+            raise StoreError(
+                "backup_too_large",
+                f"The archive ({size} bytes) needs more than {MAX_PARTS} parts of "
+                f"{self.part_size // 2**20} MiB; raise BAAS_BACKUP_S3_PART_MB to at least "
+                f"{-(-size // (MAX_PARTS * 2**20))}.", 400)
         with open(path, "rb") as data:
             self._call("upload", self.client.put_object, self.bucket, key, data, size,
                        content_type="application/gzip", metadata={SHA_META: sha256},
-                       part_size=self.part_size, num_parallel_uploads=1)
+                       part_size=self.part_size, num_parallel_uploads=1,
+                       progress=_Progress(beat) if beat is not None else None)
         stat = self._call("stat", self.client.stat_object, self.bucket, key)
         if stat.size != size:
             self.delete(key)
@@ -185,6 +198,19 @@ class S3Store:
                 return False
             raise
         return True
+
+
+class _Progress:
+    """minio's progress hook (``set_meta``, ``update``), calling ``beat`` as parts are read."""
+
+    def __init__(self, beat: Callable[[], None]) -> None:
+        self.beat = beat
+
+    def set_meta(self, object_name: str, total_length: int) -> None:
+        self.beat()
+
+    def update(self, length: int) -> None:
+        self.beat()
 
 
 class _Body:

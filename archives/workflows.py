@@ -119,8 +119,22 @@ def _still_wanted_running(network: Network) -> bool:
 
 
 def _finish(archive_id: str, **fields: Any) -> None:
-    Archive.objects.filter(pk=archive_id).update(status=ArchiveStatus.READY,
-                                                 finished_at=timezone.now(), **fields)
+    """The archive becomes ready, if it is still pending. One the reconciler failed
+    meanwhile (``copy_stalled``) or the reaper (``deadline_exceeded``) stays failed: its
+    file (the uploaded object) goes, and the run fails."""
+    if Archive.objects.filter(pk=archive_id, status=ArchiveStatus.PENDING).update(
+            status=ArchiveStatus.READY, finished_at=timezone.now(), **fields):
+        return
+    from archives.services import archive_file_remove
+
+    archive = Archive.objects.filter(pk=archive_id).first()
+    if archive is not None:
+        # Not strict: the failed row stays and names the object; deleting the row then
+        # removes it strictly.
+        archive_file_remove(archive)
+    raise StepFailed("archive_abandoned",
+                     "the archive was failed while it was being written (the copy was "
+                     "taken for stalled); its file was removed")
 
 
 def _target(archive: Archive, staging: Path) -> Path:
@@ -144,7 +158,7 @@ def _publish(run: Run, archive: Archive, path: Path, size: int, digest: str) -> 
     try:
         bucket = store.s3()
         bucket.put_file(bucket.key(archive.tenant_id, archive.pk), path, size=size,
-                        sha256=digest)
+                        sha256=digest, beat=run.beat)
     except store.StoreError as exc:
         raise StepFailed(exc.code, exc.message) from None
 

@@ -243,3 +243,53 @@ def test_a_missing_bucket_or_an_unreachable_store_is_a_503(setup, tmp_path, sett
 
     settings.BAAS_BACKUP_S3_ENDPOINT = real_endpoint
     assert store.s3().exists(store.s3().key(owner.tenant_id, archive.pk))
+
+
+def test_a_long_upload_beats_as_its_parts_go(setup, tmp_path, settings):
+    """minio's progress hook is the operation's heartbeat: an upload of many parts is
+    not taken for a stalled copy."""
+    settings.BAAS_BACKUP_S3_PART_MB = 5
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (11 * 2**20))  # three parts of 5 MiB at most
+    beats: list[int] = []
+    bucket = store.s3()
+    bucket.put_file("test/big", big, size=big.stat().st_size, sha256="x",
+                    beat=lambda: beats.append(1))
+    assert len(beats) >= 3
+    assert bucket.exists("test/big")
+
+
+def test_an_archive_failed_during_its_upload_stays_failed_and_its_object_goes(
+        setup, monkeypatch):
+    """The reconciler failed the copy (copy_stalled) while the upload went on: the end of
+    the upload must not make the row ready again, and the object it left goes."""
+    from archives import services
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    real_put = store.S3Store.put_file
+
+    def put_then_stalled(self, key, path, **kwargs):
+        real_put(self, key, path, **kwargs)
+        archive = Archive.objects.get(status="pending")
+        from baas.models import Operation
+
+        services.copy_stalled(Operation.objects.get(target_id=str(archive.pk)))
+
+    monkeypatch.setattr(store.S3Store, "put_file", put_then_stalled)
+    client = api_client_for(owner.user)
+    archive, op = _run_backup(client, network, queued)
+    assert archive.status == "failed" and archive.error_code == "copy_stalled"
+    assert op["state"] == "failed"
+    assert _objects() == {}
+
+
+def test_an_archive_too_large_for_the_part_size_says_so(setup, tmp_path, settings):
+    settings.BAAS_BACKUP_S3_PART_MB = 5
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"x")
+    with pytest.raises(store.StoreError) as err:
+        # Its declared size needs more than 10,000 parts of 5 MiB.
+        store.s3().put_file("test/huge", small, size=5 * 2**20 * 10_000 + 1, sha256="x")
+    assert err.value.code == "backup_too_large"
+    assert "BAAS_BACKUP_S3_PART_MB" in err.value.message

@@ -154,3 +154,18 @@ def test_pruning_scheduled_backups_keeps_rows_whose_objects_stay(owner, bucket):
     assert list(Archive.objects.filter(network=network)) == [made[-1]]
     assert sorted(bucket.deleted) == sorted(bucket.key(owner.tenant_id, a.pk)
                                             for a in made[:2])
+
+
+def test_deleting_an_s3_archive_with_the_store_unconfigured_says_what_to_configure(
+        owner, settings):
+    from baas.testing import api_client_for
+
+    settings.BAAS_BACKUP_STORE = "local"
+    settings.BAAS_BACKUP_S3_ENDPOINT = ""
+    archive = _s3_archive(owner)
+    res = api_client_for(owner.user).delete(f"/api/v1/archives/{archive.pk}/")
+    assert res.status_code == 503
+    error = res.json()["error"]
+    assert error["details"]["reason"] == "not_configured"
+    assert "BAAS_BACKUP_S3_" in error["message"]
+    assert Archive.objects.filter(pk=archive.pk).exists()
