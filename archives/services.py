@@ -286,47 +286,51 @@ def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
     passphrase opens it, the network it came from no longer exists here (two copies of
     one validator key sign conflicting blocks), name and quota. The full check of every
     file's hash runs in the task before any node is made; it deletes the new network
-    again if the archive turns out damaged."""
-    fetched: list[str] = []
+    again if the archive turns out damaged.
+
+    A backup kept in the S3 store is not fetched here: its manifest and passphrase check
+    are read from the object's first kilobytes (``S3Store.read_head``), and the task
+    downloads the whole object (checked against the size and SHA-256 recorded when it was
+    made) as its first step, with progress. A wrong name or passphrase costs no download,
+    and a client that gives up waiting changes nothing."""
     try:
         return _restore_create(tenant=tenant, actor=actor, name=name, passphrase=passphrase,
-                               archive=archive, upload_id=upload_id, request=request,
-                               fetched=fetched)
+                               archive=archive, upload_id=upload_id, request=request)
     except BaseException:
-        # A refused upload (or a backup fetched from the S3 store) is not kept, whatever
-        # refused it (an unexpected error too).
-        for refused in [upload_id, *fetched]:
-            if refused:
-                upload_path(tenant, refused).unlink(missing_ok=True)
+        # A refused upload is not kept, whatever refused it (an unexpected error too).
+        if upload_id:
+            upload_path(tenant, upload_id).unlink(missing_ok=True)
         raise
 
 
 def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                     archive: Archive | None, upload_id: str | None,
-                    request: Any, fetched: list[str]) -> tuple[Network, Operation]:
+                    request: Any) -> tuple[Network, Operation]:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     check_passphrase(passphrase)
+    head: dict[str, bytes] | None = None  # an S3-kept backup's leading members
+    stored = ""  # the id of an S3-kept backup the task fetches
     if archive is not None:
         if archive.kind != ArchiveKind.BACKUP or archive.status != ArchiveStatus.READY:
             raise Conflict("archive_not_restorable",
                            _("Only a finished backup can be restored (not an export)."))
         path = archive_path(archive)
         if archive.store == store.S3:
-            # Streamed to a local upload, checked against the size and SHA-256 recorded
-            # when it was made, then restored like an upload (and removed after).
-            upload_id = fetch_backup(tenant=tenant, archive=archive)
-            fetched.append(upload_id)
-            path = upload_path(tenant, upload_id)
+            manifest, head = read_stored_head(archive=archive)
+            stored = str(archive.pk)
+            # Where the task puts the object it fetches (removed when the restore ends).
+            path = upload_path(tenant, uuid.uuid4().hex)
     elif upload_id:
         path = upload_path(tenant, upload_id)
     else:
         raise ValidationFailed("archive_missing", _("Name a backup or upload one."))
-    try:
-        if not path.is_file():
-            raise fmt.ArchiveError("archive_corrupt", _("The backup file is missing."))
-        manifest = fmt.read_manifest(path)
-    except fmt.ArchiveError as exc:
-        raise _refuse(exc) from None
+    if head is None:
+        try:
+            if not path.is_file():
+                raise fmt.ArchiveError("archive_corrupt", _("The backup file is missing."))
+            manifest = fmt.read_manifest(path)
+        except fmt.ArchiveError as exc:
+            raise _refuse(exc) from None
     # Whose backup, before any key derivation: another organisation's file costs no CPU.
     if manifest["tenant_id"] != str(tenant.pk) or manifest.get("install_id", homes.install_id()) \
             != homes.install_id():
@@ -346,7 +350,10 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                        _("New networks of your organisation need platform approval; ask "
                          "the platform's staff to restore this backup."))
     try:
-        fmt.check_passphrase(path, passphrase)
+        if head is not None:
+            fmt.check_head(head, passphrase)
+        else:
+            fmt.check_passphrase(path, passphrase)
     except fmt.ArchiveError as exc:
         raise _refuse(exc) from None
     chain_id = manifest["chain_id"]
@@ -392,7 +399,8 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                                                   "height": manifest.get("height")})
         enqueue_after_commit(tasks.restore_task, str(network.pk), op.pk, str(path),
                              crypto.seal(passphrase.encode()).decode(),
-                             bool(upload_id))
+                             bool(upload_id or stored),
+                             **({"stored_archive": stored} if stored else {}))
     return network, op
 
 
@@ -405,18 +413,16 @@ def archive_stream(*, archive: Archive) -> tuple[Any, int]:
         raise store_error(exc) from None
 
 
-def fetch_backup(*, tenant: Any, archive: Archive) -> str:
-    """Stream a backup kept in the S3 store into a restore upload; returns its upload id.
-    The file is kept only if its size and SHA-256 are the archive row's."""
-    upload_id = uuid.uuid4().hex
+def read_stored_head(*, archive: Archive) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and passphrase check of a backup kept in the S3 store, read from the
+    object's first kilobytes (see ``restore_create``)."""
     try:
         bucket = store.s3()
-        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk),
-                        upload_path(tenant, upload_id), size=archive.size,
-                        sha256=archive.sha256)
+        return bucket.read_head(bucket.key(archive.tenant_id, archive.pk))
     except store.StoreError as exc:
         raise store_error(exc) from None
-    return upload_id
+    except fmt.ArchiveError as exc:
+        raise _refuse(exc) from None
 
 
 # --- schedules -----------------------------------------------------------------------------

@@ -148,11 +148,34 @@ class S3Store:
     def _stat(self, key: str) -> Any:
         return self._call("stat", self.client.stat_object, self.bucket, key)
 
-    def fetch_to(self, key: str, dest: Path, *, size: int, sha256: str) -> None:
+    def read_head(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """A stored backup's manifest and passphrase check (``fmt.read_head``): only its
+        first kilobytes are read, then the connection is dropped. ``fmt.ArchiveError``
+        for a file that is not a readable backup."""
+        from archives import fmt
+
+        response = self._call("download", self.client.get_object, self.bucket, key)
+        try:
+            return fmt.read_head(response)
+        except fmt.ArchiveError:
+            raise
+        except Exception as exc:  # a connection cut mid-body
+            log.warning("S3 read of %s cut: %s", key, type(exc).__name__)
+            raise _unavailable("unreachable",
+                               "The backup store cannot be reached; try again later.") \
+                from None
+        finally:
+            response.close()
+            response.release_conn()
+
+    def fetch_to(self, key: str, dest: Path, *, size: int, sha256: str,
+                 beat: Callable[[], None] | None = None) -> None:
         """Stream the object into ``dest``, hashing it; the file stays only if it is the
-        archive that was uploaded (size and SHA-256 of the archive row)."""
+        archive that was uploaded (size and SHA-256 of the archive row). ``beat`` is
+        called after each chunk (the restore's heartbeat)."""
         response = self._call("download", self.client.get_object, self.bucket, key)
         digest, written = hashlib.sha256(), 0
+        stop: Exception | None = None
         try:
             dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with open(dest, "wb") as out:
@@ -162,6 +185,12 @@ class S3Store:
                         break
                     digest.update(chunk)
                     out.write(chunk)
+                    if beat is not None:
+                        try:
+                            beat()
+                        except Exception as exc:  # the run must stop (cancelled): as is
+                            stop = exc
+                            break
         except StoreError:
             dest.unlink(missing_ok=True)
             raise
@@ -174,6 +203,9 @@ class S3Store:
         finally:
             response.close()
             response.release_conn()
+        if stop is not None:
+            dest.unlink(missing_ok=True)
+            raise stop
         if written != size or digest.hexdigest() != sha256:
             dest.unlink(missing_ok=True)
             raise StoreError("archive_corrupt",

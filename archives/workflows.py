@@ -486,12 +486,32 @@ def _data_only(home: Path) -> None:
             item.unlink()
 
 
+def fetch_stored(run: Run, archive_id: str, dest: Path) -> None:
+    """Download a backup kept in the S3 store into ``dest`` (a restore upload), checked
+    against the size and SHA-256 recorded when it was made; the operation beats as the
+    chunks come."""
+    archive = Archive.objects.filter(pk=archive_id).first()
+    if archive is None:
+        raise StepFailed("not_found", "the backup was deleted before its restore began")
+    run.step(2, "archive_downloading",
+             f"downloading {archive.size} bytes from the backup store", size=archive.size)
+    try:
+        bucket = store.s3()
+        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), dest, size=archive.size,
+                        sha256=archive.sha256, beat=run.beat)
+    except store.StoreError as exc:
+        raise StepFailed(exc.code, exc.message) from None
+    run.step(10, "archive_downloaded", "downloaded the backup; its SHA-256 is the recorded one")
+
+
 def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str,
-            uploaded: bool) -> None:
+            uploaded: bool, *, stored_archive: str = "") -> None:
     network = Network.objects.get(pk=network_id)
     if network.status in NETWORK_LIVE:
         run.succeed("already_running", "already running")
         return
+    if stored_archive:
+        fetch_stored(run, stored_archive, Path(archive_file))
     passphrase = crypto.unseal(sealed_passphrase.encode()).decode()
     driver = driver_for(network)
     with _staging() as tmp:
