@@ -269,6 +269,10 @@ def _manifest(archive: Path) -> tuple[bytes, dict[str, Any]]:
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ArchiveError("archive_corrupt",
                            f"The backup cannot be read (damaged or truncated): {exc}") from exc
+    return data, _parse_manifest(data)
+
+
+def _parse_manifest(data: bytes) -> dict[str, Any]:
     try:
         manifest = json.loads(data)
     except ValueError as exc:
@@ -288,7 +292,48 @@ def _manifest(archive: Path) -> tuple[bytes, dict[str, Any]]:
                            f"The backup's manifest is damaged ({where}).") from None
     if len({n["index"] for n in manifest["nodes"]}) != len(manifest["nodes"]):
         raise ArchiveError("archive_corrupt", "The backup's manifest lists a node twice.")
-    return data, manifest
+    return manifest
+
+
+def read_head(stream: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and the passphrase check of a backup read from a stream (an S3
+    object's body), never further than the leading members: what ``read_manifest`` and
+    ``check_passphrase`` check, for the price of a few kilobytes, before the whole archive
+    is fetched. Returns the manifest and the members' bytes for ``check_head``."""
+    blobs: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=stream, mode="r|gz") as tar:
+            for member in tar:
+                if not blobs and (member.name != MANIFEST or not member.isfile()
+                                  or member.size > MAX_MANIFEST_BYTES):
+                    raise ArchiveError("archive_foreign",
+                                       "This file is not a backup made by this platform.")
+                if member.name not in (MANIFEST, KDF_FILE, CHECK_FILE) \
+                        or not member.isfile() or member.size > MAX_MANIFEST_BYTES:
+                    break
+                handle = tar.extractfile(member)
+                blobs[member.name] = handle.read() if handle is not None else b""
+                if len(blobs) == 3:
+                    break
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ArchiveError("archive_corrupt",
+                           f"The backup cannot be read (damaged or truncated): {exc}") from exc
+    if MANIFEST not in blobs:
+        raise ArchiveError("archive_foreign", "This file is not a backup made by this platform.")
+    return _parse_manifest(blobs[MANIFEST]), blobs
+
+
+def check_head(blobs: dict[str, bytes], passphrase: str) -> None:
+    """``check_passphrase`` on the members ``read_head`` returned."""
+    if KDF_FILE not in blobs or CHECK_FILE not in blobs:
+        raise ArchiveError("archive_corrupt", "The backup lacks its key parameters.")
+    key = _key_from(blobs[KDF_FILE], passphrase)
+    try:
+        if unseal(key, blobs[CHECK_FILE]) != CHECK_TEXT:
+            raise InvalidTag()
+    except InvalidTag:
+        raise ArchiveError("wrong_passphrase",
+                           "The passphrase does not open this backup.") from None
 
 
 @dataclass
@@ -411,12 +456,4 @@ def check_passphrase(archive: Path, passphrase: str) -> None:
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ArchiveError("archive_corrupt",
                            f"The backup cannot be read (damaged or truncated): {exc}") from exc
-    if KDF_FILE not in blobs or CHECK_FILE not in blobs:
-        raise ArchiveError("archive_corrupt", "The backup lacks its key parameters.")
-    key = _key_from(blobs[KDF_FILE], passphrase)
-    try:
-        if unseal(key, blobs[CHECK_FILE]) != CHECK_TEXT:
-            raise InvalidTag()
-    except InvalidTag:
-        raise ArchiveError("wrong_passphrase",
-                           "The passphrase does not open this backup.") from None
+    check_head(blobs, passphrase)

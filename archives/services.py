@@ -63,6 +63,16 @@ def store_error(exc: store.StoreError) -> AppError:
         return ValidationFailed(exc.code, _("The backup in the store is damaged: its size or "
                                             "SHA-256 is not the one recorded when it was "
                                             "made."))
+    if exc.code == "backup_too_large":
+        return ValidationFailed(exc.code, exc.message)
+    if exc.reason == "not_configured":
+        # An archive kept in S3 after the platform went back to BAAS_BACKUP_STORE=local (or
+        # lost the S3 settings): only configuring the store again reaches it.
+        return AppError(exc.code, _(
+            "This archive is kept in the S3 backup store, which is not configured on the "
+            "platform now: its operators must set the store's endpoint, bucket and "
+            "credential files (BAAS_BACKUP_S3_*) again before it can be downloaded, "
+            "restored or deleted."), status=503, details={"reason": exc.reason})
     return AppError(exc.code, _("The backup store cannot be used right now; try again "
                                 "later."), status=503, details={"reason": exc.reason})
 
@@ -86,8 +96,25 @@ def archive_file_remove(archive: Archive, *, strict: bool = False) -> None:
 
 
 def remove_file(sender: Any, instance: Archive, **kwargs: Any) -> None:
-    """``post_delete`` of an archive row: its file goes too, however the row went."""
-    archive_file_remove(instance)
+    """``post_delete`` of an archive row: its file goes too, however the row went (unless
+    ``_delete_strictly`` removed it already)."""
+    if not getattr(instance, "_file_removed", False):
+        archive_file_remove(instance)
+
+
+def _delete_strictly(archive: Archive) -> bool:
+    """Remove the archive's file, then its row; a store that cannot remove the file keeps
+    the row (it names the object: an export's keys in clear must not stay in the bucket
+    with nothing left to say so), and the next sweep tries again. True: both went."""
+    try:
+        archive_file_remove(archive, strict=True)
+    except AppError as exc:
+        log.warning("archive %s kept: its file could not be removed (%s); the next sweep "
+                    "tries again", archive.pk, exc.code)
+        return False
+    archive._file_removed = True  # type: ignore[attr-defined]
+    archive.delete()
+    return True
 
 
 def upload_path(tenant: Any, upload_id: str) -> Path:
@@ -259,47 +286,51 @@ def restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
     passphrase opens it, the network it came from no longer exists here (two copies of
     one validator key sign conflicting blocks), name and quota. The full check of every
     file's hash runs in the task before any node is made; it deletes the new network
-    again if the archive turns out damaged."""
-    fetched: list[str] = []
+    again if the archive turns out damaged.
+
+    A backup kept in the S3 store is not fetched here: its manifest and passphrase check
+    are read from the object's first kilobytes (``S3Store.read_head``), and the task
+    downloads the whole object (checked against the size and SHA-256 recorded when it was
+    made) as its first step, with progress. A wrong name or passphrase costs no download,
+    and a client that gives up waiting changes nothing."""
     try:
         return _restore_create(tenant=tenant, actor=actor, name=name, passphrase=passphrase,
-                               archive=archive, upload_id=upload_id, request=request,
-                               fetched=fetched)
+                               archive=archive, upload_id=upload_id, request=request)
     except BaseException:
-        # A refused upload (or a backup fetched from the S3 store) is not kept, whatever
-        # refused it (an unexpected error too).
-        for refused in [upload_id, *fetched]:
-            if refused:
-                upload_path(tenant, refused).unlink(missing_ok=True)
+        # A refused upload is not kept, whatever refused it (an unexpected error too).
+        if upload_id:
+            upload_path(tenant, upload_id).unlink(missing_ok=True)
         raise
 
 
 def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                     archive: Archive | None, upload_id: str | None,
-                    request: Any, fetched: list[str]) -> tuple[Network, Operation]:
+                    request: Any) -> tuple[Network, Operation]:
     platform.require_role(tenant=tenant, actor=actor, minimum="admin")
     check_passphrase(passphrase)
+    head: dict[str, bytes] | None = None  # an S3-kept backup's leading members
+    stored = ""  # the id of an S3-kept backup the task fetches
     if archive is not None:
         if archive.kind != ArchiveKind.BACKUP or archive.status != ArchiveStatus.READY:
             raise Conflict("archive_not_restorable",
                            _("Only a finished backup can be restored (not an export)."))
         path = archive_path(archive)
         if archive.store == store.S3:
-            # Streamed to a local upload, checked against the size and SHA-256 recorded
-            # when it was made, then restored like an upload (and removed after).
-            upload_id = fetch_backup(tenant=tenant, archive=archive)
-            fetched.append(upload_id)
-            path = upload_path(tenant, upload_id)
+            manifest, head = read_stored_head(archive=archive)
+            stored = str(archive.pk)
+            # Where the task puts the object it fetches (removed when the restore ends).
+            path = upload_path(tenant, uuid.uuid4().hex)
     elif upload_id:
         path = upload_path(tenant, upload_id)
     else:
         raise ValidationFailed("archive_missing", _("Name a backup or upload one."))
-    try:
-        if not path.is_file():
-            raise fmt.ArchiveError("archive_corrupt", _("The backup file is missing."))
-        manifest = fmt.read_manifest(path)
-    except fmt.ArchiveError as exc:
-        raise _refuse(exc) from None
+    if head is None:
+        try:
+            if not path.is_file():
+                raise fmt.ArchiveError("archive_corrupt", _("The backup file is missing."))
+            manifest = fmt.read_manifest(path)
+        except fmt.ArchiveError as exc:
+            raise _refuse(exc) from None
     # Whose backup, before any key derivation: another organisation's file costs no CPU.
     if manifest["tenant_id"] != str(tenant.pk) or manifest.get("install_id", homes.install_id()) \
             != homes.install_id():
@@ -319,7 +350,10 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                        _("New networks of your organisation need platform approval; ask "
                          "the platform's staff to restore this backup."))
     try:
-        fmt.check_passphrase(path, passphrase)
+        if head is not None:
+            fmt.check_head(head, passphrase)
+        else:
+            fmt.check_passphrase(path, passphrase)
     except fmt.ArchiveError as exc:
         raise _refuse(exc) from None
     chain_id = manifest["chain_id"]
@@ -365,7 +399,8 @@ def _restore_create(*, tenant: Any, actor: Any, name: Any, passphrase: Any,
                                                   "height": manifest.get("height")})
         enqueue_after_commit(tasks.restore_task, str(network.pk), op.pk, str(path),
                              crypto.seal(passphrase.encode()).decode(),
-                             bool(upload_id))
+                             bool(upload_id or stored),
+                             **({"stored_archive": stored} if stored else {}))
     return network, op
 
 
@@ -378,18 +413,16 @@ def archive_stream(*, archive: Archive) -> tuple[Any, int]:
         raise store_error(exc) from None
 
 
-def fetch_backup(*, tenant: Any, archive: Archive) -> str:
-    """Stream a backup kept in the S3 store into a restore upload; returns its upload id.
-    The file is kept only if its size and SHA-256 are the archive row's."""
-    upload_id = uuid.uuid4().hex
+def read_stored_head(*, archive: Archive) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and passphrase check of a backup kept in the S3 store, read from the
+    object's first kilobytes (see ``restore_create``)."""
     try:
         bucket = store.s3()
-        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk),
-                        upload_path(tenant, upload_id), size=archive.size,
-                        sha256=archive.sha256)
+        return bucket.read_head(bucket.key(archive.tenant_id, archive.pk))
     except store.StoreError as exc:
         raise store_error(exc) from None
-    return upload_id
+    except fmt.ArchiveError as exc:
+        raise _refuse(exc) from None
 
 
 # --- schedules -----------------------------------------------------------------------------
@@ -474,7 +507,7 @@ def prune_scheduled(network_id: Any) -> None:
                                        status=ArchiveStatus.FAILED,
                                        created_at__lt=newest.created_at)
     for old in gone:
-        old.delete()  # its file goes with it (remove_file)
+        _delete_strictly(old)  # a row whose file stays in the store stays too
 
 
 def archives_sweep(now: Any = None) -> int:
@@ -489,8 +522,8 @@ def archives_sweep(now: Any = None) -> int:
         for old in Archive.objects.filter(kind=ArchiveKind.EXPORT,
                                           created_at__lt=now - timedelta(hours=ttl)).exclude(
                 status=ArchiveStatus.PENDING):
-            old.delete()  # its file goes with it (remove_file)
-            count += 1
+            if _delete_strictly(old):
+                count += 1
     cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
     root = backup_dir()
     leftovers = [*root.glob("*/uploads/*"), *root.glob(".staging/*")]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +37,7 @@ LOCAL = "local"
 S3 = "s3"
 STORES = (LOCAL, S3)
 CHUNK = 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit of parts in one multipart upload
 SHA_META = "sha256"
 
 
@@ -120,12 +121,24 @@ class S3Store:
                                "The backup store cannot be reached; try again later.") \
                 from None
 
-    def put_file(self, key: str, path: Path, *, size: int, sha256: str) -> None:
-        """Upload ``path`` in parts; the object exists only once every part is stored."""
+    def put_file(self, key: str, path: Path, *, size: int, sha256: str,
+                 beat: Callable[[], None] | None = None) -> None:
+        """Upload ``path`` in parts; the object exists only once every part is stored.
+        ``beat`` is called as each part is read (the operation's heartbeat: a long upload
+        is not a stalled copy); whatever it raises (the run was cancelled) aborts the
+        multipart upload."""
+        if size > self.part_size * MAX_PARTS:
+            # minio would raise a ValueError, which says nothing of the cause.
+            raise StoreError(
+                "backup_too_large",
+                f"The archive ({size} bytes) needs more than {MAX_PARTS} parts of "
+                f"{self.part_size // 2**20} MiB; raise BAAS_BACKUP_S3_PART_MB to at least "
+                f"{-(-size // (MAX_PARTS * 2**20))}.", 400)
         with open(path, "rb") as data:
             self._call("upload", self.client.put_object, self.bucket, key, data, size,
                        content_type="application/gzip", metadata={SHA_META: sha256},
-                       part_size=self.part_size, num_parallel_uploads=1)
+                       part_size=self.part_size, num_parallel_uploads=1,
+                       progress=_Progress(beat) if beat is not None else None)
         stat = self._call("stat", self.client.stat_object, self.bucket, key)
         if stat.size != size:
             self.delete(key)
@@ -135,11 +148,34 @@ class S3Store:
     def _stat(self, key: str) -> Any:
         return self._call("stat", self.client.stat_object, self.bucket, key)
 
-    def fetch_to(self, key: str, dest: Path, *, size: int, sha256: str) -> None:
+    def read_head(self, key: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """A stored backup's manifest and passphrase check (``fmt.read_head``): only its
+        first kilobytes are read, then the connection is dropped. ``fmt.ArchiveError``
+        for a file that is not a readable backup."""
+        from archives import fmt
+
+        response = self._call("download", self.client.get_object, self.bucket, key)
+        try:
+            return fmt.read_head(response)
+        except fmt.ArchiveError:
+            raise
+        except Exception as exc:  # a connection cut mid-body
+            log.warning("S3 read of %s cut: %s", key, type(exc).__name__)
+            raise _unavailable("unreachable",
+                               "The backup store cannot be reached; try again later.") \
+                from None
+        finally:
+            response.close()
+            response.release_conn()
+
+    def fetch_to(self, key: str, dest: Path, *, size: int, sha256: str,
+                 beat: Callable[[], None] | None = None) -> None:
         """Stream the object into ``dest``, hashing it; the file stays only if it is the
-        archive that was uploaded (size and SHA-256 of the archive row)."""
+        archive that was uploaded (size and SHA-256 of the archive row). ``beat`` is
+        called after each chunk (the restore's heartbeat)."""
         response = self._call("download", self.client.get_object, self.bucket, key)
         digest, written = hashlib.sha256(), 0
+        stop: Exception | None = None
         try:
             dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with open(dest, "wb") as out:
@@ -149,6 +185,12 @@ class S3Store:
                         break
                     digest.update(chunk)
                     out.write(chunk)
+                    if beat is not None:
+                        try:
+                            beat()
+                        except Exception as exc:  # the run must stop (cancelled): as is
+                            stop = exc
+                            break
         except StoreError:
             dest.unlink(missing_ok=True)
             raise
@@ -161,6 +203,9 @@ class S3Store:
         finally:
             response.close()
             response.release_conn()
+        if stop is not None:
+            dest.unlink(missing_ok=True)
+            raise stop
         if written != size or digest.hexdigest() != sha256:
             dest.unlink(missing_ok=True)
             raise StoreError("archive_corrupt",
@@ -172,14 +217,7 @@ class S3Store:
         stat = self._stat(key)
         response = self._call("download", self.client.get_object, self.bucket, key)
 
-        def chunks() -> Iterator[bytes]:
-            try:
-                yield from response.stream(CHUNK)
-            finally:
-                response.close()
-                response.release_conn()
-
-        return chunks(), int(stat.size)
+        return _Body(response), int(stat.size)
 
     def delete(self, key: str) -> None:
         self._call("delete", self.client.remove_object, self.bucket, key)
@@ -192,6 +230,47 @@ class S3Store:
                 return False
             raise
         return True
+
+
+class _Progress:
+    """minio's progress hook (``set_meta``, ``update``), calling ``beat`` as parts are read."""
+
+    def __init__(self, beat: Callable[[], None]) -> None:
+        self.beat = beat
+
+    def set_meta(self, object_name: str, total_length: int) -> None:
+        self.beat()
+
+    def update(self, length: int) -> None:
+        self.beat()
+
+
+class _Body:
+    """An object's body as an iterator of chunks; ``close`` (also when no chunk was ever
+    asked for: a client that went away at once) releases the connection."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.chunks = response.stream(CHUNK)
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.closed:
+            raise StopIteration
+        try:
+            return next(self.chunks)
+        except StopIteration:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.response.close()
+            self.response.release_conn()
 
 
 def s3() -> S3Store:

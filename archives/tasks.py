@@ -33,10 +33,11 @@ def backup_task(archive_id: str, operation_id: int | None = None, *,
 
 @shared_task(name="archives.restore", **TASK_OPTIONS)
 def restore_task(network_id: str, operation_id: int | None, archive_file: str,
-                 sealed_passphrase: str, uploaded: bool) -> None:
+                 sealed_passphrase: str, uploaded: bool, *, stored_archive: str = "") -> None:
     run_operation(operation_id,
                   lambda run: workflows.restore(run, network_id, archive_file,
-                                                sealed_passphrase, uploaded),
+                                                sealed_passphrase, uploaded,
+                                                stored_archive=stored_archive),
                   on_failure=workflows.restore_failed(network_id, archive_file, uploaded),
                   stale_after_s=_stale(), label=f"restore {network_id}")
 

@@ -119,8 +119,22 @@ def _still_wanted_running(network: Network) -> bool:
 
 
 def _finish(archive_id: str, **fields: Any) -> None:
-    Archive.objects.filter(pk=archive_id).update(status=ArchiveStatus.READY,
-                                                 finished_at=timezone.now(), **fields)
+    """The archive becomes ready, if it is still pending. One the reconciler failed
+    meanwhile (``copy_stalled``) or the reaper (``deadline_exceeded``) stays failed: its
+    file (the uploaded object) goes, and the run fails."""
+    if Archive.objects.filter(pk=archive_id, status=ArchiveStatus.PENDING).update(
+            status=ArchiveStatus.READY, finished_at=timezone.now(), **fields):
+        return
+    from archives.services import archive_file_remove
+
+    archive = Archive.objects.filter(pk=archive_id).first()
+    if archive is not None:
+        # Not strict: the failed row stays and names the object; deleting the row then
+        # removes it strictly.
+        archive_file_remove(archive)
+    raise StepFailed("archive_abandoned",
+                     "the archive was failed while it was being written (the copy was "
+                     "taken for stalled); its file was removed")
 
 
 def _target(archive: Archive, staging: Path) -> Path:
@@ -144,7 +158,7 @@ def _publish(run: Run, archive: Archive, path: Path, size: int, digest: str) -> 
     try:
         bucket = store.s3()
         bucket.put_file(bucket.key(archive.tenant_id, archive.pk), path, size=size,
-                        sha256=digest)
+                        sha256=digest, beat=run.beat)
     except store.StoreError as exc:
         raise StepFailed(exc.code, exc.message) from None
 
@@ -472,12 +486,32 @@ def _data_only(home: Path) -> None:
             item.unlink()
 
 
+def fetch_stored(run: Run, archive_id: str, dest: Path) -> None:
+    """Download a backup kept in the S3 store into ``dest`` (a restore upload), checked
+    against the size and SHA-256 recorded when it was made; the operation beats as the
+    chunks come."""
+    archive = Archive.objects.filter(pk=archive_id).first()
+    if archive is None:
+        raise StepFailed("not_found", "the backup was deleted before its restore began")
+    run.step(2, "archive_downloading",
+             f"downloading {archive.size} bytes from the backup store", size=archive.size)
+    try:
+        bucket = store.s3()
+        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), dest, size=archive.size,
+                        sha256=archive.sha256, beat=run.beat)
+    except store.StoreError as exc:
+        raise StepFailed(exc.code, exc.message) from None
+    run.step(10, "archive_downloaded", "downloaded the backup; its SHA-256 is the recorded one")
+
+
 def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str,
-            uploaded: bool) -> None:
+            uploaded: bool, *, stored_archive: str = "") -> None:
     network = Network.objects.get(pk=network_id)
     if network.status in NETWORK_LIVE:
         run.succeed("already_running", "already running")
         return
+    if stored_archive:
+        fetch_stored(run, stored_archive, Path(archive_file))
     passphrase = crypto.unseal(sealed_passphrase.encode()).decode()
     driver = driver_for(network)
     with _staging() as tmp:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -114,6 +114,23 @@ _FILE_BLOCK = 2**16
 async def _file_blocks(file: Any) -> AsyncIterator[bytes]:
     while block := await asyncio.to_thread(file.read, _FILE_BLOCK):
         yield block
+
+
+async def chunks_in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """A sync iterator of a streamed answer (an S3 object's body, say) as an async one whose
+    every ``next`` runs in a thread: under ASGI the event loop never blocks on it, and one
+    chunk at a time is in memory. The iterator is closed however the stream ends (a client
+    that goes away included), in a thread too: closing may release a connection."""
+    try:
+        while True:
+            chunk = await asyncio.to_thread(next, chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await asyncio.to_thread(close)
 
 
 async def _parts(parts: Any) -> AsyncIterator[bytes]:

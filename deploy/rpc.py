@@ -10,9 +10,11 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ledger.client import unix_socket_of
 
@@ -68,17 +70,58 @@ class ResponseTooLarge(RpcError):
 def get_capped(url: str, *, timeout: float, limit: int) -> bytes:
     """The body of a plain HTTP GET (loopback or in-cluster, never a Unix socket), at most
     ``limit`` bytes: a longer answer raises ``ResponseTooLarge`` instead of filling memory.
-    Every other failure (refused, timed out, an HTTP error status) is ``RpcError``."""
-    if not url.startswith("http://"):
+    Every other failure (refused, timed out, an HTTP error status) is ``RpcError``.
+
+    Spoken with ``http.client`` directly, not ``urllib``: the listener may be on a cluster a
+    tenant registered, so a redirect is never followed (a 3xx is an ``RpcError``: the
+    control plane must not fetch, and relay, whatever address a node names), no
+    ``*_proxy`` variable is honoured, and ``timeout`` bounds the whole exchange (connect,
+    headers and body together), not each read."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
         raise RpcError(f"{url}: only http:// URLs are read here")
+    deadline = time.monotonic() + timeout
+
+    def left() -> float:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("deadline exceeded")
+        return remaining
+
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn = None
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (our nodes)
-            body = resp.read(limit + 1)
-    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        # ``parts.port`` raises ValueError for a port that is not a number.
+        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=left())
+        conn.request("GET", path, headers={"Accept": "text/plain"})
+        if conn.sock is not None:
+            conn.sock.settimeout(left())
+        resp = conn.getresponse()
+        if 300 <= resp.status < 400:
+            raise RpcError(f"{url}: HTTP {resp.status} (redirects are not followed)")
+        if resp.status >= 400:
+            raise RpcError(f"{url}: HTTP {resp.status}")
+        body = bytearray()
+        while len(body) <= limit:
+            if conn.sock is not None:
+                conn.sock.settimeout(left())
+            # read1: what has arrived (one recv at most), so the deadline is checked
+            # between reads; read(n) would wait for n bytes, one timeout per recv.
+            chunk = resp.read1(min(65536, limit + 1 - len(body)))
+            if not chunk:
+                break
+            body += chunk
+            left()
+    except RpcError:
+        raise
+    except (http.client.HTTPException, OSError, ValueError) as exc:
         raise RpcError(f"{url}: {exc}") from exc
+    finally:
+        if conn is not None:
+            conn.close()
     if len(body) > limit:
         raise ResponseTooLarge(f"{url}: more than {limit} bytes")
-    return body
+    return bytes(body)
 
 
 def get_json(url: str, *, timeout: float = 2.0) -> dict:

@@ -179,7 +179,8 @@ def node_cometbft_metrics(*, node: Node) -> bytes:
 def node_metrics(*, node: Node, source: str) -> bytes:
     """The node's metrics of ``source``: ``host`` (the chaincode host's, the default),
     ``cometbft`` (CometBFT's own) or ``all`` (both, one exposition: their metric names
-    never overlap, ``ledger_*`` and ``cometbft_*``)."""
+    never overlap: ``ledger_*``; ``cometbft_*`` with ``go_*``, ``process_*``,
+    ``promhttp_*``)."""
     if source not in METRICS_SOURCES:
         raise ValidationFailed("invalid_source",
                                _("source is one of: host, cometbft, all."),

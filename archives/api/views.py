@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -27,6 +28,7 @@ from archives.api.serializers import (
 )
 from archives.choices import ArchiveKind
 from baas.errors import NotFound, ValidationFailed
+from baas.middleware import chunks_in_threads
 from baas.tenancy import TenantScopedMixin
 from deploy import selectors as deploy_selectors
 from deploy.api.serializers import NetworkSerializer, OperationSerializer
@@ -157,7 +159,12 @@ class ArchiveDownloadView(TenantScopedMixin, APIView):
             chunks, size = services.archive_stream(archive=archive)
             services.audit_download(tenant=self.tenant, actor=request.user, archive=archive,
                                     request=request)
-            response = StreamingHttpResponse(chunks, content_type="application/gzip")
+            # Under ASGI an async iterator, each chunk read in a thread: Django would
+            # consume a sync one with sync_to_async(list), the whole object in memory
+            # before the first byte. Under WSGI (tests, runserver) the sync one streams.
+            response = StreamingHttpResponse(
+                chunks_in_threads(chunks) if isinstance(request._request, ASGIRequest)
+                else chunks, content_type="application/gzip")
             response["Content-Length"] = str(size)
             response["Content-Disposition"] = f'attachment; filename="{archive.file_name}"'
             return response

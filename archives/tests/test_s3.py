@@ -153,6 +153,10 @@ def test_a_failed_upload_leaves_no_ready_backup_and_no_object(setup, monkeypatch
 
 
 def test_a_restore_streams_the_object_back_and_checks_its_hash(setup, tmp_path):
+    """The request reads only the object's head (manifest, passphrase check); the task
+    fetches the whole object, checked against the recorded SHA-256, as its first step."""
+    from baas.runner import Run
+
     owner, network, queued = setup
     archive = _stored_backup(owner, network, tmp_path)
     Network.objects.filter(pk=network.pk).update(status="deleted")
@@ -160,12 +164,39 @@ def test_a_restore_streams_the_object_back_and_checks_its_hash(setup, tmp_path):
     res = client.post("/api/v1/restores/", {"backup": str(archive.pk), "name": "again",
                                             "passphrase": PASS}, format="json")
     assert res.status_code == 202, res.content
-    task, args, _kw = queued.pop()
+    task, args, kwargs = queued.pop()
     assert task is tasks.restore_task
     path, uploaded = Path(args[2]), args[4]
-    # The task gets a local copy (removed after it), byte for byte the uploaded backup.
-    assert uploaded is True and path.is_file()
+    assert kwargs == {"stored_archive": str(archive.pk)}
+    assert uploaded is True and not path.exists()  # nothing fetched by the request
+    workflows.fetch_stored(Run(None), str(archive.pk), path)
+    # The task's local copy (removed after it), byte for byte the uploaded backup.
     assert hashlib.sha256(path.read_bytes()).hexdigest() == archive.sha256
+
+
+def test_a_refused_restore_downloads_nothing(setup, tmp_path, monkeypatch):
+    """A wrong passphrase, a taken name or a running source network are refused from the
+    object's head: the whole archive is never fetched by the request."""
+    owner, network, queued = setup
+    archive = _stored_backup(owner, network, tmp_path)
+
+    def no_fetch(*args, **kwargs):
+        raise AssertionError("the request fetched the whole archive")
+
+    monkeypatch.setattr(store.S3Store, "fetch_to", no_fetch)
+    client = api_client_for(owner.user)
+    error = _refused(client, archive)  # its network still runs
+    assert error["code"] == "source_network_running", error
+    Network.objects.filter(pk=network.pk).update(status="deleted")
+    res = client.post("/api/v1/restores/", {"backup": str(archive.pk), "name": "again",
+                                            "passphrase": "not the passphrase"},
+                      format="json")
+    assert res.status_code == 400 and res.json()["error"]["code"] == "wrong_passphrase"
+    NetworkFactory(tenant=owner.tenant, name="taken")
+    res = client.post("/api/v1/restores/", {"backup": str(archive.pk), "name": "taken",
+                                            "passphrase": PASS}, format="json")
+    assert res.status_code == 409 and res.json()["error"]["code"] == "network_name_taken"
+    assert _no_uploads(store.settings) and queued == []
 
 
 def _refused(client, archive) -> dict:
@@ -180,6 +211,21 @@ def _no_uploads(settings) -> bool:
     return not any(Path(str(settings.BAAS_BACKUP_DIR)).rglob("uploads/*"))
 
 
+def _fetched_by_the_task(client, archive, queued):
+    """Start a restore of ``archive`` and run its task's first step (the fetch)."""
+    from baas.runner import Run, StepFailed
+
+    res = client.post("/api/v1/restores/", {"backup": str(archive.pk), "name": "again",
+                                            "passphrase": PASS}, format="json")
+    assert res.status_code == 202, res.content
+    _task, args, kwargs = queued.pop()
+    Network.objects.filter(pk=res.json()["network"]["id"]).update(status="deleted")
+    with pytest.raises(StepFailed) as err:
+        workflows.fetch_stored(Run(None), kwargs["stored_archive"], Path(args[2]))
+    assert not Path(args[2]).exists()
+    return err.value.code
+
+
 def test_a_damaged_or_missing_object_is_refused(setup, tmp_path, settings):
     owner, network, queued = setup
     archive = _stored_backup(owner, network, tmp_path)
@@ -190,15 +236,18 @@ def test_a_damaged_or_missing_object_is_refused(setup, tmp_path, settings):
     original = _objects()[key]
 
     # One byte changed near the end, same size: the manifest and the passphrase check
-    # (the first members) still read, so only the recorded SHA-256 tells.
+    # (the first members) still read, so only the recorded SHA-256 tells, when the task
+    # fetches the object.
     damaged = bytearray(original)
     damaged[-20] ^= 0xFF
     bucket.client.put_object(bucket.bucket, key, io.BytesIO(bytes(damaged)), len(damaged))
-    error = _refused(client, archive)
-    assert (error["status"], error["code"]) == (400, "archive_corrupt"), error
+    assert _fetched_by_the_task(client, archive, queued) == "archive_corrupt"
     # Truncated.
     bucket.client.put_object(bucket.bucket, key, io.BytesIO(original[:-10]),
                              len(original) - 10)
+    assert _fetched_by_the_task(client, archive, queued) == "archive_corrupt"
+    # Not a backup at all: refused by the request, from its head.
+    bucket.client.put_object(bucket.bucket, key, io.BytesIO(b"not gzip" * 100), 800)
     error = _refused(client, archive)
     assert (error["status"], error["code"]) == (400, "archive_corrupt"), error
     # Gone.
@@ -243,3 +292,53 @@ def test_a_missing_bucket_or_an_unreachable_store_is_a_503(setup, tmp_path, sett
 
     settings.BAAS_BACKUP_S3_ENDPOINT = real_endpoint
     assert store.s3().exists(store.s3().key(owner.tenant_id, archive.pk))
+
+
+def test_a_long_upload_beats_as_its_parts_go(setup, tmp_path, settings):
+    """minio's progress hook is the operation's heartbeat: an upload of many parts is
+    not taken for a stalled copy."""
+    settings.BAAS_BACKUP_S3_PART_MB = 5
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (11 * 2**20))  # three parts of 5 MiB at most
+    beats: list[int] = []
+    bucket = store.s3()
+    bucket.put_file("test/big", big, size=big.stat().st_size, sha256="x",
+                    beat=lambda: beats.append(1))
+    assert len(beats) >= 3
+    assert bucket.exists("test/big")
+
+
+def test_an_archive_failed_during_its_upload_stays_failed_and_its_object_goes(
+        setup, monkeypatch):
+    """The reconciler failed the copy (copy_stalled) while the upload went on: the end of
+    the upload must not make the row ready again, and the object it left goes."""
+    from archives import services
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    real_put = store.S3Store.put_file
+
+    def put_then_stalled(self, key, path, **kwargs):
+        real_put(self, key, path, **kwargs)
+        archive = Archive.objects.get(status="pending")
+        from baas.models import Operation
+
+        services.copy_stalled(Operation.objects.get(target_id=str(archive.pk)))
+
+    monkeypatch.setattr(store.S3Store, "put_file", put_then_stalled)
+    client = api_client_for(owner.user)
+    archive, op = _run_backup(client, network, queued)
+    assert archive.status == "failed" and archive.error_code == "copy_stalled"
+    assert op["state"] == "failed"
+    assert _objects() == {}
+
+
+def test_an_archive_too_large_for_the_part_size_says_so(setup, tmp_path, settings):
+    settings.BAAS_BACKUP_S3_PART_MB = 5
+    small = tmp_path / "small.bin"
+    small.write_bytes(b"x")
+    with pytest.raises(store.StoreError) as err:
+        # Its declared size needs more than 10,000 parts of 5 MiB.
+        store.s3().put_file("test/huge", small, size=5 * 2**20 * 10_000 + 1, sha256="x")
+    assert err.value.code == "backup_too_large"
+    assert "BAAS_BACKUP_S3_PART_MB" in err.value.message

@@ -141,14 +141,26 @@ def pdb_min_available(validators: int) -> int:
     return (2 * validators) // 3 + 1
 
 
-def metrics_port_of(sts: dict[str, Any]) -> int:
-    """The metrics port a live StatefulSet's node container declares (0: none)."""
-    containers = (((sts.get("spec") or {}).get("template") or {}).get("spec") or {}).get(
-        "containers") or []
-    for container in containers:
-        for port in container.get("ports") or []:
-            if port.get("name") == "metrics":
-                return int(port.get("containerPort") or 0)
+def metrics_port_of(sts: Any) -> int:
+    """The metrics port a live StatefulSet's node container declares (0: none, or not a
+    port number). The object comes from the API server, which anybody with access to the
+    cluster can edit: whatever shape it has, this answers a port or 0, never raises."""
+    try:
+        containers = sts["spec"]["template"]["spec"]["containers"]
+    except (KeyError, TypeError, IndexError):
+        return 0
+    for container in containers if isinstance(containers, list) else []:
+        ports = container.get("ports") if isinstance(container, dict) else None
+        for port in ports if isinstance(ports, list) else []:
+            if isinstance(port, dict) and port.get("name") == "metrics":
+                number = port.get("containerPort")
+                if isinstance(number, bool) or not isinstance(number, (int, str)):
+                    return 0
+                try:
+                    value = int(number)
+                except ValueError:
+                    return 0
+                return value if 0 < value < 65536 else 0
     return 0
 
 

@@ -390,11 +390,14 @@ class KubernetesDriver(Driver):
         running = int(sts["spec"].get("replicas") or 0) > 0
         pod = self._pod(sts)
         index = int(labels.get(m.L_INDEX, "0"))
-        metrics = m.metrics_port_of(sts)
+        # The StatefulSet only says whether the node has a metrics listener; the port is
+        # the planned one (every pod listens on METRICS_PORT), never what a live object
+        # (editable by whoever runs a tenant's cluster) declares.
+        has_metrics = m.metrics_port_of(sts) > 0
         return NodeState(
             node_id=node_id, exists=True, running=running,
-            metrics_url=(f"http://{node_host(network_id, index)}:{metrics}"
-                         if running and metrics else None),
+            metrics_url=(f"http://{node_host(network_id, index)}:{m.METRICS_PORT}"
+                         if running and has_metrics else None),
             # reachable from inside the cluster, where the control plane runs
             rpc_url=f"http://{node_host(network_id, index)}:{m.RPC_PORT}" if running else None,
             detail=pod_detail(sts, pod, running),

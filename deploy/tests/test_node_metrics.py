@@ -63,3 +63,197 @@ def test_a_config_without_the_section_gets_one_and_stand_in_homes_are_left_alone
     assert instrumented(stand_in, listen=":26660") is stand_in
     config = {CONFIG_TOML: b"anything"}
     assert instrumented(config, listen=None) is config  # no metrics port: as it was
+
+
+# --- rpc.get_capped: no redirect, no proxy, one deadline ------------------------------------
+
+
+@pytest.fixture
+def http_server():
+    """A loopback HTTP server whose answer a test sets: ``answer(handler)`` per request;
+    ``hits`` counts requests per path."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state: dict = {"answer": None, "hits": []}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            state["hits"].append(self.path)
+            state["answer"](self)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def _send(handler, status: int, body: bytes = b"", **headers):
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name.replace("_", "-"), value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+def test_get_capped_never_follows_a_redirect(http_server):
+    """A node's listener (on a cluster a tenant runs) answering 302 to another address must
+    not have the control plane fetch that address and relay its body."""
+    from deploy import rpc
+
+    def answer(handler):
+        if handler.path == "/metrics":
+            _send(handler, 302, Location=f"{http_server['url']}/secret")
+        else:
+            _send(handler, 200, b"internal secret")
+
+    http_server["answer"] = answer
+    with pytest.raises(rpc.RpcError) as err:
+        rpc.get_capped(f"{http_server['url']}/metrics", timeout=5, limit=1000)
+    assert not isinstance(err.value, rpc.ResponseTooLarge)
+    assert http_server["hits"] == ["/metrics"]  # /secret was never asked for
+
+
+def test_get_capped_ignores_proxy_variables(http_server, monkeypatch):
+    """``http_proxy`` set in the control plane's environment is not a way to the nodes."""
+    from deploy import rpc
+
+    http_server["answer"] = lambda h: _send(h, 200, b"proxied")
+    # The "proxy" is the test server; the node's address is a closed port.
+    with socket_closed_port() as port:
+        for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.setenv(name, http_server["url"])
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        # urllib reads the variables when it builds its shared opener, the first time it
+        # is used: start from none, as a fresh process would.
+        import urllib.request
+
+        monkeypatch.setattr(urllib.request, "_opener", None)
+        with pytest.raises(rpc.RpcError):
+            rpc.get_capped(f"http://127.0.0.1:{port}/metrics", timeout=2, limit=1000)
+    assert http_server["hits"] == []
+
+
+def test_get_capped_has_one_deadline_not_one_per_read(http_server):
+    """A listener that drips a byte every 0.3 s never lets a per-read timeout of 1 s fire;
+    the whole exchange still ends after about 1 s."""
+    import time
+
+    from deploy import rpc
+
+    def answer(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        for _ in range(100):
+            try:
+                handler.wfile.write(b"x")
+                handler.wfile.flush()
+            except OSError:
+                return
+            time.sleep(0.3)
+
+    http_server["answer"] = answer
+    started = time.monotonic()
+    with pytest.raises(rpc.RpcError):
+        rpc.get_capped(f"{http_server['url']}/metrics", timeout=1, limit=1000)
+    assert time.monotonic() - started < 3
+
+
+def test_get_capped_caps_the_size_and_refuses_error_statuses(http_server):
+    from deploy import rpc
+
+    http_server["answer"] = lambda h: _send(h, 200, b"y" * 5000)
+    with pytest.raises(rpc.ResponseTooLarge):
+        rpc.get_capped(f"{http_server['url']}/metrics", timeout=5, limit=1000)
+    assert rpc.get_capped(f"{http_server['url']}/metrics?x=1", timeout=5,
+                          limit=5000) == b"y" * 5000
+    assert http_server["hits"][-1] == "/metrics?x=1"
+    http_server["answer"] = lambda h: _send(h, 500, b"oops")
+    with pytest.raises(rpc.RpcError):
+        rpc.get_capped(f"{http_server['url']}/metrics", timeout=5, limit=1000)
+    for bad in ("https://127.0.0.1/metrics", "http:///metrics", "http://127.0.0.1:x/m"):
+        with pytest.raises(rpc.RpcError):
+            rpc.get_capped(bad, timeout=1, limit=10)
+
+
+class socket_closed_port:  # noqa: N801 (a context manager used like a function)
+    def __enter__(self) -> int:
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --- Kubernetes: the metrics URL is the planned port ----------------------------------------
+
+
+def _rendered_sts():
+    import uuid
+
+    from deploy.drivers import NodeAddress, NodeSpec
+    from deploy.drivers import k8s_manifests as m
+    from deploy.drivers.kubernetes import render_node
+
+    network_id = "3f1c6c1e-8d5c-4a57-9a43-0a4a2f1e9b01"
+    spec = NodeSpec(install_id="install-a", tenant_id="17", network_id=network_id,
+                    node_id=str(uuid.uuid4()), index=0, moniker="node0",
+                    address=NodeAddress(m.node_host(network_id, 0), 26656, 26657, 26658,
+                                        26660),
+                    home_files={"node.json": b"{}",
+                                "cometbft/config/config.toml": b'moniker = "node0"\n'},
+                    secret_files={}, cpu_limit=0.5, memory_mb=256,
+                    ledger_version="0123456789abcdef")
+    return spec, render_node(spec, image="img:1")[3]
+
+
+def test_kubernetes_metrics_url_uses_the_planned_port_not_the_live_one(monkeypatch):
+    """Whoever runs a tenant's cluster can edit the StatefulSet: a containerPort it names
+    must not choose where the control plane reads from."""
+    from deploy.drivers.kubernetes import KubernetesDriver
+
+    spec, sts = _rendered_sts()
+    for port in sts["spec"]["template"]["spec"]["containers"][0]["ports"]:
+        if port["name"] == "metrics":
+            port["containerPort"] = 8080
+    drv = KubernetesDriver(kubeconfig={"clusters": []}, install_id="install-a")
+    monkeypatch.setattr(drv, "_statefulset", lambda network_id, node_id: sts)
+    monkeypatch.setattr(drv, "_pod", lambda sts: None)
+    state = drv.inspect_node(network_id=spec.network_id, node_id=spec.node_id)
+    assert state.metrics_url == f"http://{spec.address.host}:26660"
+
+
+@pytest.mark.parametrize("ports", [
+    [{"name": "metrics", "containerPort": "abc"}],
+    [{"name": "metrics", "containerPort": None}],
+    [{"name": "metrics", "containerPort": [1]}],
+    [{"name": "metrics", "containerPort": 99999}],
+    ["metrics"],
+    "metrics",
+    None,
+])
+def test_metrics_port_of_odd_live_objects_is_zero_not_an_error(ports):
+    from deploy.drivers import k8s_manifests as m
+
+    _spec, sts = _rendered_sts()
+    sts["spec"]["template"]["spec"]["containers"][0]["ports"] = ports
+    assert m.metrics_port_of(sts) == 0
+    for odd in ({}, {"spec": None}, {"spec": {"template": {"spec": {"containers": "x"}}}},
+                {"spec": {"template": {"spec": {"containers": [None, 3]}}}}, None, []):
+        assert m.metrics_port_of(odd) == 0
+    sts["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+        {"name": "metrics", "containerPort": "26660"}]
+    assert m.metrics_port_of(sts) == 26660
