@@ -97,7 +97,12 @@ def copy_nodes(run: Run, network: Network, into: Path, *, start: int,
                 # Back in any case: a failed copy must not leave a validator down -- unless
                 # the network was asked to stop or go meanwhile, which the copy must not undo.
                 if _still_wanted_running(network):
-                    driver.start_node(network_id=str(network.pk), node_id=str(node.pk))
+                    state = driver.start_node(network_id=str(network.pk), node_id=str(node.pk))
+                    # Docker publishes the RPC port anew on each start: keep the node's URL
+                    # (wait_back and every later client read it from the row).
+                    url = getattr(state, "rpc_url", None)
+                    if url and url != node.rpc_url:
+                        Node.objects.filter(pk=node.pk).update(rpc_url=url)
             if not _still_wanted_running(network):
                 raise StepFailed("network_busy", "the network was stopped during the copy")
             wait_back(node.pk, above=before, run=run)
