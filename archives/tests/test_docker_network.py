@@ -4,11 +4,14 @@ The Docker counterpart of ``test_network.py`` (whose helpers it reuses), kept to
 network and one restored network: a 1-validator network made through the platform on the
 Docker driver takes a transaction; a backup and an export are made while it runs (the
 driver stops the container, reads its volume through the engine, starts it again); the
-export's archive holds the node's chain data, app state and keys; once the source network
-is deleted, the backup restores into a new Docker network (a new container and volume,
-the home written through ``put_archive``) that continues from the backup's height with
-the same app hashes, keeps the transaction's value and commits new blocks. Every
-container, volume and bridge of the test's install id is removed at the end.
+export's archive holds the node's chain data, app state and keys and the image's
+``ledger/``, and runs alone on this host (``test_network._standalone``: its own cometbft,
+no platform code importable), committing past the export's height and taking a
+transaction; once the source network is deleted, the backup restores into a new Docker
+network (a new container and volume, the home written through ``put_archive``) that
+continues from the backup's height with the same app hashes, keeps the transaction's value
+and commits new blocks. Every container, volume and bridge of the test's install id is
+removed at the end.
 
 Marked ``docker``: skipped without an engine on a developer machine, failed under
 ``BAAS_REQUIRE_SERVICES=1``. Timings are printed.
@@ -25,7 +28,7 @@ import uuid
 import pytest
 
 from archives.models import Archive
-from archives.tests.test_network import PASSPHRASE, _op, _wait_height
+from archives.tests.test_network import PASSPHRASE, _op, _standalone, _wait_height
 from baas.testing import api_client_for
 from conftest import require_service
 from deploy import rpc
@@ -150,6 +153,10 @@ def test_docker_backup_restores_and_export_holds_the_chain(platform, engine,  # 
                  export.height + 1, timeout=120)
     reference_url = driver.inspect_node(network_id=network_id, node_id=str(node.pk)).rpc_url
     reference = {h: rpc.app_hash(reference_url, h) for h in (2, backup.height)}
+    # The export runs alone on this host (its ledger/ is the image's) and goes on.
+    alone = _standalone(export_file, tmp_path / "alone", export.height + 2)
+    assert alone["chain_id"] == network.chain_id
+    assert alone["tx_code"] == 0 and "path" in json.dumps(alone["read"]), alone["read"]
 
     # The source network goes; the backup restores into a new Docker network.
     res = client.delete(f"/api/v1/networks/{network_id}/")
@@ -187,4 +194,5 @@ def test_docker_backup_restores_and_export_holds_the_chain(platform, engine,  # 
 
     print(f"\ndocker: create {create_seconds:.1f} s; backup: {backup.size} bytes, "
           f"{backup_seconds:.1f} s (height {backup.height}); export: {export.size} bytes, "
-          f"{export_seconds:.1f} s; restore: {restore_seconds:.1f} s")
+          f"{export_seconds:.1f} s, standalone blocks after {alone['seconds']:.1f} s; "
+          f"restore: {restore_seconds:.1f} s")
