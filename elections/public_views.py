@@ -16,6 +16,7 @@ against the public pages' rate limit per client address.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -154,12 +155,14 @@ def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
     status, problem = 200, ""
     tracker = request.GET.get("tracker", "").strip().lower()
     after_text = request.GET.get("after", "0")
-    if not after_text.isdigit() or len(after_text) > 12:
+    # ASCII digits only (str.isdigit takes '²' and '①', which int() refuses), at most 10:
+    # the contract refuses a larger sequence number
+    if not re.fullmatch(r"[0-9]{1,10}", after_text) or int(after_text) > 10 ** 10 - 2:
         status, problem, after_text = 400, _("The page asked for is not a number."), "0"
     after = int(after_text)
     found: dict[str, Any] | None = None
     searched = bool(tracker)
-    if tracker and not selectors.TRACKER.match(tracker):
+    if tracker and not selectors.TRACKER.fullmatch(tracker):
         status, problem, searched = 400, _("A tracker is 64 hexadecimal characters."), False
     verdict, board, error, data = None, [], "", {}
     try:

@@ -33,11 +33,14 @@ T = TypeVar("T")
 # The read functions these pages need; a deployment whose bundle lacks one is not a
 # voting deployment (whatever its name).
 NEEDED = frozenset({"create_election", "add_voters", "cast", "get_election",
-                    "list_elections", "election_record", "list_ballots", "find_tracker"})
-ELECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")  # the bundle's id rule
-TRACKER = re.compile(r"^[0-9a-f]{64}$")
+                    "list_elections", "election_record", "list_ballots", "list_voters",
+                    "find_tracker"})
+ELECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")  # the bundle's id rule
+TRACKER = re.compile(r"[0-9a-f]{64}")
 BALLOT_PAGE = 100  # what list_ballots answers at most per call (the bundle's limit)
 BOARD_PAGE = 50
+VOTER_PAGE = 500  # what list_voters answers at most per call (the bundle's limit)
+MAX_VOTERS_READ = 1_000_000  # a bound on one roll read (2,000 pages)
 CACHE_SECONDS = 24 * 3600
 MAX_BALLOTS_READ = 200_000  # a bound on one record read (2,000 pages)
 
@@ -67,7 +70,7 @@ def voting_public_get(*, deployment_id: Any) -> Deployment:
 
 
 def election_id_valid(election_id: Any) -> bool:
-    return isinstance(election_id, str) and bool(ELECTION_ID.match(election_id))
+    return isinstance(election_id, str) and bool(ELECTION_ID.fullmatch(election_id))
 
 
 def reader_org(deployment: Deployment, tenant: Any) -> str:
@@ -154,7 +157,7 @@ def tracker_find(*, deployment: Deployment, election_id: str,
                  tracker: str) -> dict[str, Any] | None:
     """The ballot with that tracker (64 lower-case hex), or None."""
     tracker = tracker.strip().lower()
-    if not TRACKER.match(tracker):
+    if not TRACKER.fullmatch(tracker):
         return None
     answer = _read(deployment.network, lambda c: _call(
         c, deployment, "find_tracker", {"id": election_id, "tracker": tracker}))
@@ -172,11 +175,31 @@ class Record:
         return self.data.get("ballots") or []
 
 
+def _roll_at(client: Any, deployment: Deployment, election_id: str, height: int) -> list[str]:
+    """The whole roll at ``height``, paged with ``list_voters`` (``election_record`` leaves
+    it out above 1,000 voters)."""
+    roll: list[str] = []
+    after: str | None = None
+    while len(roll) < MAX_VOTERS_READ:
+        args: dict[str, Any] = {"id": election_id, "limit": VOTER_PAGE}
+        if after is not None:
+            args["after"] = after
+        page = _call(client, deployment, "list_voters", args, height)
+        page = [v for v in page or [] if isinstance(v, str)]
+        roll.extend(page)
+        if len(page) < VOTER_PAGE:
+            break
+        after = page[-1]
+    return roll
+
+
 def _record_at(client: Any, deployment: Deployment, election_id: str) -> Record:
     height = client.height()
     record = _call(client, deployment, "election_record", {"id": election_id}, height)
     if not isinstance(record, dict):
         raise NotFound("election_not_found", "No such election.")
+    if record.get("roll") is None:
+        record = {**record, "roll": _roll_at(client, deployment, election_id, height)}
     ballots: list[dict[str, Any]] = []
     after = 0
     while len(ballots) < MAX_BALLOTS_READ:

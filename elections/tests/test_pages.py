@@ -384,6 +384,20 @@ def test_the_verdict_is_cached_per_height_and_record_and_catches_tampering(
     assert 'data-valid="false"' in body and "proof invalid for q0/o0" in body
 
 
+def test_a_roll_above_1000_voters_is_read_with_list_voters_and_verifies(
+        deployment, chain, opened):
+    # the contract's election_record leaves the roll out above 1,000 voters (roll: null)
+    e = chain.elections["e1"]
+    e["roll"].extend(f"{i:064x}" for i in range(1, 1200))
+    assert chain.read_election_record(id="e1")["roll"] is None
+    cast(deployment, chain, opened["voters"][0], [[1, 0, 0], [0, 0, 0]])
+    body = Client().get(public(deployment, "results/")).content.decode()
+    assert 'data-valid="true"' in body
+    data = json.loads(Client().get(public(deployment, "record.json")).content)
+    assert sorted(data["roll"]) == sorted(e["roll"]) and len(data["roll"]) == 1203
+    verify_record(data)
+
+
 # --- the public pages ---------------------------------------------------------------------------
 def test_the_voter_page_needs_no_login_and_carries_what_the_browser_needs(deployment, chain,
                                                                           opened):
@@ -414,12 +428,16 @@ def test_the_voter_page_before_opening_offers_no_ballot(owner, deployment, chain
     assert 'id="voter-id"' in body  # the voter can copy the id to register
 
 
-@pytest.mark.parametrize("query, code", [({"tracker": "xyz"}, 400), ({"after": "abc"}, 400),
-                                         ({"after": "9" * 40}, 400)])
+@pytest.mark.parametrize("query, code", [
+    ({"tracker": "xyz"}, 400), ({"tracker": "ab" * 33}, 400), ({"after": "abc"}, 400),
+    ({"after": "9" * 40}, 400), ({"after": "\u00b2"}, 400), ({"after": "\u2460"}, 400),
+    ({"after": "\u0663"}, 400), ({"after": "9" * 11}, 400), ({"after": "9" * 12}, 400),
+    ({"after": "9999999999"}, 400), ({"after": "1\n"}, 400), ({"after": ""}, 400),
+    ({"after": "9999999998"}, 200)])
 def test_bad_board_queries_are_400_not_500(deployment, chain, opened, query, code):
     response = Client().get(public(deployment, "results/"), query)
     assert response.status_code == code
-    assert 'id="problem"' in response.content.decode()
+    assert ('id="problem"' in response.content.decode()) == (code == 400)
 
 
 def test_public_pages_of_unknown_or_private_elections_are_404(deployment, chain, opened):
