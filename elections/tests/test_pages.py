@@ -355,6 +355,11 @@ def test_a_wrong_partial_decryption_is_refused_before_it_is_sent(owner, deployme
     response = opened["commission"].post(url(deployment, "trustee/"),
                                          {"action": "decryption", "shares": "{not json"})
     assert response.status_code == 400
+    deep = "[" * 99_999 + "]" * 99_999  # within the field's length; the parser recurses
+    response = opened["commission"].post(url(deployment, "trustee/"),
+                                         {"action": "decryption", "shares": deep})
+    assert response.status_code == 400
+    assert "The partial decryption is not readable." in response.content.decode()
     assert len(chain.sent) == sent
 
 
