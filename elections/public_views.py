@@ -104,6 +104,8 @@ def voter_texts() -> dict[str, str]:
                       "was signed."),
         "cast": _("Your ballot is recorded in block %(height)s."),
         "failed": _("The request failed; try again."),
+        "eh_mismatch": _("This election's details do not match its fingerprint on the chain; "
+                         "nothing was encrypted. Tell the election commission."),
     }
 
 
@@ -131,7 +133,12 @@ def vote(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResp
         "open": view["state"] == choices.OPEN and bool(joint_key)
         and not (isinstance(election.get("closes_at"), int)
                  and time.time() >= election["closes_at"]),
+        # the browser recomputes eh from tx_hash and the definition (pages.js) and encrypts
+        # only when it is the eh given here: a server cannot bind ballots to another election
         "ballot_data": {"id": view["id"], "eh": view["eh"], "joint_key": joint_key,
+                        "tx_hash": election.get("tx_hash"),
+                        "definition": {k: election.get(k) for k in (
+                            "id", "title", "questions", "trustees", "opens_at", "closes_at")},
                         "questions": [{"options": len(q.get("options") or []),
                                        "min_choices": q.get("min_choices"),
                                        "max_choices": q.get("max_choices")}
@@ -174,7 +181,7 @@ def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
                                           after=after)
             data = selectors.election_summary(deployment=deployment, election_id=election_id)
             verdict = selectors.election_verdict(deployment=deployment,
-                                                 election_id=election_id)
+                                                 election_id=election_id, election=election)
     except NotFound:
         raise Http404 from None
     except AppError as exc:

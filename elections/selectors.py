@@ -3,11 +3,13 @@ holds about their elections (the ``voting`` chaincode's read functions, which an
 call), with the verifier's verdict on an election's record.
 
 Everything about an election is chain state; nothing is kept in the database. A record
-(``election_record`` plus every ballot, paged) is read from ONE node at ONE height, so the
-tally and the ballots it is checked against are the same moment's. The verdict is cached
-per (deployment, election, height) and per the record's contents, so a page view at a new
-height whose record did not change reuses the verdict instead of checking every proof
-again.
+(``election_record`` plus every ballot and, above 1,000 voters, the roll, paged) is read
+from ONE node at ONE height, so the tally and the ballots it is checked against are the
+same moment's. The verdict is cached per the election's state as the cheap ``get_election``
+read shows it (ballots, board, state, result, trustees' keys and decryptions), so a page
+view at a new height whose election did not change (blocks come every few seconds, most of
+them empty) reuses the verdict instead of reading every ballot and checking every proof
+again; one request at a time verifies.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ VOTER_PAGE = 500  # what list_voters answers at most per call (the bundle's limi
 MAX_VOTERS_READ = 1_000_000  # a bound on one roll read (2,000 pages)
 CACHE_SECONDS = 24 * 3600
 MAX_BALLOTS_READ = 200_000  # a bound on one record read (2,000 pages)
+VERIFY_LOCK_SECONDS = 900  # one verification at most (200,000 ballots at ~2 ms each)
 
 
 # --- deployments ------------------------------------------------------------------------
@@ -169,6 +172,7 @@ class Record:
     """An election record (spec 14's export format) read at ``height``."""
     height: int
     data: dict[str, Any]
+    election: dict[str, Any] | None = None  # get_election at the same height
 
     @property
     def ballots(self) -> list[dict[str, Any]]:
@@ -210,8 +214,10 @@ def _record_at(client: Any, deployment: Deployment, election_id: str) -> Record:
         if len(page) < BALLOT_PAGE or not isinstance(page[-1].get("seq"), int):
             break
         after = page[-1]["seq"]
+    election = _call(client, deployment, "get_election", {"id": election_id}, height)
     record = {"format": RECORD_FORMAT, **record, "ballots": ballots}
-    return Record(height=height, data=record)
+    return Record(height=height, data=record,
+                  election=election if isinstance(election, dict) else None)
 
 
 def _key(kind: str, deployment: Deployment, election_id: str, part: Any) -> str:
@@ -250,6 +256,22 @@ def record_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def state_digest(election: dict[str, Any]) -> str:
+    """What decides an election's record, from the cheap ``get_election`` answer: the
+    number of ballots and the board (the hash chain over every tracker), the state, the
+    result, the trustees who posted a key or a decryption, the joint key and the size of
+    the roll. Empty blocks change none of it, so the verdict keyed on it outlives them."""
+    part = {
+        "id": election.get("id"), "ballots": election.get("ballots"),
+        "board": election.get("board"), "state": election.get("state"),
+        "result": election.get("result"),
+        "decrypted": sorted(str(t) for t in election.get("decrypted") or []),
+        "trustee_keys": sorted(str(t) for t in election.get("trustee_keys") or {}),
+        "joint_key": election.get("joint_key"), "voters": election.get("voters"),
+    }
+    return record_digest(part)
+
+
 @dataclass(frozen=True)
 class Verdict:
     valid: bool
@@ -257,6 +279,10 @@ class Verdict:
     height: int
     ballots: int
     decrypted: bool
+    # another request is verifying a newer record: this is the last verdict (stale), or
+    # there is none yet (pending)
+    stale: bool = False
+    pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -277,32 +303,39 @@ def chain_height(*, deployment: Deployment) -> int:
     return _read(deployment.network, lambda c: c.height())
 
 
-def election_verdict(*, deployment: Deployment, election_id: str) -> Verdict:
-    """The verifier's verdict on the election's record at the latest height. Cached per
-    (election, height), and per the record's digest: at a new height with the same record
-    the proofs are not checked again."""
-    height = chain_height(deployment=deployment)
-    cached = cache.get(_key("verdict-h", deployment, election_id, height))
+def election_verdict(*, deployment: Deployment, election_id: str,
+                     election: dict[str, Any] | None = None) -> Verdict:
+    """The verifier's verdict on the election's record. Keyed on the election's state
+    (``state_digest`` of ``get_election``, passed in as ``election`` when already read):
+    only when that changes is the whole record read (at one height) and verified again.
+
+    One request at a time verifies an election (a cache lock); the others meanwhile get
+    the last verdict marked ``stale``, or a ``pending`` one when there is none yet, instead
+    of all reading every ballot and checking every proof at once."""
+    if election is None:
+        election = election_get(deployment=deployment, election_id=election_id)
+    cached = cache.get(_key("verdict-s", deployment, election_id, state_digest(election)))
     if cached is not None:
         return Verdict(**cached)
-    record = election_record(deployment=deployment, election_id=election_id)
-    return record_verdict(deployment=deployment, election_id=election_id, record=record)
-
-
-def record_verdict(*, deployment: Deployment, election_id: str, record: Record) -> Verdict:
-    """The verdict on a record already read (cached as ``election_verdict`` does)."""
-    at_height = _key("verdict-h", deployment, election_id, record.height)
-    cached = cache.get(at_height)
-    if cached is not None:
-        return Verdict(**cached)
-    by_digest = _key("verdict-d", deployment, election_id, record_digest(record.data))
-    cached = cache.get(by_digest)
-    if cached is not None:
-        verdict = Verdict(**{**cached, "height": record.height})
-    else:
-        verdict = verdict_of(record)
-        cache.set(by_digest, verdict.to_dict(), CACHE_SECONDS)
-    cache.set(at_height, verdict.to_dict(), CACHE_SECONDS)
+    last_key = _key("verdict-last", deployment, election_id, "")
+    lock = _key("verdict-lock", deployment, election_id, "")
+    if not cache.add(lock, 1, VERIFY_LOCK_SECONDS):
+        last = cache.get(last_key)
+        if last is not None:
+            return Verdict(**{**last, "stale": True, "pending": False})
+        ballots = election.get("ballots")
+        return Verdict(False, "", 0, ballots if type(ballots) is int else 0,
+                       election.get("result") is not None, pending=True)
+    try:
+        record = election_record(deployment=deployment, election_id=election_id)
+        at_record = _key("verdict-s", deployment, election_id,
+                         state_digest(record.election or election))
+        cached = cache.get(at_record)
+        verdict = Verdict(**cached) if cached is not None else verdict_of(record)
+        cache.set(at_record, verdict.to_dict(), CACHE_SECONDS)
+        cache.set(last_key, verdict.to_dict(), CACHE_SECONDS)
+    finally:
+        cache.delete(lock)
     return verdict
 
 

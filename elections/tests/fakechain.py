@@ -257,7 +257,9 @@ class FakeVoting:
     # -- reads ----------------------------------------------------------------------------
     def _public(self, e: dict[str, Any]) -> dict[str, Any]:
         return {**e["election"], "state": e["state"], "voters": len(e["roll"]),
-                "board": e["board"],
+                "board": e["board"], "trustee_keys": e["keys"],
+                "joint_key": e["joint"].hex() if e["joint"] is not None else None,
+                "decrypted": list(e["decryptions"]),
                 "ballots": len(e["ballots"]), "result": e["result"]}
 
     def read_get_election(self, *, id):

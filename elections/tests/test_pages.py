@@ -363,7 +363,7 @@ def test_a_wrong_partial_decryption_is_refused_before_it_is_sent(owner, deployme
     assert len(chain.sent) == sent
 
 
-def test_the_verdict_is_cached_per_height_and_record_and_catches_tampering(
+def test_the_verdict_is_cached_per_election_state_and_catches_tampering(
         deployment, chain, opened, monkeypatch):
     from elections import selectors
 
@@ -375,18 +375,57 @@ def test_the_verdict_is_cached_per_height_and_record_and_catches_tampering(
     assert first.valid and first.ballots == 1 and runs == [1]
     selectors.election_verdict(deployment=deployment, election_id="e1")
     assert runs == [1]  # same height
-    chain.block += 3  # empty blocks: a new height, the same record
+    chain.block += 3  # empty blocks: a new height, the same election
+    reads = chain.reads
     again = selectors.election_verdict(deployment=deployment, election_id="e1")
-    assert again.valid and again.height == chain.block and runs == [1]
-    # a ballot changed on the board: a new record, checked again, and found out
+    assert again.valid and runs == [1]
+    assert chain.reads - reads == 1  # get_election only: no ballot read again
+    body = Client().get(public(deployment, "results/")).content.decode()
+    assert 'data-valid="true"' in body and runs == [1]
+    # a ballot changed on the board, then another cast: a new state, checked again, and the
+    # changed ballot is found out
     entry = chain.elections["e1"]["ballots"][0]
     entry["ballot"]["answers"][0]["choices"][0]["proof"][0][0] = "00" * 32
-    chain.block += 1
+    cast(deployment, chain, opened["voters"][1], [[0, 1, 0], [0, 0, 0]])
     bad = selectors.election_verdict(deployment=deployment, election_id="e1")
-    assert runs == [1, 1] and not bad.valid
+    assert runs == [1, 1] and not bad.valid and bad.ballots == 2
     assert "ballot 1" in bad.message and "proof invalid for q0/o0" in bad.message
     body = Client().get(public(deployment, "results/")).content.decode()
     assert 'data-valid="false"' in body and "proof invalid for q0/o0" in body
+
+
+def test_one_request_verifies_and_the_others_do_not_pile_up(deployment, chain, opened,
+                                                            monkeypatch):
+    from django.core.cache import cache
+
+    from elections import selectors
+
+    runs = []
+    real = selectors.verify_record
+    monkeypatch.setattr(selectors, "verify_record", lambda r: runs.append(1) or real(r))
+    cache.clear()  # (the fixture's last page view verified the open election)
+    lock = selectors._key("verdict-lock", deployment, "e1", "")
+    # another request is verifying and no verdict exists yet: "in progress", nothing read
+    assert cache.add(lock, 1, 60)
+    reads = chain.reads
+    pending = selectors.election_verdict(deployment=deployment, election_id="e1")
+    assert pending.pending and runs == [] and chain.reads - reads == 1
+    body = Client().get(public(deployment, "results/")).content.decode()
+    assert 'data-valid="pending"' in body and "The record is being verified" in body
+    cache.delete(lock)
+    first = selectors.election_verdict(deployment=deployment, election_id="e1")
+    assert first.valid and not first.pending and runs == [1]
+    assert cache.get(lock) is None  # released
+    # a new ballot while another request verifies: the last verdict, marked stale
+    cast(deployment, chain, opened["voters"][0], [[1, 0, 0], [0, 0, 0]])
+    assert cache.add(lock, 1, 60)
+    stale = selectors.election_verdict(deployment=deployment, election_id="e1")
+    assert stale.valid and stale.stale and stale.ballots == 0 and runs == [1]
+    body = Client().get(public(deployment, "results/")).content.decode()
+    assert 'data-stale="true"' in body and "A newer record is being verified" in body
+    cache.delete(lock)
+    fresh = selectors.election_verdict(deployment=deployment, election_id="e1")
+    assert fresh.valid and not fresh.stale and fresh.ballots == 1 and runs == [1, 1]
 
 
 def test_a_roll_above_1000_voters_is_read_with_list_voters_and_verifies(
@@ -414,6 +453,11 @@ def test_the_voter_page_needs_no_login_and_carries_what_the_browser_needs(deploy
     data = response.context["ballot_data"]
     e = chain.elections["e1"]
     assert data["eh"] == e["election"]["eh"] and data["joint_key"] == e["joint"].hex()
+    # what the browser recomputes eh from (pages.js checkedElection), not trusting data["eh"]
+    assert data["tx_hash"] == e["election"]["tx_hash"]
+    assert set(data["definition"]) == {"id", "title", "questions", "trustees", "opens_at",
+                                       "closes_at"}
+    assert P.election_hash(data["tx_hash"], data["definition"]) == data["eh"]
     assert data["questions"] == [{"options": 3, "min_choices": 1, "max_choices": 1},
                                  {"options": 3, "min_choices": 0, "max_choices": 2}]
     assert f'data-prepare-url="/p/{deployment.pk}/prepare/"' in body
