@@ -166,7 +166,7 @@ class TrusteeKeyForm(forms.Form):
     def clean_proof(self) -> list[str]:
         try:
             proof = json.loads(self.cleaned_data["proof"])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise forms.ValidationError(_("The proof is not readable.")) from None
         if not (isinstance(proof, list) and len(proof) == 2
                 and all(isinstance(p, str) for p in proof)):
@@ -180,8 +180,9 @@ class DecryptionForm(forms.Form):
 
     def clean_shares(self) -> Any:
         try:
+            # deeply nested arrays make the parser recurse past the limit: unreadable too
             shares = json.loads(self.cleaned_data["shares"])
-        except ValueError:
+        except (ValueError, RecursionError):
             raise forms.ValidationError(_("The partial decryption is not readable.")) from None
         if not isinstance(shares, list):
             raise forms.ValidationError(_("The partial decryption is not readable."))

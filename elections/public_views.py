@@ -16,6 +16,7 @@ against the public pages' rate limit per client address.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -103,6 +104,8 @@ def voter_texts() -> dict[str, str]:
                       "was signed."),
         "cast": _("Your ballot is recorded in block %(height)s."),
         "failed": _("The request failed; try again."),
+        "eh_mismatch": _("This election's details do not match its fingerprint on the chain; "
+                         "nothing was encrypted. Tell the election commission."),
     }
 
 
@@ -130,7 +133,12 @@ def vote(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpResp
         "open": view["state"] == choices.OPEN and bool(joint_key)
         and not (isinstance(election.get("closes_at"), int)
                  and time.time() >= election["closes_at"]),
+        # the browser recomputes eh from tx_hash and the definition (pages.js) and encrypts
+        # only when it is the eh given here: a server cannot bind ballots to another election
         "ballot_data": {"id": view["id"], "eh": view["eh"], "joint_key": joint_key,
+                        "tx_hash": election.get("tx_hash"),
+                        "definition": {k: election.get(k) for k in (
+                            "id", "title", "questions", "trustees", "opens_at", "closes_at")},
                         "questions": [{"options": len(q.get("options") or []),
                                        "min_choices": q.get("min_choices"),
                                        "max_choices": q.get("max_choices")}
@@ -154,12 +162,14 @@ def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
     status, problem = 200, ""
     tracker = request.GET.get("tracker", "").strip().lower()
     after_text = request.GET.get("after", "0")
-    if not after_text.isdigit() or len(after_text) > 12:
+    # ASCII digits only (str.isdigit takes '²' and '①', which int() refuses), at most 10:
+    # the contract refuses a larger sequence number
+    if not re.fullmatch(r"[0-9]{1,10}", after_text) or int(after_text) > 10 ** 10 - 2:
         status, problem, after_text = 400, _("The page asked for is not a number."), "0"
     after = int(after_text)
     found: dict[str, Any] | None = None
     searched = bool(tracker)
-    if tracker and not selectors.TRACKER.match(tracker):
+    if tracker and not selectors.TRACKER.fullmatch(tracker):
         status, problem, searched = 400, _("A tracker is 64 hexadecimal characters."), False
     verdict, board, error, data = None, [], "", {}
     try:
@@ -171,7 +181,7 @@ def results(request: HttpRequest, deployment_id: Any, election_id: str) -> HttpR
                                           after=after)
             data = selectors.election_summary(deployment=deployment, election_id=election_id)
             verdict = selectors.election_verdict(deployment=deployment,
-                                                 election_id=election_id)
+                                                 election_id=election_id, election=election)
     except NotFound:
         raise Http404 from None
     except AppError as exc:

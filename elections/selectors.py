@@ -3,11 +3,13 @@ holds about their elections (the ``voting`` chaincode's read functions, which an
 call), with the verifier's verdict on an election's record.
 
 Everything about an election is chain state; nothing is kept in the database. A record
-(``election_record`` plus every ballot, paged) is read from ONE node at ONE height, so the
-tally and the ballots it is checked against are the same moment's. The verdict is cached
-per (deployment, election, height) and per the record's contents, so a page view at a new
-height whose record did not change reuses the verdict instead of checking every proof
-again.
+(``election_record`` plus every ballot and, above 1,000 voters, the roll, paged) is read
+from ONE node at ONE height, so the tally and the ballots it is checked against are the
+same moment's. The verdict is cached per the election's state as the cheap ``get_election``
+read shows it (ballots, board, state, result, trustees' keys and decryptions), so a page
+view at a new height whose election did not change (blocks come every few seconds, most of
+them empty) reuses the verdict instead of reading every ballot and checking every proof
+again; one request at a time verifies.
 """
 
 from __future__ import annotations
@@ -33,13 +35,17 @@ T = TypeVar("T")
 # The read functions these pages need; a deployment whose bundle lacks one is not a
 # voting deployment (whatever its name).
 NEEDED = frozenset({"create_election", "add_voters", "cast", "get_election",
-                    "list_elections", "election_record", "list_ballots", "find_tracker"})
-ELECTION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")  # the bundle's id rule
-TRACKER = re.compile(r"^[0-9a-f]{64}$")
+                    "list_elections", "election_record", "list_ballots", "list_voters",
+                    "find_tracker"})
+ELECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")  # the bundle's id rule
+TRACKER = re.compile(r"[0-9a-f]{64}")
 BALLOT_PAGE = 100  # what list_ballots answers at most per call (the bundle's limit)
 BOARD_PAGE = 50
+VOTER_PAGE = 500  # what list_voters answers at most per call (the bundle's limit)
+MAX_VOTERS_READ = 1_000_000  # a bound on one roll read (2,000 pages)
 CACHE_SECONDS = 24 * 3600
 MAX_BALLOTS_READ = 200_000  # a bound on one record read (2,000 pages)
+VERIFY_LOCK_SECONDS = 900  # one verification at most (200,000 ballots at ~2 ms each)
 
 
 # --- deployments ------------------------------------------------------------------------
@@ -67,7 +73,7 @@ def voting_public_get(*, deployment_id: Any) -> Deployment:
 
 
 def election_id_valid(election_id: Any) -> bool:
-    return isinstance(election_id, str) and bool(ELECTION_ID.match(election_id))
+    return isinstance(election_id, str) and bool(ELECTION_ID.fullmatch(election_id))
 
 
 def reader_org(deployment: Deployment, tenant: Any) -> str:
@@ -154,7 +160,7 @@ def tracker_find(*, deployment: Deployment, election_id: str,
                  tracker: str) -> dict[str, Any] | None:
     """The ballot with that tracker (64 lower-case hex), or None."""
     tracker = tracker.strip().lower()
-    if not TRACKER.match(tracker):
+    if not TRACKER.fullmatch(tracker):
         return None
     answer = _read(deployment.network, lambda c: _call(
         c, deployment, "find_tracker", {"id": election_id, "tracker": tracker}))
@@ -166,10 +172,29 @@ class Record:
     """An election record (spec 14's export format) read at ``height``."""
     height: int
     data: dict[str, Any]
+    election: dict[str, Any] | None = None  # get_election at the same height
 
     @property
     def ballots(self) -> list[dict[str, Any]]:
         return self.data.get("ballots") or []
+
+
+def _roll_at(client: Any, deployment: Deployment, election_id: str, height: int) -> list[str]:
+    """The whole roll at ``height``, paged with ``list_voters`` (``election_record`` leaves
+    it out above 1,000 voters)."""
+    roll: list[str] = []
+    after: str | None = None
+    while len(roll) < MAX_VOTERS_READ:
+        args: dict[str, Any] = {"id": election_id, "limit": VOTER_PAGE}
+        if after is not None:
+            args["after"] = after
+        page = _call(client, deployment, "list_voters", args, height)
+        page = [v for v in page or [] if isinstance(v, str)]
+        roll.extend(page)
+        if len(page) < VOTER_PAGE:
+            break
+        after = page[-1]
+    return roll
 
 
 def _record_at(client: Any, deployment: Deployment, election_id: str) -> Record:
@@ -177,6 +202,8 @@ def _record_at(client: Any, deployment: Deployment, election_id: str) -> Record:
     record = _call(client, deployment, "election_record", {"id": election_id}, height)
     if not isinstance(record, dict):
         raise NotFound("election_not_found", "No such election.")
+    if record.get("roll") is None:
+        record = {**record, "roll": _roll_at(client, deployment, election_id, height)}
     ballots: list[dict[str, Any]] = []
     after = 0
     while len(ballots) < MAX_BALLOTS_READ:
@@ -187,8 +214,10 @@ def _record_at(client: Any, deployment: Deployment, election_id: str) -> Record:
         if len(page) < BALLOT_PAGE or not isinstance(page[-1].get("seq"), int):
             break
         after = page[-1]["seq"]
+    election = _call(client, deployment, "get_election", {"id": election_id}, height)
     record = {"format": RECORD_FORMAT, **record, "ballots": ballots}
-    return Record(height=height, data=record)
+    return Record(height=height, data=record,
+                  election=election if isinstance(election, dict) else None)
 
 
 def _key(kind: str, deployment: Deployment, election_id: str, part: Any) -> str:
@@ -227,6 +256,22 @@ def record_digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def state_digest(election: dict[str, Any]) -> str:
+    """What decides an election's record, from the cheap ``get_election`` answer: the
+    number of ballots and the board (the hash chain over every tracker), the state, the
+    result, the trustees who posted a key or a decryption, the joint key and the size of
+    the roll. Empty blocks change none of it, so the verdict keyed on it outlives them."""
+    part = {
+        "id": election.get("id"), "ballots": election.get("ballots"),
+        "board": election.get("board"), "state": election.get("state"),
+        "result": election.get("result"),
+        "decrypted": sorted(str(t) for t in election.get("decrypted") or []),
+        "trustee_keys": sorted(str(t) for t in election.get("trustee_keys") or {}),
+        "joint_key": election.get("joint_key"), "voters": election.get("voters"),
+    }
+    return record_digest(part)
+
+
 @dataclass(frozen=True)
 class Verdict:
     valid: bool
@@ -234,6 +279,10 @@ class Verdict:
     height: int
     ballots: int
     decrypted: bool
+    # another request is verifying a newer record: this is the last verdict (stale), or
+    # there is none yet (pending)
+    stale: bool = False
+    pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -254,32 +303,39 @@ def chain_height(*, deployment: Deployment) -> int:
     return _read(deployment.network, lambda c: c.height())
 
 
-def election_verdict(*, deployment: Deployment, election_id: str) -> Verdict:
-    """The verifier's verdict on the election's record at the latest height. Cached per
-    (election, height), and per the record's digest: at a new height with the same record
-    the proofs are not checked again."""
-    height = chain_height(deployment=deployment)
-    cached = cache.get(_key("verdict-h", deployment, election_id, height))
+def election_verdict(*, deployment: Deployment, election_id: str,
+                     election: dict[str, Any] | None = None) -> Verdict:
+    """The verifier's verdict on the election's record. Keyed on the election's state
+    (``state_digest`` of ``get_election``, passed in as ``election`` when already read):
+    only when that changes is the whole record read (at one height) and verified again.
+
+    One request at a time verifies an election (a cache lock); the others meanwhile get
+    the last verdict marked ``stale``, or a ``pending`` one when there is none yet, instead
+    of all reading every ballot and checking every proof at once."""
+    if election is None:
+        election = election_get(deployment=deployment, election_id=election_id)
+    cached = cache.get(_key("verdict-s", deployment, election_id, state_digest(election)))
     if cached is not None:
         return Verdict(**cached)
-    record = election_record(deployment=deployment, election_id=election_id)
-    return record_verdict(deployment=deployment, election_id=election_id, record=record)
-
-
-def record_verdict(*, deployment: Deployment, election_id: str, record: Record) -> Verdict:
-    """The verdict on a record already read (cached as ``election_verdict`` does)."""
-    at_height = _key("verdict-h", deployment, election_id, record.height)
-    cached = cache.get(at_height)
-    if cached is not None:
-        return Verdict(**cached)
-    by_digest = _key("verdict-d", deployment, election_id, record_digest(record.data))
-    cached = cache.get(by_digest)
-    if cached is not None:
-        verdict = Verdict(**{**cached, "height": record.height})
-    else:
-        verdict = verdict_of(record)
-        cache.set(by_digest, verdict.to_dict(), CACHE_SECONDS)
-    cache.set(at_height, verdict.to_dict(), CACHE_SECONDS)
+    last_key = _key("verdict-last", deployment, election_id, "")
+    lock = _key("verdict-lock", deployment, election_id, "")
+    if not cache.add(lock, 1, VERIFY_LOCK_SECONDS):
+        last = cache.get(last_key)
+        if last is not None:
+            return Verdict(**{**last, "stale": True, "pending": False})
+        ballots = election.get("ballots")
+        return Verdict(False, "", 0, ballots if type(ballots) is int else 0,
+                       election.get("result") is not None, pending=True)
+    try:
+        record = election_record(deployment=deployment, election_id=election_id)
+        at_record = _key("verdict-s", deployment, election_id,
+                         state_digest(record.election or election))
+        cached = cache.get(at_record)
+        verdict = Verdict(**cached) if cached is not None else verdict_of(record)
+        cache.set(at_record, verdict.to_dict(), CACHE_SECONDS)
+        cache.set(last_key, verdict.to_dict(), CACHE_SECONDS)
+    finally:
+        cache.delete(lock)
     return verdict
 
 

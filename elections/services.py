@@ -13,7 +13,6 @@ all again on chain.
 from __future__ import annotations
 
 import json
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -28,8 +27,6 @@ from sectors import services as sector_services
 from sectors.models import Deployment
 from sectors.public_views import MAX_BODY_BYTES
 
-VOTER_KEY = re.compile(r"^[0-9a-f]{64}$")
-VOTER_DID = re.compile(r"^did:baas:[a-z0-9][a-z0-9-]{0,62}:[A-Za-z0-9._-]{1,128}$")
 VOTER_BATCH = 500  # add_voters takes at most this many public keys per call
 DID_BATCH = 200  # and at most this many DIDs (each is checked by hand on chain)
 MAX_VOTERS_PER_REQUEST = 5_000  # ten transactions, each waiting for its block
@@ -155,9 +152,11 @@ def parse_voters(text: str) -> list[str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if VOTER_KEY.match(line.lower()) and len(line) == 64:
+        # the contract's rule (elections.protocol.voter_kind): a 64-hex public key (any case
+        # here, lower-case on chain) or a did:baas DID
+        if P.voter_kind(line.lower()) == "key":
             line = line.lower()
-        elif not VOTER_DID.match(line):
+        elif P.voter_kind(line) != "did":
             bad.append(n)
             continue
         if line not in seen:
@@ -209,7 +208,15 @@ def voters_add(*, tenant: Any, actor: Any, deployment: Deployment, election_id: 
     """Put ``voters`` on the roll, in calls of at most 500. A call the chain refuses stops
     the rest; the error says how many went in (sending the whole list again is harmless:
     the contract ignores ids already on the roll)."""
-    dids = sum(1 for v in voters if v.startswith("did:"))
+    kinds = [P.voter_kind(v) for v in voters]
+    if None in kinds:
+        n = kinds.index(None) + 1
+        raise ValidationFailed(
+            "invalid_voters",
+            _("Line %(line)s is neither a public key (64 hexadecimal characters) nor a "
+              "did:baas DID (%(count)s such lines in all).")
+            % {"line": n, "count": kinds.count(None)})
+    dids = kinds.count("did")
     if 0 < dids < len(voters):
         # the contract keeps a roll of one kind, so that one key cannot vote both as itself
         # and as its DID

@@ -183,7 +183,7 @@ def election_detail(request: HttpRequest, deployment_id: Any, election_id: str) 
         data = selectors.election_summary(deployment=deployment, election_id=election_id)
         if view["state"] in choices.VERIFIABLE:
             verdict = selectors.election_verdict(deployment=deployment,
-                                                 election_id=election_id)
+                                                 election_id=election_id, election=election)
     except NotFound:
         raise Http404 from None
     except AppError as exc:

@@ -54,6 +54,7 @@ def manifest() -> dict[str, Any]:
             fn("roles_of", "read", ["anyone"]),
             fn("get_ballot", "read", ["anyone"], public=True),
             fn("list_ballots", "read", ["anyone"], public=True),
+            fn("list_voters", "read", ["anyone"], public=True),
             fn("find_tracker", "read", ["anyone"], public=True),
             fn("election_record", "read", ["anyone"], public=True),
         ],
@@ -256,7 +257,9 @@ class FakeVoting:
     # -- reads ----------------------------------------------------------------------------
     def _public(self, e: dict[str, Any]) -> dict[str, Any]:
         return {**e["election"], "state": e["state"], "voters": len(e["roll"]),
-                "board": e["board"],
+                "board": e["board"], "trustee_keys": e["keys"],
+                "joint_key": e["joint"].hex() if e["joint"] is not None else None,
+                "decrypted": list(e["decryptions"]),
                 "ballots": len(e["ballots"]), "result": e["result"]}
 
     def read_get_election(self, *, id):
@@ -271,6 +274,13 @@ class FakeVoting:
     def read_list_ballots(self, *, id, after=0, limit=100):
         return [b for b in self._election(id)["ballots"] if b["seq"] > after][:limit]
 
+    def read_list_voters(self, *, id, after=None, limit=500):
+        """The roll in key order, ``limit`` (at most 500) voters after ``after``."""
+        if not 1 <= limit <= 500:
+            raise Refused("limit out of range")
+        roll = sorted(self._election(id)["roll"])
+        return [v for v in roll if after is None or v > after][:limit]
+
     def read_find_tracker(self, *, id, tracker):
         return next((b for b in self._election(id)["ballots"] if b["tracker"] == tracker),
                     None)
@@ -282,7 +292,9 @@ class FakeVoting:
         return {"format": RECORD_FORMAT, "election": e["election"],
                 "trustee_keys": e["keys"],
                 "joint_key": e["joint"].hex() if e["joint"] is not None else None,
-                "roll": e["roll"], "ballot_count": len(e["ballots"]), "board": e["board"],
+                # like the contract: the roll up to 1,000 voters, None above (list_voters)
+                "roll": sorted(e["roll"]) if len(e["roll"]) <= 1000 else None,
+                "ballot_count": len(e["ballots"]), "board": e["board"],
                 "tally": [[ct.to_json() for ct in row] for row in e["tally"]],
                 "decryptions": e["decryptions"] if e["result"] is not None
                 or e["state"] == "closed" else None,

@@ -23,9 +23,10 @@ NODE = shutil.which("node")
 STATIC = Path(__file__).resolve().parents[2] / "static"
 RUNNER = """
 const { readFileSync } = await import("node:fs");
-const { castBytes } = await import("./elections/pages.js");
+const { castBytes, checkedElection } = await import("./elections/pages.js");
 const cases = JSON.parse(readFileSync(0, "utf8"));
 console.log(JSON.stringify(cases.map((c) => {
+  if (c.ballot_data) return checkedElection(c.ballot_data);
   const bytes = castBytes(c.prepared, c.expected);
   return bytes === null ? null : Buffer.from(bytes).toString("base64");
 })));
@@ -91,3 +92,30 @@ def test_only_exactly_the_ballot_asked_for_is_signed(run):
     out = run(cases)
     assert base64.b64decode(out[0]) == SIGN_DOMAIN + canonical.encode(body)
     assert out[1:] == [None] * (len(cases) - 1)
+
+
+def test_the_voter_page_encrypts_only_for_the_election_hash_it_computes(run):
+    from elections import protocol as P
+
+    definition = {"id": "e1", "title": "Council 2027",
+                  "questions": [{"id": "q1", "title": "Chair", "min_choices": 1,
+                                 "max_choices": 1,
+                                 "options": [{"id": "o1", "title": "Kim"},
+                                             {"id": "o2", "title": "Lee"}]}],
+                  "trustees": ["org1", "org2"], "opens_at": 100, "closes_at": 200}
+    tx_hash = "7a" * 32
+    eh = P.election_hash(tx_hash, definition)
+    honest = {"id": "e1", "eh": eh, "tx_hash": tx_hash, "definition": definition}
+    other = P.election_hash(tx_hash, {**definition, "title": "Another"})
+    bad = [
+        {**honest, "eh": other},  # the server's eh is another election's
+        {**honest, "definition": {**definition, "title": "Council 2028"}},
+        {**honest, "definition": {**definition, "trustees": ["org1"]}},
+        {**honest, "tx_hash": "7b" * 32},
+        {**honest, "definition": {**definition, "closes_at": "200"}},  # unreadable
+        {k: v for k, v in honest.items() if k != "definition"},
+    ]
+    out = run([{"ballot_data": honest}] + [{"ballot_data": b} for b in bad])
+    assert out[0] == {"eh": eh, "questions": [{"options": 2, "min_choices": 1,
+                                               "max_choices": 1}]}
+    assert out[1:] == [None] * len(bad)

@@ -28,8 +28,9 @@ def test_questions_parse_from_blocks_with_their_bounds():
 
 def test_the_roll_parses_keys_and_dids_once_each_and_names_the_first_bad_line():
     key = "AB" * 32
-    voters = services.parse_voters(f"{key}\n\n# note\n{key.lower()}\ndid:baas:seoul:z6Mk1\n")
-    assert voters == [key.lower(), "did:baas:seoul:z6Mk1"]
+    did = "did:baas:seoul:" + "a2" * 13
+    voters = services.parse_voters(f"{key}\n\n# note\n{key.lower()}\n{did}\n")
+    assert voters == [key.lower(), did]
     with pytest.raises(AppError) as err:
         services.parse_voters(f"{key}\n{'ab' * 31}\nnot a key\n")
     assert err.value.code == "invalid_voters" and err.value.details["lines"] == [2, 3]
@@ -40,6 +41,37 @@ def test_the_roll_parses_keys_and_dids_once_each_and_names_the_first_bad_line():
     with pytest.raises(AppError) as err:
         services.parse_voters(many)
     assert err.value.code == "too_many_voters"
+
+
+@pytest.mark.parametrize("line", [
+    "did:baas:seoul:z6Mk1",  # the suffix is 26 base32 characters
+    "did:baas:seoul:" + "A2" * 13,  # lower-case base32
+    "did:baas:seoul:" + "a1" * 13,  # no 0, 1, 8, 9 in base32
+    "did:baas:-seoul:" + "a2" * 13,
+    "did:baas:seoul-:" + "a2" * 13,
+    "did:baas:" + "s" * 33 + ":" + "a2" * 13,
+    "did:baas:seoul:" + "a2" * 13 + "#key-1",
+    "did:baas:seoul:" + "a2" * 13 + "\u0663",
+])
+def test_the_roll_takes_only_what_the_contract_takes(line):
+    """The contract's rule (protocol.voter_kind), not a laxer one: a line the chain would
+    refuse is named here, before anything is sent."""
+    with pytest.raises(AppError) as err:
+        services.parse_voters(line)
+    assert err.value.code == "invalid_voters" and err.value.details["lines"] == [1]
+    with pytest.raises(AppError) as err:  # nothing sent: no deployment needed
+        services.voters_add(tenant=None, actor=None, deployment=None, election_id="e1",
+                            voters=[line])
+    assert err.value.code == "invalid_voters"
+
+
+def test_a_mixed_roll_is_decided_by_the_contracts_rule():
+    did = "did:baas:seoul:" + "a2" * 13
+    with pytest.raises(AppError) as err:
+        services.voters_add(tenant=None, actor=None, deployment=None, election_id="e1",
+                            voters=["ab" * 32, did])
+    assert err.value.code == "invalid_voters" and "mix 1 public keys and 1 DIDs" in \
+        err.value.message
 
 
 def test_the_ballot_size_estimate_is_the_size_of_a_real_ballot():

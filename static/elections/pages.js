@@ -132,6 +132,25 @@ export function castBytes(prepared, expected) {
 }
 
 // --- the voter page ------------------------------------------------------------------------
+// The election hash the ballot is bound to, computed here from the creating transaction's
+// hash and the definition (as the contract computes it), never taken from the server alone:
+// null when the server's eh is not that hash (or the definition is unreadable).
+export function checkedElection(data) {
+  let eh;
+  try {
+    eh = V.electionHash(data.tx_hash, data.definition);
+  } catch (e) {
+    return null;
+  }
+  if (typeof data.eh !== "string" || eh !== data.eh) return null;
+  return {
+    eh,
+    questions: data.definition.questions.map((q) => ({
+      options: q.options.length, min_choices: q.min_choices, max_choices: q.max_choices,
+    })),
+  };
+}
+
 function voterPage(root) {
   const election = JSON.parse($("ballot-data").textContent);
   const form = $("ballot-form");
@@ -202,13 +221,17 @@ function voterPage(root) {
     const choices = picked();
     const problem = countProblem(choices);
     if (problem) { say(status, problem, "error"); return; }
+    const checked = checkedElection(election);
+    if (!checked) { say(status, texts.eh_mismatch, "error"); return; }
     say(status, texts.encrypting, "");
     setBallotLocked(true);
     // let the status paint before the (synchronous) proofs run
     setTimeout(() => {
       try {
-        state.sealed = V.encryptBallot(election.eh, state.voter, election.joint_key,
-          election.questions, choices);
+        state.sealed = V.encryptBallot(checked.eh, state.voter, election.joint_key,
+          checked.questions, choices);
+        state.eh = checked.eh;
+        state.questions = checked.questions;
         state.picks = choices;
       } catch (e) {
         say(status, interpolate(texts.failed, { error: e.message }), "error");
@@ -229,8 +252,8 @@ function voterPage(root) {
   $("challenge").addEventListener("click", () => {
     const sealed = state.sealed;
     if (!sealed) return;
-    const problems = V.checkSpoiled(election.eh, state.voter, election.joint_key, sealed.ballot,
-      sealed.reveal, election.questions, sealed.tracker);
+    const problems = V.checkSpoiled(state.eh, state.voter, election.joint_key, sealed.ballot,
+      sealed.reveal, state.questions, sealed.tracker);
     if (canonical(sealed.reveal.choices) !== canonical(state.picks)) {
       problems.push("the revealed choices are not the ones you made");
     }
