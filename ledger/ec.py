@@ -244,13 +244,3 @@ def challenge(domain: str, *parts: object) -> int:
     """The Fiat-Shamir challenge: ``transcript(...)`` as a big-endian integer mod ORDER."""
     return int.from_bytes(transcript(domain, *parts), "big") % ORDER
 
-
-def discrete_log(p: Point, limit: int) -> int | None:
-    """m in [0, limit] with m·G == P (a tally), or None; walks G, 2G, ... (limit additions)."""
-    p = _point(p)
-    current = IDENTITY
-    for m in range(limit + 1):
-        if current == p:
-            return m
-        current = add(current, GENERATOR)
-    return None

@@ -332,3 +332,11 @@ def test_voter_kind_follows_the_did_baas_syntax_of_the_ledger(text):
     want = "key" if len(text) == 64 and all(c in "0123456789abcdef" for c in text) else (
         "did" if is_did else None)
     assert P.voter_kind(text) == want
+
+
+def test_counts_find_small_counts_within_the_bound():
+    points = [[ec.small_multiple(m) for m in (0, 1, 2, 17)]]
+    assert P.counts(points, 20) == [[0, 1, 2, 17]]
+    for beyond in (21, -1):
+        with pytest.raises(P.ProtocolError):
+            P.counts([[ec.small_multiple(beyond)]], 20)

@@ -117,7 +117,7 @@ def test_operations_refuse_wrong_types() -> None:
     p = ec.GENERATOR
     for bad in (lambda: ec.add(p, G2), lambda: ec.neg(G2), lambda: ec.mul(True, p),
                 lambda: ec.mul("1", p), lambda: ec.mul(1, G2), lambda: ec.small_multiple(True),
-                lambda: ec.small_multiple(1.0), lambda: ec.discrete_log(G2, 5)):
+                lambda: ec.small_multiple(1.0)):
         with pytest.raises(ec.GroupError):
             bad()
 
@@ -178,10 +178,3 @@ def test_transcript_refuses_a_domain_with_nul_or_not_text() -> None:
         ec.transcript("a\x00b")
     with pytest.raises(ec.GroupError):
         ec.transcript(b"d")  # type: ignore[arg-type]
-
-
-def test_discrete_log_finds_small_counts_within_the_bound() -> None:
-    for m in (0, 1, 2, 17):
-        assert ec.discrete_log(ec.small_multiple(m), 20) == m
-    assert ec.discrete_log(ec.small_multiple(21), 20) is None
-    assert ec.discrete_log(ec.small_multiple(-1), 20) is None
