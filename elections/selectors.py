@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import secrets
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
@@ -122,12 +123,20 @@ def _call(client: Any, deployment: Deployment, function: str, args: dict[str, An
     return client.call(deployment.name, function, args, height=height)
 
 
+def _items(answer: Any, kind: type[T]) -> list[T]:
+    """The entries of type ``kind`` in a list answer. A deployment may run a custom bundle
+    that names the same functions; whatever shape its answer has (a number, an object),
+    a page shows what fits, never an error."""
+    return [item for item in answer if isinstance(item, kind)] \
+        if isinstance(answer, list) else []
+
+
 def election_list(*, deployment: Deployment) -> list[dict[str, Any]]:
     """The deployment's elections as ``list_elections`` answers them (objects with ``id``,
     ``title`` and ``state``), newest first when the chain orders them so."""
     answer = _read(deployment.network,
                    lambda c: _call(c, deployment, "list_elections", {}))
-    return [e for e in answer or [] if isinstance(e, dict) and "id" in e]
+    return [e for e in _items(answer, dict) if "id" in e]
 
 
 def election_get(*, deployment: Deployment, election_id: str) -> dict[str, Any]:
@@ -153,7 +162,7 @@ def ballot_page(*, deployment: Deployment, election_id: str, after: int = 0,
     limit = max(1, min(BALLOT_PAGE, limit))
     answer = _read(deployment.network, lambda c: _call(
         c, deployment, "list_ballots", {"id": election_id, "after": after, "limit": limit}))
-    return [b for b in answer or [] if isinstance(b, dict)]
+    return _items(answer, dict)
 
 
 def tracker_find(*, deployment: Deployment, election_id: str,
@@ -189,7 +198,7 @@ def _roll_at(client: Any, deployment: Deployment, election_id: str, height: int)
         if after is not None:
             args["after"] = after
         page = _call(client, deployment, "list_voters", args, height)
-        page = [v for v in page or [] if isinstance(v, str)]
+        page = _items(page, str)
         roll.extend(page)
         if len(page) < VOTER_PAGE:
             break
@@ -209,7 +218,7 @@ def _record_at(client: Any, deployment: Deployment, election_id: str) -> Record:
     while len(ballots) < MAX_BALLOTS_READ:
         page = _call(client, deployment, "list_ballots",
                      {"id": election_id, "after": after, "limit": BALLOT_PAGE}, height)
-        page = [b for b in page or [] if isinstance(b, dict)]
+        page = _items(page, dict)
         ballots.extend(page)
         if len(page) < BALLOT_PAGE or not isinstance(page[-1].get("seq"), int):
             break
@@ -319,7 +328,10 @@ def election_verdict(*, deployment: Deployment, election_id: str,
         return Verdict(**cached)
     last_key = _key("verdict-last", deployment, election_id, "")
     lock = _key("verdict-lock", deployment, election_id, "")
-    if not cache.add(lock, 1, VERIFY_LOCK_SECONDS):
+    # This request's own token: a verification that outlived the lock's time releases
+    # only its own lock, never the one another request has taken since.
+    token = secrets.token_hex(16)
+    if not cache.add(lock, token, VERIFY_LOCK_SECONDS):
         last = cache.get(last_key)
         if last is not None:
             return Verdict(**{**last, "stale": True, "pending": False})
@@ -335,7 +347,10 @@ def election_verdict(*, deployment: Deployment, election_id: str,
         cache.set(at_record, verdict.to_dict(), CACHE_SECONDS)
         cache.set(last_key, verdict.to_dict(), CACHE_SECONDS)
     finally:
-        cache.delete(lock)
+        # Not atomic (Django's cache has no compare-and-delete): the window is between
+        # this get and this delete, instead of the whole verification.
+        if cache.get(lock) == token:
+            cache.delete(lock)
     return verdict
 
 

@@ -86,7 +86,7 @@ def spec_from_live(sts: dict[str, Any], config_map: dict[str, Any] | None,
         items = (volumes.get(volume) or {}).get(source, {}).get("items") or []
         return {item["path"]: content.get(item["key"], b"") for item in items}
 
-    index = int(labels.get(m.L_INDEX, "0"))
+    index = m.node_index(sts["metadata"].get("name")) or 0
     network_id = labels.get(m.L_NETWORK, "")
     return NodeSpec(
         install_id=labels.get(m.L_INSTALL, ""), tenant_id=labels.get(m.L_TENANT, ""),
@@ -97,7 +97,8 @@ def spec_from_live(sts: dict[str, Any], config_map: dict[str, Any] | None,
                             metrics_port=m.metrics_port_of(sts)),
         home_files=files("home-files", "configMap", config_map) or {"-": b""},
         secret_files=files("home-keys", "secret", secret),
-        cpu_limit=float(notes.get(m.A_CPU, "1.0")), memory_mb=int(notes.get(m.A_MEMORY, "512")),
+        cpu_limit=m.decimal_number(notes.get(m.A_CPU), 1.0),
+        memory_mb=m.whole_number(notes.get(m.A_MEMORY), 512),
         ledger_version=labels.get(m.L_VERSION, ""),
     )
 

@@ -122,6 +122,36 @@ def node_name(index: int) -> str:
     return f"node{index}"
 
 
+_NODE_OBJECT_RE = re.compile(r"node([0-9]{1,4})(|-home|-keys)")
+_COUNT_RE = re.compile(r"[0-9]{1,9}")
+
+
+def node_index(name: Any) -> int | None:
+    """The index in a node object's name (``node3``, ``node3-home``, ``node3-keys``), or
+    None for a name that is not a node object's. The index is read from the name, which
+    is immutable, never from the ``L_INDEX`` label: whoever runs a tenant's cluster can
+    edit labels, and ``int()`` of one may raise or name another node."""
+    found = _NODE_OBJECT_RE.fullmatch(name) if isinstance(name, str) else None
+    return int(found.group(1)) if found else None
+
+
+def whole_number(value: Any, default: int) -> int:
+    """An annotation read back as a count (``A_REPLICAS``, ``A_MEMORY``): annotations are
+    free text anyone with access to the cluster can edit, so a value that is not a plain
+    whole number is ``default`` (and shows as drift), never an exception."""
+    text = str(value) if value is not None else ""
+    return int(text) if _COUNT_RE.fullmatch(text) else default
+
+
+def decimal_number(value: Any, default: float) -> float:
+    """``whole_number`` for a decimal annotation (``A_CPU``): finite, not negative."""
+    try:
+        number = float(str(value))
+    except ValueError:
+        return default
+    return number if 0 <= number < 1e6 else default
+
+
 def node_host(network_id: str, index: int) -> str:
     """The DNS name peers dial (the headless Service resolves to the pod)."""
     return f"{node_name(index)}.{namespace_name(network_id)}.svc.cluster.local"

@@ -255,8 +255,7 @@ class KubernetesDriver(Driver):
             if keep_replicas:
                 notes = live["metadata"].get("annotations") or {}
                 recorded = str(notes.get(m.A_REPLICAS, ""))
-                replicas = int(recorded) if recorded.isdigit() else int(
-                    live["spec"].get("replicas") or 0)
+                replicas = m.whole_number(recorded, int(live["spec"].get("replicas") or 0))
             objs = render_node(spec, image=image, storage_gb=storage[0],
                                storage_class=storage[1], replicas=replicas)
         # The namespace and the network-wide objects are the owner's, also when a
@@ -313,15 +312,20 @@ class KubernetesDriver(Driver):
         ns = namespace_name(network_id)
         selector = self._node_selector(node_id)
         found: list[tuple[str, dict[str, Any]]] = []
-        indexes: set[str] = set()
-        for kind in ("StatefulSet", "Service", "ConfigMap", "PersistentVolumeClaim"):
+        indexes: set[int] = set()
+        for kind in ("StatefulSet", "Service", "ConfigMap"):
             for obj in self.api.list(kind, ns, selector=selector):
                 if self._owned(obj, network_id):
-                    indexes.add((obj["metadata"].get("labels") or {}).get(m.L_INDEX, ""))
+                    index = m.node_index(obj["metadata"].get("name"))
+                    if index is not None:
+                        indexes.add(index)
                     found.append((kind, obj))
+        for obj in self.api.list("PersistentVolumeClaim", ns, selector=selector):
+            if self._owned(obj, network_id):  # named by the StatefulSet (data-node3-0)
+                found.append(("PersistentVolumeClaim", obj))
         # Secrets are not listable with the driver's rights: found by name, checked by label.
-        for index in sorted(i for i in indexes if i.isdigit()):
-            name = f"{m.node_name(int(index))}-keys"
+        for index in sorted(indexes):
+            name = f"{m.node_name(index)}-keys"
             secret = self.api.get("Secret", name, ns)
             if secret is not None and self._owned(secret, network_id) and (
                     (secret["metadata"].get("labels") or {}).get(m.L_NODE) == node_id):
@@ -383,13 +387,13 @@ class KubernetesDriver(Driver):
 
     def inspect_node(self, *, network_id: str, node_id: str) -> NodeState:
         sts = self._statefulset(network_id, node_id)
-        if sts is None or not self._owned(sts, network_id):
+        index = None if sts is None else m.node_index(sts["metadata"].get("name"))
+        if sts is None or index is None or not self._owned(sts, network_id):
             return NodeState(node_id=node_id, exists=False, running=False, rpc_url=None,
                              detail="no StatefulSet")
         labels = sts["metadata"].get("labels") or {}
         running = int(sts["spec"].get("replicas") or 0) > 0
         pod = self._pod(sts)
-        index = int(labels.get(m.L_INDEX, "0"))
         # The StatefulSet only says whether the node has a metrics listener; the port is
         # the planned one (every pod listens on METRICS_PORT), never what a live object
         # (editable by whoever runs a tenant's cluster) declares.
@@ -540,7 +544,7 @@ class KubernetesDriver(Driver):
         spec = spec_from_live(sts, config_map, secret)
         version = spec.ledger_version or runtimes.current_version()
         gb, storage_class = storage_of(sts)
-        replicas = int((meta.get("annotations") or {}).get(m.A_REPLICAS, "1"))
+        replicas = m.whole_number((meta.get("annotations") or {}).get(m.A_REPLICAS), 1)
         desired = render_node(spec, image=self._image(version), storage_gb=gb,
                               storage_class=storage_class, replicas=replicas)
         live = {"Service": self.api.get("Service", name, ns), "ConfigMap": config_map,

@@ -411,6 +411,35 @@ def test_delete_node_removes_that_node_and_its_data_only(driver, admin):
     assert driver.drift(network_id=net) == []
 
 
+@pytest.mark.parametrize("label", ["x", "1e3", "99999999999999999999"])
+def test_an_edited_index_label_never_raises_and_delete_still_finds_the_keys(
+        driver, admin, label):
+    """Whoever runs a tenant's cluster can edit labels (to any valid label value); the
+    index comes from the immutable name, so ``int()`` of a label never raises and a
+    label never points the RPC URL at another node."""
+    (spec,) = network(driver, 1)
+    ids = {"network_id": spec.network_id, "node_id": spec.node_id}
+    ns = f"baas-{spec.network_id}"
+    for path in (f"/apis/apps/v1/namespaces/{ns}/statefulsets/node0",
+                 f"/api/v1/namespaces/{ns}/services/node0",
+                 f"/api/v1/namespaces/{ns}/configmaps/node0-home"):
+        admin.request("PATCH", path, body={"metadata": {"labels": {m.L_INDEX: label}}},
+                      content_type="application/merge-patch+json", action="edit a label")
+    state = driver.inspect_node(**ids)
+    assert state.exists and state.rpc_url is not None
+    assert state.rpc_url.startswith("http://node0.")
+    # annotations are free text: a count that is not one is drift, never an exception
+    admin.request("PATCH", f"/apis/apps/v1/namespaces/{ns}/statefulsets/node0",
+                  body={"metadata": {"annotations": {m.A_REPLICAS: "\u00b2", m.A_CPU: "nan",
+                                                     m.A_MEMORY: label}}},
+                  content_type="application/merge-patch+json", action="edit annotations")
+    assert driver.drift(network_id=spec.network_id)
+    driver.apply_node(spec)
+    assert driver.drift(network_id=spec.network_id) == []
+    driver.delete_node(**ids)
+    assert all(v is None for v in objects(admin, spec).values())
+
+
 def test_delete_network_waits_until_the_namespace_is_gone(driver, admin):
     specs = network(driver, 2)
     net, ns = specs[0].network_id, f"baas-{specs[0].network_id}"

@@ -548,3 +548,40 @@ def test_the_public_list_and_the_deployment_pages_lead_to_the_elections(owner, d
     assert f'href="/deployments/{deployment.pk}/elections/"' in page
     public_page = Client().get(f"/p/{deployment.pk}/").content.decode()
     assert f'href="/p/{deployment.pk}/elections/"' in public_page
+
+
+@pytest.mark.parametrize("answer", [7, {"voters": []}, "abc", None])
+def test_a_custom_bundles_malformed_answers_never_give_a_500(deployment, chain, opened,
+                                                              monkeypatch, answer):
+    """A deployment may run any bundle that names the voting functions; whatever its
+    list functions answer, the public pages answer 200."""
+    e = chain.elections["e1"]
+    e["roll"].extend(f"{i:064x}" for i in range(1, 1200))  # the roll is read by pages
+    for function in ("list_voters", "list_ballots", "list_elections"):
+        monkeypatch.setattr(chain, "read_" + function, lambda **_: answer)
+    from django.core.cache import cache
+
+    cache.clear()
+    for path in ("results/", "record.json", "", "results/?after=3"):
+        assert Client().get(public(deployment, path)).status_code == 200, path
+
+
+def test_a_verification_that_outlived_its_lock_leaves_the_next_ones_lock(
+        deployment, chain, opened, monkeypatch):
+    from django.core.cache import cache
+
+    from elections import selectors
+
+    cache.clear()
+    lock = selectors._key("verdict-lock", deployment, "e1", "")
+    real = selectors.verify_record
+
+    def slow(record):
+        # this verification's lock expired meanwhile and another request took it
+        cache.delete(lock)
+        assert cache.add(lock, "the-next-request", 60)
+        return real(record)
+
+    monkeypatch.setattr(selectors, "verify_record", slow)
+    assert selectors.election_verdict(deployment=deployment, election_id="e1").valid
+    assert cache.get(lock) == "the-next-request"
