@@ -56,25 +56,39 @@ class ApiBodyLimitMiddleware:
 
     DRF's JSON parser reads the raw stream and so bypasses Django's own limit; checking the
     declared length here keeps one limit for every parser and never reads the body.
+
+    A view that takes a file upload names a larger limit for multipart bodies only
+    (``upload_limit_setting``, the name of a setting): the restore of a backup file, which
+    Django's multipart parser streams to a temporary file instead of holding in memory.
+    The check is in ``process_view`` (after the URL is resolved, before any body is read)
+    because only then is the view known.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is not None and request.path.startswith("/api/"):
-            try:
-                length = int(request.META.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return json_error_response("bad_request", "Content-Length is not a number.", 400)
-            if length > limit:
-                return json_error_response(
-                    "payload_too_large",
-                    f"Request body is {length} bytes; the limit is {limit} bytes.",
-                    413,
-                )
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view_func: Any, view_args: Any,
+                     view_kwargs: Any) -> HttpResponse | None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if limit is None or not request.path.startswith("/api/"):
+            return None
+        upload = getattr(getattr(view_func, "cls", None), "upload_limit_setting", None)
+        if upload and request.content_type == "multipart/form-data":
+            limit = max(limit, int(getattr(settings, upload)))
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return json_error_response("bad_request", "Content-Length is not a number.", 400)
+        if length > limit:
+            return json_error_response(
+                "payload_too_large",
+                f"Request body is {length} bytes; the limit is {limit} bytes.",
+                413,
+            )
+        return None
 
 
 class ApiQueryStringMiddleware:

@@ -445,6 +445,10 @@ BAAS_METRICS_TOKEN = read_secret("BAAS_METRICS_TOKEN")
 BAAS_BACKUP_DIR = Path(os.environ.get("BAAS_BACKUP_DIR", VAR_DIR / "backups"))
 # The most a restored backup may unpack to (bytes): a crafted archive cannot fill the disk.
 BAAS_BACKUP_MAX_BYTES = int(os.environ.get("BAAS_BACKUP_MAX_BYTES", str(20 * 1024**3)))
+# The largest backup file a restore may upload (``POST /api/v1/restores/``, multipart; it is
+# streamed to disk, never held in memory). Every other API body keeps BAAS_MAX_BODY_BYTES.
+BAAS_RESTORE_UPLOAD_MAX_BYTES = int(os.environ.get("BAAS_RESTORE_UPLOAD_MAX_BYTES",
+                                                   str(4 * 1024**3)))
 # Exports hold every key in clear: their files and rows go this many hours after they are
 # written (0 keeps them until deleted).
 BAAS_EXPORT_TTL_HOURS = int(os.environ.get("BAAS_EXPORT_TTL_HOURS", "72"))

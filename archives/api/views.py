@@ -189,6 +189,8 @@ class RestoreView(TenantScopedMixin, APIView):
     # Named for tenants.throttling.ActionRateThrottle (BAAS_ACTION_THROTTLES): each
     # attempt derives a key from the passphrase, so guessing it is limited per user.
     action = "restore"
+    # A backup file is larger than any other API body (baas.middleware.ApiBodyLimitMiddleware).
+    upload_limit_setting = "BAAS_RESTORE_UPLOAD_MAX_BYTES"
 
     @extend_schema(responses=OperationSerializer(many=True))
     def get(self, request: Request) -> Response:
