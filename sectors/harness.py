@@ -56,6 +56,28 @@ def key_for(name: str) -> Signer:
     return seeded(f"key:{name}")
 
 
+def substitute(value: Any, roles: dict[str, list[str]]) -> Any:
+    """Replace ``"$key:<name>"`` and ``"$org:<role>"`` strings anywhere in ``value``."""
+    if isinstance(value, str):
+        if value.startswith("$key:") and len(value) > 5:
+            return key_for(value[5:]).public_key_hex
+        if value.startswith("$org:") and roles.get(value[5:]):
+            return roles[value[5:]][0]
+        return value
+    if isinstance(value, list):
+        return [substitute(v, roles) for v in value]
+    if isinstance(value, dict):
+        return {substitute(k, roles): substitute(v, roles) for k, v in value.items()}
+    return value
+
+
+def contract_events(outcome: Outcome) -> list[tuple[str, dict[str, str]]]:
+    """The contract's own events of a call (without the host's ``tx`` event and the
+    ``chaincode`` attribute the host adds)."""
+    return [(t, {k: v for k, v in a.items() if k != "chaincode"})
+            for t, a in outcome.events if t != "tx"]
+
+
 class BundleChain:
     def __init__(self, chain: Chain, name: str, roles: dict[str, list[str]]) -> None:
         self.chain = chain
@@ -129,3 +151,69 @@ class BundleChain:
 
     def close(self) -> None:
         self.chain.app.close()
+
+
+class Samples:
+    """A bundle's manifest and its ``[[samples]]``, run as the review runs them (args
+    substituted, a read as a query, a write as a transaction): the checks every bundle's
+    own tests make of its samples and exports."""
+
+    def __init__(self, bundle: Path) -> None:
+        self.bundle = Path(bundle)
+        self.manifest: dict[str, Any] = tomllib.loads(
+            (self.bundle / "manifest.toml").read_text("utf-8"))
+        self.kinds = {f["name"]: f["kind"] for f in self.manifest["functions"]}
+
+    def run(self, chain: BundleChain, who: str, function: str, args: dict[str, Any]) -> Any:
+        """A write as a transaction signed by ``who``; a read as a query."""
+        args = substitute(args, chain.roles)
+        if self.kinds[function] == "read":
+            return chain.query(function, **args)
+        return chain.call(who, function, **args)
+
+    def run_all(self, chain: BundleChain) -> list[tuple[dict[str, Any], str, Any]]:
+        """Every sample in order: (sample, "ok" | "refused", result or error)."""
+        outcomes = []
+        for sample in self.manifest.get("samples", []):
+            try:
+                result = self.run(chain, sample["as"], sample["function"],
+                                  sample.get("args", {}))
+                outcomes.append((sample, "ok", result))
+            except CallFailed as exc:
+                outcomes.append((sample, "refused", exc))
+        return outcomes
+
+    def sample_problems(self, chain: BundleChain) -> list[str]:
+        """Each sample whose outcome is not the one it ``expect``s, and each function
+        (but ``init``) no sample calls."""
+        problems = [f"sample {i} ({sample['function']}): expected {sample['expect']}, "
+                    f"got {got}: {result}"
+                    for i, (sample, got, result) in enumerate(self.run_all(chain))
+                    if got != sample["expect"]]
+        called = {s["function"] for s in self.manifest.get("samples", [])}
+        problems += [f"{name}: no sample calls it"
+                     for name in sorted(set(self.kinds) - called - {"init"})]
+        return problems
+
+    def export_problems(self) -> list[str]:
+        """Each function the manifest declares that the contract does not export with that
+        kind, each argument schema that is not a closed object with ``required`` and
+        labels in both languages, and exports the manifest does not declare."""
+        source = (self.bundle / "contract.py").read_text("utf-8")
+        problems = []
+        for f in self.manifest["functions"]:
+            name, args = f["name"], f["args"]
+            if f"@{f['kind']}\ndef {name}(ctx" not in source:
+                problems.append(f"{name}: not exported as @{f['kind']}")
+            if args.get("type") != "object" or args.get("additionalProperties") is not False:
+                problems.append(f"{name}: args are not a closed object")
+            if "required" not in args:
+                problems.append(f"{name}: args name no required list")
+            problems += [f"{name}.{prop}: x-label is not en and ko"
+                         for prop, schema in args.get("properties", {}).items()
+                         if set(schema.get("x-label") or {}) != {"en", "ko"}]
+        exports = source.count("\n@write\n") + source.count("\n@read\n")
+        if exports != len(self.manifest["functions"]):
+            problems.append(f"the contract exports {exports} functions, the manifest declares "
+                            f"{len(self.manifest['functions'])}")
+        return problems

@@ -34,7 +34,7 @@ from typing import Any
 
 from ledger.errors import LedgerError
 from sectors.bundle import Bundle, Problem
-from sectors.harness import ORGS, BundleChain, CallFailed, key_for
+from sectors.harness import ORGS, BundleChain, CallFailed, substitute
 
 OUTSIDER = "key:__review_outsider"
 
@@ -112,21 +112,6 @@ def assign_roles(manifest: dict[str, Any]) -> dict[str, list[str]]:
     ids = [r.get("id") for r in _dicts(manifest.get("roles"))
            if r.get("holder") == "organisation" and isinstance(r.get("id"), str)]
     return {rid: [ORGS[i % len(ORGS)]] for i, rid in enumerate(dict.fromkeys(ids))}
-
-
-def substitute(value: Any, roles: dict[str, list[str]]) -> Any:
-    """Replace ``"$key:<name>"`` and ``"$org:<role>"`` strings anywhere in ``value``."""
-    if isinstance(value, str):
-        if value.startswith("$key:") and len(value) > 5:
-            return key_for(value[5:]).public_key_hex
-        if value.startswith("$org:") and roles.get(value[5:]):
-            return roles[value[5:]][0]
-        return value
-    if isinstance(value, list):
-        return [substitute(v, roles) for v in value]
-    if isinstance(value, dict):
-        return {substitute(k, roles): substitute(v, roles) for k, v in value.items()}
-    return value
 
 
 def signer_for(who: Any, manifest: dict[str, Any], roles: dict[str, list[str]]) -> str | None:
