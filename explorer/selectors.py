@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import re
 from typing import Any
@@ -20,8 +19,11 @@ from django.urls import reverse
 
 from baas.errors import NotFound, ValidationFailed
 from deploy import gateway
+from deploy.choices import NodeStatus
 from deploy.models import Network, NetworkIdentity, SigningKey
 from explorer.models import IndexCursor, IndexedTx
+from ledger import light
+from ledger.client import ConnectionFailed
 
 CHAINCODE_RE = re.compile(r"^_?[a-z][a-z0-9_]{0,63}$")
 PUBLIC_KEY_RE = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -62,19 +64,31 @@ def _pub_key_bytes(text: str) -> bytes:
         return b""
 
 
-def _address(pub_key: bytes) -> str:
-    """CometBFT's validator address of an ed25519 key: the first 20 bytes of its SHA-256."""
-    return hashlib.sha256(pub_key).digest()[:20].hex().upper()
-
-
 def _node_names(network: Network) -> dict[str, str]:
     """Validator address -> node moniker, for the nodes the platform knows."""
     names = {}
     for node in network.nodes.all():
         raw = _pub_key_bytes(node.validator_pub_key)
         if raw:
-            names[_address(raw)] = node.moniker
+            names[light.address_of(raw)] = node.moniker
     return names
+
+
+def _validator_keys(network: Network) -> dict[str, bytes]:
+    """Validator address -> ed25519 key of the network's live nodes, as the platform
+    recorded them when it made each node's keys: what a header's signatures are checked
+    against, never a node's own list."""
+    keys = {}
+    for node in network.nodes.exclude(status=NodeStatus.DELETED):
+        raw = _pub_key_bytes(node.validator_pub_key)
+        if raw:
+            keys[light.address_of(raw)] = raw
+    return keys
+
+
+class UntrustedNode(ConnectionFailed):
+    """A node's header is not the block its own commit signs (or is malformed): its
+    answers are not used, and the gateway tries the next node."""
 
 
 def check_chaincode(name: str) -> str:
@@ -455,24 +469,37 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
 
     The app hash after block H is in the header of block H+1, so the proof is taken at the
     height below the newest block and ``app_hash`` is read from the newest block's header,
-    the value signed by the validators, never from the node's proof itself."""
+    the value signed by the validators, never from the node's proof itself. That header is
+    checked against its commit (``ledger.light``): its hash is the block the commit signs,
+    and ``signed`` says how many of the validators the platform recorded signed it
+    (``trusted``: more than two thirds), so one node cannot show an app hash of its own."""
     check_chaincode(chaincode)
     check_key(key, "key")
     if not key:
         raise ValidationFailed("invalid_key", "key must not be empty.")
     full_key = f"{chaincode}/{key}".encode()
+    known = _validator_keys(network)
 
     def call(client: Any) -> dict[str, Any]:
         top = client.height()
         if top < 2:
             raise gateway.GatewayUnavailable(message="The chain has no proven state yet.")
-        header = client.block(top)["block"]["header"]
+        commit = gateway._ledger_errors(lambda: client.rpc("commit", {"height": str(top)}))
+        try:
+            signed = light.check_signed_header(
+                (commit or {}).get("signed_header") if isinstance(commit, dict) else None,
+                chain_id=network.chain_id, validators=known)
+        except light.LightError as exc:
+            raise UntrustedNode(f"{client.url}: its block {top} does not check: {exc}") \
+                from None
         res = gateway._ledger_errors(lambda: client.query(
             "/state", full_key, height=top - 1, prove=True, check=False))
         proof = json.loads(res.proof) if res.proof else None
         if proof is None:
             raise gateway.GatewayUnavailable(message="The node returned no proof.")
-        return {"height": top - 1, "header_height": top, "app_hash": header["app_hash"],
+        return {"height": top - 1, "header_height": top, "app_hash": signed.app_hash,
+                "signed": {"validators": len(signed.signed), "of": signed.known,
+                           "trusted": signed.trusted},
                 "value_hex": res.value.hex() if res.code == 0 else None,
                 "value": _decode_value(res.value) if res.code == 0 else None,
                 "proof": {"bucket": proof["bucket"], "entries": proof["entries"],

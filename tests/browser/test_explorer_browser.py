@@ -99,6 +99,8 @@ def _api_checks(client, network, person: str, tx: dict) -> None:
 
     answer = client.get(f"{base}state/kv/proof/", {"key": "greeting"}).json()
     assert answer["value"] == "hello"
+    # the header holding that app hash is the block the validator the platform made signed
+    assert answer["signed"] == {"validators": 1, "of": 1, "trusted": True}
     assert verify_proof(key=b"kv/greeting", value=bytes.fromhex(answer["value_hex"]),
                         proof=answer["proof"], app_hash=bytes.fromhex(answer["app_hash"]))
 

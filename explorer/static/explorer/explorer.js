@@ -69,9 +69,15 @@
         if (!res.ok) { throw new Error(String(res.status)); }
         var answer = await res.json();
         var ok = await window.BaasProof.verifyAnswer(answer);
-        out.setAttribute("data-state", ok ? "ok" : "bad");
+        // The server checked the block's header against its commit: how many of the
+        // validators the platform recorded signed it (more than two thirds: trusted).
+        var signed = answer.signed || { validators: 0, of: 0, trusted: false };
+        var trusted = signed.trusted === true;
+        out.setAttribute("data-state", ok ? (trusted ? "ok" : "unsigned") : "bad");
         out.textContent = (ok ? out.getAttribute("data-ok") : out.getAttribute("data-bad")) +
-          " " + answer.header_height + " (" + answer.app_hash.slice(0, 16) + "…)";
+          " " + answer.header_height + " (" + answer.app_hash.slice(0, 16) + "…), " +
+          out.getAttribute(trusted ? "data-signed" : "data-unsigned")
+            .replace("{signed}", String(signed.validators)).replace("{known}", String(signed.of));
       } catch (err) {
         out.setAttribute("data-state", "error");
         out.textContent = out.getAttribute("data-failed");
