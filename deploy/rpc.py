@@ -85,10 +85,12 @@ class _Watchdog:
     def start(self) -> None:
         self._timer.start()
 
-    def watch(self, sock: socket.socket) -> None:
+    def watch(self, sock: socket.socket | None) -> None:
+        """The socket to shut down (``None`` before closing one that failed to connect:
+        the timer never touches a closed socket, whose number may already be reused)."""
         with self._lock:
             self._sock = sock
-            if self.expired:  # fired before there was a socket to shut down
+            if self.expired and sock is not None:  # fired before there was a socket
                 self._shutdown(sock)
 
     def _fire(self) -> None:
@@ -135,6 +137,7 @@ class _DeadlineConnection(http.client.HTTPConnection):
                 sock.settimeout(self._left())
                 sock.connect(address)
             except OSError as exc:
+                self._watchdog.watch(None)
                 sock.close()
                 error = exc
                 continue
