@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -215,9 +216,14 @@ class S3Store:
     def stream(self, key: str) -> tuple[Iterator[bytes], int]:
         """The object's bytes, for a download answer, and its size."""
         stat = self._stat(key)
+        size = int(stat.size)
         response = self._call("download", self.client.get_object, self.bucket, key)
-
-        return _Body(response), int(stat.size)
+        try:
+            return _Body(response), size
+        except BaseException:
+            response.close()
+            response.release_conn()
+            raise
 
     def delete(self, key: str) -> None:
         self._call("delete", self.client.remove_object, self.bucket, key)
@@ -247,29 +253,58 @@ class _Progress:
 
 class _Body:
     """An object's body as an iterator of chunks; ``close`` (also when no chunk was ever
-    asked for: a client that went away at once) releases the connection."""
+    asked for: a client that went away at once) releases the connection.
+
+    Safe across threads: under ASGI a chunk is read in a worker thread while the response
+    may be closed from another (a cancelled download). ``close`` never waits and never
+    touches the connection under a read in progress: it marks the body closed and that
+    read releases the connection when it returns (bounded by the client's read timeout,
+    see ``S3Store``). A read that fails releases it too."""
 
     def __init__(self, response: Any) -> None:
         self.response = response
         self.chunks = response.stream(CHUNK)
         self.closed = False
+        self._lock = threading.Lock()  # guards closed, _reading and _released
+        self._read_lock = threading.Lock()  # one read at a time
+        self._reading = False
+        self._released = False
 
     def __iter__(self) -> Iterator[bytes]:
         return self
 
     def __next__(self) -> bytes:
-        if self.closed:
-            raise StopIteration
-        try:
-            return next(self.chunks)
-        except StopIteration:
-            self.close()
-            raise
+        with self._read_lock:
+            with self._lock:
+                if self.closed:
+                    raise StopIteration
+                self._reading = True
+            try:
+                return next(self.chunks)
+            except BaseException:  # the end, or a failed read: either way, done
+                with self._lock:
+                    self.closed = True
+                raise
+            finally:
+                with self._lock:
+                    self._reading = False
+                    release = self.closed and not self._released
+                    self._released = self._released or release
+                if release:
+                    self._release()
 
     def close(self) -> None:
-        if not self.closed:
+        with self._lock:
             self.closed = True
+            release = not self._reading and not self._released
+            self._released = self._released or release
+        if release:
+            self._release()
+
+    def _release(self) -> None:
+        try:
             self.response.close()
+        finally:
             self.response.release_conn()
 
 

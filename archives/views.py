@@ -61,7 +61,12 @@ def archive_download(request: HttpRequest, archive_id: Any) -> FileResponse:
     path = services.archive_path(archive)
     if archive.status != "ready" or not path.is_file():
         raise Http404
-    services.audit_download(tenant=portal.tenant, actor=request.user, archive=archive,
-                            request=request)
-    return FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115
-                        filename=archive.file_name, content_type="application/gzip")
+    file = open(path, "rb")  # noqa: SIM115 (the response closes it)
+    try:
+        services.audit_download(tenant=portal.tenant, actor=request.user, archive=archive,
+                                request=request)
+        return FileResponse(file, as_attachment=True, filename=archive.file_name,
+                            content_type="application/gzip")
+    except BaseException:
+        file.close()  # no response took it: nothing else would
+        raise

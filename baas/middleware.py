@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -130,21 +131,74 @@ async def _file_blocks(file: Any) -> AsyncIterator[bytes]:
         yield block
 
 
-async def chunks_in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+class ThreadedChunks:
     """A sync iterator of a streamed answer (an S3 object's body, say) as an async one whose
     every ``next`` runs in a thread: under ASGI the event loop never blocks on it, and one
-    chunk at a time is in memory. The iterator is closed however the stream ends (a client
-    that goes away included), in a thread too: closing may release a connection."""
-    try:
-        while True:
-            chunk = await asyncio.to_thread(next, chunks, None)
-            if chunk is None:
+    chunk at a time is in memory.
+
+    The iterator is closed however the stream ends: at its end or when the client goes
+    away while it is read (in a thread: closing may release a connection), and by
+    ``close``, which ``StreamingHttpResponse`` registers and calls (Django's ASGI handler
+    calls ``response.close`` in a thread) even when no chunk was ever asked for: then the
+    async generator never started and its ``finally`` would never run. A ``close`` that
+    comes while a read runs in its thread leaves the closing to that read, once it
+    returns: an iterator is never closed under a read in progress."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reading = False
+        self._stream = self._stream_in_threads()
+
+    def __aiter__(self) -> ThreadedChunks:
+        return self
+
+    def __anext__(self) -> Awaitable[bytes]:
+        return self._stream.__anext__()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+    async def _stream_in_threads(self) -> AsyncIterator[bytes]:
+        try:
+            while (chunk := await asyncio.to_thread(self._pull)) is not None:
+                yield chunk
+        finally:
+            await asyncio.to_thread(self.close)
+
+    def _pull(self) -> bytes | None:
+        with self._lock:
+            if self._closed:
+                return None
+            self._reading = True
+        try:
+            return next(self._chunks, None)
+        finally:
+            with self._lock:
+                self._reading = False
+                close_now = self._closed  # close() came during the read: ours to do
+            if close_now:
+                self._close_chunks()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
                 return
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
+            self._closed = True
+            if self._reading:
+                return  # the read in progress closes the iterator when it returns
+        self._close_chunks()
+
+    def _close_chunks(self) -> None:
+        close = getattr(self._chunks, "close", None)
         if close is not None:
-            await asyncio.to_thread(close)
+            close()
+
+
+def chunks_in_threads(chunks: Iterator[bytes]) -> ThreadedChunks:
+    """``chunks`` for a ``StreamingHttpResponse`` under ASGI (see ``ThreadedChunks``)."""
+    return ThreadedChunks(chunks)
 
 
 async def _parts(parts: Any) -> AsyncIterator[bytes]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -67,6 +69,84 @@ class ResponseTooLarge(RpcError):
     pass
 
 
+class _Watchdog:
+    """Shuts the exchange's socket down when the deadline passes, whatever read or write is
+    waiting on it: a per-operation socket timeout restarts with every byte a listener
+    drips, so only this bounds the status line, the headers and chunk-size lines."""
+
+    def __init__(self, timeout: float) -> None:
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(timeout, self._fire)
+        self._timer.daemon = True
+
+    def start(self) -> None:
+        self._timer.start()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        """The socket to shut down (``None`` before closing one that failed to connect:
+        the timer never touches a closed socket, whose number may already be reused)."""
+        with self._lock:
+            self._sock = sock
+            if self.expired and sock is not None:  # fired before there was a socket
+                self._shutdown(sock)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            if self._sock is not None:
+                self._shutdown(self._sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # not connected yet (its connect has its own timeout) or already closed
+
+    def stop(self) -> None:
+        """Called before the socket is closed: the timer never touches it afterwards (nor
+        a descriptor number the system has handed to someone else)."""
+        self._timer.cancel()
+        with self._lock:
+            self._done = True
+
+
+class _DeadlineConnection(http.client.HTTPConnection):
+    """``HTTPConnection`` whose sockets are handed to the watchdog as they are made, each
+    connect attempt bounded by what is left of the deadline (not a full timeout per
+    address)."""
+
+    def __init__(self, host: str, port: int, *, watchdog: _Watchdog,
+                 left: Callable[[], float]) -> None:
+        super().__init__(host, port, timeout=left())
+        self._watchdog = watchdog
+        self._left = left
+
+    def connect(self) -> None:
+        error: OSError | None = None
+        for family, kind, proto, _, address in socket.getaddrinfo(
+                self.host, self.port, 0, socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            self._watchdog.watch(sock)
+            try:
+                sock.settimeout(self._left())
+                sock.connect(address)
+            except OSError as exc:
+                self._watchdog.watch(None)
+                sock.close()
+                error = exc
+                continue
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock = sock
+            return
+        raise error or OSError(f"{self.host}: no address")
+
+
 def get_capped(url: str, *, timeout: float, limit: int) -> bytes:
     """The body of a plain HTTP GET (loopback or in-cluster, never a Unix socket), at most
     ``limit`` bytes: a longer answer raises ``ResponseTooLarge`` instead of filling memory.
@@ -76,27 +156,33 @@ def get_capped(url: str, *, timeout: float, limit: int) -> bytes:
     tenant registered, so a redirect is never followed (a 3xx is an ``RpcError``: the
     control plane must not fetch, and relay, whatever address a node names), no
     ``*_proxy`` variable is honoured, and ``timeout`` bounds the whole exchange (connect,
-    headers and body together), not each read."""
+    status line, headers and body together), not each read: a watchdog shuts the socket
+    down when it passes. (Name resolution is the one step it cannot cut short; the URLs
+    read here name an IP address or a cluster-local name.)"""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname:
         raise RpcError(f"{url}: only http:// URLs are read here")
     deadline = time.monotonic() + timeout
+    watchdog = _Watchdog(timeout)
 
     def left() -> float:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or watchdog.expired:
             raise TimeoutError("deadline exceeded")
         return remaining
 
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn = None
+    watchdog.start()
     try:
         # ``parts.port`` raises ValueError for a port that is not a number.
-        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=left())
+        conn = _DeadlineConnection(parts.hostname, parts.port or 80, watchdog=watchdog,
+                                   left=left)
         conn.request("GET", path, headers={"Accept": "text/plain"})
         if conn.sock is not None:
             conn.sock.settimeout(left())
         resp = conn.getresponse()
+        left()
         if 300 <= resp.status < 400:
             raise RpcError(f"{url}: HTTP {resp.status} (redirects are not followed)")
         if resp.status >= 400:
@@ -112,11 +198,17 @@ def get_capped(url: str, *, timeout: float, limit: int) -> bytes:
                 break
             body += chunk
             left()
+        # A socket the watchdog shut down reads as the end of the body: a short one.
+        left()
     except RpcError:
         raise
     except (http.client.HTTPException, OSError, ValueError) as exc:
+        if watchdog.expired or isinstance(exc, TimeoutError):
+            raise RpcError(f"{url}: timed out (no whole answer within {timeout:g} s)") \
+                from exc
         raise RpcError(f"{url}: {exc}") from exc
     finally:
+        watchdog.stop()
         if conn is not None:
             conn.close()
     if len(body) > limit:

@@ -156,26 +156,42 @@ class ArchiveDownloadView(TenantScopedMixin, APIView):
             raise NotFound("archive_not_ready", "This archive has no file (not ready or "
                                                 "failed).")
         if archive.store == "s3":
+            # Opened first: a store that cannot answer (503) means no download happened,
+            # so none is audited. Whatever fails after it closes the body (its connection).
             chunks, size = services.archive_stream(archive=archive)
-            services.audit_download(tenant=self.tenant, actor=request.user, archive=archive,
-                                    request=request)
-            # Under ASGI an async iterator, each chunk read in a thread: Django would
-            # consume a sync one with sync_to_async(list), the whole object in memory
-            # before the first byte. Under WSGI (tests, runserver) the sync one streams.
-            response = StreamingHttpResponse(
-                chunks_in_threads(chunks) if isinstance(request._request, ASGIRequest)
-                else chunks, content_type="application/gzip")
-            response["Content-Length"] = str(size)
-            response["Content-Disposition"] = f'attachment; filename="{archive.file_name}"'
+            try:
+                services.audit_download(tenant=self.tenant, actor=request.user,
+                                        archive=archive, request=request)
+                # Under ASGI an async iterator, each chunk read in a thread: Django would
+                # consume a sync one with sync_to_async(list), the whole object in memory
+                # before the first byte. Under WSGI (tests, runserver) the sync one
+                # streams. Either way the response registers the iterator's ``close``
+                # and calls it at the end, even if no chunk was ever asked for.
+                response = StreamingHttpResponse(
+                    chunks_in_threads(chunks) if isinstance(request._request, ASGIRequest)
+                    else chunks, content_type="application/gzip")
+                response["Content-Length"] = str(size)
+                response["Content-Disposition"] = (
+                    f'attachment; filename="{archive.file_name}"')
+            except BaseException:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+                raise
             return response
         path = services.archive_path(archive)
         if not path.is_file():
             raise NotFound("archive_not_ready", "This archive has no file (not ready or "
                                                 "failed).")
-        services.audit_download(tenant=self.tenant, actor=request.user, archive=archive,
-                                request=request)
-        return FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115
-                            filename=archive.file_name, content_type="application/gzip")
+        file = open(path, "rb")  # noqa: SIM115 (the response closes it)
+        try:
+            services.audit_download(tenant=self.tenant, actor=request.user, archive=archive,
+                                    request=request)
+            return FileResponse(file, as_attachment=True, filename=archive.file_name,
+                                content_type="application/gzip")
+        except BaseException:
+            file.close()
+            raise
 
 
 class RestoreView(TenantScopedMixin, APIView):

@@ -257,3 +257,137 @@ def test_metrics_port_of_odd_live_objects_is_zero_not_an_error(ports):
     sts["spec"]["template"]["spec"]["containers"][0]["ports"] = [
         {"name": "metrics", "containerPort": "26660"}]
     assert m.metrics_port_of(sts) == 26660
+
+
+@pytest.fixture
+def raw_server():
+    """A loopback listener that hands each accepted connection to ``state["serve"](conn,
+    stop)``: a test writes the exact bytes (and their pace) itself. ``stop`` is set at
+    teardown, so a dripping answer never outlives its test by more than a beat."""
+    import socket
+    import threading
+
+    stop = threading.Event()
+    state: dict = {"serve": None}
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+
+    def accept_loop():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+
+    def serve_one(conn):
+        with conn:
+            conn.settimeout(5)
+            try:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    request += data
+                state["serve"](conn, stop)
+            except OSError:
+                pass  # the client shut the exchange down: what a deadline does
+
+    thread = threading.Thread(target=accept_loop, daemon=True)
+    thread.start()
+    state["url"] = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    yield state
+    stop.set()
+    thread.join(5)
+    listener.close()
+
+
+def _drip(conn, stop, data: bytes, *, every: float = 0.5, forever: bytes = b"",
+          for_s: float = 25) -> None:
+    """``data`` one byte every ``every`` seconds, then ``forever`` repeated likewise (never
+    ending the line), for at most ``for_s`` seconds: far longer than any deadline here."""
+    import itertools
+    import time
+
+    ends = time.monotonic() + for_s
+    tail = itertools.cycle(forever) if forever else iter(())
+    for byte in itertools.chain(data, tail):
+        if stop.is_set() or time.monotonic() > ends:
+            return
+        conn.sendall(bytes([byte]))
+        time.sleep(every)
+
+
+def _timed_capped(url: str, *, timeout: float, limit: int = 1000):
+    import time
+
+    from deploy import rpc
+
+    started = time.monotonic()
+    try:
+        return rpc.get_capped(url, timeout=timeout, limit=limit), time.monotonic() - started
+    except rpc.RpcError as exc:
+        return exc, time.monotonic() - started
+
+
+def test_get_capped_deadline_covers_a_dripping_status_line_and_headers(raw_server):
+    """One byte every 0.5 s of a status line and of headers that never end: every recv
+    gets something before a per-read timeout of 1 s could fire, so only an overall
+    deadline ends it (after about 1 s; a hang would last the 25 s of dripping)."""
+    from deploy import rpc
+
+    raw_server["serve"] = lambda conn, stop: _drip(
+        conn, stop, b"HTTP/1.1 200 OK\r\nX-Slow: ", forever=b"a")
+    result, took = _timed_capped(f"{raw_server['url']}/metrics", timeout=1)
+    assert isinstance(result, rpc.RpcError), result
+    assert not isinstance(result, rpc.ResponseTooLarge)
+    assert "timed out" in str(result)
+    assert took < 5, f"took {took:.1f} s for a 1 s deadline"
+
+
+def test_get_capped_deadline_covers_a_dripping_chunk_size_line(raw_server):
+    """Headers at once, then a chunked body whose chunk-size line drips (a chunk extension
+    that never ends): the reads in http.client's chunk parsing are bounded too."""
+    from deploy import rpc
+
+    def serve(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n")
+        _drip(conn, stop, b"a;ext=", forever=b"x")
+
+    raw_server["serve"] = serve
+    result, took = _timed_capped(f"{raw_server['url']}/metrics", timeout=1)
+    assert isinstance(result, rpc.RpcError), result
+    assert "timed out" in str(result)
+    assert took < 5, f"took {took:.1f} s for a 1 s deadline"
+
+
+def test_get_capped_deadline_leaves_a_prompt_answer_alone(raw_server):
+    """A whole answer in time (chunked or with a length) is returned as it is; the watchdog
+    of one call does not cut a later one short."""
+    import time
+
+    answers = iter([
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\nConnection: close\r\n\r\nmetrics",
+    ])
+    raw_server["serve"] = lambda conn, stop: conn.sendall(next(answers))
+    assert _timed_capped(f"{raw_server['url']}/metrics", timeout=1)[0] == b"hello world"
+    time.sleep(1.2)  # past the first call's deadline: its timer must be gone
+    assert _timed_capped(f"{raw_server['url']}/metrics", timeout=5)[0] == b"metrics"
+
+
+def test_get_capped_deadline_keeps_the_size_cap(raw_server):
+    from deploy import rpc
+
+    raw_server["serve"] = lambda conn, stop: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"400\r\n" + b"z" * 1024 + b"\r\n" + b"400\r\n" + b"z" * 1024 + b"\r\n0\r\n\r\n")
+    result, _ = _timed_capped(f"{raw_server['url']}/metrics", timeout=5, limit=1500)
+    assert isinstance(result, rpc.ResponseTooLarge), result
+    result, _ = _timed_capped(f"{raw_server['url']}/metrics", timeout=5, limit=2048)
+    assert result == b"z" * 2048
