@@ -13,8 +13,10 @@ stopped network is copied as it stands, with nothing stopped or started.
 from __future__ import annotations
 
 import base64
+import glob
 import json
 import logging
+import os
 import re
 import secrets
 import shutil
@@ -568,18 +570,30 @@ def _data_only(home: Path) -> None:
 def fetch_stored(run: Run, archive_id: str, dest: Path) -> None:
     """Download a backup kept in the S3 store into ``dest`` (a restore upload), checked
     against the size and SHA-256 recorded when it was made; the operation beats as the
-    chunks come."""
+    chunks come.
+
+    Two runs of one restore (one taken for stalled, and the run that took it over) never
+    stream into one file: each downloads to a name of its own next to ``dest``, and only
+    a whole, checked download is renamed to ``dest``, under the operation's row lock while
+    the run still holds the claim. Whatever stops the download removes its file."""
     archive = Archive.objects.filter(pk=archive_id).first()
     if archive is None:
         raise StepFailed("not_found", "the backup was deleted before its restore began")
     run.step(2, "archive_downloading",
              f"downloading {archive.size} bytes from the backup store", size=archive.size)
+    part = dest.with_name(f"{dest.name}.{run.claim or secrets.token_hex(8)}{PART}")
     try:
-        bucket = store.s3()
-        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), dest, size=archive.size,
-                        sha256=archive.sha256, beat=run.beat)
-    except store.StoreError as exc:
-        raise StepFailed(exc.code, exc.message) from None
+        try:
+            bucket = store.s3()
+            bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), part,
+                            size=archive.size, sha256=archive.sha256, beat=run.beat)
+        except store.StoreError as exc:
+            raise StepFailed(exc.code, exc.message) from None
+        with transaction.atomic():
+            run.check()
+            os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
     run.step(10, "archive_downloaded", "downloaded the backup; its SHA-256 is the recorded one")
 
 
@@ -624,10 +638,20 @@ def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str
     run.check()
     mark_running(network_id, heights)
     if uploaded:
-        Path(archive_file).unlink(missing_ok=True)
+        _remove_upload(archive_file)
     run.succeed("network_restored",
                 f"restored: continues from height {height}, now at {max(heights.values())}",
                 height=height, now=max(heights.values()))
+
+
+def _remove_upload(archive_file: str) -> None:
+    """The restore's file, and what a run that stopped mid-download left next to it
+    (``fetch_stored``: a run that still downloads finds its file gone and stops at its
+    claim check)."""
+    path = Path(archive_file)
+    path.unlink(missing_ok=True)
+    for part in path.parent.glob(f"{glob.escape(path.name)}.*{PART}"):
+        part.unlink(missing_ok=True)
 
 
 def _plan(network: Network, driver: Driver) -> list[Node]:
@@ -662,7 +686,7 @@ def restore_failed(network_id: str, archive_file: str, uploaded: bool) -> Any:
                 states.network_transition(network_id=network_id, to=NetworkStatus.DELETING)
             states.network_transition(network_id=network_id, to=NetworkStatus.DELETED)
         if uploaded:
-            Path(archive_file).unlink(missing_ok=True)
+            _remove_upload(archive_file)
         return code
 
     return on_failure

@@ -410,3 +410,38 @@ def test_a_run_taken_over_during_its_upload_does_not_make_the_archive_ready(setu
     (data,) = _objects().values()
     assert hashlib.sha256(data).hexdigest() == archive.sha256
 
+
+def test_a_stale_restore_run_never_touches_the_newer_runs_download(setup, tmp_path,
+                                                                  monkeypatch):
+    """Two runs of one restore (the first taken for stalled) download the stored backup
+    to files of their own: the stale run's failed download removes only its file, never
+    the one the newer run fetched and checked; no partial download is left."""
+    from baas.runner import StepFailed, claim
+
+    owner, network, queued = setup
+    archive = _stored_backup(owner, network, tmp_path)
+    Network.objects.filter(pk=network.pk).update(status="deleted")
+    client = api_client_for(owner.user)
+    res = client.post("/api/v1/restores/", {"backup": str(archive.pk), "name": "again",
+                                            "passphrase": PASS}, format="json")
+    assert res.status_code == 202, res.content
+    _task, args, kwargs = queued.pop()
+    dest, op_id = Path(args[2]), res.json()["operation"]["id"]
+    stale = claim(op_id)
+    real_fetch = store.S3Store.fetch_to
+
+    def newer_run_fetches_first(self, key, path, *, size, sha256, beat=None):
+        store.S3Store.fetch_to = real_fetch
+        try:
+            workflows.fetch_stored(claim(op_id, stale_after_s=0), str(archive.pk), dest)
+        finally:
+            store.S3Store.fetch_to = newer_run_fetches_first
+        # ... then the stale run's own download breaks off (a damaged read).
+        real_fetch(self, key, path, size=size, sha256="0" * 64, beat=beat)
+
+    monkeypatch.setattr(store.S3Store, "fetch_to", newer_run_fetches_first)
+    with pytest.raises(StepFailed) as err:
+        workflows.fetch_stored(stale, str(archive.pk), dest)
+    assert err.value.code == "archive_corrupt"
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == archive.sha256
+    assert list(dest.parent.iterdir()) == [dest]

@@ -149,3 +149,18 @@ def test_a_run_taking_over_a_ready_archive_ends_without_copying(setup, monkeypat
     assert op.state == "succeeded"
     assert path.read_bytes() == b"old"
 
+
+def test_a_failed_restore_removes_what_stopped_downloads_left(settings, tmp_path):
+    """A run that died while it downloaded a stored backup left its own file next to the
+    restore's: the failure policy removes both."""
+    settings.BAAS_BACKUP_DIR = str(tmp_path / "backups")
+    network = NetworkFactory(status="provisioning")
+    upload = services.upload_path(network.tenant, "abc")
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"x")
+    part = upload.with_name(f"{upload.name}.0123456789abcdef.part")
+    part.write_bytes(b"half")
+    other = upload.with_name("other.tar.gz")
+    other.write_bytes(b"another restore's")
+    workflows.restore_failed(str(network.pk), str(upload), True)("archive_corrupt", "bad")
+    assert sorted(upload.parent.iterdir()) == [other]
