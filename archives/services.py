@@ -526,7 +526,8 @@ def archives_sweep(now: Any = None) -> int:
                 count += 1
     cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
     root = backup_dir()
-    leftovers = [*root.glob("*/uploads/*"), *root.glob(".staging/*")]
+    # Files one run writes before renaming them into place (``workflows.PART``).
+    leftovers = [*root.glob("*/uploads/*"), *root.glob(".staging/*"), *root.glob("*/*.part")]
     for path in leftovers:
         try:
             if path.lstat().st_mtime >= cutoff:

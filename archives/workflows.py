@@ -13,9 +13,12 @@ stopped network is copied as it stands, with nothing stopped or started.
 from __future__ import annotations
 
 import base64
+import glob
 import json
 import logging
+import os
 import re
+import secrets
 import shutil
 import sqlite3
 import subprocess
@@ -31,7 +34,7 @@ from django.utils import timezone
 from archives import fmt, store
 from archives.choices import ArchiveStatus
 from archives.models import Archive
-from baas.runner import Run, StepFailed
+from baas.runner import Cancelled, OperationEnded, Run, StepFailed
 from deploy import crypto, homes, states
 from deploy.choices import (
     NETWORK_LIVE,
@@ -55,6 +58,9 @@ _HEX_KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 
 RUNNER = REPO_ROOT / "scripts" / "export_run.py"
 PACKAGES = REPO_ROOT / "deploy" / "images" / "node" / "packages.txt"
+# The ending of a file one run writes before it is renamed into place (an archive of the
+# local store, a backup fetched from the S3 store); ``archives_sweep`` removes old ones.
+PART = ".part"
 
 
 def _app_state(home: Path) -> tuple[int, str]:
@@ -123,33 +129,76 @@ def _still_wanted_running(network: Network) -> bool:
                                   status__in=NETWORK_LIVE).exists()
 
 
-def _finish(archive_id: str, **fields: Any) -> None:
-    """The archive becomes ready, if it is still pending. One the reconciler failed
-    meanwhile (``copy_stalled``) or the reaper (``deadline_exceeded``) stays failed: its
-    file (the uploaded object) goes, and the run fails."""
-    if Archive.objects.filter(pk=archive_id, status=ArchiveStatus.PENDING).update(
-            status=ArchiveStatus.READY, finished_at=timezone.now(), **fields):
-        return
-    from archives.services import archive_file_remove
+def _finish(run: Run, archive: Archive, target: Path, **fields: Any) -> None:
+    """The archive becomes ready, if it is still pending and this run still holds its
+    operation; a local archive's file moves from this run's own name (``target``) to its
+    final place then, never before.
 
-    archive = Archive.objects.filter(pk=archive_id).first()
-    if archive is not None:
-        # Not strict: the failed row stays and names the object; deleting the row then
-        # removes it strictly.
-        archive_file_remove(archive)
+    Checking the claim and updating the row happen in one transaction that holds the
+    operation's row lock (``run.check``), so a run that was taken for stalled and taken
+    over can neither make the archive ready nor put its file in the place of the newer
+    run's: it stops (``ClaimLost``) and leaves both to that run (its own file goes in the
+    caller's ``finally``).
+
+    An archive the reconciler failed meanwhile (``copy_stalled``) or the reaper
+    (``deadline_exceeded``), deleted since, or of a cancelled operation stays as it is, and
+    what this run wrote goes: the uploaded object too, even when the row is gone (the
+    location comes from ``archive``, loaded when the run began, not from the row)."""
+    try:
+        with transaction.atomic():
+            run.check()
+            if Archive.objects.filter(pk=archive.pk, status=ArchiveStatus.PENDING).update(
+                    status=ArchiveStatus.READY, finished_at=timezone.now(), **fields):
+                if archive.store != store.S3:
+                    # Atomic on one file system; an error rolls the row back to pending.
+                    target.replace(_final_path(archive))
+                return
+    except (OperationEnded, Cancelled):
+        pass  # nobody goes on with this archive: as abandoned
+    _abandon(archive)
     raise StepFailed("archive_abandoned",
                      "the archive was failed while it was being written (the copy was "
                      "taken for stalled); its file was removed")
 
 
-def _target(archive: Archive, staging: Path) -> Path:
-    """Where the archive is written: its final place in the local store, or a file in the
-    staging folder that is uploaded to the S3 store (and goes with the folder)."""
+def _abandon(archive: Archive) -> None:
+    """Remove what the run wrote for an archive nobody will make ready: wherever the
+    archive says its file is kept, whether or not its row still exists. Not strict: a store
+    that cannot be reached is logged (a failed row stays and names the object; deleting it
+    removes the object strictly). A ready archive (another run made it) keeps its file."""
+    from archives.services import archive_file_remove
+
+    if Archive.objects.filter(pk=archive.pk, status=ArchiveStatus.READY).exists():
+        return
+    try:
+        archive_file_remove(archive)
+    except OSError as exc:
+        log.warning("archive %s: its file was not removed: %s", archive.pk, exc)
+
+
+def _final_path(archive: Archive) -> Path:
     from archives.services import archive_path
 
+    return archive_path(archive)
+
+
+def _target(run: Run, archive: Archive, staging: Path) -> Path:
+    """Where this run writes the archive: a file in the staging folder that is uploaded to
+    the S3 store (and goes with the folder), or, for the local store, a name of this run's
+    own next to the final place (``_finish`` renames it there once the run has checked it
+    still holds the operation). Two runs of one operation (a takeover) never write one
+    file."""
     if archive.store == store.S3:
         return staging / "upload" / "archive.tar.gz"
-    return archive_path(archive)
+    return _final_path(archive).with_name(
+        f"{archive.pk}.{run.claim or secrets.token_hex(8)}{PART}")
+
+
+def _drop(archive: Archive, target: Path) -> None:
+    """This run's own local file, if it is still there (the run failed or stopped before
+    ``_finish`` moved it into place)."""
+    if archive.store != store.S3:
+        target.unlink(missing_ok=True)
 
 
 def _publish(run: Run, archive: Archive, path: Path, size: int, digest: str) -> None:
@@ -158,6 +207,13 @@ def _publish(run: Run, archive: Archive, path: Path, size: int, digest: str) -> 
     archive fails with the store's code."""
     if archive.store != store.S3:
         return
+    # The step checks the claim: a run taken over stops here, before its upload. The key
+    # is the archive's, the same for every run of the operation: a run taken over *during*
+    # its upload stops at the next part (``beat``, every few seconds, aborts the multipart
+    # upload), but one whose last part was read just before the takeover may still
+    # complete its object after the newer run completed its own. ``_finish`` then makes
+    # the archive ready with the newer run's size and SHA-256, so such an object is
+    # refused as ``archive_corrupt`` when it is read, never restored unnoticed.
     run.step(90, "archive_uploading", f"uploading {size} bytes to the backup store",
              size=size)
     try:
@@ -256,8 +312,20 @@ def _identity_keys(network: Network, into: Path) -> None:
         path.chmod(0o600)
 
 
+def _done_already(run: Run, archive: Archive) -> bool:
+    """A run that made the archive ready and stopped before ending its operation: the
+    run that took it over ends it (copying again would write over the ready file)."""
+    if archive.status != ArchiveStatus.READY:
+        return False
+    run.succeed("archive_ready", f"archive ready: height {archive.height}, "
+                f"{archive.size} bytes", height=archive.height, size=archive.size)
+    return True
+
+
 def export(run: Run, archive_id: str) -> None:
     archive = Archive.objects.select_related("network").get(pk=archive_id)
+    if _done_already(run, archive):
+        return
     network = archive.network
     if network is None:
         raise StepFailed("not_found", "the network is gone")
@@ -292,12 +360,15 @@ def export(run: Run, archive_id: str) -> None:
             when=timezone.now().strftime("%Y-%m-%d %H:%M UTC"),
             cometbft=network.engine_version))
         run.step(80, "archive_writing", "writing the archive")
-        target = _target(archive, staging)
-        size, digest = fmt.write_tar_gz(out, target, prefix=f"{network.name}/",
-                                        first=("README.md",))
-        _publish(run, archive, target, size, digest)
-    _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
-            validators=len(copies))
+        target = _target(run, archive, staging)
+        try:
+            size, digest = fmt.write_tar_gz(out, target, prefix=f"{network.name}/",
+                                            first=("README.md",))
+            _publish(run, archive, target, size, digest)
+            _finish(run, archive, target, height=height, app_hash=app_hash, size=size,
+                    sha256=digest, validators=len(copies))
+        finally:
+            _drop(archive, target)
     run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
                 height=height, size=size)
 
@@ -307,6 +378,8 @@ def export(run: Run, archive_id: str) -> None:
 
 def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
     archive = Archive.objects.select_related("network", "tenant").get(pk=archive_id)
+    if _done_already(run, archive):
+        return
     network = archive.network
     if network is None:
         raise StepFailed("not_found", "the network is gone")
@@ -332,13 +405,16 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
                   "height": height, "app_hash": app_hash,
                   "created_at": timezone.now().isoformat()}
         run.step(80, "archive_writing", "writing the archive")
-        target = _target(archive, staging)
-        size, digest, _manifest = fmt.build_backup(
-            staging=staging, target=target, header=header, nodes=copies,
-            identities=identities, passphrase=passphrase)
-        _publish(run, archive, target, size, digest)
-    _finish(archive_id, height=height, app_hash=app_hash, size=size, sha256=digest,
-            validators=len(copies))
+        target = _target(run, archive, staging)
+        try:
+            size, digest, _manifest = fmt.build_backup(
+                staging=staging, target=target, header=header, nodes=copies,
+                identities=identities, passphrase=passphrase)
+            _publish(run, archive, target, size, digest)
+            _finish(run, archive, target, height=height, app_hash=app_hash, size=size,
+                    sha256=digest, validators=len(copies))
+        finally:
+            _drop(archive, target)
     if archive.scheduled:
         from archives.services import prune_scheduled
 
@@ -494,18 +570,30 @@ def _data_only(home: Path) -> None:
 def fetch_stored(run: Run, archive_id: str, dest: Path) -> None:
     """Download a backup kept in the S3 store into ``dest`` (a restore upload), checked
     against the size and SHA-256 recorded when it was made; the operation beats as the
-    chunks come."""
+    chunks come.
+
+    Two runs of one restore (one taken for stalled, and the run that took it over) never
+    stream into one file: each downloads to a name of its own next to ``dest``, and only
+    a whole, checked download is renamed to ``dest``, under the operation's row lock while
+    the run still holds the claim. Whatever stops the download removes its file."""
     archive = Archive.objects.filter(pk=archive_id).first()
     if archive is None:
         raise StepFailed("not_found", "the backup was deleted before its restore began")
     run.step(2, "archive_downloading",
              f"downloading {archive.size} bytes from the backup store", size=archive.size)
+    part = dest.with_name(f"{dest.name}.{run.claim or secrets.token_hex(8)}{PART}")
     try:
-        bucket = store.s3()
-        bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), dest, size=archive.size,
-                        sha256=archive.sha256, beat=run.beat)
-    except store.StoreError as exc:
-        raise StepFailed(exc.code, exc.message) from None
+        try:
+            bucket = store.s3()
+            bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), part,
+                            size=archive.size, sha256=archive.sha256, beat=run.beat)
+        except store.StoreError as exc:
+            raise StepFailed(exc.code, exc.message) from None
+        with transaction.atomic():
+            run.check()
+            os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
     run.step(10, "archive_downloaded", "downloaded the backup; its SHA-256 is the recorded one")
 
 
@@ -550,10 +638,20 @@ def restore(run: Run, network_id: str, archive_file: str, sealed_passphrase: str
     run.check()
     mark_running(network_id, heights)
     if uploaded:
-        Path(archive_file).unlink(missing_ok=True)
+        _remove_upload(archive_file)
     run.succeed("network_restored",
                 f"restored: continues from height {height}, now at {max(heights.values())}",
                 height=height, now=max(heights.values()))
+
+
+def _remove_upload(archive_file: str) -> None:
+    """The restore's file, and what a run that stopped mid-download left next to it
+    (``fetch_stored``: a run that still downloads finds its file gone and stops at its
+    claim check)."""
+    path = Path(archive_file)
+    path.unlink(missing_ok=True)
+    for part in path.parent.glob(f"{glob.escape(path.name)}.*{PART}"):
+        part.unlink(missing_ok=True)
 
 
 def _plan(network: Network, driver: Driver) -> list[Node]:
@@ -588,7 +686,7 @@ def restore_failed(network_id: str, archive_file: str, uploaded: bool) -> Any:
                 states.network_transition(network_id=network_id, to=NetworkStatus.DELETING)
             states.network_transition(network_id=network_id, to=NetworkStatus.DELETED)
         if uploaded:
-            Path(archive_file).unlink(missing_ok=True)
+            _remove_upload(archive_file)
         return code
 
     return on_failure

@@ -66,7 +66,12 @@ class Cancelled(RunEnded):
 
 
 class ClaimLost(RunEnded):
-    pass
+    """Another run took the operation over: what this run wrote may now be that run's."""
+
+
+class OperationEnded(ClaimLost):
+    """The operation ended (failed by the reaper or the reconciler, or is gone) while this
+    run went on: no run will take it over, so what this run wrote is nobody's."""
 
 
 class Run:
@@ -87,7 +92,10 @@ class Run:
             self._touch()
 
     def check(self) -> None:
-        """Raise if the run must stop, without recording anything."""
+        """Raise if the run must stop, without recording anything. Inside a
+        ``transaction.atomic()`` the operation's row stays locked until that transaction
+        ends: what the caller writes there is written only while this run holds the claim
+        (a run taking the operation over waits for the lock)."""
         self._touch(write=False)
 
     def _touch(self, *, step: dict[str, Any] | None = None, percent: int | None = None,
@@ -98,10 +106,12 @@ class Run:
         with transaction.atomic():
             op = Operation.objects.select_for_update().filter(pk=self.operation_id).first()
             if op is None:
-                raise ClaimLost("the operation is gone")
+                raise OperationEnded("the operation is gone")
             if op.state == OperationState.CANCELLED:
                 raise Cancelled("cancelled")
-            if op.state in TERMINAL or op.claim != self.claim:
+            if op.state in TERMINAL:
+                raise OperationEnded(f"operation {op.pk} is {op.state}")
+            if op.claim != self.claim:
                 raise ClaimLost(f"operation {op.pk} is {op.state}, claimed by another run")
             if not write:
                 return

@@ -32,7 +32,7 @@ from archives.tests.test_network import PASSPHRASE, _op, _standalone, _wait_heig
 from baas.testing import api_client_for
 from conftest import require_service
 from deploy import rpc
-from deploy.drivers.docker import DockerDriver
+from deploy.drivers.docker import L_NETWORK, RPC_PORT, DockerDriver
 from deploy.models import Network
 from deploy.tests.factories import MembershipFactory
 from deploy.tests.test_drivers_docker import _cleanup, engine, node_image  # noqa: F401
@@ -100,6 +100,9 @@ def test_docker_backup_restores_and_export_holds_the_chain(platform, engine,  # 
                      format="json")
     assert tx.status_code == 200 and tx.json()["code"] == 0, tx.content
 
+    (container,) = engine.containers.list(filters={"label": [f"{L_NETWORK}={network_id}"]})
+    started_at = container.attrs["State"]["StartedAt"]
+
     # Backup while it runs: the container is stopped, copied through the engine, started.
     started = time.monotonic()
     res = client.post(f"/api/v1/networks/{network_id}/backups/", {"passphrase": PASSPHRASE},
@@ -113,12 +116,19 @@ def test_docker_backup_restores_and_export_holds_the_chain(platform, engine,  # 
     backup_seconds = time.monotonic() - started
     assert backup.status == "ready" and backup.height > 0 and backup.app_hash
     assert backup.validators == 1
-    # The copy left the node running; its published port may have changed on the restart.
+    # The copy restarted the container, and Docker publishes its RPC port anew on a start
+    # (the same host port or another, as the engine pleases). Whichever it is, the node's
+    # row names the port the engine publishes *now* (asked of the engine, not of the
+    # driver), and the node answers there: the copy waited for it there too.
+    container.reload()
+    assert container.status == "running"
+    assert container.attrs["State"]["StartedAt"] != started_at  # it was restarted
+    published = {f"http://{b['HostIp']}:{b['HostPort']}"
+                 for b in container.ports.get(f"{RPC_PORT}/tcp") or []}
     node.refresh_from_db()
-    state = driver.inspect_node(network_id=network_id, node_id=str(node.pk))
-    assert state.running
-    node_url = state.rpc_url
-    assert node.rpc_url == node_url  # the row follows the port Docker published anew
+    assert published and node.rpc_url in published, (node.rpc_url, published)
+    assert rpc.status(node.rpc_url, timeout=10).node_id
+    node_url = node.rpc_url
     _wait_height(node_url, backup.height + 1, timeout=120)
 
     # Export while it runs; the archive holds the node's data.

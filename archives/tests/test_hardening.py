@@ -58,6 +58,8 @@ def setup(kek, monkeypatch):
 
 
 class _Run:
+    operation_id, claim = None, ""
+
     def step(self, *a, **k): pass
 
     def succeed(self, *a, **k): pass
@@ -522,15 +524,18 @@ def test_old_exports_uploads_and_staging_are_swept(setup, settings):
     staging = services.backup_dir() / ".staging" / "tmpdead"
     (staging / "keys").mkdir(parents=True)
     (staging / "keys" / "priv_validator_key.json").write_text("{}")
+    # What a run that died left before renaming it into place (workflows.PART).
+    stale_part = services.archive_path(fresh).with_name("dead.0123456789abcdef.part")
+    stale_part.write_bytes(b"x")
     long_ago = (timezone.now() - timedelta(days=1)).timestamp()
-    for path in (stale_upload, staging):
+    for path in (stale_upload, staging, stale_part):
         os.utime(path, (long_ago, long_ago))
     new_upload = services.upload_path(owner.tenant, "new")
     new_upload.write_bytes(b"x")
     services.archives_sweep()
     assert not old_file.exists() and not Archive.objects.filter(pk=old.pk).exists()
     assert fresh_file.exists() and new_upload.exists()
-    assert not stale_upload.exists() and not staging.exists()
+    assert not stale_upload.exists() and not staging.exists() and not stale_part.exists()
 
 
 def test_an_archive_file_goes_with_its_row_however_it_goes(setup):

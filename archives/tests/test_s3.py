@@ -342,3 +342,106 @@ def test_an_archive_too_large_for_the_part_size_says_so(setup, tmp_path, setting
         store.s3().put_file("test/huge", small, size=5 * 2**20 * 10_000 + 1, sha256="x")
     assert err.value.code == "backup_too_large"
     assert "BAAS_BACKUP_S3_PART_MB" in err.value.message
+
+
+def test_an_archive_failed_and_deleted_during_its_upload_leaves_no_object(setup, monkeypatch):
+    """As above, and the user deleted the failed archive before the upload ended: the
+    object the upload then completes has no row naming it, and must not stay."""
+    from archives import services
+    from baas.models import Operation
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    real_put = store.S3Store.put_file
+
+    def stalled_and_deleted_then_put(self, key, path, **kwargs):
+        archive = Archive.objects.get(status="pending")
+        services.copy_stalled(Operation.objects.get(target_id=str(archive.pk)))
+        Archive.objects.get(pk=archive.pk).delete()  # nothing to remove yet
+        real_put(self, key, path, **kwargs)
+
+    monkeypatch.setattr(store.S3Store, "put_file", stalled_and_deleted_then_put)
+    client = api_client_for(owner.user)
+    res = client.post(f"/api/v1/networks/{network.pk}/backups/", {"passphrase": PASS},
+                      format="json")
+    assert res.status_code == 202, res.content
+    task, args, kwargs = queued.pop()
+    task(*args, **kwargs)
+    assert not Archive.objects.exists()
+    assert _objects() == {}
+    assert not any(p.is_file() for p in Path(str(store.settings.BAAS_BACKUP_DIR)).rglob("*"))
+
+
+def test_a_run_taken_over_during_its_upload_does_not_make_the_archive_ready(setup,
+                                                                           monkeypatch):
+    """The operation was taken over (its run thought stalled) while the upload went on:
+    the stale run's end leaves the archive pending and its object to the newer run, which
+    makes the archive ready with an object of its own SHA-256."""
+    from baas.models import Operation
+    from baas.runner import claim
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    real_put = store.S3Store.put_file
+    newer = []
+
+    def put_then_taken_over(self, key, path, **kwargs):
+        real_put(self, key, path, **kwargs)
+        if not newer:
+            op = Operation.objects.get(kind="network.backup")
+            newer.append(claim(op.pk, stale_after_s=0))
+
+    monkeypatch.setattr(store.S3Store, "put_file", put_then_taken_over)
+    client = api_client_for(owner.user)
+    res = client.post(f"/api/v1/networks/{network.pk}/backups/", {"passphrase": PASS},
+                      format="json")
+    assert res.status_code == 202, res.content
+    task, args, kwargs = queued.pop()
+    task(*args, **kwargs)
+    archive = Archive.objects.get()
+    assert archive.status == "pending"
+    op = Operation.objects.get(kind="network.backup")
+    assert op.state == "running" and op.claim == newer[0].claim
+
+    workflows.backup(newer[0], str(archive.pk), kwargs["sealed_passphrase"])
+    archive.refresh_from_db()
+    op.refresh_from_db()
+    assert archive.status == "ready" and op.state == "succeeded"
+    (data,) = _objects().values()
+    assert hashlib.sha256(data).hexdigest() == archive.sha256
+
+
+def test_a_stale_restore_run_never_touches_the_newer_runs_download(setup, tmp_path,
+                                                                  monkeypatch):
+    """Two runs of one restore (the first taken for stalled) download the stored backup
+    to files of their own: the stale run's failed download removes only its file, never
+    the one the newer run fetched and checked; no partial download is left."""
+    from baas.runner import StepFailed, claim
+
+    owner, network, queued = setup
+    archive = _stored_backup(owner, network, tmp_path)
+    Network.objects.filter(pk=network.pk).update(status="deleted")
+    client = api_client_for(owner.user)
+    res = client.post("/api/v1/restores/", {"backup": str(archive.pk), "name": "again",
+                                            "passphrase": PASS}, format="json")
+    assert res.status_code == 202, res.content
+    _task, args, kwargs = queued.pop()
+    dest, op_id = Path(args[2]), res.json()["operation"]["id"]
+    stale = claim(op_id)
+    real_fetch = store.S3Store.fetch_to
+
+    def newer_run_fetches_first(self, key, path, *, size, sha256, beat=None):
+        store.S3Store.fetch_to = real_fetch
+        try:
+            workflows.fetch_stored(claim(op_id, stale_after_s=0), str(archive.pk), dest)
+        finally:
+            store.S3Store.fetch_to = newer_run_fetches_first
+        # ... then the stale run's own download breaks off (a damaged read).
+        real_fetch(self, key, path, size=size, sha256="0" * 64, beat=beat)
+
+    monkeypatch.setattr(store.S3Store, "fetch_to", newer_run_fetches_first)
+    with pytest.raises(StepFailed) as err:
+        workflows.fetch_stored(stale, str(archive.pk), dest)
+    assert err.value.code == "archive_corrupt"
+    assert hashlib.sha256(dest.read_bytes()).hexdigest() == archive.sha256
+    assert list(dest.parent.iterdir()) == [dest]
