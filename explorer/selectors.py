@@ -87,8 +87,16 @@ def _validator_keys(network: Network) -> dict[str, bytes]:
 
 
 class UntrustedNode(ConnectionFailed):
-    """A node's header is not the block its own commit signs (or is malformed): its
-    answers are not used, and the gateway tries the next node."""
+    """A node's header is not the block its own commit signs, its answer is malformed,
+    too few of the validators the platform knows signed its header, or its newest block is
+    far below the height the platform last saw: the gateway tries the next node."""
+
+
+# How far below the highest height the platform recorded for a network's nodes (the
+# monitor's last pass) a node's newest block may be before its proofs count as stale: a
+# node could otherwise prove an old state (a key since changed) with a header that was
+# genuinely signed, long ago.
+STALE_BLOCKS = 100
 
 
 def check_chaincode(name: str) -> str:
@@ -479,11 +487,17 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
         raise ValidationFailed("invalid_key", "key must not be empty.")
     full_key = f"{chaincode}/{key}".encode()
     known = _validator_keys(network)
+    recorded = max(network.nodes.exclude(status=NodeStatus.DELETED)
+                   .values_list("height", flat=True), default=0)
+    unsigned: list[dict[str, Any]] = []  # answers whose header too few validators signed
 
     def call(client: Any) -> dict[str, Any]:
         top = client.height()
         if top < 2:
             raise gateway.GatewayUnavailable(message="The chain has no proven state yet.")
+        if top < recorded - STALE_BLOCKS:
+            raise UntrustedNode(f"{client.url}: at height {top}, the network was at "
+                                f"{recorded}")
         commit = gateway._ledger_errors(lambda: client.rpc("commit", {"height": str(top)}))
         try:
             signed = light.check_signed_header(
@@ -494,19 +508,36 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
                 from None
         res = gateway._ledger_errors(lambda: client.query(
             "/state", full_key, height=top - 1, prove=True, check=False))
-        proof = json.loads(res.proof) if res.proof else None
-        if proof is None:
+        try:
+            proof = json.loads(res.proof) if res.proof else None
+            shown = {"bucket": proof["bucket"], "entries": proof["entries"],
+                     "siblings": proof["siblings"]} if proof is not None else None
+        except (ValueError, TypeError, KeyError):
+            raise UntrustedNode(f"{client.url}: its proof is malformed") from None
+        if shown is None:
             raise gateway.GatewayUnavailable(message="The node returned no proof.")
-        return {"height": top - 1, "header_height": top, "app_hash": signed.app_hash,
-                "signed": {"validators": len(signed.signed), "of": signed.known,
-                           "trusted": signed.trusted},
-                "value_hex": res.value.hex() if res.code == 0 else None,
-                "value": _decode_value(res.value) if res.code == 0 else None,
-                "proof": {"bucket": proof["bucket"], "entries": proof["entries"],
-                          "siblings": proof["siblings"]}}
+        answer = {"height": top - 1, "header_height": top, "app_hash": signed.app_hash,
+                  "signed": {"validators": len(signed.signed), "of": signed.known,
+                             "trusted": signed.trusted},
+                  "value_hex": res.value.hex() if res.code == 0 else None,
+                  "value": _decode_value(res.value) if res.code == 0 else None,
+                  "proof": shown}
+        if not signed.trusted:
+            unsigned.append(answer)
+            raise UntrustedNode(f"{client.url}: {len(signed.signed)} of the {signed.known} "
+                                "known validators signed its header")
+        return answer
 
-    return {"chaincode": chaincode, "key": key, "key_hex": full_key.hex(),
-            **gateway.with_failover(network, call)}
+    try:
+        found = gateway.with_failover(network, call)
+    except gateway.GatewayUnavailable:
+        if not unsigned:
+            raise
+        # No node showed a header two thirds of the known validators signed (a change of
+        # validators under way, say): the answer says so (``trusted`` false) beside the
+        # proof, rather than showing nothing.
+        found = unsigned[0]
+    return {"chaincode": chaincode, "key": key, "key_hex": full_key.hex(), **found}
 
 
 # -- chaincode and validators -----------------------------------------------------------------

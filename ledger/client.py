@@ -58,6 +58,12 @@ class CommitTimeout(LedgerClientError):
 _COMMIT_TIMEOUT_TEXT = "timed out waiting for tx to be included in a block"
 
 
+class BadAnswer(ConnectionFailed):
+    """The node answered something CometBFT's RPC never answers (not a JSON object, a
+    field missing or of another type): treated as a node that failed, so a caller trying
+    nodes in turn (``deploy.gateway.with_failover``) asks the next one."""
+
+
 class RpcError(LedgerClientError):
     def __init__(self, code: int, message: str, data: str = "") -> None:
         super().__init__(f"RPC error {code}: {message}{': ' + data if data else ''}")
@@ -182,9 +188,14 @@ class LedgerClient:
             payload = resp.json()
         except ValueError:
             raise RpcError(resp.status_code, f"non-JSON answer to {method}") from None
+        if not isinstance(payload, dict):
+            raise BadAnswer(f"{self.url} answered {method} with JSON that is not an object")
         if payload.get("error"):
             err = payload["error"]
-            raise RpcError(int(err.get("code", 0)), str(err.get("message", "")),
+            if not isinstance(err, dict) or isinstance(err.get("code", 0), bool) \
+                    or not isinstance(err.get("code", 0), int):
+                raise BadAnswer(f"{self.url} answered {method} with a malformed error")
+            raise RpcError(err.get("code", 0), str(err.get("message", "")),
                            str(err.get("data", "")))
         return payload.get("result")
 
@@ -194,11 +205,17 @@ class LedgerClient:
 
     def chain_id(self) -> str:
         if self._chain_id is None:
-            self._chain_id = self.status()["node_info"]["network"]
+            try:
+                self._chain_id = str(self.status()["node_info"]["network"])
+            except (KeyError, TypeError):
+                raise BadAnswer(f"{self.url}: /status has no chain id") from None
         return self._chain_id
 
     def height(self) -> int:
-        return int(self.status()["sync_info"]["latest_block_height"])
+        try:
+            return int(self.status()["sync_info"]["latest_block_height"])
+        except (KeyError, TypeError, ValueError):
+            raise BadAnswer(f"{self.url}: /status has no block height") from None
 
     def block(self, height: int | None = None) -> dict[str, Any]:
         return self.rpc("block", {"height": str(height)} if height else {})

@@ -84,18 +84,23 @@ def _hex(value: Any, what: str) -> bytes:
         raise LightError(f"{what} is not hex") from None
 
 
-def _int(value: Any, what: str) -> int:
+def _int(value: Any, what: str, *, low: int = 0, high: int = 2**63 - 1) -> int:
+    """A number as CometBFT's JSON prints it (a string, or a JSON number), within the
+    range of its protobuf type (``high``: int64 by default; uint32 for part counts)."""
     if isinstance(value, bool) or not isinstance(value, (int, str)) \
-            or not re.fullmatch(r"-?\d{1,19}", str(value)):
-        raise LightError(f"{what} is not a number")
+            or not re.fullmatch(r"-?\d{1,20}", str(value)) or not low <= int(value) <= high:
+        raise LightError(f"{what} is not a number in range")
     return int(value)
 
 
 def _timestamp(value: Any, what: str) -> timestamp_pb2.Timestamp:
     found = _TIME_RE.fullmatch(value) if isinstance(value, str) else None
-    if not found:
-        raise LightError(f"{what} is not an RFC 3339 UTC time")
-    seconds = calendar.timegm(time.strptime(found.group(1), "%Y-%m-%dT%H:%M:%S"))
+    try:
+        if not found:
+            raise ValueError(value)
+        seconds = calendar.timegm(time.strptime(found.group(1), "%Y-%m-%dT%H:%M:%S"))
+    except (ValueError, OverflowError):  # no such date (2024-02-30), year 0
+        raise LightError(f"{what} is not an RFC 3339 UTC time") from None
     return timestamp_pb2.Timestamp(seconds=seconds,
                                    nanos=int((found.group(2) or "0").ljust(9, "0")))
 
@@ -105,7 +110,7 @@ def _block_id(value: Any, what: str) -> types_pb2.BlockID:
         raise LightError(f"{what} is malformed")
     block_id = types_pb2.BlockID(hash=_hex(value.get("hash"), what))
     block_id.part_set_header.SetInParent()  # non-nullable: encoded even when empty
-    block_id.part_set_header.total = _int(value["parts"].get("total"), what)
+    block_id.part_set_header.total = _int(value["parts"].get("total"), what, high=2**32 - 1)
     block_id.part_set_header.hash = _hex(value["parts"].get("hash"), what)
     return block_id
 
@@ -115,8 +120,8 @@ def header_hash(header: Mapping[str, Any]) -> bytes:
     try:
         version = header["version"]
         fields = [
-            version_pb2.Consensus(block=_int(version["block"], "version"),
-                                  app=_int(version.get("app", 0), "version"))
+            version_pb2.Consensus(block=_int(version["block"], "version", high=2**64 - 1),
+                                  app=_int(version.get("app", 0), "version", high=2**64 - 1))
             .SerializeToString(),
             wrappers_pb2.StringValue(value=str(header["chain_id"])).SerializeToString(),
             wrappers_pb2.Int64Value(value=_int(header["height"], "height"))
@@ -129,8 +134,8 @@ def header_hash(header: Mapping[str, Any]) -> bytes:
                      "last_results_hash", "evidence_hash", "proposer_address"):
             fields.append(wrappers_pb2.BytesValue(value=_hex(header[name], name))
                           .SerializeToString())
-    except (KeyError, TypeError) as exc:
-        raise LightError(f"the header is malformed: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LightError(f"the header is malformed: {type(exc).__name__}") from None
     return merkle_root(fields)
 
 
@@ -158,8 +163,19 @@ def check_signed_header(signed_header: Any, *, chain_id: str,
                         validators: Mapping[str, bytes]) -> SignedHeader:
     """Check ``/commit``'s ``signed_header`` against ``validators`` (address -> ed25519
     public key, the validators the caller trusts). ``LightError`` when the header is not
-    the one the commit signs, belongs to another chain, or either is malformed; otherwise
-    which known validators signed it (``trusted`` says whether that is enough)."""
+    the one the commit signs, belongs to another chain, or either is malformed (whatever
+    shape a node's answer has: never another exception); otherwise which known validators
+    signed it (``trusted`` says whether that is enough)."""
+    try:
+        return _check(signed_header, chain_id=chain_id, validators=validators)
+    except LightError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise LightError(f"the signed header is malformed: {type(exc).__name__}") from None
+
+
+def _check(signed_header: Any, *, chain_id: str,
+           validators: Mapping[str, bytes]) -> SignedHeader:
     if not isinstance(signed_header, Mapping):
         raise LightError("the signed header is malformed")
     header, commit = signed_header.get("header"), signed_header.get("commit")
@@ -167,13 +183,13 @@ def check_signed_header(signed_header: Any, *, chain_id: str,
         raise LightError("the signed header is malformed")
     if header.get("chain_id") != chain_id:
         raise LightError("the header is of another chain")
-    height = _int(header.get("height"), "height")
+    height = _int(header.get("height"), "height", low=1)
     if _int(commit.get("height"), "commit height") != height:
         raise LightError("the commit is for another height")
     block_id = _block_id(commit.get("block_id"), "block_id")
     if header_hash(header) != block_id.hash:
         raise LightError("the header is not the block the commit signs")
-    round_ = _int(commit.get("round"), "round")
+    round_ = _int(commit.get("round"), "round", high=2**31 - 1)
     signatures = commit.get("signatures")
     if not isinstance(signatures, list):
         raise LightError("the commit's signatures are malformed")

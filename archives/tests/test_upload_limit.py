@@ -35,10 +35,14 @@ def test_a_backup_larger_than_the_api_body_limit_is_restored(backup_file, settin
 
 def test_a_backup_above_the_upload_limit_is_a_413_and_makes_nothing(backup_file, settings):
     owner, _network, queued, backup_file = backup_file
+    # below the upload limit's 413 only: the ordinary limit is far lower, and larger
+    # bodies of this request must still pass it
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = backup_file.stat().st_size // 8
     settings.BAAS_RESTORE_UPLOAD_MAX_BYTES = backup_file.stat().st_size // 2
     before = Network.objects.count()
     res = _upload(api_client_for(owner.user), backup_file)
     assert res.status_code == 413 and res.json()["error"]["code"] == "payload_too_large"
+    assert str(settings.BAAS_RESTORE_UPLOAD_MAX_BYTES) in res.json()["error"]["message"]
     assert Network.objects.count() == before and not queued
 
 

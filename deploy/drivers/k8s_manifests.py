@@ -122,7 +122,7 @@ def node_name(index: int) -> str:
     return f"node{index}"
 
 
-_NODE_OBJECT_RE = re.compile(r"node([0-9]{1,4})(|-home|-keys)")
+_NODE_OBJECT_RE = re.compile(r"node([0-9]{1,5})(|-home|-keys)")  # Node.index: up to 32767
 _COUNT_RE = re.compile(r"[0-9]{1,9}")
 
 

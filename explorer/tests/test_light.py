@@ -94,6 +94,33 @@ def test_malformed_answers_are_light_errors(junk):
         light.check_signed_header(junk, chain_id=CHAIN_ID, validators={})
 
 
+@pytest.mark.parametrize(("where", "field", "value"), [
+    ("header", "height", "9999999999999999999"), ("header", "height", "0"),
+    ("header", "height", 1.5), ("header", "version", {"block": "-1", "app": "1"}),
+    ("header", "version", {"block": "99999999999999999999999"}), ("header", "version", []),
+    ("header", "time", "2024-02-30T00:00:00Z"), ("header", "time", "2024-13-01T00:00:00Z"),
+    ("header", "time", "0000-01-01T00:00:00Z"), ("header", "time", 1700000000),
+    ("header", "last_block_id", {"hash": "", "parts": {"total": -1, "hash": ""}}),
+    ("header", "last_block_id", {"hash": "", "parts": {"total": 2**33, "hash": ""}}),
+    ("header", "last_block_id", {"hash": "ABC", "parts": {"total": 1, "hash": ""}}),
+    ("header", "app_hash", ["AB"]), ("header", "chain_id", None),
+    ("commit", "block_id", {"hash": "00", "parts": {"total": "x", "hash": ""}}),
+    ("commit", "round", "99999999999"), ("commit", "round", None),
+    ("commit", "signatures", {"0": {}}),
+])
+def test_hostile_field_values_are_light_errors_never_other_exceptions(chain, where, field,
+                                                                      value):
+    """Whatever a node puts in its answer is a ``LightError`` (the explorer then asks
+    another node), never a ValueError that would answer 500."""
+    _url, client = chain
+    height = client.height()
+    signed_header = _signed_header(client, height)
+    signed_header[where][field] = value
+    with pytest.raises(light.LightError):
+        light.check_signed_header(signed_header, chain_id=CHAIN_ID,
+                                  validators=_known(client, height))
+
+
 def _commit_of(header: dict, keys: list[Ed25519PrivateKey], signing: int) -> dict:
     """A commit of ``header`` by the first ``signing`` of ``keys`` (the others absent)."""
     block_hash = light.header_hash(header)
@@ -134,3 +161,94 @@ def test_more_than_two_thirds_of_the_known_validators_must_sign(chain):
     signed = light.check_signed_header({"header": header, "commit": commit},
                                        chain_id=CHAIN_ID, validators=known)
     assert len(signed.signed) == 2 and not signed.trusted
+
+
+# -- the proof API: which node's header is used ------------------------------------------------
+class _JunkNode:
+    """An RPC endpoint answering every call with ``body`` (a node gone wrong)."""
+
+    def __init__(self, body: bytes) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 -- the http.server name
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _proof_network(url: str, client, *, pub_key: str | None = None, **node):
+    from deploy.choices import NodeHealth
+    from deploy.tests.factories import NetworkFactory, NodeFactory
+
+    network = NetworkFactory(validator_count=1, chain_id=CHAIN_ID)
+    real = client.rpc("validators")["validators"][0]["pub_key"]["value"]
+    NodeFactory(network=network, rpc_url=url, health=NodeHealth.HEALTHY, index=0,
+                validator_pub_key=real if pub_key is None else pub_key, **node)
+    return network
+
+
+def _proof(network, key: str = "proved"):
+    from baas.testing import api_client_for
+    from deploy.tests.factories import MembershipFactory
+
+    viewer = MembershipFactory(tenant=network.tenant, role="viewer")
+    return api_client_for(viewer.user, viewer.tenant).get(
+        f"/api/v1/networks/{network.pk}/explorer/state/kv/proof/", {"key": key})
+
+
+@pytest.mark.django_db
+def test_the_proof_is_taken_from_a_node_whose_header_the_recorded_validators_signed(chain):
+    from deploy.tests.factories import NodeFactory
+    from ledger.state import verify_proof
+
+    url, client = chain
+    client.submit("kv", "put", ["proved", "yes"], wait="commit")
+    junk = _JunkNode(b'{"result": {"sync_info": {"latest_block_height": "99"}}}')
+    try:
+        network = _proof_network(url, client)
+        # asked first (healthy, highest height), answers junk: the next node is asked
+        NodeFactory(network=network, rpc_url=junk.url, health="healthy", index=1,
+                    height=client.height() + 5)
+        res = _proof(network)
+    finally:
+        junk.close()
+    assert res.status_code == 200, res.content
+    answer = res.json()
+    assert answer["signed"] == {"validators": 1, "of": 1, "trusted": True}
+    assert verify_proof(key=b"kv/proved", value=bytes.fromhex(answer["value_hex"]),
+                        proof=answer["proof"], app_hash=bytes.fromhex(answer["app_hash"]))
+
+
+@pytest.mark.django_db
+def test_a_header_no_recorded_validator_signed_is_shown_as_not_trusted(chain):
+    url, client = chain
+    other = base64.b64encode(Ed25519PrivateKey.generate().public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)).decode()
+    res = _proof(_proof_network(url, client, pub_key=other))
+    assert res.status_code == 200, res.content
+    assert res.json()["signed"] == {"validators": 0, "of": 1, "trusted": False}
+
+
+@pytest.mark.django_db
+def test_a_node_far_behind_the_recorded_height_proves_nothing(chain):
+    url, client = chain
+    network = _proof_network(url, client, height=client.height() + 10_000)
+    res = _proof(network)
+    assert res.status_code == 503 and res.json()["error"]["code"] == "gateway_unavailable"
+    assert "the network was at" in str(res.json()["error"]["details"])

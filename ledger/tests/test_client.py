@@ -247,3 +247,43 @@ def test_queries_at_an_earlier_height_see_the_state_of_that_height(node):
 def test_subscribe_with_a_bad_query_raises_rpc_error(node):
     with pytest.raises(RpcError):
         next(node.subscribe("tm.event = = 'Tx'", timeout=10))
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b'{"error": "boom"}',
+                                  b'{"error": {"code": "x", "message": "m"}}',
+                                  b'{"result": {"sync_info": {}}}',
+                                  b'{"result": {"sync_info": {"latest_block_height": "x"}}}',
+                                  b'{"result": []}'])
+def test_an_answer_cometbft_never_gives_is_a_bad_answer(body):
+    """A node answering junk is a node that failed (``BadAnswer`` is a
+    ``ConnectionFailed``: the gateway tries the next node), never a TypeError or a
+    ValueError that would answer 500."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from ledger.client import BadAnswer
+
+    class Junk(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 -- the http.server name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Junk)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with LedgerClient(url, timeout=5) as client:
+            with pytest.raises(BadAnswer):
+                client.height()
+            with pytest.raises(ConnectionFailed):  # what with_failover catches
+                client.chain_id()
+    finally:
+        server.shutdown()
+        server.server_close()
