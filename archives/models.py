@@ -1,8 +1,8 @@
 """Archives of networks (exports and backups) and per-network backup schedules.
 
 An ``Archive`` row describes a file under ``BAAS_BACKUP_DIR`` (``<tenant>/<id>.tar.gz``) or
-an object in the S3 bucket (``archives.store``); the file is written aside and renamed (or
-uploaded), so a row is ``ready`` only once its file is whole.
+an object in the S3 bucket (``archives.store``, at the key the row names); the file is
+written aside and renamed (or uploaded), so a row is ``ready`` only once its file is whole.
 The passphrase of a backup is never stored with it; a schedule keeps its passphrase
 sealed with the platform's key file (``deploy.crypto``) so beat can make backups alone.
 """
@@ -41,6 +41,11 @@ class Archive(models.Model):
     # BAAS_BACKUP_STORE later never loses track of older archives.
     store = models.CharField(max_length=8, default="local",
                              choices=[("local", "local directory"), ("s3", "S3 bucket")])
+    # The S3 object of a ready archive: the key of the run that made it ready (each run
+    # uploads to a key of its own, recorded when the archive becomes ready). Empty: an
+    # archive made before per-run keys, kept at ``S3Store.key(tenant, id)``
+    # (``store.archive_key``).
+    object_key = models.CharField(max_length=255, blank=True, default="")
     error_code = models.CharField(max_length=64, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")

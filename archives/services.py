@@ -8,6 +8,7 @@ anything is made: a bad request leaves no row, no file and no network behind.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import shutil
 import uuid
@@ -80,13 +81,15 @@ def store_error(exc: store.StoreError) -> AppError:
 def archive_file_remove(archive: Archive, *, strict: bool = False) -> None:
     """Remove an archive's file wherever it is kept. ``strict``: a store that cannot be
     reached is an error (the row must then stay); otherwise it is logged and left for the
-    bucket's owner (the object is named after the archive id)."""
+    bucket's owner (the object is named after the archive id). The object is the one the
+    row names (``store.archive_key``); what a run uploaded and never made ready is that
+    run's to remove (``workflows._drop``), or the sweep's (``archives_sweep``)."""
     archive_path(archive).unlink(missing_ok=True)
     if archive.store != store.S3:
         return
     try:
         bucket = store.s3()
-        bucket.delete(bucket.key(archive.tenant_id, archive.pk))
+        bucket.delete(store.archive_key(bucket, archive))
     except store.StoreError as exc:
         if exc.code == "archive_object_missing":
             return
@@ -408,7 +411,7 @@ def archive_stream(*, archive: Archive) -> tuple[Any, int]:
     """An S3-kept archive's bytes for a download, and its size."""
     try:
         bucket = store.s3()
-        return bucket.stream(bucket.key(archive.tenant_id, archive.pk))
+        return bucket.stream(store.archive_key(bucket, archive))
     except store.StoreError as exc:
         raise store_error(exc) from None
 
@@ -418,7 +421,7 @@ def read_stored_head(*, archive: Archive) -> tuple[dict[str, Any], dict[str, byt
     object's first kilobytes (see ``restore_create``)."""
     try:
         bucket = store.s3()
-        return bucket.read_head(bucket.key(archive.tenant_id, archive.pk))
+        return bucket.read_head(store.archive_key(bucket, archive))
     except store.StoreError as exc:
         raise store_error(exc) from None
     except fmt.ArchiveError as exc:
@@ -513,8 +516,9 @@ def prune_scheduled(network_id: Any) -> None:
 def archives_sweep(now: Any = None) -> int:
     """Files nobody will use any more: exports past ``BAAS_EXPORT_TTL_HOURS`` (every key
     in clear), uploads and staging folders older than any restore, export or backup can
-    run (a worker that died left them, with keys in clear in staging). Returns how many
-    went."""
+    run (a worker that died left them, with keys in clear in staging), and objects runs
+    uploaded to the S3 store that no archive names (``_sweep_run_objects``). Returns how
+    many went."""
     now = now or timezone.now()
     count = 0
     ttl = int(settings.BAAS_EXPORT_TTL_HOURS)
@@ -524,6 +528,7 @@ def archives_sweep(now: Any = None) -> int:
                 status=ArchiveStatus.PENDING):
             if _delete_strictly(old):
                 count += 1
+    count += _sweep_run_objects(before=now - DEADLINE - timedelta(hours=1))
     cutoff = (now - DEADLINE - timedelta(hours=1)).timestamp()
     root = backup_dir()
     # Files one run writes before renaming them into place (``workflows.PART``).
@@ -539,6 +544,45 @@ def archives_sweep(now: Any = None) -> int:
             count += 1
         except OSError:
             continue  # gone meanwhile, or not ours to remove: the next sweep tries again
+    return count
+
+
+# An object one run of an export or backup uploaded (``S3Store.run_key``), under the prefix.
+_RUN_OBJECT = re.compile(r"^[^/]+/[0-9a-f-]{36}\.[0-9a-f]+\.tar\.gz$")
+
+
+def _sweep_run_objects(*, before: Any) -> int:
+    """Objects runs uploaded that no archive row names, stored before ``before`` (longer
+    ago than any run can go on): a worker that died between its upload and making the
+    archive ready, a run that could not remove its object (the store did not answer).
+    Only keys of a run's form are looked at, never an archive's older key (``S3Store.key``)
+    nor anything else in the bucket. Not strict: a store that cannot be reached is logged
+    and the next sweep tries again. Returns how many went."""
+    if store.configured() != store.S3 and not Archive.objects.filter(
+            store=store.S3).exists():
+        return 0
+    try:
+        bucket = store.s3()
+        listing = bucket.listing()
+    except store.StoreError as exc:
+        log.warning("the sweep did not list the backup store (%s)", exc.reason)
+        return 0
+    old = [key for key, stored in listing
+           if key.startswith(bucket.prefix) and _RUN_OBJECT.match(key[len(bucket.prefix):])
+           and stored is not None and stored < before]
+    named = set(Archive.objects.filter(object_key__in=old).values_list("object_key",
+                                                                       flat=True))
+    count = 0
+    for key in old:
+        if key in named:
+            continue
+        try:
+            bucket.delete(key)
+        except store.StoreError as exc:
+            if exc.code != "archive_object_missing":
+                log.warning("the sweep did not remove %s (%s)", key, exc.reason)
+            continue
+        count += 1
     return count
 
 

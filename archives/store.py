@@ -4,8 +4,10 @@ An archive is always written to a local file first (``BAAS_BACKUP_DIR``; the S3 
 file sits in ``.staging/`` and goes once it is uploaded). The S3 store then uploads it in
 parts of ``BAAS_BACKUP_S3_PART_MB`` (one part in memory at a time, never the whole file),
 with the archive's SHA-256 as object metadata, and checks the stored size before the
-archive row becomes ``ready``. A failed upload aborts its multipart upload (no object
-appears) and fails the archive. Reading streams the object back to a local file while
+archive row becomes ``ready``. Each run of an export or backup uploads to a key of its own
+(``run_key``); the row records the key of the run that made it ready (``archive_key``
+reads it). A failed upload aborts its multipart upload (no object appears) and fails the
+archive. Reading streams the object back to a local file while
 hashing it; a size or SHA-256 other than the archive row's is ``archive_corrupt``.
 
 Errors are ``StoreError`` with a stable code and an HTTP status the services pass on:
@@ -95,7 +97,22 @@ class S3Store:
                                        or "us-east-1"), http_client=http)
 
     def key(self, tenant_id: Any, archive_id: Any) -> str:
+        """The key of an archive made before per-run keys (its row's ``object_key`` is
+        empty); read it through ``archive_key``."""
         return f"{self.prefix}{tenant_id}/{archive_id}.tar.gz"
+
+    def run_key(self, tenant_id: Any, archive_id: Any, token: str) -> str:
+        """The key one run of an export or backup uploads to (``token``: its claim): two
+        runs of one operation (a takeover) never write one object."""
+        return f"{self.prefix}{tenant_id}/{archive_id}.{token}.tar.gz"
+
+    def listing(self) -> list[tuple[str, Any]]:
+        """Every object under the prefix: its key and when it was stored."""
+        def names() -> list[tuple[str, Any]]:
+            return [(obj.object_name, obj.last_modified) for obj in self.client.list_objects(
+                self.bucket, prefix=self.prefix or None, recursive=True)]
+
+        return self._call("list", names)
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         from minio.error import MinioException, S3Error
@@ -310,5 +327,12 @@ class _Body:
 
 def s3() -> S3Store:
     return S3Store()
+
+
+def archive_key(bucket: S3Store, archive: Any) -> str:
+    """Where an S3-kept archive's object is: the key its row names (the run that made it
+    ready), or, for an archive made before per-run keys, the archive's own key. Every
+    reader and deleter of an archive's object goes through here."""
+    return archive.object_key or bucket.key(archive.tenant_id, archive.pk)
 
 

@@ -129,21 +129,24 @@ def _still_wanted_running(network: Network) -> bool:
                                   status__in=NETWORK_LIVE).exists()
 
 
-def _finish(run: Run, archive: Archive, target: Path, **fields: Any) -> None:
+def _finish(run: Run, archive: Archive, target: Path, key: str, **fields: Any) -> None:
     """The archive becomes ready, if it is still pending and this run still holds its
     operation; a local archive's file moves from this run's own name (``target``) to its
-    final place then, never before.
+    final place then, never before, and an S3-kept archive's row records the key this run
+    uploaded to (``key``, ``_object_key``): the archive is that object from then on.
 
     Checking the claim and updating the row happen in one transaction that holds the
     operation's row lock (``run.check``), so a run that was taken for stalled and taken
     over can neither make the archive ready nor put its file in the place of the newer
-    run's: it stops (``ClaimLost``) and leaves both to that run (its own file goes in the
-    caller's ``finally``).
+    run's, nor name its object on the row: it stops (``ClaimLost``) and leaves the archive
+    to that run (its own file or object goes in the caller's ``finally``, ``_drop``).
 
     An archive the reconciler failed meanwhile (``copy_stalled``) or the reaper
     (``deadline_exceeded``), deleted since, or of a cancelled operation stays as it is, and
-    what this run wrote goes: the uploaded object too, even when the row is gone (the
-    location comes from ``archive``, loaded when the run began, not from the row)."""
+    what this run wrote goes: the uploaded object too, even when the row is gone (its key
+    is this run's, known without the row), never the object a ready row names."""
+    if key:
+        fields["object_key"] = key
     try:
         with transaction.atomic():
             run.check()
@@ -162,12 +165,14 @@ def _finish(run: Run, archive: Archive, target: Path, **fields: Any) -> None:
 
 
 def _abandon(archive: Archive) -> None:
-    """Remove what the run wrote for an archive nobody will make ready: wherever the
-    archive says its file is kept, whether or not its row still exists. Not strict: a store
-    that cannot be reached is logged (a failed row stays and names the object; deleting it
-    removes the object strictly). A ready archive (another run made it) keeps its file."""
+    """Remove what the run wrote for a local archive nobody will make ready, whether or
+    not its row still exists. A ready archive (another run made it) keeps its file. An
+    S3-kept archive's object of this run is its own key's, removed by ``_drop`` whatever
+    became of the archive."""
     from archives.services import archive_file_remove
 
+    if archive.store == store.S3:
+        return
     if Archive.objects.filter(pk=archive.pk, status=ArchiveStatus.READY).exists():
         return
     try:
@@ -194,32 +199,58 @@ def _target(run: Run, archive: Archive, staging: Path) -> Path:
         f"{archive.pk}.{run.claim or secrets.token_hex(8)}{PART}")
 
 
-def _drop(archive: Archive, target: Path) -> None:
-    """This run's own local file, if it is still there (the run failed or stopped before
-    ``_finish`` moved it into place)."""
+def _object_key(run: Run, archive: Archive) -> str:
+    """The S3 key this run uploads the archive to (empty for the local store): a key of
+    its own (``S3Store.run_key``, after its claim), so two runs of one operation never
+    write one object, and a stale run's late upload never replaces the object of the
+    archive another run made ready."""
+    if archive.store != store.S3:
+        return ""
+    try:
+        bucket = store.s3()
+    except store.StoreError as exc:
+        raise StepFailed(exc.code, exc.message) from None
+    return bucket.run_key(archive.tenant_id, archive.pk, run.claim or secrets.token_hex(8))
+
+
+def _drop(archive: Archive, target: Path, key: str) -> None:
+    """What this run wrote and no ready archive names: its own local file, if it is still
+    there (the run failed or stopped before ``_finish`` moved it into place), or its own
+    object in the S3 store (``key``), unless the run made the archive ready with it. The
+    run stopped for whatever reason (a failed step, a lost claim, a cancel, an archive
+    failed or deleted meanwhile): nothing else will name that object. Not strict: a store
+    that cannot be reached is logged, and ``archives_sweep`` removes the object later."""
     if archive.store != store.S3:
         target.unlink(missing_ok=True)
+        return
+    if not key or Archive.objects.filter(pk=archive.pk, object_key=key).exists():
+        return
+    try:
+        store.s3().delete(key)
+    except store.StoreError as exc:
+        if exc.code != "archive_object_missing":
+            log.warning("archive %s: this run's object %s was not removed (%s); the sweep "
+                        "removes it", archive.pk, key, exc.reason)
 
 
-def _publish(run: Run, archive: Archive, path: Path, size: int, digest: str) -> None:
-    """Upload an archive written for the S3 store. The row becomes ready only after this
-    returns; a failed upload leaves no object (its multipart upload is aborted) and the
-    archive fails with the store's code."""
+def _publish(run: Run, archive: Archive, path: Path, key: str, size: int,
+             digest: str) -> None:
+    """Upload an archive written for the S3 store to this run's own ``key``. The row
+    becomes ready (and names ``key``) only after this returns; a failed upload leaves no
+    object (its multipart upload is aborted) and the archive fails with the store's code."""
     if archive.store != store.S3:
         return
-    # The step checks the claim: a run taken over stops here, before its upload. The key
-    # is the archive's, the same for every run of the operation: a run taken over *during*
-    # its upload stops at the next part (``beat``, every few seconds, aborts the multipart
-    # upload), but one whose last part was read just before the takeover may still
-    # complete its object after the newer run completed its own. ``_finish`` then makes
-    # the archive ready with the newer run's size and SHA-256, so such an object is
-    # refused as ``archive_corrupt`` when it is read, never restored unnoticed.
+    # The step checks the claim: a run taken over stops here, before its upload. A run
+    # taken over *during* its upload stops at the next part (``beat``, every few seconds,
+    # aborts the multipart upload), but one whose last part was read just before the
+    # takeover may still complete its object after the newer run made the archive ready:
+    # that object is under this run's key, which the row never names (``_finish`` refuses
+    # a run without the claim), and goes in the caller's ``finally`` (``_drop``).
     run.step(90, "archive_uploading", f"uploading {size} bytes to the backup store",
              size=size)
     try:
         bucket = store.s3()
-        bucket.put_file(bucket.key(archive.tenant_id, archive.pk), path, size=size,
-                        sha256=digest, beat=run.beat)
+        bucket.put_file(key, path, size=size, sha256=digest, beat=run.beat)
     except store.StoreError as exc:
         raise StepFailed(exc.code, exc.message) from None
 
@@ -360,15 +391,15 @@ def export(run: Run, archive_id: str) -> None:
             when=timezone.now().strftime("%Y-%m-%d %H:%M UTC"),
             cometbft=network.engine_version))
         run.step(80, "archive_writing", "writing the archive")
-        target = _target(run, archive, staging)
+        target, key = _target(run, archive, staging), _object_key(run, archive)
         try:
             size, digest = fmt.write_tar_gz(out, target, prefix=f"{network.name}/",
                                             first=("README.md",))
-            _publish(run, archive, target, size, digest)
-            _finish(run, archive, target, height=height, app_hash=app_hash, size=size,
+            _publish(run, archive, target, key, size, digest)
+            _finish(run, archive, target, key, height=height, app_hash=app_hash, size=size,
                     sha256=digest, validators=len(copies))
         finally:
-            _drop(archive, target)
+            _drop(archive, target, key)
     run.succeed("archive_ready", f"archive ready: height {height}, {size} bytes",
                 height=height, size=size)
 
@@ -405,16 +436,16 @@ def backup(run: Run, archive_id: str, sealed_passphrase: str) -> None:
                   "height": height, "app_hash": app_hash,
                   "created_at": timezone.now().isoformat()}
         run.step(80, "archive_writing", "writing the archive")
-        target = _target(run, archive, staging)
+        target, key = _target(run, archive, staging), _object_key(run, archive)
         try:
             size, digest, _manifest = fmt.build_backup(
                 staging=staging, target=target, header=header, nodes=copies,
                 identities=identities, passphrase=passphrase)
-            _publish(run, archive, target, size, digest)
-            _finish(run, archive, target, height=height, app_hash=app_hash, size=size,
+            _publish(run, archive, target, key, size, digest)
+            _finish(run, archive, target, key, height=height, app_hash=app_hash, size=size,
                     sha256=digest, validators=len(copies))
         finally:
-            _drop(archive, target)
+            _drop(archive, target, key)
     if archive.scheduled:
         from archives.services import prune_scheduled
 
@@ -585,7 +616,7 @@ def fetch_stored(run: Run, archive_id: str, dest: Path) -> None:
     try:
         try:
             bucket = store.s3()
-            bucket.fetch_to(bucket.key(archive.tenant_id, archive.pk), part,
+            bucket.fetch_to(store.archive_key(bucket, archive), part,
                             size=archive.size, sha256=archive.sha256, beat=run.beat)
         except store.StoreError as exc:
             raise StepFailed(exc.code, exc.message) from None

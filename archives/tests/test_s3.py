@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import socket
 import uuid
 from pathlib import Path
@@ -116,7 +117,9 @@ def test_the_backup_task_uploads_and_the_download_streams_it_back(setup, monkeyp
     assert op["state"] == "succeeded", (op["error_code"], op["error_message"])
     assert archive.status == "ready" and archive.store == "s3"
     objects = _objects()
-    key = f"test/{owner.tenant_id}/{archive.pk}.tar.gz"
+    # The key of the run that made it ready, recorded on the row.
+    key = archive.object_key
+    assert re.fullmatch(rf"test/{owner.tenant_id}/{archive.pk}\.[0-9a-f]{{16}}\.tar\.gz", key)
     assert list(objects) == [key]
     assert hashlib.sha256(objects[key]).hexdigest() == archive.sha256
     assert len(objects[key]) == archive.size
@@ -445,3 +448,157 @@ def test_a_stale_restore_run_never_touches_the_newer_runs_download(setup, tmp_pa
     assert err.value.code == "archive_corrupt"
     assert hashlib.sha256(dest.read_bytes()).hexdigest() == archive.sha256
     assert list(dest.parent.iterdir()) == [dest]
+
+
+def test_a_stale_runs_late_upload_never_replaces_the_ready_backup(setup, tmp_path,
+                                                                 monkeypatch):
+    """Run A was taken for stalled and taken over by run B while A's last part was on its
+    way: B uploads and makes the archive ready, then A's upload completes. The ready backup
+    is B's object, whole (download and restore check its SHA-256); A's object goes, and
+    the row never names it."""
+    from baas.models import Operation
+    from baas.runner import Run, claim
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    real_put = store.S3Store.put_file
+    uploads: list[tuple[str, str]] = []  # (key, sha256) in the order the uploads began
+
+    def newer_run_finishes_during_the_last_part(self, key, path, **kwargs):
+        uploads.append((key, kwargs["sha256"]))
+        if len(uploads) == 1:  # run A: its last part is on its way when B takes over
+            op = Operation.objects.get(kind="network.backup")
+            workflows.backup(claim(op.pk, stale_after_s=0), str(op.target_id),
+                             sealed[0])
+        real_put(self, key, path, **kwargs)  # ... and A's upload completes after B's
+
+    monkeypatch.setattr(store.S3Store, "put_file", newer_run_finishes_during_the_last_part)
+    client = api_client_for(owner.user)
+    res = client.post(f"/api/v1/networks/{network.pk}/backups/", {"passphrase": PASS},
+                      format="json")
+    assert res.status_code == 202, res.content
+    task, args, kwargs = queued.pop()
+    sealed = [kwargs["sealed_passphrase"]]
+    task(*args, **kwargs)
+
+    (a_key, a_sha), (b_key, b_sha) = uploads
+    assert a_sha != b_sha  # two runs, two different files
+    archive = Archive.objects.get()
+    op = Operation.objects.get(kind="network.backup")
+    assert archive.status == "ready" and op.state == "succeeded"
+    assert archive.sha256 == b_sha
+    download = client.get(f"/api/v1/archives/{archive.pk}/download/")
+    assert download.status_code == 200
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == b_sha
+    # A restore of it fetches B's backup, its SHA-256 checked.
+    fetched = tmp_path / "restore.tar.gz"
+    workflows.fetch_stored(Run(None), str(archive.pk), fetched)
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == b_sha
+    # The row names B's object, the only one left: A's went when A stopped.
+    assert archive.object_key == b_key != a_key
+    objects = _objects()
+    assert list(objects) == [b_key]
+    assert hashlib.sha256(objects[b_key]).hexdigest() == b_sha
+
+
+def test_a_run_that_loses_its_claim_after_its_upload_removes_its_own_object(setup,
+                                                                           monkeypatch):
+    """Run A's upload completed, then B took the operation over: A stops without making
+    the archive ready, and removes the object it uploaded (nothing would ever name it);
+    B then makes the archive ready with an object of its own."""
+    from baas.models import Operation
+    from baas.runner import claim
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    real_put = store.S3Store.put_file
+    newer = []
+
+    def put_then_taken_over(self, key, path, **kwargs):
+        real_put(self, key, path, **kwargs)
+        if not newer:
+            op = Operation.objects.get(kind="network.backup")
+            newer.append(claim(op.pk, stale_after_s=0))
+
+    monkeypatch.setattr(store.S3Store, "put_file", put_then_taken_over)
+    client = api_client_for(owner.user)
+    res = client.post(f"/api/v1/networks/{network.pk}/backups/", {"passphrase": PASS},
+                      format="json")
+    assert res.status_code == 202, res.content
+    task, args, kwargs = queued.pop()
+    task(*args, **kwargs)
+    archive = Archive.objects.get()
+    assert archive.status == "pending"
+    assert _objects() == {}  # A's upload went with A
+
+    workflows.backup(newer[0], str(archive.pk), kwargs["sealed_passphrase"])
+    archive.refresh_from_db()
+    assert archive.status == "ready"
+    objects = _objects()
+    assert list(objects) == [archive.object_key]
+    assert hashlib.sha256(objects[archive.object_key]).hexdigest() == archive.sha256
+
+
+def test_an_archive_made_before_per_run_keys_still_downloads_restores_and_deletes(
+        setup, tmp_path, monkeypatch):
+    """An archive whose row names no key (made before each run uploaded to a key of its
+    own) is read and deleted at its old key, ``<prefix><tenant>/<archive>.tar.gz``, next to
+    archives made since; the sweep leaves its object alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from archives import services
+    from baas.runner import Run
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    client = api_client_for(owner.user)
+    newer, op = _run_backup(client, network, queued)
+    assert op["state"] == "succeeded" and newer.object_key
+    legacy = _stored_backup(owner, network, tmp_path)  # at the old key, as before
+    assert Archive.objects.get(pk=legacy.pk).object_key == ""
+    old_key = f"test/{owner.tenant_id}/{legacy.pk}.tar.gz"
+    assert sorted(_objects()) == sorted([old_key, newer.object_key])
+    # Older than any run: the sweep removes only objects of runs that no row names.
+    services.archives_sweep(now=timezone.now() + timedelta(hours=4))
+    assert sorted(_objects()) == sorted([old_key, newer.object_key])
+
+    download = client.get(f"/api/v1/archives/{legacy.pk}/download/")
+    assert download.status_code == 200
+    assert hashlib.sha256(b"".join(download.streaming_content)).hexdigest() == legacy.sha256
+    fetched = tmp_path / "restore.tar.gz"
+    workflows.fetch_stored(Run(None), str(legacy.pk), fetched)
+    assert hashlib.sha256(fetched.read_bytes()).hexdigest() == legacy.sha256
+    res = client.delete(f"/api/v1/archives/{legacy.pk}/")
+    assert res.status_code == 204
+    assert list(_objects()) == [newer.object_key]
+
+
+def test_the_sweep_removes_old_objects_of_runs_that_no_archive_names(setup, monkeypatch):
+    """A worker that died between its upload and making the archive ready leaves an
+    object under its run's key: the sweep removes it once it is older than any run can
+    go on, and leaves every object a row names, the old keys and anything else."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from archives import services
+
+    owner, network, queued = setup
+    _fake_copies(monkeypatch)
+    client = api_client_for(owner.user)
+    ready, _op = _run_backup(client, network, queued)
+    (of_the_ready,) = _objects()
+    tenant = f"test/{owner.tenant_id}"
+    orphan = f"{tenant}/{uuid.uuid4()}.0123456789abcdef.tar.gz"
+    of_ready = f"{tenant}/{ready.pk}.fedcba9876543210.tar.gz"  # a run the row does not name
+    kept = [of_the_ready, f"{tenant}/{uuid.uuid4()}.tar.gz", "test/notes.txt",
+            "elsewhere/x.0123456789abcdef.tar.gz"]
+    bucket = store.s3()
+    for key in [orphan, of_ready, *kept[1:]]:
+        bucket.client.put_object(bucket.bucket, key, io.BytesIO(b"x"), 1)
+    services.archives_sweep()  # all of them just stored: a run may still go on
+    assert sorted(_objects()) == sorted([orphan, of_ready, *kept])
+    assert services.archives_sweep(now=timezone.now() + timedelta(hours=4)) == 2
+    assert sorted(_objects()) == sorted(kept)

@@ -105,6 +105,11 @@ class FakeBucket:
             raise store.StoreError("backup_store_unavailable", "down", 503, "unreachable")
         self.deleted.append(key)
 
+    def listing(self):
+        if self.down:
+            raise store.StoreError("backup_store_unavailable", "down", 503, "unreachable")
+        return []
+
 
 @pytest.fixture
 def bucket(monkeypatch):
