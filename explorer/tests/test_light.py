@@ -219,6 +219,8 @@ def test_the_proof_is_taken_from_a_node_whose_header_the_recorded_validators_sig
 
     url, client = chain
     client.submit("kv", "put", ["proved", "yes"], wait="commit")
+    # the proof is of the state below the newest block: one more block holds the write
+    _wait_height(client, client.height() + 1)
     junk = _JunkNode(b'{"result": {"sync_info": {"latest_block_height": "99"}}}')
     try:
         network = _proof_network(url, client)
