@@ -19,4 +19,8 @@ os.environ.setdefault("BAAS_DB_POOL_MAX_SIZE", "20")
 
 from django.core.asgi import get_asgi_application  # noqa: E402 -- after the environment
 
-application = get_asgi_application()
+from baas.body_limit import BodyLimitMiddleware  # noqa: E402 -- after django.setup()
+
+# Django's handler reads a request's whole body before any middleware runs: bodies above
+# their limit are refused (413) before they reach it (baas/body_limit.py, docs/serving.md).
+application = BodyLimitMiddleware(get_asgi_application())

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import FileResponse, HttpRequest, HttpResponse
 
+from baas.body_limit import api_body_limit, too_large_message
 from baas.context import request_id_var, source_ip_var
 from baas.errors import json_error_response
 
@@ -62,7 +63,9 @@ class ApiBodyLimitMiddleware:
     (``upload_limit_setting``, the name of a setting): the restore of a backup file, which
     Django's multipart parser streams to a temporary file instead of holding in memory.
     The check is in ``process_view`` (after the URL is resolved, before any body is read)
-    because only then is the view known.
+    because only then is the view known. The rule is ``baas.body_limit.api_body_limit``;
+    under ASGI ``baas.body_limit.BodyLimitMiddleware`` applies it before Django reads the
+    body at all (Django's ASGI handler reads it whole before any middleware runs).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -73,22 +76,19 @@ class ApiBodyLimitMiddleware:
 
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any,
                      view_kwargs: Any) -> HttpResponse | None:
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        if limit is None or not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/"):
             return None
-        upload = getattr(getattr(view_func, "cls", None), "upload_limit_setting", None)
-        if upload and request.content_type == "multipart/form-data":
-            limit = max(limit, int(getattr(settings, upload)))
+        limit = api_body_limit(view_cls=getattr(view_func, "cls", None),
+                               content_type=request.content_type or "")
+        if limit is None:
+            return None
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return json_error_response("bad_request", "Content-Length is not a number.", 400)
         if length > limit:
             return json_error_response(
-                "payload_too_large",
-                f"Request body is {length} bytes; the limit is {limit} bytes.",
-                413,
-            )
+                "payload_too_large", too_large_message(length, limit), 413)
         return None
 
 
