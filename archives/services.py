@@ -570,8 +570,10 @@ def _sweep_run_objects(*, before: Any) -> int:
     old = [key for key, stored in listing
            if key.startswith(bucket.prefix) and _RUN_OBJECT.match(key[len(bucket.prefix):])
            and stored is not None and stored < before]
-    named = set(Archive.objects.filter(object_key__in=old).values_list("object_key",
-                                                                       flat=True))
+    named: set[str] = set()
+    for start in range(0, len(old), 500):  # bounded queries: databases cap parameters
+        named.update(Archive.objects.filter(object_key__in=old[start:start + 500])
+                     .values_list("object_key", flat=True))
     count = 0
     for key in old:
         if key in named:

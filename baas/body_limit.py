@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from django.conf import settings
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls import resolve
 from django.urls.exceptions import Resolver404
 from django.utils.http import parse_header_parameters
 
@@ -56,35 +56,15 @@ def too_large_message(length: int | None, limit: int) -> str:
     return f"Request body is {length} bytes; the limit is {limit} bytes."
 
 
-_upload_settings: set[str] | None = None
-
-
-def _upload_limit_settings() -> set[str]:
-    """Every ``upload_limit_setting`` a routed view names (walked once, lazily)."""
-    global _upload_settings
-    if _upload_settings is None:
-        found: set[str] = set()
-        stack: list[Any] = list(get_resolver().url_patterns)
-        while stack:
-            pattern = stack.pop()
-            if isinstance(pattern, URLResolver):
-                stack.extend(pattern.url_patterns)
-            elif isinstance(pattern, URLPattern):
-                name = getattr(getattr(pattern.callback, "cls", None),
-                               "upload_limit_setting", None)
-                if name:
-                    found.add(name)
-        _upload_settings = found
-    return _upload_settings
-
-
 def portal_body_limit() -> int | None:
-    """The ceiling outside ``/api/`` (portal forms, the bundle upload): the largest limit
-    of any request, so no page can take a body an API request could not."""
+    """The ceiling outside ``/api/`` (portal forms; the largest is the 2 MiB bundle
+    upload): ``BAAS_PORTAL_MAX_BODY_BYTES``, never less than the API's own limit. Not the
+    restore upload's: a page takes no backup file, and every body is written to disk
+    before anyone signed in."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if limit is None:
         return None
-    return max([int(limit), *(int(getattr(settings, name)) for name in _upload_limit_settings())])
+    return max(int(limit), int(getattr(settings, "BAAS_PORTAL_MAX_BODY_BYTES", 4 * 2**20)))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -97,10 +77,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def scope_body_limit(scope: Scope) -> int | None:
     """The body limit of an HTTP scope, by the rule of ``ApiBodyLimitMiddleware``."""
     path = scope["path"]
-    if not path.startswith("/api/"):
+    # Served under a prefix (``--root-path``, ``FORCE_SCRIPT_NAME``): the rule is about
+    # the path below it.
+    root = scope.get("root_path") or str(getattr(settings, "FORCE_SCRIPT_NAME", "") or "")
+    root = root.rstrip("/")
+    path_info = path[len(root):] if root and path.startswith(root + "/") else path
+    if not path_info.startswith("/api/"):
         return portal_body_limit()
-    root = scope.get("root_path") or ""
-    path_info = path[len(root):] if root and path.startswith(root) else path
     try:
         view_cls = getattr(resolve(path_info).func, "cls", None)
     except Resolver404:

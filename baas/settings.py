@@ -264,6 +264,10 @@ else:
 
 # --- REST API --------------------------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("BAAS_MAX_BODY_BYTES", str(1024 * 1024)))
+# The largest body of a portal page (outside /api/; its largest form is the 2 MiB bundle
+# upload). Enforced before the body is read (baas/body_limit.py).
+BAAS_PORTAL_MAX_BODY_BYTES = int(os.environ.get("BAAS_PORTAL_MAX_BODY_BYTES",
+                                                str(4 * 1024 * 1024)))
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "tenants.auth.ApiTokenAuthentication",

@@ -86,16 +86,26 @@ def _validator_keys(network: Network) -> dict[str, bytes]:
     return keys
 
 
+def _height_reached(network: Network) -> int:
+    """A height more than a third of the network's nodes reached at the monitor's last
+    pass (each node's own word, recorded): the (⌊n/3⌋+1)-th highest. Fewer than a third
+    of the nodes, all of them lying about their height, cannot raise it above an honest
+    node's, so none can make the honest nodes' proofs look stale."""
+    heights = sorted(network.nodes.exclude(status=NodeStatus.DELETED)
+                     .values_list("height", flat=True), reverse=True)
+    return heights[len(heights) // 3] if heights else 0
+
+
 class UntrustedNode(ConnectionFailed):
     """A node's header is not the block its own commit signs, its answer is malformed,
     too few of the validators the platform knows signed its header, or its newest block is
     far below the height the platform last saw: the gateway tries the next node."""
 
 
-# How far below the highest height the platform recorded for a network's nodes (the
-# monitor's last pass) a node's newest block may be before its proofs count as stale: a
-# node could otherwise prove an old state (a key since changed) with a header that was
-# genuinely signed, long ago.
+# How far below the height more than a third of a network's nodes reached (the monitor's
+# last pass, ``_height_reached``) a node's newest block may be before its proofs count as
+# stale: a node could otherwise prove an old state (a key since changed) with a header
+# that was genuinely signed, long ago.
 STALE_BLOCKS = 100
 
 
@@ -487,17 +497,18 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
         raise ValidationFailed("invalid_key", "key must not be empty.")
     full_key = f"{chaincode}/{key}".encode()
     known = _validator_keys(network)
-    recorded = max(network.nodes.exclude(status=NodeStatus.DELETED)
-                   .values_list("height", flat=True), default=0)
+    reached = _height_reached(network)
     unsigned: list[dict[str, Any]] = []  # answers whose header too few validators signed
+    unproven: list[str] = []  # nodes whose chain has no proven state yet
 
     def call(client: Any) -> dict[str, Any]:
         top = client.height()
-        if top < 2:
-            raise gateway.GatewayUnavailable(message="The chain has no proven state yet.")
-        if top < recorded - STALE_BLOCKS:
+        if top < reached - STALE_BLOCKS:
             raise UntrustedNode(f"{client.url}: at height {top}, the network was at "
-                                f"{recorded}")
+                                f"{reached}")
+        if top < 2:
+            unproven.append(client.url)
+            raise UntrustedNode(f"{client.url}: no proven state yet at height {top}")
         commit = gateway._ledger_errors(lambda: client.rpc("commit", {"height": str(top)}))
         try:
             signed = light.check_signed_header(
@@ -515,7 +526,7 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
         except (ValueError, TypeError, KeyError):
             raise UntrustedNode(f"{client.url}: its proof is malformed") from None
         if shown is None:
-            raise gateway.GatewayUnavailable(message="The node returned no proof.")
+            raise UntrustedNode(f"{client.url}: it returned no proof")
         answer = {"height": top - 1, "header_height": top, "app_hash": signed.app_hash,
                   "signed": {"validators": len(signed.signed), "of": signed.known,
                              "trusted": signed.trusted},
@@ -530,8 +541,11 @@ def state_proof(*, network: Network, chaincode: str, key: str) -> dict[str, Any]
 
     try:
         found = gateway.with_failover(network, call)
-    except gateway.GatewayUnavailable:
+    except gateway.GatewayUnavailable as exc:
         if not unsigned:
+            if unproven and len(unproven) == len((exc.details or {}).get("tried", [])):
+                raise gateway.GatewayUnavailable(
+                    message="The chain has no proven state yet.") from None
             raise
         # No node showed a header two thirds of the known validators signed (a change of
         # validators under way, say): the answer says so (``trusted`` false) beside the

@@ -15,6 +15,7 @@ from baas.body_limit import BodyLimitMiddleware
 
 LIMIT = 1000
 UPLOAD_LIMIT = 50_000
+PORTAL_LIMIT = 5_000
 CHUNK = 100
 RESTORES = "/api/v1/restores/"
 ENDLESS = 100 * UPLOAD_LIMIT
@@ -24,6 +25,7 @@ ENDLESS = 100 * UPLOAD_LIMIT
 def _limits(settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = LIMIT
     settings.BAAS_RESTORE_UPLOAD_MAX_BYTES = UPLOAD_LIMIT
+    settings.BAAS_PORTAL_MAX_BODY_BYTES = PORTAL_LIMIT
 
 
 class FakeServer:
@@ -118,12 +120,24 @@ def test_a_chunked_body_is_cut_at_the_limit_with_413():
     assert server.delivered <= LIMIT + CHUNK
 
 
-def test_a_chunked_portal_body_is_cut_at_the_largest_limit():
+@pytest.mark.parametrize("path", ["/some/portal/page/", "/accounts/login/"])
+def test_a_chunked_portal_body_is_cut_at_the_portal_limit_not_the_restore_uploads(path):
+    """Pages take no backup file, and a body is on disk before anyone signs in."""
     server = FakeServer(total=None)
-    _run(_scope("/some/portal/page/", content_type="application/x-www-form-urlencoded"), server)
+    _run(_scope(path, content_type="multipart/form-data; boundary=xyz"), server)
 
     assert server.status == 413
-    assert UPLOAD_LIMIT < server.delivered <= UPLOAD_LIMIT + CHUNK
+    assert PORTAL_LIMIT < server.delivered <= PORTAL_LIMIT + CHUNK
+
+
+def test_under_a_root_path_the_api_limit_still_applies():
+    server = FakeServer(total=None)
+    scope = _scope("/baas/api/v1/auth/login/", content_type="application/json")
+    scope["root_path"] = "/baas"
+    _run(scope, server)
+
+    assert server.status == 413
+    assert LIMIT < server.delivered <= LIMIT + CHUNK
 
 
 @pytest.mark.parametrize("length", [None, 3 * LIMIT])

@@ -254,3 +254,32 @@ def test_a_node_far_behind_the_recorded_height_proves_nothing(chain):
     res = _proof(network)
     assert res.status_code == 503 and res.json()["error"]["code"] == "gateway_unavailable"
     assert "the network was at" in str(res.json()["error"]["details"])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("claimed", "recorded_above"), [
+    ("1000000000000000", 10**15),  # a node lying high: it must not make the others stale
+    ("1", 5),  # a node with no proven state, asked first: the next node is asked
+])
+def test_one_misbehaving_node_never_stops_the_honest_nodes_proofs(chain, claimed,
+                                                                  recorded_above):
+    from deploy.tests.factories import NodeFactory
+
+    url, client = chain
+    client.submit("kv", "put", ["proved", "yes"], wait="commit")
+    _wait_height(client, client.height() + 1)
+    junk = _JunkNode(b'{"result": {"sync_info": {"latest_block_height": "%s"}}}'
+                     % claimed.encode())
+    try:
+        top = client.height()
+        network = _proof_network(url, client, height=top)
+        for index in (1, 2):  # two more honest nodes (no validator key of their own)
+            NodeFactory(network=network, rpc_url=url, health="healthy", index=index,
+                        height=top, validator_pub_key="")
+        NodeFactory(network=network, rpc_url=junk.url, health="healthy", index=3,
+                    height=top + recorded_above, validator_pub_key="")
+        res = _proof(network)
+    finally:
+        junk.close()
+    assert res.status_code == 200, res.content
+    assert res.json()["signed"] == {"validators": 1, "of": 1, "trusted": True}
